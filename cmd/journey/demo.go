@@ -1,0 +1,156 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"time"
+
+	"github.com/schollz/progressbar/v3"
+
+	"github.com/journey-dev/journey/internal/app"
+	"github.com/journey-dev/journey/internal/demo"
+	"github.com/journey-dev/journey/internal/meta"
+)
+
+func cmdDemo(args []string) error {
+	var cfg app.Config
+	var events, days int
+	var seed int
+	var noServe bool
+	f := newFlags("demo")
+	appFlags(f, &cfg)
+	f.integer(&events, "events", 1_000_000, "number of demo events to generate")
+	f.integer(&days, "days", 60, "days of history to generate")
+	f.integer(&seed, "seed", 42, "random seed (same seed, same data)")
+	f.boolean(&noServe, "no-serve", false, "load the data and exit without serving")
+	if err := f.parse(args); err != nil {
+		return err
+	}
+	if events < 1000 || days < 1 {
+		return fmt.Errorf("invalid --events %d / --days %d: want at least 1000 events and 1 day", events, days)
+	}
+	if cfg.AdminKey == "" {
+		cfg.AdminKey = randomKey()
+	}
+	// The demo data is regenerated on a fresh data dir only; fsync is not
+	// needed for generated data, so skip it while loading.
+	cfg.NoSync = true
+	a, err := app.Open(cfg)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	ctx := context.Background()
+	shop, shopSecret, saas, saasSecret, err := demoProjects(ctx, a.Meta)
+	if err != nil {
+		return err
+	}
+	if shopSecret != "" || saasSecret != "" { // newly created: fill them
+		if err := loadDemo(ctx, a, shop, saas, events, days, uint64(seed)); err != nil {
+			return err
+		}
+	} else {
+		fmt.Println("Demo projects already exist in", cfg.DataDir, "- keeping their data (delete the directory to regenerate).")
+		// Secrets are stored hashed; issue fresh ones so the login can be printed.
+		if shopSecret, err = a.Meta.CreateKey(ctx, shop.ID); err != nil {
+			return err
+		}
+		if saasSecret, err = a.Meta.CreateKey(ctx, saas.ID); err != nil {
+			return err
+		}
+	}
+	if noServe {
+		printLogin("(not serving)", cfg, shop, shopSecret, saas, saasSecret)
+		return nil
+	}
+	return serve(a, func(url string) { printLogin(url, cfg, shop, shopSecret, saas, saasSecret) })
+}
+
+func randomKey() string {
+	b := make([]byte, 16)
+	rand.Read(b)
+	return "jak_" + hex.EncodeToString(b)
+}
+
+// demoProjects returns the shop and SaaS demo projects, creating them when
+// missing; the secrets are empty for projects that already existed.
+func demoProjects(ctx context.Context, m meta.Store) (shop meta.Project, shopSecret string, saas meta.Project, saasSecret string, err error) {
+	ps, err := m.Projects(ctx)
+	if err != nil {
+		return
+	}
+	for _, p := range ps {
+		switch p.Name {
+		case "Demo shop":
+			shop = p
+		case "Demo SaaS":
+			saas = p
+		}
+	}
+	if shop.ID == 0 {
+		if shop, shopSecret, err = m.CreateProject(ctx, "Demo shop", "Europe/Berlin"); err != nil {
+			return
+		}
+	}
+	if saas.ID == 0 {
+		saas, saasSecret, err = m.CreateProject(ctx, "Demo SaaS", "UTC")
+	}
+	return
+}
+
+func loadDemo(ctx context.Context, a *app.App, shop, saas meta.Project, events, days int, seed uint64) error {
+	start := time.Now()
+	bar := progressbar.NewOptions(events,
+		progressbar.OptionSetDescription("Generating and loading demo events"),
+		progressbar.OptionShowCount(), progressbar.OptionShowIts(), progressbar.OptionSetItsString("events"),
+		progressbar.OptionThrottle(200*time.Millisecond), progressbar.OptionClearOnFinish())
+	// The bar tracks loaded events, so it ends when the data is queryable.
+	stop := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(200 * time.Millisecond):
+				n, _ := a.Events.CountEvents(ctx, 0)
+				bar.Set(int(n))
+			}
+		}
+	}()
+	o := demo.Options{Seed: seed, End: time.Now(), Days: days}
+	nShop := events * 4 / 5
+	if _, err := demo.Shop(ctx, shop.ID, a.Log.Append, o, nShop, nil); err != nil {
+		return err
+	}
+	if _, err := demo.SaaS(ctx, saas.ID, a.Log.Append, o, events-nShop, nil); err != nil {
+		return err
+	}
+	err := a.Loader.Sync(ctx)
+	close(stop)
+	bar.Finish()
+	if err != nil {
+		return err
+	}
+	n, err := a.Events.CountEvents(ctx, 0)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("Loaded %d demo events in %s.\n", n, time.Since(start).Round(100*time.Millisecond))
+	return nil
+}
+
+func printLogin(url string, cfg app.Config, shop meta.Project, shopSecret string, saas meta.Project, saasSecret string) {
+	fmt.Printf("\nJourney demo is running at %s\n", url)
+	fmt.Printf("  admin key:          %s\n", cfg.AdminKey)
+	show := func(p meta.Project, secret string) {
+		fmt.Printf("  %-10s token %s", p.Name, p.Token)
+		fmt.Printf("  secret key %s", secret)
+		fmt.Println()
+	}
+	show(shop, shopSecret)
+	show(saas, saasSecret)
+	fmt.Printf("\nTry: curl -s %s/api/v1/query -H 'Authorization: Bearer <secret key>' -d '{\"kind\":\"trend\",\"series\":[{\"event\":\"$pageview\",\"math\":\"dau\"}],\"interval\":\"day\",\"from\":\"%s\",\"to\":\"%s\"}'\n",
+		url, time.Now().AddDate(0, 0, -14).UTC().Format("2006-01-02T00:00:00Z"), time.Now().AddDate(0, 0, 1).UTC().Format("2006-01-02T00:00:00Z"))
+}

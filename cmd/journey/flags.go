@@ -1,0 +1,88 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+
+	"github.com/journey-dev/journey/internal/app"
+)
+
+// envName is the environment twin of a flag: data-dir → JOURNEY_DATA_DIR.
+func envName(flagName string) string {
+	return "JOURNEY_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+// flags wraps a FlagSet whose defaults come from the JOURNEY_* environment,
+// so the command line wins over the environment, which wins over defaults.
+type flags struct {
+	*flag.FlagSet
+	errs []string
+}
+
+func newFlags(name string) *flags {
+	return &flags{FlagSet: flag.NewFlagSet("journey "+name, flag.ContinueOnError)}
+}
+
+func (f *flags) str(p *string, name, def, help string) {
+	if v, ok := os.LookupEnv(envName(name)); ok {
+		def = v
+	}
+	f.StringVar(p, name, def, help+" (env "+envName(name)+")")
+}
+
+func (f *flags) boolean(p *bool, name string, def bool, help string) {
+	if v, ok := os.LookupEnv(envName(name)); ok {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			f.errs = append(f.errs, fmt.Sprintf("invalid %s=%q: want true or false", envName(name), v))
+		}
+		def = b
+	}
+	f.BoolVar(p, name, def, help+" (env "+envName(name)+")")
+}
+
+func (f *flags) float(p *float64, name string, def float64, help string) {
+	if v, ok := os.LookupEnv(envName(name)); ok {
+		x, err := strconv.ParseFloat(v, 64)
+		if err != nil {
+			f.errs = append(f.errs, fmt.Sprintf("invalid %s=%q: want a number", envName(name), v))
+		}
+		def = x
+	}
+	f.Float64Var(p, name, def, help+" (env "+envName(name)+")")
+}
+
+func (f *flags) integer(p *int, name string, def int, help string) {
+	if v, ok := os.LookupEnv(envName(name)); ok {
+		x, err := strconv.Atoi(v)
+		if err != nil {
+			f.errs = append(f.errs, fmt.Sprintf("invalid %s=%q: want an integer", envName(name), v))
+		}
+		def = x
+	}
+	f.IntVar(p, name, def, help+" (env "+envName(name)+")")
+}
+
+// parse parses args and reports environment errors found while binding.
+func (f *flags) parse(args []string) error {
+	if err := f.Parse(args); err != nil {
+		return err
+	}
+	if len(f.errs) > 0 {
+		return fmt.Errorf("%s", strings.Join(f.errs, "; "))
+	}
+	return nil
+}
+
+// appFlags binds the flags every command that opens the stack shares.
+func appFlags(f *flags, c *app.Config) {
+	f.str(&c.DataDir, "data-dir", "./journey-data", "directory for all embedded data")
+	f.str(&c.Addr, "addr", "127.0.0.1:8000", "HTTP listen address")
+	f.str(&c.AdminKey, "admin-key", "", "admin key for /api/v1/projects (at least 16 characters)")
+	f.boolean(&c.NoSync, "no-sync", false, "skip fdatasync of the event log: survives kill -9, not a power cut")
+	f.str(&c.MemoryLimit, "memory-limit", "", "DuckDB memory limit, e.g. 1GB")
+	f.float(&c.RateLimit, "rate-limit", 0, "capture events per second per project token; 0 = unlimited")
+}

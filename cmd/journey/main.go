@@ -1,0 +1,47 @@
+// Command journey is the whole Journey server and its tools in one binary.
+package main
+
+import (
+	"fmt"
+	"os"
+)
+
+const usage = `journey — a self-hosted growth platform in one binary
+
+Usage:
+  journey serve   [flags]   run the server (capture, API, UI)
+  journey demo    [flags]   load realistic demo data, then serve
+  journey import  [flags] FILE...  import NDJSON events (PostHog or Segment format)
+  journey bench ingest [flags]     measure capture throughput and latency
+  journey help              this text
+
+Every flag has an environment twin: --data-dir ↔ JOURNEY_DATA_DIR.
+Run "journey COMMAND -h" for a command's flags.
+`
+
+func main() {
+	if len(os.Args) < 2 {
+		fmt.Fprint(os.Stderr, usage)
+		os.Exit(2)
+	}
+	cmds := map[string]func([]string) error{
+		"serve":  cmdServe,
+		"demo":   cmdDemo,
+		"import": cmdImport,
+		"bench":  cmdBench,
+	}
+	name, args := os.Args[1], os.Args[2:]
+	if name == "help" || name == "-h" || name == "--help" {
+		fmt.Print(usage)
+		return
+	}
+	run, ok := cmds[name]
+	if !ok {
+		fmt.Fprintf(os.Stderr, "journey: unknown command %q\n\n%s", name, usage)
+		os.Exit(2)
+	}
+	if err := run(args); err != nil {
+		fmt.Fprintf(os.Stderr, "journey %s: %v\n", name, err)
+		os.Exit(1)
+	}
+}

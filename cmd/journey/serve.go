@@ -1,0 +1,44 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/journey-dev/journey/internal/app"
+)
+
+func cmdServe(args []string) error {
+	var cfg app.Config
+	f := newFlags("serve")
+	appFlags(f, &cfg)
+	if err := f.parse(args); err != nil {
+		return err
+	}
+	a, err := app.Open(cfg)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	return serve(a, func(url string) {
+		fmt.Printf("Journey is listening on %s (data in %s)\n", url, cfg.DataDir)
+	})
+}
+
+// serve listens on the configured address until SIGINT or SIGTERM.
+func serve(a *app.App, started func(url string)) error {
+	ln, err := net.Listen("tcp", a.Config.Addr)
+	if err != nil {
+		return fmt.Errorf("cannot listen on %q: %w", a.Config.Addr, err)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	started("http://" + ln.Addr().String())
+	err = a.Serve(ctx, ln)
+	slog.Info("shutting down")
+	return err
+}

@@ -1,0 +1,208 @@
+// Package api serves the management and query API under /api/v1 (SPEC §4)
+// and the operational endpoints. Tenant checks live in one place: every
+// project-scoped handler gets its project from the secret key via withProject.
+package api
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/VictoriaMetrics/metrics"
+
+	"github.com/journey-dev/journey/internal/insight"
+	"github.com/journey-dev/journey/internal/meta"
+	"github.com/journey-dev/journey/internal/store"
+)
+
+// Ready reports whether the server can take traffic (the loader is running
+// and not far behind), with a reason when it cannot.
+type Ready func() (bool, string)
+
+// Server holds what the API handlers need.
+type Server struct {
+	Meta     meta.Store
+	Events   store.Store
+	AdminKey string
+	Ready    Ready
+	// QueryTimeout bounds one query; 0 = 60 s.
+	QueryTimeout time.Duration
+}
+
+// Register mounts the API routes on mux.
+func (s *Server) Register(mux *http.ServeMux) {
+	mux.HandleFunc("POST /api/v1/projects", s.admin(s.createProject))
+	mux.HandleFunc("GET /api/v1/projects", s.admin(s.listProjects))
+	mux.HandleFunc("GET /api/v1/persons/by-distinct-id/{id}", s.withProject(s.personByDistinctID))
+	mux.HandleFunc("POST /api/v1/query", s.withProject(s.query))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, 200, map[string]string{"status": "ok"}) })
+	mux.HandleFunc("GET /readyz", s.readyz)
+	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) { metrics.WritePrometheus(w, true) })
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func writeError(w http.ResponseWriter, status int, msg string) {
+	writeJSON(w, status, map[string]string{"error": msg})
+}
+
+func bearer(r *http.Request) string {
+	h := r.Header.Get("Authorization")
+	if t, ok := strings.CutPrefix(h, "Bearer "); ok {
+		return strings.TrimSpace(t)
+	}
+	return ""
+}
+
+// admin guards endpoints that take the server's admin key.
+func (s *Server) admin(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		key := bearer(r)
+		if s.AdminKey == "" || subtle.ConstantTimeCompare([]byte(key), []byte(s.AdminKey)) != 1 {
+			writeError(w, http.StatusUnauthorized, "admin key required (Authorization: Bearer <admin key>)")
+			return
+		}
+		h(w, r)
+	}
+}
+
+type projectKey struct{}
+
+// withProject authenticates a secret key and fixes the project for the
+// request. Capture tokens are public and are refused here.
+func (s *Server) withProject(h func(http.ResponseWriter, *http.Request, meta.Project)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		key := bearer(r)
+		if key == "" {
+			writeError(w, http.StatusUnauthorized, "secret key required (Authorization: Bearer <secret key>)")
+			return
+		}
+		p, err := s.Meta.ProjectBySecret(r.Context(), key)
+		if errors.Is(err, meta.ErrNotFound) {
+			writeError(w, http.StatusUnauthorized, "unknown secret key")
+			return
+		}
+		if err != nil {
+			slog.Error("cannot look up secret key", "err", err)
+			writeError(w, http.StatusServiceUnavailable, "metadata store unavailable")
+			return
+		}
+		h(w, r, p)
+	}
+}
+
+func (s *Server) createProject(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Name     string `json:"name"`
+		Timezone string `json:"timezone"`
+	}
+	if err := json.NewDecoder(io.LimitReader(r.Body, 1<<20)).Decode(&req); err != nil {
+		writeError(w, http.StatusBadRequest, "cannot decode body as JSON: "+err.Error())
+		return
+	}
+	if strings.TrimSpace(req.Name) == "" {
+		writeError(w, http.StatusBadRequest, `invalid field "name": missing`)
+		return
+	}
+	if req.Timezone == "" {
+		req.Timezone = "UTC"
+	}
+	if !meta.ValidTimezone(req.Timezone) {
+		writeError(w, http.StatusBadRequest, `invalid field "timezone": unknown IANA time zone `+req.Timezone)
+		return
+	}
+	p, secret, err := s.Meta.CreateProject(r.Context(), req.Name, req.Timezone)
+	if err != nil {
+		slog.Error("cannot create project", "err", err)
+		writeError(w, http.StatusInternalServerError, "cannot create project")
+		return
+	}
+	writeJSON(w, http.StatusCreated, map[string]any{"id": p.ID, "name": p.Name, "timezone": p.Timezone, "token": p.Token, "secret_key": secret})
+}
+
+func (s *Server) listProjects(w http.ResponseWriter, r *http.Request) {
+	ps, err := s.Meta.Projects(r.Context())
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, "cannot list projects")
+		return
+	}
+	if ps == nil {
+		ps = []meta.Project{}
+	}
+	writeJSON(w, http.StatusOK, ps)
+}
+
+func (s *Server) personByDistinctID(w http.ResponseWriter, r *http.Request, p meta.Project) {
+	id := r.PathValue("id")
+	person, ids, err := s.Events.PersonByDistinctID(r.Context(), p.ID, id)
+	if errors.Is(err, store.ErrNotFound) {
+		writeError(w, http.StatusNotFound, "no person with distinct id "+id)
+		return
+	}
+	if err != nil {
+		slog.Error("cannot read person", "err", err)
+		writeError(w, http.StatusInternalServerError, "cannot read person")
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{
+		"id": person.ID, "distinct_ids": ids, "properties": person.Properties, "created_at": person.CreatedAt,
+	})
+}
+
+func (s *Server) query(w http.ResponseWriter, r *http.Request, p meta.Project) {
+	body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "cannot read body: "+err.Error())
+		return
+	}
+	q, err := insight.Parse(body)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	tz, err := time.LoadLocation(p.Timezone)
+	if err != nil {
+		tz = time.UTC
+	}
+	timeout := s.QueryTimeout
+	if timeout == 0 {
+		timeout = 60 * time.Second
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), timeout)
+	defer cancel()
+	var res any
+	switch q.Kind {
+	case "trend":
+		res, err = s.Events.Trend(ctx, p.ID, tz, q.Trend)
+	}
+	if err != nil {
+		if ctx.Err() != nil {
+			writeError(w, http.StatusGatewayTimeout, "query timed out after "+timeout.String())
+			return
+		}
+		slog.Error("query failed", "kind", q.Kind, "err", err)
+		writeError(w, http.StatusInternalServerError, "query failed")
+		return
+	}
+	writeJSON(w, http.StatusOK, res)
+}
+
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	if s.Ready != nil {
+		if ok, why := s.Ready(); !ok {
+			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "not ready", "reason": why})
+			return
+		}
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+}

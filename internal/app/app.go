@@ -1,0 +1,192 @@
+// Package app wires the embedded stack together: metadata store, event
+// log, loader, event store and the HTTP handlers. serve, demo, import and
+// the tests all start Journey through it.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/journey-dev/journey/internal/api"
+	"github.com/journey-dev/journey/internal/capture"
+	"github.com/journey-dev/journey/internal/eventlog"
+	"github.com/journey-dev/journey/internal/loader"
+	"github.com/journey-dev/journey/internal/meta"
+	"github.com/journey-dev/journey/internal/meta/sqlite"
+	"github.com/journey-dev/journey/internal/store/duckdb"
+	"github.com/journey-dev/journey/web"
+)
+
+// Config is the embedded stack's configuration.
+type Config struct {
+	DataDir     string
+	Addr        string
+	AdminKey    string
+	NoSync      bool    // skip fdatasync in the event log (kill -9 safe, not power-cut safe)
+	MemoryLimit string  // DuckDB memory_limit
+	RateLimit   float64 // capture events/s per token; 0 = unlimited
+}
+
+// Validate checks the configuration before anything is opened.
+func (c *Config) Validate() error {
+	if c.DataDir == "" {
+		return errors.New("invalid --data-dir: empty")
+	}
+	if c.Addr != "" {
+		if _, _, err := net.SplitHostPort(c.Addr); err != nil {
+			return fmt.Errorf("invalid --addr %q: %w", c.Addr, err)
+		}
+	}
+	if c.AdminKey != "" && len(c.AdminKey) < 16 {
+		return errors.New("invalid --admin-key: use at least 16 characters")
+	}
+	if c.RateLimit < 0 {
+		return errors.New("invalid --rate-limit: must be >= 0")
+	}
+	return nil
+}
+
+// App is a running embedded stack.
+type App struct {
+	Config Config
+	Meta   meta.Store
+	Log    eventlog.Log
+	Events *duckdb.Store
+	Loader *loader.Loader
+	// Handler serves capture, the API and the UI.
+	Handler http.Handler
+
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+// Open opens every store under the data directory and starts the loader.
+func Open(cfg Config) (*App, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
+		return nil, fmt.Errorf("cannot create data directory %q: %w", cfg.DataDir, err)
+	}
+	a := &App{Config: cfg}
+	var err error
+	if a.Meta, err = sqlite.Open(filepath.Join(cfg.DataDir, "meta.db")); err != nil {
+		return nil, err
+	}
+	if a.Log, err = eventlog.OpenFile(filepath.Join(cfg.DataDir, "log"), eventlog.FileOptions{NoSync: cfg.NoSync}); err != nil {
+		a.Meta.Close()
+		return nil, err
+	}
+	if a.Events, err = duckdb.Open(filepath.Join(cfg.DataDir, "events.duckdb"), duckdb.Options{MemoryLimit: cfg.MemoryLimit}); err != nil {
+		a.Log.Close()
+		a.Meta.Close()
+		return nil, err
+	}
+	a.Loader = loader.New(a.Log, a.Events, 0)
+	ctx, cancel := context.WithCancel(context.Background())
+	a.cancel = cancel
+	a.wg.Add(1)
+	go func() {
+		defer a.wg.Done()
+		a.Loader.Run(ctx)
+	}()
+	a.Handler = a.routes()
+	return a, nil
+}
+
+func (a *App) routes() http.Handler {
+	mux := http.NewServeMux()
+	ch := capture.NewHandler(&tokenCache{meta: a.Meta}, a.Log, capture.Options{RateLimit: a.Config.RateLimit})
+	for _, route := range capture.Routes {
+		mux.Handle(route, ch)
+		mux.Handle(route+"/", ch)
+	}
+	srv := &api.Server{Meta: a.Meta, Events: a.Events, AdminKey: a.Config.AdminKey, Ready: a.ready}
+	srv.Register(mux)
+	mux.Handle("/", web.Handler())
+	return mux
+}
+
+// ready is false while the loader is far behind the log (after a restart
+// with a long backlog, say), so a load balancer sends queries elsewhere.
+func (a *App) ready() (bool, string) {
+	if lag := a.Loader.Lag(); lag > 256<<20 {
+		return false, fmt.Sprintf("loader is %d MB behind the event log", lag>>20)
+	}
+	return true, ""
+}
+
+// Serve answers HTTP on ln until ctx is done, then shuts down gracefully.
+func (a *App) Serve(ctx context.Context, ln net.Listener) error {
+	hs := &http.Server{Handler: a.Handler, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := hs.Shutdown(shutdown); err != nil {
+		slog.Warn("graceful shutdown incomplete", "err", err)
+	}
+	return nil
+}
+
+// Close stops the loader and closes the stores.
+func (a *App) Close() error {
+	a.cancel()
+	a.wg.Wait()
+	errs := []error{a.Log.Close(), a.Events.Close(), a.Meta.Close()}
+	return errors.Join(errs...)
+}
+
+// tokenCache keeps token lookups off the metadata store on the capture hot
+// path. Entries expire so that a replica sees new or revoked tokens.
+type tokenCache struct {
+	meta meta.Store
+	mu   sync.Mutex
+	m    map[string]tokenEntry
+}
+
+type tokenEntry struct {
+	id      int64
+	ok      bool
+	expires time.Time
+}
+
+const tokenTTL = 30 * time.Second
+
+func (c *tokenCache) ProjectByToken(ctx context.Context, token string) (int64, bool, error) {
+	now := time.Now()
+	c.mu.Lock()
+	e, hit := c.m[token]
+	c.mu.Unlock()
+	if hit && now.Before(e.expires) {
+		return e.id, e.ok, nil
+	}
+	p, err := c.meta.ProjectByToken(ctx, token)
+	if err != nil && !errors.Is(err, meta.ErrNotFound) {
+		return 0, false, err
+	}
+	e = tokenEntry{id: p.ID, ok: err == nil, expires: now.Add(tokenTTL)}
+	if !e.ok {
+		e.expires = now.Add(2 * time.Second) // unknown tokens: short, so a new project works at once
+	}
+	c.mu.Lock()
+	if c.m == nil || len(c.m) > 100_000 {
+		c.m = map[string]tokenEntry{}
+	}
+	c.m[token] = e
+	c.mu.Unlock()
+	return e.id, e.ok, nil
+}

@@ -1,0 +1,289 @@
+package capture
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"math"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/journey-dev/journey/internal/event"
+)
+
+// handler serves the PostHog and Segment capture routes.
+type handler struct {
+	projects  Projects
+	sink      Sink
+	now       func() time.Time
+	groupType string
+	limiter   *limiter
+}
+
+// NewHandler serves every capture route (see Routes). Mount it at "/".
+func NewHandler(p Projects, s Sink, o Options) http.Handler {
+	h := &handler{projects: p, sink: s, now: o.Now, groupType: o.GroupType}
+	if h.now == nil {
+		h.now = time.Now
+	}
+	if h.groupType == "" {
+		h.groupType = DefaultGroupType
+	}
+	h.limiter = newLimiter(o.RateLimit, h.now)
+	return h
+}
+
+// route is what the handler needs to know about a path before decoding.
+type route struct {
+	segment bool
+	limit   int // largest raw body
+}
+
+func lookupRoute(path string) (route, bool) {
+	if kind, ok := segmentPaths[path]; ok {
+		if kind == "batch" {
+			return route{segment: true, limit: maxSegmentBatch}, true
+		}
+		return route{segment: true, limit: maxSegmentCall}, true
+	}
+	for _, p := range postHogPaths {
+		if p == path {
+			return route{limit: postHogBodyLimit(path)}, true
+		}
+	}
+	return route{}, false
+}
+
+func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	setCORS(w.Header(), r)
+	path := r.URL.Path
+	if len(path) > 1 {
+		path = strings.TrimSuffix(path, "/")
+	}
+	rt, ok := lookupRoute(path)
+	if !ok {
+		writeJSON(w, http.StatusNotFound, response{Error: "no capture route at " + strconv.Quote(r.URL.Path)})
+		return
+	}
+	if !methodAllowed(w, r.Method, rt) {
+		return
+	}
+	body, err := readBody(w, r, rt.limit)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	req := Request{
+		Path: path, Query: r.URL.Query(), Header: r.Header, Body: body,
+		Now: h.now().UTC(), GroupType: h.groupType,
+	}
+	var d Decoded
+	var derr error
+	if rt.segment {
+		d, derr = DecodeSegment(req)
+	} else {
+		d, derr = DecodePostHog(req)
+	}
+	if derr != nil {
+		writeError(w, asError(derr))
+		return
+	}
+	h.store(w, r, rt, d)
+}
+
+// methodAllowed answers preflights and wrong methods itself; it returns true
+// when the request should be decoded.
+func methodAllowed(w http.ResponseWriter, method string, rt route) bool {
+	switch {
+	case method == http.MethodOptions:
+		w.WriteHeader(http.StatusNoContent)
+		return false
+	case method == http.MethodPost, method == http.MethodGet && !rt.segment:
+		return true
+	}
+	allow := "GET, POST, OPTIONS"
+	if rt.segment {
+		allow = "POST, OPTIONS"
+	}
+	w.Header().Set("Allow", allow)
+	writeJSON(w, http.StatusMethodNotAllowed, response{Error: "method " + method + " not allowed"})
+	return false
+}
+
+// store resolves the token, applies the rate limit and appends the valid
+// events; every failure that a retry can fix answers 5xx or 429, the
+// statuses SDKs retry.
+func (h *handler) store(w http.ResponseWriter, r *http.Request, rt route, d Decoded) {
+	if len(d.Events) == 0 && len(d.Invalid) == 0 {
+		h.success(w, d)
+		return
+	}
+	id, ok, err := h.projects.ProjectByToken(r.Context(), d.Token)
+	if err != nil {
+		// The lookup error may quote the token, so it is not passed on.
+		retryLater(w, time.Second, "cannot look up project token: temporarily unavailable")
+		return
+	}
+	if !ok {
+		writeError(w, unauthorized(tokenField(rt), "unknown project token"))
+		return
+	}
+	if len(d.Events) == 0 {
+		h.allInvalid(w, rt, d)
+		return
+	}
+	if ok, wait := h.limiter.take(id, len(d.Events)); !ok {
+		w.Header().Set("Retry-After", retrySeconds(wait))
+		writeJSON(w, http.StatusTooManyRequests, response{Error: "rate limit exceeded for this project"})
+		return
+	}
+	if err := h.sink.Append(r.Context(), event.Batch{ProjectID: id, Events: d.Events}); err != nil {
+		retryLater(w, time.Second, sinkMessage(err))
+		return
+	}
+	h.success(w, d)
+}
+
+func tokenField(rt route) string {
+	if rt.segment {
+		return "writeKey"
+	}
+	return "api_key"
+}
+
+// allInvalid answers a request none of whose events can be stored. PostHog
+// says 400 (or 413) naming the first bad field. Segment's API answers 200 to
+// everything but size and JSON errors, and its SDKs rely on that.
+func (h *handler) allInvalid(w http.ResponseWriter, rt route, d Decoded) {
+	first := d.Invalid[0]
+	if rt.segment && first.Status != http.StatusRequestEntityTooLarge {
+		h.success(w, d)
+		return
+	}
+	writeJSON(w, first.Status, response{Error: first.Error(), Skipped: skippedList(d.Invalid)})
+}
+
+func (h *handler) success(w http.ResponseWriter, d Decoded) {
+	if d.Beacon {
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	writeJSON(w, http.StatusOK, response{Status: 1, Skipped: skippedList(d.Invalid)})
+}
+
+func sinkMessage(err error) string {
+	switch {
+	case errors.Is(err, ErrOverloaded):
+		return "server overloaded, retry later"
+	case errors.Is(err, context.DeadlineExceeded):
+		return "timed out storing events, retry later"
+	}
+	return "cannot store events, retry later"
+}
+
+func retryLater(w http.ResponseWriter, wait time.Duration, msg string) {
+	w.Header().Set("Retry-After", retrySeconds(wait))
+	writeJSON(w, http.StatusServiceUnavailable, response{Error: msg})
+}
+
+// retrySeconds rounds up: Retry-After is in whole seconds, and 0 would
+// invite an immediate retry.
+func retrySeconds(d time.Duration) string {
+	s := int64(math.Ceil(d.Seconds()))
+	if s < 1 {
+		s = 1
+	}
+	return strconv.FormatInt(s, 10)
+}
+
+// readBody reads the whole body up to limit bytes; more is 413 before any
+// of it is decoded.
+func readBody(w http.ResponseWriter, r *http.Request, limit int) ([]byte, *Error) {
+	if r.ContentLength > int64(limit) {
+		return nil, tooLarge("request body too large: over %s", size(limit))
+	}
+	if r.Body == nil {
+		return nil, nil
+	}
+	var buf bytes.Buffer
+	if r.ContentLength > 0 {
+		buf.Grow(int(r.ContentLength))
+	}
+	_, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, int64(limit)))
+	var tooBig *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooBig):
+		return nil, tooLarge("request body too large: over %s", size(limit))
+	case err != nil:
+		return nil, badRequest("cannot read request body: %v", err)
+	}
+	return buf.Bytes(), nil
+}
+
+// response is the JSON body of every answer.
+type response struct {
+	Status  int       `json:"status"`
+	Error   string    `json:"error,omitempty"`
+	Skipped []skipped `json:"skipped,omitempty"`
+}
+
+// skipped reports one invalid event of an otherwise stored request.
+type skipped struct {
+	Field string `json:"field"`
+	Error string `json:"error"`
+}
+
+func skippedList(errs []*Error) []skipped {
+	if len(errs) == 0 {
+		return nil
+	}
+	out := make([]skipped, len(errs))
+	for i, e := range errs {
+		out[i] = skipped{Field: e.Field, Error: e.Msg}
+	}
+	return out
+}
+
+func asError(err error) *Error {
+	var e *Error
+	if errors.As(err, &e) {
+		return e
+	}
+	return badRequest("%v", err)
+}
+
+func writeError(w http.ResponseWriter, e *Error) {
+	writeJSON(w, e.Status, response{Error: e.Error()})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v response) {
+	b, _ := json.Marshal(v) // response has only strings and ints: cannot fail
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", strconv.Itoa(len(b)+1))
+	w.WriteHeader(status)
+	_, _ = w.Write(append(b, '\n'))
+}
+
+// setCORS lets browsers on any site send events, as PostHog's and Segment's
+// public endpoints do: the project token in the page is public anyway.
+func setCORS(h http.Header, r *http.Request) {
+	origin := r.Header.Get("Origin")
+	if origin == "" {
+		origin = "*"
+	}
+	h.Set("Access-Control-Allow-Origin", origin)
+	h.Add("Vary", "Origin")
+	h.Set("Access-Control-Allow-Credentials", "true")
+	h.Set("Access-Control-Allow-Methods", "GET, POST, OPTIONS")
+	allowHeaders := r.Header.Get("Access-Control-Request-Headers")
+	if allowHeaders == "" {
+		allowHeaders = "Content-Type, Content-Encoding, Authorization, X-Requested-With"
+	}
+	h.Set("Access-Control-Allow-Headers", allowHeaders)
+	if r.Method == http.MethodOptions {
+		h.Set("Access-Control-Max-Age", "86400")
+	}
+}

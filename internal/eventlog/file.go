@@ -1,0 +1,410 @@
+package eventlog
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/VictoriaMetrics/metrics"
+	"github.com/journey-dev/journey/internal/event"
+)
+
+// The file log is a directory of segment files named by the position of
+// their first byte. A record is a 4-byte little-endian length, a 4-byte
+// CRC-32C of the payload, then the payload (a JSON event.Batch). A record cut
+// short by a crash is never acknowledged, so on open the tail is truncated
+// at the first record that does not check out.
+
+const (
+	headerSize     = 8
+	maxRecord      = 64 << 20
+	segmentSize    = 64 << 20
+	maxGroupBytes  = 8 << 20
+	appendQueueLen = 4096
+)
+
+var (
+	crcTable = crc32.MakeTable(crc32.Castagnoli)
+
+	appendedBatches = metrics.NewCounter("journey_eventlog_appended_batches_total")
+	appendedBytes   = metrics.NewCounter("journey_eventlog_appended_bytes_total")
+	groupCommits    = metrics.NewCounter("journey_eventlog_group_commits_total") // one disk sync per group
+)
+
+// FileOptions configures the embedded log.
+type FileOptions struct {
+	// NoSync skips fdatasync. A kill -9 still loses nothing (the data is in
+	// the page cache), a power cut may. Meant for tests and benchmarks.
+	NoSync bool
+}
+
+// File is the embedded, append-only, group-committed event log.
+type File struct {
+	dir  string
+	opts FileOptions
+
+	reqs    chan *appendReq
+	done    chan struct{}
+	stopped chan struct{}
+
+	end atomic.Uint64 // position after the last durable record
+
+	mu       sync.Mutex    // guards segments and notify
+	segments []uint64      // start positions, ascending; last is active
+	notify   chan struct{} // closed when end moves
+
+	active      *os.File
+	activeStart uint64
+	failed      error
+}
+
+type appendReq struct {
+	data []byte
+	errc chan error
+}
+
+// OpenFile opens (or creates) the log in dir and recovers its tail.
+func OpenFile(dir string, opts FileOptions) (*File, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("cannot create event log directory %q: %w", dir, err)
+	}
+	l := &File{dir: dir, opts: opts, reqs: make(chan *appendReq, appendQueueLen),
+		done: make(chan struct{}), stopped: make(chan struct{}), notify: make(chan struct{})}
+	segs, err := listSegments(dir)
+	if err != nil {
+		return nil, err
+	}
+	if len(segs) == 0 {
+		segs = []uint64{0}
+	}
+	l.segments = segs
+	last := segs[len(segs)-1]
+	size, err := recoverSegment(l.segmentPath(last))
+	if err != nil {
+		return nil, err
+	}
+	f, err := os.OpenFile(l.segmentPath(last), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("cannot open event log segment %q: %w", l.segmentPath(last), err)
+	}
+	l.active, l.activeStart = f, last
+	l.end.Store(last + uint64(size))
+	go l.writer()
+	return l, nil
+}
+
+func (l *File) segmentPath(start uint64) string {
+	return filepath.Join(l.dir, fmt.Sprintf("%020d.wal", start))
+}
+
+func listSegments(dir string) ([]uint64, error) {
+	names, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("cannot list event log directory %q: %w", dir, err)
+	}
+	var segs []uint64
+	for _, n := range names {
+		base, ok := strings.CutSuffix(n.Name(), ".wal")
+		if !ok {
+			continue
+		}
+		start, err := strconv.ParseUint(base, 10, 64)
+		if err != nil {
+			continue
+		}
+		segs = append(segs, start)
+	}
+	sort.Slice(segs, func(i, j int) bool { return segs[i] < segs[j] })
+	return segs, nil
+}
+
+// recoverSegment returns the length of the valid prefix of a segment and
+// truncates anything after it (a record torn by a crash).
+func recoverSegment(path string) (int64, error) {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return 0, fmt.Errorf("cannot open event log segment %q: %w", path, err)
+	}
+	defer f.Close()
+	var valid int64
+	r := &offsetReader{f: f}
+	for {
+		_, n, err := readRecord(r)
+		if err != nil {
+			break
+		}
+		valid += n
+	}
+	st, err := f.Stat()
+	if err != nil {
+		return 0, fmt.Errorf("cannot stat event log segment %q: %w", path, err)
+	}
+	if st.Size() != valid {
+		if err := f.Truncate(valid); err != nil {
+			return 0, fmt.Errorf("cannot truncate torn event log tail %q: %w", path, err)
+		}
+		if err := f.Sync(); err != nil {
+			return 0, fmt.Errorf("cannot sync event log segment %q: %w", path, err)
+		}
+	}
+	return valid, nil
+}
+
+type offsetReader struct {
+	f   *os.File
+	off int64
+}
+
+func (r *offsetReader) Read(p []byte) (int, error) {
+	n, err := r.f.ReadAt(p, r.off)
+	r.off += int64(n)
+	if err == io.EOF && n > 0 {
+		err = nil
+	}
+	return n, err
+}
+
+// readRecord reads one record and returns its payload and total size.
+func readRecord(r io.Reader) ([]byte, int64, error) {
+	var hdr [headerSize]byte
+	if _, err := io.ReadFull(r, hdr[:]); err != nil {
+		return nil, 0, err
+	}
+	n := binary.LittleEndian.Uint32(hdr[0:4])
+	if n == 0 || n > maxRecord {
+		return nil, 0, errors.New("bad record length")
+	}
+	payload := make([]byte, n)
+	if _, err := io.ReadFull(r, payload); err != nil {
+		return nil, 0, err
+	}
+	if crc32.Checksum(payload, crcTable) != binary.LittleEndian.Uint32(hdr[4:8]) {
+		return nil, 0, errors.New("bad record checksum")
+	}
+	return payload, int64(headerSize + n), nil
+}
+
+// Append encodes b and waits until it is durable.
+func (l *File) Append(ctx context.Context, b event.Batch) error {
+	payload, err := json.Marshal(b)
+	if err != nil {
+		return fmt.Errorf("cannot encode batch: %w", err)
+	}
+	if len(payload) > maxRecord-headerSize {
+		return fmt.Errorf("cannot append batch of %d bytes: over the %d byte limit", len(payload), maxRecord)
+	}
+	rec := make([]byte, headerSize+len(payload))
+	binary.LittleEndian.PutUint32(rec[0:4], uint32(len(payload)))
+	binary.LittleEndian.PutUint32(rec[4:8], crc32.Checksum(payload, crcTable))
+	copy(rec[headerSize:], payload)
+	req := &appendReq{data: rec, errc: make(chan error, 1)}
+	select {
+	case l.reqs <- req:
+	case <-l.done:
+		return ErrClosed
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	// Once queued the write happens whatever the caller does; wait for it so
+	// the answer reflects durability.
+	return <-req.errc
+}
+
+func (l *File) writer() {
+	defer close(l.stopped)
+	var group []*appendReq
+	var buf []byte
+	for {
+		var first *appendReq
+		select {
+		case first = <-l.reqs:
+		case <-l.done:
+			l.drainClosed()
+			return
+		}
+		group = append(group[:0], first)
+		size := len(first.data)
+	gather:
+		for size < maxGroupBytes {
+			select {
+			case r := <-l.reqs:
+				group = append(group, r)
+				size += len(r.data)
+			default:
+				break gather
+			}
+		}
+		buf = buf[:0]
+		for _, r := range group {
+			buf = append(buf, r.data...)
+		}
+		err := l.commit(buf)
+		for _, r := range group {
+			r.errc <- err
+		}
+		if err == nil {
+			appendedBatches.Add(len(group))
+			appendedBytes.Add(len(buf))
+			groupCommits.Inc()
+		}
+	}
+}
+
+func (l *File) drainClosed() {
+	for {
+		select {
+		case r := <-l.reqs:
+			r.errc <- ErrClosed
+		default:
+			return
+		}
+	}
+}
+
+// commit writes buf at the end of the active segment and syncs it.
+func (l *File) commit(buf []byte) error {
+	if l.failed != nil {
+		return l.failed
+	}
+	end := l.end.Load()
+	if _, err := l.active.Write(buf); err != nil {
+		// Cut the partial write so the next append starts on a record boundary.
+		if terr := l.active.Truncate(int64(end - l.activeStart)); terr != nil {
+			l.failed = fmt.Errorf("event log unusable after failed write: %w", terr)
+		}
+		return fmt.Errorf("cannot write event log: %w", err)
+	}
+	if !l.opts.NoSync {
+		if err := fdatasync(l.active); err != nil {
+			l.failed = fmt.Errorf("cannot sync event log: %w", err)
+			return l.failed
+		}
+	}
+	end += uint64(len(buf))
+	l.end.Store(end)
+	if end-l.activeStart >= segmentSize {
+		if err := l.roll(end); err != nil {
+			l.failed = err
+		}
+	}
+	l.mu.Lock()
+	close(l.notify)
+	l.notify = make(chan struct{})
+	l.mu.Unlock()
+	return nil
+}
+
+func (l *File) roll(start uint64) error {
+	f, err := os.OpenFile(l.segmentPath(start), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return fmt.Errorf("cannot create event log segment: %w", err)
+	}
+	if d, err := os.Open(l.dir); err == nil {
+		_ = d.Sync() // make the new file's name durable
+		d.Close()
+	}
+	old := l.active
+	l.mu.Lock()
+	l.active, l.activeStart = f, start
+	l.segments = append(l.segments, start)
+	l.mu.Unlock()
+	return old.Close()
+}
+
+// End returns the position after the last durable record.
+func (l *File) End() uint64 { return l.end.Load() }
+
+// Read returns the records after from, waiting for one if there are none.
+func (l *File) Read(ctx context.Context, from uint64, maxBytes int) ([]Entry, error) {
+	for {
+		l.mu.Lock()
+		wait := l.notify
+		l.mu.Unlock()
+		if end := l.end.Load(); from < end {
+			return l.readRange(from, end, maxBytes)
+		}
+		select {
+		case <-wait:
+		case <-l.done:
+			return nil, ErrClosed
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+}
+
+func (l *File) readRange(from, end uint64, maxBytes int) ([]Entry, error) {
+	l.mu.Lock()
+	segs := append([]uint64(nil), l.segments...)
+	l.mu.Unlock()
+	i := sort.Search(len(segs), func(i int) bool { return segs[i] > from }) - 1
+	if i < 0 {
+		return nil, fmt.Errorf("cannot read event log at %d: before the oldest segment %d", from, segs[0])
+	}
+	var out []Entry
+	read := 0
+	for ; i < len(segs) && from < end && read < maxBytes; i++ {
+		segEnd := end
+		if i+1 < len(segs) && segs[i+1] < segEnd {
+			segEnd = segs[i+1]
+		}
+		f, err := os.Open(l.segmentPath(segs[i]))
+		if err != nil {
+			return nil, fmt.Errorf("cannot open event log segment: %w", err)
+		}
+		r := &offsetReader{f: f, off: int64(from - segs[i])}
+		for from < segEnd && read < maxBytes {
+			payload, n, err := readRecord(r)
+			if err != nil {
+				f.Close()
+				return nil, fmt.Errorf("cannot read event log record at %d: %w", from, err)
+			}
+			var b event.RawBatch
+			if err := json.Unmarshal(payload, &b); err != nil {
+				f.Close()
+				return nil, fmt.Errorf("cannot decode event log record at %d: %w", from, err)
+			}
+			from += uint64(n)
+			read += int(n)
+			out = append(out, Entry{Next: from, Batch: b})
+		}
+		f.Close()
+	}
+	return out, nil
+}
+
+// Trim removes segments that end at or before upTo, never the active one.
+func (l *File) Trim(upTo uint64) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for len(l.segments) > 1 && l.segments[1] <= upTo {
+		if err := os.Remove(l.segmentPath(l.segments[0])); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("cannot remove event log segment: %w", err)
+		}
+		l.segments = l.segments[1:]
+	}
+	return nil
+}
+
+// Close stops the writer; appends waiting in the queue get ErrClosed.
+func (l *File) Close() error {
+	select {
+	case <-l.done:
+		return nil
+	default:
+	}
+	close(l.done)
+	<-l.stopped
+	return l.active.Close()
+}

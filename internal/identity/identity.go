@@ -1,0 +1,337 @@
+// Package identity resolves distinct ids to persons and merges persons
+// (SPEC §2). It runs inside the loader, the single writer of identity state,
+// and turns a run of log batches into one store.Write.
+//
+// Merges are retroactive: events keep the person id they were stored with,
+// and a merge records an override (old person → surviving person) that
+// queries apply. Distinct ids are re-pointed to the surviving person, so
+// events that arrive after a merge are stored under it directly.
+package identity
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"hash/fnv"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/journey-dev/journey/internal/event"
+	"github.com/journey-dev/journey/internal/store"
+)
+
+type didKey struct {
+	project int64
+	id      string
+}
+
+// Resolver holds the distinct-id map in memory. It is not safe for
+// concurrent use: the loader owns it.
+type Resolver struct {
+	ids       map[didKey]int64
+	byPerson  map[int64][]string
+	overrides map[int64]int64   // merged-away person → surviving person
+	oldOf     map[int64][]int64 // surviving person → merged-away persons
+	next      int64
+}
+
+// New builds a resolver from the stored identity state.
+func New(st store.Identity) *Resolver {
+	r := &Resolver{
+		ids:       make(map[didKey]int64, len(st.DistinctIDs)),
+		byPerson:  make(map[int64][]string, len(st.DistinctIDs)),
+		overrides: map[int64]int64{},
+		oldOf:     map[int64][]int64{},
+		next:      st.MaxPersonID + 1,
+	}
+	for _, d := range st.DistinctIDs {
+		r.ids[didKey{d.ProjectID, d.DistinctID}] = d.PersonID
+		r.byPerson[d.PersonID] = append(r.byPerson[d.PersonID], d.DistinctID)
+	}
+	for _, o := range st.Overrides {
+		r.overrides[o.OldPersonID] = o.PersonID
+		r.oldOf[o.PersonID] = append(r.oldOf[o.PersonID], o.OldPersonID)
+	}
+	return r
+}
+
+// FetchPersons reads stored persons (their properties) by id.
+type FetchPersons func(ctx context.Context, ids []int64) (map[int64]store.Person, error)
+
+// op is one person-property change, applied in event order.
+type op struct {
+	person       int64
+	mergeFrom    int64 // when non-zero: merge this person into person
+	set, setOnce map[string]any
+	unset        []string
+	at           time.Time
+	projectID    int64
+}
+
+type batchState struct {
+	w       *store.Write
+	ops     []op
+	created map[int64]time.Time // persons created in this batch
+	project map[int64]int64     // person → project, for persons touched
+	dids    map[didKey]int64    // distinct ids changed in this batch
+	merged  map[int64]bool      // persons merged away in this batch
+	groups  map[string]int      // group key → index in w.Groups
+}
+
+// Resolve turns batches into a store.Write (events with person ids, and
+// every identity change), updating the in-memory state.
+func (r *Resolver) Resolve(ctx context.Context, batches []event.RawBatch, fetch FetchPersons) (*store.Write, error) {
+	b := &batchState{w: &store.Write{}, created: map[int64]time.Time{}, project: map[int64]int64{},
+		dids: map[didKey]int64{}, merged: map[int64]bool{}, groups: map[string]int{}}
+	for _, batch := range batches {
+		for i := range batch.Events {
+			r.resolveEvent(b, batch.ProjectID, &batch.Events[i])
+		}
+	}
+	for k, p := range b.dids {
+		b.w.DistinctIDs = append(b.w.DistinctIDs, store.DistinctID{ProjectID: k.project, DistinctID: k.id, PersonID: p})
+	}
+	if err := r.applyOps(ctx, b, fetch); err != nil {
+		return nil, err
+	}
+	return b.w, nil
+}
+
+func (r *Resolver) resolveEvent(b *batchState, project int64, e *event.Raw) {
+	var props map[string]any
+	switch e.Event {
+	case event.Identify, event.CreateAlias, event.GroupIdentify:
+		props = decodeProps(e.Properties)
+	}
+	switch e.Event {
+	case event.Identify:
+		if anon, ok := props[event.PropAnonID].(string); ok && anon != "" {
+			r.merge(b, project, e.DistinctID, anon, e.Timestamp)
+		}
+	case event.CreateAlias:
+		if alias := stringProp(props[event.PropAlias]); alias != "" {
+			r.merge(b, project, e.DistinctID, alias, e.Timestamp)
+		}
+	case event.GroupIdentify:
+		r.group(b, project, props, e.Timestamp)
+	}
+	person, ok := r.ids[didKey{project, e.DistinctID}]
+	switch {
+	case ok:
+	case e.NoPerson:
+		person = personless(project, e.DistinctID)
+	default:
+		person = r.create(b, project, e.Timestamp)
+		r.link(b, project, e.DistinctID, person)
+	}
+	if person > 0 && (len(e.Set) > 0 || len(e.SetOnce) > 0 || len(e.Unset) > 0) && !e.NoPerson {
+		b.ops = append(b.ops, op{person: person, set: e.Set, setOnce: e.SetOnce, unset: e.Unset, at: e.Timestamp, projectID: project})
+		b.project[person] = project
+	}
+	b.w.Events = append(b.w.Events, store.Row{
+		ProjectID: project, UUID: parseUUID(e.UUID), Event: e.Event, DistinctID: e.DistinctID,
+		PersonID: person, Timestamp: e.Timestamp, Properties: e.Properties, ReceivedAt: e.ReceivedAt,
+	})
+}
+
+func decodeProps(raw json.RawMessage) map[string]any {
+	var m map[string]any
+	if len(raw) > 0 {
+		_ = json.Unmarshal(raw, &m) // capture validated it; a failure just means no identity change
+	}
+	return m
+}
+
+func stringProp(v any) string {
+	switch x := v.(type) {
+	case string:
+		return x
+	case json.Number:
+		return x.String()
+	case float64:
+		return strings.TrimSuffix(fmt.Sprintf("%f", x), ".000000")
+	}
+	return ""
+}
+
+// personless gives events with $process_person_profile=false and no known
+// person a stable negative id, so they still count as one "person" each
+// without creating a profile.
+func personless(project int64, distinctID string) int64 {
+	h := fnv.New64a()
+	fmt.Fprintf(h, "%d\x00%s", project, distinctID)
+	return -int64(h.Sum64() >> 1)
+}
+
+func (r *Resolver) create(b *batchState, project int64, at time.Time) int64 {
+	id := r.next
+	r.next++
+	b.created[id] = at
+	b.project[id] = project
+	b.ops = append(b.ops, op{person: id, at: at, projectID: project}) // makes sure the person row is written
+	return id
+}
+
+func (r *Resolver) link(b *batchState, project int64, distinctID string, person int64) {
+	k := didKey{project, distinctID}
+	if old, ok := r.ids[k]; ok {
+		r.byPerson[old] = remove(r.byPerson[old], distinctID)
+	}
+	r.ids[k] = person
+	r.byPerson[person] = append(r.byPerson[person], distinctID)
+	b.dids[k] = person
+}
+
+func remove(list []string, s string) []string {
+	for i, v := range list {
+		if v == s {
+			return append(list[:i], list[i+1:]...)
+		}
+	}
+	return list
+}
+
+// merge makes target and other the same person. target is the id being
+// identified (the user id); its person survives when both exist.
+func (r *Resolver) merge(b *batchState, project int64, target, other string, at time.Time) {
+	if other == target {
+		return
+	}
+	pt, okT := r.ids[didKey{project, target}]
+	po, okO := r.ids[didKey{project, other}]
+	switch {
+	case !okT && !okO:
+		p := r.create(b, project, at)
+		r.link(b, project, target, p)
+		r.link(b, project, other, p)
+	case okT && !okO:
+		r.link(b, project, other, pt)
+	case !okT && okO:
+		r.link(b, project, target, po)
+	case pt != po:
+		r.mergePersons(b, project, po, pt, at)
+	}
+}
+
+// mergePersons moves everything of person from onto person into.
+func (r *Resolver) mergePersons(b *batchState, project, from, into int64, at time.Time) {
+	for _, id := range append([]string(nil), r.byPerson[from]...) {
+		r.link(b, project, id, into)
+	}
+	delete(r.byPerson, from)
+	olds := append(r.oldOf[from], from)
+	delete(r.oldOf, from)
+	for _, old := range olds {
+		r.overrides[old] = into
+		b.w.Overrides = append(b.w.Overrides, store.Override{ProjectID: project, OldPersonID: old, PersonID: into})
+	}
+	r.oldOf[into] = append(r.oldOf[into], olds...)
+	b.merged[from] = true
+	b.project[from], b.project[into] = project, project
+	b.ops = append(b.ops, op{person: into, mergeFrom: from, at: at, projectID: project})
+}
+
+func (r *Resolver) group(b *batchState, project int64, props map[string]any, at time.Time) {
+	typ := stringProp(props[event.PropGroupType])
+	key := stringProp(props[event.PropGroupKey])
+	if typ == "" || key == "" {
+		return
+	}
+	set, _ := props[event.PropGroupSet].(map[string]any)
+	k := fmt.Sprintf("%d\x00%s\x00%s", project, typ, key)
+	if i, ok := b.groups[k]; ok {
+		for name, v := range set {
+			b.w.Groups[i].Properties[name] = v
+		}
+		return
+	}
+	g := store.Group{ProjectID: project, Type: typ, Key: key, Properties: map[string]any{}, CreatedAt: at}
+	for name, v := range set {
+		g.Properties[name] = v
+	}
+	b.groups[k] = len(b.w.Groups)
+	b.w.Groups = append(b.w.Groups, g)
+}
+
+// applyOps loads the properties of the persons this batch touches, applies
+// the changes in event order and emits the person rows to write.
+func (r *Resolver) applyOps(ctx context.Context, b *batchState, fetch FetchPersons) error {
+	if len(b.ops) == 0 {
+		return nil
+	}
+	var need []int64
+	for id := range b.project {
+		if _, isNew := b.created[id]; !isNew {
+			need = append(need, id)
+		}
+	}
+	persons := map[int64]store.Person{}
+	if len(need) > 0 {
+		stored, err := fetch(ctx, need)
+		if err != nil {
+			return fmt.Errorf("cannot read persons to update: %w", err)
+		}
+		persons = stored
+	}
+	get := func(id int64, at time.Time) store.Person {
+		p, ok := persons[id]
+		if !ok {
+			created := at
+			if c, isNew := b.created[id]; isNew {
+				created = c
+			}
+			p = store.Person{ProjectID: b.project[id], ID: id, CreatedAt: created, Properties: map[string]any{}}
+		}
+		if p.Properties == nil {
+			p.Properties = map[string]any{}
+		}
+		return p
+	}
+	touched := map[int64]bool{}
+	for _, o := range b.ops {
+		p := get(o.person, o.at)
+		if o.mergeFrom != 0 {
+			from := get(o.mergeFrom, o.at)
+			for k, v := range from.Properties {
+				if _, ok := p.Properties[k]; !ok {
+					p.Properties[k] = v
+				}
+			}
+			if from.CreatedAt.Before(p.CreatedAt) {
+				p.CreatedAt = from.CreatedAt
+			}
+			delete(persons, o.mergeFrom)
+			delete(touched, o.mergeFrom)
+		}
+		for k, v := range o.setOnce {
+			if _, ok := p.Properties[k]; !ok {
+				p.Properties[k] = v
+			}
+		}
+		for k, v := range o.set {
+			p.Properties[k] = v
+		}
+		for _, k := range o.unset {
+			delete(p.Properties, k)
+		}
+		persons[o.person] = p
+		touched[o.person] = true
+	}
+	for id := range touched {
+		if !b.merged[id] {
+			b.w.Persons = append(b.w.Persons, persons[id])
+		}
+	}
+	return nil
+}
+
+// parseUUID parses a capture-normalised uuid; anything else (which capture
+// never produces) gets a name-based UUID so the row is still stored.
+func parseUUID(s string) [16]byte {
+	if u, err := uuid.Parse(s); err == nil {
+		return u
+	}
+	return uuid.NewSHA1(uuid.NameSpaceOID, []byte(s))
+}

@@ -1,0 +1,253 @@
+// Package insight defines the query specs of POST /api/v1/query (SPEC §4),
+// their validation, and their results. Stores compile a spec into their own
+// SQL; nothing here is store specific.
+package insight
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// Error is a bad query: the API answers 400 naming Field.
+type Error struct {
+	Field, Msg string
+}
+
+func (e *Error) Error() string { return fmt.Sprintf("invalid field %q: %s", e.Field, e.Msg) }
+
+func bad(field, format string, args ...any) *Error {
+	return &Error{Field: field, Msg: fmt.Sprintf(format, args...)}
+}
+
+// Filter is a property filter. Ops: eq, neq, contains, gt, lt, is_set, in.
+type Filter struct {
+	Property string `json:"property"`
+	Op       string `json:"op"`
+	Value    any    `json:"value"`
+}
+
+// Range is the [From, To) time range every query has.
+type Range struct {
+	From time.Time `json:"from"`
+	To   time.Time `json:"to"`
+}
+
+// Series is one line of a trend.
+type Series struct {
+	Event    string   `json:"event"`
+	Math     string   `json:"math,omitempty"`
+	Property string   `json:"property,omitempty"`
+	Filters  []Filter `json:"filters,omitempty"`
+	Label    string   `json:"label,omitempty"`
+}
+
+// Trend is {"kind":"trend"}.
+type Trend struct {
+	Series   []Series `json:"series"`
+	Interval string   `json:"interval"`
+	Filters  []Filter `json:"filters,omitempty"`
+	Range
+}
+
+// Point is one bucket of a series; T is the bucket start in the project
+// timezone, formatted as a date (or date and hour for hourly trends).
+type Point struct {
+	T     string  `json:"t"`
+	Value float64 `json:"value"`
+}
+
+// SeriesResult is one series of a trend result.
+type SeriesResult struct {
+	Label  string  `json:"label"`
+	Points []Point `json:"points"`
+}
+
+// TrendResult is the answer to a Trend.
+type TrendResult struct {
+	Kind   string         `json:"kind"`
+	Series []SeriesResult `json:"series"`
+}
+
+// Query is a parsed query of any kind; exactly one field is set.
+type Query struct {
+	Kind  string
+	Trend *Trend
+}
+
+// MaxRange bounds a query's time range so one request cannot scan forever.
+const MaxRange = 5 * 366 * 24 * time.Hour
+
+// Parse decodes and validates a query body.
+func Parse(body []byte) (*Query, error) {
+	var head struct {
+		Kind string `json:"kind"`
+	}
+	if err := json.Unmarshal(body, &head); err != nil {
+		return nil, bad("body", "cannot decode JSON: %v", err)
+	}
+	switch head.Kind {
+	case "trend":
+		var t Trend
+		if err := strictDecode(body, &t); err != nil {
+			return nil, err
+		}
+		if err := t.validate(); err != nil {
+			return nil, err
+		}
+		return &Query{Kind: head.Kind, Trend: &t}, nil
+	case "":
+		return nil, bad("kind", "missing")
+	default:
+		return nil, bad("kind", "unknown kind %q", head.Kind)
+	}
+}
+
+func strictDecode(body []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	if err := dec.Decode(v); err != nil {
+		if te, ok := err.(*json.UnmarshalTypeError); ok {
+			return bad(te.Field, "want %s, got %s", te.Type, te.Value)
+		}
+		return bad("body", "cannot decode query: %v", err)
+	}
+	return nil
+}
+
+func (r *Range) validate() error {
+	if r.From.IsZero() {
+		return bad("from", "missing (RFC 3339 time)")
+	}
+	if r.To.IsZero() {
+		return bad("to", "missing (RFC 3339 time)")
+	}
+	if !r.To.After(r.From) {
+		return bad("to", "must be after from")
+	}
+	if r.To.Sub(r.From) > MaxRange {
+		return bad("to", "range longer than %s", MaxRange)
+	}
+	return nil
+}
+
+var intervals = map[string]bool{"hour": true, "day": true, "week": true, "month": true}
+
+// Maths supported by trends.
+var Maths = map[string]bool{"total": true, "dau": true, "sum": true, "avg": true, "min": true, "max": true, "p50": true, "p90": true, "p99": true}
+
+func (t *Trend) validate() error {
+	if err := t.Range.validate(); err != nil {
+		return err
+	}
+	if t.Interval == "" {
+		t.Interval = "day"
+	}
+	if !intervals[t.Interval] {
+		return bad("interval", "unknown interval %q (hour, day, week, month)", t.Interval)
+	}
+	if t.Interval == "hour" && t.To.Sub(t.From) > 31*24*time.Hour {
+		return bad("interval", "hourly trends cover at most 31 days")
+	}
+	if len(t.Series) == 0 {
+		return bad("series", "at least one series is needed")
+	}
+	if len(t.Series) > 20 {
+		return bad("series", "at most 20 series")
+	}
+	for i := range t.Series {
+		s := &t.Series[i]
+		field := fmt.Sprintf("series[%d]", i)
+		if s.Event == "" {
+			return bad(field+".event", "missing")
+		}
+		if s.Math == "" {
+			s.Math = "total"
+		}
+		if !Maths[s.Math] {
+			return bad(field+".math", "unknown math %q", s.Math)
+		}
+		if s.Math != "total" && s.Math != "dau" && s.Property == "" {
+			return bad(field+".property", "math %q needs a property", s.Math)
+		}
+		if s.Label == "" {
+			s.Label = s.Event
+		}
+		if err := validateFilters(field+".filters", s.Filters); err != nil {
+			return err
+		}
+	}
+	return validateFilters("filters", t.Filters)
+}
+
+var ops = map[string]bool{"eq": true, "neq": true, "contains": true, "gt": true, "lt": true, "is_set": true, "in": true}
+
+func validateFilters(field string, fs []Filter) error {
+	for i, f := range fs {
+		name := fmt.Sprintf("%s[%d]", field, i)
+		if f.Property == "" {
+			return bad(name+".property", "missing")
+		}
+		if !ops[f.Op] {
+			return bad(name+".op", "unknown op %q (eq, neq, contains, gt, lt, is_set, in)", f.Op)
+		}
+		if f.Op == "in" {
+			if _, ok := f.Value.([]any); !ok {
+				return bad(name+".value", "op in needs a list")
+			}
+		} else if f.Op != "is_set" && f.Value == nil {
+			return bad(name+".value", "missing")
+		}
+	}
+	return nil
+}
+
+// Buckets lists the bucket starts of [from, to) in loc for an interval,
+// so a trend has a point for every bucket, empty ones included.
+func Buckets(from, to time.Time, loc *time.Location, interval string) []time.Time {
+	var out []time.Time
+	for t := Truncate(from.In(loc), interval); t.Before(to); t = next(t, interval) {
+		out = append(out, t)
+	}
+	return out
+}
+
+// Truncate returns the start of the bucket holding t (t in the project zone).
+func Truncate(t time.Time, interval string) time.Time {
+	y, m, d := t.Date()
+	loc := t.Location()
+	switch interval {
+	case "hour":
+		return time.Date(y, m, d, t.Hour(), 0, 0, 0, loc)
+	case "week": // ISO weeks start on Monday
+		wd := (int(t.Weekday()) + 6) % 7
+		return time.Date(y, m, d-wd, 0, 0, 0, 0, loc)
+	case "month":
+		return time.Date(y, m, 1, 0, 0, 0, 0, loc)
+	default:
+		return time.Date(y, m, d, 0, 0, 0, 0, loc)
+	}
+}
+
+func next(t time.Time, interval string) time.Time {
+	y, m, d := t.Date()
+	switch interval {
+	case "hour":
+		return t.Add(time.Hour)
+	case "week":
+		return time.Date(y, m, d+7, 0, 0, 0, 0, t.Location())
+	case "month":
+		return time.Date(y, m+1, 1, 0, 0, 0, 0, t.Location())
+	default:
+		return time.Date(y, m, d+1, 0, 0, 0, 0, t.Location())
+	}
+}
+
+// Label formats a bucket start as the result's "t".
+func Label(t time.Time, interval string) string {
+	if interval == "hour" {
+		return t.Format("2006-01-02T15:00")
+	}
+	return t.Format("2006-01-02")
+}

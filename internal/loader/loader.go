@@ -1,0 +1,150 @@
+// Package loader moves batches from the event log into the event store:
+// it resolves identities, writes events and identity changes, and stores
+// the log position in the same transaction, so every batch lands once.
+package loader
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/VictoriaMetrics/metrics"
+
+	"github.com/journey-dev/journey/internal/event"
+	"github.com/journey-dev/journey/internal/eventlog"
+	"github.com/journey-dev/journey/internal/identity"
+	"github.com/journey-dev/journey/internal/store"
+)
+
+var (
+	loadedEvents  = metrics.NewCounter("journey_loader_events_total")
+	loadedBatches = metrics.NewCounter("journey_loader_applies_total")
+	loadErrors    = metrics.NewCounter("journey_loader_errors_total")
+	loadDuration  = metrics.NewSummary("journey_loader_apply_seconds")
+)
+
+// Loader is the single writer of an event store.
+type Loader struct {
+	log      eventlog.Log
+	store    store.Store
+	maxBytes int
+
+	pos     atomic.Uint64
+	mu      sync.Mutex
+	changed chan struct{} // closed when pos moves
+}
+
+// New returns a loader that reads up to maxBytes of log per store write.
+func New(l eventlog.Log, s store.Store, maxBytes int) *Loader {
+	if maxBytes <= 0 {
+		maxBytes = 16 << 20
+	}
+	return &Loader{log: l, store: s, maxBytes: maxBytes, changed: make(chan struct{})}
+}
+
+// Position is the log position loaded so far.
+func (l *Loader) Position() uint64 { return l.pos.Load() }
+
+// Lag is how many log bytes wait to be loaded.
+func (l *Loader) Lag() uint64 {
+	end, pos := l.log.End(), l.pos.Load()
+	if end < pos {
+		return 0
+	}
+	return end - pos
+}
+
+// Run loads until ctx is done. Store errors are retried with back-off after
+// reloading the identity state, so a failed write never half-applies.
+func (l *Loader) Run(ctx context.Context) error {
+	for {
+		err := l.run(ctx)
+		if ctx.Err() != nil || errors.Is(err, eventlog.ErrClosed) {
+			return nil
+		}
+		loadErrors.Inc()
+		slog.Error("loader failed; retrying", "err", err)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+func (l *Loader) run(ctx context.Context) error {
+	pos, err := l.store.Checkpoint(ctx)
+	if err != nil {
+		return fmt.Errorf("cannot read loader checkpoint: %w", err)
+	}
+	l.setPos(pos)
+	st, err := l.store.Identity(ctx)
+	if err != nil {
+		return fmt.Errorf("cannot load identity state: %w", err)
+	}
+	resolver := identity.New(st)
+	for {
+		entries, err := l.log.Read(ctx, pos, l.maxBytes)
+		if err != nil {
+			return err
+		}
+		if len(entries) == 0 {
+			continue
+		}
+		start := time.Now()
+		batches := make([]event.RawBatch, len(entries))
+		n := 0
+		for i, e := range entries {
+			batches[i] = e.Batch
+			n += len(e.Batch.Events)
+		}
+		w, err := resolver.Resolve(ctx, batches, l.store.Persons)
+		if err != nil {
+			return err
+		}
+		w.Checkpoint = entries[len(entries)-1].Next
+		if err := l.store.Apply(ctx, w); err != nil {
+			return err
+		}
+		pos = w.Checkpoint
+		l.setPos(pos)
+		if err := l.log.Trim(pos); err != nil {
+			slog.Warn("cannot trim event log", "err", err)
+		}
+		loadedEvents.Add(n)
+		loadedBatches.Inc()
+		loadDuration.UpdateDuration(start)
+	}
+}
+
+func (l *Loader) setPos(p uint64) {
+	l.pos.Store(p)
+	l.mu.Lock()
+	close(l.changed)
+	l.changed = make(chan struct{})
+	l.mu.Unlock()
+}
+
+// WaitFor blocks until everything up to log position p is loaded.
+func (l *Loader) WaitFor(ctx context.Context, p uint64) error {
+	for {
+		l.mu.Lock()
+		ch := l.changed
+		l.mu.Unlock()
+		if l.pos.Load() >= p {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// Sync waits until everything appended so far is loaded.
+func (l *Loader) Sync(ctx context.Context) error { return l.WaitFor(ctx, l.log.End()) }

@@ -1,0 +1,332 @@
+// Package duckdb is the embedded event store.
+package duckdb
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	_ "embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+
+	duckdb "github.com/duckdb/duckdb-go/v2"
+
+	"github.com/journey-dev/journey/internal/store"
+)
+
+var (
+	//go:embed schema.sql
+	schemaSQL string
+	//go:embed stage.sql
+	stageSQL string
+	//go:embed apply.sql
+	applySQL string
+)
+
+// Options tunes DuckDB.
+type Options struct {
+	MemoryLimit string // e.g. "1GB"; "" = DuckDB's default
+	Threads     int    // 0 = DuckDB's default (all cores)
+}
+
+// Store is store.Store on DuckDB.
+type Store struct {
+	db *sql.DB
+
+	mu    sync.Mutex // serialises Apply on the write connection
+	write *sql.Conn
+}
+
+var _ store.Store = (*Store)(nil)
+
+// Open opens (creating if needed) the DuckDB file at path; "" is in memory.
+func Open(path string, opts Options) (*Store, error) {
+	connector, err := duckdb.NewConnector(path, func(execer driver.ExecerContext) error {
+		// Stored timestamps are UTC; keep the session zone UTC so casts to
+		// TIMESTAMPTZ do not shift them.
+		_, err := execer.ExecContext(context.Background(), "SET TimeZone = 'UTC'", nil)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("cannot open event store %q: %w", path, err)
+	}
+	db := sql.OpenDB(connector)
+	s := &Store{db: db}
+	if err := s.init(opts); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Store) init(opts Options) error {
+	ctx := context.Background()
+	if opts.MemoryLimit != "" {
+		if _, err := s.db.ExecContext(ctx, fmt.Sprintf("SET memory_limit = '%s'", strings.ReplaceAll(opts.MemoryLimit, "'", ""))); err != nil {
+			return fmt.Errorf("cannot set memory_limit %q: %w", opts.MemoryLimit, err)
+		}
+	}
+	if opts.Threads > 0 {
+		if _, err := s.db.ExecContext(ctx, fmt.Sprintf("SET threads = %d", opts.Threads)); err != nil {
+			return fmt.Errorf("cannot set threads: %w", err)
+		}
+	}
+	if _, err := s.db.ExecContext(ctx, schemaSQL); err != nil {
+		return fmt.Errorf("cannot create event store schema: %w", err)
+	}
+	conn, err := s.db.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	if _, err := conn.ExecContext(ctx, stageSQL); err != nil {
+		conn.Close()
+		return fmt.Errorf("cannot create staging tables: %w", err)
+	}
+	s.write = conn
+	return nil
+}
+
+// DB exposes the database for tests and benchmarks.
+func (s *Store) DB() *sql.DB { return s.db }
+
+// Close closes the store.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.write != nil {
+		s.write.Close()
+	}
+	return s.db.Close()
+}
+
+// Apply stores one loader batch atomically with its checkpoint.
+func (s *Store) Apply(ctx context.Context, w *store.Write) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, err := s.write.ExecContext(ctx, `DELETE FROM stage_events; DELETE FROM stage_distinct_ids; DELETE FROM stage_persons; DELETE FROM stage_overrides; DELETE FROM stage_groups;`); err != nil {
+		return fmt.Errorf("cannot clear staging tables: %w", err)
+	}
+	if err := s.stage(w); err != nil {
+		return err
+	}
+	tx, err := s.write.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, applySQL); err != nil {
+		return fmt.Errorf("cannot apply batch: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO loader_checkpoint VALUES (1, ?)`, w.Checkpoint); err != nil {
+		return fmt.Errorf("cannot store checkpoint: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("cannot commit batch: %w", err)
+	}
+	return nil
+}
+
+func (s *Store) stage(w *store.Write) error {
+	return s.write.Raw(func(c any) error {
+		conn := c.(driver.Conn)
+		if err := appendRows(conn, "stage_events", len(w.Events), func(i int) []driver.Value {
+			e := &w.Events[i]
+			return []driver.Value{e.ProjectID, duckdb.UUID(e.UUID), e.Event, e.DistinctID, e.PersonID, e.Timestamp.UTC(), jsonText(e.Properties), e.ReceivedAt.UTC()}
+		}); err != nil {
+			return err
+		}
+		if err := appendRows(conn, "stage_distinct_ids", len(w.DistinctIDs), func(i int) []driver.Value {
+			d := &w.DistinctIDs[i]
+			return []driver.Value{d.ProjectID, d.DistinctID, d.PersonID}
+		}); err != nil {
+			return err
+		}
+		if err := appendRows(conn, "stage_persons", len(w.Persons), func(i int) []driver.Value {
+			p := &w.Persons[i]
+			return []driver.Value{p.ID, p.ProjectID, p.CreatedAt.UTC(), mustJSON(p.Properties)}
+		}); err != nil {
+			return err
+		}
+		if err := appendRows(conn, "stage_overrides", len(w.Overrides), func(i int) []driver.Value {
+			o := &w.Overrides[i]
+			return []driver.Value{o.OldPersonID, o.ProjectID, o.PersonID}
+		}); err != nil {
+			return err
+		}
+		return appendRows(conn, "stage_groups", len(w.Groups), func(i int) []driver.Value {
+			g := &w.Groups[i]
+			return []driver.Value{g.ProjectID, g.Type, g.Key, g.CreatedAt.UTC(), mustJSON(g.Properties)}
+		})
+	})
+}
+
+func appendRows(conn driver.Conn, table string, n int, row func(i int) []driver.Value) error {
+	if n == 0 {
+		return nil
+	}
+	a, err := duckdb.NewAppenderFromConn(conn, "", table)
+	if err != nil {
+		return fmt.Errorf("cannot open appender for %q: %w", table, err)
+	}
+	for i := 0; i < n; i++ {
+		if err := a.AppendRow(row(i)...); err != nil {
+			a.Close()
+			return fmt.Errorf("cannot append to %q: %w", table, err)
+		}
+	}
+	if err := a.Close(); err != nil {
+		return fmt.Errorf("cannot flush appender for %q: %w", table, err)
+	}
+	return nil
+}
+
+func jsonText(raw json.RawMessage) any {
+	if len(raw) == 0 {
+		return "{}"
+	}
+	return string(raw)
+}
+
+func mustJSON(m map[string]any) string {
+	if len(m) == 0 {
+		return "{}"
+	}
+	b, err := json.Marshal(m)
+	if err != nil {
+		return "{}"
+	}
+	return string(b)
+}
+
+// Checkpoint returns the log position up to which batches are stored.
+func (s *Store) Checkpoint(ctx context.Context) (uint64, error) {
+	var pos uint64
+	err := s.db.QueryRowContext(ctx, `SELECT position FROM loader_checkpoint WHERE id = 1`).Scan(&pos)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil
+	}
+	return pos, err
+}
+
+// Identity loads the distinct-id map and overrides for the resolver.
+func (s *Store) Identity(ctx context.Context) (store.Identity, error) {
+	var id store.Identity
+	rows, err := s.db.QueryContext(ctx, `SELECT project_id, distinct_id, person_id FROM person_distinct_ids`)
+	if err != nil {
+		return id, fmt.Errorf("cannot read distinct ids: %w", err)
+	}
+	for rows.Next() {
+		var d store.DistinctID
+		if err := rows.Scan(&d.ProjectID, &d.DistinctID, &d.PersonID); err != nil {
+			rows.Close()
+			return id, err
+		}
+		id.DistinctIDs = append(id.DistinctIDs, d)
+	}
+	rows.Close()
+	rows, err = s.db.QueryContext(ctx, `SELECT project_id, old_person_id, person_id FROM person_overrides`)
+	if err != nil {
+		return id, fmt.Errorf("cannot read person overrides: %w", err)
+	}
+	for rows.Next() {
+		var o store.Override
+		if err := rows.Scan(&o.ProjectID, &o.OldPersonID, &o.PersonID); err != nil {
+			rows.Close()
+			return id, err
+		}
+		id.Overrides = append(id.Overrides, o)
+	}
+	rows.Close()
+	err = s.db.QueryRowContext(ctx, `SELECT greatest(
+		coalesce((SELECT max(id) FROM persons), 0),
+		coalesce((SELECT max(person_id) FROM person_distinct_ids), 0),
+		coalesce((SELECT max(old_person_id) FROM person_overrides), 0))`).Scan(&id.MaxPersonID)
+	return id, err
+}
+
+// Persons returns the stored persons among ids.
+func (s *Store) Persons(ctx context.Context, ids []int64) (map[int64]store.Person, error) {
+	out := make(map[int64]store.Person, len(ids))
+	for start := 0; start < len(ids); start += 1000 {
+		chunk := ids[start:min(start+1000, len(ids))]
+		args := make([]any, len(chunk))
+		for i, id := range chunk {
+			args[i] = id
+		}
+		rows, err := s.db.QueryContext(ctx, `SELECT id, project_id, created_at, properties FROM persons WHERE id IN (`+placeholders(len(chunk))+`)`, args...)
+		if err != nil {
+			return nil, fmt.Errorf("cannot read persons: %w", err)
+		}
+		for rows.Next() {
+			p, err := scanPerson(rows)
+			if err != nil {
+				rows.Close()
+				return nil, err
+			}
+			out[p.ID] = p
+		}
+		rows.Close()
+	}
+	return out, nil
+}
+
+func scanPerson(row interface{ Scan(...any) error }) (store.Person, error) {
+	var p store.Person
+	var props sql.NullString
+	if err := row.Scan(&p.ID, &p.ProjectID, &p.CreatedAt, &props); err != nil {
+		return p, err
+	}
+	p.Properties = map[string]any{}
+	if props.Valid {
+		if err := json.Unmarshal([]byte(props.String), &p.Properties); err != nil {
+			return p, fmt.Errorf("cannot decode properties of person %d: %w", p.ID, err)
+		}
+	}
+	return p, nil
+}
+
+func placeholders(n int) string {
+	return strings.TrimSuffix(strings.Repeat("?,", n), ",")
+}
+
+// PersonByDistinctID returns the person behind a distinct id.
+func (s *Store) PersonByDistinctID(ctx context.Context, projectID int64, distinctID string) (store.Person, []string, error) {
+	row := s.db.QueryRowContext(ctx, `SELECT p.id, p.project_id, p.created_at, p.properties
+		FROM person_distinct_ids d JOIN persons p ON p.id = d.person_id
+		WHERE d.project_id = ? AND d.distinct_id = ?`, projectID, distinctID)
+	p, err := scanPerson(row)
+	if errors.Is(err, sql.ErrNoRows) {
+		return p, nil, store.ErrNotFound
+	}
+	if err != nil {
+		return p, nil, fmt.Errorf("cannot read person of distinct id %q: %w", distinctID, err)
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT distinct_id FROM person_distinct_ids WHERE project_id = ? AND person_id = ? ORDER BY distinct_id`, projectID, p.ID)
+	if err != nil {
+		return p, nil, err
+	}
+	defer rows.Close()
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return p, nil, err
+		}
+		ids = append(ids, id)
+	}
+	return p, ids, rows.Err()
+}
+
+// CountEvents counts stored events.
+func (s *Store) CountEvents(ctx context.Context, projectID int64) (int64, error) {
+	var n int64
+	q, args := `SELECT count(*) FROM events`, []any{}
+	if projectID != 0 {
+		q, args = q+` WHERE project_id = ?`, append(args, projectID)
+	}
+	err := s.db.QueryRowContext(ctx, q, args...).Scan(&n)
+	return n, err
+}

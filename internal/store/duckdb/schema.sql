@@ -1,0 +1,47 @@
+-- Event store schema (DuckDB). Person ids are BIGINTs: joins and DISTINCT
+-- counts on integers are several times faster than on UUIDs or strings.
+CREATE TABLE IF NOT EXISTS events (
+    project_id  BIGINT    NOT NULL,
+    uuid        UUID      NOT NULL,
+    event       VARCHAR   NOT NULL,
+    distinct_id VARCHAR   NOT NULL,
+    person_id   BIGINT    NOT NULL,
+    ts          TIMESTAMP NOT NULL, -- UTC
+    properties  JSON,
+    received_at TIMESTAMP NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS person_distinct_ids (
+    project_id  BIGINT  NOT NULL,
+    distinct_id VARCHAR NOT NULL,
+    person_id   BIGINT  NOT NULL,
+    PRIMARY KEY (project_id, distinct_id)
+);
+
+CREATE TABLE IF NOT EXISTS persons (
+    id          BIGINT PRIMARY KEY,
+    project_id  BIGINT NOT NULL,
+    created_at  TIMESTAMP NOT NULL,
+    properties  JSON
+);
+
+-- Events stored under old_person_id belong to person_id (a later merge).
+CREATE TABLE IF NOT EXISTS person_overrides (
+    old_person_id BIGINT PRIMARY KEY,
+    project_id    BIGINT NOT NULL,
+    person_id     BIGINT NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS groups (
+    project_id  BIGINT    NOT NULL,
+    group_type  VARCHAR   NOT NULL,
+    group_key   VARCHAR   NOT NULL,
+    created_at  TIMESTAMP NOT NULL,
+    properties  JSON,
+    PRIMARY KEY (project_id, group_type, group_key)
+);
+
+CREATE TABLE IF NOT EXISTS loader_checkpoint (
+    id       INTEGER PRIMARY KEY,
+    position UBIGINT NOT NULL
+);

@@ -1,0 +1,96 @@
+// Package store defines the event store: events with their resolved person,
+// and the identity tables (distinct ids, persons, merges, groups) that
+// queries join. DuckDB is the embedded implementation, ClickHouse the
+// scale-out one; both pass the same tests.
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"time"
+
+	"github.com/journey-dev/journey/internal/insight"
+)
+
+// Row is one event ready to store.
+type Row struct {
+	ProjectID  int64
+	UUID       [16]byte
+	Event      string
+	DistinctID string
+	PersonID   int64
+	Timestamp  time.Time
+	Properties json.RawMessage
+	ReceivedAt time.Time
+}
+
+// DistinctID maps a distinct id to its person.
+type DistinctID struct {
+	ProjectID  int64
+	DistinctID string
+	PersonID   int64
+}
+
+// Person is a person and its properties.
+type Person struct {
+	ProjectID  int64
+	ID         int64
+	CreatedAt  time.Time
+	Properties map[string]any
+}
+
+// Override says events stored with OldPersonID belong to PersonID (a merge
+// that happened after the events were stored).
+type Override struct {
+	ProjectID   int64
+	OldPersonID int64
+	PersonID    int64
+}
+
+// Group is a group (B2B account) property update; Properties are merged
+// into the stored ones.
+type Group struct {
+	ProjectID  int64
+	Type, Key  string
+	Properties map[string]any
+	CreatedAt  time.Time
+}
+
+// Write is everything one loader batch changes, applied atomically together
+// with the log checkpoint so a batch is never applied twice.
+type Write struct {
+	Events         []Row
+	DistinctIDs    []DistinctID
+	Persons        []Person
+	DeletedPersons []int64
+	Overrides      []Override
+	Groups         []Group
+	Checkpoint     uint64
+}
+
+// Identity is the stored identity state the resolver starts from.
+type Identity struct {
+	DistinctIDs []DistinctID
+	Overrides   []Override
+	MaxPersonID int64
+}
+
+// Store is implemented by every event store.
+type Store interface {
+	Apply(ctx context.Context, w *Write) error
+	Checkpoint(ctx context.Context) (uint64, error)
+	Identity(ctx context.Context) (Identity, error)
+	// Persons returns the stored properties of the given persons.
+	Persons(ctx context.Context, ids []int64) (map[int64]Person, error)
+	// PersonByDistinctID returns the person and all its distinct ids.
+	PersonByDistinctID(ctx context.Context, projectID int64, distinctID string) (Person, []string, error)
+	// Trend runs a trend query for a project in timezone tz.
+	Trend(ctx context.Context, projectID int64, tz *time.Location, q *insight.Trend) (*insight.TrendResult, error)
+	// CountEvents counts a project's stored events (all projects when 0).
+	CountEvents(ctx context.Context, projectID int64) (int64, error)
+	Close() error
+}
+
+// ErrNotFound is returned when a person does not exist.
+var ErrNotFound = errors.New("not found")
