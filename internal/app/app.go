@@ -142,8 +142,15 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	return nil
 }
 
-// Close stops the loader and closes the stores.
+// Close lets the loader catch up with the log (bounded, so a long backlog
+// does not block shutdown: it is loaded at the next start), then stops it
+// and closes the stores.
 func (a *App) Close() error {
+	drain, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := a.Loader.Sync(drain); err != nil {
+		slog.Warn("loader did not catch up before shutdown; the rest loads at next start", "lag_bytes", a.Loader.Lag())
+	}
 	a.cancel()
 	a.wg.Wait()
 	errs := []error{a.Log.Close(), a.Events.Close(), a.Meta.Close()}

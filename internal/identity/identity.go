@@ -77,14 +77,18 @@ type batchState struct {
 	project map[int64]int64     // person → project, for persons touched
 	dids    map[didKey]int64    // distinct ids changed in this batch
 	merged  map[int64]bool      // persons merged away in this batch
-	groups  map[string]int      // group key → index in w.Groups
+	// overridden lists persons whose override changed (→ project); the
+	// final target is read from the resolver, so a chain of merges in one
+	// batch writes each override once.
+	overridden map[int64]int64
+	groups     map[string]int // group key → index in w.Groups
 }
 
 // Resolve turns batches into a store.Write (events with person ids, and
 // every identity change), updating the in-memory state.
 func (r *Resolver) Resolve(ctx context.Context, batches []event.RawBatch, fetch FetchPersons) (*store.Write, error) {
 	b := &batchState{w: &store.Write{}, created: map[int64]time.Time{}, project: map[int64]int64{},
-		dids: map[didKey]int64{}, merged: map[int64]bool{}, groups: map[string]int{}}
+		dids: map[didKey]int64{}, merged: map[int64]bool{}, groups: map[string]int{}, overridden: map[int64]int64{}}
 	for _, batch := range batches {
 		for i := range batch.Events {
 			r.resolveEvent(b, batch.ProjectID, &batch.Events[i])
@@ -92,6 +96,9 @@ func (r *Resolver) Resolve(ctx context.Context, batches []event.RawBatch, fetch 
 	}
 	for k, p := range b.dids {
 		b.w.DistinctIDs = append(b.w.DistinctIDs, store.DistinctID{ProjectID: k.project, DistinctID: k.id, PersonID: p})
+	}
+	for old, project := range b.overridden {
+		b.w.Overrides = append(b.w.Overrides, store.Override{ProjectID: project, OldPersonID: old, PersonID: r.overrides[old]})
 	}
 	if err := r.applyOps(ctx, b, fetch); err != nil {
 		return nil, err
@@ -225,7 +232,7 @@ func (r *Resolver) mergePersons(b *batchState, project, from, into int64, at tim
 	delete(r.oldOf, from)
 	for _, old := range olds {
 		r.overrides[old] = into
-		b.w.Overrides = append(b.w.Overrides, store.Override{ProjectID: project, OldPersonID: old, PersonID: into})
+		b.overridden[old] = project
 	}
 	r.oldOf[into] = append(r.oldOf[into], olds...)
 	b.merged[from] = true

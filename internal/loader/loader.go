@@ -25,6 +25,7 @@ var (
 	loadedBatches = metrics.NewCounter("journey_loader_applies_total")
 	loadErrors    = metrics.NewCounter("journey_loader_errors_total")
 	loadDuration  = metrics.NewSummary("journey_loader_apply_seconds")
+	lagBytes      = metrics.NewGauge("journey_loader_lag_bytes", nil) // log bytes not yet loaded, after the last apply
 )
 
 // Loader is the single writer of an event store.
@@ -115,6 +116,7 @@ func (l *Loader) run(ctx context.Context) error {
 		if err := l.log.Trim(pos); err != nil {
 			slog.Warn("cannot trim event log", "err", err)
 		}
+		lagBytes.Set(float64(l.Lag()))
 		loadedEvents.Add(n)
 		loadedBatches.Inc()
 		loadDuration.UpdateDuration(start)

@@ -7,7 +7,7 @@ CREATE TABLE IF NOT EXISTS events (
     distinct_id VARCHAR   NOT NULL,
     person_id   BIGINT    NOT NULL,
     ts          TIMESTAMP NOT NULL, -- UTC
-    properties  JSON,
+    properties  VARCHAR, -- JSON text
     received_at TIMESTAMP NOT NULL
 );
 
@@ -22,7 +22,7 @@ CREATE TABLE IF NOT EXISTS persons (
     id          BIGINT PRIMARY KEY,
     project_id  BIGINT NOT NULL,
     created_at  TIMESTAMP NOT NULL,
-    properties  JSON
+    properties  VARCHAR -- JSON text
 );
 
 -- Events stored under old_person_id belong to person_id (a later merge).
@@ -37,7 +37,7 @@ CREATE TABLE IF NOT EXISTS groups (
     group_type  VARCHAR   NOT NULL,
     group_key   VARCHAR   NOT NULL,
     created_at  TIMESTAMP NOT NULL,
-    properties  JSON,
+    properties  VARCHAR, -- JSON text
     PRIMARY KEY (project_id, group_type, group_key)
 );
 
