@@ -96,6 +96,26 @@ func StartServer(binary, dataDir string, extra ...string) (*Server, error) {
 	return nil, fmt.Errorf("server %q did not answer /healthz within 60 s", binary)
 }
 
+// WaitLoaded waits until the server's loader has stored everything
+// acknowledged (journey_loader_lag_bytes is 0).
+func (s *Server) WaitLoaded(timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		resp, err := http.Get(s.URL + "/metrics")
+		if err == nil {
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			for _, line := range strings.Split(string(body), "\n") {
+				if line == "journey_loader_lag_bytes 0" {
+					return nil
+				}
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return fmt.Errorf("loader did not catch up within %s", timeout)
+}
+
 // Pid is the server's process id.
 func (s *Server) Pid() int { return s.cmd.Process.Pid }
 
@@ -182,7 +202,8 @@ func EventBatch(token string, n int, seq int) []byte {
 	return body
 }
 
-func gz(b []byte) []byte {
+// Gzip compresses b.
+func Gzip(b []byte) []byte {
 	var buf bytes.Buffer
 	w := gzip.NewWriter(&buf)
 	w.Write(b)
@@ -216,7 +237,7 @@ func Ingest(ctx context.Context, o IngestOptions, logf func(string, ...any)) (In
 	logf("preparing %d gzip batches of 100 events", nPayloads)
 	payloads := make([][]byte, nPayloads)
 	for i := range payloads {
-		payloads[i] = gz(EventBatch(token, 100, i))
+		payloads[i] = Gzip(EventBatch(token, 100, i))
 	}
 	var next, acked, errs atomic.Int64
 	deadline := time.Now().Add(o.Duration)
@@ -244,6 +265,10 @@ func Ingest(ctx context.Context, o IngestOptions, logf func(string, ...any)) (In
 	res.EventsPerS = float64(acked.Load()) / elapsed.Seconds()
 	logf("throughput: %d events acknowledged in %s", acked.Load(), elapsed.Round(time.Millisecond))
 
+	// Let the loader catch up so the latency phase measures capture alone.
+	if err := srv.WaitLoaded(2 * time.Minute); err != nil {
+		return res, err
+	}
 	lat, lerr := latency(client, srv.URL, token, o.Rate, o.LatencyFor)
 	errs.Add(lerr)
 	res.P50ms, res.P99ms = quantile(lat, 0.5), quantile(lat, 0.99)

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/url"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/journey-dev/journey/internal/capture"
@@ -88,7 +89,7 @@ func Import(ctx context.Context, r io.Reader, sink func(context.Context, event.B
 func (s *Summary) skip(line int, err error) {
 	reason := err.Error()
 	if ce, ok := err.(*capture.Error); ok {
-		reason = ce.Field + ": " + ce.Msg
+		reason = strings.TrimPrefix(ce.Field, "batch[0].") + ": " + ce.Msg
 	}
 	s.Skipped++
 	s.Reasons[reason]++

@@ -25,7 +25,14 @@ var (
 	loadedBatches = metrics.NewCounter("journey_loader_applies_total")
 	loadErrors    = metrics.NewCounter("journey_loader_errors_total")
 	loadDuration  = metrics.NewSummary("journey_loader_apply_seconds")
-	lagBytes      = metrics.NewGauge("journey_loader_lag_bytes", nil) // log bytes not yet loaded, after the last apply
+	// current is the loader the lag gauge reports (one per process outside tests).
+	current atomic.Pointer[Loader]
+	_       = metrics.NewGauge("journey_loader_lag_bytes", func() float64 {
+		if l := current.Load(); l != nil {
+			return float64(l.Lag())
+		}
+		return 0
+	})
 )
 
 // Loader is the single writer of an event store.
@@ -44,7 +51,9 @@ func New(l eventlog.Log, s store.Store, maxBytes int) *Loader {
 	if maxBytes <= 0 {
 		maxBytes = 16 << 20
 	}
-	return &Loader{log: l, store: s, maxBytes: maxBytes, changed: make(chan struct{})}
+	ld := &Loader{log: l, store: s, maxBytes: maxBytes, changed: make(chan struct{})}
+	current.Store(ld)
+	return ld
 }
 
 // Position is the log position loaded so far.
@@ -89,7 +98,7 @@ func (l *Loader) run(ctx context.Context) error {
 	}
 	resolver := identity.New(st)
 	for {
-		entries, err := l.log.Read(ctx, pos, l.maxBytes)
+		entries, err := l.gather(ctx, pos)
 		if err != nil {
 			return err
 		}
@@ -116,11 +125,40 @@ func (l *Loader) run(ctx context.Context) error {
 		if err := l.log.Trim(pos); err != nil {
 			slog.Warn("cannot trim event log", "err", err)
 		}
-		lagBytes.Set(float64(l.Lag()))
 		loadedEvents.Add(n)
 		loadedBatches.Inc()
 		loadDuration.UpdateDuration(start)
 	}
+}
+
+// linger is how long the loader waits for more entries before a store
+// write. Each write has a fixed cost (the dedup scan, a commit), so many
+// small writes would fall behind a busy capture; a quarter second keeps
+// events queryable almost at once.
+const linger = 250 * time.Millisecond
+
+// gather reads entries after pos until maxBytes or linger is reached.
+func (l *Loader) gather(ctx context.Context, pos uint64) ([]eventlog.Entry, error) {
+	entries, err := l.log.Read(ctx, pos, l.maxBytes)
+	if err != nil || len(entries) == 0 {
+		return entries, err
+	}
+	deadline := time.Now().Add(linger)
+	size := int(entries[len(entries)-1].Next - pos)
+	for size < l.maxBytes {
+		wait, cancel := context.WithDeadline(ctx, deadline)
+		more, err := l.log.Read(wait, entries[len(entries)-1].Next, l.maxBytes-size)
+		cancel()
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			break // linger over
+		}
+		entries = append(entries, more...)
+		size = int(entries[len(entries)-1].Next - pos)
+	}
+	return entries, nil
 }
 
 func (l *Loader) setPos(p uint64) {

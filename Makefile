@@ -1,0 +1,31 @@
+# `make test` installs what the tests need, then runs every test (the fuzz
+# targets' seed corpora included). CI runs exactly this (.ci/run).
+GO ?= go
+
+.PHONY: test deps vet build demo fuzz bench
+
+test: deps vet
+	$(GO) test -count=1 -timeout 30m ./...
+
+deps:
+	./scripts/test-deps.sh
+
+vet:
+	$(GO) vet ./...
+	@test -z "$$(gofmt -l cmd internal e2e web)" || (echo "gofmt needed:"; gofmt -l cmd internal e2e web; exit 1)
+
+build:
+	$(GO) build -o journey ./cmd/journey
+
+demo:
+	$(GO) run ./cmd/journey demo
+
+# Longer fuzzing of every decoder (the seeds also run in `make test`).
+fuzz:
+	$(GO) test -run='^$$' -fuzz=FuzzDecodePostHog -fuzztime=60s ./internal/capture/
+	$(GO) test -run='^$$' -fuzz=FuzzDecodeSegment -fuzztime=60s ./internal/capture/
+	$(GO) test -run='^$$' -fuzz=FuzzDecompressLZBase64 -fuzztime=60s ./internal/capture/
+
+bench: build
+	./journey bench ingest
+	JOURNEY_CRASH_ROUNDS=20 $(GO) test -count=1 -run Kill9 -v ./e2e/
