@@ -61,7 +61,9 @@ type Request struct {
 }
 
 // Decoded is the outcome of decoding one request: the valid events, in
-// order, and the invalid ones, which are reported but not stored.
+// order, and the invalid ones, which are reported but not stored. Invalid
+// events of a batch (a bare array or a `batch` field) are named batch[i];
+// the fields of a single-event body are named bare ("distinct_id").
 type Decoded struct {
 	Token   string
 	Events  []event.Event

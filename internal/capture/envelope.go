@@ -3,6 +3,7 @@ package capture
 import (
 	"bytes"
 	"encoding/json"
+	"net/http"
 )
 
 // envelope is the top level of a request body, split without decoding the
@@ -110,7 +111,7 @@ func decodeItems(env envelope, maxItem int) ([]rawItem, []*Error) {
 			idx = -1
 		}
 		if len(raw) > maxItem {
-			invalid = append(invalid, &Error{Status: 413, Field: itemField(idx, ""), Msg: "event too large: over " + size(maxItem)})
+			invalid = append(invalid, &Error{Status: http.StatusRequestEntityTooLarge, Field: itemField(idx, ""), Msg: "event too large: over " + size(maxItem)})
 			continue
 		}
 		m, ok := decodeObject(raw)

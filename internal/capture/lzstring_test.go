@@ -9,28 +9,31 @@ import (
 // lzCompressToBase64 is lz-string's compressToBase64, ported independently
 // of the decoder (it follows the encoder half of the JavaScript reference)
 // so that round trips test the decoder against a second implementation.
+// JavaScript keys its dictionary by strings; a string w+c is keyed here by
+// (code of w, c), which names the same entries without copying strings.
 func lzCompressToBase64(s string) string {
-	e := &lzEncoder{dict: map[string]int{}, toCreate: map[string]bool{}, dictSize: 3, numBits: 2, enlargeIn: 2}
-	units := utf16.Encode([]rune(s))
-	var w []uint16
-	for _, c := range units {
-		cs := lzKey([]uint16{c})
-		if _, ok := e.dict[cs]; !ok {
-			e.dict[cs] = e.dictSize
+	e := &lzEncoder{chars: map[uint16]int{}, pairs: map[[2]int]int{}, toCreate: map[uint16]bool{}, dictSize: 3, numBits: 2, enlargeIn: 2}
+	var w lzW
+	for _, c := range utf16.Encode([]rune(s)) {
+		if _, ok := e.chars[c]; !ok {
+			e.chars[c] = e.dictSize
 			e.dictSize++
-			e.toCreate[cs] = true
+			e.toCreate[c] = true
 		}
-		wc := append(append([]uint16(nil), w...), c)
-		if _, ok := e.dict[lzKey(wc)]; ok {
-			w = wc
+		if w.n == 0 {
+			w = lzW{code: e.chars[c], first: c, n: 1}
+			continue
+		}
+		if code, ok := e.pairs[[2]int{w.code, int(c)}]; ok {
+			w = lzW{code: code, first: w.first, n: w.n + 1}
 			continue
 		}
 		e.emitW(w)
-		e.dict[lzKey(wc)] = e.dictSize
+		e.pairs[[2]int{w.code, int(c)}] = e.dictSize
 		e.dictSize++
-		w = []uint16{c}
+		w = lzW{code: e.chars[c], first: c, n: 1}
 	}
-	if len(w) > 0 {
+	if w.n > 0 {
 		e.emitW(w)
 	}
 	e.write(2, e.numBits)
@@ -55,21 +58,22 @@ func lzCompressToBase64(s string) string {
 	return res
 }
 
-type lzEncoder struct {
-	dict               map[string]int
-	toCreate           map[string]bool
-	dictSize, numBits  int
-	enlargeIn          int
-	val, pos           int
-	out                strings.Builder
+// lzW is the encoder's current string: its dictionary code, first unit and
+// length.
+type lzW struct {
+	code  int
+	first uint16
+	n     int
 }
 
-func lzKey(u []uint16) string {
-	b := make([]byte, 0, 2*len(u))
-	for _, x := range u {
-		b = append(b, byte(x>>8), byte(x))
-	}
-	return string(b)
+type lzEncoder struct {
+	chars             map[uint16]int
+	pairs             map[[2]int]int
+	toCreate          map[uint16]bool
+	dictSize, numBits int
+	enlargeIn         int
+	val, pos          int
+	out               strings.Builder
 }
 
 // write emits value in n bits, least significant first.
@@ -95,20 +99,19 @@ func (e *lzEncoder) countDown() {
 	}
 }
 
-func (e *lzEncoder) emitW(w []uint16) {
-	key := lzKey(w)
-	if e.toCreate[key] {
-		if w[0] < 256 {
+func (e *lzEncoder) emitW(w lzW) {
+	if w.n == 1 && e.toCreate[w.first] {
+		if w.first < 256 {
 			e.write(0, e.numBits)
-			e.write(int(w[0]), 8)
+			e.write(int(w.first), 8)
 		} else {
 			e.write(1, e.numBits)
-			e.write(int(w[0]), 16)
+			e.write(int(w.first), 16)
 		}
 		e.countDown()
-		delete(e.toCreate, key)
+		delete(e.toCreate, w.first)
 	} else {
-		e.write(e.dict[key], e.numBits)
+		e.write(w.code, e.numBits)
 	}
 	e.countDown()
 }

@@ -119,7 +119,11 @@ func TestDecodePostHogBodies(t *testing.T) {
 func TestDecodePostHogErrors(t *testing.T) {
 	f := func(name, path, body string, wantStatus int, wantMsg string) {
 		t.Helper()
-		_, err := DecodePostHog(Request{Path: path, Body: []byte(body), Now: testNow})
+		var h http.Header
+		if name == "gzip header, plain body" {
+			h = http.Header{"Content-Encoding": {"gzip"}}
+		}
+		_, err := DecodePostHog(Request{Path: path, Body: []byte(body), Header: h, Now: testNow})
 		e, ok := err.(*Error)
 		if !ok {
 			t.Errorf("%s: error %v (%T), want *Error", name, err, err)
@@ -136,6 +140,11 @@ func TestDecodePostHogErrors(t *testing.T) {
 	f("JSON string", "/e/", `"x"`, 400, "expected an object or an array")
 	f("batch not array", "/e/", `{"api_key":"tok_a","batch":{"event":"x"}}`, 400, `invalid field "batch"`)
 	f("bad gzip", "/e/", "\x1f\x8bnot gzip", 400, "cannot decompress gzip body")
+	f("gzip header, plain body", "/e/", oneEvent, 400, "not gzip data")
+	f("bad base64", "/e/", "data=!!!!&compression=base64", 400, "cannot decode body as base64")
+	f("bad lz64", "/e/", "data=N4Ig!&compression=lz64", 400, "cannot decompress lz64 body")
+	f("lz64 bomb", "/e/", "compression=lz64&data="+url.QueryEscape(lzCompressToBase64(strings.Repeat("x", 21<<20))), 413, "decompressed")
+	f("too large for /e/", "/e/", strings.Repeat(" ", 2<<20+1), 413, "over 2 MB")
 	f("missing token", "/e/", `{"batch":[{"event":"x","distinct_id":"u"}]}`, 401, `invalid field "api_key": missing project token`)
 	f("mixed batch and event tokens", "/e/", `{"api_key":"tok_a","batch":[{"event":"x","distinct_id":"u","token":"tok_b"}]}`, 401, "more than one project token")
 	f("mixed event tokens", "/e/", `[{"event":"x","distinct_id":"u","$token":"tok_a"},{"event":"x","distinct_id":"u","properties":{"token":"tok_b"}}]`, 401, "more than one project token")
@@ -473,6 +482,21 @@ func TestSinkErrors(t *testing.T) {
 	f("wrapped overloaded", fmt.Errorf("cannot append batch: %w", ErrOverloaded))
 	f("deadline", context.DeadlineExceeded)
 	f("other", errors.New("disk on fire"))
+}
+
+// failingProjects fails every lookup, as a database that is down would.
+type failingProjects struct{}
+
+func (failingProjects) ProjectByToken(context.Context, string) (int64, bool, error) {
+	return 0, false, errors.New("db down")
+}
+
+func TestProjectsError(t *testing.T) {
+	h := NewHandler(failingProjects{}, &recSink{}, Options{})
+	w := call(h, "POST", "/e/", []byte(oneEvent))
+	if w.Code != http.StatusServiceUnavailable || w.Header().Get("Retry-After") == "" || strings.Contains(w.Body.String(), "tok_a") {
+		t.Errorf("projects down: status %d, body %s; want 503 with Retry-After and no token", w.Code, w.Body)
+	}
 }
 
 func TestRateLimit(t *testing.T) {

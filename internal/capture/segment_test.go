@@ -101,7 +101,7 @@ func TestSegmentMapping(t *testing.T) {
 	}
 
 	f("track", mergeObjects(segmentCall("track"), map[string]any{"properties": map[string]any{"revenue": 10.5}}), func(e event.Event) string {
-		if e.Event != "Order Completed" || e.DistinctID != "u1" || e.Properties["revenue"] != 10.5 {
+		if e.Event != "Order Completed" || e.DistinctID != "u1" || e.Properties["revenue"] != json.Number("10.5") {
 			return "wrong track mapping"
 		}
 		return ""

@@ -13,8 +13,9 @@ import (
 // instrumentation bug) and so do we.
 const maxFuture = 23 * time.Hour
 
-// minTime is the earliest timestamp kept. Earlier ones are a zero value or a
-// unit mix-up (seconds sent as milliseconds), never product analytics data.
+// minTime is the earliest timestamp kept. Earlier ones (a Go zero time, a
+// negative epoch, a wildly wrong sent_at) are never real product data, and
+// some stores cannot hold them.
 var minTime = time.Unix(0, 0).UTC()
 
 // timeLayouts are the ISO 8601 forms SDKs send. time.Parse accepts a

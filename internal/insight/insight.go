@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -22,16 +23,40 @@ func bad(field, format string, args ...any) *Error {
 }
 
 // Filter is a property filter. Ops: eq, neq, contains, gt, lt, is_set, in.
+// Type says whose property it is: "event" (the default) or "person".
 type Filter struct {
+	Type     string `json:"type,omitempty"`
 	Property string `json:"property"`
 	Op       string `json:"op"`
 	Value    any    `json:"value"`
 }
 
-// Range is the [From, To) time range every query has.
+// Range is the [From, To) time range every query has, with the filters,
+// unit and breakdown every kind accepts.
 type Range struct {
-	From time.Time `json:"from"`
-	To   time.Time `json:"to"`
+	From    time.Time `json:"from"`
+	To      time.Time `json:"to"`
+	Filters []Filter  `json:"filters,omitempty"`
+	// Unit is what is counted: "person" (default) or "group:<type>".
+	Unit      string     `json:"unit,omitempty"`
+	Breakdown *Breakdown `json:"breakdown,omitempty"`
+}
+
+// Breakdown splits results by a property's values (top Limit, the rest
+// as "$other").
+type Breakdown struct {
+	Type     string `json:"type,omitempty"` // event (default) or person
+	Property string `json:"property"`
+	Limit    int    `json:"limit,omitempty"`
+}
+
+// GroupType returns the group type when the unit is "group:<type>".
+func (r *Range) GroupType() string {
+	t, _ := strings.CutPrefix(r.Unit, "group:")
+	if t == r.Unit {
+		return ""
+	}
+	return t
 }
 
 // Series is one line of a trend.
@@ -47,7 +72,6 @@ type Series struct {
 type Trend struct {
 	Series   []Series `json:"series"`
 	Interval string   `json:"interval"`
-	Filters  []Filter `json:"filters,omitempty"`
 	Range
 }
 
@@ -129,7 +153,27 @@ func (r *Range) validate() error {
 	if r.To.Sub(r.From) > MaxRange {
 		return bad("to", "range longer than %s", MaxRange)
 	}
-	return nil
+	switch {
+	case r.Unit == "", r.Unit == "person":
+	case strings.HasPrefix(r.Unit, "group:") && len(r.Unit) > len("group:"):
+	default:
+		return bad("unit", "unknown unit %q (person or group:<type>)", r.Unit)
+	}
+	if b := r.Breakdown; b != nil {
+		if b.Property == "" {
+			return bad("breakdown.property", "missing")
+		}
+		if b.Type != "" && b.Type != "event" && b.Type != "person" {
+			return bad("breakdown.type", "unknown type %q (event, person)", b.Type)
+		}
+		if b.Limit == 0 {
+			b.Limit = 10
+		}
+		if b.Limit < 1 || b.Limit > 100 {
+			return bad("breakdown.limit", "must be 1..100")
+		}
+	}
+	return validateFilters("filters", r.Filters)
 }
 
 var intervals = map[string]bool{"hour": true, "day": true, "week": true, "month": true}
@@ -178,7 +222,7 @@ func (t *Trend) validate() error {
 			return err
 		}
 	}
-	return validateFilters("filters", t.Filters)
+	return nil
 }
 
 var ops = map[string]bool{"eq": true, "neq": true, "contains": true, "gt": true, "lt": true, "is_set": true, "in": true}
@@ -186,6 +230,11 @@ var ops = map[string]bool{"eq": true, "neq": true, "contains": true, "gt": true,
 func validateFilters(field string, fs []Filter) error {
 	for i, f := range fs {
 		name := fmt.Sprintf("%s[%d]", field, i)
+		switch f.Type {
+		case "", "event", "person":
+		default:
+			return bad(name+".type", "unknown filter type %q (event, person)", f.Type)
+		}
 		if f.Property == "" {
 			return bad(name+".property", "missing")
 		}

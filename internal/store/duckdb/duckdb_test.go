@@ -220,7 +220,7 @@ func TestTrendMathsFiltersAndTimezone(t *testing.T) {
 		if series.Label == "" {
 			series.Label = series.Event
 		}
-		q := &insight.Trend{Series: []insight.Series{series}, Filters: filters, Interval: "day", Range: insight.Range{From: day0, To: day0.AddDate(0, 0, 2)}}
+		q := &insight.Trend{Series: []insight.Series{series}, Interval: "day", Range: insight.Range{From: day0, To: day0.AddDate(0, 0, 2), Filters: filters}}
 		res, err := s.Trend(context.Background(), 1, tz, q)
 		if err != nil {
 			t.Fatal(err)

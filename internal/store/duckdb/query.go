@@ -29,36 +29,45 @@ func (w *where) add(cond string, args ...any) {
 
 func (w *where) sql() string { return strings.Join(w.conds, " AND ") }
 
-// filters adds event property filters on column col (a JSON column).
-func (w *where) filters(col string, fs []insight.Filter) {
+// filters adds property filters. Event filters read e.properties, person
+// filters p.properties (the source joins persons when any is present).
+func (w *where) filters(fs []insight.Filter) {
 	for _, f := range fs {
-		path := propPath(f.Property)
-		val := "json_extract_string(" + col + ", ?)"
-		switch f.Op {
-		case "eq":
-			w.add(val+" = ?", path, valueString(f.Value))
-		case "neq":
-			w.add("coalesce("+val+" <> ?, true)", path, valueString(f.Value))
-		case "contains":
-			w.add("contains(lower("+val+"), lower(?))", path, valueString(f.Value))
-		case "gt":
-			w.add("TRY_CAST("+val+" AS DOUBLE) > ?", path, valueFloat(f.Value))
-		case "lt":
-			w.add("TRY_CAST("+val+" AS DOUBLE) < ?", path, valueFloat(f.Value))
-		case "is_set":
-			w.add("json_extract("+col+", ?) IS NOT NULL", path)
-		case "in":
-			list, _ := f.Value.([]any)
-			if len(list) == 0 {
-				w.add("false")
-				continue
-			}
-			args := []any{path}
-			for _, v := range list {
-				args = append(args, valueString(v))
-			}
-			w.add(val+" IN ("+placeholders(len(list))+")", args...)
+		col := "e.properties"
+		if f.Type == "person" {
+			col = "p.properties"
 		}
+		w.filter(col, f)
+	}
+}
+
+func (w *where) filter(col string, f insight.Filter) {
+	path := propPath(f.Property)
+	val := "json_extract_string(" + col + ", ?)"
+	switch f.Op {
+	case "eq":
+		w.add(val+" = ?", path, valueString(f.Value))
+	case "neq":
+		w.add("coalesce("+val+" <> ?, true)", path, valueString(f.Value))
+	case "contains":
+		w.add("contains(lower("+val+"), lower(?))", path, valueString(f.Value))
+	case "gt":
+		w.add("TRY_CAST("+val+" AS DOUBLE) > ?", path, valueFloat(f.Value))
+	case "lt":
+		w.add("TRY_CAST("+val+" AS DOUBLE) < ?", path, valueFloat(f.Value))
+	case "is_set":
+		w.add("json_extract("+col+", ?) IS NOT NULL", path)
+	case "in":
+		list, _ := f.Value.([]any)
+		if len(list) == 0 {
+			w.add("false")
+			return
+		}
+		args := []any{path}
+		for _, v := range list {
+			args = append(args, valueString(v))
+		}
+		w.add(val+" IN ("+placeholders(len(list))+")", args...)
 	}
 }
 
@@ -91,16 +100,79 @@ func valueFloat(v any) float64 {
 	return 0
 }
 
-// personExpr is the event's person after merges (SPEC §2: merges apply
-// retroactively at query time).
-const personFrom = `events e LEFT JOIN person_overrides o ON o.old_person_id = e.person_id`
-const personExpr = `coalesce(o.person_id, e.person_id)`
+// source is the set of rows an insight reads: a project's events in a
+// time range, optionally only some event names, after filters, each with
+// its actor: the person after merges (SPEC §2: merges apply at query time)
+// or, for unit group:<type>, the group key from $groups.
+type source struct {
+	projectID int64
+	from, to  time.Time
+	events    []string
+	filters   []insight.Filter
+	groupType string
+	// extra columns to select, e.g. a breakdown value.
+	extra     []string
+	extraArgs []any
+}
+
+func newSource(projectID int64, r *insight.Range, events ...string) source {
+	return source{projectID: projectID, from: r.From, to: r.To, events: events, filters: r.Filters, groupType: r.GroupType()}
+}
+
+// sql returns "SELECT actor, event, ts, properties[, extra…] FROM …".
+func (src source) sql() (string, []any) {
+	var w where
+	w.add("e.project_id = ?", src.projectID)
+	w.add("e.ts >= ?", src.from.UTC())
+	w.add("e.ts < ?", src.to.UTC())
+	if len(src.events) == 1 {
+		w.add("e.event = ?", src.events[0])
+	} else if len(src.events) > 1 {
+		args := make([]any, len(src.events))
+		for i, e := range src.events {
+			args[i] = e
+		}
+		w.add("e.event IN ("+placeholders(len(args))+")", args...)
+	}
+	w.filters(src.filters)
+	var args []any
+	actor := "coalesce(o.person_id, e.person_id)"
+	if src.groupType != "" {
+		actor = "json_extract_string(e.properties, ?)"
+		args = append(args, "/$groups/"+strings.NewReplacer("~", "~0", "/", "~1").Replace(src.groupType))
+		w.add("json_extract_string(e.properties, ?) IS NOT NULL", "/$groups/"+strings.NewReplacer("~", "~0", "/", "~1").Replace(src.groupType))
+	}
+	cols := actor + " AS actor, e.event, e.ts, e.properties"
+	for _, x := range src.extra {
+		cols += ", " + x
+	}
+	args = append(args, src.extraArgs...)
+	from := "events e LEFT JOIN person_overrides o ON o.old_person_id = e.person_id"
+	if src.needsPersons() {
+		from += " LEFT JOIN persons p ON p.id = coalesce(o.person_id, e.person_id)"
+	}
+	return "SELECT " + cols + " FROM " + from + " WHERE " + w.sql(), append(args, w.args...)
+}
+
+func (src source) needsPersons() bool {
+	for _, f := range src.filters {
+		if f.Type == "person" {
+			return true
+		}
+	}
+	for _, x := range src.extra {
+		if strings.Contains(x, "p.properties") {
+			return true
+		}
+	}
+	return false
+}
 
 func aggregate(s insight.Series) (string, []any) {
-	num := "TRY_CAST(json_extract_string(e.properties, ?) AS DOUBLE)"
+	num := "TRY_CAST(json_extract_string(properties, ?) AS DOUBLE)"
 	switch s.Math {
 	case "dau":
-		return "count(DISTINCT " + personExpr + ")", nil
+		return "count(DISTINCT actor)", nil
 	case "sum", "avg", "min", "max":
 		return s.Math + "(" + num + ")", []any{propPath(s.Property)}
 	case "p50", "p90", "p99":
@@ -132,21 +204,13 @@ func (s *Store) Trend(ctx context.Context, projectID int64, tz *time.Location, q
 
 func (s *Store) trendSeries(ctx context.Context, projectID int64, tz *time.Location, q *insight.Trend, series insight.Series) (map[string]float64, error) {
 	agg, aggArgs := aggregate(series)
-	var w where
-	w.add("e.project_id = ?", projectID)
-	w.add("e.event = ?", series.Event)
-	w.add("e.ts >= ?", q.From.UTC())
-	w.add("e.ts < ?", q.To.UTC())
-	w.filters("e.properties", q.Filters)
-	w.filters("e.properties", series.Filters)
-	from := "events e"
-	if strings.Contains(agg, personExpr) {
-		from = personFrom
-	}
-	query := `SELECT date_trunc('` + bucketUnit(q.Interval) + `', timezone(?, e.ts::TIMESTAMPTZ)) AS bucket, ` + agg +
-		` FROM ` + from + ` WHERE ` + w.sql() + ` GROUP BY 1`
+	src := newSource(projectID, &q.Range, series.Event)
+	src.filters = append(append([]insight.Filter(nil), q.Filters...), series.Filters...)
+	from, fromArgs := src.sql()
+	query := `SELECT date_trunc('` + bucketUnit(q.Interval) + `', timezone(?, ts::TIMESTAMPTZ)) AS bucket, ` + agg +
+		` FROM (` + from + `) GROUP BY 1`
 	args := append([]any{tz.String()}, aggArgs...)
-	args = append(args, w.args...)
+	args = append(args, fromArgs...)
 	rows, err := s.db.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("cannot run trend for event %q: %w", series.Event, err)
