@@ -23,11 +23,14 @@ func postHogPayload(r Request, limit int) ([]byte, *Error) {
 		raw, fromQuery = []byte(r.Query.Get("data")), true
 	}
 	compression := strings.ToLower(r.Query.Get("compression"))
+	if fromQuery {
+		return decodePayload(raw, compression, limit)
+	}
 	raw, err := gunzipTransport(raw, r.Header, limit)
 	if err != nil {
 		return nil, err
 	}
-	if !fromQuery && isForm(r.Header, raw) {
+	if isForm(r.Header, raw) {
 		form, perr := url.ParseQuery(string(raw))
 		if perr != nil {
 			return nil, badRequest("cannot decode form body: %v", perr)

@@ -1,7 +1,6 @@
 package capture
 
 import (
-	"bytes"
 	"encoding/json"
 	"math"
 	"sort"
@@ -89,18 +88,6 @@ func truncateRunes(s string, n int) string {
 		i++
 	}
 	return s
-}
-
-// decodeObject decodes one JSON object keeping numbers as json.Number, so
-// that huge integers survive to the store unchanged.
-func decodeObject(raw []byte) (map[string]any, bool) {
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber()
-	var m map[string]any
-	if err := dec.Decode(&m); err != nil || m == nil {
-		return nil, false
-	}
-	return m, true
 }
 
 // stringField returns m[key] when it is a non-empty string.

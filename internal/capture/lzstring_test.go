@@ -58,6 +58,23 @@ func lzCompressToBase64(s string) string {
 	return res
 }
 
+// lzBomb writes a small lz64 stream that decompresses to at least units
+// "x"s: a literal, then codes that each mean "the previous string plus one
+// more x", so the output grows quadratically with the input.
+func lzBomb(units int) string {
+	e := &lzEncoder{toCreate: map[uint16]bool{'x': true}, numBits: 2, enlargeIn: 2}
+	e.emitW(lzW{first: 'x', n: 1})
+	for code, n, total := 4, 2, 1; total < units; code, n = code+1, n+1 {
+		e.emitW(lzW{code: code, n: n})
+		total += n
+	}
+	e.write(2, e.numBits)
+	for e.pos != 0 {
+		e.write(0, 1)
+	}
+	return e.out.String()
+}
+
 // lzW is the encoder's current string: its dictionary code, first unit and
 // length.
 type lzW struct {
@@ -161,6 +178,17 @@ func TestDecompressLZBase64Errors(t *testing.T) {
 }
 
 func TestDecompressLZBase64Limit(t *testing.T) {
+	bomb := lzBomb(maxPostHogDecoded + 1)
+	if len(bomb) > 20000 {
+		t.Fatalf("bomb is %d bytes", len(bomb))
+	}
+	if _, err := DecompressLZBase64(bomb); err != errLZTooLarge {
+		t.Fatalf("bomb: got %v, want errLZTooLarge", err)
+	}
+	if got, err := DecompressLZBase64(lzBomb(1000)); err != nil || strings.Trim(got, "x") != "" || len(got) < 1000 {
+		t.Fatalf("small bomb: got %d chars, %v", len(got), err)
+	}
+
 	in := lzCompressToBase64(strings.Repeat("x", 5000))
 	if _, err := decompressLZBase64(in, 1000); err != errLZTooLarge {
 		t.Fatalf("got %v, want errLZTooLarge", err)

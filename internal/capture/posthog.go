@@ -43,7 +43,7 @@ func decodePostHog(r Request) (Decoded, *Error) {
 	if err != nil {
 		return d, err
 	}
-	items, invalid := decodeItems(env, maxPostHogEvent)
+	items, invalid := checkItems(env, len(payload), maxPostHogEvent)
 	d.Invalid = invalid
 	if len(items) == 0 && len(invalid) == 0 {
 		return d, nil // nothing to store: answer 200 without a token check
@@ -111,7 +111,7 @@ func eventToken(m map[string]any) string {
 // sent_at, else the `_` query parameter (epoch ms) that posthog-js adds.
 func postHogSentAt(env envelope, r Request) time.Time {
 	if env.batch {
-		if t, ok := parseTime(env.topValue("sent_at")); ok {
+		if t, ok := parseTime(env.top["sent_at"]); ok {
 			return t
 		}
 	}

@@ -41,7 +41,7 @@ func decodeSegment(r Request) (Decoded, *Error) {
 	if err != nil {
 		return d, err
 	}
-	items, invalid := decodeItems(env, maxSegmentCall)
+	items, invalid := checkItems(env, len(payload), maxSegmentCall)
 	d.Invalid = invalid
 	if len(items) == 0 && len(invalid) == 0 {
 		return d, nil
@@ -54,8 +54,8 @@ func decodeSegment(r Request) (Decoded, *Error) {
 		b.groupType = DefaultGroupType
 	}
 	if env.batch {
-		b.sentAt, _ = parseTime(env.topValue("sentAt"))
-		b.context, _ = env.topValue("context").(map[string]any)
+		b.sentAt, _ = parseTime(env.top["sentAt"])
+		b.context, _ = env.top["context"].(map[string]any)
 	}
 	for _, it := range items {
 		typ := kind
