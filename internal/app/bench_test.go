@@ -51,3 +51,31 @@ type discard struct {
 func (d *discard) Header() http.Header         { return d.h }
 func (d *discard) Write(p []byte) (int, error) { return len(p), nil }
 func (d *discard) WriteHeader(c int)           { d.code = c }
+
+// BenchmarkCaptureSingle measures single-event requests (the posthog-js
+// /i/v0/e/ path) through the whole embedded pipeline.
+func BenchmarkCaptureSingle(b *testing.B) {
+	a, err := Open(Config{DataDir: b.TempDir(), AdminKey: testAdminKey})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer a.Close()
+	p, _, err := a.Meta.CreateProject(b.Context(), "bench", "UTC")
+	if err != nil {
+		b.Fatal(err)
+	}
+	body := []byte(`{"api_key":"` + p.Token + `","event":"$pageview","distinct_id":"u1","properties":{"$current_url":"https://shop.example/"}}`)
+	b.SetParallelism(64)
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			req, _ := http.NewRequest("POST", "/i/v0/e/", bytes.NewReader(body))
+			w := &discard{h: http.Header{}}
+			a.Handler.ServeHTTP(w, req)
+			if w.code != 200 && w.code != 0 {
+				b.Fatalf("status %d", w.code)
+			}
+		}
+	})
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "req/s")
+}

@@ -1,6 +1,7 @@
 package eventlog
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"encoding/json"
@@ -359,29 +360,74 @@ func (l *File) readRange(from, end uint64, maxBytes int) ([]Entry, error) {
 		if i+1 < len(segs) && segs[i+1] < segEnd {
 			segEnd = segs[i+1]
 		}
-		f, err := os.Open(l.segmentPath(segs[i]))
+		entries, next, err := l.readSegment(segs[i], from, segEnd, maxBytes-read)
 		if err != nil {
-			return nil, fmt.Errorf("cannot open event log segment: %w", err)
+			return nil, err
 		}
-		r := &offsetReader{f: f, off: int64(from - segs[i])}
-		for from < segEnd && read < maxBytes {
-			payload, n, err := readRecord(r)
-			if err != nil {
-				f.Close()
-				return nil, fmt.Errorf("cannot read event log record at %d: %w", from, err)
-			}
-			var b event.RawBatch
-			if err := json.Unmarshal(payload, &b); err != nil {
-				f.Close()
-				return nil, fmt.Errorf("cannot decode event log record at %d: %w", from, err)
-			}
-			from += uint64(n)
-			read += int(n)
-			out = append(out, Entry{Next: from, Batch: b})
-		}
-		f.Close()
+		out = append(out, entries...)
+		read += int(next - from)
+		from = next
 	}
 	return out, nil
+}
+
+// readSegment reads whole records of one segment from position from, up to
+// segEnd and about maxBytes, with one read call.
+func (l *File) readSegment(start, from, segEnd uint64, maxBytes int) ([]Entry, uint64, error) {
+	f, err := os.Open(l.segmentPath(start))
+	if err != nil {
+		return nil, from, fmt.Errorf("cannot open event log segment: %w", err)
+	}
+	defer f.Close()
+	// Read at least one whole record even when it is larger than maxBytes.
+	n := min(segEnd-from, uint64(max(maxBytes, headerSize)))
+	buf := make([]byte, n)
+	if _, err := f.ReadAt(buf, int64(from-start)); err != nil && err != io.EOF {
+		return nil, from, fmt.Errorf("cannot read event log at %d: %w", from, err)
+	}
+	var out []Entry
+	r := bytes.NewReader(buf)
+	for {
+		if r.Len() < headerSize {
+			break
+		}
+		size := int(binary.LittleEndian.Uint32(buf[len(buf)-r.Len():]))
+		if headerSize+size > r.Len() {
+			if len(out) > 0 {
+				break
+			}
+			// A record larger than the buffer: read it alone.
+			rr := &offsetReader{f: f, off: int64(from - start)}
+			payload, total, err := readRecord(rr)
+			if err != nil {
+				return nil, from, fmt.Errorf("cannot read event log record at %d: %w", from, err)
+			}
+			e, err := decodeEntry(payload, from+uint64(total))
+			if err != nil {
+				return nil, from, err
+			}
+			return []Entry{e}, from + uint64(total), nil
+		}
+		payload, total, err := readRecord(r)
+		if err != nil {
+			return nil, from, fmt.Errorf("cannot read event log record at %d: %w", from, err)
+		}
+		from += uint64(total)
+		e, err := decodeEntry(payload, from)
+		if err != nil {
+			return nil, from, err
+		}
+		out = append(out, e)
+	}
+	return out, from, nil
+}
+
+func decodeEntry(payload []byte, next uint64) (Entry, error) {
+	var b event.RawBatch
+	if err := json.Unmarshal(payload, &b); err != nil {
+		return Entry{}, fmt.Errorf("cannot decode event log record before %d: %w", next, err)
+	}
+	return Entry{Next: next, Batch: b}, nil
 }
 
 // Trim removes segments that end at or before upTo, never the active one.

@@ -150,6 +150,10 @@ func TestFileTrim(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// Records larger than the read budget still come back whole, across segments.
+	if ids, _ := readAll(t, l, 0); len(ids) != 4000 {
+		t.Fatalf("read %d events back, want 4000", len(ids))
+	}
 	segs, _ := listSegments(dir)
 	if len(segs) < 2 {
 		t.Fatalf("want a rolled segment, have %v", segs)

@@ -137,28 +137,30 @@ func (l *Loader) run(ctx context.Context) error {
 // events queryable almost at once.
 const linger = 250 * time.Millisecond
 
-// gather reads entries after pos until maxBytes or linger is reached.
+// gather reads entries after pos: it waits for the first, then lingers so
+// that one store write takes everything that arrived meanwhile.
 func (l *Loader) gather(ctx context.Context, pos uint64) ([]eventlog.Entry, error) {
 	entries, err := l.log.Read(ctx, pos, l.maxBytes)
 	if err != nil || len(entries) == 0 {
 		return entries, err
 	}
-	deadline := time.Now().Add(linger)
 	size := int(entries[len(entries)-1].Next - pos)
-	for size < l.maxBytes {
-		wait, cancel := context.WithDeadline(ctx, deadline)
-		more, err := l.log.Read(wait, entries[len(entries)-1].Next, l.maxBytes-size)
-		cancel()
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil, ctx.Err()
-			}
-			break // linger over
-		}
-		entries = append(entries, more...)
-		size = int(entries[len(entries)-1].Next - pos)
+	if size >= l.maxBytes {
+		return entries, nil
 	}
-	return entries, nil
+	select {
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-time.After(linger):
+	}
+	if l.log.End() <= entries[len(entries)-1].Next {
+		return entries, nil
+	}
+	more, err := l.log.Read(ctx, entries[len(entries)-1].Next, l.maxBytes-size)
+	if err != nil {
+		return nil, err
+	}
+	return append(entries, more...), nil
 }
 
 func (l *Loader) setPos(p uint64) {
