@@ -367,6 +367,9 @@ func (l *File) readRange(from, end uint64, maxBytes int) ([]Entry, error) {
 		out = append(out, entries...)
 		read += int(next - from)
 		from = next
+		if from < segEnd {
+			break // the budget ended inside this segment
+		}
 	}
 	return out, nil
 }

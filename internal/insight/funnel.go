@@ -109,6 +109,9 @@ type FunnelResult struct {
 func ParseFunnel(body []byte) (*Funnel, error) {
 	var f Funnel
 	if err := strictDecode(body, &f); err != nil {
+		if e, ok := err.(*Error); ok && e.Field == "" {
+			e.Field = "body" // the body is not an object
+		}
 		return nil, err
 	}
 	if err := f.Validate(); err != nil {
