@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Installs what the tests need, idempotently: Node.js packages of the real
-# SDKs (pinned by test/sdk/package-lock.json). Servers needed by later test
-# suites (ClickHouse, PostgreSQL, NATS, Chromium) are added here too.
+# Installs and starts what the tests need, idempotently, on loopback only:
+# the real SDKs from npm (pinned by test/sdk/package-lock.json) and two
+# ClickHouse servers (Debian's clickhouse-server) for the differential tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,3 +16,5 @@ need_node
 if [ ! -d test/sdk/node_modules/posthog-node ] || [ test/sdk/package-lock.json -nt test/sdk/node_modules/.package-lock.json ]; then
   (cd test/sdk && npm ci --no-audit --no-fund --loglevel=error)
 fi
+
+scripts/clickhouse.sh start 2
