@@ -12,6 +12,7 @@ Usage:
   journey serve   [flags]   run the server (capture, API, UI)
   journey demo    [flags]   load realistic demo data, then serve
   journey import  [flags] FILE...  import NDJSON events (PostHog or Segment format)
+  journey query KIND [flags]       run an insight on a server (table with bars, or --json)
   journey bench ingest [flags]     measure capture throughput and latency
   journey help              this text
 
@@ -29,6 +30,7 @@ func main() {
 		"demo":   cmdDemo,
 		"import": cmdImport,
 		"bench":  cmdBench,
+		"query":  cmdQuery,
 	}
 	name, args := os.Args[1], os.Args[2:]
 	if name == "help" || name == "-h" || name == "--help" {
