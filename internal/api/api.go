@@ -184,6 +184,13 @@ func (s *Server) query(w http.ResponseWriter, r *http.Request, p meta.Project) {
 	switch q.Kind {
 	case "trend":
 		res, err = s.Events.Trend(ctx, p.ID, tz, q.Trend)
+	case "sql":
+		res, err = s.Events.SQL(ctx, p.ID, q.SQL)
+	}
+	var bad *insight.Error
+	if errors.As(err, &bad) {
+		writeError(w, http.StatusBadRequest, bad.Error())
+		return
 	}
 	if err != nil {
 		if ctx.Err() != nil {

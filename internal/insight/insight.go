@@ -22,6 +22,9 @@ func bad(field, format string, args ...any) *Error {
 	return &Error{Field: field, Msg: fmt.Sprintf(format, args...)}
 }
 
+// Bad returns an *Error for a query a store refuses (the API answers 400).
+func Bad(field, format string, args ...any) *Error { return bad(field, format, args...) }
+
 // Filter is a property filter. Ops: eq, neq, contains, gt, lt, is_set, in.
 // Type says whose property it is: "event" (the default) or "person".
 type Filter struct {
@@ -98,6 +101,7 @@ type TrendResult struct {
 type Query struct {
 	Kind  string
 	Trend *Trend
+	SQL   *SQL
 }
 
 // MaxRange bounds a query's time range so one request cannot scan forever.
@@ -121,6 +125,15 @@ func Parse(body []byte) (*Query, error) {
 			return nil, err
 		}
 		return &Query{Kind: head.Kind, Trend: &t}, nil
+	case "sql":
+		var q SQL
+		if err := strictDecode(body, &q); err != nil {
+			return nil, err
+		}
+		if err := q.Validate(); err != nil {
+			return nil, err
+		}
+		return &Query{Kind: head.Kind, SQL: &q}, nil
 	case "":
 		return nil, bad("kind", "missing")
 	default:

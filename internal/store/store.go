@@ -87,6 +87,8 @@ type Store interface {
 	PersonByDistinctID(ctx context.Context, projectID int64, distinctID string) (Person, []string, error)
 	// Trend runs a trend query for a project in timezone tz.
 	Trend(ctx context.Context, projectID int64, tz *time.Location, q *insight.Trend) (*insight.TrendResult, error)
+	// SQL runs a user's read-only SELECT scoped to the project.
+	SQL(ctx context.Context, projectID int64, q *insight.SQL) (*insight.SQLResult, error)
 	// CountEvents counts a project's stored events (all projects when 0).
 	CountEvents(ctx context.Context, projectID int64) (int64, error)
 	Close() error

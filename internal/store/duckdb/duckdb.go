@@ -80,6 +80,11 @@ func (s *Store) init(opts Options) error {
 	if _, err := s.db.ExecContext(ctx, schemaSQL); err != nil {
 		return fmt.Errorf("cannot create event store schema: %w", err)
 	}
+	// Nothing in Journey reads files through SQL; turning it off closes
+	// that door for the SQL insight too (defence in depth behind its checks).
+	if _, err := s.db.ExecContext(ctx, "SET enable_external_access = false"); err != nil {
+		return fmt.Errorf("cannot disable external access: %w", err)
+	}
 	conn, err := s.db.Conn(ctx)
 	if err != nil {
 		return err
