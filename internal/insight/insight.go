@@ -75,6 +75,11 @@ type Series struct {
 type Trend struct {
 	Series   []Series `json:"series"`
 	Interval string   `json:"interval"`
+	// Formula combines series by letter (A is the first), e.g. "B/A*100";
+	// the result then holds the formula's series only.
+	Formula string `json:"formula,omitempty"`
+	// Compare adds the previous period of the same length.
+	Compare bool `json:"compare,omitempty"`
 	Range
 }
 
@@ -87,8 +92,11 @@ type Point struct {
 
 // SeriesResult is one series of a trend result.
 type SeriesResult struct {
-	Label  string  `json:"label"`
-	Points []Point `json:"points"`
+	Label          string  `json:"label"`
+	Points         []Point `json:"points"`
+	BreakdownValue *string `json:"breakdown_value,omitempty"`
+	Compare        string  `json:"compare,omitempty"` // "previous" for the comparison period
+	index          int     // which Series it came from, for formulas
 }
 
 // TrendResult is the answer to a Trend.
@@ -189,10 +197,13 @@ func (r *Range) validate() error {
 	return validateFilters("filters", r.Filters)
 }
 
+// countMaths need no property.
+var countMaths = map[string]bool{"total": true, "dau": true, "wau": true, "mau": true}
+
 var intervals = map[string]bool{"hour": true, "day": true, "week": true, "month": true}
 
 // Maths supported by trends.
-var Maths = map[string]bool{"total": true, "dau": true, "sum": true, "avg": true, "min": true, "max": true, "p50": true, "p90": true, "p99": true}
+var Maths = map[string]bool{"total": true, "dau": true, "wau": true, "mau": true, "sum": true, "avg": true, "min": true, "max": true, "p50": true, "p90": true, "p99": true}
 
 func (t *Trend) validate() error {
 	if err := t.Range.validate(); err != nil {
@@ -213,6 +224,11 @@ func (t *Trend) validate() error {
 	if len(t.Series) > 20 {
 		return bad("series", "at most 20 series")
 	}
+	if t.Formula != "" {
+		if _, err := parseFormula(t.Formula, len(t.Series)); err != nil {
+			return bad("formula", "%v", err)
+		}
+	}
 	for i := range t.Series {
 		s := &t.Series[i]
 		field := fmt.Sprintf("series[%d]", i)
@@ -225,7 +241,7 @@ func (t *Trend) validate() error {
 		if !Maths[s.Math] {
 			return bad(field+".math", "unknown math %q", s.Math)
 		}
-		if s.Math != "total" && s.Math != "dau" && s.Property == "" {
+		if !countMaths[s.Math] && s.Property == "" {
 			return bad(field+".property", "math %q needs a property", s.Math)
 		}
 		if s.Label == "" {
@@ -291,6 +307,9 @@ func Truncate(t time.Time, interval string) time.Time {
 		return time.Date(y, m, d, 0, 0, 0, 0, loc)
 	}
 }
+
+// BucketEnd returns the start of the bucket after the one starting at t.
+func BucketEnd(t time.Time, interval string) time.Time { return next(t, interval) }
 
 func next(t time.Time, interval string) time.Time {
 	y, m, d := t.Date()

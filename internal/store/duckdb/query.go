@@ -1,7 +1,6 @@
 package duckdb
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -180,62 +179,5 @@ func aggregate(s insight.Series) (string, []any) {
 		return "quantile_cont(" + num + ", " + q + ")", []any{propPath(s.Property)}
 	default:
 		return "count(*)", nil
-	}
-}
-
-// Trend runs a trend query.
-func (s *Store) Trend(ctx context.Context, projectID int64, tz *time.Location, q *insight.Trend) (*insight.TrendResult, error) {
-	res := &insight.TrendResult{Kind: "trend"}
-	buckets := insight.Buckets(q.From, q.To, tz, q.Interval)
-	for _, series := range q.Series {
-		values, err := s.trendSeries(ctx, projectID, tz, q, series)
-		if err != nil {
-			return nil, err
-		}
-		sr := insight.SeriesResult{Label: series.Label, Points: make([]insight.Point, len(buckets))}
-		for i, b := range buckets {
-			label := insight.Label(b, q.Interval)
-			sr.Points[i] = insight.Point{T: label, Value: values[label]}
-		}
-		res.Series = append(res.Series, sr)
-	}
-	return res, nil
-}
-
-func (s *Store) trendSeries(ctx context.Context, projectID int64, tz *time.Location, q *insight.Trend, series insight.Series) (map[string]float64, error) {
-	agg, aggArgs := aggregate(series)
-	src := newSource(projectID, &q.Range, series.Event)
-	src.filters = append(append([]insight.Filter(nil), q.Filters...), series.Filters...)
-	from, fromArgs := src.sql()
-	query := `SELECT date_trunc('` + bucketUnit(q.Interval) + `', timezone(?, ts::TIMESTAMPTZ)) AS bucket, ` + agg +
-		` FROM (` + from + `) GROUP BY 1`
-	args := append([]any{tz.String()}, aggArgs...)
-	args = append(args, fromArgs...)
-	rows, err := s.db.QueryContext(ctx, query, args...)
-	if err != nil {
-		return nil, fmt.Errorf("cannot run trend for event %q: %w", series.Event, err)
-	}
-	defer rows.Close()
-	out := map[string]float64{}
-	for rows.Next() {
-		var bucket time.Time
-		var v *float64
-		if err := rows.Scan(&bucket, &v); err != nil {
-			return nil, err
-		}
-		if v != nil {
-			// The bucket is a local wall-clock time returned as a naive timestamp.
-			out[insight.Label(bucket, q.Interval)] = *v
-		}
-	}
-	return out, rows.Err()
-}
-
-func bucketUnit(interval string) string {
-	switch interval {
-	case "hour", "week", "month":
-		return interval
-	default:
-		return "day"
 	}
 }

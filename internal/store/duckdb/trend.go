@@ -1,0 +1,204 @@
+package duckdb
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/journey-dev/journey/internal/insight"
+)
+
+// Trend runs a trend query: every series (and its breakdown values) over
+// the range's buckets, the previous period when asked, and a formula.
+func (s *Store) Trend(ctx context.Context, projectID int64, tz *time.Location, q *insight.Trend) (*insight.TrendResult, error) {
+	cur, err := s.trendRange(ctx, projectID, tz, q, q.Range)
+	if err != nil {
+		return nil, err
+	}
+	res := &insight.TrendResult{Kind: "trend", Series: cur}
+	if q.Compare {
+		prev, err := s.trendRange(ctx, projectID, tz, q, q.PreviousRange())
+		if err != nil {
+			return nil, err
+		}
+		for i := range prev {
+			prev[i].Compare = "previous"
+		}
+		res.Series = append(res.Series, prev...)
+	}
+	if q.Formula != "" {
+		return insight.ApplyFormula(q, res)
+	}
+	return res, nil
+}
+
+func (s *Store) trendRange(ctx context.Context, projectID int64, tz *time.Location, q *insight.Trend, r insight.Range) ([]insight.SeriesResult, error) {
+	buckets := insight.Buckets(r.From, r.To, tz, q.Interval)
+	var out []insight.SeriesResult
+	for i, series := range q.Series {
+		values, err := s.trendSeries(ctx, projectID, tz, q, r, series)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, insight.SeriesPoints(i, series, r.Breakdown != nil, q.Interval, buckets, values)...)
+	}
+	return out, nil
+}
+
+// trendSeries returns breakdown value → bucket label → value ("" when
+// there is no breakdown).
+func (s *Store) trendSeries(ctx context.Context, projectID int64, tz *time.Location, q *insight.Trend, r insight.Range, series insight.Series) (map[string]map[string]float64, error) {
+	src := newSource(projectID, &r, series.Event)
+	src.filters = append(append([]insight.Filter(nil), r.Filters...), series.Filters...)
+	bd := "''"
+	if b := r.Breakdown; b != nil {
+		col := "e.properties"
+		if b.Type == "person" {
+			col = "p.properties"
+		}
+		src.extra = []string{"coalesce(json_extract_string(" + col + ", ?), '$none') AS bv"}
+		src.extraArgs = []any{propPath(b.Property)}
+		bd = "bv"
+	} else {
+		src.extra = []string{"'' AS bv"}
+	}
+	if series.Math == "wau" || series.Math == "mau" {
+		return s.activeUsers(ctx, tz, q, r, series, src)
+	}
+	agg, aggArgs := aggregate(series)
+	from, fromArgs := src.sql()
+	unit := bucketUnit(q.Interval)
+	var query string
+	var args []any
+	if r.Breakdown == nil {
+		query = `SELECT date_trunc('` + unit + `', timezone(?, ts::TIMESTAMPTZ)) AS bucket, '' AS b, ` + agg + ` FROM (` + from + `) GROUP BY ALL`
+		args = append(append([]any{tz.String()}, aggArgs...), fromArgs...)
+	} else {
+		// Top values by the series' own aggregate over the whole range; the
+		// rest fold into "$other" (aggregated again, so DAU stays distinct).
+		query = `WITH s AS (` + from + `),
+top AS (SELECT ` + bd + ` AS v FROM s GROUP BY 1 ORDER BY ` + agg + ` DESC, 1 LIMIT ?)
+SELECT date_trunc('` + unit + `', timezone(?, ts::TIMESTAMPTZ)) AS bucket,
+       CASE WHEN bv IN (SELECT v FROM top) THEN bv ELSE '$other' END AS b, ` + agg + `
+FROM s GROUP BY ALL`
+		args = append(append(append(append([]any{}, fromArgs...), aggArgs...), r.Breakdown.Limit, tz.String()), aggArgs...)
+	}
+	rows, err := s.db.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("cannot run trend for event %q: %w", series.Event, err)
+	}
+	defer rows.Close()
+	out := map[string]map[string]float64{}
+	for rows.Next() {
+		var bucket time.Time
+		var b string
+		var v *float64
+		if err := rows.Scan(&bucket, &b, &v); err != nil {
+			return nil, err
+		}
+		if v == nil {
+			continue
+		}
+		if out[b] == nil {
+			out[b] = map[string]float64{}
+		}
+		// The bucket is a local wall-clock time returned as a naive timestamp.
+		out[b][insight.Label(bucket, q.Interval)] = *v
+	}
+	return out, rows.Err()
+}
+
+// activeUsers computes WAU/MAU: for each bucket, the distinct actors
+// active in the 7 or 30 days ending on the bucket's last day.
+func (s *Store) activeUsers(ctx context.Context, tz *time.Location, q *insight.Trend, r insight.Range, series insight.Series, src source) (map[string]map[string]float64, error) {
+	days := 7
+	if series.Math == "mau" {
+		days = 30
+	}
+	buckets := insight.Buckets(r.From, r.To, tz, q.Interval)
+	if len(buckets) == 0 {
+		return nil, nil
+	}
+	// Look back so the first bucket's window is complete.
+	src.from = r.From.AddDate(0, 0, -days)
+	from, fromArgs := src.sql()
+	ends := make([]string, len(buckets))
+	labels := map[string]string{}
+	for i, b := range buckets {
+		end := insight.BucketEnd(b, q.Interval).AddDate(0, 0, -1) // last local day in the bucket
+		if !end.Before(r.To.In(tz)) {
+			end = r.To.In(tz).Add(-time.Nanosecond)
+		}
+		ends[i] = "DATE '" + end.Format("2006-01-02") + "'"
+		labels[end.Format("2006-01-02")] = insight.Label(b, q.Interval)
+	}
+	query := `WITH s AS (` + from + `),
+ad AS (SELECT DISTINCT actor, bv, timezone(?, ts::TIMESTAMPTZ)::DATE AS d FROM s),
+ends AS (SELECT unnest([` + strings.Join(ends, ",") + `]) AS e)
+SELECT ends.e, ad.bv, count(DISTINCT ad.actor)
+FROM ends JOIN ad ON ad.d > ends.e - ` + fmt.Sprint(days) + ` AND ad.d <= ends.e
+GROUP BY ALL`
+	args := append(append([]any{}, fromArgs...), tz.String())
+	rows, err := s.db.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("cannot run %s trend for event %q: %w", series.Math, series.Event, err)
+	}
+	defer rows.Close()
+	out := map[string]map[string]float64{}
+	for rows.Next() {
+		var end time.Time
+		var b string
+		var n float64
+		if err := rows.Scan(&end, &b, &n); err != nil {
+			return nil, err
+		}
+		if out[b] == nil {
+			out[b] = map[string]float64{}
+		}
+		out[b][labels[end.Format("2006-01-02")]] = n
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	if r.Breakdown != nil {
+		return topValues(out, r.Breakdown.Limit), nil
+	}
+	return out, nil
+}
+
+// topValues keeps the limit values with the largest sums and drops the
+// rest (distinct counts cannot be summed into "$other").
+func topValues(m map[string]map[string]float64, limit int) map[string]map[string]float64 {
+	type kv struct {
+		k   string
+		sum float64
+	}
+	var all []kv
+	for k, pts := range m {
+		sum := 0.0
+		for _, v := range pts {
+			sum += v
+		}
+		all = append(all, kv{k, sum})
+	}
+	sort.Slice(all, func(i, j int) bool { return all[i].sum > all[j].sum || all[i].sum == all[j].sum && all[i].k < all[j].k })
+	out := map[string]map[string]float64{}
+	for i, x := range all {
+		if i == limit {
+			break
+		}
+		out[x.k] = m[x.k]
+	}
+	return out
+}
+
+func bucketUnit(interval string) string {
+	switch interval {
+	case "hour", "week", "month":
+		return interval
+	default:
+		return "day"
+	}
+}
