@@ -1,0 +1,121 @@
+package duckdb
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/journey-dev/journey/internal/insight"
+)
+
+// matchExpr compiles a matcher into a boolean SQL expression over the
+// source's e (event) and p (person) columns.
+func matchExpr(m insight.Matcher) (string, []any) {
+	var w where
+	w.add("e.event = ?", m.Event)
+	w.filters(m.Filters)
+	return "(" + w.sql() + ")", w.args
+}
+
+// anyMatch ORs matchers.
+func anyMatch(ms []insight.Matcher) (string, []any) {
+	var parts []string
+	var args []any
+	for _, m := range ms {
+		expr, a := matchExpr(m)
+		parts = append(parts, expr)
+		args = append(args, a...)
+	}
+	return "(" + strings.Join(parts, " OR ") + ")", args
+}
+
+func stageEvents(stages []insight.Stage) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, st := range stages {
+		for _, m := range st.Events {
+			if !seen[m.Event] {
+				seen[m.Event] = true
+				out = append(out, m.Event)
+			}
+		}
+	}
+	return out
+}
+
+// Journey runs the customer-journey funnel: cumulative stages per actor,
+// overall and by the channel of each actor's first stage-1 event.
+func (s *Store) Journey(ctx context.Context, projectID int64, tz *time.Location, q *insight.Journey) (*insight.JourneyResult, error) {
+	src := newSource(projectID, &q.Range, stageEvents(q.Stages)...)
+	var counts []string
+	reached := "true"
+	for i, st := range q.Stages {
+		expr, args := anyMatch(st.Events)
+		src.extra = append(src.extra, expr+fmt.Sprintf(" AS m%d", i))
+		src.extraArgs = append(src.extraArgs, args...)
+		reached += fmt.Sprintf(" AND c%d >= %d", i, st.MinCount)
+		counts = append(counts, "count(*) FILTER (WHERE "+reached+")")
+	}
+	col := "e.properties"
+	if q.Breakdown.Type == "person" {
+		col = "p.properties"
+	}
+	src.extra = append(src.extra, "coalesce(json_extract_string("+col+", ?), '$none') AS bv")
+	src.extraArgs = append(src.extraArgs, propPath(q.Breakdown.Property))
+	from, args := src.sql()
+	var sums []string
+	for i := range q.Stages {
+		sums = append(sums, fmt.Sprintf("count_if(m%d) AS c%d", i, i))
+	}
+	query := `WITH s AS (` + from + `),
+per AS (SELECT actor, ` + strings.Join(sums, ", ") + `, arg_min(bv, ts) FILTER (WHERE m0) AS bv FROM s GROUP BY actor)
+SELECT grouping(bv) AS total, coalesce(bv, '$none'), ` + strings.Join(counts, ", ") + `
+FROM per GROUP BY GROUPING SETS ((), (bv))`
+	rows, err := s.db.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("cannot run journey: %w", err)
+	}
+	defer rows.Close()
+	res := &insight.JourneyResult{Kind: "journey", Breakdown: []insight.JourneyBreakdown{}}
+	for rows.Next() {
+		var total int
+		var bv string
+		c := make([]int64, len(q.Stages))
+		dest := []any{&total, &bv}
+		for i := range c {
+			dest = append(dest, &c[i])
+		}
+		if err := rows.Scan(dest...); err != nil {
+			return nil, err
+		}
+		if total == 1 {
+			res.Stages = insight.StageResults(q.Stages, c)
+		} else if c[0] > 0 {
+			res.Breakdown = append(res.Breakdown, insight.JourneyBreakdown{Value: bv, Stages: insight.StageResults(q.Stages, c)})
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	if res.Stages == nil {
+		res.Stages = insight.StageResults(q.Stages, make([]int64, len(q.Stages)))
+	}
+	res.Breakdown = topBreakdown(res.Breakdown, q.Breakdown.Limit)
+	return res, nil
+}
+
+// topBreakdown orders channels by stage-1 count and keeps the top limit.
+func topBreakdown(b []insight.JourneyBreakdown, limit int) []insight.JourneyBreakdown {
+	sort.Slice(b, func(i, j int) bool {
+		if b[i].Stages[0].Count != b[j].Stages[0].Count {
+			return b[i].Stages[0].Count > b[j].Stages[0].Count
+		}
+		return b[i].Value < b[j].Value
+	})
+	if limit > 0 && len(b) > limit {
+		b = b[:limit]
+	}
+	return b
+}
