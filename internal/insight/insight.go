@@ -26,12 +26,73 @@ func bad(field, format string, args ...any) *Error {
 func Bad(field, format string, args ...any) *Error { return bad(field, format, args...) }
 
 // Filter is a property filter. Ops: eq, neq, contains, gt, lt, is_set, in.
-// Type says whose property it is: "event" (the default) or "person".
+// Type says whose property it is: "event" (the default) or "person"; or it
+// is "cohort": the actor is in (op "in", the default) or not in ("not_in")
+// a cohort given by id in Value (resolved by the API) or inline in Cohort.
 type Filter struct {
-	Type     string `json:"type,omitempty"`
-	Property string `json:"property"`
-	Op       string `json:"op"`
-	Value    any    `json:"value"`
+	Type     string     `json:"type,omitempty"`
+	Property string     `json:"property,omitempty"`
+	Op       string     `json:"op,omitempty"`
+	Value    any        `json:"value,omitempty"`
+	Cohort   *CohortDef `json:"cohort,omitempty"`
+}
+
+// CohortDef defines a cohort: a static list of distinct ids, or persons who
+// did (or did not) do an event at least MinCount times in the Days before
+// the query's end.
+type CohortDef struct {
+	DistinctIDs []string  `json:"distinct_ids,omitempty"`
+	Behavior    *Behavior `json:"behavior,omitempty"`
+}
+
+// Behavior is a behavioural cohort rule.
+type Behavior struct {
+	Event    string `json:"event"`
+	Did      *bool  `json:"did,omitempty"`
+	Days     int    `json:"days"`
+	MinCount int    `json:"min_count,omitempty"`
+}
+
+// Validate checks a cohort definition.
+func (c *CohortDef) Validate(field string) error {
+	switch {
+	case c.Behavior == nil && len(c.DistinctIDs) == 0:
+		return bad(field, "give distinct_ids or behavior")
+	case c.Behavior != nil && len(c.DistinctIDs) > 0:
+		return bad(field, "give distinct_ids or behavior, not both")
+	case len(c.DistinctIDs) > 10_000:
+		return bad(field+".distinct_ids", "at most 10000 ids")
+	case c.Behavior != nil:
+		b := c.Behavior
+		if b.Event == "" {
+			return bad(field+".behavior.event", "missing")
+		}
+		if b.Days < 1 || b.Days > 3660 {
+			return bad(field+".behavior.days", "must be 1..3660")
+		}
+		if b.MinCount == 0 {
+			b.MinCount = 1
+		}
+		if b.MinCount < 1 {
+			return bad(field+".behavior.min_count", "must be at least 1")
+		}
+	}
+	return nil
+}
+
+// CohortID returns the id of a cohort filter that still needs resolving.
+func (f *Filter) CohortID() (int64, bool) {
+	if f.Type != "cohort" || f.Cohort != nil {
+		return 0, false
+	}
+	switch v := f.Value.(type) {
+	case json.Number:
+		id, err := v.Int64()
+		return id, err == nil
+	case float64:
+		return int64(v), true
+	}
+	return 0, false
 }
 
 // Range is the [From, To) time range every query has, with the filters,
@@ -194,6 +255,13 @@ func (r *Range) validate() error {
 			return bad("breakdown.limit", "must be 1..100")
 		}
 	}
+	if r.GroupType() != "" {
+		for i, f := range r.Filters {
+			if f.Type == "cohort" {
+				return bad(fmt.Sprintf("filters[%d].type", i), "cohorts are sets of persons; they cannot filter a query whose unit is %s", r.Unit)
+			}
+		}
+	}
 	return validateFilters("filters", r.Filters)
 }
 
@@ -261,8 +329,20 @@ func validateFilters(field string, fs []Filter) error {
 		name := fmt.Sprintf("%s[%d]", field, i)
 		switch f.Type {
 		case "", "event", "person":
+		case "cohort":
+			if f.Op != "" && f.Op != "in" && f.Op != "not_in" {
+				return bad(name+".op", "unknown op %q for a cohort (in, not_in)", f.Op)
+			}
+			if f.Cohort != nil {
+				if err := f.Cohort.Validate(name + ".cohort"); err != nil {
+					return err
+				}
+			} else if _, ok := f.CohortID(); !ok {
+				return bad(name+".value", "a cohort filter needs a cohort id or an inline cohort")
+			}
+			continue
 		default:
-			return bad(name+".type", "unknown filter type %q (event, person)", f.Type)
+			return bad(name+".type", "unknown filter type %q (event, person, cohort)", f.Type)
 		}
 		if f.Property == "" {
 			return bad(name+".property", "missing")

@@ -8,6 +8,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"time"
 )
@@ -33,7 +34,25 @@ type Store interface {
 	ProjectBySecret(ctx context.Context, secret string) (Project, error)
 	Project(ctx context.Context, id int64) (Project, error)
 	Projects(ctx context.Context) ([]Project, error)
+	// Setting returns a project setting (JSON), ErrNotFound when unset.
+	Setting(ctx context.Context, projectID int64, key string) ([]byte, error)
+	SetSetting(ctx context.Context, projectID int64, key string, value []byte) error
+	// Cohorts are stored as JSON definitions; every call is scoped to a project.
+	CreateCohort(ctx context.Context, projectID int64, name string, definition []byte) (Cohort, error)
+	Cohort(ctx context.Context, projectID, id int64) (Cohort, error)
+	Cohorts(ctx context.Context, projectID int64) ([]Cohort, error)
+	UpdateCohort(ctx context.Context, projectID, id int64, name string, definition []byte) error
+	DeleteCohort(ctx context.Context, projectID, id int64) error
 	Close() error
+}
+
+// Cohort is a saved set of persons: static (distinct ids) or behavioural.
+type Cohort struct {
+	ID         int64           `json:"id"`
+	ProjectID  int64           `json:"-"`
+	Name       string          `json:"name"`
+	Definition json.RawMessage `json:"definition"`
+	CreatedAt  time.Time       `json:"created_at"`
 }
 
 // ErrNotFound is returned when a project, token or key does not exist.

@@ -198,5 +198,98 @@ func (s *Store) Projects(ctx context.Context) ([]meta.Project, error) {
 	return out, rows.Err()
 }
 
+// Setting returns a project setting.
+func (s *Store) Setting(ctx context.Context, projectID int64, key string) ([]byte, error) {
+	var v string
+	err := s.db.QueryRowContext(ctx, `SELECT value FROM project_settings WHERE project_id = ? AND key = ?`, projectID, key).Scan(&v)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, meta.ErrNotFound
+	}
+	return []byte(v), err
+}
+
+// SetSetting stores a project setting.
+func (s *Store) SetSetting(ctx context.Context, projectID int64, key string, value []byte) error {
+	_, err := s.db.ExecContext(ctx, `INSERT INTO project_settings (project_id, key, value, updated_at) VALUES (?, ?, ?, ?)
+		ON CONFLICT (project_id, key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at`, projectID, key, string(value), now())
+	if err != nil {
+		return fmt.Errorf("cannot store setting %q: %w", key, err)
+	}
+	return nil
+}
+
+// CreateCohort stores a cohort.
+func (s *Store) CreateCohort(ctx context.Context, projectID int64, name string, definition []byte) (meta.Cohort, error) {
+	c := meta.Cohort{ProjectID: projectID, Name: name, Definition: definition, CreatedAt: time.Now().UTC()}
+	res, err := s.db.ExecContext(ctx, `INSERT INTO cohorts (project_id, name, definition, created_at) VALUES (?, ?, ?, ?)`,
+		projectID, name, string(definition), c.CreatedAt.Format(time.RFC3339Nano))
+	if err != nil {
+		return c, fmt.Errorf("cannot create cohort %q: %w", name, err)
+	}
+	c.ID, err = res.LastInsertId()
+	return c, err
+}
+
+func scanCohort(row interface{ Scan(...any) error }) (meta.Cohort, error) {
+	var c meta.Cohort
+	var def, created string
+	if err := row.Scan(&c.ID, &c.ProjectID, &c.Name, &def, &created); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return c, meta.ErrNotFound
+		}
+		return c, err
+	}
+	c.Definition = []byte(def)
+	c.CreatedAt, _ = time.Parse(time.RFC3339Nano, created)
+	return c, nil
+}
+
+// Cohort returns one of a project's cohorts.
+func (s *Store) Cohort(ctx context.Context, projectID, id int64) (meta.Cohort, error) {
+	return scanCohort(s.db.QueryRowContext(ctx, `SELECT id, project_id, name, definition, created_at FROM cohorts WHERE project_id = ? AND id = ?`, projectID, id))
+}
+
+// Cohorts lists a project's cohorts.
+func (s *Store) Cohorts(ctx context.Context, projectID int64) ([]meta.Cohort, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT id, project_id, name, definition, created_at FROM cohorts WHERE project_id = ? ORDER BY id`, projectID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []meta.Cohort{}
+	for rows.Next() {
+		c, err := scanCohort(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}
+
+// UpdateCohort replaces a cohort's name and definition.
+func (s *Store) UpdateCohort(ctx context.Context, projectID, id int64, name string, definition []byte) error {
+	res, err := s.db.ExecContext(ctx, `UPDATE cohorts SET name = ?, definition = ? WHERE project_id = ? AND id = ?`, name, string(definition), projectID, id)
+	if err != nil {
+		return fmt.Errorf("cannot update cohort %d: %w", id, err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return meta.ErrNotFound
+	}
+	return nil
+}
+
+// DeleteCohort removes a cohort.
+func (s *Store) DeleteCohort(ctx context.Context, projectID, id int64) error {
+	res, err := s.db.ExecContext(ctx, `DELETE FROM cohorts WHERE project_id = ? AND id = ?`, projectID, id)
+	if err != nil {
+		return fmt.Errorf("cannot delete cohort %d: %w", id, err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return meta.ErrNotFound
+	}
+	return nil
+}
+
 // Close closes the database.
 func (s *Store) Close() error { return s.db.Close() }

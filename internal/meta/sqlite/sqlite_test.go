@@ -74,3 +74,50 @@ func TestMigrateTwice(t *testing.T) {
 		s.Close()
 	}
 }
+
+func TestSettingsAndCohorts(t *testing.T) {
+	s := testdb(t)
+	ctx := context.Background()
+	a, _, _ := s.CreateProject(ctx, "a", "UTC")
+	b, _, _ := s.CreateProject(ctx, "b", "UTC")
+	if _, err := s.Setting(ctx, a.ID, "journey"); !errors.Is(err, meta.ErrNotFound) {
+		t.Fatalf("unset setting: %v", err)
+	}
+	for _, v := range []string{`{"v":1}`, `{"v":2}`} {
+		if err := s.SetSetting(ctx, a.ID, "journey", []byte(v)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if v, err := s.Setting(ctx, a.ID, "journey"); err != nil || string(v) != `{"v":2}` {
+		t.Fatalf("setting = %s, %v", v, err)
+	}
+	if _, err := s.Setting(ctx, b.ID, "journey"); !errors.Is(err, meta.ErrNotFound) {
+		t.Fatalf("project b sees a's setting: %v", err)
+	}
+	c, err := s.CreateCohort(ctx, a.ID, "vips", []byte(`{"distinct_ids":["x"]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Cohort(ctx, b.ID, c.ID); !errors.Is(err, meta.ErrNotFound) {
+		t.Fatalf("project b reads a's cohort: %v", err)
+	}
+	if err := s.UpdateCohort(ctx, b.ID, c.ID, "x", []byte(`{}`)); !errors.Is(err, meta.ErrNotFound) {
+		t.Fatalf("project b updates a's cohort: %v", err)
+	}
+	if err := s.UpdateCohort(ctx, a.ID, c.ID, "big spenders", []byte(`{"distinct_ids":["y"]}`)); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Cohort(ctx, a.ID, c.ID)
+	if err != nil || got.Name != "big spenders" || string(got.Definition) != `{"distinct_ids":["y"]}` {
+		t.Fatalf("cohort = %+v, %v", got, err)
+	}
+	if list, _ := s.Cohorts(ctx, a.ID); len(list) != 1 {
+		t.Fatalf("cohorts = %v", list)
+	}
+	if err := s.DeleteCohort(ctx, b.ID, c.ID); !errors.Is(err, meta.ErrNotFound) {
+		t.Fatalf("project b deletes a's cohort: %v", err)
+	}
+	if err := s.DeleteCohort(ctx, a.ID, c.ID); err != nil {
+		t.Fatal(err)
+	}
+}

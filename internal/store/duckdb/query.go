@@ -32,6 +32,9 @@ func (w *where) sql() string { return strings.Join(w.conds, " AND ") }
 // filters p.properties (the source joins persons when any is present).
 func (w *where) filters(fs []insight.Filter) {
 	for _, f := range fs {
+		if f.Type == "cohort" {
+			continue // the source adds cohort conditions: they need its actor
+		}
 		col := "e.properties"
 		if f.Type == "person" {
 			col = "p.properties"
@@ -141,6 +144,11 @@ func (src source) sql() (string, []any) {
 		args = append(args, "/$groups/"+strings.NewReplacer("~", "~0", "/", "~1").Replace(src.groupType))
 		w.add("json_extract_string(e.properties, ?) IS NOT NULL", "/$groups/"+strings.NewReplacer("~", "~0", "/", "~1").Replace(src.groupType))
 	}
+	for _, f := range src.filters {
+		if f.Type == "cohort" {
+			src.cohort(&w, actor, args, f)
+		}
+	}
 	cols := actor + " AS actor, e.event, e.ts, e.properties"
 	for _, x := range src.extra {
 		cols += ", " + x
@@ -151,6 +159,39 @@ func (src source) sql() (string, []any) {
 		from += " LEFT JOIN persons p ON p.id = coalesce(o.person_id, e.person_id)"
 	}
 	return "SELECT " + cols + " FROM " + from + " WHERE " + w.sql(), append(args, w.args...)
+}
+
+// cohort adds "actor in cohort" (or not in). actorArgs are the arguments
+// of the actor expression, repeated since it appears again here.
+func (src source) cohort(w *where, actor string, actorArgs []any, f insight.Filter) {
+	c := f.Cohort
+	if c == nil {
+		w.add("false") // an unresolved cohort id: the API resolves them; match nothing rather than everything
+		return
+	}
+	in := "IN"
+	if f.Op == "not_in" {
+		in = "NOT IN"
+	}
+	args := append([]any(nil), actorArgs...)
+	if len(c.DistinctIDs) > 0 {
+		args = append(args, src.projectID)
+		for _, id := range c.DistinctIDs {
+			args = append(args, id)
+		}
+		w.add(actor+" "+in+" (SELECT person_id FROM person_distinct_ids WHERE project_id = ? AND distinct_id IN ("+placeholders(len(c.DistinctIDs))+"))", args...)
+		return
+	}
+	b := c.Behavior
+	did := b.Did == nil || *b.Did
+	if !did {
+		in = map[string]string{"IN": "NOT IN", "NOT IN": "IN"}[in]
+	}
+	args = append(args, src.projectID, b.Event, src.to.UTC().AddDate(0, 0, -b.Days), src.to.UTC(), b.MinCount)
+	w.add(actor+" "+in+` (SELECT coalesce(o2.person_id, e2.person_id) FROM events e2
+		LEFT JOIN person_overrides o2 ON o2.old_person_id = e2.person_id
+		WHERE e2.project_id = ? AND e2.event = ? AND e2.ts >= ? AND e2.ts < ?
+		GROUP BY 1 HAVING count(*) >= ?)`, args...)
 }
 
 func (src source) needsPersons() bool {

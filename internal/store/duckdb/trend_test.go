@@ -170,3 +170,37 @@ func repeatSeries(n int) string {
 func quote(s string) string { b, _ := jsonMarshal(s); return string(b) }
 
 var jsonMarshal = json.Marshal
+
+func TestCohortFilters(t *testing.T) {
+	s := testdb(t)
+	l := newLoader(t, s)
+	// Before the range: a bought twice, b once (as anon-b, merged later).
+	l.load(1,
+		ev("buy", "a", day0.AddDate(0, 0, -3), nil), ev("buy", "a", day0.AddDate(0, 0, -2), nil),
+		ev("buy", "anon-b", day0.AddDate(0, 0, -20), nil),
+		ev("view", "a", day0.Add(time.Hour), nil), ev("view", "b", day0.Add(time.Hour), nil), ev("view", "c", day0.Add(time.Hour), nil),
+		ev("$identify", "b", day0.Add(2*time.Hour), map[string]any{"$anon_distinct_id": "anon-b"}),
+	)
+	yes, no := true, false
+	f := func(filter insight.Filter, want float64) {
+		t.Helper()
+		q := insight.Trend{Series: []insight.Series{{Event: "view", Math: "dau"}}, Range: insight.Range{From: day0, To: day0.AddDate(0, 0, 1), Filters: []insight.Filter{filter}}}
+		if got := trendOf(t, s, q)["view"]; !reflect.DeepEqual(got, []float64{want}) {
+			t.Fatalf("%+v: dau = %v, want %v", filter.Cohort, got, want)
+		}
+	}
+	cohort := func(def insight.CohortDef, op string) insight.Filter {
+		if err := def.Validate("cohort"); err != nil {
+			t.Fatal(err)
+		}
+		return insight.Filter{Type: "cohort", Op: op, Cohort: &def}
+	}
+	f(cohort(insight.CohortDef{DistinctIDs: []string{"a", "anon-b", "nobody"}}, ""), 2) // anon-b is b now
+	f(cohort(insight.CohortDef{DistinctIDs: []string{"a"}}, "not_in"), 2)
+	f(cohort(insight.CohortDef{Behavior: &insight.Behavior{Event: "buy", Days: 7}}, ""), 1)                   // a (b bought 20 days ago)
+	f(cohort(insight.CohortDef{Behavior: &insight.Behavior{Event: "buy", Days: 30}}, ""), 2)                  // a and b
+	f(cohort(insight.CohortDef{Behavior: &insight.Behavior{Event: "buy", Days: 30, MinCount: 2}}, ""), 1)     // a
+	f(cohort(insight.CohortDef{Behavior: &insight.Behavior{Event: "buy", Days: 30, Did: &no}}, ""), 1)        // c
+	f(cohort(insight.CohortDef{Behavior: &insight.Behavior{Event: "buy", Days: 30, Did: &yes}}, "not_in"), 1) // c
+	f(insight.Filter{Type: "cohort", Value: 7}, 0)                                                            // unresolved: nothing
+}
