@@ -8,6 +8,7 @@ import (
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -41,6 +42,9 @@ func (s *Server) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /api/v1/projects", s.admin(s.listProjects))
 	mux.HandleFunc("GET /api/v1/persons/by-distinct-id/{id}", s.withProject(s.personByDistinctID))
 	mux.HandleFunc("POST /api/v1/query", s.withProject(s.query))
+	mux.HandleFunc("GET /api/v1/settings/journey", s.withProject(s.getJourney))
+	mux.HandleFunc("PUT /api/v1/settings/journey", s.withProject(s.putJourney))
+	s.registerCohorts(mux)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, 200, map[string]string{"status": "ok"}) })
 	mux.HandleFunc("GET /readyz", s.readyz)
 	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) { metrics.WritePrometheus(w, true) })
@@ -170,6 +174,10 @@ func (s *Server) query(w http.ResponseWriter, r *http.Request, p meta.Project) {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
+	if err := s.prepare(r.Context(), p, q); err != nil {
+		s.queryError(w, q, err)
+		return
+	}
 	tz, err := time.LoadLocation(p.Timezone)
 	if err != nil {
 		tz = time.UTC
@@ -180,28 +188,123 @@ func (s *Server) query(w http.ResponseWriter, r *http.Request, p meta.Project) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), timeout)
 	defer cancel()
-	var res any
-	switch q.Kind {
-	case "trend":
-		res, err = s.Events.Trend(ctx, p.ID, tz, q.Trend)
-	case "sql":
-		res, err = s.Events.SQL(ctx, p.ID, q.SQL)
-	}
-	var bad *insight.Error
-	if errors.As(err, &bad) {
-		writeError(w, http.StatusBadRequest, bad.Error())
-		return
-	}
+	res, err := s.run(ctx, p.ID, tz, q.Spec)
 	if err != nil {
 		if ctx.Err() != nil {
 			writeError(w, http.StatusGatewayTimeout, "query timed out after "+timeout.String())
 			return
 		}
-		slog.Error("query failed", "kind", q.Kind, "err", err)
-		writeError(w, http.StatusInternalServerError, "query failed")
+		s.queryError(w, q, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, res)
+}
+
+func (s *Server) queryError(w http.ResponseWriter, q *insight.Query, err error) {
+	var bad *insight.Error
+	if errors.As(err, &bad) {
+		writeError(w, http.StatusBadRequest, bad.Error())
+		return
+	}
+	slog.Error("query failed", "kind", q.Kind, "err", err)
+	writeError(w, http.StatusInternalServerError, "query failed")
+}
+
+// prepare fills in what a query takes from the metadata store: cohort
+// definitions for cohort ids, and the project's journey stages.
+func (s *Server) prepare(ctx context.Context, p meta.Project, q *insight.Query) error {
+	filters := insight.Filters(q.Spec)
+	for i := range filters {
+		id, ok := filters[i].CohortID()
+		if !ok {
+			continue
+		}
+		c, err := s.Meta.Cohort(ctx, p.ID, id)
+		if errors.Is(err, meta.ErrNotFound) {
+			return insight.Bad(fmt.Sprintf("filters[%d].value", i), "no cohort %d in this project", id)
+		}
+		if err != nil {
+			return err
+		}
+		var def insight.CohortDef
+		if err := json.Unmarshal(c.Definition, &def); err != nil {
+			return fmt.Errorf("cannot decode cohort %d: %w", id, err)
+		}
+		filters[i].Cohort = &def
+	}
+	if j, ok := q.Spec.(*insight.Journey); ok && len(j.Stages) == 0 {
+		stages, err := s.journeyStages(ctx, p.ID)
+		if err != nil {
+			return err
+		}
+		j.Stages = stages
+	}
+	return nil
+}
+
+// run sends a spec to the event store method of its kind.
+func (s *Server) run(ctx context.Context, projectID int64, tz *time.Location, spec insight.Spec) (any, error) {
+	switch q := spec.(type) {
+	case *insight.Trend:
+		return s.Events.Trend(ctx, projectID, tz, q)
+	case *insight.SQL:
+		return s.Events.SQL(ctx, projectID, q)
+	case *insight.Paths:
+		return s.Events.Paths(ctx, projectID, tz, q)
+	case *insight.Journey:
+		return s.Events.Journey(ctx, projectID, tz, q)
+	case *insight.KPI:
+		return s.Events.KPI(ctx, projectID, tz, q)
+	}
+	return nil, fmt.Errorf("no store method for %T", spec)
+}
+
+func (s *Server) journeyStages(ctx context.Context, projectID int64) ([]insight.Stage, error) {
+	raw, err := s.Meta.Setting(ctx, projectID, "journey")
+	if errors.Is(err, meta.ErrNotFound) {
+		return insight.DefaultStages(), nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var stages []insight.Stage
+	if err := json.Unmarshal(raw, &stages); err != nil {
+		return nil, fmt.Errorf("cannot decode journey stages: %w", err)
+	}
+	return stages, nil
+}
+
+func (s *Server) getJourney(w http.ResponseWriter, r *http.Request, p meta.Project) {
+	stages, err := s.journeyStages(r.Context(), p.ID)
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, "cannot read journey stages")
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"stages": stages})
+}
+
+func (s *Server) putJourney(w http.ResponseWriter, r *http.Request, p meta.Project) {
+	var req struct {
+		Stages []insight.Stage `json:"stages"`
+	}
+	if err := json.NewDecoder(io.LimitReader(r.Body, 1<<20)).Decode(&req); err != nil {
+		writeError(w, http.StatusBadRequest, "cannot decode body as JSON: "+err.Error())
+		return
+	}
+	if len(req.Stages) == 0 {
+		writeError(w, http.StatusBadRequest, `invalid field "stages": at least one stage is needed`)
+		return
+	}
+	if err := insight.ValidateStages("stages", req.Stages); err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	raw, _ := json.Marshal(req.Stages)
+	if err := s.Meta.SetSetting(r.Context(), p.ID, "journey", raw); err != nil {
+		writeError(w, http.StatusInternalServerError, "cannot store journey stages")
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"stages": req.Stages})
 }
 
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {

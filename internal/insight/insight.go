@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"sort"
 	"strings"
 	"time"
 )
@@ -166,11 +167,34 @@ type TrendResult struct {
 	Series []SeriesResult `json:"series"`
 }
 
-// Query is a parsed query of any kind; exactly one field is set.
+// Spec is a query of one kind.
+type Spec interface {
+	Validate() error
+}
+
+// Query is a parsed, validated query.
 type Query struct {
-	Kind  string
-	Trend *Trend
-	SQL   *SQL
+	Kind string
+	Spec Spec
+}
+
+// kinds maps "kind" to a new empty spec.
+var kinds = map[string]func() Spec{
+	"trend":   func() Spec { return &Trend{} },
+	"sql":     func() Spec { return &SQL{} },
+	"paths":   func() Spec { return &Paths{} },
+	"journey": func() Spec { return &Journey{} },
+	"kpi":     func() Spec { return &KPI{} },
+}
+
+// Kinds lists the query kinds, for error messages and docs.
+func Kinds() []string {
+	out := make([]string, 0, len(kinds))
+	for k := range kinds {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
 }
 
 // MaxRange bounds a query's time range so one request cannot scan forever.
@@ -184,31 +208,33 @@ func Parse(body []byte) (*Query, error) {
 	if err := json.Unmarshal(body, &head); err != nil {
 		return nil, bad("body", "cannot decode JSON: %v", err)
 	}
-	switch head.Kind {
-	case "trend":
-		var t Trend
-		if err := strictDecode(body, &t); err != nil {
-			return nil, err
-		}
-		if err := t.validate(); err != nil {
-			return nil, err
-		}
-		return &Query{Kind: head.Kind, Trend: &t}, nil
-	case "sql":
-		var q SQL
-		if err := strictDecode(body, &q); err != nil {
-			return nil, err
-		}
-		if err := q.Validate(); err != nil {
-			return nil, err
-		}
-		return &Query{Kind: head.Kind, SQL: &q}, nil
-	case "":
-		return nil, bad("kind", "missing")
-	default:
-		return nil, bad("kind", "unknown kind %q", head.Kind)
+	if head.Kind == "" {
+		return nil, bad("kind", "missing (one of %s)", strings.Join(Kinds(), ", "))
 	}
+	newSpec, ok := kinds[head.Kind]
+	if !ok {
+		return nil, bad("kind", "unknown kind %q (one of %s)", head.Kind, strings.Join(Kinds(), ", "))
+	}
+	spec := newSpec()
+	if err := strictDecode(body, spec); err != nil {
+		return nil, err
+	}
+	if err := spec.Validate(); err != nil {
+		return nil, err
+	}
+	return &Query{Kind: head.Kind, Spec: spec}, nil
 }
+
+// Filters returns the query-level filters of a spec (nil for sql), so
+// the API can resolve cohort ids in one place.
+func Filters(spec Spec) []Filter {
+	if r, ok := spec.(interface{ rangeOf() *Range }); ok {
+		return r.rangeOf().Filters
+	}
+	return nil
+}
+
+func (r *Range) rangeOf() *Range { return r }
 
 func strictDecode(body []byte, v any) error {
 	dec := json.NewDecoder(bytes.NewReader(body))
@@ -273,7 +299,8 @@ var intervals = map[string]bool{"hour": true, "day": true, "week": true, "month"
 // Maths supported by trends.
 var Maths = map[string]bool{"total": true, "dau": true, "wau": true, "mau": true, "sum": true, "avg": true, "min": true, "max": true, "p50": true, "p90": true, "p99": true}
 
-func (t *Trend) validate() error {
+// Validate fills defaults and checks the fields.
+func (t *Trend) Validate() error {
 	if err := t.Range.validate(); err != nil {
 		return err
 	}

@@ -87,6 +87,9 @@ type Store interface {
 	PersonByDistinctID(ctx context.Context, projectID int64, distinctID string) (Person, []string, error)
 	// Trend runs a trend query for a project in timezone tz.
 	Trend(ctx context.Context, projectID int64, tz *time.Location, q *insight.Trend) (*insight.TrendResult, error)
+	Paths(ctx context.Context, projectID int64, tz *time.Location, q *insight.Paths) (*insight.PathsResult, error)
+	Journey(ctx context.Context, projectID int64, tz *time.Location, q *insight.Journey) (*insight.JourneyResult, error)
+	KPI(ctx context.Context, projectID int64, tz *time.Location, q *insight.KPI) (*insight.KPIResult, error)
 	// SQL runs a user's read-only SELECT scoped to the project.
 	SQL(ctx context.Context, projectID int64, q *insight.SQL) (*insight.SQLResult, error)
 	// CountEvents counts a project's stored events (all projects when 0).

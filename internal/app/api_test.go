@@ -1,0 +1,105 @@
+package app
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestQueryKindsOverHTTP sends events through capture and runs every
+// query kind through the API, with cohorts and journey settings.
+func TestQueryKindsOverHTTP(t *testing.T) {
+	ta := newTestApp(t)
+	a, b := ta.project("a"), ta.project("b")
+	day := time.Date(2026, 3, 2, 0, 0, 0, 0, time.UTC)
+	var batch []string
+	add := func(event, who string, min int, props string) {
+		batch = append(batch, fmt.Sprintf(`{"event":%q,"distinct_id":%q,"timestamp":%q,"properties":{%s}}`, event, who, day.Add(time.Duration(min)*time.Minute).Format(time.RFC3339), props))
+	}
+	add("$pageview", "u1", 1, `"utm_source":"ads"`)
+	add("signed_up", "u1", 2, ``)
+	add("order_completed", "u1", 3, `"revenue":10`)
+	add("$pageview", "u2", 1, `"utm_source":"mail"`)
+	add("$pageview", "u3", 1, ``)
+	body := fmt.Sprintf(`{"api_key":%q,"batch":[%s]}`, a.Token, strings.Join(batch, ","))
+	resp, err := http.Post(ta.URL+"/batch/", "application/json", strings.NewReader(body))
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("capture: %v %v", err, resp.Status)
+	}
+	resp.Body.Close()
+	ta.sync()
+	rng := fmt.Sprintf(`"from":%q,"to":%q`, day.Format(time.RFC3339), day.AddDate(0, 0, 1).Format(time.RFC3339))
+	query := func(key, q string, wantCode int) map[string]any {
+		t.Helper()
+		code, out := ta.do("POST", "/api/v1/query", key, json.RawMessage(q))
+		if code != wantCode {
+			t.Fatalf("%s: %d %s, want %d", q, code, out, wantCode)
+		}
+		var m map[string]any
+		json.Unmarshal(out, &m)
+		return m
+	}
+	// sql: scoped to the project.
+	res := query(a.SecretKey, `{"kind":"sql","query":"SELECT count(*) AS n FROM events"}`, 200)
+	if fmt.Sprint(res["rows"]) != "[[5]]" {
+		t.Fatalf("sql rows = %v", res["rows"])
+	}
+	if res := query(b.SecretKey, `{"kind":"sql","query":"SELECT count(*) AS n FROM events"}`, 200); fmt.Sprint(res["rows"]) != "[[0]]" {
+		t.Fatalf("project b sees a's events: %v", res["rows"])
+	}
+	query(a.SecretKey, `{"kind":"sql","query":"SELECT * FROM main.events"}`, 400)
+	// paths
+	res = query(a.SecretKey, `{"kind":"paths","start":{"event":"$pageview"},`+rng+`}`, 200)
+	if !strings.Contains(fmt.Sprint(res["edges"]), "source:1_$pageview target:2_signed_up value:1") {
+		t.Fatalf("paths = %v", res)
+	}
+	// journey with the default stages, then with the project's own.
+	res = query(a.SecretKey, `{"kind":"journey",`+rng+`}`, 200)
+	if got := fmt.Sprint(res["stages"].([]any)[0].(map[string]any)["count"]); got != "3" {
+		t.Fatalf("journey reach = %s (%v)", got, res)
+	}
+	code, out := ta.do("PUT", "/api/v1/settings/journey", a.SecretKey, json.RawMessage(`{"stages":[{"name":"Visit","events":[{"event":"$pageview","filters":[{"property":"utm_source","op":"is_set"}]}]},{"name":"Buy","events":[{"event":"order_completed"}]}]}`))
+	if code != 200 {
+		t.Fatalf("put journey: %d %s", code, out)
+	}
+	if code, _ := ta.do("PUT", "/api/v1/settings/journey", a.SecretKey, json.RawMessage(`{"stages":[{"name":""}]}`)); code != 400 {
+		t.Fatalf("bad stages: %d", code)
+	}
+	res = query(a.SecretKey, `{"kind":"journey",`+rng+`}`, 200)
+	if fmt.Sprint(res["stages"]) != "[map[conversion:1 count:2 name:Visit step_conversion:1] map[conversion:0.5 count:1 name:Buy step_conversion:0.5]]" {
+		t.Fatalf("journey with project stages = %v", res["stages"])
+	}
+	// kpi
+	res = query(a.SecretKey, `{"kind":"kpi","denominator":{"conditions":[{"event":"$pageview"}]},"numerator":{"conditions":[{"event":"order_completed"}]},`+rng+`}`, 200)
+	if res["value"] != 1.0/3 {
+		t.Fatalf("kpi = %v", res)
+	}
+	// cohorts: CRUD, tenancy, and use in a query.
+	code, out = ta.do("POST", "/api/v1/cohorts", a.SecretKey, json.RawMessage(`{"name":"first two","definition":{"distinct_ids":["u1","u2"]}}`))
+	if code != 201 {
+		t.Fatalf("create cohort: %d %s", code, out)
+	}
+	var c struct{ ID int64 }
+	json.Unmarshal(out, &c)
+	if code, _ := ta.do("GET", fmt.Sprintf("/api/v1/cohorts/%d", c.ID), b.SecretKey, nil); code != 404 {
+		t.Fatalf("project b reads a's cohort: %d", code)
+	}
+	if code, _ := ta.do("POST", "/api/v1/cohorts", a.SecretKey, json.RawMessage(`{"name":"x","definition":{}}`)); code != 400 {
+		t.Fatalf("empty cohort accepted: %d", code)
+	}
+	trend := func(key, filters string, code int) map[string]any {
+		return query(key, `{"kind":"trend","series":[{"event":"$pageview","math":"dau"}],"filters":`+filters+`,`+rng+`}`, code)
+	}
+	res = trend(a.SecretKey, fmt.Sprintf(`[{"type":"cohort","value":%d}]`, c.ID), 200)
+	if v := res["series"].([]any)[0].(map[string]any)["points"].([]any)[0].(map[string]any)["value"]; v != 2.0 {
+		t.Fatalf("dau in cohort = %v", v)
+	}
+	trend(b.SecretKey, fmt.Sprintf(`[{"type":"cohort","value":%d}]`, c.ID), 400) // b cannot use a's cohort
+	if code, _ := ta.do("DELETE", fmt.Sprintf("/api/v1/cohorts/%d", c.ID), a.SecretKey, nil); code != 204 {
+		t.Fatalf("delete cohort: %d", code)
+	}
+	query(a.SecretKey, `{"kind":"nope"}`, 400)
+}
