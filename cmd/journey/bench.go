@@ -12,8 +12,11 @@ import (
 )
 
 func cmdBench(args []string) error {
+	if len(args) > 0 && args[0] == "query" {
+		return benchQuery(args[1:])
+	}
 	if len(args) == 0 || args[0] != "ingest" {
-		return errors.New("usage: journey bench ingest [--json] [flags]")
+		return errors.New("usage: journey bench ingest|query [--json] [flags]")
 	}
 	var o bench.IngestOptions
 	var asJSON bool
@@ -53,5 +56,54 @@ func cmdBench(args []string) error {
 	fmt.Printf("ingest: %.0f events/s (gzip batches of 100, durable)\n", res.EventsPerS)
 	fmt.Printf("latency at %d req/s: p50 %.2f ms, p99 %.2f ms\n", res.Rate, res.P50ms, res.P99ms)
 	fmt.Printf("server peak RSS: %.0f MB; failed requests: %d\n", res.RSSMB, res.Errors)
+	return nil
+}
+
+func benchQuery(args []string) error {
+	var o bench.QueryOptions
+	var asJSON bool
+	f := newFlags("bench query")
+	f.boolean(&asJSON, "json", false, "print one JSON object")
+	f.integer(&o.Events, "events", 20_000_000, "events to generate (persons = events/20)")
+	f.integer(&o.Seed, "seed", 1, "generator seed")
+	f.str(&o.Dir, "dir", "", "directory for the benchmark's DuckDB files (default: a temporary one)")
+	f.str(&o.ClickHouse, "clickhouse", "http://127.0.0.1:18123", "ClickHouse HTTP URL for the windowFunnel comparison; empty to skip")
+	f.boolean(&o.Scale, "scale", true, "also run at twice the events for the linearity ratio")
+	f.integer(&o.Threads, "threads", 0, "DuckDB threads (0 = all cores)")
+	f.integer(&o.Repeat, "repeat", 3, "runs per measurement; the best is reported")
+	if err := f.parse(args); err != nil {
+		return err
+	}
+	logf := func(format string, a ...any) {
+		if !asJSON {
+			fmt.Printf(format+"\n", a...)
+		}
+	}
+	res, err := bench.Query(context.Background(), o, logf)
+	if err != nil {
+		return err
+	}
+	if asJSON {
+		return json.NewEncoder(os.Stdout).Encode(res)
+	}
+	ratio := func(a, b float64) float64 {
+		if b == 0 {
+			return 0
+		}
+		return a / b
+	}
+	fmt.Printf("\n%d events, %d persons\n", res.Events, res.Persons)
+	fmt.Printf("funnel    %8.1f ms  %.2f × floor (goal ≤ 1.5)\n", res.FunnelMS, ratio(res.FunnelMS, res.FloorMS))
+	fmt.Printf("retention %8.1f ms  %.2f × floor (goal ≤ 1.5)\n", res.RetentionMS, ratio(res.RetentionMS, res.FloorMS))
+	fmt.Printf("DAU trend %8.1f ms  %.2f × floor (goal ≤ 1.5)\n", res.TrendMS, ratio(res.TrendMS, res.FloorMS))
+	fmt.Printf("floor     %8.1f ms\n", res.FloorMS)
+	if res.ClickHouseFunnelMS > 0 {
+		fmt.Printf("ClickHouse windowFunnel %8.1f ms: Journey's funnel is %.2f × faster (goal ≥ 5); steps %v vs ClickHouse %v\n",
+			res.ClickHouseFunnelMS, ratio(res.ClickHouseFunnelMS, res.FunnelMS), res.FunnelSteps, res.ClickHouseSteps)
+	}
+	if res.Events2x > 0 {
+		fmt.Printf("%d events: funnel %.1f ms = %.2f × the %d-event time (goal ≤ 2.3); floor %.2f ×\n",
+			res.Events2x, res.Funnel2xMS, ratio(res.Funnel2xMS, res.FunnelMS), res.Events, ratio(res.Floor2xMS, res.FloorMS))
+	}
 	return nil
 }

@@ -33,6 +33,9 @@ var (
 type Options struct {
 	MemoryLimit string // e.g. "1GB"; "" = DuckDB's default
 	Threads     int    // 0 = DuckDB's default (all cores)
+	// AllowExternalAccess keeps DuckDB's file access on (benchmarks export
+	// data with COPY); the server turns it off.
+	AllowExternalAccess bool
 }
 
 // Store is store.Store on DuckDB.
@@ -82,8 +85,10 @@ func (s *Store) init(opts Options) error {
 	}
 	// Nothing in Journey reads files through SQL; turning it off closes
 	// that door for the SQL insight too (defence in depth behind its checks).
-	if _, err := s.db.ExecContext(ctx, "SET enable_external_access = false"); err != nil {
-		return fmt.Errorf("cannot disable external access: %w", err)
+	if !opts.AllowExternalAccess {
+		if _, err := s.db.ExecContext(ctx, "SET enable_external_access = false"); err != nil {
+			return fmt.Errorf("cannot disable external access: %w", err)
+		}
 	}
 	conn, err := s.db.Conn(ctx)
 	if err != nil {

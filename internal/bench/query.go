@@ -1,0 +1,296 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/journey-dev/journey/internal/insight"
+	"github.com/journey-dev/journey/internal/store/duckdb"
+)
+
+// QueryOptions sizes the query benchmark.
+type QueryOptions struct {
+	Events     int    // events in the main run (persons = Events/20)
+	Seed       int    // generator seed
+	Dir        string // where the DuckDB files go; "" = a temporary directory
+	ClickHouse string // ClickHouse HTTP URL for windowFunnel; "" = skip
+	Scale      bool   // also run at 2 × Events for the linearity ratio
+	Threads    int    // DuckDB threads; 0 = all cores
+	Repeat     int    // runs per measurement (the best is kept); default 3
+}
+
+// QueryResult is the contract output of `journey bench query --json`.
+type QueryResult struct {
+	Events             int     `json:"events"`
+	Persons            int     `json:"persons"`
+	FunnelMS           float64 `json:"funnel_ms"`
+	RetentionMS        float64 `json:"retention_ms"`
+	TrendMS            float64 `json:"trend_ms"`
+	FloorMS            float64 `json:"floor_ms"`
+	ClickHouseFunnelMS float64 `json:"clickhouse_funnel_ms"`
+	// Scaled run (2 × events), when asked.
+	Events2x   int     `json:"events_2x,omitempty"`
+	Funnel2xMS float64 `json:"funnel_2x_ms,omitempty"`
+	Floor2xMS  float64 `json:"floor_2x_ms,omitempty"`
+	// FunnelSteps are the funnel's counts, so runs can be checked against
+	// ClickHouse's (ClickHouseSteps).
+	FunnelSteps     []int64 `json:"funnel_steps"`
+	ClickHouseSteps []int64 `json:"clickhouse_steps,omitempty"`
+}
+
+// The generated data covers the 56 days before benchEnd: the retention
+// query's 8 weeks.
+var benchEnd = time.Date(2026, 3, 2, 0, 0, 0, 0, time.UTC) // a Monday
+
+// generateSQL fills events with n seeded events over n/20 persons, in time
+// order (as live capture stores them). Event mix: 50% $pageview, 25%
+// product_viewed, 12% added_to_cart, 5% order_completed, 3% signed_up,
+// 5% other. Persons are drawn by hash so each has events spread over time.
+const generateSQL = `
+INSERT INTO events
+SELECT 1 AS project_id,
+       (substr(h, 1, 8) || '-' || substr(h, 9, 4) || '-' || substr(h, 13, 4) || '-' || substr(h, 17, 4) || '-' || substr(h, 21, 12))::UUID,
+       CASE WHEN k < 50 THEN '$pageview' WHEN k < 75 THEN 'product_viewed' WHEN k < 87 THEN 'added_to_cart'
+            WHEN k < 92 THEN 'order_completed' WHEN k < 95 THEN 'signed_up' ELSE 'other_event' END,
+       'p' || person::VARCHAR,
+       person,
+       TIMESTAMP '%[1]s' + to_microseconds((i * %[2]d // %[3]d)::BIGINT),
+       '{"$current_url":"https://shop.example/p/' || (k %% 7)::VARCHAR || '","utm_source":"' || (['google','newsletter','ads','direct'])[1 + (k %% 4)] || '"}',
+       TIMESTAMP '%[1]s'
+FROM (
+    SELECT i, md5(%[4]d::VARCHAR || '-' || i::VARCHAR) AS h,
+           1 + (hash(i, %[4]d) %% %[5]d)::BIGINT AS person,
+           (hash(i, %[4]d + 1) %% 100)::INTEGER AS k
+    FROM range(%[3]d) t(i)
+)`
+
+// Query runs the query benchmark.
+func Query(ctx context.Context, o QueryOptions, logf func(string, ...any)) (QueryResult, error) {
+	if o.Repeat <= 0 {
+		o.Repeat = 3
+	}
+	dir := o.Dir
+	if dir == "" {
+		d, err := os.MkdirTemp("", "journey-bench-query-")
+		if err != nil {
+			return QueryResult{}, err
+		}
+		defer os.RemoveAll(d)
+		dir = d
+	}
+	res := QueryResult{Events: o.Events, Persons: max(1, o.Events/20)}
+	st, err := generate(ctx, filepath.Join(dir, "q1.duckdb"), o, o.Events, logf)
+	if err != nil {
+		return res, err
+	}
+	defer st.Close()
+	m, err := measure(ctx, st, o.Repeat, logf)
+	if err != nil {
+		return res, err
+	}
+	res.FunnelMS, res.RetentionMS, res.TrendMS, res.FloorMS, res.FunnelSteps = m.funnel, m.retention, m.trend, m.floor, m.steps
+	if o.ClickHouse != "" {
+		if res.ClickHouseFunnelMS, res.ClickHouseSteps, err = clickHouseFunnel(ctx, st, o, dir, logf); err != nil {
+			return res, err
+		}
+	}
+	if o.Scale {
+		st.Close()
+		os.Remove(filepath.Join(dir, "q1.duckdb"))
+		st2, err := generate(ctx, filepath.Join(dir, "q2.duckdb"), o, 2*o.Events, logf)
+		if err != nil {
+			return res, err
+		}
+		defer st2.Close()
+		m2, err := measure(ctx, st2, o.Repeat, logf)
+		if err != nil {
+			return res, err
+		}
+		res.Events2x, res.Funnel2xMS, res.Floor2xMS = 2*o.Events, m2.funnel, m2.floor
+	}
+	return res, nil
+}
+
+func generate(ctx context.Context, path string, o QueryOptions, n int, logf func(string, ...any)) (*duckdb.Store, error) {
+	st, err := duckdb.Open(path, duckdb.Options{Threads: o.Threads, AllowExternalAccess: true})
+	if err != nil {
+		return nil, err
+	}
+	start := time.Now()
+	span := int64(56 * 24 * time.Hour / time.Microsecond)
+	q := fmt.Sprintf(generateSQL, benchEnd.AddDate(0, 0, -56).Format("2006-01-02 15:04:05"), span, n, o.Seed, max(1, n/20))
+	if _, err := st.DB().ExecContext(ctx, q); err != nil {
+		st.Close()
+		return nil, fmt.Errorf("cannot generate events: %w", err)
+	}
+	if _, err := st.DB().ExecContext(ctx, "CHECKPOINT"); err != nil {
+		st.Close()
+		return nil, err
+	}
+	logf("generated %d events over %d persons in %s", n, max(1, n/20), time.Since(start).Round(time.Millisecond))
+	return st, nil
+}
+
+type measurement struct {
+	funnel, retention, trend, floor float64
+	steps                           []int64
+}
+
+var benchRange = insight.Range{From: benchEnd.AddDate(0, 0, -56), To: benchEnd}
+
+func funnelSpec() *insight.Funnel {
+	return &insight.Funnel{
+		Steps:  []insight.FunnelStep{{Event: "product_viewed"}, {Event: "added_to_cart"}, {Event: "order_completed"}},
+		Window: "24h", Order: "ordered", Range: benchRange,
+	}
+}
+
+// floorSQL is the store's floor: a plain count per person over the rows
+// the funnel reads.
+const floorSQL = `SELECT count(*) FROM (
+  SELECT person_id, count(*) FROM events
+  WHERE project_id = 1 AND ts >= ? AND ts < ? AND event IN ('product_viewed', 'added_to_cart', 'order_completed')
+  GROUP BY person_id)`
+
+func measure(ctx context.Context, st *duckdb.Store, repeat int, logf func(string, ...any)) (measurement, error) {
+	var m measurement
+	best := func(name string, f func() error) (float64, error) {
+		b := -1.0
+		for i := 0; i < repeat; i++ {
+			start := time.Now()
+			if err := f(); err != nil {
+				return 0, fmt.Errorf("cannot run %s: %w", name, err)
+			}
+			ms := float64(time.Since(start).Microseconds()) / 1000
+			if b < 0 || ms < b {
+				b = ms
+			}
+		}
+		logf("%-10s %9.1f ms", name, b)
+		return b, nil
+	}
+	var err error
+	fq := funnelSpec()
+	if err := fq.Validate(); err != nil {
+		return m, err
+	}
+	if m.funnel, err = best("funnel", func() error {
+		r, err := st.Funnel(ctx, 1, time.UTC, fq)
+		if err == nil {
+			m.steps = m.steps[:0]
+			for _, s := range r.Steps {
+				m.steps = append(m.steps, s.Count)
+			}
+		}
+		return err
+	}); err != nil {
+		return m, err
+	}
+	rq := &insight.Retention{Start: insight.EventMatch{Event: "signed_up"}, Return: insight.EventMatch{Event: "product_viewed"}, Period: "week", Periods: 8, Mode: "first_time", Range: benchRange}
+	if err := rq.Validate(); err != nil {
+		return m, err
+	}
+	if m.retention, err = best("retention", func() error { _, err := st.Retention(ctx, 1, time.UTC, rq); return err }); err != nil {
+		return m, err
+	}
+	tq := &insight.Trend{Series: []insight.Series{{Event: "$pageview", Math: "dau"}}, Interval: "day", Range: benchRange}
+	if err := tq.Validate(); err != nil {
+		return m, err
+	}
+	if m.trend, err = best("trend", func() error { _, err := st.Trend(ctx, 1, time.UTC, tq); return err }); err != nil {
+		return m, err
+	}
+	m.floor, err = best("floor", func() error {
+		var n int64
+		return st.DB().QueryRowContext(ctx, floorSQL, benchRange.From, benchRange.To).Scan(&n)
+	})
+	return m, err
+}
+
+// clickHouseFunnel loads the same events into ClickHouse and times its
+// windowFunnel over them, returning the per-step counts too.
+func clickHouseFunnel(ctx context.Context, st *duckdb.Store, o QueryOptions, dir string, logf func(string, ...any)) (float64, []int64, error) {
+	file := filepath.Join(dir, "events.tsv")
+	start := time.Now()
+	if _, err := st.DB().ExecContext(ctx, `COPY (SELECT person_id, event, epoch(ts)::BIGINT FROM events ORDER BY person_id, ts) TO '`+file+`' (DELIMITER '\t', HEADER false)`); err != nil {
+		return 0, nil, fmt.Errorf("cannot export events: %w", err)
+	}
+	defer os.Remove(file)
+	ch := &chClient{url: o.ClickHouse}
+	db := fmt.Sprintf("journey_bench_%d", time.Now().UnixNano())
+	if _, err := ch.do("CREATE DATABASE "+db, nil); err != nil {
+		return 0, nil, err
+	}
+	defer ch.do("DROP DATABASE IF EXISTS "+db, nil)
+	if _, err := ch.do("CREATE TABLE "+db+".events (person_id UInt64, event String, ts DateTime('UTC')) ENGINE = MergeTree ORDER BY (person_id, ts)", nil); err != nil {
+		return 0, nil, err
+	}
+	f, err := os.Open(file)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer f.Close()
+	if _, err := ch.do("INSERT INTO "+db+".events FORMAT TabSeparated", f); err != nil {
+		return 0, nil, err
+	}
+	ch.do("OPTIMIZE TABLE "+db+".events FINAL", nil)
+	logf("loaded the events into ClickHouse in %s", time.Since(start).Round(time.Millisecond))
+	q := fmt.Sprintf(`SELECT level, count() FROM (
+  SELECT person_id, windowFunnel(86400)(ts, event = 'product_viewed', event = 'added_to_cart', event = 'order_completed') AS level
+  FROM %s.events WHERE ts >= toDateTime(%d) AND ts < toDateTime(%d) AND event IN ('product_viewed', 'added_to_cart', 'order_completed')
+  GROUP BY person_id) GROUP BY level ORDER BY level FORMAT TabSeparated`, db, benchRange.From.Unix(), benchRange.To.Unix())
+	best := -1.0
+	var out string
+	for i := 0; i < max(1, o.Repeat); i++ {
+		t := time.Now()
+		if out, err = ch.do(q, nil); err != nil {
+			return 0, nil, err
+		}
+		ms := float64(time.Since(t).Microseconds()) / 1000
+		if best < 0 || ms < best {
+			best = ms
+		}
+	}
+	logf("%-10s %9.1f ms", "clickhouse", best)
+	// Per-level counts → cumulative step counts.
+	levels := make([]int64, 4)
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		var lvl int
+		var n int64
+		if _, err := fmt.Sscanf(line, "%d\t%d", &lvl, &n); err == nil && lvl >= 0 && lvl <= 3 {
+			levels[lvl] = n
+		}
+	}
+	steps := make([]int64, 3)
+	for k := 1; k <= 3; k++ {
+		for l := k; l <= 3; l++ {
+			steps[k-1] += levels[l]
+		}
+	}
+	return best, steps, nil
+}
+
+type chClient struct{ url string }
+
+func (c *chClient) do(query string, body io.Reader) (string, error) {
+	if body == nil {
+		body = strings.NewReader("")
+	}
+	resp, err := http.Post(c.url+"/?query="+url.QueryEscape(query), "text/plain", body)
+	if err != nil {
+		return "", fmt.Errorf("cannot reach ClickHouse at %s: %w", c.url, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 {
+		return "", fmt.Errorf("clickhouse: %s: %s", resp.Status, strings.TrimSpace(string(b)))
+	}
+	return string(b), nil
+}
