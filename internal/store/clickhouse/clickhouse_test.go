@@ -1,0 +1,59 @@
+package clickhouse
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/journey-dev/journey/internal/store"
+	"github.com/journey-dev/journey/internal/store/storetest"
+)
+
+// addr is the first local ClickHouse that scripts/clickhouse.sh starts;
+// the second (19001) makes the two-shard cluster journey_two_shards.
+var addr = envOr("JOURNEY_TEST_CLICKHOUSE", "127.0.0.1:19000")
+
+func envOr(k, def string) string {
+	if v := os.Getenv(k); v != "" {
+		return v
+	}
+	return def
+}
+
+// testdb opens a store on a fresh database (dropped after the test); with
+// sharded, on both local servers as two shards.
+func testdb(t *testing.T, sharded bool) *Store {
+	t.Helper()
+	name := fmt.Sprintf("journey_t_%d_%d", time.Now().UnixNano(), rand.IntN(1e6))
+	dsn := "clickhouse://" + addr + "/" + name
+	if sharded {
+		dsn = "clickhouse://127.0.0.1:19000,127.0.0.1:19001/" + name + "?cluster=journey_two_shards"
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	s, err := Open(ctx, dsn)
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("ClickHouse not usable at %s (make test starts it with scripts/clickhouse.sh): %v", dsn, err)
+		}
+		t.Skipf("ClickHouse not usable at %s: %v", dsn, err)
+	}
+	t.Cleanup(func() {
+		for _, c := range s.shards {
+			c.Exec(context.Background(), "DROP DATABASE IF EXISTS "+name)
+		}
+		s.Close()
+	})
+	return s
+}
+
+func TestConformance(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) store.Store { return testdb(t, false) })
+}
+
+func TestConformanceTwoShards(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) store.Store { return testdb(t, true) })
+}

@@ -1,0 +1,380 @@
+// Package storetest is the conformance suite every event store passes: the
+// same cases, with hand-computed answers, run against the embedded DuckDB
+// store and the ClickHouse store, so both stacks answer identically.
+package storetest
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math"
+	"reflect"
+	"sort"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/journey-dev/journey/internal/event"
+	"github.com/journey-dev/journey/internal/identity"
+	"github.com/journey-dev/journey/internal/insight"
+	"github.com/journey-dev/journey/internal/store"
+)
+
+// Open returns a fresh, empty store for one test.
+type Open func(t *testing.T) store.Store
+
+// Run runs every conformance case.
+func Run(t *testing.T, open Open) {
+	cases := map[string]func(*testing.T, store.Store){
+		"MergeAfterEvents":   mergeAfterEvents,
+		"MergeChainsAlias":   mergeChainsAndAlias,
+		"DedupByUUID":        dedupByUUID,
+		"PersonProperties":   personProperties,
+		"TrendMathsFilters":  trendMathsFilters,
+		"TrendTimezone":      trendTimezone,
+		"TrendBreakdown":     trendBreakdownFormulaCompare,
+		"TrendActiveUsers":   trendActiveUsers,
+		"TrendGroupUnit":     trendGroupUnit,
+		"TrendPersonFilters": trendPersonFilters,
+	}
+	names := make([]string, 0, len(cases))
+	for n := range cases {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		t.Run(n, func(t *testing.T) { cases[n](t, open(t)) })
+	}
+}
+
+// Day0 is a Monday; cases place events relative to it.
+var Day0 = time.Date(2026, 1, 5, 0, 0, 0, 0, time.UTC)
+
+// Ev builds a raw event as capture would; props may carry $set.
+func Ev(name, distinct string, at time.Time, props map[string]any) event.Raw {
+	raw, _ := json.Marshal(props)
+	e := event.Raw{UUID: uuid.NewString(), Event: name, DistinctID: distinct, Timestamp: at, Properties: raw, ReceivedAt: at}
+	if set, ok := props["$set"].(map[string]any); ok {
+		e.Set = set
+	}
+	return e
+}
+
+// Loader applies batches the way the loader does: resolve, then Apply.
+type Loader struct {
+	t   *testing.T
+	s   store.Store
+	r   *identity.Resolver
+	pos uint64
+}
+
+// NewLoader starts a loader from the store's identity state.
+func NewLoader(t *testing.T, s store.Store) *Loader {
+	t.Helper()
+	st, err := s.Identity(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	pos, err := s.Checkpoint(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &Loader{t: t, s: s, r: identity.New(st), pos: pos}
+}
+
+// Load stores one batch of a project's events.
+func (l *Loader) Load(project int64, events ...event.Raw) {
+	l.t.Helper()
+	w, err := l.r.Resolve(context.Background(), []event.RawBatch{{ProjectID: project, Events: events}}, l.s.Persons)
+	if err != nil {
+		l.t.Fatal(err)
+	}
+	l.pos++
+	w.Checkpoint = l.pos
+	if err := l.s.Apply(context.Background(), w); err != nil {
+		l.t.Fatal(err)
+	}
+}
+
+// Values runs a trend and returns series label (+ compare) → values.
+func Values(t *testing.T, s store.Store, tz *time.Location, q insight.Trend) map[string][]float64 {
+	t.Helper()
+	if q.From.IsZero() {
+		q.From, q.To = Day0, Day0.AddDate(0, 0, 3)
+	}
+	if q.Interval == "" {
+		q.Interval = "day"
+	}
+	for i := range q.Series {
+		if q.Series[i].Label == "" {
+			q.Series[i].Label = q.Series[i].Event
+		}
+		if q.Series[i].Math == "" {
+			q.Series[i].Math = "total"
+		}
+	}
+	if q.Breakdown != nil && q.Breakdown.Limit == 0 {
+		q.Breakdown.Limit = 10
+	}
+	res, err := s.Trend(context.Background(), 1, tz, &q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string][]float64{}
+	for _, sr := range res.Series {
+		var vals []float64
+		for _, p := range sr.Points {
+			// Stores sum floats in different orders; compare to 1e-9.
+			vals = append(vals, math.Round(p.Value*1e9)/1e9)
+		}
+		out[sr.Label+sr.Compare] = vals
+	}
+	return out
+}
+
+func one(t *testing.T, s store.Store, q insight.Trend) []float64 {
+	t.Helper()
+	for _, v := range Values(t, s, time.UTC, q) {
+		return v
+	}
+	return nil
+}
+
+func dau(event string, from, to time.Time) insight.Trend {
+	return insight.Trend{Series: []insight.Series{{Event: event, Math: "dau"}}, Range: insight.Range{From: from, To: to}}
+}
+
+func mergeAfterEvents(t *testing.T, s store.Store) {
+	l := NewLoader(t, s)
+	day := dau("$pageview", Day0, Day0.AddDate(0, 0, 1))
+	l.Load(1, Ev("$pageview", "anon-1", Day0.Add(time.Hour), nil))
+	l.Load(1, Ev("$pageview", "user-1", Day0.Add(2*time.Hour), map[string]any{"$set": map[string]any{"email": "a@x"}}))
+	if got := one(t, s, day); !reflect.DeepEqual(got, []float64{2}) {
+		t.Fatalf("before merge dau = %v, want [2]", got)
+	}
+	l.Load(1, Ev("$identify", "user-1", Day0.Add(3*time.Hour), map[string]any{"$anon_distinct_id": "anon-1", "$set": map[string]any{"plan": "pro"}}))
+	if got := one(t, s, day); !reflect.DeepEqual(got, []float64{1}) {
+		t.Fatalf("after merge dau = %v, want [1]", got)
+	}
+	p, ids, err := s.PersonByDistinctID(context.Background(), 1, "anon-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(ids, []string{"anon-1", "user-1"}) {
+		t.Fatalf("distinct ids = %v", ids)
+	}
+	if want := map[string]any{"email": "a@x", "plan": "pro"}; !reflect.DeepEqual(p.Properties, want) {
+		t.Fatalf("properties = %v, want %v", p.Properties, want)
+	}
+	// A restarted loader keeps the mapping.
+	NewLoader(t, s).Load(1, Ev("$pageview", "anon-1", Day0.Add(5*time.Hour), nil))
+	if got := one(t, s, day); !reflect.DeepEqual(got, []float64{1}) {
+		t.Fatalf("after restart dau = %v, want [1]", got)
+	}
+}
+
+func mergeChainsAndAlias(t *testing.T, s store.Store) {
+	l := NewLoader(t, s)
+	at := Day0.Add(time.Hour)
+	l.Load(1, Ev("e", "a", at, nil), Ev("e", "b", at, nil), Ev("e", "c", at, nil), Ev("e", "d", at, nil))
+	l.Load(1,
+		Ev("$identify", "b", at, map[string]any{"$anon_distinct_id": "a"}),
+		Ev("$identify", "c", at, map[string]any{"$anon_distinct_id": "b"}),
+		Ev("$create_alias", "d", at, map[string]any{"alias": "c"}),
+	)
+	if got := one(t, s, dau("e", Day0, Day0.AddDate(0, 0, 1))); !reflect.DeepEqual(got, []float64{1}) {
+		t.Fatalf("dau = %v, want [1] (all four ids are one person)", got)
+	}
+	_, ids, err := s.PersonByDistinctID(context.Background(), 1, "a")
+	if err != nil || !reflect.DeepEqual(ids, []string{"a", "b", "c", "d"}) {
+		t.Fatalf("ids = %v, %v", ids, err)
+	}
+	if _, _, err := s.PersonByDistinctID(context.Background(), 2, "b"); err != store.ErrNotFound {
+		t.Fatalf("project 2 sees project 1's person: %v", err)
+	}
+}
+
+func dedupByUUID(t *testing.T, s store.Store) {
+	l := NewLoader(t, s)
+	e := Ev("e", "x", Day0, nil)
+	l.Load(1, e, e)
+	l.Load(1, e)
+	l.Load(2, e)
+	retry := e
+	retry.Timestamp = e.Timestamp.Add(3 * time.Minute)
+	l.Load(1, retry, Ev("e", "x", Day0.AddDate(0, 2, 0), nil))
+	n1, _ := s.CountEvents(context.Background(), 1)
+	n2, _ := s.CountEvents(context.Background(), 2)
+	if n1 != 2 || n2 != 1 {
+		t.Fatalf("stored %d and %d events, want 2 and 1", n1, n2)
+	}
+	if pos, _ := s.Checkpoint(context.Background()); pos != 4 {
+		t.Fatalf("checkpoint = %d, want 4", pos)
+	}
+}
+
+func personProperties(t *testing.T, s store.Store) {
+	l := NewLoader(t, s)
+	a := Ev("e", "p", Day0, nil)
+	a.Set = map[string]any{"plan": "free", "n": 1}
+	a.SetOnce = map[string]any{"first": "x"}
+	b := Ev("e", "p", Day0.Add(time.Minute), nil)
+	b.Set = map[string]any{"plan": "pro"}
+	b.SetOnce = map[string]any{"first": "y", "other": true}
+	b.Unset = []string{"n"}
+	l.Load(1, a)
+	l.Load(1, b)
+	p, _, err := s.PersonByDistinctID(context.Background(), 1, "p")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := map[string]any{"plan": "pro", "first": "x", "other": true}; !reflect.DeepEqual(p.Properties, want) {
+		t.Fatalf("properties = %v, want %v", p.Properties, want)
+	}
+	c := Ev("e", "ghost", Day0, nil)
+	c.NoPerson = true
+	l.Load(1, c)
+	if _, _, err := s.PersonByDistinctID(context.Background(), 1, "ghost"); err != store.ErrNotFound {
+		t.Fatalf("personless event created a person: %v", err)
+	}
+}
+
+func trendMathsFilters(t *testing.T, s store.Store) {
+	l := NewLoader(t, s)
+	l.Load(1,
+		Ev("order", "a", Day0.Add(10*time.Hour), map[string]any{"revenue": 10, "src": "ads"}),
+		Ev("order", "a", Day0.Add(11*time.Hour), map[string]any{"revenue": 30, "src": "ads"}),
+		Ev("order", "b", Day0.Add(12*time.Hour), map[string]any{"revenue": 20, "src": "mail"}),
+		Ev("order", "c", Day0.Add(23*time.Hour+30*time.Minute), map[string]any{"revenue": 5, "src": "ads's \"x\""}),
+	)
+	f := func(series insight.Series, filters []insight.Filter, want []float64) {
+		t.Helper()
+		q := insight.Trend{Series: []insight.Series{series}, Range: insight.Range{From: Day0, To: Day0.AddDate(0, 0, 2), Filters: filters}}
+		if got := one(t, s, q); !reflect.DeepEqual(got, want) {
+			t.Fatalf("%+v %+v = %v, want %v", series, filters, got, want)
+		}
+	}
+	f(insight.Series{Event: "order", Math: "total"}, nil, []float64{4, 0})
+	f(insight.Series{Event: "order", Math: "dau"}, nil, []float64{3, 0})
+	f(insight.Series{Event: "order", Math: "sum", Property: "revenue"}, nil, []float64{65, 0})
+	f(insight.Series{Event: "order", Math: "avg", Property: "revenue"}, nil, []float64{16.25, 0})
+	f(insight.Series{Event: "order", Math: "min", Property: "revenue"}, nil, []float64{5, 0})
+	f(insight.Series{Event: "order", Math: "max", Property: "revenue"}, nil, []float64{30, 0})
+	f(insight.Series{Event: "order", Math: "p50", Property: "revenue"}, nil, []float64{15, 0})
+	f(insight.Series{Event: "order", Math: "p90", Property: "revenue"}, nil, []float64{27, 0})
+	f(insight.Series{Event: "order"}, []insight.Filter{{Property: "src", Op: "eq", Value: "ads"}}, []float64{2, 0})
+	f(insight.Series{Event: "order"}, []insight.Filter{{Property: "src", Op: "neq", Value: "ads"}}, []float64{2, 0})
+	f(insight.Series{Event: "order"}, []insight.Filter{{Property: "src", Op: "contains", Value: "ADS"}}, []float64{3, 0})
+	f(insight.Series{Event: "order"}, []insight.Filter{{Property: "revenue", Op: "gt", Value: json.Number("10")}}, []float64{2, 0})
+	f(insight.Series{Event: "order"}, []insight.Filter{{Property: "revenue", Op: "lt", Value: 10.0}}, []float64{1, 0})
+	f(insight.Series{Event: "order"}, []insight.Filter{{Property: "revenue", Op: "eq", Value: json.Number("20")}}, []float64{1, 0})
+	f(insight.Series{Event: "order"}, []insight.Filter{{Property: "src", Op: "in", Value: []any{"mail", `ads's "x"`}}}, []float64{2, 0})
+	f(insight.Series{Event: "order"}, []insight.Filter{{Property: "nope", Op: "is_set"}}, []float64{0, 0})
+	f(insight.Series{Event: "order"}, []insight.Filter{{Property: "src", Op: "is_set"}}, []float64{4, 0})
+	f(insight.Series{Event: "order"}, []insight.Filter{{Property: `x') OR 1=1 --`, Op: "eq", Value: "1"}}, []float64{0, 0})
+}
+
+func trendTimezone(t *testing.T, s store.Store) {
+	l := NewLoader(t, s)
+	var evs []event.Raw
+	for h := 0; h < 48; h++ {
+		evs = append(evs, Ev("tick", fmt.Sprint("p", h%5), Day0.Add(time.Duration(h)*time.Hour), nil))
+	}
+	l.Load(1, evs...)
+	berlin, _ := time.LoadLocation("Europe/Berlin")
+	la, _ := time.LoadLocation("America/Los_Angeles")
+	f := func(tz *time.Location, interval string, from, to time.Time, want []float64) {
+		t.Helper()
+		q := insight.Trend{Series: []insight.Series{{Event: "tick"}}, Interval: interval, Range: insight.Range{From: from, To: to}}
+		if got := Values(t, s, tz, q)["tick"]; !reflect.DeepEqual(got, want) {
+			t.Fatalf("%s %s = %v, want %v", tz, interval, got, want)
+		}
+	}
+	// Berlin is UTC+1 in January: Jan 5 local holds UTC hours 0..22.
+	f(berlin, "day", time.Date(2026, 1, 5, 0, 0, 0, 0, berlin), time.Date(2026, 1, 7, 0, 0, 0, 0, berlin), []float64{23, 24})
+	// Los Angeles is UTC-8: Jan 4 local holds UTC 0..7 of Jan 5.
+	f(la, "day", time.Date(2026, 1, 4, 0, 0, 0, 0, la), time.Date(2026, 1, 7, 0, 0, 0, 0, la), []float64{8, 24, 16})
+	f(time.UTC, "hour", Day0.Add(22*time.Hour), Day0.Add(25*time.Hour), []float64{1, 1, 1})
+	f(time.UTC, "week", Day0, Day0.AddDate(0, 0, 7), []float64{48})
+	f(time.UTC, "month", Day0, Day0.AddDate(0, 0, 7), []float64{48})
+}
+
+func trendBreakdownFormulaCompare(t *testing.T, s store.Store) {
+	l := NewLoader(t, s)
+	at := func(d, h int) time.Time { return Day0.AddDate(0, 0, d).Add(time.Duration(h) * time.Hour) }
+	l.Load(1,
+		Ev("view", "a", at(0, 1), map[string]any{"src": "ads"}),
+		Ev("view", "a", at(0, 2), map[string]any{"src": "ads"}),
+		Ev("view", "b", at(0, 3), map[string]any{"src": "mail"}),
+		Ev("view", "c", at(1, 1), map[string]any{"src": "seo"}),
+		Ev("view", "d", at(1, 2), nil),
+		Ev("buy", "a", at(0, 4), nil),
+		Ev("buy", "c", at(1, 4), nil),
+		Ev("view", "a", at(-2, 1), nil),
+	)
+	f := func(q insight.Trend, want map[string][]float64) {
+		t.Helper()
+		if got := Values(t, s, time.UTC, q); !reflect.DeepEqual(got, want) {
+			t.Fatalf("%+v = %v, want %v", q, got, want)
+		}
+	}
+	view, buy := insight.Series{Event: "view"}, insight.Series{Event: "buy"}
+	f(insight.Trend{Series: []insight.Series{view}, Range: insight.Range{Breakdown: &insight.Breakdown{Property: "src"}}}, map[string][]float64{
+		"view - ads": {2, 0, 0}, "view - mail": {1, 0, 0}, "view - seo": {0, 1, 0}, "view - $none": {0, 1, 0},
+	})
+	f(insight.Trend{Series: []insight.Series{view}, Range: insight.Range{Breakdown: &insight.Breakdown{Property: "src", Limit: 1}}}, map[string][]float64{
+		"view - ads": {2, 0, 0}, "view - $other": {1, 2, 0},
+	})
+	f(insight.Trend{Series: []insight.Series{view, buy}, Formula: "B*100/A"}, map[string][]float64{"B*100/A": {33.333333333, 50, 0}})
+	f(insight.Trend{Series: []insight.Series{view}, Compare: true}, map[string][]float64{"view": {3, 2, 0}, "viewprevious": {0, 1, 0}})
+}
+
+func trendActiveUsers(t *testing.T, s store.Store) {
+	l := NewLoader(t, s)
+	l.Load(1,
+		Ev("e", "a", Day0.Add(time.Hour), nil), Ev("e", "a", Day0.AddDate(0, 0, 8), nil),
+		Ev("e", "b", Day0.AddDate(0, 0, 3), nil), Ev("e", "c", Day0.AddDate(0, 0, 20), nil),
+	)
+	q := insight.Trend{Series: []insight.Series{{Event: "e", Math: "wau"}}, Range: insight.Range{From: Day0.AddDate(0, 0, 6), To: Day0.AddDate(0, 0, 11)}}
+	if got := one(t, s, q); !reflect.DeepEqual(got, []float64{2, 1, 2, 2, 1}) {
+		t.Fatalf("wau = %v", got)
+	}
+	q.Series[0].Math = "mau"
+	q.From, q.To = Day0.AddDate(0, 0, 20), Day0.AddDate(0, 0, 37)
+	q.Interval = "week"
+	if got := one(t, s, q); !reflect.DeepEqual(got, []float64{3, 3, 2, 2}) {
+		t.Fatalf("mau by week = %v", got)
+	}
+}
+
+func trendGroupUnit(t *testing.T, s store.Store) {
+	l := NewLoader(t, s)
+	acct := func(c string) map[string]any { return map[string]any{"$groups": map[string]any{"company": c}} }
+	l.Load(1,
+		Ev("e", "u1", Day0.Add(time.Hour), acct("acme")), Ev("e", "u2", Day0.Add(time.Hour), acct("acme")),
+		Ev("e", "u3", Day0.Add(time.Hour), acct("globex")), Ev("e", "u4", Day0.Add(time.Hour), nil),
+	)
+	q := insight.Trend{Series: []insight.Series{{Event: "e", Math: "dau"}}, Range: insight.Range{From: Day0, To: Day0.AddDate(0, 0, 1), Unit: "group:company"}}
+	if got := one(t, s, q); !reflect.DeepEqual(got, []float64{2}) {
+		t.Fatalf("companies = %v, want [2]", got)
+	}
+}
+
+func trendPersonFilters(t *testing.T, s store.Store) {
+	l := NewLoader(t, s)
+	a := Ev("e", "a", Day0.Add(time.Hour), nil)
+	a.Set = map[string]any{"plan": "pro"}
+	b := Ev("e", "b", Day0.Add(time.Hour), nil)
+	b.Set = map[string]any{"plan": "free"}
+	l.Load(1, a, b, Ev("e", "c", Day0.Add(time.Hour), nil))
+	f := func(filter insight.Filter, want float64) {
+		t.Helper()
+		q := insight.Trend{Series: []insight.Series{{Event: "e", Math: "dau"}}, Range: insight.Range{From: Day0, To: Day0.AddDate(0, 0, 1), Filters: []insight.Filter{filter}}}
+		if got := one(t, s, q); !reflect.DeepEqual(got, []float64{want}) {
+			t.Fatalf("%+v: %v, want %v", filter, got, want)
+		}
+	}
+	f(insight.Filter{Type: "person", Property: "plan", Op: "eq", Value: "pro"}, 1)
+	f(insight.Filter{Type: "person", Property: "plan", Op: "is_set"}, 2)
+}
