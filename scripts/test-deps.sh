@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs and starts what the tests need, idempotently, on loopback only:
-# the real SDKs from npm (pinned by test/sdk/package-lock.json) and two
-# ClickHouse servers (Debian's clickhouse-server) for the differential tests.
+# the real SDKs from npm (pinned by test/sdk/package-lock.json), two
+# ClickHouse servers (Debian's clickhouse-server) for the differential and
+# scale-out store tests, and PostgreSQL for the metadata store tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,3 +19,4 @@ if [ ! -d test/sdk/node_modules/posthog-node ] || [ test/sdk/package-lock.json -
 fi
 
 scripts/clickhouse.sh start 2
+scripts/postgres.sh start

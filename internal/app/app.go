@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -21,6 +22,8 @@ import (
 	"github.com/journey-dev/journey/internal/loader"
 	"github.com/journey-dev/journey/internal/meta"
 	"github.com/journey-dev/journey/internal/meta/sqlite"
+	"github.com/journey-dev/journey/internal/store"
+	"github.com/journey-dev/journey/internal/store/clickhouse"
 	"github.com/journey-dev/journey/internal/store/duckdb"
 	"github.com/journey-dev/journey/web"
 )
@@ -33,6 +36,9 @@ type Config struct {
 	NoSync      bool    // skip fdatasync in the event log (kill -9 safe, not power-cut safe)
 	MemoryLimit string  // DuckDB memory_limit
 	RateLimit   float64 // capture events/s per token; 0 = unlimited
+	// Events selects the event store: "" for the embedded DuckDB under
+	// DataDir, or clickhouse://host:port[,host2:port2]/db[?cluster=name].
+	Events string
 }
 
 // Validate checks the configuration before anything is opened.
@@ -51,6 +57,9 @@ func (c *Config) Validate() error {
 	if c.RateLimit < 0 {
 		return errors.New("invalid --rate-limit: must be >= 0")
 	}
+	if c.Events != "" && !strings.HasPrefix(c.Events, "clickhouse://") {
+		return fmt.Errorf("invalid --events %q: want clickhouse://host:port/db (or nothing for the embedded store)", c.Events)
+	}
 	return nil
 }
 
@@ -59,7 +68,7 @@ type App struct {
 	Config Config
 	Meta   meta.Store
 	Log    eventlog.Log
-	Events *duckdb.Store
+	Events store.Store
 	Loader *loader.Loader
 	// Handler serves capture, the API and the UI.
 	Handler http.Handler
@@ -85,7 +94,7 @@ func Open(cfg Config) (*App, error) {
 		a.Meta.Close()
 		return nil, err
 	}
-	if a.Events, err = duckdb.Open(filepath.Join(cfg.DataDir, "events.duckdb"), duckdb.Options{MemoryLimit: cfg.MemoryLimit}); err != nil {
+	if a.Events, err = openEvents(cfg); err != nil {
 		a.Log.Close()
 		a.Meta.Close()
 		return nil, err
@@ -100,6 +109,15 @@ func Open(cfg Config) (*App, error) {
 	}()
 	a.Handler = a.routes()
 	return a, nil
+}
+
+func openEvents(cfg Config) (store.Store, error) {
+	if cfg.Events == "" {
+		return duckdb.Open(filepath.Join(cfg.DataDir, "events.duckdb"), duckdb.Options{MemoryLimit: cfg.MemoryLimit})
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	return clickhouse.Open(ctx, cfg.Events)
 }
 
 func (a *App) routes() http.Handler {

@@ -31,6 +31,8 @@ import (
 //go:embed schema.sql
 var schemaSQL string
 
+var _ store.Store = (*Store)(nil)
+
 // Store is store.Store on ClickHouse.
 type Store struct {
 	db      string
