@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/journey-dev/journey/internal/api"
@@ -21,6 +22,7 @@ import (
 	"github.com/journey-dev/journey/internal/eventlog"
 	"github.com/journey-dev/journey/internal/loader"
 	"github.com/journey-dev/journey/internal/meta"
+	"github.com/journey-dev/journey/internal/meta/postgres"
 	"github.com/journey-dev/journey/internal/meta/sqlite"
 	"github.com/journey-dev/journey/internal/store"
 	"github.com/journey-dev/journey/internal/store/clickhouse"
@@ -39,6 +41,10 @@ type Config struct {
 	// Events selects the event store: "" for the embedded DuckDB under
 	// DataDir, or clickhouse://host:port[,host2:port2]/db[?cluster=name].
 	Events string
+	// Meta selects the metadata store: "" for the embedded SQLite under
+	// DataDir, or postgres://… . With PostgreSQL, replicas elect one loader
+	// through an advisory lock.
+	Meta string
 }
 
 // Validate checks the configuration before anything is opened.
@@ -57,6 +63,9 @@ func (c *Config) Validate() error {
 	if c.RateLimit < 0 {
 		return errors.New("invalid --rate-limit: must be >= 0")
 	}
+	if c.Meta != "" && !strings.HasPrefix(c.Meta, "postgres://") && !strings.HasPrefix(c.Meta, "postgresql://") {
+		return fmt.Errorf("invalid --meta %q: want postgres://user@host:port/db (or nothing for the embedded store)", c.Meta)
+	}
 	if c.Events != "" && !strings.HasPrefix(c.Events, "clickhouse://") {
 		return fmt.Errorf("invalid --events %q: want clickhouse://host:port/db (or nothing for the embedded store)", c.Events)
 	}
@@ -73,8 +82,9 @@ type App struct {
 	// Handler serves capture, the API and the UI.
 	Handler http.Handler
 
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+	loading atomic.Bool // this process runs the loader (holds the lock)
 }
 
 // Open opens every store under the data directory and starts the loader.
@@ -87,7 +97,7 @@ func Open(cfg Config) (*App, error) {
 	}
 	a := &App{Config: cfg}
 	var err error
-	if a.Meta, err = sqlite.Open(filepath.Join(cfg.DataDir, "meta.db")); err != nil {
+	if a.Meta, err = openMeta(cfg); err != nil {
 		return nil, err
 	}
 	if a.Log, err = eventlog.OpenFile(filepath.Join(cfg.DataDir, "log"), eventlog.FileOptions{NoSync: cfg.NoSync}); err != nil {
@@ -102,13 +112,68 @@ func Open(cfg Config) (*App, error) {
 	a.Loader = loader.New(a.Log, a.Events, 0)
 	ctx, cancel := context.WithCancel(context.Background())
 	a.cancel = cancel
+	// Embedded, this process is the only loader; shared, runLoader elects one.
+	_, shared := a.Meta.(loaderLock)
+	a.loading.Store(!shared)
 	a.wg.Add(1)
 	go func() {
 		defer a.wg.Done()
-		a.Loader.Run(ctx)
+		a.runLoader(ctx)
 	}()
 	a.Handler = a.routes()
 	return a, nil
+}
+
+func openMeta(cfg Config) (meta.Store, error) {
+	if cfg.Meta == "" {
+		return sqlite.Open(filepath.Join(cfg.DataDir, "meta.db"))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	return postgres.Open(ctx, cfg.Meta)
+}
+
+// loaderLock is implemented by metadata stores shared between replicas:
+// only the holder of the lock loads, since identity resolution keeps its
+// state in the loader's memory.
+type loaderLock interface {
+	LoaderLock(ctx context.Context) (release func(), lost <-chan struct{}, err error)
+}
+
+// runLoader runs the loader, behind the loader lock when replicas share
+// the stores; a replica that loses the lock stops loading and queues for
+// it again.
+func (a *App) runLoader(ctx context.Context) {
+	lock, shared := a.Meta.(loaderLock)
+	if !shared {
+		a.Loader.Run(ctx)
+		return
+	}
+	for ctx.Err() == nil {
+		release, lost, err := lock.LoaderLock(ctx)
+		if err != nil {
+			if ctx.Err() == nil {
+				slog.Warn("cannot take the loader lock; retrying", "err", err)
+				time.Sleep(time.Second)
+			}
+			continue
+		}
+		slog.Info("this replica is the loader")
+		run, stop := context.WithCancel(ctx)
+		go func() {
+			select {
+			case <-lost:
+				slog.Warn("lost the loader lock; stopping the loader")
+				stop()
+			case <-run.Done():
+			}
+		}()
+		a.loading.Store(true)
+		a.Loader.Run(run)
+		a.loading.Store(false)
+		stop()
+		release()
+	}
 }
 
 func openEvents(cfg Config) (store.Store, error) {
@@ -166,7 +231,9 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 func (a *App) Close() error {
 	drain, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := a.Loader.Sync(drain); err != nil {
+	if !a.loading.Load() {
+		// Another replica loads; nothing to drain here.
+	} else if err := a.Loader.Sync(drain); err != nil {
 		slog.Warn("loader did not catch up before shutdown; the rest loads at next start", "lag_bytes", a.Loader.Lag())
 	}
 	a.cancel()

@@ -255,3 +255,35 @@ func TestOpenErrorHidesPassword(t *testing.T) {
 		}
 	}
 }
+
+// TestLoaderLock: one holder at a time; the next gets it when the first
+// releases it.
+func TestLoaderLock(t *testing.T) {
+	a := open(t, freshDB(t))
+	ctx := context.Background()
+	release, _, err := a.LoaderLock(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan func(), 1)
+	go func() {
+		r, _, err := a.LoaderLock(ctx)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		got <- r
+	}()
+	select {
+	case <-got:
+		t.Fatal("a second holder got the loader lock while the first held it")
+	case <-time.After(300 * time.Millisecond):
+	}
+	release()
+	select {
+	case r := <-got:
+		r()
+	case <-time.After(5 * time.Second):
+		t.Fatal("the second holder did not get the lock after release")
+	}
+}
