@@ -2,7 +2,8 @@
 # Installs and starts what the tests need, idempotently, on loopback only:
 # the real SDKs from npm (pinned by test/sdk/package-lock.json), two
 # ClickHouse servers (Debian's clickhouse-server) for the differential and
-# scale-out store tests, and PostgreSQL for the metadata store tests.
+# scale-out store tests, PostgreSQL for the metadata store tests and NATS
+# (nats-server with JetStream) for the scale-out event log.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,3 +21,4 @@ fi
 
 scripts/clickhouse.sh start 2
 scripts/postgres.sh start
+scripts/nats.sh start

@@ -45,6 +45,9 @@ type Config struct {
 	// DataDir, or postgres://… . With PostgreSQL, replicas elect one loader
 	// through an advisory lock.
 	Meta string
+	// Log selects the event log: "" for the embedded file log under
+	// DataDir, or nats://host:port for NATS JetStream.
+	Log string
 }
 
 // Validate checks the configuration before anything is opened.
@@ -65,6 +68,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Meta != "" && !strings.HasPrefix(c.Meta, "postgres://") && !strings.HasPrefix(c.Meta, "postgresql://") {
 		return fmt.Errorf("invalid --meta %q: want postgres://user@host:port/db (or nothing for the embedded store)", c.Meta)
+	}
+	if c.Log != "" && !strings.HasPrefix(c.Log, "nats://") {
+		return fmt.Errorf("invalid --log %q: want nats://host:port (or nothing for the embedded log)", c.Log)
 	}
 	if c.Events != "" && !strings.HasPrefix(c.Events, "clickhouse://") {
 		return fmt.Errorf("invalid --events %q: want clickhouse://host:port/db (or nothing for the embedded store)", c.Events)
@@ -100,7 +106,7 @@ func Open(cfg Config) (*App, error) {
 	if a.Meta, err = openMeta(cfg); err != nil {
 		return nil, err
 	}
-	if a.Log, err = eventlog.OpenFile(filepath.Join(cfg.DataDir, "log"), eventlog.FileOptions{NoSync: cfg.NoSync}); err != nil {
+	if a.Log, err = openLog(cfg); err != nil {
 		a.Meta.Close()
 		return nil, err
 	}
@@ -174,6 +180,13 @@ func (a *App) runLoader(ctx context.Context) {
 		stop()
 		release()
 	}
+}
+
+func openLog(cfg Config) (eventlog.Log, error) {
+	if cfg.Log == "" {
+		return eventlog.OpenFile(filepath.Join(cfg.DataDir, "log"), eventlog.FileOptions{NoSync: cfg.NoSync})
+	}
+	return eventlog.OpenJetStream(cfg.Log, eventlog.JetStreamOptions{})
 }
 
 func openEvents(cfg Config) (store.Store, error) {

@@ -211,6 +211,11 @@ func (l *File) Append(ctx context.Context, b event.Batch) error {
 	copy(rec[headerSize:], payload)
 	req := &appendReq{data: rec, errc: make(chan error, 1)}
 	select {
+	case <-l.done:
+		return ErrClosed
+	default:
+	}
+	select {
 	case l.reqs <- req:
 	case <-l.done:
 		return ErrClosed
@@ -218,8 +223,19 @@ func (l *File) Append(ctx context.Context, b event.Batch) error {
 		return ctx.Err()
 	}
 	// Once queued the write happens whatever the caller does; wait for it so
-	// the answer reflects durability.
-	return <-req.errc
+	// the answer reflects durability. A request that slipped in while Close
+	// ran is answered by the writer's final drain or here.
+	select {
+	case err := <-req.errc:
+		return err
+	case <-l.stopped:
+		select {
+		case err := <-req.errc:
+			return err
+		default:
+			return ErrClosed
+		}
+	}
 }
 
 func (l *File) writer() {
