@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -186,7 +187,18 @@ func openLog(cfg Config) (eventlog.Log, error) {
 	if cfg.Log == "" {
 		return eventlog.OpenFile(filepath.Join(cfg.DataDir, "log"), eventlog.FileOptions{NoSync: cfg.NoSync})
 	}
-	return eventlog.OpenJetStream(cfg.Log, eventlog.JetStreamOptions{})
+	// nats://host:port[?stream=NAME]: the stream name lets several
+	// deployments (or test runs) share one NATS server.
+	u, err := url.Parse(cfg.Log)
+	if err != nil {
+		return nil, fmt.Errorf("invalid --log %q: %w", cfg.Log, err)
+	}
+	opts := eventlog.JetStreamOptions{Stream: u.Query().Get("stream")}
+	if opts.Stream != "" {
+		opts.Subject = "journey." + opts.Stream
+	}
+	u.RawQuery = ""
+	return eventlog.OpenJetStream(u.String(), opts)
 }
 
 func openEvents(cfg Config) (store.Store, error) {

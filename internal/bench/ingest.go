@@ -52,6 +52,8 @@ type Server struct {
 	URL, AdminKey, DataDir string
 	cmd                    *exec.Cmd
 	own                    bool
+	exited                 chan struct{} // closed when the process has exited
+	err                    error         // its exit status, once exited
 }
 
 // StartServer starts `journey serve` on a free loopback port and waits
@@ -81,8 +83,18 @@ func StartServer(binary, dataDir string, extra ...string) (*Server, error) {
 	if err := s.cmd.Start(); err != nil {
 		return nil, fmt.Errorf("cannot start %q: %w", binary, err)
 	}
+	s.exited = make(chan struct{})
+	go func() {
+		s.err = s.cmd.Wait()
+		close(s.exited)
+	}()
 	deadline := time.Now().Add(60 * time.Second)
 	for time.Now().Before(deadline) {
+		select {
+		case <-s.exited:
+			return nil, fmt.Errorf("server %q exited at start: %v", binary, s.err)
+		default:
+		}
 		resp, err := http.Get(s.URL + "/healthz")
 		if err == nil {
 			resp.Body.Close()
@@ -122,13 +134,14 @@ func (s *Server) Pid() int { return s.cmd.Process.Pid }
 // Kill stops the server with SIGKILL and waits for it.
 func (s *Server) Kill() {
 	s.cmd.Process.Kill()
-	s.cmd.Wait()
+	<-s.exited
 }
 
-// Stop stops the server gracefully (SIGTERM) and waits for it.
+// Stop stops the server gracefully (SIGINT) and waits for it.
 func (s *Server) Stop() error {
 	s.cmd.Process.Signal(os.Interrupt)
-	return s.cmd.Wait()
+	<-s.exited
+	return s.err
 }
 
 // Cleanup removes a temporary data directory.
