@@ -249,6 +249,16 @@ func (s *Server) run(ctx context.Context, projectID int64, tz *time.Location, sp
 		return s.Events.Trend(ctx, projectID, tz, q)
 	case *insight.SQL:
 		return s.Events.SQL(ctx, projectID, q)
+	case *insight.Funnel:
+		return s.Events.Funnel(ctx, projectID, tz, q)
+	case *insight.Retention:
+		return s.Events.Retention(ctx, projectID, tz, q)
+	case *insight.Stickiness:
+		return s.Events.Stickiness(ctx, projectID, tz, q)
+	case *insight.Lifecycle:
+		return s.Events.Lifecycle(ctx, projectID, tz, q)
+	case *insight.BadDays:
+		return s.Events.BadDays(ctx, projectID, tz, q)
 	case *insight.Paths:
 		return s.Events.Paths(ctx, projectID, tz, q)
 	case *insight.Journey:

@@ -61,7 +61,7 @@ SELECT 1 AS project_id,
             WHEN k < 92 THEN 'order_completed' WHEN k < 95 THEN 'signed_up' ELSE 'other_event' END,
        'p' || person::VARCHAR,
        person,
-       TIMESTAMP '%[1]s' + to_microseconds((i * %[2]d // %[3]d)::BIGINT),
+       TIMESTAMP '%[1]s' + to_microseconds((i::HUGEINT * %[2]d // %[3]d)::BIGINT),
        '{"$current_url":"https://shop.example/p/' || (k %% 7)::VARCHAR || '","utm_source":"' || (['google','newsletter','ads','direct'])[1 + (k %% 4)] || '"}',
        TIMESTAMP '%[1]s'
 FROM (

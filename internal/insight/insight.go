@@ -180,11 +180,16 @@ type Query struct {
 
 // kinds maps "kind" to a new empty spec.
 var kinds = map[string]func() Spec{
-	"trend":   func() Spec { return &Trend{} },
-	"sql":     func() Spec { return &SQL{} },
-	"paths":   func() Spec { return &Paths{} },
-	"journey": func() Spec { return &Journey{} },
-	"kpi":     func() Spec { return &KPI{} },
+	"trend":      func() Spec { return &Trend{} },
+	"sql":        func() Spec { return &SQL{} },
+	"paths":      func() Spec { return &Paths{} },
+	"journey":    func() Spec { return &Journey{} },
+	"kpi":        func() Spec { return &KPI{} },
+	"funnel":     func() Spec { return &Funnel{} },
+	"retention":  func() Spec { return &Retention{} },
+	"stickiness": func() Spec { return &Stickiness{} },
+	"lifecycle":  func() Spec { return &Lifecycle{} },
+	"bad_days":   func() Spec { return &BadDays{} },
 }
 
 // Kinds lists the query kinds, for error messages and docs.

@@ -10,6 +10,31 @@ import (
 // The insights below run on the embedded store only so far; on ClickHouse
 // they answer 400 saying so, rather than a wrong or partial result.
 
+// Funnel is not available on ClickHouse yet.
+func (s *Store) Funnel(ctx context.Context, projectID int64, tz *time.Location, q *insight.Funnel) (*insight.FunnelResult, error) {
+	return nil, unsupported("kind", "funnel")
+}
+
+// Retention is not available on ClickHouse yet.
+func (s *Store) Retention(ctx context.Context, projectID int64, tz *time.Location, q *insight.Retention) (*insight.RetentionResult, error) {
+	return nil, unsupported("kind", "retention")
+}
+
+// Stickiness is not available on ClickHouse yet.
+func (s *Store) Stickiness(ctx context.Context, projectID int64, tz *time.Location, q *insight.Stickiness) (*insight.StickinessResult, error) {
+	return nil, unsupported("kind", "stickiness")
+}
+
+// Lifecycle is not available on ClickHouse yet.
+func (s *Store) Lifecycle(ctx context.Context, projectID int64, tz *time.Location, q *insight.Lifecycle) (*insight.LifecycleResult, error) {
+	return nil, unsupported("kind", "lifecycle")
+}
+
+// BadDays is not available on ClickHouse yet.
+func (s *Store) BadDays(ctx context.Context, projectID int64, tz *time.Location, q *insight.BadDays) (*insight.BadDaysResult, error) {
+	return nil, unsupported("kind", "bad_days")
+}
+
 // Paths is not available on ClickHouse yet.
 func (s *Store) Paths(ctx context.Context, projectID int64, tz *time.Location, q *insight.Paths) (*insight.PathsResult, error) {
 	return nil, unsupported("kind", "paths")

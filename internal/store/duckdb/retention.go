@@ -1,0 +1,298 @@
+package duckdb
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/journey-dev/journey/internal/insight"
+)
+
+// maskPeriods: a query over at most this many periods keeps each actor's
+// activity as a bitmask in one UBIGINT, built in a single GROUP BY actor;
+// over more periods it falls back to distinct (actor, period) pairs and a
+// join, which is slower. A variable so tests can run both plans.
+var maskPeriods = 64
+
+// insightNow is the clock retention cuts its periods at (tests fix it).
+var insightNow = time.Now
+
+// periodIndexSQL returns a SQL expression giving the index of the period
+// that holds the row's ts: bounds are the periods' starts as instants
+// (ascending, e.g. insight.Buckets in the project timezone), so days,
+// weeks and months follow the project's timezone and its DST changes
+// exactly. A ts before bounds[0] gets first-1, one in [bounds[i],
+// bounds[i+1]) gets first+i, the last period is open-ended. The CASE is a
+// binary search: log2(len(bounds)) comparisons a row, much cheaper than
+// timezone() on every row. Bounds are our own instants, written as
+// literals; nothing of the request is spliced in.
+func periodIndexSQL(bounds []time.Time, first int) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "CASE WHEN ts < %s THEN %d ELSE ", utcLiteral(bounds[0]), first-1)
+	var split func(lo, hi int)
+	split = func(lo, hi int) {
+		if hi-lo == 1 {
+			fmt.Fprintf(&b, "%d", first+lo)
+			return
+		}
+		mid := (lo + hi) / 2
+		fmt.Fprintf(&b, "CASE WHEN ts < %s THEN ", utcLiteral(bounds[mid]))
+		split(lo, mid)
+		b.WriteString(" ELSE ")
+		split(mid, hi)
+		b.WriteString(" END")
+	}
+	split(0, len(bounds))
+	b.WriteString(" END")
+	return b.String()
+}
+
+// utcLiteral writes an instant as a TIMESTAMP literal in UTC, the zone
+// events.ts is stored in.
+func utcLiteral(t time.Time) string {
+	return "TIMESTAMP '" + t.UTC().Format("2006-01-02 15:04:05.999999") + "'"
+}
+
+// appendFilters returns the query's filters followed by an event's own.
+func appendFilters(query, own []insight.Filter) []insight.Filter {
+	return append(append([]insight.Filter(nil), query...), own...)
+}
+
+// breakdownValueSQL selects a breakdown property of the row's event or
+// person; the property name travels as a bound parameter.
+func breakdownValueSQL(b *insight.Breakdown) (string, []any) {
+	col := "e.properties"
+	if b.Type == "person" {
+		col = "p.properties"
+	}
+	return "json_extract_string(" + col + ", ?)", []any{propPath(b.Property)}
+}
+
+// Retention runs a retention query.
+//
+// Cohorts are the periods (in tz) starting in [q.From, min(q.To, now)).
+// A first_time cohort holds the actors whose first ever start event falls
+// in it (so the start events are read from the beginning of time); a
+// recurring one every actor with a start event in it. The SQL returns,
+// per cohort and breakdown value, how many actors share each set of
+// return periods (a bitmask of k = 1..periods-1), which is expanded here.
+func (s *Store) Retention(ctx context.Context, projectID int64, tz *time.Location, q *insight.Retention) (*insight.RetentionResult, error) {
+	to := q.To
+	if now := insightNow(); now.Before(to) {
+		to = now
+	}
+	var bounds []time.Time
+	for _, b := range insight.Buckets(q.From, to, tz, q.Period) {
+		if !b.Before(q.From) {
+			bounds = append(bounds, b)
+		}
+	}
+	res := &insight.RetentionResult{Kind: "retention", Cohorts: []insight.RetentionCohort{}}
+	if len(bounds) == 0 {
+		return res, nil
+	}
+	query, args := retentionSQL(projectID, q, bounds, to)
+	rows, err := s.db.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("cannot run retention: %w", err)
+	}
+	defer rows.Close()
+
+	nP := len(bounds)
+	newCohorts := func() []insight.RetentionCohort {
+		cs := make([]insight.RetentionCohort, nP)
+		for c := range cs {
+			cs[c] = insight.RetentionCohort{Start: insight.Label(bounds[c], q.Period), Retained: make([]int64, min(q.Periods, nP-c))}
+		}
+		return cs
+	}
+	res.Cohorts = newCohorts()
+	byValue := map[string][]insight.RetentionCohort{}
+	for rows.Next() {
+		var overall bool
+		var value *string
+		var c, n int64
+		var m uint64
+		if err := rows.Scan(&overall, &value, &c, &m, &n); err != nil {
+			return nil, err
+		}
+		if c < 0 || c >= int64(nP) {
+			return nil, fmt.Errorf("retention: cohort %d out of range", c)
+		}
+		cs := res.Cohorts
+		if !overall {
+			v := insight.BreakdownNone
+			if value != nil {
+				v = *value
+			}
+			if byValue[v] == nil {
+				byValue[v] = newCohorts()
+			}
+			cs = byValue[v]
+		}
+		co := &cs[c]
+		co.Size += n
+		for k := 1; k < len(co.Retained); k++ {
+			if m>>k&1 == 1 {
+				co.Retained[k] += n
+			}
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("cannot run retention: %w", err)
+	}
+	fill := func(cs []insight.RetentionCohort) int64 {
+		var total int64
+		for i := range cs {
+			cs[i].Retained[0] = cs[i].Size
+			total += cs[i].Size
+		}
+		return total
+	}
+	fill(res.Cohorts)
+	if q.Breakdown != nil {
+		res.Breakdown = []insight.RetentionBreakdown{}
+		totals := map[string]int64{}
+		for v, cs := range byValue {
+			totals[v] = fill(cs)
+			res.Breakdown = append(res.Breakdown, insight.RetentionBreakdown{Value: v, Cohorts: cs})
+		}
+		sort.Slice(res.Breakdown, func(i, j int) bool {
+			a, b := res.Breakdown[i].Value, res.Breakdown[j].Value
+			if (a == insight.BreakdownOther) != (b == insight.BreakdownOther) {
+				return b == insight.BreakdownOther
+			}
+			if totals[a] != totals[b] {
+				return totals[a] > totals[b]
+			}
+			return a < b
+		})
+	}
+	return res, nil
+}
+
+// retentionSQL builds the retention query. Its rows are (overall, value,
+// cohort, mask, actors): mask bit k says the actors did the return event
+// in period cohort+k (k ≥ 1); overall rows count every actor once per
+// cohort, the others are per breakdown value (only with a breakdown).
+func retentionSQL(projectID int64, q *insight.Retention, bounds []time.Time, to time.Time) (string, []any) {
+	nP, nK := len(bounds), q.Periods
+	firstTime := q.Mode == insight.RetentionFirstTime
+	breakdown := q.Breakdown != nil
+
+	// The rows r(actor, is_s, is_r, p, ts, bd): the start and return events
+	// of the cohort periods in one scan, flagged by which they match (or
+	// neither, when only the event name matches: a WHERE dropping those
+	// costs more than the aggregates' FILTERs skipping them), with their
+	// period; for first_time also the start events before them (p = -1),
+	// so an actor whose first start event predates the range is in no
+	// cohort.
+	main := newSource(projectID, &q.Range, insight.MatchEvents([]insight.EventMatch{q.Start, q.Return})...)
+	main.from, main.to = bounds[0], to
+	isStart, startArgs := matchSQL(main, []insight.EventMatch{q.Start})
+	isReturn, returnArgs := matchSQL(main, []insight.EventMatch{q.Return})
+	main.extra = []string{isStart + " AS is_s", isReturn + " AS is_r"}
+	main.extraArgs = append(append([]any(nil), startArgs...), returnArgs...)
+	value := "NULL::VARCHAR"
+	if breakdown {
+		// Only start events need it: JSON extraction is the costliest
+		// part of a row.
+		col, args := breakdownValueSQL(q.Breakdown)
+		main.extra = append(main.extra, "CASE WHEN "+isStart+" THEN "+col+" END AS bd")
+		main.extraArgs = append(append(main.extraArgs, startArgs...), args...)
+		value = "coalesce(bd, '" + insight.BreakdownNone + "')"
+	}
+	mainSQL, args := main.sql()
+	rows := "SELECT actor, is_s, is_r, " + periodIndexSQL(bounds, 0) + " AS p, ts, " + value + " AS bd FROM (" + mainSQL + ")"
+	if firstTime {
+		history := newSource(projectID, &q.Range, q.Start.Event)
+		history.filters = appendFilters(q.Filters, q.Start.Filters)
+		history.from, history.to = time.Time{}, bounds[0]
+		historySQL, historyArgs := history.sql()
+		rows += " UNION ALL SELECT actor, true, false, -1, ts, NULL::VARCHAR FROM (" + historySQL + ")"
+		args = append(args, historyArgs...)
+	}
+	with := "WITH r AS (" + rows + ")"
+
+	// win keeps the mask bits k = 1..periods-1.
+	win := fmt.Sprintf("%d::UBIGINT", (uint64(1)<<nK-1)&^1)
+	bit := "(1::UBIGINT << greatest(p, 0)::UBIGINT)"
+	firstValue := "NULL::VARCHAR"
+	if breakdown {
+		firstValue = "arg_min(bd, ts) FILTER (is_s)" // the value on the first start event
+	}
+	var members string // (actor, bd, c, m): an actor in cohort c under value bd, m its return mask
+	switch {
+	case nP <= maskPeriods && firstTime:
+		// One pass: per actor, the first start period and a bitmask of
+		// the return periods.
+		members = `SELECT actor, bd, c, (rm >> c::UBIGINT) & ` + win + ` AS m FROM (
+				SELECT actor, min(p) FILTER (is_s) AS c, ` + firstValue + ` AS bd,
+					coalesce(bit_or(` + bit + `) FILTER (is_r), 0::UBIGINT) AS rm
+				FROM r GROUP BY actor)
+			WHERE c >= 0`
+	case nP <= maskPeriods && !breakdown:
+		// One pass: per actor, bitmasks of the start and return periods.
+		members = fmt.Sprintf(`SELECT actor, NULL::VARCHAR AS bd, c, (rm >> c::UBIGINT) & %s AS m FROM (
+				SELECT actor, bit_or(%s) FILTER (is_s) AS sm, coalesce(bit_or(%s) FILTER (is_r), 0::UBIGINT) AS rm
+				FROM r GROUP BY actor)
+			CROSS JOIN range(%d) t(c) WHERE (sm >> c::UBIGINT) & 1::UBIGINT = 1`, win, bit, bit, nP)
+	case nP <= maskPeriods:
+		// Recurring with a breakdown: an actor can be in one cohort under
+		// several values, so start masks are per (actor, value).
+		members = fmt.Sprintf(`SELECT s.actor, s.bd, c, (coalesce(x.rm, 0::UBIGINT) >> c::UBIGINT) & %s AS m
+			FROM (SELECT actor, bd, bit_or(%s) AS sm FROM r WHERE is_s GROUP BY actor, bd) s
+			LEFT JOIN (SELECT actor, bit_or(%s) AS rm FROM r WHERE is_r GROUP BY actor) x ON x.actor = s.actor
+			CROSS JOIN range(%d) t(c) WHERE (s.sm >> c::UBIGINT) & 1::UBIGINT = 1`, win, bit, bit, nP)
+	default:
+		// Too many periods for a mask: cohort memberships joined with the
+		// distinct return periods within reach.
+		cohorts := "SELECT DISTINCT actor, bd, p AS c FROM r WHERE is_s"
+		if firstTime {
+			cohorts = "SELECT actor, " + firstValue + " AS bd, min(p) AS c FROM r WHERE is_s GROUP BY actor HAVING min(p) >= 0"
+		}
+		members = fmt.Sprintf(`SELECT m0.actor, m0.bd, m0.c, coalesce(bit_or(1::UBIGINT << (x.p - m0.c)::UBIGINT), 0::UBIGINT) AS m
+			FROM (%s) m0 LEFT JOIN (SELECT DISTINCT actor, p FROM r WHERE is_r) x
+				ON x.actor = m0.actor AND x.p > m0.c AND x.p < m0.c + %d
+			GROUP BY m0.actor, m0.bd, m0.c`, cohorts, nK)
+	}
+	if !breakdown {
+		return with + " SELECT true AS overall, NULL::VARCHAR AS bd, c, m, count(*) AS n FROM (" + members + ") GROUP BY c, m", args
+	}
+	// The top values by cohort memberships keep their name, the rest are
+	// $other; an actor counts once per (value, cohort) and once per cohort
+	// overall.
+	return fmt.Sprintf(`%s, members AS MATERIALIZED (%s),
+		top AS (SELECT bd FROM members GROUP BY bd ORDER BY count(*) DESC, bd LIMIT %d)
+		SELECT grouping(bd) = 1 AS overall, bd, c, m, count(DISTINCT actor) AS n FROM (
+			SELECT actor, CASE WHEN bd IN (SELECT bd FROM top) THEN bd ELSE '%s' END AS bd, c, m FROM members)
+		GROUP BY GROUPING SETS ((bd, c, m), (c, m))`, with, members, q.Breakdown.Limit, insight.BreakdownOther), args
+}
+
+// matchSQL returns a condition that is true for a row of src matching any
+// of ms: the event name and its filters, cohort filters included (names
+// and values are bound parameters).
+func matchSQL(src source, ms []insight.EventMatch) (string, []any) {
+	// The actor expression, as source.sql writes it, for cohort filters.
+	actor, actorArgs := "coalesce(o.person_id, e.person_id)", []any(nil)
+	if src.groupType != "" {
+		actor, actorArgs = "json_extract_string(e.properties, ?)", []any{"/$groups/" + strings.NewReplacer("~", "~0", "/", "~1").Replace(src.groupType)}
+	}
+	var conds []string
+	var args []any
+	for _, m := range ms {
+		var w where
+		w.add("e.event = ?", m.Event)
+		w.filters(m.Filters) // all but cohorts
+		for _, f := range m.Filters {
+			if f.Type == "cohort" {
+				src.cohort(&w, actor, actorArgs, f)
+			}
+		}
+		conds = append(conds, "("+w.sql()+")")
+		args = append(args, w.args...)
+	}
+	return "coalesce(" + strings.Join(conds, " OR ") + ", false)", args
+}
