@@ -2,8 +2,10 @@ package duckdb
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
+	"reflect"
 	"strconv"
 	"testing"
 	"time"
@@ -98,4 +100,61 @@ func trendTotal(t *testing.T, s *Store, loc *time.Location, from, to time.Time) 
 		t.Fatal(err)
 	}
 	return res.Series[0].Points
+}
+
+// TestRetentionMatchesClickHouse compares first_time daily retention with
+// ClickHouse's retention() on the same random event sets.
+func TestRetentionMatchesClickHouse(t *testing.T) {
+	for seed := uint64(11); seed <= 15; seed++ {
+		events := randomEvents(seed, 300, 25, 6*24*time.Hour)
+		s, ch := loadBoth(t, events)
+		const periods = 5
+		q := &insight.Retention{Start: insight.EventMatch{Event: "a"}, Return: insight.EventMatch{Event: "b"}, Period: "day", Periods: periods, Mode: "first_time",
+			Range: insight.Range{From: day0, To: day0.AddDate(0, 0, 6)}}
+		if err := q.Validate(); err != nil {
+			t.Fatal(err)
+		}
+		res, err := s.Retention(context.Background(), 1, time.UTC, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		conds := "event = 'a' AND toDate(ts) = cohort"
+		for k := 1; k < periods; k++ {
+			conds += fmt.Sprintf(", event = 'b' AND toDate(ts) = cohort + %d", k)
+		}
+		rows := ch.Query(`SELECT toString(cohort) AS c, groupArray(r) FROM (
+  SELECT person, cohort, retention(` + conds + `) AS r
+  FROM events ANY INNER JOIN (SELECT person, toDate(min(ts)) AS cohort FROM events WHERE event = 'a' GROUP BY person) USING person
+  GROUP BY person, cohort) GROUP BY c ORDER BY c`)
+		want := map[string][]int64{}
+		for _, row := range rows {
+			var arrays [][]int64
+			if err := json.Unmarshal([]byte(row[1]), &arrays); err != nil {
+				t.Fatalf("cannot parse %q: %v", row[1], err)
+			}
+			sums := make([]int64, periods)
+			for _, a := range arrays {
+				for k, v := range a {
+					sums[k] += v
+				}
+			}
+			want[row[0]] = sums
+		}
+		if len(res.Cohorts) != len(want) {
+			t.Fatalf("seed %d: %d cohorts, clickhouse %d (%v)", seed, len(res.Cohorts), len(want), want)
+		}
+		returned := int64(0)
+		for _, c := range res.Cohorts {
+			for _, v := range c.Retained[1:] {
+				returned += v
+			}
+			w := want[c.Start]
+			if c.Size != w[0] || !reflect.DeepEqual(c.Retained, w[:len(c.Retained)]) {
+				t.Fatalf("seed %d cohort %s: journey %d %v, clickhouse %v", seed, c.Start, c.Size, c.Retained, w)
+			}
+		}
+		if returned == 0 {
+			t.Fatalf("seed %d: no returns at all; the comparison would prove nothing", seed)
+		}
+	}
 }
