@@ -37,6 +37,7 @@ func Run(t *testing.T, open Open) {
 		"TrendActiveUsers":   trendActiveUsers,
 		"TrendGroupUnit":     trendGroupUnit,
 		"TrendPersonFilters": trendPersonFilters,
+		"FunnelOrdered":      funnelOrdered,
 	}
 	names := make([]string, 0, len(cases))
 	for n := range cases {
@@ -377,4 +378,50 @@ func trendPersonFilters(t *testing.T, s store.Store) {
 	}
 	f(insight.Filter{Type: "person", Property: "plan", Op: "eq", Value: "pro"}, 1)
 	f(insight.Filter{Type: "person", Property: "plan", Op: "is_set"}, 2)
+}
+
+func funnelOrdered(t *testing.T, s store.Store) {
+	l := NewLoader(t, s)
+	at := func(m int) time.Time { return Day0.Add(time.Hour + time.Duration(m)*time.Minute) }
+	seq := func(who string, steps ...any) {
+		var evs []event.Raw
+		for i := 0; i < len(steps); i += 2 {
+			evs = append(evs, Ev(steps[i].(string), who, at(steps[i+1].(int)), map[string]any{"plan": who}))
+		}
+		l.Load(1, evs...)
+	}
+	seq("p1", "a", 0, "b", 10, "c", 20)             // 3
+	seq("p2", "a", 0, "c", 5, "b", 10)              // 2: c came before b
+	seq("p3", "b", 0, "a", 1)                       // 1
+	seq("p4", "a", 0, "b", 120)                     // 1: b after the 1 h window
+	seq("p5", "a", 0, "a", 180, "b", 190, "c", 200) // 3: the later a starts a new chain
+	seq("p6", "c", 0)                               // 0
+	seq("anon", "a", 0)                             // merged below
+	seq("p7", "b", 5, "c", 6)                       // with anon: 3
+	l.Load(1, Ev("$identify", "p7", at(30), map[string]any{"$anon_distinct_id": "anon"}))
+	f := func(filters []insight.Filter, want []int64) {
+		t.Helper()
+		q := &insight.Funnel{Steps: []insight.FunnelStep{{Event: "a", Filters: filters}, {Event: "b"}, {Event: "c"}}, Window: "1h", Order: "ordered",
+			Range: insight.Range{From: Day0, To: Day0.AddDate(0, 0, 1)}}
+		if err := q.Validate(); err != nil {
+			t.Fatal(err)
+		}
+		res, err := s.Funnel(context.Background(), 1, time.UTC, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []int64
+		for _, st := range res.Steps {
+			got = append(got, st.Count)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("funnel %+v = %v, want %v", filters, got, want)
+		}
+		if want[0] > 0 && res.Steps[2].Conversion != float64(want[2])/float64(want[0]) {
+			t.Fatalf("conversion = %v", res.Steps[2].Conversion)
+		}
+	}
+	f(nil, []int64{6, 4, 3})
+	f([]insight.Filter{{Property: "plan", Op: "eq", Value: "p1"}}, []int64{1, 1, 1})
+	f([]insight.Filter{{Property: "plan", Op: "in", Value: []any{"p2", "p4"}}}, []int64{2, 1, 0})
 }
