@@ -10,11 +10,6 @@ import (
 // The insights below run on the embedded store only so far; on ClickHouse
 // they answer 400 saying so, rather than a wrong or partial result.
 
-// Retention is not available on ClickHouse yet.
-func (s *Store) Retention(ctx context.Context, projectID int64, tz *time.Location, q *insight.Retention) (*insight.RetentionResult, error) {
-	return nil, unsupported("kind", "retention")
-}
-
 // Stickiness is not available on ClickHouse yet.
 func (s *Store) Stickiness(ctx context.Context, projectID int64, tz *time.Location, q *insight.Stickiness) (*insight.StickinessResult, error) {
 	return nil, unsupported("kind", "stickiness")

@@ -38,6 +38,7 @@ func Run(t *testing.T, open Open) {
 		"TrendGroupUnit":     trendGroupUnit,
 		"TrendPersonFilters": trendPersonFilters,
 		"FunnelOrdered":      funnelOrdered,
+		"Retention":          retention,
 	}
 	names := make([]string, 0, len(cases))
 	for n := range cases {
@@ -424,4 +425,52 @@ func funnelOrdered(t *testing.T, s store.Store) {
 	f(nil, []int64{6, 4, 3})
 	f([]insight.Filter{{Property: "plan", Op: "eq", Value: "p1"}}, []int64{1, 1, 1})
 	f([]insight.Filter{{Property: "plan", Op: "in", Value: []any{"p2", "p4"}}}, []int64{2, 1, 0})
+}
+
+func retention(t *testing.T, s store.Store) {
+	l := NewLoader(t, s)
+	day := func(d, h int) time.Time { return Day0.AddDate(0, 0, d).Add(time.Duration(h) * time.Hour) }
+	berlin, _ := time.LoadLocation("Europe/Berlin")
+	l.Load(1,
+		Ev("start", "early", day(-3, 10), nil), Ev("start", "early", day(0, 10), nil), Ev("return", "early", day(1, 10), nil),
+		Ev("start", "a", day(0, 10), nil), Ev("return", "a", day(1, 10), nil), Ev("return", "a", day(3, 10), nil),
+		Ev("start", "b", day(0, 23), nil), // 23:00 UTC: Jan 6 in Berlin
+		Ev("return", "b", day(2, 10), nil),
+		Ev("start", "c", day(1, 10), nil), Ev("start", "c", day(2, 10), nil), Ev("return", "c", day(2, 11), nil),
+		Ev("start", "anon", day(2, 9), nil),
+	)
+	l.Load(1, Ev("return", "u", day(3, 9), nil), Ev("$identify", "u", day(3, 12), map[string]any{"$anon_distinct_id": "anon"}))
+	f := func(mode string, tz *time.Location, want map[string][]int64) {
+		t.Helper()
+		q := &insight.Retention{Start: insight.EventMatch{Event: "start"}, Return: insight.EventMatch{Event: "return"}, Period: "day", Periods: 3, Mode: mode,
+			Range: insight.Range{From: Day0, To: Day0.AddDate(0, 0, 4)}}
+		if err := q.Validate(); err != nil {
+			t.Fatal(err)
+		}
+		res, err := s.Retention(context.Background(), 1, tz, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := map[string][]int64{}
+		for _, c := range res.Cohorts {
+			got[c.Start] = append([]int64{c.Size}, c.Retained...)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("%s retention in %s = %v, want %v", mode, tz, got, want)
+		}
+	}
+	// first_time: early started before the range (no cohort); a and b on
+	// Jan 5; c on Jan 6; anon (merged into u) on Jan 7.
+	f("first_time", time.UTC, map[string][]int64{
+		"2026-01-05": {2, 2, 1, 1}, "2026-01-06": {1, 1, 1, 0}, "2026-01-07": {1, 1, 1}, "2026-01-08": {0, 0},
+	})
+	f("recurring", time.UTC, map[string][]int64{
+		"2026-01-05": {3, 3, 2, 1}, "2026-01-06": {1, 1, 1, 0}, "2026-01-07": {2, 2, 1}, "2026-01-08": {0, 0},
+	})
+	// In Berlin the range starts at 01:00 on Jan 5, so Jan 5's period is
+	// not a cohort (it started before the range) and Jan 9's is; b starts
+	// on Jan 6 at 00:00 local and returns on Jan 7, with c.
+	f("first_time", berlin, map[string][]int64{
+		"2026-01-06": {2, 2, 2, 0}, "2026-01-07": {1, 1, 1, 0}, "2026-01-08": {0, 0, 0}, "2026-01-09": {0, 0},
+	})
 }
