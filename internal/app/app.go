@@ -38,6 +38,7 @@ type Config struct {
 	AdminKey    string
 	NoSync      bool    // skip fdatasync in the event log (kill -9 safe, not power-cut safe)
 	MemoryLimit string  // DuckDB memory_limit
+	Threads     int     // DuckDB threads; 0 = one per core
 	RateLimit   float64 // capture events/s per token; 0 = unlimited
 	// Events selects the event store: "" for the embedded DuckDB under
 	// DataDir, or clickhouse://host:port[,host2:port2]/db[?cluster=name].
@@ -203,7 +204,7 @@ func openLog(cfg Config) (eventlog.Log, error) {
 
 func openEvents(cfg Config) (store.Store, error) {
 	if cfg.Events == "" {
-		return duckdb.Open(filepath.Join(cfg.DataDir, "events.duckdb"), duckdb.Options{MemoryLimit: cfg.MemoryLimit})
+		return duckdb.Open(filepath.Join(cfg.DataDir, "events.duckdb"), duckdb.Options{MemoryLimit: cfg.MemoryLimit, Threads: cfg.Threads})
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()

@@ -246,7 +246,7 @@ func Ingest(ctx context.Context, o IngestOptions, logf func(string, ...any)) (In
 
 	// Payloads are built before the clock starts so the client's JSON and
 	// gzip work does not count against the server (both share the cores).
-	nPayloads := 4000
+	nPayloads := max(4000, int(o.Duration.Seconds()*1200)) // enough for 120k events/s
 	logf("preparing %d gzip batches of 100 events", nPayloads)
 	payloads := make([][]byte, nPayloads)
 	for i := range payloads {
