@@ -88,7 +88,7 @@ func loadOrderCases(t *testing.T, s *Store) {
 	evs = append(evs, seq("p7", day0, at{"a", 23*60 + 50, nil}, at{"b", 24*60 + 5, nil})...)                      // b after to: 1 1 1
 	evs = append(evs, seq("p8", day0, at{"a", -10, nil}, at{"b", 5, nil}, at{"c", 10, nil})...)                   // a before from: 0 0 2
 	evs = append(evs, seq("p9", base, at{"b", 0, nil}, at{"c", 10, nil})...)                                      // 0 0 2
-	evs = append(evs, seq("p10", base, at{"a", 0, nil}, at{"b", 5, nil}, at{"a", 7, nil}, at{"c", 10, nil})...)   // 3 3 3 (windowFunnel strict_order only breaks on non-step events)
+	evs = append(evs, seq("p10", base, at{"a", 0, nil}, at{"b", 5, nil}, at{"a", 7, nil}, at{"c", 10, nil})...)   // 3 3 3 (strict: going back to an earlier step is no break, as in windowFunnel strict_order)
 	evs = append(evs, seq("p11", base, at{"a", 0, nil}, at{"zz", 5, nil}, at{"b", 10, nil}, at{"c", 20, nil})...) // other events never matter: 3 3 3
 	evs = append(evs, seq("p12", base, at{"b", 0, nil}, at{"a", 10, nil}, at{"b", 20, nil}, at{"c", 30, nil})...) // strict: b before any a is fine: 3 3 3
 	newLoader(t, s).load(1, evs...)
