@@ -119,6 +119,8 @@ func Query(ctx context.Context, o QueryOptions, logf func(string, ...any)) (Quer
 }
 
 func generate(ctx context.Context, path string, o QueryOptions, n int, logf func(string, ...any)) (*duckdb.Store, error) {
+	os.Remove(path) // a fresh file: --dir may hold an earlier run's
+	os.Remove(path + ".wal")
 	st, err := duckdb.Open(path, duckdb.Options{Threads: o.Threads, AllowExternalAccess: true})
 	if err != nil {
 		return nil, err

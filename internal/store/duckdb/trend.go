@@ -67,23 +67,32 @@ func (s *Store) trendSeries(ctx context.Context, projectID int64, tz *time.Locat
 	if series.Math == "wau" || series.Math == "mau" {
 		return s.activeUsers(ctx, tz, q, r, series, src)
 	}
+	buckets := insight.Buckets(r.From, r.To, tz, q.Interval)
+	if len(buckets) == 0 {
+		return nil, nil
+	}
+	if series.Math == "dau" && len(buckets) <= 64 {
+		return s.uniqueActors(ctx, q, r, buckets, src)
+	}
 	agg, aggArgs := aggregate(series)
 	from, fromArgs := src.sql()
-	unit := bucketUnit(q.Interval)
+	// The bucket is found by comparing ts with the buckets' UTC bounds
+	// (a binary-search CASE), much cheaper than timezone() on every row.
+	bucket := periodIndexSQL(buckets, 0)
 	var query string
 	var args []any
 	if r.Breakdown == nil {
-		query = `SELECT date_trunc('` + unit + `', timezone(?, ts::TIMESTAMPTZ)) AS bucket, '' AS b, ` + agg + ` FROM (` + from + `) GROUP BY ALL`
-		args = append(append([]any{tz.String()}, aggArgs...), fromArgs...)
+		query = `SELECT ` + bucket + ` AS bucket, '' AS b, ` + agg + ` FROM (` + from + `) GROUP BY ALL`
+		args = append(append([]any{}, aggArgs...), fromArgs...)
 	} else {
 		// Top values by the series' own aggregate over the whole range; the
 		// rest fold into "$other" (aggregated again, so DAU stays distinct).
 		query = `WITH s AS (` + from + `),
 top AS (SELECT ` + bd + ` AS v FROM s GROUP BY 1 ORDER BY ` + agg + ` DESC, 1 LIMIT ?)
-SELECT date_trunc('` + unit + `', timezone(?, ts::TIMESTAMPTZ)) AS bucket,
+SELECT ` + bucket + ` AS bucket,
        CASE WHEN bv IN (SELECT v FROM top) THEN bv ELSE '$other' END AS b, ` + agg + `
 FROM s GROUP BY ALL`
-		args = append(append(append(append([]any{}, fromArgs...), aggArgs...), r.Breakdown.Limit, tz.String()), aggArgs...)
+		args = append(append(append(append([]any{}, fromArgs...), aggArgs...), r.Breakdown.Limit), aggArgs...)
 	}
 	rows, err := s.db.QueryContext(ctx, query, args...)
 	if err != nil {
@@ -92,20 +101,67 @@ FROM s GROUP BY ALL`
 	defer rows.Close()
 	out := map[string]map[string]float64{}
 	for rows.Next() {
-		var bucket time.Time
+		var idx int
 		var b string
 		var v *float64
-		if err := rows.Scan(&bucket, &b, &v); err != nil {
+		if err := rows.Scan(&idx, &b, &v); err != nil {
 			return nil, err
 		}
-		if v == nil {
+		if v == nil || idx < 0 || idx >= len(buckets) {
 			continue
 		}
 		if out[b] == nil {
 			out[b] = map[string]float64{}
 		}
-		// The bucket is a local wall-clock time returned as a naive timestamp.
-		out[b][insight.Label(bucket, q.Interval)] = *v
+		out[b][insight.Label(buckets[idx], q.Interval)] = *v
+	}
+	return out, rows.Err()
+}
+
+// uniqueActors counts distinct actors per bucket (DAU and friends) with one
+// bitmask of active buckets per actor: grouping by actor alone is about as
+// cheap as the store's floor, where grouping by (bucket, actor) is not.
+func (s *Store) uniqueActors(ctx context.Context, q *insight.Trend, r insight.Range, buckets []time.Time, src source) (map[string]map[string]float64, error) {
+	from, fromArgs := src.sql()
+	group := "bv"
+	var args []any
+	if r.Breakdown != nil {
+		group = "CASE WHEN bv IN (SELECT v FROM top) THEN bv ELSE '$other' END"
+	}
+	sums := make([]string, len(buckets))
+	for i := range buckets {
+		sums[i] = fmt.Sprintf("sum(((mask >> %d) & 1)::BIGINT)", i)
+	}
+	query := `WITH s AS (` + from + `)`
+	args = append(args, fromArgs...)
+	if r.Breakdown != nil {
+		query += `, top AS (SELECT bv AS v FROM s GROUP BY 1 ORDER BY count(DISTINCT actor) DESC, 1 LIMIT ?)`
+		args = append(args, r.Breakdown.Limit)
+	}
+	query += `, m AS (SELECT actor, ` + group + ` AS b, bit_or(1::UBIGINT << (` + periodIndexSQL(buckets, 0) + `)) AS mask FROM s GROUP BY ALL)
+SELECT b, ` + strings.Join(sums, ", ") + ` FROM m GROUP BY b`
+	rows, err := s.db.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("cannot count unique actors: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]map[string]float64{}
+	for rows.Next() {
+		var b string
+		counts := make([]*float64, len(buckets))
+		dest := []any{&b}
+		for i := range counts {
+			dest = append(dest, &counts[i])
+		}
+		if err := rows.Scan(dest...); err != nil {
+			return nil, err
+		}
+		out[b] = map[string]float64{}
+		for i, c := range counts {
+			if c != nil && *c > 0 {
+				out[b][insight.Label(buckets[i], q.Interval)] = *c
+			}
+		}
 	}
 	return out, rows.Err()
 }
