@@ -28,12 +28,16 @@ type QueryOptions struct {
 
 // QueryResult is the contract output of `journey bench query --json`.
 type QueryResult struct {
-	Events             int     `json:"events"`
-	Persons            int     `json:"persons"`
-	FunnelMS           float64 `json:"funnel_ms"`
-	RetentionMS        float64 `json:"retention_ms"`
-	TrendMS            float64 `json:"trend_ms"`
-	FloorMS            float64 `json:"floor_ms"`
+	Events      int     `json:"events"`
+	Persons     int     `json:"persons"`
+	FunnelMS    float64 `json:"funnel_ms"`
+	RetentionMS float64 `json:"retention_ms"`
+	TrendMS     float64 `json:"trend_ms"`
+	FloorMS     float64 `json:"floor_ms"`
+	// Each insight's own floor: the same plain count per person over the
+	// rows that insight reads (floor_ms is the funnel's).
+	TrendFloorMS       float64 `json:"trend_floor_ms"`
+	RetentionFloorMS   float64 `json:"retention_floor_ms"`
 	ClickHouseFunnelMS float64 `json:"clickhouse_funnel_ms"`
 	// Scaled run (2 × events), when asked.
 	Events2x   int     `json:"events_2x,omitempty"`
@@ -96,6 +100,7 @@ func Query(ctx context.Context, o QueryOptions, logf func(string, ...any)) (Quer
 		return res, err
 	}
 	res.FunnelMS, res.RetentionMS, res.TrendMS, res.FloorMS, res.FunnelSteps = m.funnel, m.retention, m.trend, m.floor, m.steps
+	res.TrendFloorMS, res.RetentionFloorMS = m.trendFloor, m.retentionFloor
 	if o.ClickHouse != "" {
 		if res.ClickHouseFunnelMS, res.ClickHouseSteps, err = clickHouseFunnel(ctx, st, o, dir, logf); err != nil {
 			return res, err
@@ -142,6 +147,7 @@ func generate(ctx context.Context, path string, o QueryOptions, n int, logf func
 
 type measurement struct {
 	funnel, retention, trend, floor float64
+	trendFloor, retentionFloor      float64
 	steps                           []int64
 }
 
@@ -155,10 +161,10 @@ func funnelSpec() *insight.Funnel {
 }
 
 // floorSQL is the store's floor: a plain count per person over the rows
-// the funnel reads.
+// an insight reads (%s: its events).
 const floorSQL = `SELECT count(*) FROM (
   SELECT person_id, count(*) FROM events
-  WHERE project_id = 1 AND ts >= ? AND ts < ? AND event IN ('product_viewed', 'added_to_cart', 'order_completed')
+  WHERE project_id = 1 AND ts >= ? AND ts < ? AND event IN (%s)
   GROUP BY person_id)`
 
 func measure(ctx context.Context, st *duckdb.Store, repeat int, logf func(string, ...any)) (measurement, error) {
@@ -209,10 +215,19 @@ func measure(ctx context.Context, st *duckdb.Store, repeat int, logf func(string
 	if m.trend, err = best("trend", func() error { _, err := st.Trend(ctx, 1, time.UTC, tq); return err }); err != nil {
 		return m, err
 	}
-	m.floor, err = best("floor", func() error {
-		var n int64
-		return st.DB().QueryRowContext(ctx, floorSQL, benchRange.From, benchRange.To).Scan(&n)
-	})
+	floor := func(name, events string) (float64, error) {
+		return best(name, func() error {
+			var n int64
+			return st.DB().QueryRowContext(ctx, fmt.Sprintf(floorSQL, events), benchRange.From, benchRange.To).Scan(&n)
+		})
+	}
+	if m.floor, err = floor("floor", "'product_viewed', 'added_to_cart', 'order_completed'"); err != nil {
+		return m, err
+	}
+	if m.trendFloor, err = floor("floor (trend)", "'$pageview'"); err != nil {
+		return m, err
+	}
+	m.retentionFloor, err = floor("floor (retention)", "'signed_up', 'product_viewed'")
 	return m, err
 }
 

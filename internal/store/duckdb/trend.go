@@ -128,42 +128,50 @@ func (s *Store) uniqueActors(ctx context.Context, q *insight.Trend, r insight.Ra
 	if r.Breakdown != nil {
 		group = "CASE WHEN bv IN (SELECT v FROM top) THEN bv ELSE '$other' END"
 	}
-	sums := make([]string, len(buckets))
-	for i := range buckets {
-		sums[i] = fmt.Sprintf("sum(((mask >> %d) & 1)::BIGINT)", i)
-	}
 	query := `WITH s AS (` + from + `)`
 	args = append(args, fromArgs...)
 	if r.Breakdown != nil {
 		query += `, top AS (SELECT bv AS v FROM s GROUP BY 1 ORDER BY count(DISTINCT actor) DESC, 1 LIMIT ?)`
 		args = append(args, r.Breakdown.Limit)
 	}
-	query += `, m AS (SELECT actor, ` + group + ` AS b, bit_or(1::UBIGINT << (` + periodIndexSQL(buckets, 0) + `)) AS mask FROM s GROUP BY ALL)
-SELECT b, ` + strings.Join(sums, ", ") + ` FROM m GROUP BY b`
+	// Per-bucket counts come from histograms of the masks' bytes (a few
+	// GROUP BYs over 256 values), several times cheaper than a sum per bit.
+	var parts []string
+	for pos := 0; pos*8 < len(buckets); pos++ {
+		parts = append(parts, fmt.Sprintf("SELECT b, %d AS pos, ((mask >> %d::UBIGINT) & 255::UBIGINT)::BIGINT AS v, count(*) FROM m GROUP BY b, v", pos, pos*8))
+	}
+	query += `, m AS MATERIALIZED (SELECT actor, ` + group + ` AS b, bit_or(1::UBIGINT << (` + periodIndexSQL(buckets, 0) + `)) AS mask FROM s GROUP BY ALL)
+` + strings.Join(parts, " UNION ALL ")
 	rows, err := s.db.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("cannot count unique actors: %w", err)
 	}
 	defer rows.Close()
-	out := map[string]map[string]float64{}
+	counts := map[string][]int64{}
 	for rows.Next() {
 		var b string
-		counts := make([]*float64, len(buckets))
-		dest := []any{&b}
-		for i := range counts {
-			dest = append(dest, &counts[i])
-		}
-		if err := rows.Scan(dest...); err != nil {
+		var pos, v, n int64
+		if err := rows.Scan(&b, &pos, &v, &n); err != nil {
 			return nil, err
 		}
+		if counts[b] == nil {
+			counts[b] = make([]int64, len(buckets))
+		}
+		addByteHistogram(counts[b], pos, v, n)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	out := map[string]map[string]float64{}
+	for b, c := range counts {
 		out[b] = map[string]float64{}
-		for i, c := range counts {
-			if c != nil && *c > 0 {
-				out[b][insight.Label(buckets[i], q.Interval)] = *c
+		for i, n := range c {
+			if n > 0 {
+				out[b][insight.Label(buckets[i], q.Interval)] = float64(n)
 			}
 		}
 	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // activeUsers computes WAU/MAU: for each bucket, the distinct actors
