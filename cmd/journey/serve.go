@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
+	_ "net/http/pprof" // registers /debug/pprof on http.DefaultServeMux, served only with --pprof
 	"os"
 	"os/signal"
 	"syscall"
@@ -14,10 +16,16 @@ import (
 
 func cmdServe(args []string) error {
 	var cfg app.Config
+	var pprofAddr string
 	f := newFlags("serve")
 	appFlags(f, &cfg)
+	f.str(&pprofAddr, "pprof", "", "serve Go's pprof profiles on this address (e.g. 127.0.0.1:6060) for debugging")
 	if err := f.parse(args); err != nil {
 		return err
+	}
+	if pprofAddr != "" {
+		// A separate listener keeps profiles off the public port.
+		go func() { slog.Error("pprof server stopped", "err", http.ListenAndServe(pprofAddr, nil)) }()
 	}
 	a, err := app.Open(cfg)
 	if err != nil {
