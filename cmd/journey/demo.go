@@ -16,20 +16,20 @@ import (
 
 func cmdDemo(args []string) error {
 	var cfg app.Config
-	var events, days int
+	var count, days int
 	var seed int
 	var noServe bool
 	f := newFlags("demo")
 	appFlags(f, &cfg)
-	f.integer(&events, "events", 1_000_000, "number of demo events to generate")
+	f.integer(&count, "count", 1_000_000, "number of demo events to generate")
 	f.integer(&days, "days", 60, "days of history to generate")
 	f.integer(&seed, "seed", 42, "random seed (same seed, same data)")
 	f.boolean(&noServe, "no-serve", false, "load the data and exit without serving")
 	if err := f.parse(args); err != nil {
 		return err
 	}
-	if events < 1000 || days < 1 {
-		return fmt.Errorf("invalid --events %d / --days %d: want at least 1000 events and 1 day", events, days)
+	if count < 1000 || days < 1 {
+		return fmt.Errorf("invalid --count %d / --days %d: want at least 1000 events and 1 day", count, days)
 	}
 	if cfg.AdminKey == "" {
 		cfg.AdminKey = randomKey()
@@ -48,7 +48,7 @@ func cmdDemo(args []string) error {
 		return err
 	}
 	if shopSecret != "" || saasSecret != "" { // newly created: fill them
-		if err := loadDemo(ctx, a, shop, saas, events, days, uint64(seed)); err != nil {
+		if err := loadDemo(ctx, a, shop, saas, count, days, uint64(seed)); err != nil {
 			return err
 		}
 	} else {

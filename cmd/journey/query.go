@@ -51,6 +51,9 @@ func cmdQuery(args []string) error {
 	if key == "" {
 		return errors.New("invalid --key: missing (the project's secret key; env JOURNEY_KEY)")
 	}
+	if f.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q (flags go before it; quote JSON given to --spec)", f.Arg(0))
+	}
 	body := []byte(spec)
 	if spec == "" {
 		q, err := buildQuery(kind, events, from, to, interval, math, window, order, start, ret, period, periods)
