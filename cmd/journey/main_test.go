@@ -53,6 +53,7 @@ func TestRender(t *testing.T) {
 	f(`{"kind":"trend","series":[{"label":"$pageview","points":[{"t":"2026-01-05","value":50},{"t":"2026-01-06","value":100}]}]}`,
 		"2026-01-05           50 "+strings.Repeat("█", 20)+"\n")
 	f(`{"kind":"funnel","steps":[{"event":"view","count":10},{"event":"buy","count":2.5}]}`, "buy          2.50 "+strings.Repeat("█", 10)+"\n")
+	f(`{"kind":"journey","stages":[{"name":"Reach","count":8},{"name":"Loyalty","count":2}]}`, "Loyalty            2 "+strings.Repeat("█", 10)+"\n")
 	f(`{"kind":"retention","cohorts":[{"start":"2026-01-05","size":4,"retained":[4,1]}]}`, "2026-01-05         4 100.0%  25.0%")
 }
 

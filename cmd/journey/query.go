@@ -176,11 +176,15 @@ func render(w io.Writer, raw []byte) error {
 			}
 			bars(w, rows)
 		}
-	case "funnel":
+	case "funnel", "journey":
+		key := "event"
+		if res["kind"] == "journey" {
+			key = "name"
+		}
 		var rows []barRow
-		for _, s := range list(res["steps"]) {
+		for _, s := range list(res[map[string]string{"funnel": "steps", "journey": "stages"}[res["kind"].(string)]]) {
 			sm, _ := s.(map[string]any)
-			rows = append(rows, barRow{fmt.Sprint(sm["event"]), num(sm["count"])})
+			rows = append(rows, barRow{fmt.Sprint(sm[key]), num(sm["count"])})
 		}
 		bars(w, rows)
 	case "retention":
