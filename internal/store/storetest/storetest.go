@@ -39,6 +39,12 @@ func Run(t *testing.T, open Open) {
 		"TrendPersonFilters": trendPersonFilters,
 		"FunnelOrdered":      funnelOrdered,
 		"Retention":          retention,
+		"Stickiness":         stickiness,
+		"Lifecycle":          lifecycle,
+		"BadDays":            badDays,
+		"Paths":              paths,
+		"Journey":            journey,
+		"KPI":                kpi,
 	}
 	names := make([]string, 0, len(cases))
 	for n := range cases {
@@ -473,4 +479,343 @@ func retention(t *testing.T, s store.Store) {
 	f("first_time", berlin, map[string][]int64{
 		"2026-01-06": {2, 2, 2, 0}, "2026-01-07": {1, 1, 1, 0}, "2026-01-08": {0, 0, 0}, "2026-01-09": {0, 0},
 	})
+}
+
+func stickiness(t *testing.T, s store.Store) {
+	l := NewLoader(t, s)
+	at := func(d, h, m int) time.Time {
+		return Day0.AddDate(0, 0, d).Add(time.Duration(h)*time.Hour + time.Duration(m)*time.Minute)
+	}
+	berlin, _ := time.LoadLocation("Europe/Berlin")
+	l.Load(1,
+		Ev("e", "a", at(0, 10, 0), nil), Ev("e", "a", at(1, 10, 0), nil), Ev("e", "a", at(2, 10, 0), nil), Ev("e", "a", at(8, 10, 0), nil),
+		Ev("e", "b", at(0, 10, 0), nil), Ev("e", "b", at(0, 23, 30), nil), // 23:30 UTC: Jan 6 in Berlin
+		Ev("e", "d", at(-1, 23, 30), nil), // Jan 4 in UTC, Jan 5 in Berlin
+		Ev("e", "anon", at(1, 10, 0), nil), Ev("e", "u", at(2, 10, 0), nil),
+		Ev("f", "c", at(0, 9, 0), nil), Ev("f", "c", at(1, 9, 0), nil),
+	)
+	l.Load(1, Ev("$identify", "u", at(2, 12, 0), map[string]any{"$anon_distinct_id": "anon"}))
+	f := func(tz *time.Location, interval string, from, to time.Time, want map[string][]int64) {
+		t.Helper()
+		q := &insight.Stickiness{Series: []insight.EventMatch{{Event: "e"}, {Event: "f"}}, Interval: interval, Range: insight.Range{From: from, To: to}}
+		if err := q.Validate(); err != nil {
+			t.Fatal(err)
+		}
+		res, err := s.Stickiness(context.Background(), 1, tz, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := map[string][]int64{}
+		for _, sr := range res.Series {
+			got[sr.Label] = []int64{}
+			for k, p := range sr.Points {
+				if p.Days != k+1 {
+					t.Fatalf("%s point %d is for %d days", sr.Label, k, p.Days)
+				}
+				got[sr.Label] = append(got[sr.Label], p.Count)
+			}
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("stickiness by %s in %s = %v, want %v", interval, tz, got, want)
+		}
+	}
+	// a on 3 days, b on 1, anon+u (merged) on 2; d is before the range.
+	f(time.UTC, "day", Day0, Day0.AddDate(0, 0, 3), map[string][]int64{"e": {1, 1, 1}, "f": {0, 1, 0}})
+	// In Berlin b is on Jan 5 and 6, and d on Jan 5.
+	f(berlin, "day", time.Date(2026, 1, 5, 0, 0, 0, 0, berlin), time.Date(2026, 1, 8, 0, 0, 0, 0, berlin), map[string][]int64{"e": {1, 2, 1}, "f": {0, 1, 0}})
+	// By week, a is in both weeks, the others in the first.
+	f(time.UTC, "week", Day0, Day0.AddDate(0, 0, 14), map[string][]int64{"e": {2, 1}, "f": {1, 0}})
+}
+
+func lifecycle(t *testing.T, s store.Store) {
+	l := NewLoader(t, s)
+	at := func(d, h, m int) time.Time {
+		return Day0.AddDate(0, 0, d).Add(time.Duration(h)*time.Hour + time.Duration(m)*time.Minute)
+	}
+	berlin, _ := time.LoadLocation("Europe/Berlin")
+	l.Load(1,
+		Ev("e", "old", at(-10, 10, 0), nil), Ev("e", "old", at(1, 10, 0), nil),
+		Ev("e", "a", at(-1, 10, 0), nil), Ev("e", "a", at(0, 10, 0), nil), Ev("e", "a", at(1, 10, 0), nil),
+		Ev("e", "b", at(0, 10, 0), nil),
+		Ev("e", "z", at(0, 23, 30), nil), // 23:30 UTC: Jan 6 in Berlin
+		Ev("e", "y", at(-1, 10, 0), nil),
+		Ev("e", "anon", at(1, 10, 0), nil), Ev("e", "u", at(2, 10, 0), nil),
+		Ev("other", "c", at(0, 10, 0), nil),
+	)
+	l.Load(1, Ev("$identify", "u", at(2, 12, 0), map[string]any{"$anon_distinct_id": "anon"}))
+	f := func(tz *time.Location, interval string, from, to time.Time, want map[string][]int64) {
+		t.Helper()
+		q := &insight.Lifecycle{Event: "e", Interval: interval, Range: insight.Range{From: from, To: to}}
+		if err := q.Validate(); err != nil {
+			t.Fatal(err)
+		}
+		res, err := s.Lifecycle(context.Background(), 1, tz, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := map[string][]int64{}
+		for _, p := range res.Points {
+			got[p.T] = []int64{p.New, p.Returning, p.Resurrecting, p.Dormant}
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("lifecycle by %s in %s = %v, want %v", interval, tz, got, want)
+		}
+	}
+	// [new, returning, resurrecting, dormant]. Jan 5: b and z are new, a
+	// returns, y (Jan 4) goes dormant; Jan 6: anon (merged into u) is new,
+	// old resurrects, b and z go dormant; Jan 7: u returns.
+	f(time.UTC, "day", Day0, Day0.AddDate(0, 0, 3), map[string][]int64{
+		"2026-01-05": {2, 1, 0, -1}, "2026-01-06": {1, 1, 1, -2}, "2026-01-07": {0, 1, 0, -2},
+	})
+	// In Berlin z is new on Jan 6 instead.
+	f(berlin, "day", time.Date(2026, 1, 5, 0, 0, 0, 0, berlin), time.Date(2026, 1, 8, 0, 0, 0, 0, berlin), map[string][]int64{
+		"2026-01-05": {1, 1, 0, -1}, "2026-01-06": {2, 1, 1, -1}, "2026-01-07": {0, 1, 0, -3},
+	})
+	f(time.UTC, "week", Day0, Day0.AddDate(0, 0, 7), map[string][]int64{"2026-01-05": {3, 1, 1, -1}})
+}
+
+func badDays(t *testing.T, s store.Store) {
+	l := NewLoader(t, s)
+	at := func(d, h, m int) time.Time {
+		return Day0.AddDate(0, 0, d).Add(time.Duration(h)*time.Hour + time.Duration(m)*time.Minute)
+	}
+	berlin, _ := time.LoadLocation("Europe/Berlin")
+	l.Load(1,
+		Ev("$pageview", "a", at(0, 10, 0), nil), Ev("$exception", "a", at(0, 11, 0), nil), Ev("$pageview", "a", at(1, 10, 0), nil), Ev("$exception", "a", at(2, 10, 0), nil),
+		Ev("$pageview", "b", at(0, 10, 0), nil), Ev("$exception", "b", at(0, 23, 30), nil), // 23:30 UTC: Jan 6 in Berlin
+		Ev("$exception", "anon", at(1, 10, 0), nil), Ev("$pageview", "u", at(2, 10, 0), nil),
+		Ev("$pageview", "c", at(1, 10, 0), map[string]any{"plan": "free"}),
+		Ev("$pageview", "c", at(3, 10, 0), nil), // after the range
+	)
+	l.Load(1, Ev("$identify", "u", at(2, 12, 0), map[string]any{"$anon_distinct_id": "anon"}))
+	id := func(distinct string) string {
+		p, _, err := s.PersonByDistinctID(context.Background(), 1, distinct)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return fmt.Sprint(p.ID)
+	}
+	type result struct {
+		Rate float64
+		Days []insight.BadDay
+		Top  []insight.BadDaysActor
+	}
+	f := func(tz *time.Location, active []insight.EventMatch, top int, from, to time.Time, want result) {
+		t.Helper()
+		q := &insight.BadDays{Bad: []insight.EventMatch{{Event: "$exception"}}, Active: active, Top: top, Range: insight.Range{From: from, To: to}}
+		if err := q.Validate(); err != nil {
+			t.Fatal(err)
+		}
+		res, err := s.BadDays(context.Background(), 1, tz, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := (result{res.Rate, res.Days, res.TopPersons}); !reflect.DeepEqual(got, want) {
+			t.Fatalf("bad days in %s, active %v = %+v, want %+v", tz, active, got, want)
+		}
+	}
+	// Any event is activity: Jan 5 a and b (both bad); Jan 6 a, c and
+	// anon (bad, merged into u); Jan 7 a (bad) and u.
+	f(time.UTC, nil, 0, Day0, Day0.AddDate(0, 0, 3), result{4.0 / 7, []insight.BadDay{
+		{T: "2026-01-05", Rate: 1, Bad: 2, Active: 2}, {T: "2026-01-06", Rate: 1.0 / 3, Bad: 1, Active: 3}, {T: "2026-01-07", Rate: 0.5, Bad: 1, Active: 2},
+	}, []insight.BadDaysActor{{Actor: id("a"), BadDays: 2, ActiveDays: 3}, {Actor: id("u"), BadDays: 1, ActiveDays: 2}, {Actor: id("b"), BadDays: 1, ActiveDays: 1}}})
+	// Only pageviews not on the free plan (and bad events) are activity.
+	notFree := []insight.EventMatch{{Event: "$pageview", Filters: []insight.Filter{{Property: "plan", Op: "neq", Value: "free"}}}}
+	f(time.UTC, notFree, 2, Day0, Day0.AddDate(0, 0, 3), result{4.0 / 6, []insight.BadDay{
+		{T: "2026-01-05", Rate: 1, Bad: 2, Active: 2}, {T: "2026-01-06", Rate: 0.5, Bad: 1, Active: 2}, {T: "2026-01-07", Rate: 0.5, Bad: 1, Active: 2},
+	}, []insight.BadDaysActor{{Actor: id("a"), BadDays: 2, ActiveDays: 3}, {Actor: id("u"), BadDays: 1, ActiveDays: 2}}})
+	// In Berlin b's exception is on Jan 6.
+	f(berlin, nil, 1, time.Date(2026, 1, 5, 0, 0, 0, 0, berlin), time.Date(2026, 1, 8, 0, 0, 0, 0, berlin), result{4.0 / 8, []insight.BadDay{
+		{T: "2026-01-05", Rate: 0.5, Bad: 1, Active: 2}, {T: "2026-01-06", Rate: 0.5, Bad: 2, Active: 4}, {T: "2026-01-07", Rate: 0.5, Bad: 1, Active: 2},
+	}, []insight.BadDaysActor{{Actor: id("a"), BadDays: 2, ActiveDays: 3}}})
+}
+
+func paths(t *testing.T, s store.Store) {
+	l := NewLoader(t, s)
+	at := func(m int) time.Time { return Day0.Add(time.Hour + time.Duration(m)*time.Minute) }
+	seq := func(who string, steps ...any) {
+		var evs []event.Raw
+		for i := 0; i < len(steps); i += 2 {
+			evs = append(evs, Ev(steps[i].(string), who, at(steps[i+1].(int)), nil))
+		}
+		l.Load(1, evs...)
+	}
+	seq("p1", "home", 0, "search", 1, "search", 2, "product", 3, "buy", 4) // the repeat collapses
+	seq("p2", "home", 0, "product", 1, "home", 2)
+	seq("p3", "home", -120, "search", 0, "buy", 1) // the home is before the range
+	seq("p4", "home", 0, "buy", 0)                 // same time: ordered by name
+	seq("anon", "home", 0, "search", 1)
+	seq("u", "product", 5, "buy", 6)
+	l.Load(1, Ev("$identify", "u", at(10), map[string]any{"$anon_distinct_id": "anon"}))
+	f := func(q insight.Paths, wantPaths, wantEdges []string) {
+		t.Helper()
+		q.Range = insight.Range{From: Day0, To: Day0.AddDate(0, 0, 1)}
+		if err := q.Validate(); err != nil {
+			t.Fatal(err)
+		}
+		res, err := s.Paths(context.Background(), 1, time.UTC, &q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		gotPaths, gotEdges := []string{}, []string{}
+		for _, p := range res.Paths {
+			gotPaths = append(gotPaths, fmt.Sprintf("%v=%d", p.Path, p.Count))
+		}
+		for _, e := range res.Edges {
+			gotEdges = append(gotEdges, fmt.Sprintf("%s>%s=%d", e.Source, e.Target, e.Value))
+		}
+		if !reflect.DeepEqual(gotPaths, wantPaths) || !reflect.DeepEqual(gotEdges, wantEdges) {
+			t.Fatalf("paths %+v = %v %v, want %v %v", q, gotPaths, gotEdges, wantPaths, wantEdges)
+		}
+	}
+	// anon and u are one person: home search product buy $identify.
+	f(insight.Paths{Steps: 4},
+		[]string{"[home search product buy]=2", "[buy home]=1", "[home product home]=1", "[search buy]=1"},
+		[]string{"1_home>2_search=2", "2_search>3_product=2", "3_product>4_buy=2", "1_buy>2_home=1", "1_home>2_product=1", "1_search>2_buy=1", "2_product>3_home=1"})
+	f(insight.Paths{Steps: 4, EdgeLimit: 2, PathLimit: 1},
+		[]string{"[home search product buy]=2"}, []string{"1_home>2_search=2", "2_search>3_product=2"})
+	f(insight.Paths{Start: &insight.PathPoint{Event: "search"}, Steps: 3},
+		[]string{"[search product buy]=2", "[search buy]=1"},
+		[]string{"1_search>2_product=2", "2_product>3_buy=2", "1_search>2_buy=1"})
+	f(insight.Paths{End: &insight.PathPoint{Event: "buy"}, Steps: 3},
+		[]string{"[search product buy]=2", "[buy]=1", "[search buy]=1"},
+		[]string{"1_search>2_product=2", "2_product>3_buy=2", "2_search>3_buy=1"})
+	// Steps count back from the end event, renumbered so that the longest
+	// path shown starts at 1.
+	f(insight.Paths{End: &insight.PathPoint{Event: "buy"}, Steps: 5},
+		[]string{"[home search product buy]=2", "[buy]=1", "[search buy]=1"},
+		[]string{"1_home>2_search=2", "2_search>3_product=2", "3_product>4_buy=2", "3_search>4_buy=1"})
+	// Only home and product: p4 is just home, u's product follows anon's home.
+	f(insight.Paths{Events: []string{"home", "product"}, Steps: 3},
+		[]string{"[home product]=2", "[home]=1", "[home product home]=1"},
+		[]string{"1_home>2_product=3", "2_product>3_home=1"})
+}
+
+func journey(t *testing.T, s store.Store) {
+	l := NewLoader(t, s)
+	at := func(m int) time.Time { return Day0.Add(time.Hour + time.Duration(m)*time.Minute) }
+	utm := func(v string) map[string]any { return map[string]any{"utm_source": v} }
+	amount := func(n int) map[string]any { return map[string]any{"amount": n} }
+	l.Load(1,
+		Ev("$pageview", "a", at(1), utm("google")), Ev("$pageview", "a", at(2), utm("mail")), Ev("signed_up", "a", at(3), nil),
+		Ev("order", "a", at(4), amount(20)), Ev("order", "a", at(5), amount(20)),
+		Ev("$screen", "b", at(1), nil), Ev("signed_up", "b", at(2), nil), Ev("order", "b", at(3), amount(20)), Ev("order", "b", at(4), amount(5)),
+		Ev("$pageview", "anon", at(1), utm("ads")),
+		Ev("signed_up", "c", at(1), nil),
+		Ev("$pageview", "d", at(-120), utm("google")), Ev("$pageview", "d", at(1), utm("mail")),
+		Ev("$pageview", "e", at(5), utm("google")), Ev("$pageview", "e", at(3), utm("ads")),
+	)
+	l.Load(1, Ev("signed_up", "u", at(2), nil), Ev("order", "u", at(3), amount(50)), Ev("order", "u", at(4), amount(50)))
+	l.Load(1, Ev("$identify", "u", at(10), map[string]any{"$anon_distinct_id": "anon"}))
+	f := func(b *insight.Breakdown, want map[string][]int64) {
+		t.Helper()
+		q := &insight.Journey{Stages: []insight.Stage{
+			{Name: "Reach", Events: []insight.Matcher{{Event: "$pageview"}, {Event: "$screen"}}},
+			{Name: "Signup", Events: []insight.Matcher{{Event: "signed_up"}}},
+			{Name: "Buy", Events: []insight.Matcher{{Event: "order", Filters: []insight.Filter{{Property: "amount", Op: "gt", Value: 10.0}}}}, MinCount: 2},
+		}, Range: insight.Range{From: Day0, To: Day0.AddDate(0, 0, 1), Breakdown: b}}
+		if err := q.Validate(); err != nil {
+			t.Fatal(err)
+		}
+		res, err := s.Journey(context.Background(), 1, time.UTC, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		counts := func(st []insight.StageResult) []int64 {
+			var out []int64
+			for i, r := range st {
+				out = append(out, r.Count)
+				if i > 0 && st[i-1].Count > 0 && r.StepConversion != float64(r.Count)/float64(st[i-1].Count) {
+					t.Fatalf("step conversion %+v", r)
+				}
+			}
+			return out
+		}
+		got := map[string][]int64{"total": counts(res.Stages)}
+		var order []string
+		for _, br := range res.Breakdown {
+			got[br.Value] = counts(br.Stages)
+			order = append(order, br.Value)
+		}
+		got["order"] = nil
+		for _, v := range order {
+			got["order"] = append(got["order"], int64(len(v)))
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("journey by %+v = %v (order %v), want %v", b, got, order, want)
+		}
+	}
+	// a: all three stages (google); b: two ($none: a $screen has no
+	// utm_source); anon+u (merged): all three (ads); c: none (no stage 1);
+	// d: reach (mail, its google view is before the range); e: reach (ads,
+	// its first view, though sent second).
+	// "order" is the lengths of the values in order: ads, $none, google,
+	// mail.
+	f(nil, map[string][]int64{"total": {5, 3, 2}, "ads": {2, 1, 1}, "$none": {1, 1, 0}, "google": {1, 1, 1}, "mail": {1, 0, 0}, "order": {3, 5, 6, 4}})
+	f(&insight.Breakdown{Property: "utm_source", Limit: 2}, map[string][]int64{"total": {5, 3, 2}, "ads": {2, 1, 1}, "$none": {1, 1, 0}, "order": {3, 5}})
+}
+
+func kpi(t *testing.T, s store.Store) {
+	l := NewLoader(t, s)
+	at := func(d, h, m int) time.Time {
+		return Day0.AddDate(0, 0, d).Add(time.Duration(h)*time.Hour + time.Duration(m)*time.Minute)
+	}
+	berlin, _ := time.LoadLocation("Europe/Berlin")
+	l.Load(1,
+		Ev("signed_up", "a", at(0, 10, 0), nil), Ev("onboarded", "a", at(0, 11, 0), nil),
+		Ev("signed_up", "b", at(-2, 10, 0), nil), Ev("signed_up", "b", at(1, 10, 0), nil), // first signed up before the range
+		Ev("signed_up", "c", at(1, 10, 0), nil), Ev("onboarded", "c", at(1, 11, 0), nil), Ev("ticket", "c", at(1, 12, 0), map[string]any{"prio": "high"}),
+		Ev("signed_up", "z", at(0, 23, 30), nil), Ev("onboarded", "z", at(1, 1, 0), nil), // Jan 6 in Berlin
+		Ev("onboarded", "x", at(0, 10, 0), nil), Ev("ticket", "x", at(0, 10, 0), map[string]any{"prio": "low"}),
+		Ev("signed_up", "anon", at(2, 10, 0), nil), Ev("onboarded", "u", at(2, 11, 0), nil),
+		Ev("ticket", "u", at(2, 11, 30), map[string]any{"prio": "low"}), // not a high-priority one
+	)
+	l.Load(1, Ev("$identify", "u", at(2, 12, 0), map[string]any{"$anon_distinct_id": "anon"}))
+	no := false
+	type point struct {
+		T        string
+		Num, Den int64
+	}
+	f := func(tz *time.Location, interval string, from, to time.Time, want []point) {
+		t.Helper()
+		q := &insight.KPI{
+			Denominator: insight.ActorSet{Conditions: []insight.Condition{{Event: "signed_up", FirstTime: true}}},
+			Numerator: insight.ActorSet{Conditions: []insight.Condition{{Event: "onboarded"},
+				{Event: "ticket", Did: &no, Filters: []insight.Filter{{Property: "prio", Op: "eq", Value: "high"}}}}},
+			Interval: interval, Range: insight.Range{From: from, To: to},
+		}
+		if err := q.Validate(); err != nil {
+			t.Fatal(err)
+		}
+		res, err := s.KPI(context.Background(), 1, tz, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := []point{{"", res.Numerator, res.Denominator}}
+		if res.Value != insight.Ratio(res.Numerator, res.Denominator) {
+			t.Fatalf("value %v of %d/%d", res.Value, res.Numerator, res.Denominator)
+		}
+		for _, p := range res.Points {
+			got = append(got, point{p.T, p.Numerator, p.Denominator})
+			if p.Value != insight.Ratio(p.Numerator, p.Denominator) {
+				t.Fatalf("value %v of %+v", p.Value, p)
+			}
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("kpi by %s in %s = %v, want %v", interval, tz, got, want)
+		}
+	}
+	// Over the range: a, z, c and anon+u (merged) first signed up in it
+	// (b before it); all but c (a high-priority ticket) onboarded without
+	// one. By day, z signed up on Jan 5 but onboarded on Jan 6.
+	f(time.UTC, "day", Day0, Day0.AddDate(0, 0, 3), []point{
+		{"", 3, 4}, {"2026-01-05", 1, 2}, {"2026-01-06", 0, 1}, {"2026-01-07", 1, 1},
+	})
+	// In Berlin both of z's events are on Jan 6.
+	f(berlin, "day", time.Date(2026, 1, 5, 0, 0, 0, 0, berlin), time.Date(2026, 1, 8, 0, 0, 0, 0, berlin), []point{
+		{"", 3, 4}, {"2026-01-05", 1, 1}, {"2026-01-06", 1, 2}, {"2026-01-07", 1, 1},
+	})
+	// By month, b's first sign-up (Jan 3) is in the period, January,
+	// though before the range.
+	f(time.UTC, "month", Day0, Day0.AddDate(0, 0, 3), []point{{"", 3, 4}, {"2026-01-01", 3, 5}})
 }

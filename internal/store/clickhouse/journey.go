@@ -1,0 +1,110 @@
+package clickhouse
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/journey-dev/journey/internal/insight"
+)
+
+// Journey runs the customer-journey funnel with the DuckDB store's
+// semantics: cumulative stages per actor, overall and by the breakdown
+// value of each actor's first stage-1 event.
+func (s *Store) Journey(ctx context.Context, projectID int64, tz *time.Location, q *insight.Journey) (*insight.JourneyResult, error) {
+	if q.Breakdown != nil && q.Breakdown.Type == "person" {
+		return nil, unsupported("breakdown.type", "a person-property breakdown")
+	}
+	if len(q.Stages) == 0 {
+		return nil, insight.Bad("stages", "at least one stage is needed")
+	}
+	var events []string
+	seen := map[string]bool{}
+	for _, st := range q.Stages {
+		for _, m := range st.Events {
+			if !seen[m.Event] {
+				seen[m.Event] = true
+				events = append(events, m.Event)
+			}
+		}
+	}
+	src := s.newSource(projectID, &q.Range, events...)
+	var sums, counts []string
+	reached := "1"
+	for i, st := range q.Stages {
+		expr, args, err := matcherSQL(fmt.Sprintf("stages[%d].events", i), st.Events)
+		if err != nil {
+			return nil, err
+		}
+		src.extra = append(src.extra, fmt.Sprintf("%s AS stage_match_%d", expr, i))
+		src.extraArgs = append(src.extraArgs, args...)
+		sums = append(sums, fmt.Sprintf("countIf(stage_match_%d = 1) AS stage_count_%d", i, i))
+		reached += fmt.Sprintf(" AND stage_count_%d >= %d", i, st.MinCount)
+		counts = append(counts, "countIf("+reached+")")
+	}
+	property := "utm_source"
+	if q.Breakdown != nil {
+		property = q.Breakdown.Property
+	}
+	src.extra = append(src.extra, "if(visitParamHas(properties, ?), "+propExpr("properties")+", '$none') AS bv")
+	src.extraArgs = append(append(src.extraArgs, property), propArgs(property)...)
+	from, fromArgs, err := src.sql()
+	if err != nil {
+		return nil, err
+	}
+	// Per actor: the stage counts and the breakdown value of the first
+	// stage-1 event (ts_us orders within a second).
+	per := `SELECT actor, ` + strings.Join(sums, ", ") + `, argMinIf(bv, ts_us, stage_match_0 = 1) AS first_bv, max(stage_match_0) AS has_first
+  FROM (` + from + `) GROUP BY actor`
+	query := `SELECT toUInt8(1) AS total, '' AS value, ` + strings.Join(counts, ", ") + ` FROM (` + per + `)
+UNION ALL
+SELECT toUInt8(0), first_bv, ` + strings.Join(counts, ", ") + ` FROM (` + per + `) WHERE has_first = 1 GROUP BY first_bv`
+	args := append(append([]any{}, fromArgs...), fromArgs...)
+	rows, err := s.q().Query(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("cannot run journey: %w", err)
+	}
+	defer rows.Close()
+	res := &insight.JourneyResult{Kind: "journey", Breakdown: []insight.JourneyBreakdown{}}
+	for rows.Next() {
+		var total uint8
+		var bv string
+		raw := make([]uint64, len(q.Stages))
+		dest := []any{&total, &bv}
+		for i := range raw {
+			dest = append(dest, &raw[i])
+		}
+		if err := rows.Scan(dest...); err != nil {
+			return nil, err
+		}
+		c := make([]int64, len(raw))
+		for i, n := range raw {
+			c[i] = int64(n)
+		}
+		if total == 1 {
+			res.Stages = insight.StageResults(q.Stages, c)
+		} else if c[0] > 0 {
+			res.Breakdown = append(res.Breakdown, insight.JourneyBreakdown{Value: bv, Stages: insight.StageResults(q.Stages, c)})
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("cannot run journey: %w", err)
+	}
+	if res.Stages == nil {
+		res.Stages = insight.StageResults(q.Stages, make([]int64, len(q.Stages)))
+	}
+	// Channels by stage-1 count, then value; the top Limit.
+	sort.Slice(res.Breakdown, func(i, j int) bool {
+		a, b := res.Breakdown[i], res.Breakdown[j]
+		if a.Stages[0].Count != b.Stages[0].Count {
+			return a.Stages[0].Count > b.Stages[0].Count
+		}
+		return a.Value < b.Value
+	})
+	if q.Breakdown != nil && q.Breakdown.Limit > 0 && len(res.Breakdown) > q.Breakdown.Limit {
+		res.Breakdown = res.Breakdown[:q.Breakdown.Limit]
+	}
+	return res, nil
+}
