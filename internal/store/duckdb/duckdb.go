@@ -44,6 +44,7 @@ type Store struct {
 
 	mu    sync.Mutex // serialises Apply on the write connection
 	write *sql.Conn
+	seen  *seenFilter // stored (project, uuid) pairs; guarded by mu
 }
 
 var _ store.Store = (*Store)(nil)
@@ -125,6 +126,9 @@ func (s *Store) Apply(ctx context.Context, w *store.Write) error {
 	if err := s.stage(w); err != nil {
 		return err
 	}
+	if err := s.ensureSeen(ctx, len(w.Events)); err != nil {
+		return err
+	}
 	tx, err := s.write.BeginTx(ctx, nil)
 	if err != nil {
 		return err
@@ -132,6 +136,10 @@ func (s *Store) Apply(ctx context.Context, w *store.Write) error {
 	defer tx.Rollback()
 	if len(w.Events) > 0 {
 		lo, hi := timeRange(w.Events)
+		if !s.maybeStored(w.Events) {
+			// No uuid of the batch can be stored yet: skip the scan.
+			lo, hi = time.Time{}, time.Time{}.Add(time.Nanosecond)
+		}
 		if _, err := tx.ExecContext(ctx, insertEventsSQL, lo.Add(-DedupMargin), hi.Add(DedupMargin)); err != nil {
 			return fmt.Errorf("cannot insert events: %w", err)
 		}
@@ -145,6 +153,7 @@ func (s *Store) Apply(ctx context.Context, w *store.Write) error {
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("cannot commit batch: %w", err)
 	}
+	s.markStored(w.Events)
 	return nil
 }
 

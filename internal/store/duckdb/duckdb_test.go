@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"path/filepath"
 	"reflect"
 	"sort"
 	"testing"
@@ -276,5 +277,28 @@ func TestTrendBerlinBuckets(t *testing.T) {
 	sort.Slice(got, func(i, j int) bool { return got[i].T < got[j].T })
 	if len(got) != 2 || got[0] != (insight.Point{T: "2026-01-05", Value: 23}) || got[1] != (insight.Point{T: "2026-01-06", Value: 24}) {
 		t.Fatalf("points = %+v", got)
+	}
+}
+
+// TestDedupAfterReopen: the stored-uuid filter is rebuilt from the file,
+// so a retry after a restart is still recognised.
+func TestDedupAfterReopen(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "events.duckdb")
+	e := ev("e", "x", day0, nil)
+	for i := 0; i < 2; i++ {
+		s, err := Open(path, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		newLoader(t, s).load(1, e, ev("e", "y", day0, nil))
+		s.Close()
+	}
+	s, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if n, _ := s.CountEvents(context.Background(), 1); n != 3 {
+		t.Fatalf("stored %d events, want 3 (x once, y twice with fresh uuids)", n)
 	}
 }
