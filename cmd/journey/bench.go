@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/journey-dev/journey/internal/bench"
@@ -64,7 +66,8 @@ func benchQuery(args []string) error {
 	var asJSON bool
 	f := newFlags("bench query")
 	f.boolean(&asJSON, "json", false, "print one JSON object")
-	f.integer(&o.Events, "events", 20_000_000, "events to generate (persons = events/20)")
+	var events []string
+	f.Var((*listFlag)(&events), "events", "events to generate (persons = events/20; default 20000000), or clickhouse://… to also run the insights on that ClickHouse store (repeatable)")
 	f.integer(&o.Seed, "seed", 1, "generator seed")
 	f.str(&o.Dir, "dir", "", "directory for the benchmark's DuckDB files (default: a temporary one)")
 	f.str(&o.ClickHouse, "clickhouse", "http://127.0.0.1:18123", "ClickHouse HTTP URL for the windowFunnel comparison; empty to skip")
@@ -73,6 +76,18 @@ func benchQuery(args []string) error {
 	f.integer(&o.Repeat, "repeat", 3, "runs per measurement; the best is reported")
 	if err := f.parse(args); err != nil {
 		return err
+	}
+	o.Events = 20_000_000
+	for _, e := range events {
+		if strings.HasPrefix(e, "clickhouse://") {
+			o.Store = e
+			continue
+		}
+		n, err := strconv.Atoi(e)
+		if err != nil || n < 1000 {
+			return fmt.Errorf("invalid --events %q: want a number of events (at least 1000) or clickhouse://…", e)
+		}
+		o.Events = n
 	}
 	logf := func(format string, a ...any) {
 		if !asJSON {
@@ -100,6 +115,10 @@ func benchQuery(args []string) error {
 	if res.ClickHouseFunnelMS > 0 {
 		fmt.Printf("ClickHouse windowFunnel %8.1f ms: Journey's funnel is %.2f × faster (goal ≥ 5); steps %v vs ClickHouse %v\n",
 			res.ClickHouseFunnelMS, ratio(res.ClickHouseFunnelMS, res.FunnelMS), res.FunnelSteps, res.ClickHouseSteps)
+	}
+	if cs := res.ClickHouseStore; cs != nil {
+		fmt.Printf("Journey on ClickHouse (%s): funnel %.1f ms, retention %.1f ms, DAU trend %.1f ms, floor %.1f ms; funnel steps %v\n",
+			cs.Store, cs.FunnelMS, cs.RetentionMS, cs.TrendMS, cs.FloorMS, cs.FunnelSteps)
 	}
 	if res.Events2x > 0 {
 		fmt.Printf("%d events: funnel %.1f ms = %.2f × the %d-event time (goal ≤ 2.3); floor %.2f ×\n",

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/journey-dev/journey/internal/insight"
+	"github.com/journey-dev/journey/internal/store"
+	"github.com/journey-dev/journey/internal/store/clickhouse"
 	"github.com/journey-dev/journey/internal/store/duckdb"
 )
 
@@ -24,6 +26,20 @@ type QueryOptions struct {
 	Scale      bool   // also run at 2 × Events for the linearity ratio
 	Threads    int    // DuckDB threads; 0 = all cores
 	Repeat     int    // runs per measurement (the best is kept); default 3
+	// Store, when set (clickhouse://…), also loads the events into that
+	// ClickHouse event store and runs the same insights there. Give it a
+	// database of its own: the events are added to what is there.
+	Store string
+}
+
+// StoreFigures are one store's timings.
+type StoreFigures struct {
+	Store       string  `json:"store"`
+	FunnelMS    float64 `json:"funnel_ms"`
+	RetentionMS float64 `json:"retention_ms"`
+	TrendMS     float64 `json:"trend_ms"`
+	FloorMS     float64 `json:"floor_ms"`
+	FunnelSteps []int64 `json:"funnel_steps"`
 }
 
 // QueryResult is the contract output of `journey bench query --json`.
@@ -47,6 +63,8 @@ type QueryResult struct {
 	// ClickHouse's (ClickHouseSteps).
 	FunnelSteps     []int64 `json:"funnel_steps"`
 	ClickHouseSteps []int64 `json:"clickhouse_steps,omitempty"`
+	// ClickHouseStore: the same insights through Journey's ClickHouse store.
+	ClickHouseStore *StoreFigures `json:"clickhouse_store,omitempty"`
 }
 
 // The generated data covers the 56 days before benchEnd: the retention
@@ -103,6 +121,11 @@ func Query(ctx context.Context, o QueryOptions, logf func(string, ...any)) (Quer
 	res.TrendFloorMS, res.RetentionFloorMS = m.trendFloor, m.retentionFloor
 	if o.ClickHouse != "" {
 		if res.ClickHouseFunnelMS, res.ClickHouseSteps, err = clickHouseFunnel(ctx, st, o, dir, logf); err != nil {
+			return res, err
+		}
+	}
+	if o.Store != "" {
+		if res.ClickHouseStore, err = clickHouseStore(ctx, st, o, dir, logf); err != nil {
 			return res, err
 		}
 	}
@@ -168,22 +191,48 @@ const floorSQL = `SELECT count(*) FROM (
   GROUP BY person_id)`
 
 func measure(ctx context.Context, st *duckdb.Store, repeat int, logf func(string, ...any)) (measurement, error) {
-	var m measurement
-	best := func(name string, f func() error) (float64, error) {
-		b := -1.0
-		for i := 0; i < repeat; i++ {
-			start := time.Now()
-			if err := f(); err != nil {
-				return 0, fmt.Errorf("cannot run %s: %w", name, err)
-			}
-			ms := float64(time.Since(start).Microseconds()) / 1000
-			if b < 0 || ms < b {
-				b = ms
-			}
-		}
-		logf("%-10s %9.1f ms", name, b)
-		return b, nil
+	m, err := measureStore(ctx, st, repeat, func() error {
+		var n int64
+		return st.DB().QueryRowContext(ctx, fmt.Sprintf(floorSQL, "'product_viewed', 'added_to_cart', 'order_completed'"), benchRange.From, benchRange.To).Scan(&n)
+	}, logf)
+	if err != nil {
+		return m, err
 	}
+	floor := func(name, events string) (float64, error) {
+		return timeBest(repeat, name, logf, func() error {
+			var n int64
+			return st.DB().QueryRowContext(ctx, fmt.Sprintf(floorSQL, events), benchRange.From, benchRange.To).Scan(&n)
+		})
+	}
+	if m.trendFloor, err = floor("floor (trend)", "'$pageview'"); err != nil {
+		return m, err
+	}
+	m.retentionFloor, err = floor("floor (retention)", "'signed_up', 'product_viewed'")
+	return m, err
+}
+
+// timeBest runs f repeat times and returns the best time in ms.
+func timeBest(repeat int, name string, logf func(string, ...any), f func() error) (float64, error) {
+	b := -1.0
+	for i := 0; i < repeat; i++ {
+		start := time.Now()
+		if err := f(); err != nil {
+			return 0, fmt.Errorf("cannot run %s: %w", name, err)
+		}
+		ms := float64(time.Since(start).Microseconds()) / 1000
+		if b < 0 || ms < b {
+			b = ms
+		}
+	}
+	logf("%-18s %9.1f ms", name, b)
+	return b, nil
+}
+
+// measureStore times the funnel, retention and DAU trend on any event
+// store, and its floor with floorFn.
+func measureStore(ctx context.Context, st store.Store, repeat int, floorFn func() error, logf func(string, ...any)) (measurement, error) {
+	var m measurement
+	best := func(name string, f func() error) (float64, error) { return timeBest(repeat, name, logf, f) }
 	var err error
 	fq := funnelSpec()
 	if err := fq.Validate(); err != nil {
@@ -215,19 +264,7 @@ func measure(ctx context.Context, st *duckdb.Store, repeat int, logf func(string
 	if m.trend, err = best("trend", func() error { _, err := st.Trend(ctx, 1, time.UTC, tq); return err }); err != nil {
 		return m, err
 	}
-	floor := func(name, events string) (float64, error) {
-		return best(name, func() error {
-			var n int64
-			return st.DB().QueryRowContext(ctx, fmt.Sprintf(floorSQL, events), benchRange.From, benchRange.To).Scan(&n)
-		})
-	}
-	if m.floor, err = floor("floor", "'product_viewed', 'added_to_cart', 'order_completed'"); err != nil {
-		return m, err
-	}
-	if m.trendFloor, err = floor("floor (trend)", "'$pageview'"); err != nil {
-		return m, err
-	}
-	m.retentionFloor, err = floor("floor (retention)", "'signed_up', 'product_viewed'")
+	m.floor, err = best("floor", floorFn)
 	return m, err
 }
 
@@ -300,7 +337,8 @@ func (c *chClient) do(query string, body io.Reader) (string, error) {
 	if body == nil {
 		body = strings.NewReader("")
 	}
-	resp, err := http.Post(c.url+"/?query="+url.QueryEscape(query), "text/plain", body)
+	// insert_distributed_sync: inserts into a Distributed table are visible when they return.
+	resp, err := http.Post(c.url+"/?insert_distributed_sync=1&query="+url.QueryEscape(query), "text/plain", body)
 	if err != nil {
 		return "", fmt.Errorf("cannot reach ClickHouse at %s: %w", c.url, err)
 	}
@@ -310,4 +348,45 @@ func (c *chClient) do(query string, body io.Reader) (string, error) {
 		return "", fmt.Errorf("clickhouse: %s: %s", resp.Status, strings.TrimSpace(string(b)))
 	}
 	return string(b), nil
+}
+
+// clickHouseStore loads the generated events into a ClickHouse event store
+// (over HTTP, in the store's schema) and times the same insights there.
+func clickHouseStore(ctx context.Context, st *duckdb.Store, o QueryOptions, dir string, logf func(string, ...any)) (*StoreFigures, error) {
+	if o.ClickHouse == "" {
+		return nil, fmt.Errorf("--events %s needs --clickhouse (the HTTP address used to load the data)", o.Store)
+	}
+	chs, err := clickhouse.Open(ctx, o.Store)
+	if err != nil {
+		return nil, err
+	}
+	defer chs.Close()
+	file := filepath.Join(dir, "store.tsv")
+	start := time.Now()
+	if _, err := st.DB().ExecContext(ctx, `COPY (SELECT project_id, uuid, event, distinct_id, person_id,
+		strftime(ts, '%Y-%m-%d %H:%M:%S'), epoch_us(ts), properties, strftime(received_at, '%Y-%m-%d %H:%M:%S') FROM events)
+		TO '`+file+`' (DELIMITER '\t', HEADER false, QUOTE '', ESCAPE '')`); err != nil {
+		return nil, fmt.Errorf("cannot export events: %w", err)
+	}
+	defer os.Remove(file)
+	f, err := os.Open(file)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	ch := &chClient{url: o.ClickHouse}
+	table := chs.EventsTable()
+	if _, err := ch.do("INSERT INTO "+table+" (project_id, uuid, event, distinct_id, person_id, ts, ts_us, properties, received_at) FORMAT TabSeparated", f); err != nil {
+		return nil, err
+	}
+	logf("loaded the events into the ClickHouse store %s in %s", o.Store, time.Since(start).Round(time.Millisecond))
+	m, err := measureStore(ctx, chs, o.Repeat, func() error {
+		_, err := ch.do(fmt.Sprintf(`SELECT count() FROM (SELECT person_id, count() FROM %s WHERE project_id = 1 AND ts >= toDateTime(%d) AND ts < toDateTime(%d)
+			AND event IN ('product_viewed', 'added_to_cart', 'order_completed') GROUP BY person_id)`, table, benchRange.From.Unix(), benchRange.To.Unix()), nil)
+		return err
+	}, logf)
+	if err != nil {
+		return nil, err
+	}
+	return &StoreFigures{Store: o.Store, FunnelMS: m.funnel, RetentionMS: m.retention, TrendMS: m.trend, FloorMS: m.floor, FunnelSteps: m.steps}, nil
 }
