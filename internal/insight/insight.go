@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -443,4 +444,35 @@ func Label(t time.Time, interval string) string {
 		return t.Format("2006-01-02T15:00")
 	}
 	return t.Format("2006-01-02")
+}
+
+// ValueString renders a filter value the way stores render a stored JSON
+// value as text, so 5, "5" and true compare as users expect.
+func ValueString(v any) string {
+	switch x := v.(type) {
+	case string:
+		return x
+	case nil:
+		return ""
+	default:
+		b, _ := json.Marshal(x)
+		return string(b)
+	}
+}
+
+// ValueFloat reads a filter value as a number (0 when it is not one).
+func ValueFloat(v any) float64 {
+	switch x := v.(type) {
+	case json.Number:
+		f, _ := x.Float64()
+		return f
+	case float64:
+		return x
+	case int:
+		return float64(x)
+	case string:
+		f, _ := strconv.ParseFloat(strings.TrimSpace(x), 64)
+		return f
+	}
+	return 0
 }

@@ -1,6 +1,9 @@
 package insight
 
-import "fmt"
+import (
+	"fmt"
+	"time"
+)
 
 // Condition is one requirement on an actor within a period: it did the
 // event (Did, the default) or did not; with FirstTime the actor's first
@@ -96,4 +99,19 @@ func Ratio(num, den int64) float64 {
 		return 0
 	}
 	return float64(num) / float64(den)
+}
+
+// KPIResultFrom assembles a KPI result from a store's counts: overall, and
+// per bucket label (buckets without actors get zeros).
+func KPIResultFrom(q *KPI, tz *time.Location, overall KPIPoint, points map[string]KPIPoint) *KPIResult {
+	res := &KPIResult{Kind: "kpi", Numerator: overall.Numerator, Denominator: overall.Denominator, Points: []KPIPoint{}}
+	res.Value = Ratio(res.Numerator, res.Denominator)
+	for _, b := range Buckets(q.From, q.To, tz, q.Interval) {
+		label := Label(b, q.Interval)
+		p := points[label]
+		p.T = label
+		p.Value = Ratio(p.Numerator, p.Denominator)
+		res.Points = append(res.Points, p)
+	}
+	return res
 }

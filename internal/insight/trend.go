@@ -9,6 +9,47 @@ import (
 	"time"
 )
 
+// SeriesValues is what a store computes for one series over one range:
+// breakdown value ("" without breakdown) → bucket label → value.
+type SeriesValues func(r Range, s Series) (map[string]map[string]float64, error)
+
+// RunTrend assembles a trend from a store's per-series values: every
+// series over the range's buckets, the previous period when asked, and
+// the formula. Stores differ only in SeriesValues.
+func RunTrend(q *Trend, tz *time.Location, values SeriesValues) (*TrendResult, error) {
+	over := func(r Range) ([]SeriesResult, error) {
+		buckets := Buckets(r.From, r.To, tz, q.Interval)
+		var out []SeriesResult
+		for i, s := range q.Series {
+			v, err := values(r, s)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, SeriesPoints(i, s, r.Breakdown != nil, q.Interval, buckets, v)...)
+		}
+		return out, nil
+	}
+	cur, err := over(q.Range)
+	if err != nil {
+		return nil, err
+	}
+	res := &TrendResult{Kind: "trend", Series: cur}
+	if q.Compare {
+		prev, err := over(q.PreviousRange())
+		if err != nil {
+			return nil, err
+		}
+		for i := range prev {
+			prev[i].Compare = "previous"
+		}
+		res.Series = append(res.Series, prev...)
+	}
+	if q.Formula != "" {
+		return ApplyFormula(q, res)
+	}
+	return res, nil
+}
+
 // PreviousRange is the period of the same length just before the range.
 func (t *Trend) PreviousRange() Range {
 	r := t.Range

@@ -1,7 +1,6 @@
 package clickhouse
 
 import (
-	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
@@ -44,22 +43,22 @@ func (w *where) filter(col string, f insight.Filter) {
 	val, args := propExpr(col), propArgs(f.Property)
 	switch f.Op {
 	case "eq":
-		w.add("visitParamHas("+col+", ?) AND "+val+" = ?", append(append([]any{f.Property}, args...), valueString(f.Value))...)
+		w.add("visitParamHas("+col+", ?) AND "+val+" = ?", append(append([]any{f.Property}, args...), insight.ValueString(f.Value))...)
 	case "neq":
-		w.add("NOT (visitParamHas("+col+", ?) AND "+val+" = ?)", append(append([]any{f.Property}, args...), valueString(f.Value))...)
+		w.add("NOT (visitParamHas("+col+", ?) AND "+val+" = ?)", append(append([]any{f.Property}, args...), insight.ValueString(f.Value))...)
 	case "contains":
-		w.add("visitParamHas("+col+", ?) AND positionCaseInsensitiveUTF8("+val+", ?) > 0", append(append([]any{f.Property}, args...), valueString(f.Value))...)
+		w.add("visitParamHas("+col+", ?) AND positionCaseInsensitiveUTF8("+val+", ?) > 0", append(append([]any{f.Property}, args...), insight.ValueString(f.Value))...)
 	case "gt":
-		w.add("toFloat64OrNull("+val+") > ?", append(args, valueFloat(f.Value))...)
+		w.add("toFloat64OrNull("+val+") > ?", append(args, insight.ValueFloat(f.Value))...)
 	case "lt":
-		w.add("toFloat64OrNull("+val+") < ?", append(args, valueFloat(f.Value))...)
+		w.add("toFloat64OrNull("+val+") < ?", append(args, insight.ValueFloat(f.Value))...)
 	case "is_set":
 		w.add("visitParamHas("+col+", ?)", f.Property)
 	case "in":
 		list, _ := f.Value.([]any)
 		vals := make([]string, len(list))
 		for i, v := range list {
-			vals[i] = valueString(v)
+			vals[i] = insight.ValueString(v)
 		}
 		if len(vals) == 0 {
 			w.add("0")
@@ -67,35 +66,6 @@ func (w *where) filter(col string, f insight.Filter) {
 		}
 		w.add("visitParamHas("+col+", ?) AND has(?, "+val+")", append(append([]any{f.Property}, vals), args...)...)
 	}
-}
-
-func valueString(v any) string {
-	switch x := v.(type) {
-	case string:
-		return x
-	case nil:
-		return ""
-	default:
-		b, _ := json.Marshal(x)
-		return string(b)
-	}
-}
-
-func valueFloat(v any) float64 {
-	switch x := v.(type) {
-	case json.Number:
-		f, _ := x.Float64()
-		return f
-	case float64:
-		return x
-	case int:
-		return float64(x)
-	case string:
-		var f float64
-		fmt.Sscan(x, &f)
-		return f
-	}
-	return 0
 }
 
 // source is the rows an insight reads: actor (person after merges, or the

@@ -13,27 +13,19 @@ import (
 // conditions, over the whole range and per interval.
 func (s *Store) KPI(ctx context.Context, projectID int64, tz *time.Location, q *insight.KPI) (*insight.KPIResult, error) {
 	conds := append(append([]insight.Condition(nil), q.Denominator.Conditions...), q.Numerator.Conditions...)
-	res := &insight.KPIResult{Kind: "kpi", Points: []insight.KPIPoint{}}
 	overall, err := s.kpiQuery(ctx, projectID, tz, q, conds, "")
 	if err != nil {
 		return nil, err
 	}
+	var total insight.KPIPoint
 	for _, p := range overall {
-		res.Numerator, res.Denominator = p.Numerator, p.Denominator
+		total = p
 	}
-	res.Value = insight.Ratio(res.Numerator, res.Denominator)
 	points, err := s.kpiQuery(ctx, projectID, tz, q, conds, q.Interval)
 	if err != nil {
 		return nil, err
 	}
-	for _, b := range insight.Buckets(q.From, q.To, tz, q.Interval) {
-		label := insight.Label(b, q.Interval)
-		p := points[label]
-		p.T = label
-		p.Value = insight.Ratio(p.Numerator, p.Denominator)
-		res.Points = append(res.Points, p)
-	}
-	return res, nil
+	return insight.KPIResultFrom(q, tz, total, points), nil
 }
 
 // kpiQuery returns numerator and denominator per bucket label; with

@@ -1,8 +1,6 @@
 package duckdb
 
 import (
-	"encoding/json"
-	"fmt"
 	"strings"
 	"time"
 
@@ -48,15 +46,15 @@ func (w *where) filter(col string, f insight.Filter) {
 	val := "json_extract_string(" + col + ", ?)"
 	switch f.Op {
 	case "eq":
-		w.add(val+" = ?", path, valueString(f.Value))
+		w.add(val+" = ?", path, insight.ValueString(f.Value))
 	case "neq":
-		w.add("coalesce("+val+" <> ?, true)", path, valueString(f.Value))
+		w.add("coalesce("+val+" <> ?, true)", path, insight.ValueString(f.Value))
 	case "contains":
-		w.add("contains(lower("+val+"), lower(?))", path, valueString(f.Value))
+		w.add("contains(lower("+val+"), lower(?))", path, insight.ValueString(f.Value))
 	case "gt":
-		w.add("TRY_CAST("+val+" AS DOUBLE) > ?", path, valueFloat(f.Value))
+		w.add("TRY_CAST("+val+" AS DOUBLE) > ?", path, insight.ValueFloat(f.Value))
 	case "lt":
-		w.add("TRY_CAST("+val+" AS DOUBLE) < ?", path, valueFloat(f.Value))
+		w.add("TRY_CAST("+val+" AS DOUBLE) < ?", path, insight.ValueFloat(f.Value))
 	case "is_set":
 		w.add("json_extract("+col+", ?) IS NOT NULL", path)
 	case "in":
@@ -67,39 +65,10 @@ func (w *where) filter(col string, f insight.Filter) {
 		}
 		args := []any{path}
 		for _, v := range list {
-			args = append(args, valueString(v))
+			args = append(args, insight.ValueString(v))
 		}
 		w.add(val+" IN ("+placeholders(len(list))+")", args...)
 	}
-}
-
-// valueString renders a filter value the way json_extract_string renders
-// the stored one, so 5, "5" and true compare as users expect.
-func valueString(v any) string {
-	switch x := v.(type) {
-	case string:
-		return x
-	case nil:
-		return ""
-	default:
-		b, _ := json.Marshal(x)
-		return string(b)
-	}
-}
-
-func valueFloat(v any) float64 {
-	switch x := v.(type) {
-	case json.Number:
-		f, _ := x.Float64()
-		return f
-	case float64:
-		return x
-	case string:
-		var f float64
-		fmt.Sscan(x, &f)
-		return f
-	}
-	return 0
 }
 
 // source is the set of rows an insight reads: a project's events in a

@@ -10,41 +10,12 @@ import (
 	"github.com/journey-dev/journey/internal/insight"
 )
 
-// Trend runs a trend query: every series (and its breakdown values) over
-// the range's buckets, the previous period when asked, and a formula.
+// Trend runs a trend query; package insight assembles the series,
+// comparison and formula from the values trendSeries computes.
 func (s *Store) Trend(ctx context.Context, projectID int64, tz *time.Location, q *insight.Trend) (*insight.TrendResult, error) {
-	cur, err := s.trendRange(ctx, projectID, tz, q, q.Range)
-	if err != nil {
-		return nil, err
-	}
-	res := &insight.TrendResult{Kind: "trend", Series: cur}
-	if q.Compare {
-		prev, err := s.trendRange(ctx, projectID, tz, q, q.PreviousRange())
-		if err != nil {
-			return nil, err
-		}
-		for i := range prev {
-			prev[i].Compare = "previous"
-		}
-		res.Series = append(res.Series, prev...)
-	}
-	if q.Formula != "" {
-		return insight.ApplyFormula(q, res)
-	}
-	return res, nil
-}
-
-func (s *Store) trendRange(ctx context.Context, projectID int64, tz *time.Location, q *insight.Trend, r insight.Range) ([]insight.SeriesResult, error) {
-	buckets := insight.Buckets(r.From, r.To, tz, q.Interval)
-	var out []insight.SeriesResult
-	for i, series := range q.Series {
-		values, err := s.trendSeries(ctx, projectID, tz, q, r, series)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, insight.SeriesPoints(i, series, r.Breakdown != nil, q.Interval, buckets, values)...)
-	}
-	return out, nil
+	return insight.RunTrend(q, tz, func(r insight.Range, series insight.Series) (map[string]map[string]float64, error) {
+		return s.trendSeries(ctx, projectID, tz, q, r, series)
+	})
 }
 
 // trendSeries returns breakdown value → bucket label → value ("" when

@@ -43,66 +43,6 @@ func trendOf(t *testing.T, s *Store, q insight.Trend) map[string][]float64 {
 	return out
 }
 
-func TestTrendBreakdownFormulaCompare(t *testing.T) {
-	s := testdb(t)
-	l := newLoader(t, s)
-	at := func(d, h int) time.Time { return day0.AddDate(0, 0, d).Add(time.Duration(h) * time.Hour) }
-	l.load(1,
-		ev("view", "a", at(0, 1), map[string]any{"src": "ads", "$set": map[string]any{"plan": "pro"}}),
-		ev("view", "a", at(0, 2), map[string]any{"src": "ads"}),
-		ev("view", "b", at(0, 3), map[string]any{"src": "mail", "$set": map[string]any{"plan": "free"}}),
-		ev("view", "c", at(1, 1), map[string]any{"src": "seo"}),
-		ev("view", "d", at(1, 2), nil),
-		ev("buy", "a", at(0, 4), nil),
-		ev("buy", "c", at(1, 4), nil),
-		ev("view", "a", at(-2, 1), nil), // previous period
-	)
-	f := func(q insight.Trend, want map[string][]float64) {
-		t.Helper()
-		if got := trendOf(t, s, q); !reflect.DeepEqual(got, want) {
-			t.Fatalf("%+v = %v, want %v", q, got, want)
-		}
-	}
-	view, buy := insight.Series{Event: "view", Math: "total"}, insight.Series{Event: "buy", Math: "total"}
-	f(insight.Trend{Series: []insight.Series{view}, Range: insight.Range{Breakdown: &insight.Breakdown{Property: "src"}}}, map[string][]float64{
-		"view - ads": {2, 0, 0}, "view - mail": {1, 0, 0}, "view - seo": {0, 1, 0}, "view - $none": {0, 1, 0},
-	})
-	f(insight.Trend{Series: []insight.Series{view}, Range: insight.Range{Breakdown: &insight.Breakdown{Property: "src", Limit: 1}}}, map[string][]float64{
-		"view - ads": {2, 0, 0}, "view - $other": {1, 2, 0},
-	})
-	dau := insight.Series{Event: "view", Math: "dau"}
-	f(insight.Trend{Series: []insight.Series{dau}, Range: insight.Range{Breakdown: &insight.Breakdown{Type: "person", Property: "plan", Limit: 1}}}, map[string][]float64{
-		"view - $none": {0, 2, 0}, "view - $other": {2, 0, 0},
-	})
-	f(insight.Trend{Series: []insight.Series{view, buy}, Formula: "B*100/A"}, map[string][]float64{"B*100/A": {100.0 / 3, 50, 0}})
-	f(insight.Trend{Series: []insight.Series{view}, Compare: true}, map[string][]float64{"view": {3, 2, 0}, "viewprevious": {0, 1, 0}})
-}
-
-func TestTrendActiveUsers(t *testing.T) {
-	s := testdb(t)
-	l := newLoader(t, s)
-	// a active on days 0 and 8, b on day 3, c on day 20.
-	l.load(1,
-		ev("e", "a", day0.Add(time.Hour), nil), ev("e", "a", day0.AddDate(0, 0, 8), nil),
-		ev("e", "b", day0.AddDate(0, 0, 3), nil), ev("e", "c", day0.AddDate(0, 0, 20), nil),
-	)
-	q := insight.Trend{Series: []insight.Series{{Event: "e", Math: "wau"}}, Range: insight.Range{From: day0.AddDate(0, 0, 6), To: day0.AddDate(0, 0, 11)}}
-	// Days 6..10: the 7-day window ending that day.
-	// d6: a(0),b(3) → 2; d7: a? window 1..7 → b → 1; d8: 2..8 → b,a → 2; d9: 3..9 → b,a → 2; d10: 4..10 → a → 1.
-	if got := trendOf(t, s, q)["e"]; !reflect.DeepEqual(got, []float64{2, 1, 2, 2, 1}) {
-		t.Fatalf("wau = %v", got)
-	}
-	q.Series[0].Math = "mau"
-	q.From, q.To = day0.AddDate(0, 0, 20), day0.AddDate(0, 0, 37)
-	// Weeks from Monday Jan 19; 30-day windows end on each week's last day
-	// (Jan 25, Feb 1, Feb 8) and on the range's (Feb 10). a was active on
-	// Jan 5 and 13, b on Jan 8, c on Jan 25.
-	q.Interval = "week"
-	if got := trendOf(t, s, q)["e"]; !reflect.DeepEqual(got, []float64{3, 3, 2, 2}) {
-		t.Fatalf("mau by week = %v", got)
-	}
-}
-
 func TestParseFormula(t *testing.T) {
 	f := func(src string, vals []float64, want float64) {
 		t.Helper()
