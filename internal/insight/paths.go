@@ -1,5 +1,10 @@
 package insight
 
+import (
+	"sort"
+	"strings"
+)
+
 // Paths is {"kind":"paths"}: the most common sequences of events after a
 // start event (or before an end event, or from each actor's first event).
 type Paths struct {
@@ -79,4 +84,27 @@ func (p *Paths) Validate() error {
 		return bad("events", "at most 100 events")
 	}
 	return nil
+}
+
+// Finish orders edges and paths (most taken first, ties by name, so both
+// stores answer alike) and applies the limits.
+func (r *PathsResult) Finish(q *Paths) {
+	sort.Slice(r.Edges, func(i, j int) bool {
+		if r.Edges[i].Value != r.Edges[j].Value {
+			return r.Edges[i].Value > r.Edges[j].Value
+		}
+		return r.Edges[i].Source+r.Edges[i].Target < r.Edges[j].Source+r.Edges[j].Target
+	})
+	if len(r.Edges) > q.EdgeLimit {
+		r.Edges = r.Edges[:q.EdgeLimit]
+	}
+	sort.Slice(r.Paths, func(i, j int) bool {
+		if r.Paths[i].Count != r.Paths[j].Count {
+			return r.Paths[i].Count > r.Paths[j].Count
+		}
+		return strings.Join(r.Paths[i].Path, "\x1f") < strings.Join(r.Paths[j].Path, "\x1f")
+	})
+	if len(r.Paths) > q.PathLimit {
+		r.Paths = r.Paths[:q.PathLimit]
+	}
 }

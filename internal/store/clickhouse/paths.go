@@ -3,7 +3,6 @@ package clickhouse
 import (
 	"context"
 	"fmt"
-	"sort"
 	"strings"
 	"time"
 
@@ -87,23 +86,6 @@ GROUP BY path`
 	for e, n := range edges {
 		res.Edges = append(res.Edges, insight.PathEdge{Source: e[0], Target: e[1], Value: n})
 	}
-	sort.Slice(res.Edges, func(i, j int) bool {
-		if res.Edges[i].Value != res.Edges[j].Value {
-			return res.Edges[i].Value > res.Edges[j].Value
-		}
-		return res.Edges[i].Source+res.Edges[i].Target < res.Edges[j].Source+res.Edges[j].Target
-	})
-	if len(res.Edges) > q.EdgeLimit {
-		res.Edges = res.Edges[:q.EdgeLimit]
-	}
-	sort.Slice(res.Paths, func(i, j int) bool {
-		if res.Paths[i].Count != res.Paths[j].Count {
-			return res.Paths[i].Count > res.Paths[j].Count
-		}
-		return strings.Join(res.Paths[i].Path, "\x1f") < strings.Join(res.Paths[j].Path, "\x1f")
-	})
-	if len(res.Paths) > q.PathLimit {
-		res.Paths = res.Paths[:q.PathLimit]
-	}
+	res.Finish(q)
 	return res, nil
 }

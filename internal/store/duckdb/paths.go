@@ -4,7 +4,6 @@ import (
 	"context"
 	_ "embed"
 	"fmt"
-	"sort"
 	"strings"
 	"time"
 
@@ -68,24 +67,7 @@ func (s *Store) Paths(ctx context.Context, projectID int64, tz *time.Location, q
 	if q.End != nil { // renumber so step 1 is the first event shown
 		renumberEnd(res, q.Steps)
 	}
-	sort.Slice(res.Edges, func(i, j int) bool {
-		if res.Edges[i].Value != res.Edges[j].Value {
-			return res.Edges[i].Value > res.Edges[j].Value
-		}
-		return res.Edges[i].Source+res.Edges[i].Target < res.Edges[j].Source+res.Edges[j].Target
-	})
-	if len(res.Edges) > q.EdgeLimit {
-		res.Edges = res.Edges[:q.EdgeLimit]
-	}
-	sort.Slice(res.Paths, func(i, j int) bool {
-		if res.Paths[i].Count != res.Paths[j].Count {
-			return res.Paths[i].Count > res.Paths[j].Count
-		}
-		return strings.Join(res.Paths[i].Path, "\x1f") < strings.Join(res.Paths[j].Path, "\x1f")
-	})
-	if len(res.Paths) > q.PathLimit {
-		res.Paths = res.Paths[:q.PathLimit]
-	}
+	res.Finish(q)
 	return res, nil
 }
 
