@@ -1,6 +1,9 @@
 package insight
 
-import "fmt"
+import (
+	"fmt"
+	"time"
+)
 
 // EventMatch selects events: one event name and filters on its properties
 // (the query's own filters apply as well). Retention start/return, the
@@ -158,4 +161,20 @@ func MatchEvents(ms []EventMatch) []string {
 		}
 	}
 	return out
+}
+
+// CohortBounds returns the starts of the cohort periods: the periods (in
+// tz) that start in [From, min(To, now)), and that end, min(To, now).
+func (r *Retention) CohortBounds(tz *time.Location, now time.Time) ([]time.Time, time.Time) {
+	to := r.To
+	if now.Before(to) {
+		to = now
+	}
+	var bounds []time.Time
+	for _, b := range Buckets(r.From, to, tz, r.Period) {
+		if !b.Before(r.From) {
+			bounds = append(bounds, b)
+		}
+	}
+	return bounds, to
 }

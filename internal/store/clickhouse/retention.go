@@ -16,16 +16,7 @@ func (s *Store) Retention(ctx context.Context, projectID int64, tz *time.Locatio
 	if q.Breakdown != nil {
 		return nil, unsupported("breakdown", "a retention breakdown")
 	}
-	to := q.To
-	if now := time.Now(); now.Before(to) {
-		to = now
-	}
-	var bounds []time.Time
-	for _, b := range insight.Buckets(q.From, to, tz, q.Period) {
-		if !b.Before(q.From) {
-			bounds = append(bounds, b)
-		}
-	}
+	bounds, to := q.CohortBounds(tz, time.Now())
 	res := &insight.RetentionResult{Kind: "retention", Cohorts: []insight.RetentionCohort{}}
 	if len(bounds) == 0 {
 		return res, nil

@@ -79,16 +79,7 @@ func breakdownValueSQL(b *insight.Breakdown) (string, []any) {
 // per cohort and breakdown value, how many actors share each set of
 // return periods (a bitmask of k = 1..periods-1), which is expanded here.
 func (s *Store) Retention(ctx context.Context, projectID int64, tz *time.Location, q *insight.Retention) (*insight.RetentionResult, error) {
-	to := q.To
-	if now := insightNow(); now.Before(to) {
-		to = now
-	}
-	var bounds []time.Time
-	for _, b := range insight.Buckets(q.From, to, tz, q.Period) {
-		if !b.Before(q.From) {
-			bounds = append(bounds, b)
-		}
-	}
+	bounds, to := q.CohortBounds(tz, insightNow())
 	res := &insight.RetentionResult{Kind: "retention", Cohorts: []insight.RetentionCohort{}}
 	if len(bounds) == 0 {
 		return res, nil
