@@ -63,6 +63,9 @@ start)
   ;;
 stop)
   for p in "$dir"/*/pid; do [ -f "$p" ] && kill "$(cat "$p")" 2>/dev/null || true; done
+  # Also by command line: a pid file may be missing (or its directory removed).
+  pkill -f "clickhouse-server --config-file=$dir/" 2>/dev/null || true
+  for _ in $(seq 1 50); do pgrep -f "clickhouse-server --config-file=$dir/" >/dev/null || break; sleep 0.2; done
   ;;
 *) echo "usage: $0 start [N] | stop" >&2; exit 2 ;;
 esac

@@ -48,8 +48,8 @@ func (s *Store) Journey(ctx context.Context, projectID int64, tz *time.Location,
 	if q.Breakdown != nil {
 		property = q.Breakdown.Property
 	}
-	src.extra = append(src.extra, "if(visitParamHas(properties, ?), "+propExpr("properties")+", '$none') AS bv")
-	src.extraArgs = append(append(src.extraArgs, property), propArgs(property)...)
+	src.extra = append(src.extra, breakdownValue("properties")+" AS bv")
+	src.extraArgs = append(src.extraArgs, breakdownArgs(property)...)
 	from, fromArgs, err := src.sql()
 	if err != nil {
 		return nil, err

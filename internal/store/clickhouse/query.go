@@ -21,6 +21,15 @@ func propExpr(col string) string {
 
 func propArgs(name string) []any { return []any{name, name, name} }
 
+// breakdownValue is property ?'s value as a breakdown value: "$none" when
+// the key is missing or JSON null (as DuckDB's json_extract_string gives
+// NULL for both). Its args are breakdownArgs(name).
+func breakdownValue(col string) string {
+	return "if(visitParamHas(" + col + ", ?) AND visitParamExtractRaw(" + col + ", ?) != 'null', " + propExpr(col) + ", '$none')"
+}
+
+func breakdownArgs(name string) []any { return append([]any{name, name}, propArgs(name)...) }
+
 type where struct {
 	conds []string
 	args  []any

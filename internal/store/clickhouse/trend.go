@@ -48,8 +48,8 @@ func (s *Store) trendSeries(ctx context.Context, projectID int64, tz *time.Locat
 		if b.Type == "person" {
 			return nil, unsupported("breakdown.type", "a person-property breakdown")
 		}
-		src.extra = []string{"if(visitParamHas(properties, ?), " + propExpr("properties") + ", '$none') AS bv"}
-		src.extraArgs = append([]any{b.Property}, propArgs(b.Property)...)
+		src.extra = []string{breakdownValue("properties") + " AS bv"}
+		src.extraArgs = breakdownArgs(b.Property)
 	} else {
 		src.extra = []string{"'' AS bv"}
 	}

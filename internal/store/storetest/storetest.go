@@ -316,7 +316,7 @@ func trendBreakdownFormulaCompare(t *testing.T, s store.Store) {
 		Ev("view", "a", at(0, 2), map[string]any{"src": "ads"}),
 		Ev("view", "b", at(0, 3), map[string]any{"src": "mail"}),
 		Ev("view", "c", at(1, 1), map[string]any{"src": "seo"}),
-		Ev("view", "d", at(1, 2), nil),
+		Ev("view", "d", at(1, 2), map[string]any{"src": nil}), // JSON null reads as no value
 		Ev("buy", "a", at(0, 4), nil),
 		Ev("buy", "c", at(1, 4), nil),
 		Ev("view", "a", at(-2, 1), nil),
