@@ -1,6 +1,9 @@
 package insight
 
-import "fmt"
+import (
+	"fmt"
+	"sort"
+)
 
 // Matcher matches events by name and property filters.
 type Matcher struct {
@@ -116,4 +119,36 @@ func StageResults(stages []Stage, counts []int64) []StageResult {
 		}
 	}
 	return out
+}
+
+// AddCounts records one row of a store's journey query: the cumulative
+// stage counts overall, or those of one breakdown value (kept only when
+// some actor reached stage 1).
+func (r *JourneyResult) AddCounts(stages []Stage, overall bool, value string, counts []int64) {
+	if overall {
+		r.Stages = StageResults(stages, counts)
+	} else if counts[0] > 0 {
+		r.Breakdown = append(r.Breakdown, JourneyBreakdown{Value: value, Stages: StageResults(stages, counts)})
+	}
+}
+
+// Finish fills the stages when no actor was seen, and orders the channels
+// by stage-1 count (then value), keeping the top limit.
+func (r *JourneyResult) Finish(stages []Stage, limit int) {
+	if r.Stages == nil {
+		r.Stages = StageResults(stages, make([]int64, len(stages)))
+	}
+	if r.Breakdown == nil {
+		r.Breakdown = []JourneyBreakdown{}
+	}
+	sort.Slice(r.Breakdown, func(i, j int) bool {
+		a, b := r.Breakdown[i], r.Breakdown[j]
+		if a.Stages[0].Count != b.Stages[0].Count {
+			return a.Stages[0].Count > b.Stages[0].Count
+		}
+		return a.Value < b.Value
+	})
+	if limit > 0 && len(r.Breakdown) > limit {
+		r.Breakdown = r.Breakdown[:limit]
+	}
 }

@@ -3,7 +3,6 @@ package clickhouse
 import (
 	"context"
 	"fmt"
-	"sort"
 	"strings"
 	"time"
 
@@ -83,28 +82,15 @@ SELECT toUInt8(0), first_bv, ` + strings.Join(counts, ", ") + ` FROM (` + per + 
 		for i, n := range raw {
 			c[i] = int64(n)
 		}
-		if total == 1 {
-			res.Stages = insight.StageResults(q.Stages, c)
-		} else if c[0] > 0 {
-			res.Breakdown = append(res.Breakdown, insight.JourneyBreakdown{Value: bv, Stages: insight.StageResults(q.Stages, c)})
-		}
+		res.AddCounts(q.Stages, total == 1, bv, c)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("cannot run journey: %w", err)
 	}
-	if res.Stages == nil {
-		res.Stages = insight.StageResults(q.Stages, make([]int64, len(q.Stages)))
+	limit := 0
+	if q.Breakdown != nil {
+		limit = q.Breakdown.Limit
 	}
-	// Channels by stage-1 count, then value; the top Limit.
-	sort.Slice(res.Breakdown, func(i, j int) bool {
-		a, b := res.Breakdown[i], res.Breakdown[j]
-		if a.Stages[0].Count != b.Stages[0].Count {
-			return a.Stages[0].Count > b.Stages[0].Count
-		}
-		return a.Value < b.Value
-	})
-	if q.Breakdown != nil && q.Breakdown.Limit > 0 && len(res.Breakdown) > q.Breakdown.Limit {
-		res.Breakdown = res.Breakdown[:q.Breakdown.Limit]
-	}
+	res.Finish(q.Stages, limit)
 	return res, nil
 }

@@ -3,7 +3,6 @@ package duckdb
 import (
 	"context"
 	"fmt"
-	"sort"
 	"strings"
 	"time"
 
@@ -90,32 +89,11 @@ FROM per GROUP BY GROUPING SETS ((), (bv))`
 		if err := rows.Scan(dest...); err != nil {
 			return nil, err
 		}
-		if total == 1 {
-			res.Stages = insight.StageResults(q.Stages, c)
-		} else if c[0] > 0 {
-			res.Breakdown = append(res.Breakdown, insight.JourneyBreakdown{Value: bv, Stages: insight.StageResults(q.Stages, c)})
-		}
+		res.AddCounts(q.Stages, total == 1, bv, c)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
-	if res.Stages == nil {
-		res.Stages = insight.StageResults(q.Stages, make([]int64, len(q.Stages)))
-	}
-	res.Breakdown = topBreakdown(res.Breakdown, q.Breakdown.Limit)
+	res.Finish(q.Stages, q.Breakdown.Limit)
 	return res, nil
-}
-
-// topBreakdown orders channels by stage-1 count and keeps the top limit.
-func topBreakdown(b []insight.JourneyBreakdown, limit int) []insight.JourneyBreakdown {
-	sort.Slice(b, func(i, j int) bool {
-		if b[i].Stages[0].Count != b[j].Stages[0].Count {
-			return b[i].Stages[0].Count > b[j].Stages[0].Count
-		}
-		return b[i].Value < b[j].Value
-	})
-	if limit > 0 && len(b) > limit {
-		b = b[:limit]
-	}
-	return b
 }
