@@ -42,36 +42,22 @@ func readAll(t *testing.T, l Log, from uint64) ([]string, uint64) {
 	return ids, from
 }
 
-func TestFileAppendReadReopen(t *testing.T) {
+// TestFileTornTail: a record torn by a crash is cut on reopen; what was
+// acknowledged before it stays readable, and appends continue after it.
+// (Concurrent appends are covered for every log by testLog.)
+func TestFileTornTail(t *testing.T) {
 	dir := t.TempDir()
 	l, err := OpenFile(dir, FileOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	var wg sync.WaitGroup
-	for g := 0; g < 8; g++ {
-		wg.Add(1)
-		go func(g int) {
-			defer wg.Done()
-			for i := 0; i < 50; i++ {
-				if err := l.Append(context.Background(), batch(1, fmt.Sprintf("%d-%d", g, i))); err != nil {
-					t.Errorf("append: %v", err)
-				}
-			}
-		}(g)
-	}
-	wg.Wait()
-	ids, end := readAll(t, l, 0)
-	if len(ids) != 400 {
-		t.Fatalf("read %d events, want 400", len(ids))
-	}
-	seen := map[string]bool{}
-	for _, id := range ids {
-		if seen[id] {
-			t.Fatalf("duplicate %s", id)
+	for i := 0; i < 5; i++ {
+		if err := l.Append(context.Background(), batch(1, fmt.Sprint(i))); err != nil {
+			t.Fatal(err)
 		}
-		seen[id] = true
 	}
+	ids, end := readAll(t, l, 0)
+	assertOnce(t, ids, 5)
 	if err := l.Close(); err != nil {
 		t.Fatal(err)
 	}
