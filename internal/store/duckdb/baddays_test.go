@@ -18,7 +18,7 @@ func TestBadDays(t *testing.T) {
 		return day0.AddDate(0, 0, day).Add(time.Duration(hour)*time.Hour + time.Duration(minute)*time.Minute)
 	}
 	handled := map[string]any{"handled": true}
-	l.load(1,
+	l.Load(1,
 		ev("$pageview", "a", at(0, 10, 0), nil), ev("$exception", "a", at(0, 11, 0), nil), ev("$pageview", "a", at(1, 10, 0), nil),
 		ev("$pageview", "b", at(0, 10, 0), nil), ev("$exception", "b", at(1, 10, 0), nil),
 		ev("$pageview", "c", at(0, 10, 0), nil), ev("$pageview", "c", at(1, 10, 0), nil), ev("$pageview", "c", at(2, 10, 0), nil),
@@ -84,7 +84,7 @@ func TestBadDays(t *testing.T) {
 
 	// Groups: acme had a bad day and an active one.
 	acme := map[string]any{"$groups": map[string]any{"company": "acme"}}
-	l.load(2, ev("$exception", "u1", at(0, 10, 0), acme), ev("$pageview", "u2", at(1, 10, 0), acme), ev("$pageview", "u3", at(1, 10, 0), nil))
+	l.Load(2, ev("$exception", "u1", at(0, 10, 0), acme), ev("$pageview", "u2", at(1, 10, 0), acme), ev("$pageview", "u3", at(1, 10, 0), nil))
 	groups := insight.Range{From: day0, To: day0.AddDate(0, 0, 2), Unit: "group:company"}
 	f(2, insight.BadDays{Bad: exceptions, Range: groups}, time.UTC, 0.5,
 		[]day{{T: "2026-01-05", Rate: 1, Bad: 1, Active: 1}, {T: "2026-01-06", Bad: 0, Active: 1}},

@@ -43,7 +43,7 @@ func randomEvents(seed uint64, persons, perPerson int, span time.Duration) []eve
 func loadBoth(t *testing.T, events []event.Raw) (*Store, *chtest.DB) {
 	t.Helper()
 	s := testdb(t)
-	newLoader(t, s).load(1, events...)
+	newLoader(t, s).Load(1, events...)
 	ch := chtest.Open(t)
 	ch.Exec("CREATE TABLE events (person String, event String, ts DateTime('UTC')) ENGINE = MergeTree ORDER BY (person, ts)")
 	rows := make([][]string, len(events))

@@ -8,11 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/uuid"
-
-	"github.com/journey-dev/journey/internal/event"
-	"github.com/journey-dev/journey/internal/identity"
 	"github.com/journey-dev/journey/internal/insight"
+	"github.com/journey-dev/journey/internal/store/storetest"
 )
 
 // testdb returns a fresh in-memory DuckDB event store.
@@ -28,44 +25,11 @@ func testdb(t *testing.T) *Store {
 
 var day0 = time.Date(2026, 1, 5, 0, 0, 0, 0, time.UTC) // a Monday
 
-// ev builds a raw event; props may carry identity fields.
-func ev(name, distinct string, at time.Time, props map[string]any) event.Raw {
-	raw, _ := json.Marshal(props)
-	e := event.Raw{UUID: uuid.NewString(), Event: name, DistinctID: distinct, Timestamp: at, Properties: raw, ReceivedAt: at}
-	if set, ok := props["$set"].(map[string]any); ok {
-		e.Set = set
-	}
-	return e
-}
+// ev and newLoader are the conformance suite's helpers: events as capture
+// makes them, loaded the way the loader does (resolve, then Apply).
+var ev = storetest.Ev
 
-// loader applies batches the way the loader does: resolve, then Apply.
-type loader struct {
-	t   *testing.T
-	s   *Store
-	r   *identity.Resolver
-	pos uint64
-}
-
-func newLoader(t *testing.T, s *Store) *loader {
-	st, err := s.Identity(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &loader{t: t, s: s, r: identity.New(st)}
-}
-
-func (l *loader) load(project int64, events ...event.Raw) {
-	l.t.Helper()
-	w, err := l.r.Resolve(context.Background(), []event.RawBatch{{ProjectID: project, Events: events}}, l.s.Persons)
-	if err != nil {
-		l.t.Fatal(err)
-	}
-	l.pos++
-	w.Checkpoint = l.pos
-	if err := l.s.Apply(context.Background(), w); err != nil {
-		l.t.Fatal(err)
-	}
-}
+func newLoader(t *testing.T, s *Store) *storetest.Loader { return storetest.NewLoader(t, s) }
 
 func dau(t *testing.T, s *Store, project int64, name string, tz *time.Location, from, to time.Time, interval string) []insight.Point {
 	t.Helper()
@@ -80,11 +44,11 @@ func dau(t *testing.T, s *Store, project int64, name string, tz *time.Location, 
 func TestGroups(t *testing.T) {
 	s := testdb(t)
 	l := newLoader(t, s)
-	l.load(1,
+	l.Load(1,
 		ev("$groupidentify", "u", day0, map[string]any{"$group_type": "company", "$group_key": "acme", "$group_set": map[string]any{"plan": "free", "seats": 3}}),
 		ev("$groupidentify", "u", day0, map[string]any{"$group_type": "company", "$group_key": "acme", "$group_set": map[string]any{"plan": "pro"}}),
 	)
-	l.load(1, ev("$groupidentify", "u", day0, map[string]any{"$group_type": "company", "$group_key": "acme", "$group_set": map[string]any{"mrr": 99}}))
+	l.Load(1, ev("$groupidentify", "u", day0, map[string]any{"$group_type": "company", "$group_key": "acme", "$group_set": map[string]any{"mrr": 99}}))
 	var props string
 	if err := s.db.QueryRow(`SELECT properties FROM groups WHERE project_id = 1 AND group_type = 'company' AND group_key = 'acme'`).Scan(&props); err != nil {
 		t.Fatal(err)
@@ -106,7 +70,7 @@ func TestDedupAfterReopen(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		newLoader(t, s).load(1, e, ev("e", "y", day0, nil))
+		newLoader(t, s).Load(1, e, ev("e", "y", day0, nil))
 		s.Close()
 	}
 	s, err := Open(path, Options{})

@@ -91,7 +91,7 @@ func loadOrderCases(t *testing.T, s *Store) {
 	evs = append(evs, seq("p10", base, at{"a", 0, nil}, at{"b", 5, nil}, at{"a", 7, nil}, at{"c", 10, nil})...)   // 3 3 3 (strict: going back to an earlier step is no break, as in windowFunnel strict_order)
 	evs = append(evs, seq("p11", base, at{"a", 0, nil}, at{"zz", 5, nil}, at{"b", 10, nil}, at{"c", 20, nil})...) // other events never matter: 3 3 3
 	evs = append(evs, seq("p12", base, at{"b", 0, nil}, at{"a", 10, nil}, at{"b", 20, nil}, at{"c", 30, nil})...) // strict: b before any a is fine: 3 3 3
-	newLoader(t, s).load(1, evs...)
+	newLoader(t, s).Load(1, evs...)
 }
 
 func TestFunnelOrders(t *testing.T) {
@@ -126,7 +126,7 @@ func TestFunnelOrders(t *testing.T) {
 	// strict chain; ordered funnels skip them.
 	l := newLoader(t, s)
 	base := day0.Add(3 * time.Hour)
-	l.load(1, seq("s1", base, at{"a", 0, nil}, at{"b", 5, map[string]any{"plan": "free"}}, at{"b", 6, map[string]any{"plan": "pro"}}, at{"c", 10, nil})...)
+	l.Load(1, seq("s1", base, at{"a", 0, nil}, at{"b", 5, map[string]any{"plan": "free"}}, at{"b", 6, map[string]any{"plan": "pro"}}, at{"c", 10, nil})...)
 	pro := []insight.Filter{{Property: "plan", Op: "eq", Value: "pro"}}
 	q := funnelQ("ordered", "a", "b", "c")
 	q.Steps[1].Filters = pro
@@ -175,7 +175,7 @@ func TestFunnelExclusions(t *testing.T) {
 	evs = append(evs, seq("q4", base, at{"a", 0, nil}, at{"x", 70, bad})...)                         // x after a + window
 	evs = append(evs, seq("q5", base, at{"x", 0, bad}, at{"a", 5, nil}, at{"b", 10, nil})...)        // x before the attempt
 	evs = append(evs, seq("q6", base, at{"a", 0, nil}, at{"x", 0, bad}, at{"b", 10, nil})...)        // x at step 1's time: not between
-	newLoader(t, s).load(1, evs...)
+	newLoader(t, s).Load(1, evs...)
 	f := func(q insight.Funnel, want []int64) {
 		t.Helper()
 		if got := stepCounts(runFunnel(t, s, time.UTC, q).Steps); !reflect.DeepEqual(got, want) {
@@ -219,7 +219,7 @@ func TestFunnelBreakdown(t *testing.T) {
 	evs = append(evs, seq("u6", base, at{"a", 0, nil}, at{"b", 1, nil})...)
 	evs = append(evs, seq("u7", base, at{"a", 0, src("x")})...)
 	evs = append(evs, seq("u8", base, at{"a", 0, src("ads")})...)
-	newLoader(t, s).load(1, evs...)
+	newLoader(t, s).Load(1, evs...)
 	type bd struct {
 		value string
 		steps []int64
@@ -313,7 +313,7 @@ func TestFunnelTimeToConvert(t *testing.T) {
 	// The earliest-completing chain starts at the second a: 50s, not 150s.
 	evs = append(evs, seq("t4", base, at{"a", 0, nil}, at{"a", 100.0 / 60, nil}, at{"b", 150.0 / 60, nil})...)
 	evs = append(evs, seq("t5", base, at{"a", 0, nil})...)
-	newLoader(t, s).load(1, evs...)
+	newLoader(t, s).Load(1, evs...)
 	res := runFunnel(t, s, time.UTC, funnelQ("ordered", "a", "b", "c"))
 	if got := stepCounts(res.Steps); !reflect.DeepEqual(got, []int64{5, 4, 2}) {
 		t.Fatalf("counts = %v", got)
@@ -357,7 +357,7 @@ func TestFunnelOverTime(t *testing.T) {
 	evs = append(evs, seq("o3", day0, at{"a", 23*60 + 30, nil}, at{"b", 23*60 + 40, nil})...) // Jan 6 00:30 in Berlin
 	evs = append(evs, seq("o4", day0.AddDate(0, 0, 2), at{"a", 60, nil}, at{"b", 61, nil})...)
 	evs = append(evs, seq("o5", day0.AddDate(0, 0, 7), at{"a", 60, nil})...) // the next week
-	newLoader(t, s).load(1, evs...)
+	newLoader(t, s).Load(1, evs...)
 	f := func(interval string, tz *time.Location, want []insight.FunnelPoint) {
 		t.Helper()
 		q := funnelQ("ordered", "a", "b")
@@ -399,7 +399,7 @@ func TestFunnelGroups(t *testing.T) {
 	evs = append(evs, seq("g2", base, at{"b", 5, co("acme")})...) // another user of acme finishes
 	evs = append(evs, seq("g3", base, at{"a", 0, co("beta")}, at{"b", 5, nil})...)
 	evs = append(evs, seq("g4", base, at{"a", 0, nil}, at{"b", 5, nil})...) // no company
-	newLoader(t, s).load(1, evs...)
+	newLoader(t, s).Load(1, evs...)
 	q := funnelQ("ordered", "a", "b")
 	q.Unit = "group:company"
 	q.Persons = "converted:2"
@@ -425,12 +425,12 @@ func TestFunnelMergeAfterEvents(t *testing.T) {
 	s := testdb(t)
 	l := newLoader(t, s)
 	q := funnelQ("ordered", "signup_started", "signup_done")
-	l.load(1, ev("signup_started", "anon-1", day0.Add(time.Hour), nil))
-	l.load(1, ev("signup_done", "user-1", day0.Add(time.Hour+5*time.Minute), nil))
+	l.Load(1, ev("signup_started", "anon-1", day0.Add(time.Hour), nil))
+	l.Load(1, ev("signup_done", "user-1", day0.Add(time.Hour+5*time.Minute), nil))
 	if got := stepCounts(runFunnel(t, s, time.UTC, q).Steps); !reflect.DeepEqual(got, []int64{1, 0}) {
 		t.Fatalf("before merge = %v", got)
 	}
-	l.load(1, ev("$identify", "user-1", day0.Add(2*time.Hour), map[string]any{"$anon_distinct_id": "anon-1"}))
+	l.Load(1, ev("$identify", "user-1", day0.Add(2*time.Hour), map[string]any{"$anon_distinct_id": "anon-1"}))
 	q.Persons = "converted:2"
 	res := runFunnel(t, s, time.UTC, q)
 	if got := stepCounts(res.Steps); !reflect.DeepEqual(got, []int64{1, 1}) {
@@ -447,7 +447,7 @@ func TestFunnelFiltersAreData(t *testing.T) {
 	var evs []event.Raw
 	evs = append(evs, seq("h1", base, at{"a", 0, map[string]any{"x": "1", "plan": "pro"}}, at{"b", 5, map[string]any{"x": "1"}})...)
 	evs = append(evs, seq("h2", base, at{"a", 0, map[string]any{"plan": "free"}}, at{"b", 5, nil})...)
-	newLoader(t, s).load(1, evs...)
+	newLoader(t, s).Load(1, evs...)
 	f := func(q insight.Funnel, want []int64) {
 		t.Helper()
 		if got := stepCounts(runFunnel(t, s, time.UTC, q).Steps); !reflect.DeepEqual(got, want) {
@@ -641,7 +641,7 @@ func TestFunnelMatchesWindowFunnel(t *testing.T) {
 			evs = append(evs, ev(r.event, d, day0.Add(time.Duration(r.ts)*time.Microsecond), map[string]any{"plan": r.plan}))
 		}
 	}
-	newLoader(t, s).load(1, evs...)
+	newLoader(t, s).Load(1, evs...)
 	for _, steps := range funnels {
 		for _, order := range []string{"ordered", "strict", "unordered"} {
 			for _, window := range []string{"5m", "10m", "1h"} {

@@ -18,16 +18,16 @@ func TestJourney(t *testing.T) {
 		if src != "" {
 			props["utm_source"] = src
 		}
-		l.load(1, ev("$pageview", who, at(m), props))
+		l.Load(1, ev("$pageview", who, at(m), props))
 	}
 	pv("a", "ads", 1)
 	pv("a", "mail", 2) // a's channel is the first pageview's: ads
 	pv("b", "ads", 1)
 	pv("c", "", 1)
 	pv("d", "mail", 1)
-	l.load(1, ev("signed_up", "a", at(3), nil), ev("signed_up", "b", at(3), nil), ev("signed_up", "d", at(3), nil))
-	l.load(1, ev("order_completed", "a", at(4), nil), ev("order_completed", "a", at(5), nil), ev("order_completed", "d", at(5), nil))
-	l.load(1, ev("order_completed", "e", at(5), nil)) // ordered without being reached: counts nowhere
+	l.Load(1, ev("signed_up", "a", at(3), nil), ev("signed_up", "b", at(3), nil), ev("signed_up", "d", at(3), nil))
+	l.Load(1, ev("order_completed", "a", at(4), nil), ev("order_completed", "a", at(5), nil), ev("order_completed", "d", at(5), nil))
+	l.Load(1, ev("order_completed", "e", at(5), nil)) // ordered without being reached: counts nowhere
 	q := &insight.Journey{Stages: insight.DefaultStages(), Range: insight.Range{From: day0, To: day0.AddDate(0, 0, 1)}}
 	if err := q.Validate(); err != nil {
 		t.Fatal(err)
@@ -68,12 +68,12 @@ func TestKPI(t *testing.T) {
 	day := func(d int) time.Time { return day0.AddDate(0, 0, d).Add(time.Hour) }
 	acct := func(who string) map[string]any { return map[string]any{"$groups": map[string]any{"company": who}} }
 	// Accounts: x created before the range; y, z, w created in January; v in February.
-	l.load(1, ev("signed_up", "ux", day(-10), acct("x")))
-	l.load(1, ev("signed_up", "uy", day(1), acct("y")), ev("onboarding_completed", "uy", day(2), acct("y")))
-	l.load(1, ev("signed_up", "uz", day(1), acct("z")), ev("onboarding_completed", "uz", day(2), acct("z")), ev("support_ticket_created", "uz", day(3), acct("z")))
-	l.load(1, ev("signed_up", "uw", day(5), acct("w")))
-	l.load(1, ev("signed_up", "uv", day(30), acct("v")), ev("onboarding_completed", "uv", day(31), acct("v")))
-	l.load(1, ev("signed_up", "ux2", day(6), acct("x"))) // x signs up again: not created in range
+	l.Load(1, ev("signed_up", "ux", day(-10), acct("x")))
+	l.Load(1, ev("signed_up", "uy", day(1), acct("y")), ev("onboarding_completed", "uy", day(2), acct("y")))
+	l.Load(1, ev("signed_up", "uz", day(1), acct("z")), ev("onboarding_completed", "uz", day(2), acct("z")), ev("support_ticket_created", "uz", day(3), acct("z")))
+	l.Load(1, ev("signed_up", "uw", day(5), acct("w")))
+	l.Load(1, ev("signed_up", "uv", day(30), acct("v")), ev("onboarding_completed", "uv", day(31), acct("v")))
+	l.Load(1, ev("signed_up", "ux2", day(6), acct("x"))) // x signs up again: not created in range
 	no := false
 	q := &insight.KPI{
 		Denominator: insight.ActorSet{Conditions: []insight.Condition{{Event: "signed_up", FirstTime: true}}},

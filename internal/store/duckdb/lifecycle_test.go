@@ -16,7 +16,7 @@ func TestLifecycle(t *testing.T) {
 	at := func(day, hour, minute int) time.Time {
 		return day0.AddDate(0, 0, day).Add(time.Duration(hour)*time.Hour + time.Duration(minute)*time.Minute)
 	}
-	l.load(1,
+	l.Load(1,
 		ev("$pageview", "a", at(0, 10, 0), nil), ev("$pageview", "a", at(1, 10, 0), nil), ev("$pageview", "a", at(3, 10, 0), nil),
 		ev("$pageview", "b", at(-4, 10, 0), nil), ev("$pageview", "b", at(-1, 10, 0), nil), ev("$pageview", "b", at(0, 10, 0), nil),
 		ev("$pageview", "c", at(-4, 10, 0), nil), ev("$pageview", "c", at(1, 10, 0), nil),
@@ -75,17 +75,17 @@ func TestLifecycle(t *testing.T) {
 
 	// A merge arriving after the events: the user's first day is the
 	// anonymous one, so the second is returning, not new.
-	l.load(2, ev("$pageview", "anon", at(0, 10, 0), nil), ev("$pageview", "user", at(1, 10, 0), nil))
+	l.Load(2, ev("$pageview", "anon", at(0, 10, 0), nil), ev("$pageview", "user", at(1, 10, 0), nil))
 	two := insight.Range{From: day0, To: day0.AddDate(0, 0, 2)}
 	f(2, insight.Lifecycle{Event: "$pageview", Range: two}, time.UTC,
 		pt{T: "2026-01-05", New: 1}, pt{T: "2026-01-06", New: 1, Dormant: -1})
-	l.load(2, ev("$identify", "user", at(1, 11, 0), map[string]any{"$anon_distinct_id": "anon"}))
+	l.Load(2, ev("$identify", "user", at(1, 11, 0), map[string]any{"$anon_distinct_id": "anon"}))
 	f(2, insight.Lifecycle{Event: "$pageview", Range: two}, time.UTC,
 		pt{T: "2026-01-05", New: 1}, pt{T: "2026-01-06", Returning: 1})
 
 	// Groups: acme's first event was by u1, its second day by u2.
 	acme := map[string]any{"$groups": map[string]any{"company": "acme"}}
-	l.load(3, ev("$pageview", "u1", at(0, 10, 0), acme), ev("$pageview", "u2", at(1, 10, 0), acme), ev("$pageview", "u3", at(1, 10, 0), nil))
+	l.Load(3, ev("$pageview", "u1", at(0, 10, 0), acme), ev("$pageview", "u2", at(1, 10, 0), acme), ev("$pageview", "u3", at(1, 10, 0), nil))
 	two.Unit = "group:company"
 	f(3, insight.Lifecycle{Event: "$pageview", Range: two}, time.UTC,
 		pt{T: "2026-01-05", New: 1}, pt{T: "2026-01-06", Returning: 1})

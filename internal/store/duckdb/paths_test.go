@@ -14,7 +14,7 @@ func TestPaths(t *testing.T) {
 	l := newLoader(t, s)
 	seq := func(who string, names ...string) {
 		for i, n := range names {
-			l.load(1, ev(n, who, day0.Add(time.Duration(i)*time.Minute), nil))
+			l.Load(1, ev(n, who, day0.Add(time.Duration(i)*time.Minute), nil))
 		}
 	}
 	seq("a", "home", "view", "view", "cart", "buy")

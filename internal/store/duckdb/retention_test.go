@@ -48,7 +48,7 @@ func TestRetention(t *testing.T) {
 	l := newLoader(t, s)
 	at := func(day, hour int) time.Time { return day0.AddDate(0, 0, day).Add(time.Duration(hour) * time.Hour) }
 	pro, free := map[string]any{"plan": "pro"}, map[string]any{"plan": "free"}
-	l.load(1,
+	l.Load(1,
 		ev("signed_up", "a", at(0, 10), pro), ev("product_viewed", "a", at(1, 10), nil), ev("product_viewed", "a", at(3, 10), nil),
 		ev("signed_up", "b", at(0, 12), free), ev("signed_up", "b", at(1, 12), pro), ev("product_viewed", "b", at(2, 10), nil),
 		ev("signed_up", "c", at(1, 9), free), ev("product_viewed", "c", at(1, 10), nil), ev("product_viewed", "c", at(2, 15), nil),
@@ -162,7 +162,7 @@ func TestRetentionTimezoneAndDST(t *testing.T) {
 	l := newLoader(t, s)
 	berlin, _ := time.LoadLocation("Europe/Berlin")
 	// Days: 23:30 UTC on Jan 5 is 00:30 on Jan 6 in Berlin.
-	l.load(1,
+	l.Load(1,
 		ev("signed_up", "g", day0.Add(10*time.Hour), nil),
 		ev("product_viewed", "g", day0.Add(23*time.Hour+30*time.Minute), nil),
 	)
@@ -170,7 +170,7 @@ func TestRetentionTimezoneAndDST(t *testing.T) {
 	// of Monday March 23 lasts 167 hours. Local midnight of March 23 is
 	// 23:00 UTC on March 22, of March 30 22:00 UTC on March 29.
 	mar := func(day, hour, minute int) time.Time { return time.Date(2026, 3, day, hour, minute, 0, 0, time.UTC) }
-	l.load(2,
+	l.Load(2,
 		ev("signed_up", "h", mar(23, 10, 0), nil), ev("product_viewed", "h", mar(29, 22, 30), nil), // Mar 30 00:30 CEST: week 2
 		ev("signed_up", "i", mar(23, 10, 0), nil), ev("product_viewed", "i", mar(29, 21, 30), nil), // Mar 29 23:30 CEST: week 1
 		ev("signed_up", "j", mar(22, 23, 30), nil), ev("product_viewed", "j", time.Date(2026, 4, 5, 21, 59, 0, 0, time.UTC), nil), // Mar 23 00:30 CET; Apr 5 23:59 CEST
@@ -219,8 +219,8 @@ func TestRetentionMergeAfterEvents(t *testing.T) {
 	l := newLoader(t, s)
 	// The anonymous visitor signs up, the identified user returns, and
 	// only then does the merge arrive.
-	l.load(1, ev("signed_up", "anon-1", day0.Add(time.Hour), nil))
-	l.load(1, ev("product_viewed", "user-1", day0.Add(25*time.Hour), map[string]any{"$set": map[string]any{"email": "u@x"}}))
+	l.Load(1, ev("signed_up", "anon-1", day0.Add(time.Hour), nil))
+	l.Load(1, ev("product_viewed", "user-1", day0.Add(25*time.Hour), map[string]any{"$set": map[string]any{"email": "u@x"}}))
 	q := insight.Retention{Start: insight.EventMatch{Event: "signed_up"}, Return: insight.EventMatch{Event: "product_viewed"}, Period: "day", Periods: 2,
 		Range: insight.Range{From: day0, To: day0.AddDate(0, 0, 2)}}
 	if err := q.Validate(); err != nil {
@@ -250,7 +250,7 @@ func TestRetentionMergeAfterEvents(t *testing.T) {
 		})
 	}
 	f([]insight.RetentionCohort{co("2026-01-05", 1, 0), co("2026-01-06", 0)})
-	l.load(1, ev("$identify", "user-1", day0.Add(26*time.Hour), map[string]any{"$anon_distinct_id": "anon-1"}))
+	l.Load(1, ev("$identify", "user-1", day0.Add(26*time.Hour), map[string]any{"$anon_distinct_id": "anon-1"}))
 	f([]insight.RetentionCohort{co("2026-01-05", 1, 1), co("2026-01-06", 0)})
 
 	// A person property breakdown reads the merged person too.
@@ -269,7 +269,7 @@ func TestRetentionGroups(t *testing.T) {
 	l := newLoader(t, s)
 	acme := map[string]any{"$groups": map[string]any{"company": "acme"}}
 	globex := map[string]any{"$groups": map[string]any{"company": "globex"}}
-	l.load(1,
+	l.Load(1,
 		ev("signed_up", "u1", day0.Add(time.Hour), acme),
 		ev("product_viewed", "u2", day0.Add(25*time.Hour), acme),
 		ev("signed_up", "u3", day0.Add(time.Hour), globex),

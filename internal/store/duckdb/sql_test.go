@@ -13,8 +13,8 @@ import (
 func TestSQLScopedToProject(t *testing.T) {
 	s := testdb(t)
 	l := newLoader(t, s)
-	l.load(1, ev("a", "u1", day0, map[string]any{"$set": map[string]any{"plan": "pro"}}), ev("a", "u2", day0.Add(time.Hour), nil))
-	l.load(2, ev("secret", "x", day0, map[string]any{"$set": map[string]any{"plan": "other"}}))
+	l.Load(1, ev("a", "u1", day0, map[string]any{"$set": map[string]any{"plan": "pro"}}), ev("a", "u2", day0.Add(time.Hour), nil))
+	l.Load(2, ev("secret", "x", day0, map[string]any{"$set": map[string]any{"plan": "other"}}))
 	run := func(query string) (*insight.SQLResult, error) {
 		q := &insight.SQL{Query: query}
 		if err := q.Validate(); err != nil {

@@ -17,7 +17,7 @@ func TestStickiness(t *testing.T) {
 		return day0.AddDate(0, 0, day).Add(time.Duration(hour)*time.Hour + time.Duration(minute)*time.Minute)
 	}
 	acme := map[string]any{"$groups": map[string]any{"company": "acme"}}
-	l.load(1,
+	l.Load(1,
 		ev("$pageview", "a", at(0, 10, 0), nil), ev("$pageview", "a", at(0, 11, 0), nil), ev("$pageview", "a", at(1, 10, 0), nil),
 		ev("$pageview", "b", at(0, 10, 0), map[string]any{"src": "ads", "$groups": map[string]any{"company": "acme"}}), ev("$pageview", "b", at(1, 10, 0), nil), ev("$pageview", "b", at(2, 10, 0), nil),
 		ev("$pageview", "c", at(2, 10, 0), nil),
@@ -76,7 +76,7 @@ func TestStickiness(t *testing.T) {
 	weeks.Unit = "group:company"
 	f(insight.Stickiness{Series: pageviews, Interval: "week", Range: weeks}, time.UTC, []int64{0, 1})
 	// A merge arriving later joins the anonymous and the identified days.
-	l.load(2, ev("$pageview", "anon", at(0, 10, 0), nil), ev("$pageview", "user", at(1, 10, 0), nil))
+	l.Load(2, ev("$pageview", "anon", at(0, 10, 0), nil), ev("$pageview", "user", at(1, 10, 0), nil))
 	q := insight.Stickiness{Series: pageviews, Range: days}
 	if err := q.Validate(); err != nil {
 		t.Fatal(err)
@@ -85,7 +85,7 @@ func TestStickiness(t *testing.T) {
 	if err != nil || res.Series[0].Points[0].Count != 2 {
 		t.Fatalf("before merge: %s, %v", dumpJSON(res), err)
 	}
-	l.load(2, ev("$identify", "user", at(1, 11, 0), map[string]any{"$anon_distinct_id": "anon"}))
+	l.Load(2, ev("$identify", "user", at(1, 11, 0), map[string]any{"$anon_distinct_id": "anon"}))
 	res, err = s.Stickiness(context.Background(), 2, time.UTC, &q)
 	if err != nil || res.Series[0].Points[0].Count != 0 || res.Series[0].Points[1].Count != 1 {
 		t.Fatalf("after merge: %s, %v", dumpJSON(res), err)

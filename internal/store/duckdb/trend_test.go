@@ -115,7 +115,7 @@ func TestCohortFilters(t *testing.T) {
 	s := testdb(t)
 	l := newLoader(t, s)
 	// Before the range: a bought twice, b once (as anon-b, merged later).
-	l.load(1,
+	l.Load(1,
 		ev("buy", "a", day0.AddDate(0, 0, -3), nil), ev("buy", "a", day0.AddDate(0, 0, -2), nil),
 		ev("buy", "anon-b", day0.AddDate(0, 0, -20), nil),
 		ev("view", "a", day0.Add(time.Hour), nil), ev("view", "b", day0.Add(time.Hour), nil), ev("view", "c", day0.Add(time.Hour), nil),
