@@ -214,19 +214,7 @@ func perTest[S any](newStore func(t *testing.T) S, open func(t *testing.T, store
 func testLog(t *testing.T, open func(t *testing.T) Log) {
 	t.Run("ConcurrentAppends", func(t *testing.T) {
 		l := open(t)
-		var wg sync.WaitGroup
-		for g := 0; g < 8; g++ {
-			wg.Add(1)
-			go func(g int) {
-				defer wg.Done()
-				for i := 0; i < 50; i++ {
-					if err := l.Append(context.Background(), batch(1, fmt.Sprintf("%d-%d", g, i))); err != nil {
-						t.Errorf("append: %v", err)
-					}
-				}
-			}(g)
-		}
-		wg.Wait()
+		appendConcurrently(t, l, 8, 50).Wait()
 		ids, _ := readAll(t, l, 0)
 		assertOnce(t, ids, 400)
 	})
@@ -268,18 +256,7 @@ func testLog(t *testing.T, open func(t *testing.T) Log) {
 	// appends run; every batch arrives once, in the order of the log.
 	t.Run("FollowWhileAppending", func(t *testing.T) {
 		l := open(t)
-		var wg sync.WaitGroup
-		for g := 0; g < 4; g++ {
-			wg.Add(1)
-			go func(g int) {
-				defer wg.Done()
-				for i := 0; i < 100; i++ {
-					if err := l.Append(context.Background(), batch(1, fmt.Sprintf("%d-%d", g, i))); err != nil {
-						t.Errorf("append: %v", err)
-					}
-				}
-			}(g)
-		}
+		wg := appendConcurrently(t, l, 4, 100)
 		var ids []string
 		last := map[int]int{}
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -425,4 +402,22 @@ func TestFileAppendAfterClose(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("append after close hangs")
 	}
+}
+
+// appendConcurrently starts writers goroutines that each append n one-event
+// batches with uuids "<writer>-<i>"; Wait on the result for them to end.
+func appendConcurrently(t *testing.T, l Log, writers, n int) *sync.WaitGroup {
+	var wg sync.WaitGroup
+	for g := 0; g < writers; g++ {
+		wg.Add(1)
+		go func(g int) {
+			defer wg.Done()
+			for i := 0; i < n; i++ {
+				if err := l.Append(context.Background(), batch(1, fmt.Sprintf("%d-%d", g, i))); err != nil {
+					t.Errorf("append: %v", err)
+				}
+			}
+		}(g)
+	}
+	return &wg
 }
