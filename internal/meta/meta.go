@@ -43,7 +43,128 @@ type Store interface {
 	Cohorts(ctx context.Context, projectID int64) ([]Cohort, error)
 	UpdateCohort(ctx context.Context, projectID, id int64, name string, definition []byte) error
 	DeleteCohort(ctx context.Context, projectID, id int64) error
+	UI
 	Close() error
+}
+
+// UI is what the web UI stores: users and their roles, sessions, project
+// keys, saved insights and dashboards. Both stores implement it with the
+// same code (internal/meta/sqlmeta). Project-scoped calls take the project
+// id and never reach another project's rows.
+type UI interface {
+	CountUsers(ctx context.Context) (int, error)
+	// CreateUser returns ErrExists when the email is taken.
+	CreateUser(ctx context.Context, email, passwordHash string, isAdmin bool) (User, error)
+	UserByEmail(ctx context.Context, email string) (User, error)
+	User(ctx context.Context, id int64) (User, error)
+	// SetMember gives a user a role in a project (replacing any other).
+	SetMember(ctx context.Context, projectID, userID int64, role string) error
+	RemoveMember(ctx context.Context, projectID, userID int64) error
+	Members(ctx context.Context, projectID int64) ([]Member, error)
+	// Role is the user's role in the project, ErrNotFound when none.
+	Role(ctx context.Context, projectID, userID int64) (string, error)
+
+	CreateSession(ctx context.Context, tokenHash string, userID int64, csrf string, expires time.Time) error
+	// Session returns ErrNotFound for unknown and expired sessions.
+	Session(ctx context.Context, tokenHash string) (Session, error)
+	DeleteSession(ctx context.Context, tokenHash string) error
+
+	Keys(ctx context.Context, projectID int64) ([]Key, error)
+	DeleteKey(ctx context.Context, projectID, keyID int64) error
+
+	CreateInsight(ctx context.Context, projectID int64, name string, spec []byte) (Insight, error)
+	Insight(ctx context.Context, projectID, id int64) (Insight, error)
+	Insights(ctx context.Context, projectID int64) ([]Insight, error)
+	UpdateInsight(ctx context.Context, projectID, id int64, name string, spec []byte) (Insight, error)
+	DeleteInsight(ctx context.Context, projectID, id int64) error
+
+	CreateDashboard(ctx context.Context, d Dashboard) (Dashboard, error)
+	Dashboard(ctx context.Context, projectID, id int64) (Dashboard, error)
+	Dashboards(ctx context.Context, projectID int64) ([]Dashboard, error)
+	// UpdateDashboard replaces name, range, refresh and tiles (not the share token).
+	UpdateDashboard(ctx context.Context, d Dashboard) (Dashboard, error)
+	DeleteDashboard(ctx context.Context, projectID, id int64) error
+	// SetShareToken sets the dashboard's share token; "" revokes it.
+	SetShareToken(ctx context.Context, projectID, id int64, token string) error
+	DashboardByShareToken(ctx context.Context, token string) (Dashboard, error)
+}
+
+// Roles, from least to most allowed.
+const (
+	RoleViewer = "viewer"
+	RoleMember = "member"
+	RoleAdmin  = "admin"
+)
+
+// RoleRank orders roles; 0 for an unknown role.
+func RoleRank(role string) int {
+	switch role {
+	case RoleViewer:
+		return 1
+	case RoleMember:
+		return 2
+	case RoleAdmin:
+		return 3
+	}
+	return 0
+}
+
+// User is a person who logs in to the UI.
+type User struct {
+	ID           int64     `json:"id"`
+	Email        string    `json:"email"`
+	IsAdmin      bool      `json:"is_admin"`
+	PasswordHash string    `json:"-"`
+	CreatedAt    time.Time `json:"created_at"`
+}
+
+// Member is a user's role in one project.
+type Member struct {
+	UserID int64  `json:"user_id"`
+	Email  string `json:"email"`
+	Role   string `json:"role"`
+}
+
+// Session is a logged-in browser.
+type Session struct {
+	UserID    int64
+	CSRF      string
+	ExpiresAt time.Time
+}
+
+// Key is a project's secret key as listed (the key itself is never stored).
+type Key struct {
+	ID        int64     `json:"id"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// Insight is a saved query spec.
+type Insight struct {
+	ID        int64           `json:"id"`
+	ProjectID int64           `json:"-"`
+	Name      string          `json:"name"`
+	Spec      json.RawMessage `json:"spec"`
+	CreatedAt time.Time       `json:"created_at"`
+	UpdatedAt time.Time       `json:"updated_at"`
+}
+
+// Dashboard is an arranged list of saved insights.
+type Dashboard struct {
+	ID             int64     `json:"id"`
+	ProjectID      int64     `json:"-"`
+	Name           string    `json:"name"`
+	Range          string    `json:"range"`
+	RefreshSeconds int       `json:"refresh_seconds"`
+	Tiles          []Tile    `json:"tiles"`
+	ShareToken     string    `json:"share_token"`
+	CreatedAt      time.Time `json:"created_at"`
+	UpdatedAt      time.Time `json:"updated_at"`
+}
+
+// Tile places one insight on a dashboard; order in Tiles is the layout.
+type Tile struct {
+	InsightID int64 `json:"insight_id"`
+	Width     int   `json:"width"` // 1 or 2 grid columns
 }
 
 // Cohort is a saved set of persons: static (distinct ids) or behavioural.
@@ -58,8 +179,20 @@ type Cohort struct {
 // ErrNotFound is returned when a project, token or key does not exist.
 var ErrNotFound = errors.New("not found")
 
+// ErrExists is returned when a unique name (a user's email) is taken.
+var ErrExists = errors.New("already exists")
+
 // NewToken returns a random public project token.
 func NewToken() string { return "jpt_" + randomHex(16) }
+
+// NewShareToken returns a random token for a dashboard's share link.
+func NewShareToken() string { return "jsh_" + randomHex(16) }
+
+// NewSessionToken returns a random session cookie value (256 bits).
+func NewSessionToken() string { return randomHex(32) }
+
+// NewCSRFToken returns a random per-session CSRF token.
+func NewCSRFToken() string { return randomHex(16) }
 
 // NewSecret returns a random secret API key.
 func NewSecret() string { return "jsk_" + randomHex(24) }

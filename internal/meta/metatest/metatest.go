@@ -31,6 +31,7 @@ func Run(t *testing.T, open func(t *testing.T) meta.Store) {
 	t.Run("Cohorts", func(t *testing.T) { testCohorts(t, open(t)) })
 	t.Run("UnknownProject", func(t *testing.T) { testUnknownProject(t, open(t)) })
 	t.Run("ConcurrentCreate", func(t *testing.T) { testConcurrentCreate(t, open(t)) })
+	runUI(t, open)
 }
 
 // lookup checks that a lookup finds project want, or nothing when want is 0.

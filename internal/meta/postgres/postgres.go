@@ -6,6 +6,7 @@ package postgres
 import (
 	"context"
 	"crypto/subtle"
+	"database/sql"
 	"embed"
 	"errors"
 	"fmt"
@@ -18,7 +19,9 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/journey-dev/journey/internal/meta"
+	"github.com/journey-dev/journey/internal/meta/sqlmeta"
 )
 
 //go:embed migrations/*.sql
@@ -33,6 +36,10 @@ const migrationLockKey int64 = 0x6a6f75726e6579
 // Store is meta.Store on PostgreSQL.
 type Store struct {
 	pool *pgxpool.Pool
+	// The UI tables are shared code over database/sql (see sqlmeta); db
+	// runs on the same pool.
+	db *sql.DB
+	*sqlmeta.Tables
 }
 
 var _ meta.Store = (*Store)(nil)
@@ -61,7 +68,8 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 		pool.Close()
 		return nil, fmt.Errorf("cannot connect to metadata database %q: %w", where, err)
 	}
-	s := &Store{pool: pool}
+	db := stdlib.OpenDBFromPool(pool)
+	s := &Store{pool: pool, db: db, Tables: sqlmeta.New(db, true)}
 	if err := s.migrate(ctx); err != nil {
 		pool.Close()
 		return nil, fmt.Errorf("cannot migrate metadata database %q: %w", where, err)
@@ -396,6 +404,7 @@ func (s *Store) DeleteCohort(ctx context.Context, projectID, id int64) error {
 
 // Close closes the connection pool.
 func (s *Store) Close() error {
+	s.db.Close()
 	s.pool.Close()
 	return nil
 }

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/journey-dev/journey/internal/meta"
+	"github.com/journey-dev/journey/internal/meta/sqlmeta"
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 )
 
@@ -24,6 +25,7 @@ var migrations embed.FS
 // Store is meta.Store on SQLite.
 type Store struct {
 	db *sql.DB
+	*sqlmeta.Tables
 }
 
 var _ meta.Store = (*Store)(nil)
@@ -36,7 +38,7 @@ func Open(path string) (*Store, error) {
 		return nil, fmt.Errorf("cannot open metadata database %q: %w", path, err)
 	}
 	db.SetMaxOpenConns(1) // SQLite has one writer; one connection avoids SQLITE_BUSY
-	s := &Store{db: db}
+	s := &Store{db: db, Tables: sqlmeta.New(db, false)}
 	if err := s.migrate(context.Background()); err != nil {
 		db.Close()
 		return nil, err

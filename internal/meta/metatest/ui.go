@@ -1,0 +1,231 @@
+package metatest
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/journey-dev/journey/internal/meta"
+)
+
+func runUI(t *testing.T, open func(t *testing.T) meta.Store) {
+	t.Run("Users", func(t *testing.T) { testUsers(t, open(t)) })
+	t.Run("Sessions", func(t *testing.T) { testSessions(t, open(t)) })
+	t.Run("KeysListAndRevoke", func(t *testing.T) { testKeysList(t, open(t)) })
+	t.Run("Insights", func(t *testing.T) { testInsights(t, open(t)) })
+	t.Run("Dashboards", func(t *testing.T) { testDashboards(t, open(t)) })
+}
+
+// try lets a (value, error) call be checked inline: try(f()).must(t).
+func try[T any](v T, err error) result[T] { return result[T]{v, err} }
+
+type result[T any] struct {
+	v   T
+	err error
+}
+
+func (r result[T]) must(t *testing.T) T {
+	t.Helper()
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	return r.v
+}
+
+func wantNotFound(t *testing.T, what string, err error) {
+	t.Helper()
+	if !errors.Is(err, meta.ErrNotFound) {
+		t.Fatalf("%s: want ErrNotFound, got %v", what, err)
+	}
+}
+
+func twoProjects(t *testing.T, s meta.Store) (a, b meta.Project) {
+	t.Helper()
+	ctx := context.Background()
+	var err error
+	if a, _, err = s.CreateProject(ctx, "a", "UTC"); err != nil {
+		t.Fatal(err)
+	}
+	if b, _, err = s.CreateProject(ctx, "b", "UTC"); err != nil {
+		t.Fatal(err)
+	}
+	return a, b
+}
+
+func testUsers(t *testing.T, s meta.Store) {
+	ctx := context.Background()
+	if n := try(s.CountUsers(ctx)).must(t); n != 0 {
+		t.Fatalf("CountUsers on an empty store = %d", n)
+	}
+	u := try(s.CreateUser(ctx, " Ann@Example.com", "hash-1", true)).must(t)
+	if u.ID == 0 || u.Email != "ann@example.com" || !u.IsAdmin {
+		t.Fatalf("CreateUser = %+v", u)
+	}
+	if _, err := s.CreateUser(ctx, "ANN@example.com", "hash-2", false); !errors.Is(err, meta.ErrExists) {
+		t.Fatalf("duplicate email: want ErrExists, got %v", err)
+	}
+	got := try(s.UserByEmail(ctx, "ann@EXAMPLE.com")).must(t)
+	if got.ID != u.ID || got.PasswordHash != "hash-1" || !got.IsAdmin || !got.CreatedAt.Equal(u.CreatedAt) {
+		t.Fatalf("UserByEmail = %+v, want %+v", got, u)
+	}
+	bob := try(s.CreateUser(ctx, "bob@example.com", "hash-b", false)).must(t)
+	if got := try(s.User(ctx, bob.ID)).must(t); got.Email != "bob@example.com" || got.IsAdmin {
+		t.Fatalf("User = %+v", got)
+	}
+	_, err := s.UserByEmail(ctx, "nobody@example.com")
+	wantNotFound(t, "UserByEmail(unknown)", err)
+	if n := try(s.CountUsers(ctx)).must(t); n != 2 {
+		t.Fatalf("CountUsers = %d, want 2", n)
+	}
+
+	a, b := twoProjects(t, s)
+	if err := s.SetMember(ctx, a.ID, bob.ID, meta.RoleViewer); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetMember(ctx, a.ID, bob.ID, meta.RoleMember); err != nil { // replaces
+		t.Fatal(err)
+	}
+	if err := s.SetMember(ctx, a.ID, u.ID, "owner"); err == nil {
+		t.Fatal("SetMember accepted an unknown role")
+	}
+	if r := try(s.Role(ctx, a.ID, bob.ID)).must(t); r != meta.RoleMember {
+		t.Fatalf("Role = %q, want member", r)
+	}
+	_, err = s.Role(ctx, b.ID, bob.ID)
+	wantNotFound(t, "Role in another project", err)
+	if ms := try(s.Members(ctx, a.ID)).must(t); len(ms) != 1 || ms[0].Email != "bob@example.com" || ms[0].Role != meta.RoleMember {
+		t.Fatalf("Members = %+v", ms)
+	}
+	if ms := try(s.Members(ctx, b.ID)).must(t); len(ms) != 0 {
+		t.Fatalf("Members of b = %+v", ms)
+	}
+	wantNotFound(t, "RemoveMember from another project", s.RemoveMember(ctx, b.ID, bob.ID))
+	if err := s.RemoveMember(ctx, a.ID, bob.ID); err != nil {
+		t.Fatal(err)
+	}
+	_, err = s.Role(ctx, a.ID, bob.ID)
+	wantNotFound(t, "Role after RemoveMember", err)
+}
+
+func testSessions(t *testing.T, s meta.Store) {
+	ctx := context.Background()
+	u := try(s.CreateUser(ctx, "ann@example.com", "h", false)).must(t)
+	if err := s.CreateSession(ctx, "live", u.ID, "csrf-1", time.Now().Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateSession(ctx, "old", u.ID, "csrf-2", time.Now().Add(-time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	got := try(s.Session(ctx, "live")).must(t)
+	if got.UserID != u.ID || got.CSRF != "csrf-1" || got.ExpiresAt.Before(time.Now()) {
+		t.Fatalf("Session = %+v", got)
+	}
+	_, err := s.Session(ctx, "old")
+	wantNotFound(t, "expired session", err)
+	_, err = s.Session(ctx, "unknown")
+	wantNotFound(t, "unknown session", err)
+	if err := s.DeleteSession(ctx, "live"); err != nil {
+		t.Fatal(err)
+	}
+	_, err = s.Session(ctx, "live")
+	wantNotFound(t, "deleted session", err)
+}
+
+func testKeysList(t *testing.T, s meta.Store) {
+	ctx := context.Background()
+	a, b := twoProjects(t, s)
+	second := try(s.CreateKey(ctx, a.ID)).must(t)
+	keys := try(s.Keys(ctx, a.ID)).must(t)
+	if len(keys) != 2 || keys[0].CreatedAt.IsZero() || keys[0].ID >= keys[1].ID {
+		t.Fatalf("Keys = %+v, want 2 in creation order with times", keys)
+	}
+	wantNotFound(t, "DeleteKey of another project", s.DeleteKey(ctx, b.ID, keys[1].ID))
+	if err := s.DeleteKey(ctx, a.ID, keys[1].ID); err != nil {
+		t.Fatal(err)
+	}
+	_, err := s.ProjectBySecret(ctx, second)
+	wantNotFound(t, "revoked key", err)
+	if keys := try(s.Keys(ctx, a.ID)).must(t); len(keys) != 1 {
+		t.Fatalf("Keys after revoke = %+v", keys)
+	}
+}
+
+func testInsights(t *testing.T, s meta.Store) {
+	ctx := context.Background()
+	a, b := twoProjects(t, s)
+	spec := []byte(`{"kind":"trend","series":[{"event":"x"}]}`)
+	in := try(s.CreateInsight(ctx, a.ID, "Signups", spec)).must(t)
+	if in.ID == 0 || in.Name != "Signups" || string(in.Spec) != string(spec) {
+		t.Fatalf("CreateInsight = %+v", in)
+	}
+	_, err := s.Insight(ctx, b.ID, in.ID)
+	wantNotFound(t, "Insight of another project", err)
+	_, err = s.UpdateInsight(ctx, b.ID, in.ID, "stolen", spec)
+	wantNotFound(t, "UpdateInsight of another project", err)
+	up := try(s.UpdateInsight(ctx, a.ID, in.ID, "Signups (DAU)", []byte(`{"kind":"trend"}`))).must(t)
+	if up.Name != "Signups (DAU)" || string(up.Spec) != `{"kind":"trend"}` || up.UpdatedAt.Before(in.UpdatedAt) {
+		t.Fatalf("UpdateInsight = %+v", up)
+	}
+	try(s.CreateInsight(ctx, a.ID, "Second", spec)).must(t)
+	if list := try(s.Insights(ctx, a.ID)).must(t); len(list) != 2 || list[0].Name != "Second" {
+		t.Fatalf("Insights = %+v, want 2, newest first", list)
+	}
+	if list := try(s.Insights(ctx, b.ID)).must(t); len(list) != 0 {
+		t.Fatalf("Insights of b = %+v", list)
+	}
+	wantNotFound(t, "DeleteInsight of another project", s.DeleteInsight(ctx, b.ID, in.ID))
+	if err := s.DeleteInsight(ctx, a.ID, in.ID); err != nil {
+		t.Fatal(err)
+	}
+	_, err = s.Insight(ctx, a.ID, in.ID)
+	wantNotFound(t, "deleted insight", err)
+}
+
+func testDashboards(t *testing.T, s meta.Store) {
+	ctx := context.Background()
+	a, b := twoProjects(t, s)
+	d := try(s.CreateDashboard(ctx, meta.Dashboard{ProjectID: a.ID, Name: "Growth", Range: "30d", Tiles: []meta.Tile{{InsightID: 7, Width: 2}}})).must(t)
+	if d.ID == 0 || d.Name != "Growth" || d.Range != "30d" || len(d.Tiles) != 1 || d.Tiles[0] != (meta.Tile{InsightID: 7, Width: 2}) || d.ShareToken != "" {
+		t.Fatalf("CreateDashboard = %+v", d)
+	}
+	_, err := s.Dashboard(ctx, b.ID, d.ID)
+	wantNotFound(t, "Dashboard of another project", err)
+	d.Tiles = []meta.Tile{{InsightID: 8, Width: 1}, {InsightID: 7, Width: 1}}
+	d.RefreshSeconds = 60
+	up := try(s.UpdateDashboard(ctx, d)).must(t)
+	if len(up.Tiles) != 2 || up.Tiles[0].InsightID != 8 || up.RefreshSeconds != 60 {
+		t.Fatalf("UpdateDashboard = %+v", up)
+	}
+	other := d
+	other.ProjectID = b.ID
+	_, err = s.UpdateDashboard(ctx, other)
+	wantNotFound(t, "UpdateDashboard of another project", err)
+
+	wantNotFound(t, "SetShareToken of another project", s.SetShareToken(ctx, b.ID, d.ID, "tok"))
+	if err := s.SetShareToken(ctx, a.ID, d.ID, "tok-1"); err != nil {
+		t.Fatal(err)
+	}
+	if got := try(s.DashboardByShareToken(ctx, "tok-1")).must(t); got.ID != d.ID || got.ProjectID != a.ID || got.ShareToken != "tok-1" {
+		t.Fatalf("DashboardByShareToken = %+v", got)
+	}
+	if err := s.SetShareToken(ctx, a.ID, d.ID, ""); err != nil {
+		t.Fatal(err)
+	}
+	_, err = s.DashboardByShareToken(ctx, "tok-1")
+	wantNotFound(t, "revoked share token", err)
+	_, err = s.DashboardByShareToken(ctx, "")
+	wantNotFound(t, "empty share token", err)
+
+	try(s.CreateDashboard(ctx, meta.Dashboard{ProjectID: a.ID, Name: "Activation"})).must(t)
+	if list := try(s.Dashboards(ctx, a.ID)).must(t); len(list) != 2 || list[0].Name != "Activation" || list[0].Tiles == nil {
+		t.Fatalf("Dashboards = %+v, want 2 by name with non-nil tiles", list)
+	}
+	wantNotFound(t, "DeleteDashboard of another project", s.DeleteDashboard(ctx, b.ID, d.ID))
+	if err := s.DeleteDashboard(ctx, a.ID, d.ID); err != nil {
+		t.Fatal(err)
+	}
+	if list := try(s.Dashboards(ctx, a.ID)).must(t); len(list) != 1 {
+		t.Fatalf("Dashboards after delete = %+v", list)
+	}
+}
