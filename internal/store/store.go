@@ -97,9 +97,36 @@ type Store interface {
 	KPI(ctx context.Context, projectID int64, tz *time.Location, q *insight.KPI) (*insight.KPIResult, error)
 	// SQL runs a user's read-only SELECT scoped to the project.
 	SQL(ctx context.Context, projectID int64, q *insight.SQL) (*insight.SQLResult, error)
+	Explorer
 	// CountEvents counts a project's stored events (all projects when 0).
 	CountEvents(ctx context.Context, projectID int64) (int64, error)
 	Close() error
+}
+
+// Explorer is what the UI's pickers and person pages read.
+type Explorer interface {
+	// EventNames counts a project's events by name in [from, to), most
+	// frequent first.
+	EventNames(ctx context.Context, projectID int64, from, to time.Time, limit int) ([]NameCount, error)
+	// SampleProperties returns the JSON properties of up to n recent events
+	// (of one name, or any when event is ""), or of n recent persons when
+	// persons is true; callers count keys and values from the sample.
+	SampleProperties(ctx context.Context, projectID int64, event string, persons bool, n int) ([]string, error)
+	// SearchPersons returns ids of persons, newest first, whose distinct id
+	// contains q, one of whose property values is q, or whose id is q; the
+	// newest persons when q is "".
+	SearchPersons(ctx context.Context, projectID int64, q string, limit int) ([]int64, error)
+	// PersonByID returns a person and its distinct ids.
+	PersonByID(ctx context.Context, projectID, personID int64) (Person, []string, error)
+	// PersonEvents returns a person's latest events, newest first, including
+	// events stored under persons merged into it.
+	PersonEvents(ctx context.Context, projectID, personID int64, limit int) ([]Row, error)
+}
+
+// NameCount is a name and how often it occurs.
+type NameCount struct {
+	Name  string `json:"name"`
+	Count int64  `json:"count"`
 }
 
 // ErrNotFound is returned when a person does not exist.

@@ -458,29 +458,7 @@ func (s *Store) PersonByDistinctID(ctx context.Context, projectID int64, distinc
 	if n == 0 {
 		return store.Person{}, nil, store.ErrNotFound
 	}
-	persons, err := s.Persons(ctx, []int64{pid})
-	if err != nil {
-		return store.Person{}, nil, err
-	}
-	p, ok := persons[pid]
-	if !ok || p.ProjectID != projectID {
-		return store.Person{}, nil, store.ErrNotFound
-	}
-	rows, err := s.q().Query(ctx, "SELECT distinct_id FROM (SELECT distinct_id, argMax(person_id, version) AS pid FROM "+s.db+".person_distinct_ids WHERE project_id = ? GROUP BY distinct_id) WHERE pid = ? ORDER BY distinct_id",
-		uint64(projectID), pid)
-	if err != nil {
-		return p, nil, err
-	}
-	defer rows.Close()
-	var ids []string
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			return p, nil, err
-		}
-		ids = append(ids, id)
-	}
-	return p, ids, rows.Err()
+	return s.PersonByID(ctx, projectID, pid)
 }
 
 // CountEvents counts stored events (after dedup).

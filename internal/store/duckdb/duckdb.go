@@ -341,30 +341,15 @@ func placeholders(n int) string {
 
 // PersonByDistinctID returns the person behind a distinct id.
 func (s *Store) PersonByDistinctID(ctx context.Context, projectID int64, distinctID string) (store.Person, []string, error) {
-	row := s.db.QueryRowContext(ctx, `SELECT p.id, p.project_id, p.created_at, p.properties
-		FROM person_distinct_ids d JOIN persons p ON p.id = d.person_id
-		WHERE d.project_id = ? AND d.distinct_id = ?`, projectID, distinctID)
-	p, err := scanPerson(row)
+	var pid int64
+	err := s.db.QueryRowContext(ctx, `SELECT person_id FROM person_distinct_ids WHERE project_id = ? AND distinct_id = ?`, projectID, distinctID).Scan(&pid)
 	if errors.Is(err, sql.ErrNoRows) {
-		return p, nil, store.ErrNotFound
+		return store.Person{}, nil, store.ErrNotFound
 	}
 	if err != nil {
-		return p, nil, fmt.Errorf("cannot read person of distinct id %q: %w", distinctID, err)
+		return store.Person{}, nil, fmt.Errorf("cannot read person of distinct id %q: %w", distinctID, err)
 	}
-	rows, err := s.db.QueryContext(ctx, `SELECT distinct_id FROM person_distinct_ids WHERE project_id = ? AND person_id = ? ORDER BY distinct_id`, projectID, p.ID)
-	if err != nil {
-		return p, nil, err
-	}
-	defer rows.Close()
-	var ids []string
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			return p, nil, err
-		}
-		ids = append(ids, id)
-	}
-	return p, ids, rows.Err()
+	return s.PersonByID(ctx, projectID, pid)
 }
 
 // CountEvents counts stored events.

@@ -10,6 +10,8 @@ import (
 	"math"
 	"reflect"
 	"sort"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -45,6 +47,7 @@ func Run(t *testing.T, open Open) {
 		"Paths":              paths,
 		"Journey":            journey,
 		"KPI":                kpi,
+		"Explorer":           explorer,
 	}
 	names := make([]string, 0, len(cases))
 	for n := range cases {
@@ -818,4 +821,85 @@ func kpi(t *testing.T, s store.Store) {
 	// By month, b's first sign-up (Jan 3) is in the period, January,
 	// though before the range.
 	f(time.UTC, "month", Day0, Day0.AddDate(0, 0, 3), []point{{"", 3, 4}, {"2026-01-01", 3, 5}})
+}
+
+// explorer: what the UI's pickers and person pages read, merges included.
+func explorer(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	l := NewLoader(t, s)
+	at := func(h int) time.Time { return Day0.Add(time.Duration(h) * time.Hour) }
+	l.Load(1,
+		Ev("$pageview", "anon-1", at(1), map[string]any{"utm_source": "ads"}),
+		Ev("$pageview", "anon-1", at(2), map[string]any{"utm_source": "ads"}),
+		Ev("signed_up", "user-1", at(3), map[string]any{"$set": map[string]any{"email": "ann@example.com"}}),
+	)
+	l.Load(1, Ev("$identify", "user-1", at(4), map[string]any{"$anon_distinct_id": "anon-1"}))
+	l.Load(1, Ev("product_viewed", "bob", at(5), map[string]any{"category": "shoes"}))
+	l.Load(2, Ev("$pageview", "anon-1", at(1), nil))
+
+	names, err := s.EventNames(ctx, 1, Day0, Day0.AddDate(0, 0, 1), 10)
+	want := []store.NameCount{{Name: "$pageview", Count: 2}, {Name: "$identify", Count: 1}, {Name: "product_viewed", Count: 1}, {Name: "signed_up", Count: 1}}
+	if err != nil || !reflect.DeepEqual(names, want) {
+		t.Fatalf("EventNames = %v, %v; want %v", names, err, want)
+	}
+	if names, _ := s.EventNames(ctx, 1, at(2), at(4), 10); len(names) != 2 {
+		t.Fatalf("EventNames in [2h, 4h) = %v, want $pageview and signed_up", names)
+	}
+
+	ann, _, err := s.PersonByDistinctID(ctx, 1, "anon-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bob, _, err := s.PersonByDistinctID(ctx, 1, "bob")
+	if err != nil {
+		t.Fatal(err)
+	}
+	search := func(project int64, q string, want ...int64) {
+		t.Helper()
+		got, err := s.SearchPersons(ctx, project, q, 10)
+		if err != nil || !reflect.DeepEqual(got, append([]int64{}, want...)) {
+			t.Fatalf("SearchPersons(%d, %q) = %v, %v; want %v", project, q, got, err, want)
+		}
+	}
+	search(1, "anon", ann.ID)
+	search(1, "ann@example.com", ann.ID)
+	search(1, "ann")              // neither a distinct id part nor a whole value
+	search(1, "", bob.ID, ann.ID) // newest first
+	search(1, strconv.FormatInt(bob.ID, 10), bob.ID)
+	search(2, "user-1")
+
+	p, ids, err := s.PersonByID(ctx, 1, ann.ID)
+	if err != nil || !reflect.DeepEqual(ids, []string{"anon-1", "user-1"}) || p.Properties["email"] != "ann@example.com" {
+		t.Fatalf("PersonByID = %+v, %v, %v", p, ids, err)
+	}
+	if _, _, err := s.PersonByID(ctx, 2, ann.ID); err != store.ErrNotFound {
+		t.Fatalf("PersonByID from project 2: %v, want ErrNotFound", err)
+	}
+
+	evs, err := s.PersonEvents(ctx, 1, ann.ID, 10)
+	var got []string
+	for _, e := range evs {
+		got = append(got, e.Event+"@"+e.Timestamp.UTC().Format("15"))
+	}
+	if err != nil || !reflect.DeepEqual(got, []string{"$identify@04", "signed_up@03", "$pageview@02", "$pageview@01"}) {
+		t.Fatalf("PersonEvents = %v, %v", got, err)
+	}
+	if evs[3].DistinctID != "anon-1" || !strings.Contains(string(evs[3].Properties), `"ads"`) || evs[3].UUID == ([16]byte{}) {
+		t.Fatalf("PersonEvents row = %+v", evs[3])
+	}
+	if evs, _ := s.PersonEvents(ctx, 1, ann.ID, 2); len(evs) != 2 {
+		t.Fatalf("PersonEvents limit 2 gave %d", len(evs))
+	}
+	if evs, _ := s.PersonEvents(ctx, 2, ann.ID, 10); len(evs) != 0 {
+		t.Fatalf("PersonEvents from project 2 = %v", evs)
+	}
+
+	props, err := s.SampleProperties(ctx, 1, "$pageview", false, 10)
+	if err != nil || len(props) != 2 || !strings.Contains(props[0], "utm_source") {
+		t.Fatalf("SampleProperties($pageview) = %q, %v", props, err)
+	}
+	props, err = s.SampleProperties(ctx, 1, "", true, 10)
+	if err != nil || len(props) != 2 || !strings.Contains(strings.Join(props, " "), "ann@example.com") {
+		t.Fatalf("SampleProperties(persons) = %q, %v", props, err)
+	}
 }
