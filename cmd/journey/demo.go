@@ -4,11 +4,13 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"time"
 
 	"github.com/schollz/progressbar/v3"
 
+	"github.com/journey-dev/journey/internal/api"
 	"github.com/journey-dev/journey/internal/app"
 	"github.com/journey-dev/journey/internal/demo"
 	"github.com/journey-dev/journey/internal/meta"
@@ -25,6 +27,8 @@ func cmdDemo(args []string) error {
 	f.integer(&days, "days", 60, "days of history to generate")
 	f.integer(&seed, "seed", 42, "random seed (same seed, same data)")
 	f.boolean(&noServe, "no-serve", false, "load the data and exit without serving")
+	var password string
+	f.str(&password, "password", "", "password of the demo admin user admin@journey.local (default: a fresh random one at each start)")
 	if err := f.parse(args); err != nil {
 		return err
 	}
@@ -61,11 +65,42 @@ func cmdDemo(args []string) error {
 			return err
 		}
 	}
+	if password == "" {
+		password = randomKey()[:16]
+	}
+	if err := demoUser(ctx, a.Meta, password); err != nil {
+		return err
+	}
+	login := func(url string) {
+		printLogin(url, cfg, shop, shopSecret, saas, saasSecret)
+		fmt.Printf("\nOpen %s and log in as %s with password %s\n", url, demoEmail, password)
+	}
 	if noServe {
-		printLogin("(not serving)", cfg, shop, shopSecret, saas, saasSecret)
+		login("(not serving)")
 		return nil
 	}
-	return serve(a, func(url string) { printLogin(url, cfg, shop, shopSecret, saas, saasSecret) })
+	return serve(a, login)
+}
+
+const demoEmail = "admin@journey.local"
+
+// demoUser creates the demo's server admin, or gives it the new password
+// when it exists (passwords are stored hashed, so the old one cannot be
+// printed again).
+func demoUser(ctx context.Context, m meta.Store, password string) error {
+	hash, err := api.HashPassword(password)
+	if err != nil {
+		return fmt.Errorf("invalid --password: %w", err)
+	}
+	u, err := m.UserByEmail(ctx, demoEmail)
+	if errors.Is(err, meta.ErrNotFound) {
+		_, err = m.CreateUser(ctx, demoEmail, hash, true)
+		return err
+	}
+	if err != nil {
+		return err
+	}
+	return m.SetPassword(ctx, u.ID, hash)
 }
 
 func randomKey() string {

@@ -18,6 +18,7 @@ import (
 	"github.com/VictoriaMetrics/metrics"
 
 	"github.com/journey-dev/journey/internal/insight"
+	"github.com/journey-dev/journey/internal/live"
 	"github.com/journey-dev/journey/internal/meta"
 	"github.com/journey-dev/journey/internal/store"
 )
@@ -34,6 +35,10 @@ type Server struct {
 	Ready    Ready
 	// QueryTimeout bounds one query; 0 = 60 s.
 	QueryTimeout time.Duration
+	// Live feeds the UI's live event stream (nil: the stream stays empty).
+	Live *live.Hub
+
+	logins failures
 }
 
 // Register mounts the API routes on mux.
@@ -45,6 +50,7 @@ func (s *Server) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /api/v1/settings/journey", s.withProject(s.getJourney))
 	mux.HandleFunc("PUT /api/v1/settings/journey", s.withProject(s.putJourney))
 	s.registerCohorts(mux)
+	s.registerUI(mux)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, 200, map[string]string{"status": "ok"}) })
 	mux.HandleFunc("GET /readyz", s.readyz)
 	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) { metrics.WritePrometheus(w, true) })
@@ -169,45 +175,12 @@ func (s *Server) query(w http.ResponseWriter, r *http.Request, p meta.Project) {
 		writeError(w, http.StatusBadRequest, "cannot read body: "+err.Error())
 		return
 	}
-	q, err := insight.Parse(body)
+	res, err := s.runSpec(r.Context(), p, body)
 	if err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
-		return
-	}
-	if err := s.prepare(r.Context(), p, q); err != nil {
-		s.queryError(w, q, err)
-		return
-	}
-	tz, err := time.LoadLocation(p.Timezone)
-	if err != nil {
-		tz = time.UTC
-	}
-	timeout := s.QueryTimeout
-	if timeout == 0 {
-		timeout = 60 * time.Second
-	}
-	ctx, cancel := context.WithTimeout(r.Context(), timeout)
-	defer cancel()
-	res, err := s.run(ctx, p.ID, tz, q.Spec)
-	if err != nil {
-		if ctx.Err() != nil {
-			writeError(w, http.StatusGatewayTimeout, "query timed out after "+timeout.String())
-			return
-		}
-		s.queryError(w, q, err)
+		specError(w, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, res)
-}
-
-func (s *Server) queryError(w http.ResponseWriter, q *insight.Query, err error) {
-	var bad *insight.Error
-	if errors.As(err, &bad) {
-		writeError(w, http.StatusBadRequest, bad.Error())
-		return
-	}
-	slog.Error("query failed", "kind", q.Kind, "err", err)
-	writeError(w, http.StatusInternalServerError, "query failed")
 }
 
 // prepare fills in what a query takes from the metadata store: cohort

@@ -21,6 +21,7 @@ import (
 	"github.com/journey-dev/journey/internal/api"
 	"github.com/journey-dev/journey/internal/capture"
 	"github.com/journey-dev/journey/internal/eventlog"
+	"github.com/journey-dev/journey/internal/live"
 	"github.com/journey-dev/journey/internal/loader"
 	"github.com/journey-dev/journey/internal/meta"
 	"github.com/journey-dev/journey/internal/meta/postgres"
@@ -213,12 +214,13 @@ func openEvents(cfg Config) (store.Store, error) {
 
 func (a *App) routes() http.Handler {
 	mux := http.NewServeMux()
-	ch := capture.NewHandler(&tokenCache{meta: a.Meta}, a.Log, capture.Options{RateLimit: a.Config.RateLimit})
+	hub := live.NewHub()
+	ch := capture.NewHandler(&tokenCache{meta: a.Meta}, live.Tap{Sink: a.Log, Hub: hub}, capture.Options{RateLimit: a.Config.RateLimit})
 	for _, route := range capture.Routes {
 		mux.Handle(route, ch)
 		mux.Handle(route+"/", ch)
 	}
-	srv := &api.Server{Meta: a.Meta, Events: a.Events, AdminKey: a.Config.AdminKey, Ready: a.ready}
+	srv := &api.Server{Meta: a.Meta, Events: a.Events, AdminKey: a.Config.AdminKey, Ready: a.ready, Live: hub}
 	srv.Register(mux)
 	mux.Handle("/", web.Handler())
 	return mux

@@ -28,6 +28,9 @@ func (b *BadDays) Validate() error {
 	if err := noBreakdown(&b.Range, "bad_days"); err != nil {
 		return err
 	}
+	if b.Bad == nil { // the SPEC's default bad event
+		b.Bad = []EventMatch{{Event: "$exception"}}
+	}
 	if err := validateMatches("bad", b.Bad, &b.Range, 1, MaxBadDaysMatches); err != nil {
 		return err
 	}

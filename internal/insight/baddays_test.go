@@ -17,7 +17,9 @@ func TestBadDaysValidate(t *testing.T) {
 	if b.Top != 1000 || b.Active[0].Event != "$pageview" {
 		t.Fatalf("parsed: %+v", b)
 	}
-	f(`{`+rangeJSON+`}`, "bad")
+	if b := f(`{`+rangeJSON+`}`, ""); len(b.Bad) != 1 || b.Bad[0].Event != "$exception" {
+		t.Fatalf("default bad events: %+v", b.Bad)
+	}
 	f(`{"bad":[],`+rangeJSON+`}`, "bad")
 	f(`{"bad":[{"event":""}],`+rangeJSON+`}`, "bad[0].event")
 	f(`{"bad":[{"event":"e"}],"active":[{"event":"a"},{}],`+rangeJSON+`}`, "active[1].event")

@@ -57,6 +57,7 @@ type UI interface {
 	CreateUser(ctx context.Context, email, passwordHash string, isAdmin bool) (User, error)
 	UserByEmail(ctx context.Context, email string) (User, error)
 	User(ctx context.Context, id int64) (User, error)
+	SetPassword(ctx context.Context, userID int64, passwordHash string) error
 	// SetMember gives a user a role in a project (replacing any other).
 	SetMember(ctx context.Context, projectID, userID int64, role string) error
 	RemoveMember(ctx context.Context, projectID, userID int64) error

@@ -73,6 +73,13 @@ func testUsers(t *testing.T, s meta.Store) {
 	if got := try(s.User(ctx, bob.ID)).must(t); got.Email != "bob@example.com" || got.IsAdmin {
 		t.Fatalf("User = %+v", got)
 	}
+	if err := s.SetPassword(ctx, bob.ID, "hash-b2"); err != nil {
+		t.Fatal(err)
+	}
+	if got := try(s.User(ctx, bob.ID)).must(t); got.PasswordHash != "hash-b2" {
+		t.Fatalf("SetPassword left %q", got.PasswordHash)
+	}
+	wantNotFound(t, "SetPassword(unknown user)", s.SetPassword(ctx, 1<<40, "x"))
 	_, err := s.UserByEmail(ctx, "nobody@example.com")
 	wantNotFound(t, "UserByEmail(unknown)", err)
 	if n := try(s.CountUsers(ctx)).must(t); n != 2 {

@@ -143,6 +143,11 @@ func (t *Tables) User(ctx context.Context, id int64) (meta.User, error) {
 	return scanUser(t.row(ctx, `SELECT `+userCols+` FROM users WHERE id = ?`, id))
 }
 
+// SetPassword replaces a user's password hash.
+func (t *Tables) SetPassword(ctx context.Context, userID int64, passwordHash string) error {
+	return affected(t.exec(ctx, `UPDATE users SET password_hash = ? WHERE id = ?`, passwordHash, userID))
+}
+
 // SetMember gives a user a role in a project.
 func (t *Tables) SetMember(ctx context.Context, projectID, userID int64, role string) error {
 	if meta.RoleRank(role) == 0 {

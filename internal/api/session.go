@@ -1,0 +1,345 @@
+package api
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/journey-dev/journey/internal/meta"
+)
+
+// The UI authenticates with a session cookie; the cookie holds a random
+// token and the metadata store keeps only its SHA-256. Requests that change
+// something carry the session's CSRF token in a header, which a cross-site
+// form cannot set.
+const (
+	sessionCookie = "journey_session"
+	sessionTTL    = 14 * 24 * time.Hour
+	csrfHeader    = "X-CSRF-Token"
+	// bcrypt ignores bytes past 72; longer passwords are refused rather
+	// than silently truncated.
+	maxPassword = 72
+	minPassword = 8
+)
+
+// uiUser is the logged-in user of a UI request.
+type uiUser struct {
+	meta.User
+	CSRF string
+}
+
+// HashPassword hashes a UI password with bcrypt.
+func HashPassword(password string) (string, error) {
+	if err := checkPassword(password); err != nil {
+		return "", err
+	}
+	h, err := bcrypt.GenerateFromPassword([]byte(password), bcrypt.DefaultCost)
+	return string(h), err
+}
+
+func checkPassword(password string) error {
+	if len(password) < minPassword {
+		return errors.New(`invalid field "password": at least 8 characters`)
+	}
+	if len(password) > maxPassword {
+		return errors.New(`invalid field "password": at most 72 bytes`)
+	}
+	return nil
+}
+
+// failures counts failed logins per client IP so password guessing is slow.
+type failures struct {
+	mu sync.Mutex
+	by map[string][]time.Time
+}
+
+const (
+	maxFailures   = 10
+	failureWindow = 15 * time.Minute
+)
+
+func (f *failures) recent(ip string, now time.Time) []time.Time {
+	var keep []time.Time
+	for _, t := range f.by[ip] {
+		if now.Sub(t) < failureWindow {
+			keep = append(keep, t)
+		}
+	}
+	return keep
+}
+
+func (f *failures) blocked(ip string) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.recent(ip, time.Now())) >= maxFailures
+}
+
+func (f *failures) add(ip string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.by == nil {
+		f.by = map[string][]time.Time{}
+	}
+	now := time.Now()
+	f.by[ip] = append(f.recent(ip, now), now)
+	if len(f.by) > 100_000 { // bound memory under a spray from many addresses
+		f.by = map[string][]time.Time{}
+	}
+}
+
+func clientIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+func decodeJSON(w http.ResponseWriter, r *http.Request, v any) bool {
+	if err := json.NewDecoder(io.LimitReader(r.Body, 1<<20)).Decode(v); err != nil {
+		writeError(w, http.StatusBadRequest, "cannot decode body as JSON: "+err.Error())
+		return false
+	}
+	return true
+}
+
+// startSession creates a session for u, sets the cookie and answers like
+// /ui/api/me.
+func (s *Server) startSession(w http.ResponseWriter, r *http.Request, u meta.User) {
+	token, csrf := meta.NewSessionToken(), meta.NewCSRFToken()
+	expires := time.Now().Add(sessionTTL)
+	if err := s.Meta.CreateSession(r.Context(), meta.HashSecret(token), u.ID, csrf, expires); err != nil {
+		slog.Error("cannot create session", "err", err)
+		writeError(w, http.StatusServiceUnavailable, "metadata store unavailable")
+		return
+	}
+	http.SetCookie(w, &http.Cookie{
+		Name: sessionCookie, Value: token, Path: "/", Expires: expires, HttpOnly: true,
+		Secure: r.TLS != nil || r.Header.Get("X-Forwarded-Proto") == "https", SameSite: http.SameSiteLaxMode,
+	})
+	s.writeMe(w, r, &uiUser{User: u, CSRF: csrf})
+}
+
+func (s *Server) uiStatus(w http.ResponseWriter, r *http.Request) {
+	n, err := s.Meta.CountUsers(r.Context())
+	if err != nil {
+		writeError(w, http.StatusServiceUnavailable, "metadata store unavailable")
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]bool{"bootstrapped": n > 0})
+}
+
+// bootstrap creates the first server admin, proven by the server's admin key.
+func (s *Server) bootstrap(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		AdminKey string `json:"admin_key"`
+		Email    string `json:"email"`
+		Password string `json:"password"`
+	}
+	if !decodeJSON(w, r, &req) {
+		return
+	}
+	ip := clientIP(r)
+	if s.logins.blocked(ip) {
+		writeError(w, http.StatusTooManyRequests, "too many failed attempts; wait 15 minutes")
+		return
+	}
+	if s.AdminKey == "" || subtle.ConstantTimeCompare([]byte(req.AdminKey), []byte(s.AdminKey)) != 1 {
+		s.logins.add(ip)
+		writeError(w, http.StatusUnauthorized, `invalid field "admin_key": not the server's admin key`)
+		return
+	}
+	if n, err := s.Meta.CountUsers(r.Context()); err != nil || n > 0 {
+		writeError(w, http.StatusConflict, "the first admin already exists; log in instead")
+		return
+	}
+	u, ok := s.newUser(w, r, req.Email, req.Password, true)
+	if !ok {
+		return
+	}
+	s.startSession(w, r, u)
+}
+
+// newUser validates and creates a user, answering the error itself.
+func (s *Server) newUser(w http.ResponseWriter, r *http.Request, email, password string, admin bool) (meta.User, bool) {
+	email = strings.TrimSpace(email)
+	if !strings.Contains(email, "@") || len(email) > 254 || !storable(email) {
+		writeError(w, http.StatusBadRequest, `invalid field "email": not an email address`)
+		return meta.User{}, false
+	}
+	hash, err := HashPassword(password)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return meta.User{}, false
+	}
+	u, err := s.Meta.CreateUser(r.Context(), email, hash, admin)
+	if errors.Is(err, meta.ErrExists) {
+		writeError(w, http.StatusConflict, `invalid field "email": a user with this email exists`)
+		return meta.User{}, false
+	}
+	if err != nil {
+		slog.Error("cannot create user", "err", err)
+		writeError(w, http.StatusInternalServerError, "cannot create user")
+		return meta.User{}, false
+	}
+	return u, true
+}
+
+// dummyHash makes a login for an unknown email cost as much as a wrong
+// password, so response times do not reveal which emails exist.
+var dummyHash, _ = bcrypt.GenerateFromPassword([]byte("journey-timing-equaliser"), bcrypt.DefaultCost)
+
+func (s *Server) login(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Email    string `json:"email"`
+		Password string `json:"password"`
+	}
+	if !decodeJSON(w, r, &req) {
+		return
+	}
+	ip := clientIP(r)
+	if s.logins.blocked(ip) {
+		writeError(w, http.StatusTooManyRequests, "too many failed logins; wait 15 minutes")
+		return
+	}
+	u, err := s.Meta.UserByEmail(r.Context(), req.Email)
+	if err != nil && !errors.Is(err, meta.ErrNotFound) {
+		writeError(w, http.StatusServiceUnavailable, "metadata store unavailable")
+		return
+	}
+	hash := []byte(u.PasswordHash)
+	if err != nil {
+		hash = dummyHash
+	}
+	if bcrypt.CompareHashAndPassword(hash, []byte(req.Password)) != nil || err != nil {
+		s.logins.add(ip)
+		writeError(w, http.StatusUnauthorized, "wrong email or password")
+		return
+	}
+	s.startSession(w, r, u)
+}
+
+func sessionToken(r *http.Request) string {
+	c, err := r.Cookie(sessionCookie)
+	if err != nil {
+		return ""
+	}
+	return c.Value
+}
+
+func (s *Server) logout(w http.ResponseWriter, r *http.Request, u *uiUser) {
+	if err := s.Meta.DeleteSession(r.Context(), meta.HashSecret(sessionToken(r))); err != nil {
+		slog.Error("cannot delete session", "err", err)
+	}
+	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, SameSite: http.SameSiteLaxMode})
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// withUser authenticates the session and, for requests that change
+// something, the CSRF token.
+func (s *Server) withUser(h func(http.ResponseWriter, *http.Request, *uiUser)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		token := sessionToken(r)
+		if token == "" {
+			writeError(w, http.StatusUnauthorized, "not logged in")
+			return
+		}
+		sess, err := s.Meta.Session(r.Context(), meta.HashSecret(token))
+		if errors.Is(err, meta.ErrNotFound) {
+			writeError(w, http.StatusUnauthorized, "session expired; log in again")
+			return
+		}
+		if err != nil {
+			writeError(w, http.StatusServiceUnavailable, "metadata store unavailable")
+			return
+		}
+		if r.Method != http.MethodGet && r.Method != http.MethodHead &&
+			subtle.ConstantTimeCompare([]byte(r.Header.Get(csrfHeader)), []byte(sess.CSRF)) != 1 {
+			writeError(w, http.StatusForbidden, "missing or wrong CSRF token")
+			return
+		}
+		u, err := s.Meta.User(r.Context(), sess.UserID)
+		if err != nil {
+			writeError(w, http.StatusUnauthorized, "user no longer exists")
+			return
+		}
+		h(w, r, &uiUser{User: u, CSRF: sess.CSRF})
+	}
+}
+
+// withUIProject is the UI's tenant check: the project in the path must be
+// one the user belongs to (404 otherwise, so other projects' existence does
+// not leak) with at least role need (403 otherwise).
+func (s *Server) withUIProject(need string, h func(http.ResponseWriter, *http.Request, *uiUser, meta.Project)) http.HandlerFunc {
+	return s.withUser(func(w http.ResponseWriter, r *http.Request, u *uiUser) {
+		pid, err := strconv.ParseInt(r.PathValue("pid"), 10, 64)
+		if err != nil {
+			writeError(w, http.StatusNotFound, "no such project")
+			return
+		}
+		role, err := s.role(r.Context(), u, pid)
+		if errors.Is(err, meta.ErrNotFound) {
+			writeError(w, http.StatusNotFound, "no such project")
+			return
+		}
+		if err != nil {
+			writeError(w, http.StatusServiceUnavailable, "metadata store unavailable")
+			return
+		}
+		if meta.RoleRank(role) < meta.RoleRank(need) {
+			writeError(w, http.StatusForbidden, "your role ("+role+") cannot do this; it needs "+need)
+			return
+		}
+		p, err := s.Meta.Project(r.Context(), pid)
+		if err != nil {
+			writeError(w, http.StatusNotFound, "no such project")
+			return
+		}
+		h(w, r, u, p)
+	})
+}
+
+// role is the user's role in a project; server admins are admins everywhere.
+func (s *Server) role(ctx context.Context, u *uiUser, projectID int64) (string, error) {
+	if u.IsAdmin {
+		if _, err := s.Meta.Project(ctx, projectID); err != nil {
+			return "", err
+		}
+		return meta.RoleAdmin, nil
+	}
+	return s.Meta.Role(ctx, projectID, u.ID)
+}
+
+type projectView struct {
+	meta.Project
+	Role string `json:"role"`
+}
+
+func (s *Server) me(w http.ResponseWriter, r *http.Request, u *uiUser) { s.writeMe(w, r, u) }
+
+func (s *Server) writeMe(w http.ResponseWriter, r *http.Request, u *uiUser) {
+	all, err := s.Meta.Projects(r.Context())
+	if err != nil {
+		writeError(w, http.StatusServiceUnavailable, "metadata store unavailable")
+		return
+	}
+	projects := []projectView{}
+	for _, p := range all {
+		role, err := s.role(r.Context(), u, p.ID)
+		if err == nil {
+			projects = append(projects, projectView{p, role})
+		}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"user": u.User, "csrf_token": u.CSRF, "projects": projects})
+}

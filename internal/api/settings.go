@@ -1,0 +1,129 @@
+package api
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+
+	"github.com/journey-dev/journey/internal/meta"
+)
+
+// snippet is the posthog-js set-up a project's empty states show.
+func snippet(r *http.Request, p meta.Project) string {
+	scheme := "http"
+	if r.TLS != nil || r.Header.Get("X-Forwarded-Proto") == "https" {
+		scheme = "https"
+	}
+	host := scheme + "://" + r.Host
+	return fmt.Sprintf("<script>\n  !function(t,e){var o,n,p,r;e.__SV||(window.posthog=e,e._i=[],e.init=function(i,s,a){function g(t,e){var o=e.split(\".\");2==o.length&&(t=t[o[0]],e=o[1]),t[e]=function(){t.push([e].concat(Array.prototype.slice.call(arguments,0)))}}(p=t.createElement(\"script\")).type=\"text/javascript\",p.async=!0,p.src=s.api_host+\"/static/array.js\",(r=t.getElementsByTagName(\"script\")[0]).parentNode.insertBefore(p,r);var u=e;for(void 0!==a?u=e[a]=[]:a=\"posthog\",u.people=u.people||[],u.toString=function(t){var e=\"posthog\";return\"posthog\"!==a&&(e+=\".\"+a),t||(e+=\" (stub)\"),e},u.people.toString=function(){return u.toString(1)+\".people (stub)\"},o=\"capture identify alias people.set people.set_once set_config register register_once unregister opt_out_capturing has_opted_out_capturing opt_in_capturing reset isFeatureEnabled onFeatureFlags getFeatureFlag getFeatureFlagPayload reloadFeatureFlags group updateEarlyAccessFeatureEnrollment getEarlyAccessFeatures getActiveMatchingSurveys getSurveys onSessionId\".split(\" \"),n=0;n<o.length;n++)g(u,o[n]);e._i.push([i,s,a])},e.__SV=1)}(document,window.posthog||[]);\n  posthog.init(%q, {api_host: %q, person_profiles: 'identified_only'})\n</script>\n<!-- or from a server:\ncurl -X POST %s/capture/ -H 'Content-Type: application/json' \\\n  -d '{\"api_key\":\"%s\",\"event\":\"hello\",\"distinct_id\":\"user-1\"}' -->",
+		p.Token, host, host, p.Token)
+}
+
+func (s *Server) settings(w http.ResponseWriter, r *http.Request, _ *uiUser, p meta.Project) {
+	keys, err := s.Meta.Keys(r.Context(), p.ID)
+	if err != nil {
+		metaError(w, "keys", err)
+		return
+	}
+	stages, err := s.journeyStages(r.Context(), p.ID)
+	if err != nil {
+		metaError(w, "journey stages", err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"project": p, "keys": keys, "stages": stages, "snippet": snippet(r, p)})
+}
+
+func (s *Server) createKey(w http.ResponseWriter, r *http.Request, _ *uiUser, p meta.Project) {
+	secret, err := s.Meta.CreateKey(r.Context(), p.ID)
+	if err != nil {
+		metaError(w, "key", err)
+		return
+	}
+	keys, err := s.Meta.Keys(r.Context(), p.ID)
+	if err != nil || len(keys) == 0 {
+		metaError(w, "key", err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, map[string]any{"id": keys[len(keys)-1].ID, "secret_key": secret})
+}
+
+func (s *Server) deleteKey(w http.ResponseWriter, r *http.Request, _ *uiUser, p meta.Project) {
+	id, ok := pathID(w, r, "key")
+	if !ok {
+		return
+	}
+	if err := s.Meta.DeleteKey(r.Context(), p.ID, id); err != nil {
+		metaError(w, "key", err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Server) members(w http.ResponseWriter, r *http.Request, _ *uiUser, p meta.Project) {
+	ms, err := s.Meta.Members(r.Context(), p.ID)
+	if err != nil {
+		metaError(w, "members", err)
+		return
+	}
+	writeJSON(w, http.StatusOK, ms)
+}
+
+// addMember gives a user (created when the email is new) a role.
+func (s *Server) addMember(w http.ResponseWriter, r *http.Request, _ *uiUser, p meta.Project) {
+	var req struct {
+		Email    string `json:"email"`
+		Password string `json:"password"`
+		Role     string `json:"role"`
+	}
+	if !decodeJSON(w, r, &req) {
+		return
+	}
+	if meta.RoleRank(req.Role) == 0 {
+		writeError(w, http.StatusBadRequest, `invalid field "role": want admin, member or viewer`)
+		return
+	}
+	u, err := s.Meta.UserByEmail(r.Context(), req.Email)
+	if errors.Is(err, meta.ErrNotFound) {
+		var ok bool
+		if u, ok = s.newUser(w, r, req.Email, req.Password, false); !ok {
+			return
+		}
+	} else if err != nil {
+		metaError(w, "user", err)
+		return
+	}
+	if err := s.Meta.SetMember(r.Context(), p.ID, u.ID, req.Role); err != nil {
+		metaError(w, "member", err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, meta.Member{UserID: u.ID, Email: u.Email, Role: req.Role})
+}
+
+func (s *Server) removeMember(w http.ResponseWriter, r *http.Request, u *uiUser, p meta.Project) {
+	id, ok := pathID(w, r, "member")
+	if !ok {
+		return
+	}
+	if id == u.ID && !u.IsAdmin {
+		writeError(w, http.StatusBadRequest, "you cannot remove yourself; ask another admin")
+		return
+	}
+	if err := s.Meta.RemoveMember(r.Context(), p.ID, id); err != nil {
+		metaError(w, "member", err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// validName checks a user-given name field.
+func validName(field, v string) error {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return fmt.Errorf("invalid field %q: missing", field)
+	}
+	if len(v) > 200 || !storable(v) {
+		return fmt.Errorf("invalid field %q: at most 200 characters of valid UTF-8", field)
+	}
+	return nil
+}

@@ -1,0 +1,61 @@
+package live
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	"github.com/journey-dev/journey/internal/event"
+)
+
+type sink struct{ err error }
+
+func (s sink) Append(context.Context, event.Batch) error { return s.err }
+
+func TestTapPublishesAcceptedBatchesToTheirProject(t *testing.T) {
+	h := NewHub()
+	a, stopA := h.Subscribe(1)
+	b, stopB := h.Subscribe(2)
+	defer stopB()
+	tap := Tap{Sink: sink{}, Hub: h}
+	if err := tap.Append(context.Background(), event.Batch{ProjectID: 1, Events: []event.Event{{Event: "x"}, {Event: "y"}}}); err != nil {
+		t.Fatal(err)
+	}
+	if e := <-a; e.Event != "x" {
+		t.Fatalf("first event %q", e.Event)
+	}
+	if e := <-a; e.Event != "y" {
+		t.Fatalf("second event %q", e.Event)
+	}
+	select {
+	case e := <-b:
+		t.Fatalf("project 2 got project 1's event %v", e)
+	default:
+	}
+	// A batch the log refused is not shown.
+	failing := Tap{Sink: sink{err: errors.New("full")}, Hub: h}
+	if err := failing.Append(context.Background(), event.Batch{ProjectID: 1, Events: []event.Event{{Event: "z"}}}); err == nil {
+		t.Fatal("error lost")
+	}
+	select {
+	case e := <-a:
+		t.Fatalf("refused event published: %v", e)
+	default:
+	}
+	stopA()
+	stopA() // idempotent
+	if n := h.count.Load(); n != 1 {
+		t.Fatalf("subscribers = %d, want 1", n)
+	}
+}
+
+func TestSlowSubscriberDropsInsteadOfBlocking(t *testing.T) {
+	h := NewHub()
+	ch, stop := h.Subscribe(1)
+	defer stop()
+	evs := make([]event.Event, subscriberBuffer+10)
+	h.Publish(event.Batch{ProjectID: 1, Events: evs}) // must not block
+	if len(ch) != subscriberBuffer {
+		t.Fatalf("buffered %d, want %d", len(ch), subscriberBuffer)
+	}
+}
