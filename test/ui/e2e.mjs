@@ -1,0 +1,351 @@
+// End-to-end test of the Journey web UI in Debian's headless Chromium
+// (playwright-core drives it; no browser is downloaded).
+//
+//   JOURNEY_URL=http://127.0.0.1:8080 JOURNEY_EMAIL=… JOURNEY_PASSWORD=… \
+//   SHOT_DIR=/tmp/shots node test/ui/e2e.mjs
+//
+// Needs a running server with the demo data ("Demo shop" project) and a
+// user who may write in it. Prints one line per passed step, the
+// dashboard render time as {"dashboard_render_ms":N}, and exits 1 at the
+// first failed step (with a screenshot of the page in SHOT_DIR).
+
+import { chromium } from 'playwright-core';
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const BASE = (process.env.JOURNEY_URL || 'http://127.0.0.1:8080').replace(/\/+$/, '');
+const EMAIL = process.env.JOURNEY_EMAIL;
+const PASSWORD = process.env.JOURNEY_PASSWORD;
+const SHOT_DIR = process.env.SHOT_DIR || path.join(path.dirname(fileURLToPath(import.meta.url)), 'screenshots');
+const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+const STEP_MS = Number(process.env.STEP_TIMEOUT_MS || 30000);
+const MAX_RENDER_MS = Number(process.env.MAX_DASHBOARD_RENDER_MS || 1000);
+const PROJECT = process.env.JOURNEY_PROJECT || 'Demo shop';
+
+if (!EMAIL || !PASSWORD) {
+  console.error('e2e: set JOURNEY_EMAIL and JOURNEY_PASSWORD (a user of the "Demo shop" project)');
+  process.exit(2);
+}
+fs.mkdirSync(SHOT_DIR, { recursive: true });
+
+const DAY = 864e5;
+const now = Math.ceil(Date.now() / 60000) * 60000;
+const last = (days) => ({ from: new Date(now - days * DAY).toISOString(), to: new Date(now).toISOString() });
+const stamp = new Date().toISOString().replace(/[-:T]/g, '').slice(0, 14);
+
+let passed = 0;
+let page; // the page of the current step, for the failure screenshot
+const pageErrors = [];
+
+function check(cond, msg) {
+  if (!cond) throw new Error(msg);
+}
+
+async function shot(p, name) {
+  try {
+    await p.screenshot({ path: path.join(SHOT_DIR, `${name}.png`), fullPage: true });
+  } catch (err) {
+    console.error(`e2e: could not save screenshot ${name}: ${err.message}`);
+  }
+}
+
+async function step(name, fn) {
+  const t = Date.now();
+  let timer;
+  try {
+    await Promise.race([
+      fn(),
+      new Promise((_, reject) => { timer = setTimeout(() => reject(new Error(`step took longer than ${STEP_MS} ms`)), STEP_MS); }),
+    ]);
+  } catch (err) {
+    const file = `fail-${passed + 1}`;
+    if (page) await shot(page, file);
+    throw new Error(`step ${passed + 1} "${name}" failed: ${err.message} (screenshot ${path.join(SHOT_DIR, `${file}.png`)})`);
+  } finally {
+    clearTimeout(timer);
+  }
+  passed += 1;
+  console.log(`ok ${passed} - ${name} (${Date.now() - t} ms)`);
+}
+
+const tid = (id) => `[data-testid="${id}"]`;
+
+// waitDone waits for a builder run and fails with the server's error.
+async function waitRun(p) {
+  const host = p.locator(tid('insight-result-host'));
+  await p.waitForFunction(() => {
+    const el = document.querySelector('[data-testid="insight-result-host"]');
+    return el && (el.dataset.state === 'done' || el.dataset.state === 'error');
+  });
+  if ((await host.getAttribute('data-state')) === 'error') {
+    throw new Error(`the insight did not run: ${await p.locator(tid('builder-error')).innerText()}`);
+  }
+}
+
+// canvasDrawn: the chart canvas exists, has a size and non-blank pixels.
+async function canvasDrawn(p, scopeSel) {
+  return p.evaluate((sel) => {
+    const c = document.querySelector(`${sel} [data-testid="chart"] canvas`);
+    if (!c || c.width === 0 || c.height === 0) return { ok: false, why: 'no sized canvas' };
+    const data = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+    let inked = 0;
+    for (let i = 3; i < data.length; i += 16) if (data[i] > 0) inked += 1;
+    return { ok: inked > 200, why: `${inked} inked samples` };
+  }, scopeSel);
+}
+
+async function numbers(locator) {
+  const vals = await locator.evaluateAll((els) => els.map((e) => Number(e.dataset.value)));
+  return vals;
+}
+
+async function tilesDone(p) {
+  await p.waitForFunction(() => document.body.dataset.dashboardRenderMs !== undefined);
+  const states = await p.locator(tid('dashboard-tile')).evaluateAll((els) => els.map((e) => ({ state: e.dataset.state, text: e.innerText.slice(0, 200) })));
+  const bad = states.filter((s) => s.state !== 'done');
+  check(states.length > 0, 'the dashboard shows no tile');
+  check(bad.length === 0, `tiles not drawn: ${bad.map((b) => `[${b.state}] ${b.text.replace(/\s+/g, ' ')}`).join(' | ')}`);
+  return states.length;
+}
+
+async function main() {
+  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'], headless: true });
+  try {
+    const ctx = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    page = await ctx.newPage();
+    page.setDefaultTimeout(STEP_MS);
+    page.on('pageerror', (err) => pageErrors.push(err.message));
+    let pid;
+    let step1;
+    let shareURL;
+    let page2;
+
+    await step('log in', async () => {
+      await page.goto(`${BASE}/#/login`);
+      const form = page.locator(`${tid('login-form')}, ${tid('bootstrap-form')}`);
+      await form.first().waitFor();
+      check(await page.locator(tid('login-form')).count() === 1, 'the server has no user yet (bootstrap form shown); create one first');
+      await page.fill(tid('login-email'), EMAIL);
+      await page.fill(tid('login-password'), PASSWORD);
+      await page.press(tid('login-password'), 'Enter'); // Enter submits
+      await Promise.race([
+        page.locator(tid('project-switcher')).waitFor(),
+        page.locator(`${tid('login-error')}:not([hidden])`).waitFor().then(async () => {
+          throw new Error(`login refused: ${await page.locator(tid('login-error')).innerText()}`);
+        }),
+      ]);
+      check((await page.locator(tid('user-email')).innerText()).trim() === EMAIL, 'the top bar does not show the logged-in email');
+    });
+
+    await step(`choose the "${PROJECT}" project`, async () => {
+      const value = await page.locator(`${tid('project-switcher')} option`, { hasText: PROJECT }).first().getAttribute('value');
+      check(value, `no project named "${PROJECT}" in the switcher`);
+      if (await page.locator(tid('project-switcher')).inputValue() !== value) {
+        await page.selectOption(tid('project-switcher'), value);
+      }
+      pid = value;
+      // The router marks which route main shows as soon as it switches.
+      await page.waitForFunction((p) => document.getElementById('main').dataset.path === `/p/${p}/home`, value);
+      await page.locator(tid('journey-funnel')).waitFor();
+      const stages = await page.locator(tid('journey-stage-count')).allInnerTexts();
+      check(stages.length >= 2, `the home journey shows ${stages.length} stages`);
+      check(Number(stages[0].replace(/\D/g, '')) > 0, 'nobody reached the first journey stage');
+      await shot(page, 'home-1280');
+    });
+
+    await step('build and run a funnel product_viewed → added_to_cart → order_completed (30 days)', async () => {
+      await page.click(tid('nav-insight'));
+      await page.locator(tid('builder-form')).waitFor();
+      await page.click(tid('kind-funnel'));
+      await page.fill(tid('funnel-step-event-0'), 'product_viewed');
+      await page.fill(tid('funnel-step-event-1'), 'added_to_cart');
+      await page.click(tid('funnel-add-step'));
+      await page.fill(tid('funnel-step-event-2'), 'order_completed');
+      await page.selectOption(tid('range-preset'), '30d');
+      await page.click(tid('run-insight'));
+      await waitRun(page);
+      const drawn = await canvasDrawn(page, tid('insight-result'));
+      check(drawn.ok, `the funnel chart is not drawn (${drawn.why})`);
+      const rows = await page.locator(`${tid('insight-result')} ${tid('result-table')} tbody tr`).count();
+      check(rows === 3, `the funnel table has ${rows} rows, want 3`);
+      const counts = await numbers(page.locator(`${tid('insight-result')} ${tid('funnel-count')}`));
+      check(counts.length === 3 && counts.every((c) => c > 0), `funnel counts are not all positive: ${counts}`);
+      check(counts[0] >= counts[1] && counts[1] >= counts[2] && counts[0] > counts[2], `funnel counts do not decrease: ${counts}`);
+      step1 = counts[0];
+      await shot(page, 'funnel');
+    });
+
+    await step('list the persons who dropped off after step 2', async () => {
+      await page.click(tid('funnel-dropped-2'));
+      await page.locator(`${tid('persons-panel')}[data-state="done"], ${tid('persons-panel')}[data-state="error"]`).waitFor();
+      const n = await page.locator(`${tid('persons-list')} ${tid('person-link')}`).count();
+      check(n >= 1, `no person listed (${await page.locator(tid('persons-panel')).innerText()})`);
+    });
+
+    await step('open one person and see their timeline', async () => {
+      await page.locator(`${tid('persons-list')} ${tid('person-link')}`).first().click();
+      await page.waitForURL(/#\/p\/[^/]+\/persons\/[^/?]+/);
+      await page.locator(`${tid('person-timeline')} ${tid('timeline-event')}`).first().waitFor();
+      const n = await page.locator(`${tid('person-timeline')} ${tid('timeline-event')}`).count();
+      check(n >= 1, 'the person has no events in the timeline');
+      await shot(page, 'person');
+      await page.goBack();
+      await page.locator(tid('builder-form')).waitFor();
+      await waitRun(page); // the builder re-runs the spec kept in the URL
+    });
+
+    await step('save the funnel to a new dashboard', async () => {
+      await page.fill(tid('insight-name'), `E2E funnel ${stamp}`);
+      await page.click(tid('add-to-dashboard'));
+      await page.locator(tid('dashboard-choice')).waitFor();
+      await page.selectOption(tid('dashboard-choice'), 'new');
+      await page.fill(tid('new-dashboard-name'), `E2E dashboard ${stamp}`);
+      await page.click(tid('add-to-dashboard-confirm'));
+      await page.locator(tid('open-dashboard')).waitFor();
+      check(/Saved/.test(await page.locator(tid('save-status')).innerText()), 'the insight was not saved');
+    });
+
+    await step('open the dashboard', async () => {
+      await page.click(tid('open-dashboard'));
+      await page.waitForURL(/#\/p\/[^/]+\/dashboards\/[^/?]+/);
+      const n = await tilesDone(page);
+      check(n === 1, `the new dashboard has ${n} tiles, want 1`);
+      const drawn = await canvasDrawn(page, tid('dashboard-tile'));
+      check(drawn.ok, `the tile chart is not drawn (${drawn.why})`);
+    });
+
+    await step('create a share link', async () => {
+      await page.click(tid('share-create'));
+      await page.locator(tid('share-url')).waitFor();
+      shareURL = await page.locator(tid('share-url')).inputValue();
+      check(/\/share\/[^/]+$/.test(shareURL), `odd share URL ${shareURL}`);
+    });
+
+    await step('open the share link logged out: same step-1 count', async () => {
+      const anon = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+      page2 = await anon.newPage();
+      page2.setDefaultTimeout(STEP_MS);
+      page2.on('pageerror', (err) => pageErrors.push(`shared page: ${err.message}`));
+      await page2.goto(shareURL);
+      await tilesDone(page2);
+      const drawn = await canvasDrawn(page2, tid('dashboard-tile'));
+      check(drawn.ok, `the shared tile chart is not drawn (${drawn.why})`);
+      await page2.locator(`${tid('dashboard-tile')} ${tid('view-table')}`).first().click();
+      const counts = await numbers(page2.locator(`${tid('dashboard-tile')} ${tid('funnel-count')}`));
+      check(counts[0] === step1, `the shared tile says ${counts[0]} at step 1, the builder said ${step1}`);
+      check(await page2.locator(tid('login-form')).count() === 0, 'the shared page asked for a login');
+      await shot(page2, 'shared');
+    });
+
+    await step('revoke the link: the shared page says so', async () => {
+      await page.click(tid('share-revoke'));
+      await page.locator(tid('share-create')).waitFor();
+      await page2.reload();
+      await page2.locator(tid('share-revoked')).waitFor();
+      check(await page2.locator(tid('dashboard-tile')).count() === 0, 'the revoked link still shows tiles');
+      await page2.context().close();
+    });
+
+    await step('retention signed_up → order_completed: week, then month', async () => {
+      await page.click(tid('nav-insight'));
+      await page.locator(tid('builder-form')).waitFor();
+      await page.click(tid('kind-retention'));
+      await page.fill(tid('retention-start'), 'signed_up');
+      await page.fill(tid('retention-return'), 'order_completed');
+      await page.selectOption(tid('retention-period'), 'week');
+      await page.selectOption(tid('range-preset'), '90d');
+      await page.click(tid('run-insight'));
+      await waitRun(page);
+      const heads = () => page.locator(`${tid('retention-heatmap')} ${tid('retention-period-head')}`).allInnerTexts();
+      const weeks = await heads();
+      check(weeks.length > 0 && weeks.every((t) => t.startsWith('Week')), `weekly heatmap header is ${JSON.stringify(weeks)}`);
+      await page.selectOption(tid('retention-period'), 'month');
+      await page.click(tid('run-insight'));
+      await page.waitForFunction(() => {
+        const th = document.querySelector('[data-testid="retention-heatmap"] [data-testid="retention-period-head"]');
+        return th && th.textContent.startsWith('Month');
+      });
+      await waitRun(page);
+      const months = await heads();
+      check(months.length > 0 && months.every((t) => t.startsWith('Month')), `monthly heatmap header is ${JSON.stringify(months)}`);
+      await shot(page, 'retention');
+    });
+
+    let bigDash;
+    await step('a dashboard of 6 insights renders within the budget', async () => {
+      const r30 = last(30);
+      const specs = [
+        ['E2E funnel', { kind: 'funnel', steps: [{ event: 'product_viewed' }, { event: 'added_to_cart' }, { event: 'order_completed' }], ...r30 }],
+        ['E2E retention', { kind: 'retention', start: { event: 'signed_up' }, return: { event: 'order_completed' }, period: 'week', periods: 4, ...r30 }],
+        ['E2E DAU', { kind: 'trend', series: [{ event: '$pageview', math: 'dau' }], interval: 'day', ...r30 }],
+        ['E2E stickiness', { kind: 'stickiness', series: [{ event: '$pageview' }], interval: 'day', ...r30 }],
+        ['E2E lifecycle', { kind: 'lifecycle', event: '$pageview', interval: 'day', ...r30 }],
+        ['E2E bad days', { kind: 'bad_days', bad: [{ event: '$exception' }], ...r30 }],
+      ];
+      // Made through the same JSON API the UI uses (building six by hand
+      // in the builder adds nothing the funnel steps above did not test).
+      bigDash = await page.evaluate(async ({ pid: p, specs: list, name }) => {
+        const me = await (await fetch('/ui/api/me')).json();
+        const headers = { 'Content-Type': 'application/json', 'X-CSRF-Token': me.csrf_token };
+        const call = async (method, url, body) => {
+          const res = await fetch(url, { method, headers, body: JSON.stringify(body) });
+          const data = await res.json().catch(() => ({}));
+          if (!res.ok) throw new Error(`${method} ${url}: ${res.status} ${data.error || ''}`);
+          return data;
+        };
+        const ids = [];
+        for (const [n, spec] of list) ids.push((await call('POST', `/ui/api/projects/${p}/insights`, { name: n, spec })).id);
+        const d = await call('POST', `/ui/api/projects/${p}/dashboards`, {
+          name, range: '', refresh_seconds: 0, tiles: ids.map((id, i) => ({ insight_id: id, width: i === 0 ? 2 : 1 })),
+        });
+        return d.id;
+      }, { pid, specs, name: `E2E six tiles ${stamp}` });
+      await page.evaluate((h) => { location.hash = h; }, `#/p/${pid}/dashboards/${bigDash}`);
+      const n = await tilesDone(page);
+      check(n === 6, `the dashboard shows ${n} tiles, want 6`);
+      const ms = Number(await page.evaluate(() => document.body.dataset.dashboardRenderMs));
+      console.log(JSON.stringify({ dashboard_render_ms: ms }));
+      await shot(page, 'dashboard-1280');
+      check(ms <= MAX_RENDER_MS, `the dashboard took ${ms} ms to draw, budget ${MAX_RENDER_MS} ms`);
+    });
+
+    await step('phone width 390×844: home and dashboard fit', async () => {
+      await page.setViewportSize({ width: 390, height: 844 });
+      const fits = async (what) => {
+        const w = await page.evaluate(() => document.documentElement.scrollWidth);
+        check(w <= 391, `${what} is ${w}px wide at a 390px viewport (scrolls sideways)`);
+      };
+      await page.evaluate((h) => { location.hash = h; }, `#/p/${pid}/home`);
+      await page.locator(tid('journey-funnel')).waitFor();
+      check(await page.locator(tid('nav-toggle')).isVisible(), 'no menu button at phone width');
+      check(!(await page.locator(tid('nav-home')).isVisible()), 'the nav is not collapsed at phone width');
+      await page.click(tid('nav-toggle'));
+      check(await page.locator(tid('nav-home')).isVisible(), 'the menu button does not open the nav');
+      await page.click(tid('nav-toggle'));
+      await fits('home');
+      await shot(page, 'home-390');
+      await page.evaluate((h) => { location.hash = h; }, `#/p/${pid}/dashboards/${bigDash}`);
+      await tilesDone(page);
+      await fits('the dashboard');
+      const widths = await page.locator(`${tid('dashboard-tile')} canvas`).evaluateAll((els) => els.map((c) => c.getBoundingClientRect().width));
+      check(widths.length > 0 && widths.every((w) => w > 0 && w <= 390), `charts do not fit the phone: ${widths}`);
+      await shot(page, 'dashboard-390');
+    });
+
+    await step('no script errors in the pages', async () => {
+      check(pageErrors.length === 0, `uncaught errors: ${pageErrors.join(' | ')}`);
+    });
+    await ctx.close();
+  } finally {
+    await browser.close();
+  }
+}
+
+main().then(() => {
+  console.log(`${passed} passed, 0 failed`);
+}, (err) => {
+  console.error(`e2e: ${err.message}`);
+  console.log(`${passed} passed, 1 failed`);
+  process.exit(1);
+});

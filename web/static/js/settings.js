@@ -1,0 +1,193 @@
+// Settings: project info and capture token, secret keys, journey stages,
+// members (project admins), and "New project" (server admins).
+
+import { h, clear, field, select, errorBox, setError, loading, fmtTime, codeBlock, copyButton, isAbort } from './dom.js';
+import { get, post, put, del, P } from './api.js';
+import { curlExample } from './snippets.js';
+
+export default async function settingsPage(ctx) {
+  const { pid, main, scope, project } = ctx;
+  clear(main, h('h1', null, 'Settings'), loading());
+  let s;
+  try {
+    s = await get(P(pid, '/settings'), { signal: scope.signal });
+  } catch (err) {
+    if (isAbort(err)) return;
+    clear(main, h('h1', null, 'Settings'), errorBox(err));
+    return;
+  }
+  const proj = { ...project, ...(s.project || {}) };
+  const admin = ctx.isProjectAdmin;
+
+  clear(main,
+    h('div', { class: 'page-head' }, h('h1', null, 'Settings')),
+    h('div', { class: 'settings' },
+      projectSection(proj, ctx.role, s),
+      keysSection(ctx, s.keys || [], admin),
+      stagesSection(ctx, s.stages || [], admin),
+      admin ? membersSection(ctx) : null,
+      ctx.session.user.is_admin ? newProjectSection(ctx) : null));
+}
+
+function projectSection(proj, role, s) {
+  return h('section', { class: 'card', 'aria-labelledby': 'set-project' },
+    h('h2', { id: 'set-project' }, 'Project'),
+    h('dl', { class: 'kv-list' },
+      h('dt', null, 'Name'), h('dd', { 'data-testid': 'project-name' }, proj.name),
+      h('dt', null, 'Id'), h('dd', null, String(proj.id)),
+      h('dt', null, 'Timezone'), h('dd', null, proj.timezone || 'UTC'),
+      h('dt', null, 'Your role'), h('dd', null, role)),
+    h('h3', null, 'Capture token'),
+    h('p', { class: 'muted small' }, 'Public: it only lets SDKs send events to this project.'),
+    h('div', { class: 'token-row' }, h('code', { 'data-testid': 'capture-token' }, proj.token || ''), copyButton(() => proj.token || '', 'Copy token')),
+    s.snippet ? [h('h3', null, 'posthog-js snippet'), codeBlock(s.snippet, 'settings-snippet')] : null,
+    h('h3', null, 'Send an event with curl'), codeBlock(curlExample(proj.token || ''), 'settings-curl'));
+}
+
+function keysSection(ctx, keys, admin) {
+  const { pid } = ctx;
+  const err = errorBox();
+  const shown = h('div', { 'data-testid': 'new-key-box' });
+  const list = h('ul', { class: 'key-list', 'data-testid': 'key-list' });
+  const renderList = () => clear(list, keys.length ? keys.map((k) => h('li', null,
+    h('code', null, `key ${k.id}`), h('span', { class: 'muted small' }, ` created ${fmtTime(k.created_at)} `),
+    admin ? h('button', { type: 'button', class: 'btn small danger', 'data-testid': 'key-revoke', onclick: async () => {
+      if (!window.confirm(`Revoke key ${k.id}? Programs using it stop working at once.`)) return;
+      setError(err, null);
+      try {
+        await del(P(pid, `/keys/${encodeURIComponent(k.id)}`));
+        keys = keys.filter((x) => x.id !== k.id);
+        renderList();
+      } catch (e) { if (!isAbort(e)) setError(err, e); }
+    } }, 'Revoke') : null))
+    : h('li', { class: 'muted' }, 'No secret keys.'));
+  renderList();
+  const create = admin ? h('button', { type: 'button', class: 'btn', 'data-testid': 'key-create', onclick: async () => {
+    setError(err, null);
+    try {
+      const k = await post(P(pid, '/keys'), {});
+      keys = [...keys, { id: k.id, created_at: new Date().toISOString() }];
+      renderList();
+      clear(shown, h('div', { class: 'notice', role: 'status' },
+        h('p', null, h('strong', null, 'Copy this key now: it is shown only once.')),
+        h('div', { class: 'token-row' }, h('code', { 'data-testid': 'new-secret-key' }, k.secret_key), copyButton(() => k.secret_key, 'Copy key'))));
+    } catch (e) { if (!isAbort(e)) setError(err, e); }
+  } }, 'Create key') : null;
+  return h('section', { class: 'card', 'aria-labelledby': 'set-keys' },
+    h('h2', { id: 'set-keys' }, 'Secret keys'),
+    h('p', { class: 'muted small' }, 'For the query and management API (/api/v1), as “Authorization: Bearer <key>”. Keep them private.'),
+    list, create, shown, err);
+}
+
+function stagesSection(ctx, stages, admin) {
+  const { pid } = ctx;
+  const ta = h('textarea', { rows: 14, spellcheck: 'false', 'data-testid': 'stages-json', readonly: !admin });
+  ta.value = JSON.stringify(stages, null, 2);
+  const err = errorBox();
+  err.setAttribute('data-testid', 'stages-error');
+  const ok = h('span', { class: 'ok', role: 'status' });
+  const form = h('form', { 'data-testid': 'stages-form' },
+    field('Stages (JSON: name, events [{event, filters}], min_count)', ta),
+    admin ? h('div', { class: 'form-actions' }, h('button', { type: 'submit', class: 'btn primary', 'data-testid': 'stages-save' }, 'Save stages'), ok) : null,
+    err);
+  form.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    setError(err, null);
+    ok.textContent = '';
+    let parsed;
+    try {
+      parsed = JSON.parse(ta.value);
+    } catch (e2) {
+      setError(err, `Not valid JSON: ${e2.message}`);
+      return;
+    }
+    try {
+      const r = await put(P(pid, '/settings/journey'), { stages: parsed });
+      ta.value = JSON.stringify(r.stages, null, 2);
+      ok.textContent = 'Saved.';
+    } catch (e2) {
+      if (!isAbort(e2)) setError(err, e2);
+    }
+  });
+  return h('section', { class: 'card', 'aria-labelledby': 'set-stages' },
+    h('h2', { id: 'set-stages' }, 'Customer journey stages'),
+    h('p', { class: 'muted small' }, 'A person reaches a stage by doing any of its events at least min_count times (and every earlier stage). Home shows these stages.'),
+    form);
+}
+
+function membersSection(ctx) {
+  const { pid, scope } = ctx;
+  const list = h('div', null, loading());
+  const err = errorBox();
+  let members = [];
+  const render = () => clear(list, h('div', { class: 'table-wrap' }, h('table', { class: 'data', 'data-testid': 'members-table' },
+    h('thead', null, h('tr', null, h('th', { scope: 'col' }, 'Email'), h('th', { scope: 'col' }, 'Role'), h('th', { scope: 'col' }, h('span', { class: 'sr-only' }, 'Actions')))),
+    h('tbody', null, members.map((m) => h('tr', null, h('th', { scope: 'row' }, m.email), h('td', null, m.role),
+      h('td', null, m.user_id === ctx.session.user.id ? h('span', { class: 'muted small' }, 'you') : h('button', { type: 'button', class: 'btn small danger', 'data-testid': 'member-remove', onclick: async () => {
+        if (!window.confirm(`Remove ${m.email} from this project?`)) return;
+        setError(err, null);
+        try {
+          await del(P(pid, `/members/${encodeURIComponent(m.user_id)}`));
+          members = members.filter((x) => x.user_id !== m.user_id);
+          render();
+        } catch (e) { if (!isAbort(e)) setError(err, e); }
+      } }, 'Remove'))))))));
+  get(P(pid, '/members'), { signal: scope.signal }).then((m) => { members = m || []; render(); })
+    .catch((e) => { if (!isAbort(e)) clear(list, errorBox(e)); });
+
+  const email = h('input', { type: 'email', required: true, autocomplete: 'off', 'data-testid': 'member-email' });
+  const password = h('input', { type: 'password', autocomplete: 'new-password', minlength: 8, 'data-testid': 'member-password' });
+  const role = select([['viewer', 'Viewer: read and run queries'], ['member', 'Member: also save insights, dashboards, share'], ['admin', 'Admin: also keys, stages, members']], 'member', { 'data-testid': 'member-role' });
+  const addErr = errorBox();
+  const form = h('form', { class: 'inline-form', 'data-testid': 'member-form' },
+    h('h3', null, 'Add a member'),
+    h('div', { class: 'inline wrap' }, field('Email', email), field('Password (new users, 8+ characters)', password), field('Role', role)),
+    h('div', { class: 'form-actions' }, h('button', { type: 'submit', class: 'btn primary', 'data-testid': 'member-add' }, 'Add member')),
+    addErr);
+  form.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    setError(addErr, null);
+    try {
+      const m = await post(P(pid, '/members'), { email: email.value.trim(), password: password.value, role: role.value });
+      members = [...members.filter((x) => x.user_id !== m.user_id), m];
+      render();
+      email.value = '';
+      password.value = '';
+      email.focus();
+    } catch (e2) { if (!isAbort(e2)) setError(addErr, e2); }
+  });
+  return h('section', { class: 'card', 'aria-labelledby': 'set-members' },
+    h('h2', { id: 'set-members' }, 'Members'), list, err, form);
+}
+
+export function newProjectSection(ctx) {
+
+  const name = h('input', { type: 'text', required: true, 'data-testid': 'project-new-name' });
+  const tz = h('input', { type: 'text', value: Intl.DateTimeFormat().resolvedOptions().timeZone || 'UTC', 'data-testid': 'project-new-timezone', list: 'tz-list' });
+  const tzList = h('datalist', { id: 'tz-list' }, ['UTC', 'Europe/London', 'Europe/Berlin', 'Europe/Paris', 'America/New_York', 'America/Chicago', 'America/Los_Angeles', 'Asia/Tokyo', 'Asia/Kolkata', 'Australia/Sydney'].map((z) => h('option', { value: z })));
+  const err = errorBox();
+  const out = h('div');
+  const form = h('form', { class: 'inline-form', 'data-testid': 'project-new-form' },
+    h('div', { class: 'inline wrap' }, field('Name', name), field('Timezone (IANA)', tz), tzList),
+    h('div', { class: 'form-actions' }, h('button', { type: 'submit', class: 'btn primary', 'data-testid': 'project-create' }, 'Create project')),
+    err, out);
+  form.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    setError(err, null);
+    if (!name.value.trim()) { setError(err, 'Give the project a name.'); name.focus(); return; }
+    try {
+      const p = await post('/projects', { name: name.value.trim(), timezone: tz.value.trim() || 'UTC' });
+      await ctx.reloadSession();
+      clear(out, h('div', { class: 'notice', role: 'status' },
+        h('p', null, h('strong', null, `Project “${p.name}” created.`), ' Copy its secret key now: it is shown only once.'),
+        p.secret_key ? h('div', { class: 'token-row' }, h('code', { 'data-testid': 'project-secret-key' }, p.secret_key), copyButton(() => p.secret_key, 'Copy key')) : null,
+        h('p', null, 'Capture token: ', h('code', null, p.token || '')),
+        h('p', null, h('a', { href: `#/p/${p.id}/home` }, 'Open the project'))));
+      name.value = '';
+    } catch (e2) { if (!isAbort(e2)) setError(err, e2); }
+  });
+  return h('section', { class: 'card', 'aria-labelledby': 'set-newproj' },
+    h('h2', { id: 'set-newproj' }, 'New project'),
+    h('p', { class: 'muted small' }, 'You are a server admin: you can create projects.'),
+    form);
+}
