@@ -73,7 +73,7 @@ func cmdDemo(args []string) error {
 	}
 	login := func(url string) {
 		printLogin(url, cfg, shop, shopSecret, saas, saasSecret)
-		fmt.Printf("\nOpen %s and log in as %s with password %s\n", url, demoEmail, password)
+		fmt.Printf("\nWeb UI: %s  (log in as %s, password %s)\n", url, demoEmail, password)
 	}
 	if noServe {
 		login("(not serving)")

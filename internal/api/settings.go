@@ -9,15 +9,23 @@ import (
 	"github.com/journey-dev/journey/internal/meta"
 )
 
-// snippet is the posthog-js set-up a project's empty states show.
+// snippet is the set-up a project's empty states show: posthog-js (its
+// bundle comes from npm; only api_host points at Journey) and a curl call.
 func snippet(r *http.Request, p meta.Project) string {
 	scheme := "http"
 	if r.TLS != nil || r.Header.Get("X-Forwarded-Proto") == "https" {
 		scheme = "https"
 	}
 	host := scheme + "://" + r.Host
-	return fmt.Sprintf("<script>\n  !function(t,e){var o,n,p,r;e.__SV||(window.posthog=e,e._i=[],e.init=function(i,s,a){function g(t,e){var o=e.split(\".\");2==o.length&&(t=t[o[0]],e=o[1]),t[e]=function(){t.push([e].concat(Array.prototype.slice.call(arguments,0)))}}(p=t.createElement(\"script\")).type=\"text/javascript\",p.async=!0,p.src=s.api_host+\"/static/array.js\",(r=t.getElementsByTagName(\"script\")[0]).parentNode.insertBefore(p,r);var u=e;for(void 0!==a?u=e[a]=[]:a=\"posthog\",u.people=u.people||[],u.toString=function(t){var e=\"posthog\";return\"posthog\"!==a&&(e+=\".\"+a),t||(e+=\" (stub)\"),e},u.people.toString=function(){return u.toString(1)+\".people (stub)\"},o=\"capture identify alias people.set people.set_once set_config register register_once unregister opt_out_capturing has_opted_out_capturing opt_in_capturing reset isFeatureEnabled onFeatureFlags getFeatureFlag getFeatureFlagPayload reloadFeatureFlags group updateEarlyAccessFeatureEnrollment getEarlyAccessFeatures getActiveMatchingSurveys getSurveys onSessionId\".split(\" \"),n=0;n<o.length;n++)g(u,o[n]);e._i.push([i,s,a])},e.__SV=1)}(document,window.posthog||[]);\n  posthog.init(%q, {api_host: %q, person_profiles: 'identified_only'})\n</script>\n<!-- or from a server:\ncurl -X POST %s/capture/ -H 'Content-Type: application/json' \\\n  -d '{\"api_key\":\"%s\",\"event\":\"hello\",\"distinct_id\":\"user-1\"}' -->",
-		p.Token, host, host, p.Token)
+	return fmt.Sprintf(`// npm install posthog-js
+import posthog from 'posthog-js'
+
+posthog.init(%q, { api_host: %q })
+posthog.capture('hello_journey')
+
+# or from a terminal:
+curl -X POST %s/capture/ -H 'Content-Type: application/json' \
+  -d '{"api_key":"%s","event":"hello_journey","distinct_id":"user-1"}'`, p.Token, host, host, p.Token)
 }
 
 func (s *Server) settings(w http.ResponseWriter, r *http.Request, _ *uiUser, p meta.Project) {
