@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -10,6 +11,21 @@ import (
 	"github.com/journey-dev/journey/internal/insight"
 	"github.com/journey-dev/journey/internal/meta"
 )
+
+// deleter answers DELETE …/{id}: del removes thing id of the project.
+func deleter(what string, del func(ctx context.Context, projectID, id int64) error) func(http.ResponseWriter, *http.Request, *uiUser, meta.Project) {
+	return func(w http.ResponseWriter, r *http.Request, _ *uiUser, p meta.Project) {
+		id, ok := pathID(w, r, what)
+		if !ok {
+			return
+		}
+		if err := del(r.Context(), p.ID, id); err != nil {
+			metaError(w, what, err)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	}
+}
 
 func (s *Server) listInsights(w http.ResponseWriter, r *http.Request, _ *uiUser, p meta.Project) {
 	list, err := s.Meta.Insights(r.Context(), p.ID)
@@ -82,18 +98,6 @@ func (s *Server) updateInsight(w http.ResponseWriter, r *http.Request, _ *uiUser
 		return
 	}
 	writeJSON(w, http.StatusOK, in)
-}
-
-func (s *Server) deleteInsight(w http.ResponseWriter, r *http.Request, _ *uiUser, p meta.Project) {
-	id, ok := pathID(w, r, "insight")
-	if !ok {
-		return
-	}
-	if err := s.Meta.DeleteInsight(r.Context(), p.ID, id); err != nil {
-		metaError(w, "insight", err)
-		return
-	}
-	w.WriteHeader(http.StatusNoContent)
 }
 
 func (s *Server) listDashboards(w http.ResponseWriter, r *http.Request, _ *uiUser, p meta.Project) {
@@ -219,18 +223,6 @@ func (s *Server) updateDashboard(w http.ResponseWriter, r *http.Request, _ *uiUs
 	writeJSON(w, http.StatusOK, d)
 }
 
-func (s *Server) deleteDashboard(w http.ResponseWriter, r *http.Request, _ *uiUser, p meta.Project) {
-	id, ok := pathID(w, r, "dashboard")
-	if !ok {
-		return
-	}
-	if err := s.Meta.DeleteDashboard(r.Context(), p.ID, id); err != nil {
-		metaError(w, "dashboard", err)
-		return
-	}
-	w.WriteHeader(http.StatusNoContent)
-}
-
 func (s *Server) shareDashboard(w http.ResponseWriter, r *http.Request, _ *uiUser, p meta.Project) {
 	id, ok := pathID(w, r, "dashboard")
 	if !ok {
@@ -242,18 +234,6 @@ func (s *Server) shareDashboard(w http.ResponseWriter, r *http.Request, _ *uiUse
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"share_token": token, "url": "/share/" + token})
-}
-
-func (s *Server) unshareDashboard(w http.ResponseWriter, r *http.Request, _ *uiUser, p meta.Project) {
-	id, ok := pathID(w, r, "dashboard")
-	if !ok {
-		return
-	}
-	if err := s.Meta.SetShareToken(r.Context(), p.ID, id, ""); err != nil {
-		metaError(w, "dashboard", err)
-		return
-	}
-	w.WriteHeader(http.StatusNoContent)
 }
 
 // sharedDashboard answers a share link: the dashboard and its insights'

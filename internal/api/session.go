@@ -147,12 +147,8 @@ func (s *Server) bootstrap(w http.ResponseWriter, r *http.Request) {
 		Email    string `json:"email"`
 		Password string `json:"password"`
 	}
-	if !decodeJSON(w, r, &req) {
-		return
-	}
-	ip := clientIP(r)
-	if s.logins.blocked(ip) {
-		writeError(w, http.StatusTooManyRequests, "too many failed attempts; wait 15 minutes")
+	ip, ok := s.credentials(w, r, &req)
+	if !ok {
 		return
 	}
 	if s.AdminKey == "" || subtle.ConstantTimeCompare([]byte(req.AdminKey), []byte(s.AdminKey)) != 1 {
@@ -169,6 +165,20 @@ func (s *Server) bootstrap(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.startSession(w, r, u)
+}
+
+// credentials decodes a login-like body unless the client's address has
+// failed too often; it returns the address to count failures against.
+func (s *Server) credentials(w http.ResponseWriter, r *http.Request, req any) (string, bool) {
+	if !decodeJSON(w, r, req) {
+		return "", false
+	}
+	ip := clientIP(r)
+	if s.logins.blocked(ip) {
+		writeError(w, http.StatusTooManyRequests, "too many failed attempts; wait 15 minutes")
+		return "", false
+	}
+	return ip, true
 }
 
 // newUser validates and creates a user, answering the error itself.
@@ -205,12 +215,8 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		Email    string `json:"email"`
 		Password string `json:"password"`
 	}
-	if !decodeJSON(w, r, &req) {
-		return
-	}
-	ip := clientIP(r)
-	if s.logins.blocked(ip) {
-		writeError(w, http.StatusTooManyRequests, "too many failed logins; wait 15 minutes")
+	ip, ok := s.credentials(w, r, &req)
+	if !ok {
 		return
 	}
 	u, err := s.Meta.UserByEmail(r.Context(), req.Email)

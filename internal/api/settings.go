@@ -56,18 +56,6 @@ func (s *Server) createKey(w http.ResponseWriter, r *http.Request, _ *uiUser, p 
 	writeJSON(w, http.StatusCreated, map[string]any{"id": keys[len(keys)-1].ID, "secret_key": secret})
 }
 
-func (s *Server) deleteKey(w http.ResponseWriter, r *http.Request, _ *uiUser, p meta.Project) {
-	id, ok := pathID(w, r, "key")
-	if !ok {
-		return
-	}
-	if err := s.Meta.DeleteKey(r.Context(), p.ID, id); err != nil {
-		metaError(w, "key", err)
-		return
-	}
-	w.WriteHeader(http.StatusNoContent)
-}
-
 func (s *Server) members(w http.ResponseWriter, r *http.Request, _ *uiUser, p meta.Project) {
 	ms, err := s.Meta.Members(r.Context(), p.ID)
 	if err != nil {

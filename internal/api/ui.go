@@ -41,7 +41,7 @@ func (s *Server) registerUI(mux *http.ServeMux) {
 	mux.HandleFunc("GET "+p+"/settings", s.withUIProject(viewer, s.settings))
 	mux.HandleFunc("PUT "+p+"/settings/journey", s.withUIProject(admin, func(w http.ResponseWriter, r *http.Request, _ *uiUser, pr meta.Project) { s.putJourney(w, r, pr) }))
 	mux.HandleFunc("POST "+p+"/keys", s.withUIProject(admin, s.createKey))
-	mux.HandleFunc("DELETE "+p+"/keys/{id}", s.withUIProject(admin, s.deleteKey))
+	mux.HandleFunc("DELETE "+p+"/keys/{id}", s.withUIProject(admin, deleter("key", s.Meta.DeleteKey)))
 	mux.HandleFunc("GET "+p+"/members", s.withUIProject(admin, s.members))
 	mux.HandleFunc("POST "+p+"/members", s.withUIProject(admin, s.addMember))
 	mux.HandleFunc("DELETE "+p+"/members/{id}", s.withUIProject(admin, s.removeMember))
@@ -50,15 +50,17 @@ func (s *Server) registerUI(mux *http.ServeMux) {
 	mux.HandleFunc("POST "+p+"/insights", s.withUIProject(member, s.createInsight))
 	mux.HandleFunc("GET "+p+"/insights/{id}", s.withUIProject(viewer, s.getInsight))
 	mux.HandleFunc("PUT "+p+"/insights/{id}", s.withUIProject(member, s.updateInsight))
-	mux.HandleFunc("DELETE "+p+"/insights/{id}", s.withUIProject(member, s.deleteInsight))
+	mux.HandleFunc("DELETE "+p+"/insights/{id}", s.withUIProject(member, deleter("insight", s.Meta.DeleteInsight)))
 
 	mux.HandleFunc("GET "+p+"/dashboards", s.withUIProject(viewer, s.listDashboards))
 	mux.HandleFunc("POST "+p+"/dashboards", s.withUIProject(member, s.createDashboard))
 	mux.HandleFunc("GET "+p+"/dashboards/{id}", s.withUIProject(viewer, s.getDashboard))
 	mux.HandleFunc("PUT "+p+"/dashboards/{id}", s.withUIProject(member, s.updateDashboard))
-	mux.HandleFunc("DELETE "+p+"/dashboards/{id}", s.withUIProject(member, s.deleteDashboard))
+	mux.HandleFunc("DELETE "+p+"/dashboards/{id}", s.withUIProject(member, deleter("dashboard", s.Meta.DeleteDashboard)))
 	mux.HandleFunc("POST "+p+"/dashboards/{id}/share", s.withUIProject(member, s.shareDashboard))
-	mux.HandleFunc("DELETE "+p+"/dashboards/{id}/share", s.withUIProject(member, s.unshareDashboard))
+	mux.HandleFunc("DELETE "+p+"/dashboards/{id}/share", s.withUIProject(member, deleter("dashboard", func(ctx context.Context, projectID, id int64) error {
+		return s.Meta.SetShareToken(ctx, projectID, id, "") // revoke
+	})))
 
 	mux.HandleFunc("GET /ui/api/shared/{token}", s.sharedDashboard)
 	mux.HandleFunc("POST /ui/api/shared/{token}/insights/{id}/run", s.sharedRun)
