@@ -9,8 +9,8 @@ import (
 	"github.com/journey-dev/journey/internal/meta"
 )
 
-// snippet is the set-up a project's empty states show: posthog-js (its
-// bundle comes from npm; only api_host points at Journey) and a curl call.
+// snippet is the posthog-js set-up a project's empty states show (the
+// bundle comes from npm; only api_host points at Journey).
 func snippet(r *http.Request, p meta.Project) string {
 	scheme := "http"
 	if r.TLS != nil || r.Header.Get("X-Forwarded-Proto") == "https" {
