@@ -21,11 +21,7 @@ func snippet(r *http.Request, p meta.Project) string {
 import posthog from 'posthog-js'
 
 posthog.init(%q, { api_host: %q })
-posthog.capture('hello_journey')
-
-# or from a terminal:
-curl -X POST %s/capture/ -H 'Content-Type: application/json' \
-  -d '{"api_key":"%s","event":"hello_journey","distinct_id":"user-1"}'`, p.Token, host, host, p.Token)
+posthog.capture('hello_journey')`, p.Token, host)
 }
 
 func (s *Server) settings(w http.ResponseWriter, r *http.Request, _ *uiUser, p meta.Project) {
