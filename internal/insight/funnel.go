@@ -141,7 +141,7 @@ func (f *Funnel) Validate() error {
 		if s.Label == "" {
 			s.Label = s.Event
 		}
-		if err := validateFilters(field+".filters", s.Filters); err != nil {
+		if err := validateFilters(field+".filters", s.Filters, false); err != nil {
 			return err
 		}
 	}
@@ -168,7 +168,7 @@ func (f *Funnel) Validate() error {
 		if x.Event == "" {
 			return bad(field+".event", "missing")
 		}
-		if err := validateFilters(field+".filters", x.Filters); err != nil {
+		if err := validateFilters(field+".filters", x.Filters, false); err != nil {
 			return err
 		}
 		if x.FromStep < 1 || x.FromStep >= len(f.Steps) {

@@ -294,7 +294,7 @@ func (r *Range) validate() error {
 			}
 		}
 	}
-	return validateFilters("filters", r.Filters)
+	return validateFilters("filters", r.Filters, true)
 }
 
 // countMaths need no property.
@@ -348,7 +348,7 @@ func (t *Trend) Validate() error {
 		if s.Label == "" {
 			s.Label = s.Event
 		}
-		if err := validateFilters(field+".filters", s.Filters); err != nil {
+		if err := validateFilters(field+".filters", s.Filters, false); err != nil {
 			return err
 		}
 	}
@@ -357,12 +357,17 @@ func (t *Trend) Validate() error {
 
 var ops = map[string]bool{"eq": true, "neq": true, "contains": true, "gt": true, "lt": true, "is_set": true, "in": true}
 
-func validateFilters(field string, fs []Filter) error {
+// validateFilters checks filters; cohort filters are allowed only in the
+// query's top-level filters (top), where the API resolves their ids.
+func validateFilters(field string, fs []Filter, top bool) error {
 	for i, f := range fs {
 		name := fmt.Sprintf("%s[%d]", field, i)
 		switch f.Type {
 		case "", "event", "person":
 		case "cohort":
+			if !top {
+				return bad(name+".type", "a cohort filter applies to the whole query: put it in the top-level filters")
+			}
 			if f.Op != "" && f.Op != "in" && f.Op != "not_in" {
 				return bad(name+".op", "unknown op %q for a cohort (in, not_in)", f.Op)
 			}

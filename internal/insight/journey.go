@@ -90,7 +90,7 @@ func ValidateStages(field string, stages []Stage) error {
 			if m.Event == "" {
 				return bad(fmt.Sprintf("%s.events[%d].event", name, k), "missing")
 			}
-			if err := validateFilters(fmt.Sprintf("%s.events[%d].filters", name, k), m.Filters); err != nil {
+			if err := validateFilters(fmt.Sprintf("%s.events[%d].filters", name, k), m.Filters, false); err != nil {
 				return err
 			}
 		}

@@ -78,7 +78,7 @@ func validateSet(field string, s ActorSet, needPositive bool) error {
 		if c.Event == "" {
 			return bad(name+".event", "missing")
 		}
-		if err := validateFilters(name+".filters", c.Filters); err != nil {
+		if err := validateFilters(name+".filters", c.Filters, false); err != nil {
 			return err
 		}
 		if c.Did == nil || *c.Did {

@@ -29,7 +29,7 @@ func (m *EventMatch) validate(field string, r *Range) error {
 			}
 		}
 	}
-	return validateFilters(field+".filters", m.Filters)
+	return validateFilters(field+".filters", m.Filters, false)
 }
 
 // Retention is {"kind":"retention"}: of the actors who did Start in a

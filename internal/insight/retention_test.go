@@ -62,9 +62,10 @@ func TestRetentionValidate(t *testing.T) {
 	f(`{"start":{"event":"a"},"return":{"event":"b"},"from":"2026-01-05T00:00:00Z"}`, "to")
 	f(`{"start":{"event":"a"},"return":{"event":"b"},"from":"2026-01-05T00:00:00Z","to":"2026-01-05T00:00:00Z"}`, "to")
 	f(`{"start":"a","return":{"event":"b"},`+rangeJSON+`}`, "start")
-	f(`{"start":{"event":"a","filters":[{"type":"cohort","value":7}]},"return":{"event":"b","filters":[{"type":"cohort","cohort":{"distinct_ids":["x"]},"op":"not_in"}]},`+rangeJSON+`}`, "")
+	f(`{"start":{"event":"a","filters":[{"type":"cohort","value":7}]},"return":{"event":"b","filters":[{"type":"cohort","cohort":{"distinct_ids":["x"]},"op":"not_in"}]},`+rangeJSON+`}`, "start.filters[0].type")
+	f(`{"start":{"event":"a"},"return":{"event":"b"},"filters":[{"type":"cohort","cohort":{"distinct_ids":["x"]},"op":"not_in"}],`+rangeJSON+`}`, "")
 	f(`{"start":{"event":"a"},"return":{"event":"b","filters":[{"type":"cohort","value":7}]},"unit":"group:company",`+rangeJSON+`}`, "return.filters[0].type")
-	f(`{"start":{"event":"a","filters":[{"type":"cohort","op":"maybe","value":7}]},"return":{"event":"b"},`+rangeJSON+`}`, "start.filters[0].op")
+	f(`{"start":{"event":"a"},"return":{"event":"b"},"filters":[{"type":"cohort","op":"maybe","value":7}],`+rangeJSON+`}`, "filters[0].op")
 }
 
 func FuzzParseRetention(f *testing.F) {

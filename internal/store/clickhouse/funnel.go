@@ -3,92 +3,243 @@ package clickhouse
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/journey-dev/journey/internal/insight"
+	"github.com/journey-dev/journey/internal/store/funnelwalk"
 )
 
-// Funnel runs ordered funnels with ClickHouse's windowFunnel, whose default
-// mode is the spec's "ordered" semantics. On ClickHouse 18 windowFunnel
-// takes DateTime (whole seconds), so two steps in the same second may
-// order differently than on DuckDB, which keeps microseconds.
+// Funnel runs a funnel query (SPEC §4) with the DuckDB store's semantics:
+// ClickHouse reads the source rows as (actor, µs since from, mask of the
+// steps and exclusions matched[, breakdown value]) and funnelwalk, the
+// code the DuckDB store runs, walks them in Go.
+//
+// Plain ordered funnels used to be answered by windowFunnel alone; they
+// are walked too, because windowFunnel gives levels but not the step
+// times the result's median and p90 come from, and on ClickHouse 18 it
+// orders by whole seconds. Measured on this store (8 M generated events,
+// 2.4 M step rows, 2 cores shared with the server): windowFunnel 0.91 s,
+// the walk 1.08 s, a plain count per actor over the same rows 0.66 s.
 func (s *Store) Funnel(ctx context.Context, projectID int64, tz *time.Location, q *insight.Funnel) (*insight.FunnelResult, error) {
-	switch {
-	case q.Order != "" && q.Order != "ordered":
-		return nil, unsupported("order", "order "+q.Order)
-	case len(q.Exclusions) > 0:
-		return nil, unsupported("exclusions", "funnel exclusions")
-	case q.Breakdown != nil:
-		return nil, unsupported("breakdown", "a funnel breakdown")
-	case q.Persons != "":
-		return nil, unsupported("persons", "funnel person lists")
-	case q.OverTime != "":
-		return nil, unsupported("over_time", "funnel conversion over time")
+	if err := checkFunnelFilters(q); err != nil {
+		return nil, err
 	}
-	var names []string
-	seen := map[string]bool{}
-	var conds []string
-	var condArgs []any
-	for _, st := range q.Steps {
-		if !seen[st.Event] {
-			seen[st.Event] = true
-			names = append(names, st.Event)
-		}
-		var w where
-		w.add("event = ?", st.Event)
-		for _, f := range st.Filters {
-			if f.Type != "" && f.Type != "event" {
-				return nil, unsupported("steps", "a "+f.Type+" filter on a funnel step")
-			}
-			w.filter("properties", f)
-		}
-		conds = append(conds, "("+w.sql()+")")
-		condArgs = append(condArgs, w.args...)
-	}
-	src := s.newSource(projectID, &q.Range, names...)
-	from, fromArgs, err := src.sql()
+	p := funnelwalk.NewPlan(q)
+	query, args, err := s.funnelRowsSQL(p, projectID)
 	if err != nil {
 		return nil, err
 	}
-	query := fmt.Sprintf(`SELECT level, count() FROM (
-  SELECT actor, windowFunnel(%d)(ts, %s) AS level FROM (%s) GROUP BY actor)
-GROUP BY level`, int64(q.WindowDur/time.Second), strings.Join(conds, ", "), from)
-	rows, err := s.q().Query(ctx, query, append(condArgs, fromArgs...)...)
+	rows, err := s.q().Query(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("cannot run funnel: %w", err)
 	}
 	defer rows.Close()
-	levels := make([]int64, len(q.Steps)+1)
+	c := funnelwalk.NewCollector(p)
+	f := newFunnelFeed(c, q.GroupType() != "")
 	for rows.Next() {
-		var level uint8
-		var n uint64
-		if err := rows.Scan(&level, &n); err != nil {
-			return nil, err
-		}
-		if int(level) < len(levels) {
-			levels[level] = int64(n)
+		if err := f.scan(rows); err != nil {
+			return nil, fmt.Errorf("cannot read funnel rows: %w", err)
 		}
 	}
 	if err := rows.Err(); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("cannot run funnel: %w", err)
 	}
-	res := &insight.FunnelResult{Kind: "funnel"}
+	f.flush()
+	return funnelwalk.Run(c, tz), nil
+}
+
+// checkFunnelFilters rejects cohort filters on steps and exclusions: this
+// store has no cohort filters yet (the source rejects them on the whole
+// query too), and the DuckDB store ignores them on steps, which is no
+// answer to copy.
+func checkFunnelFilters(q *insight.Funnel) error {
+	check := func(field string, fs []insight.Filter) error {
+		for i, f := range fs {
+			switch f.Type {
+			case "", "event", "person":
+			default:
+				return unsupported(fmt.Sprintf("%s.filters[%d].type", field, i), "a "+f.Type+" filter on a funnel step")
+			}
+		}
+		return nil
+	}
 	for i, st := range q.Steps {
-		var count int64
-		for l := i + 1; l < len(levels); l++ {
-			count += levels[l]
+		if err := check(fmt.Sprintf("steps[%d]", i), st.Filters); err != nil {
+			return err
 		}
-		r := insight.FunnelStepResult{Event: st.Event, Label: st.Label, Count: count}
-		if r.Label == "" {
-			r.Label = st.Event
+	}
+	for i, x := range q.Exclusions {
+		if err := check(fmt.Sprintf("exclusions[%d]", i), x.Filters); err != nil {
+			return err
 		}
-		res.Steps = append(res.Steps, r)
 	}
-	for i := range res.Steps {
-		first, prev := res.Steps[0].Count, res.Steps[max(0, i-1)].Count
-		res.Steps[i].Conversion = insight.Ratio(res.Steps[i].Count, first)
-		res.Steps[i].StepConversion = insight.Ratio(res.Steps[i].Count, prev)
+	return nil
+}
+
+// funnelRowsSQL selects the funnel's source rows as funnelwalk reads them:
+// actor (Int64 person id after merges, or String group key), t (Int64 µs
+// since from), m (UInt32 mask of the plan's bits) and, with a breakdown,
+// bv (String: the value on rows that can start an attempt, empty on others).
+// Person properties, for person step filters or a person breakdown, are
+// joined by the event's person after merges, as on DuckDB.
+func (s *Store) funnelRowsSQL(p *funnelwalk.Plan, projectID int64) (string, []any, error) {
+	q := p.Q
+	events, stepEvents := p.Events()
+	src := s.newSource(projectID, &q.Range, events...)
+	persons := funnelNeedsPersons(q)
+	if persons {
+		src.extra = append(src.extra, "if(merged != 0, merged, person_id) AS pid")
 	}
-	return res, nil
+	from, fromArgs, err := src.sql()
+	if err != nil {
+		return "", nil, err
+	}
+	mask, args := funnelMask(p, events[:stepEvents])
+	cols := "actor, toInt64(ts_us) - toInt64(?) AS t, toUInt32(" + mask + ") AS m"
+	args = append([]any{p.FromUs}, args...)
+	if b := q.Breakdown; b != nil {
+		col := "properties"
+		if b.Type == "person" {
+			col = "pprops"
+		}
+		// Only the events an attempt can start with need their value.
+		cols += ", if(bitAnd(m, " + strconv.FormatUint(p.StartMask, 10) + ") != 0, " + breakdownValue(col) + ", '') AS bv"
+		args = append(args, breakdownArgs(b.Property)...)
+	}
+	query := "SELECT " + cols + " FROM (" + from + ")"
+	args = append(args, fromArgs...)
+	if persons {
+		query += " ANY LEFT JOIN (SELECT id AS pid, argMax(properties, version) AS pprops FROM " + s.db + ".persons WHERE project_id = ? GROUP BY id) USING pid"
+		args = append(args, uint64(projectID))
+	}
+	if p.MaskCanBeZero() {
+		query += " WHERE m != 0"
+	}
+	return query, args, nil
+}
+
+// funnelMask is the sum of one term per step and exclusion (1<<bit when
+// the row matches it) and, for strict funnels, the strict bit when the
+// row's event is one of stepEvents. The bits are distinct, so the sum is
+// their bitwise or.
+func funnelMask(p *funnelwalk.Plan, stepEvents []string) (string, []any) {
+	var terms []string
+	var args []any
+	term := func(bit int, event string, filters []insight.Filter) {
+		var w where
+		w.add("event = ?", event)
+		for _, f := range filters {
+			col := "properties"
+			if f.Type == "person" {
+				col = "pprops"
+			}
+			w.filter(col, f)
+		}
+		// A numeric filter on a non-number is NULL: no match.
+		terms = append(terms, "if(ifNull("+w.sql()+", 0), "+strconv.FormatUint(1<<bit, 10)+", 0)")
+		args = append(args, w.args...)
+	}
+	for i, st := range p.Q.Steps {
+		term(i, st.Event, st.Filters)
+	}
+	for i, x := range p.Q.Exclusions {
+		term(p.ExclShift+i, x.Event, x.Filters)
+	}
+	if p.Strict {
+		terms = append(terms, "if(has(?, event), "+strconv.FormatUint(p.StrictBit, 10)+", 0)")
+		args = append(args, stepEvents)
+	}
+	return strings.Join(terms, " + "), args
+}
+
+// funnelNeedsPersons reports whether the rows need their person's
+// properties: a person filter on a step or exclusion, or a person
+// breakdown.
+func funnelNeedsPersons(q *insight.Funnel) bool {
+	if q.Breakdown != nil && q.Breakdown.Type == "person" {
+		return true
+	}
+	for _, st := range q.Steps {
+		for _, f := range st.Filters {
+			if f.Type == "person" {
+				return true
+			}
+		}
+	}
+	for _, x := range q.Exclusions {
+		for _, f := range x.Filters {
+			if f.Type == "person" {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// funnelBatch is how many rows go to the collector at a time.
+const funnelBatch = 4096
+
+// funnelFeed hands scanned rows to the collector in batches, each with
+// its own group keys and breakdown values, as DuckDB's chunks do.
+type funnelFeed struct {
+	c      *funnelwalk.Collector
+	p      *funnelwalk.Plan
+	groups bool
+	rows   []funnelwalk.Row
+	keys   []string
+	values []string
+	// the scan targets, reused: actor or key, t, m[, bv]
+	dest  []any
+	actor int64
+	key   string
+	t     int64
+	m     uint32
+	bv    string
+}
+
+func newFunnelFeed(c *funnelwalk.Collector, groups bool) *funnelFeed {
+	f := &funnelFeed{c: c, p: c.Plan(), groups: groups}
+	if groups {
+		f.dest = append(f.dest, &f.key)
+	} else {
+		f.dest = append(f.dest, &f.actor)
+	}
+	f.dest = append(f.dest, &f.t, &f.m)
+	if f.p.Breakdown {
+		f.dest = append(f.dest, &f.bv)
+	}
+	return f
+}
+
+type scanner interface{ Scan(dest ...any) error }
+
+// scan reads one row and adds it to the batch.
+func (f *funnelFeed) scan(rows scanner) error {
+	if err := rows.Scan(f.dest...); err != nil {
+		return err
+	}
+	r := funnelwalk.Row{Actor: f.actor, T: f.t, M: f.m, BV: -1}
+	if f.groups {
+		r.Actor = int64(len(f.keys))
+		f.keys = append(f.keys, f.key)
+	}
+	if f.p.Breakdown && uint64(f.m)&f.p.StartMask != 0 {
+		r.BV = int32(len(f.values))
+		f.values = append(f.values, f.bv)
+	}
+	f.rows = append(f.rows, r)
+	if len(f.rows) == funnelBatch {
+		f.flush()
+	}
+	return nil
+}
+
+// flush hands the batch to the collector, which keeps none of its slices.
+func (f *funnelFeed) flush() {
+	if len(f.rows) > 0 {
+		f.c.Add(f.rows, f.keys, f.values)
+	}
+	f.rows, f.keys, f.values = f.rows[:0], f.keys[:0], f.values[:0]
 }

@@ -40,6 +40,13 @@ func Run(t *testing.T, open Open) {
 		"TrendGroupUnit":     trendGroupUnit,
 		"TrendPersonFilters": trendPersonFilters,
 		"FunnelOrdered":      funnelOrdered,
+		"FunnelStrict":       funnelStrict,
+		"FunnelUnordered":    funnelUnordered,
+		"FunnelExclusion":    funnelExclusion,
+		"FunnelBreakdown":    funnelBreakdown,
+		"FunnelPersons":      funnelPersons,
+		"FunnelOverTime":     funnelOverTime,
+		"FunnelTimes":        funnelTimeToConvert,
 		"Retention":          retention,
 		"Stickiness":         stickiness,
 		"Lifecycle":          lifecycle,
@@ -901,5 +908,321 @@ func explorer(t *testing.T, s store.Store) {
 	props, err = s.SampleProperties(ctx, 1, "", true, 10)
 	if err != nil || len(props) != 2 || !strings.Contains(strings.Join(props, " "), "ann@example.com") {
 		t.Fatalf("SampleProperties(persons) = %q, %v", props, err)
+	}
+}
+
+// runFunnel validates and runs a funnel on project.
+func runFunnel(t *testing.T, s store.Store, project int64, tz *time.Location, q insight.Funnel) *insight.FunnelResult {
+	t.Helper()
+	if err := q.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	res, err := s.Funnel(context.Background(), project, tz, &q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Kind != "funnel" || len(res.Steps) != len(q.Steps) {
+		t.Fatalf("funnel result = %+v", res)
+	}
+	return res
+}
+
+// funnelQ is an order funnel over Day0's day with a 1 h window.
+func funnelQ(order string, steps ...string) insight.Funnel {
+	q := insight.Funnel{Window: "1h", Order: order, Range: insight.Range{From: Day0, To: Day0.AddDate(0, 0, 1)}}
+	for _, st := range steps {
+		q.Steps = append(q.Steps, insight.FunnelStep{Event: st})
+	}
+	return q
+}
+
+func stepCounts(steps []insight.FunnelStepResult) []int64 {
+	out := []int64{}
+	for _, st := range steps {
+		out = append(out, st.Count)
+	}
+	return out
+}
+
+// funnelSeq loads one actor's events: name, minutes after Day0 01:00,
+// properties (a map or nil), repeated.
+func funnelSeq(l *Loader, project int64, who string, evs ...any) {
+	var raw []event.Raw
+	for i := 0; i < len(evs); i += 3 {
+		props, _ := evs[i+2].(map[string]any)
+		raw = append(raw, Ev(evs[i].(string), who, Day0.Add(time.Hour+time.Duration(evs[i+1].(int))*time.Minute), props))
+	}
+	l.Load(project, raw...)
+}
+
+// funnelStrict: in a strict funnel another step's event between two
+// steps ends the attempt, and so does an event of a step's name that
+// fails the step's filters; events of other names never matter.
+func funnelStrict(t *testing.T, s store.Store) {
+	l := NewLoader(t, s)
+	pro, free := map[string]any{"plan": "pro"}, map[string]any{"plan": "free"}
+	funnelSeq(l, 1, "s1", "a", 0, nil, "b", 10, nil, "c", 20, nil)
+	funnelSeq(l, 1, "s2", "a", 0, nil, "c", 5, nil, "b", 10, nil, "c", 20, nil)  // strict: c before b ends it at 1
+	funnelSeq(l, 1, "s3", "a", 0, nil, "x", 5, nil, "b", 10, nil)                // x is no step: 2 either way
+	funnelSeq(l, 1, "s4", "b", 0, nil, "a", 10, nil, "b", 20, nil, "c", 30, nil) // b before any a does not break: 3
+	funnelSeq(l, 1, "s5", "a", 0, nil, "b", 5, free, "b", 6, pro, "c", 10, nil)
+	funnelSeq(l, 1, "s6", "a", 0, nil, "b", 5, pro, "c", 10, nil)
+	f := func(order string, bFilters []insight.Filter, want []int64) {
+		t.Helper()
+		q := funnelQ(order, "a", "b", "c")
+		q.Steps[1].Filters = bFilters
+		if got := stepCounts(runFunnel(t, s, 1, time.UTC, q).Steps); !reflect.DeepEqual(got, want) {
+			t.Fatalf("%s funnel, b filters %v = %v, want %v", order, bFilters, got, want)
+		}
+	}
+	f("ordered", nil, []int64{6, 6, 5})
+	f("strict", nil, []int64{6, 5, 4}) // s2 stops at a
+	// With b filtered to plan pro, a b without it breaks strict chains
+	// (s1..s5 stop at a); ordered ones skip it (s5 finishes with its pro b).
+	onlyPro := []insight.Filter{{Property: "plan", Op: "eq", Value: "pro"}}
+	f("strict", onlyPro, []int64{6, 1, 1})
+	f("ordered", onlyPro, []int64{6, 2, 2})
+}
+
+// funnelUnordered: the most distinct steps done within one window that
+// starts at one of the actor's step events, in any order.
+func funnelUnordered(t *testing.T, s store.Store) {
+	l := NewLoader(t, s)
+	funnelSeq(l, 1, "u1", "c", 0, nil, "b", 10, nil, "a", 20, nil) // 3 (ordered: 1)
+	funnelSeq(l, 1, "u2", "b", 0, nil, "a", 30, nil)               // 2 (ordered: 1)
+	funnelSeq(l, 1, "u3", "c", 0, nil, "a", 70, nil)               // 1: a is 70 m after c (ordered: 1)
+	funnelSeq(l, 1, "u4", "a", 0, nil, "b", 5, nil, "c", 61, nil)  // 2: a..c is 61 m (ordered: 2)
+	funnelSeq(l, 1, "u5", "b", 0, nil)                             // 1 (ordered: 0)
+	f := func(order string, want []int64) {
+		t.Helper()
+		if got := stepCounts(runFunnel(t, s, 1, time.UTC, funnelQ(order, "a", "b", "c")).Steps); !reflect.DeepEqual(got, want) {
+			t.Fatalf("%s funnel = %v, want %v", order, got, want)
+		}
+	}
+	f("unordered", []int64{5, 3, 1})
+	f("ordered", []int64{4, 1, 0})
+}
+
+// funnelExclusion: an actor doing an exclusion event strictly between
+// the attempt's from_step and to_step (or, short of to_step, before the
+// attempt's start plus the window) leaves the funnel.
+func funnelExclusion(t *testing.T, s store.Store) {
+	l := NewLoader(t, s)
+	bad, ok := map[string]any{"kind": "bad"}, map[string]any{"kind": "ok"}
+	funnelSeq(l, 1, "e1", "a", 0, nil, "x", 5, bad, "b", 10, nil, "c", 20, nil)
+	funnelSeq(l, 1, "e2", "a", 0, nil, "b", 10, nil, "x", 15, bad, "c", 20, nil)
+	funnelSeq(l, 1, "e3", "a", 0, nil, "x", 5, ok)                // never reaches b: x is before a + 1 h
+	funnelSeq(l, 1, "e4", "a", 0, nil, "x", 70, bad)              // x after a + 1 h
+	funnelSeq(l, 1, "e5", "x", 0, bad, "a", 5, nil, "b", 10, nil) // x before the attempt
+	f := func(x []insight.FunnelExclusion, want []int64) {
+		t.Helper()
+		q := funnelQ("ordered", "a", "b", "c")
+		q.Exclusions = x
+		if got := stepCounts(runFunnel(t, s, 1, time.UTC, q).Steps); !reflect.DeepEqual(got, want) {
+			t.Fatalf("exclusions %+v = %v, want %v", x, got, want)
+		}
+	}
+	f(nil, []int64{5, 3, 2})
+	// e1 and e3 do x between a and b (e3 never reaches b: up to a + 1 h).
+	f([]insight.FunnelExclusion{{Event: "x", FromStep: 1, ToStep: 2}}, []int64{3, 2, 1})
+	// e2 does x between b and c.
+	f([]insight.FunnelExclusion{{Event: "x", FromStep: 2, ToStep: 3}}, []int64{4, 2, 1})
+	// Only a bad x counts: e3's is ok.
+	bad1to2 := insight.FunnelExclusion{Event: "x", FromStep: 1, ToStep: 2, Filters: []insight.Filter{{Property: "kind", Op: "eq", Value: "bad"}}}
+	f([]insight.FunnelExclusion{bad1to2}, []int64{4, 2, 1})
+}
+
+// funnelBreakdown: the value is the one of the step-1 event that starts
+// the actor's best attempt; person properties are the person's after
+// merges.
+func funnelBreakdown(t *testing.T, s store.Store) {
+	l := NewLoader(t, s)
+	a := func(src any, tier string) map[string]any {
+		p := map[string]any{}
+		if src != nil {
+			p["src"] = src
+		}
+		if tier != "" {
+			p["$set"] = map[string]any{"tier": tier}
+		}
+		return p
+	}
+	funnelSeq(l, 1, "b1", "a", 0, a("ads", "gold"), "b", 1, nil)
+	funnelSeq(l, 1, "b2", "a", 0, a("ads", "gold"))
+	// The mail visit is too early for b: the ads visit starts the attempt.
+	funnelSeq(l, 1, "b3", "a", 0, a("mail", "silver"), "a", 120, a("ads", ""), "b", 125, nil)
+	funnelSeq(l, 1, "b4", "a", 0, a("mail", ""), "b", 1, nil)
+	funnelSeq(l, 1, "b5", "a", 0, a(nil, "gold"), "b", 5, nil)
+	funnelSeq(l, 1, "b6", "a", 0, a("", ""))        // an empty value is a value
+	funnelSeq(l, 1, "anon", "a", 0, nil)            // merged into b7 below
+	funnelSeq(l, 1, "b7", "b", 5, a(nil, "silver")) // with anon: 2, $none, silver
+	l.Load(1, Ev("$identify", "b7", Day0.Add(2*time.Hour), map[string]any{"$anon_distinct_id": "anon"}))
+	type bd struct {
+		Value string
+		Steps []int64
+	}
+	f := func(b *insight.Breakdown, want []bd) {
+		t.Helper()
+		q := funnelQ("ordered", "a", "b")
+		q.Breakdown = b
+		res := runFunnel(t, s, 1, time.UTC, q)
+		got := []bd{}
+		for _, br := range res.Breakdown {
+			got = append(got, bd{br.Value, stepCounts(br.Steps)})
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("breakdown %+v = %v, want %v", b, got, want)
+		}
+		if tot := stepCounts(res.Steps); !reflect.DeepEqual(tot, []int64{7, 5}) {
+			t.Fatalf("breakdown %+v totals = %v, want [7 5]", b, tot)
+		}
+	}
+	f(&insight.Breakdown{Property: "src"}, []bd{{"ads", []int64{3, 2}}, {"$none", []int64{2, 2}}, {"", []int64{1, 0}}, {"mail", []int64{1, 1}}})
+	f(&insight.Breakdown{Property: "src", Limit: 2}, []bd{{"ads", []int64{3, 2}}, {"$none", []int64{2, 2}}, {"$other", []int64{2, 1}}})
+	f(&insight.Breakdown{Type: "person", Property: "tier"}, []bd{{"gold", []int64{3, 2}}, {"$none", []int64{2, 1}}, {"silver", []int64{2, 2}}})
+	// A person filter on a step: only gold persons' a.
+	q := funnelQ("ordered", "a", "b")
+	q.Steps[0].Filters = []insight.Filter{{Type: "person", Property: "tier", Op: "eq", Value: "gold"}}
+	if got := stepCounts(runFunnel(t, s, 1, time.UTC, q).Steps); !reflect.DeepEqual(got, []int64{3, 2}) {
+		t.Fatalf("gold persons' funnel = %v, want [3 2]", got)
+	}
+}
+
+// funnelPersons: "dropped:N" lists the actors who reached step N and not
+// N+1, "converted:N" those who reached N; pages in ascending id order.
+func funnelPersons(t *testing.T, s store.Store) {
+	l := NewLoader(t, s)
+	funnelSeq(l, 1, "n1", "a", 0, nil, "b", 1, nil, "c", 2, nil)
+	funnelSeq(l, 1, "n2", "a", 0, nil, "b", 1, nil)
+	funnelSeq(l, 1, "n3", "a", 0, nil)
+	funnelSeq(l, 1, "n4", "a", 0, nil)
+	funnelSeq(l, 1, "n5", "a", 0, nil, "b", 1, nil)
+	funnelSeq(l, 1, "n6", "a", 0, nil, "b", 1, nil, "c", 2, nil)
+	funnelSeq(l, 1, "n7", "a", 0, nil)
+	funnelSeq(l, 1, "anon", "a", 0, nil) // merged into n8: 2
+	funnelSeq(l, 1, "n8", "b", 5, nil)
+	funnelSeq(l, 1, "n9", "b", 0, nil) // 0
+	l.Load(1, Ev("$identify", "n8", Day0.Add(2*time.Hour), map[string]any{"$anon_distinct_id": "anon"}))
+	ids := func(distinct ...string) []any {
+		var ns []int64
+		for _, d := range distinct {
+			p, _, err := s.PersonByDistinctID(context.Background(), 1, d)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ns = append(ns, p.ID)
+		}
+		sort.Slice(ns, func(i, j int) bool { return ns[i] < ns[j] })
+		out := []any{}
+		for _, n := range ns {
+			out = append(out, n)
+		}
+		return out
+	}
+	f := func(project int64, q insight.Funnel, persons string, limit, offset int, want []any, total int64, more bool) {
+		t.Helper()
+		q.Persons, q.Limit, q.Offset = persons, limit, offset
+		got := runFunnel(t, s, project, time.UTC, q).Persons
+		if got == nil || !reflect.DeepEqual(*got, insight.PersonList{IDs: want, Total: total, HasMore: more}) {
+			t.Fatalf("%s limit %d offset %d = %+v, want %v total %d more %v", persons, limit, offset, got, want, total, more)
+		}
+	}
+	q := funnelQ("ordered", "a", "b", "c")
+	dropped1 := ids("n3", "n4", "n7")
+	f(1, q, "dropped:1", 0, 0, dropped1, 3, false)
+	f(1, q, "dropped:1", 2, 0, dropped1[:2], 3, true)
+	f(1, q, "dropped:1", 2, 1, dropped1[1:], 3, false)
+	converted2 := ids("n1", "n2", "n5", "n6", "anon") // anon is n8's person
+	f(1, q, "converted:2", 0, 0, converted2, 5, false)
+	f(1, q, "converted:2", 2, 2, converted2[2:4], 5, true)
+	f(1, q, "converted:2", 2, 4, converted2[4:], 5, false)
+	f(1, q, "converted:2", 2, 6, []any{}, 5, false)
+	f(1, q, "dropped:2", 0, 0, ids("n2", "n5", "anon"), 3, false)
+	f(1, q, "converted:3", 0, 0, ids("n1", "n6"), 2, false)
+
+	// Group unit: the actors are group keys (project 2). acme's a and b
+	// come from two users; beta's b has no company.
+	co := func(key string) map[string]any { return map[string]any{"$groups": map[string]any{"company": key}} }
+	funnelSeq(l, 2, "g1", "a", 0, co("acme"))
+	funnelSeq(l, 2, "g2", "b", 5, co("acme"))
+	funnelSeq(l, 2, "g3", "a", 0, co("beta"), "b", 5, nil)
+	funnelSeq(l, 2, "g4", "a", 0, co("cern"))
+	g := funnelQ("ordered", "a", "b")
+	g.Unit = "group:company"
+	f(2, g, "converted:1", 0, 0, []any{"acme", "beta", "cern"}, 3, false)
+	f(2, g, "converted:1", 1, 1, []any{"beta"}, 3, true)
+	f(2, g, "dropped:1", 0, 0, []any{"beta", "cern"}, 2, false)
+	f(2, g, "converted:2", 0, 0, []any{"acme"}, 1, false)
+}
+
+// funnelOverTime: conversion by the day (in the project timezone) in
+// which each actor's attempt started.
+func funnelOverTime(t *testing.T, s store.Store) {
+	l := NewLoader(t, s)
+	at := func(d, h, m int) time.Time {
+		return Day0.AddDate(0, 0, d).Add(time.Duration(h)*time.Hour + time.Duration(m)*time.Minute)
+	}
+	l.Load(1,
+		Ev("a", "o1", at(0, 10, 0), nil), Ev("b", "o1", at(0, 10, 10), nil),
+		Ev("a", "o2", at(0, 12, 0), nil),
+		Ev("a", "o3", at(0, 23, 30), nil), Ev("b", "o3", at(1, 0, 10), nil), // converts on Jan 6, started Jan 5 (Jan 6 in Berlin)
+		Ev("a", "o4", at(2, 9, 0), nil), Ev("b", "o4", at(2, 9, 30), nil),
+	)
+	berlin, _ := time.LoadLocation("Europe/Berlin")
+	f := func(tz *time.Location, want []insight.FunnelPoint) {
+		t.Helper()
+		q := funnelQ("ordered", "a", "b")
+		q.To, q.OverTime = Day0.AddDate(0, 0, 3), "day"
+		if got := runFunnel(t, s, 1, tz, q).OverTime; !reflect.DeepEqual(got, want) {
+			t.Fatalf("over time in %s = %+v, want %+v", tz, got, want)
+		}
+	}
+	f(time.UTC, []insight.FunnelPoint{
+		{T: "2026-01-05", Started: 3, Converted: 2, Conversion: 2.0 / 3},
+		{T: "2026-01-06"},
+		{T: "2026-01-07", Started: 1, Converted: 1, Conversion: 1},
+	})
+	// The range is Jan 5 01:00 to Jan 8 01:00 in Berlin.
+	f(berlin, []insight.FunnelPoint{
+		{T: "2026-01-05", Started: 2, Converted: 1, Conversion: 0.5},
+		{T: "2026-01-06", Started: 1, Converted: 1, Conversion: 1},
+		{T: "2026-01-07", Started: 1, Converted: 1, Conversion: 1},
+		{T: "2026-01-08"},
+	})
+}
+
+// funnelTimeToConvert: per step, the median and p90 (linear between
+// ranks) of the seconds from the previous step, over the actors' earliest
+// completing attempts.
+func funnelTimeToConvert(t *testing.T, s store.Store) {
+	l := NewLoader(t, s)
+	at := func(sec int) time.Time { return Day0.Add(time.Hour + time.Duration(sec)*time.Second) }
+	l.Load(1,
+		Ev("a", "t1", at(0), nil), Ev("b", "t1", at(60), nil), Ev("c", "t1", at(70), nil),
+		Ev("a", "t2", at(0), nil), Ev("b", "t2", at(120), nil), Ev("c", "t2", at(140), nil),
+		Ev("a", "t3", at(0), nil), Ev("b", "t3", at(300), nil),
+		// The second a restarts the attempt: 50 s to b, not 150 s.
+		Ev("a", "t4", at(0), nil), Ev("a", "t4", at(100), nil), Ev("b", "t4", at(150), nil),
+		Ev("a", "t5", at(0), nil),
+	)
+	res := runFunnel(t, s, 1, time.UTC, funnelQ("ordered", "a", "b", "c"))
+	if got := stepCounts(res.Steps); !reflect.DeepEqual(got, []int64{5, 4, 2}) {
+		t.Fatalf("counts = %v, want [5 4 2]", got)
+	}
+	near := func(p *float64, want float64) bool { return p != nil && math.Abs(*p-want) < 1e-6 }
+	st := res.Steps
+	if st[0].MedianSeconds != nil || st[0].P90Seconds != nil {
+		t.Fatalf("step 1 has times: %+v", st[0])
+	}
+	// a→b: 50, 60, 120, 300 s: median 90, p90 120 + 0.7 × 180 = 246.
+	if !near(st[1].MedianSeconds, 90) || !near(st[1].P90Seconds, 246) {
+		t.Fatalf("step 2 times %+v", st[1])
+	}
+	// b→c: 10, 20 s: median 15, p90 19.
+	if !near(st[2].MedianSeconds, 15) || !near(st[2].P90Seconds, 19) {
+		t.Fatalf("step 3 times %+v", st[2])
+	}
+	if st[1].Conversion != 0.8 || st[2].Conversion != 0.4 || st[2].StepConversion != 0.5 {
+		t.Fatalf("conversions %+v", st)
 	}
 }

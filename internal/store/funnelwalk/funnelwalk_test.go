@@ -1,0 +1,151 @@
+package funnelwalk
+
+import (
+	"reflect"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/journey-dev/journey/internal/insight"
+)
+
+var day0 = time.Date(2026, 1, 5, 0, 0, 0, 0, time.UTC)
+
+func funnel(t *testing.T, order string, steps ...string) *insight.Funnel {
+	t.Helper()
+	q := &insight.Funnel{Window: "1h", Order: order, Range: insight.Range{From: day0, To: day0.AddDate(0, 0, 1)}}
+	for _, s := range steps {
+		q.Steps = append(q.Steps, insight.FunnelStep{Event: s})
+	}
+	if err := q.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	return q
+}
+
+func counts(res *insight.FunnelResult) []int64 {
+	var out []int64
+	for _, s := range res.Steps {
+		out = append(out, s.Count)
+	}
+	return out
+}
+
+const minute = int64(60e6) // µs
+
+func TestPlanBits(t *testing.T) {
+	q := funnel(t, "strict", "a", "b", "a")
+	q.Exclusions = []insight.FunnelExclusion{{Event: "x", FromStep: 1, ToStep: 2}, {Event: "b", FromStep: 2, ToStep: 3}}
+	p := NewPlan(q)
+	// Steps are bits 0..2, exclusions 3 and 4, the strict bit 5.
+	if p.StepMask != 7 || p.ExclShift != 3 || p.StrictBit != 1<<5 || p.MaskBits != 6 || p.StartMask != 1 || !p.Packed {
+		t.Fatalf("plan = %+v", p)
+	}
+	events, stepEvents := p.Events()
+	if !reflect.DeepEqual(events, []string{"a", "b", "x"}) || stepEvents != 2 {
+		t.Fatalf("events = %v, %d", events, stepEvents)
+	}
+	if p.MaskCanBeZero() {
+		t.Fatal("unfiltered steps and exclusions always match")
+	}
+	// A filtered step whose name no other step or exclusion has can miss
+	// a row; strict funnels keep such rows (they break chains).
+	q = funnel(t, "ordered", "a", "b")
+	q.Steps[1].Filters = []insight.Filter{{Property: "plan", Op: "eq", Value: "pro"}}
+	if !NewPlan(q).MaskCanBeZero() {
+		t.Fatal("a filtered b can match nothing")
+	}
+	q.Order = "strict"
+	if NewPlan(q).MaskCanBeZero() {
+		t.Fatal("strict: every b row has the strict bit")
+	}
+	q = funnel(t, "unordered", "a", "b")
+	if p := NewPlan(q); p.StartMask != 3 {
+		t.Fatalf("unordered start mask = %b", p.StartMask)
+	}
+	// Half a year of µs and 31 mask bits do not fit one int64.
+	q = funnel(t, "strict", "a", "b", "c", "d", "e", "f", "g", "h", "i", "j", "k", "l", "m", "n", "o", "p", "q", "r", "s", "t")
+	for range insight.MaxFunnelExclusions {
+		q.Exclusions = append(q.Exclusions, insight.FunnelExclusion{Event: "x", FromStep: 1, ToStep: 2})
+	}
+	q.From = day0.AddDate(0, -6, 0)
+	if p := NewPlan(q); p.Packed || p.MaskBits != 31 {
+		t.Fatalf("packed = %v with %d bits", p.Packed, p.MaskBits)
+	}
+}
+
+// Batches added concurrently, each with its own group keys and breakdown
+// values, walk as one set of rows.
+func TestCollectorBatches(t *testing.T) {
+	q := funnel(t, "ordered", "a", "b")
+	q.Unit = "group:company"
+	q.Breakdown = &insight.Breakdown{Property: "src"}
+	q.Persons = "converted:1"
+	if err := q.Validate(); err != nil { // the breakdown's default limit
+		t.Fatal(err)
+	}
+	p := NewPlan(q)
+	c := NewCollector(p)
+	// acme: a (ads) then b 5 m later, from two batches; beta: a (mail);
+	// cern: b only.
+	batches := []struct {
+		rows         []Row
+		keys, values []string
+	}{
+		{[]Row{{Actor: 0, T: 0, M: 1, BV: 0}, {Actor: 1, T: 0, M: 1, BV: 1}}, []string{"acme", "beta"}, []string{"ads", "mail"}},
+		{[]Row{{Actor: 0, T: 5 * minute, M: 2, BV: -1}, {Actor: 1, T: 9 * minute, M: 2, BV: -1}}, []string{"acme", "cern"}, nil},
+	}
+	var wg sync.WaitGroup
+	for _, b := range batches {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c.Add(b.rows, b.keys, b.values)
+		}()
+	}
+	wg.Wait()
+	if n := c.Rows(); n != 4 {
+		t.Fatalf("rows = %d", n)
+	}
+	res := Run(c, nil)
+	if got := counts(res); !reflect.DeepEqual(got, []int64{2, 1}) {
+		t.Fatalf("counts = %v", got)
+	}
+	var values []string
+	for _, b := range res.Breakdown {
+		values = append(values, b.Value)
+	}
+	if !reflect.DeepEqual(values, []string{"ads", "mail"}) || res.Breakdown[0].Steps[1].Count != 1 {
+		t.Fatalf("breakdown = %+v", res.Breakdown)
+	}
+	if want := (&insight.PersonList{IDs: []any{"acme", "beta"}, Total: 2}); !reflect.DeepEqual(res.Persons, want) {
+		t.Fatalf("persons = %+v", res.Persons)
+	}
+	if med := res.Steps[1].MedianSeconds; med == nil || *med != 300 {
+		t.Fatalf("median = %v", med)
+	}
+}
+
+// Rows of many actors spread over all partitions; each actor's rows come
+// in any order.
+func TestRunManyActors(t *testing.T) {
+	q := funnel(t, "ordered", "a", "b", "c")
+	q.Persons, q.Limit = "dropped:2", 3
+	c := NewCollector(NewPlan(q))
+	var rows []Row
+	for actor := int64(1); actor <= 1000; actor++ {
+		// Reversed: c, b, a. Every third actor has no c: level 2.
+		if actor%3 != 0 {
+			rows = append(rows, Row{Actor: actor, T: 20 * minute, M: 4, BV: -1})
+		}
+		rows = append(rows, Row{Actor: actor, T: 10 * minute, M: 2, BV: -1}, Row{Actor: actor, T: 0, M: 1, BV: -1})
+	}
+	c.Add(rows, nil, nil)
+	res := Run(c, time.UTC)
+	if got := counts(res); !reflect.DeepEqual(got, []int64{1000, 1000, 667}) {
+		t.Fatalf("counts = %v", got)
+	}
+	if want := (&insight.PersonList{IDs: []any{int64(3), int64(6), int64(9)}, Total: 333, HasMore: true}); !reflect.DeepEqual(res.Persons, want) {
+		t.Fatalf("persons = %+v", res.Persons)
+	}
+}
