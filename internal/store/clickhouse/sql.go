@@ -1,0 +1,220 @@
+package clickhouse
+
+import (
+	"context"
+	"fmt"
+	"reflect"
+	"strings"
+
+	ch "github.com/ClickHouse/clickhouse-go/v2"
+
+	"github.com/journey-dev/journey/internal/insight"
+)
+
+// The SQL insight on ClickHouse: a user's SELECT over the project's events,
+// persons and groups, with the same columns as on DuckDB. ClickHouse 18 has
+// no parser to ask, so the statement is tokenized here (sqltok.go) and
+// checked token by token: one SELECT; tables only events, persons and
+// groups, unqualified, in FROM / JOIN; no table functions, no functions
+// that read dictionaries or other tables, no SETTINGS / FORMAT / INTO. Each
+// table name is then replaced by a subquery restricted to the project, and
+// the query runs with readonly=1, which also stops it changing settings.
+
+var deniedClauses = map[string]bool{
+	"SETTINGS": true, "FORMAT": true, "INTO": true, "OUTFILE": true, "INSERT": true, "ALTER": true,
+	"CREATE": true, "DROP": true, "ATTACH": true, "DETACH": true, "RENAME": true, "OPTIMIZE": true,
+	"KILL": true, "SYSTEM": true, "SET": true, "GRANT": true, "REVOKE": true, "TRUNCATE": true,
+}
+
+// deniedFunctionPrefixes are scalar functions that read other data than
+// the query's tables (table functions are refused where tables go).
+var deniedFunctionPrefixes = []string{"dict", "joinget", "hascolumnintable", "getsetting", "getmacro", "file"}
+
+// notAlias are the keywords that can follow a table name where an alias
+// could stand; anything else there is the user's alias.
+var notAlias = map[string]bool{
+	"WHERE": true, "PREWHERE": true, "GROUP": true, "ORDER": true, "LIMIT": true, "HAVING": true, "JOIN": true,
+	"LEFT": true, "RIGHT": true, "INNER": true, "FULL": true, "CROSS": true, "ANY": true, "ALL": true, "ARRAY": true,
+	"GLOBAL": true, "ON": true, "USING": true, "UNION": true, "FINAL": true, "SAMPLE": true, "AS": true, "WITH": true,
+	"ASOF": true, "SEMI": true, "ANTI": true, "OUTER": true, "PASTE": true,
+}
+
+// tables are the subqueries the allowed table names stand for; %[1]d is
+// the project id, %[2]s the database, %[3]s the events table.
+var tables = map[string]string{
+	"events": `(SELECT uuid, event, distinct_id, if(merged != 0, merged, raw_person_id) AS person_id, ts AS timestamp, properties FROM (
+  SELECT uuid, event, distinct_id, person_id AS raw_person_id, ts, properties FROM %[3]s WHERE project_id = %[1]d
+) ANY LEFT JOIN (
+  SELECT opid AS raw_person_id, argMax(npid, version) AS merged FROM (SELECT old_person_id AS opid, person_id AS npid, version FROM %[2]s.person_overrides WHERE project_id = %[1]d) GROUP BY opid
+) USING raw_person_id)`,
+	"persons": `(SELECT id, c_at AS created_at, props AS properties FROM (
+  SELECT id, argMax(created_at, version) AS c_at, argMax(properties, version) AS props, argMax(is_deleted, version) AS deleted FROM %[2]s.persons WHERE project_id = %[1]d GROUP BY id
+) WHERE deleted = 0)`,
+	"groups": `(SELECT group_type, group_key, c_at AS created_at, props AS properties FROM (
+  SELECT group_type, group_key, argMax(created_at, version) AS c_at, argMax(properties, version) AS props FROM %[2]s.groups WHERE project_id = %[1]d GROUP BY group_type, group_key
+))`,
+}
+
+// scopeSQL checks a user's query and returns it with the tables scoped to
+// the project.
+func (s *Store) scopeSQL(projectID int64, query string) (string, error) {
+	toks, err := tokenize(query)
+	if err != nil {
+		return "", insight.Bad("query", "%v", err)
+	}
+	for len(toks) > 0 && toks[len(toks)-1].text == ";" {
+		toks = toks[:len(toks)-1]
+	}
+	if len(toks) == 0 || (!toks[0].is("SELECT") && !toks[0].is("WITH")) {
+		return "", insight.Bad("query", "only a SELECT statement is allowed")
+	}
+	var out strings.Builder
+	last := 0
+	// scopes[i] says whether paren level i is a query (SELECT …) rather
+	// than a function's arguments, where FROM means something else
+	// (extract(day FROM ts)).
+	scopes := []bool{true}
+	for i, t := range toks {
+		switch {
+		case t.text == ";":
+			return "", insight.Bad("query", "exactly one statement is allowed")
+		case t.text == "(":
+			scopes = append(scopes, i+1 < len(toks) && (toks[i+1].is("SELECT") || toks[i+1].is("WITH")))
+			continue
+		case t.text == ")":
+			if len(scopes) > 1 {
+				scopes = scopes[:len(scopes)-1]
+			}
+			continue
+		case t.kind != tokIdent:
+			continue
+		}
+		upper := strings.ToUpper(t.text)
+		if deniedClauses[upper] {
+			return "", insight.Bad("query", "%s is not allowed", upper)
+		}
+		if i+1 < len(toks) && toks[i+1].text == "(" {
+			lower := strings.ToLower(t.text)
+			for _, p := range deniedFunctionPrefixes {
+				if strings.HasPrefix(lower, p) {
+					return "", insight.Bad("query", "function %q is not allowed", t.text)
+				}
+			}
+		}
+		if i == 0 || !scopes[len(scopes)-1] || !tablePosition(toks, i) {
+			continue
+		}
+		sub, err := s.tableRef(projectID, toks, i)
+		if err != nil {
+			return "", err
+		}
+		out.WriteString(query[last:t.start])
+		out.WriteString(sub)
+		last = t.end
+	}
+	for i, t := range toks {
+		if (t.is("FROM") || t.is("JOIN")) && i+1 < len(toks) && toks[i+1].kind == tokQuoted {
+			return "", insight.Bad("query", "quoted table names are not allowed (use events, persons, groups)")
+		}
+		if t.is("IN") && i+1 < len(toks) && toks[i+1].text != "(" {
+			return "", insight.Bad("query", "IN needs a list or a subquery: IN (…)")
+		}
+	}
+	out.WriteString(query[last:toks[len(toks)-1].end])
+	return out.String(), nil
+}
+
+// tablePosition reports whether token i stands where a table name goes:
+// right after FROM or a JOIN that is not an ARRAY JOIN.
+func tablePosition(toks []token, i int) bool {
+	prev := toks[i-1]
+	if prev.is("FROM") {
+		return true
+	}
+	return prev.is("JOIN") && !(i >= 2 && toks[i-2].is("ARRAY")) && !(i >= 3 && toks[i-3].is("ARRAY"))
+}
+
+// tableRef checks the table name at toks[i] and returns its subquery.
+func (s *Store) tableRef(projectID int64, toks []token, i int) (string, error) {
+	name := strings.ToLower(toks[i].text)
+	sub, ok := tables[name]
+	if !ok {
+		return "", insight.Bad("query", "unknown table %q (use events, persons, groups)", toks[i].text)
+	}
+	if i+1 < len(toks) {
+		switch next := toks[i+1]; {
+		case next.text == ".":
+			return "", insight.Bad("query", "qualified table names are not allowed")
+		case next.text == "(":
+			return "", insight.Bad("query", "table functions are not allowed")
+		case next.text == ",":
+			return "", insight.Bad("query", "join tables with JOIN, not a comma")
+		}
+	}
+	ref := fmt.Sprintf(sub, projectID, s.db, s.events)
+	hasAlias := i+1 < len(toks) && (toks[i+1].kind == tokIdent || toks[i+1].kind == tokQuoted) && !notAlias[strings.ToUpper(toks[i+1].text)]
+	if i+1 < len(toks) && toks[i+1].is("AS") {
+		hasAlias = true
+	}
+	if !hasAlias {
+		ref += " AS " + name
+	}
+	return ref, nil
+}
+
+// SQL runs a checked, project-scoped, read-only query.
+func (s *Store) SQL(ctx context.Context, projectID int64, q *insight.SQL) (*insight.SQLResult, error) {
+	scoped, err := s.scopeSQL(projectID, q.Query)
+	if err != nil {
+		return nil, err
+	}
+	ctx = ch.Context(ctx, ch.WithSettings(ch.Settings{"readonly": 1}))
+	rows, err := s.q().Query(ctx, fmt.Sprintf("SELECT * FROM (%s) LIMIT %d", scoped, q.Limit+1))
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, insight.Bad("query", "%v", err)
+	}
+	defer rows.Close()
+	types := rows.ColumnTypes()
+	res := &insight.SQLResult{Kind: "sql", Columns: rows.Columns(), Rows: [][]any{}}
+	for rows.Next() {
+		ptrs := make([]any, len(types))
+		for i, ct := range types {
+			ptrs[i] = reflect.New(ct.ScanType()).Interface()
+		}
+		if err := rows.Scan(ptrs...); err != nil {
+			return nil, err
+		}
+		if len(res.Rows) == q.Limit {
+			res.Truncated = true
+			break
+		}
+		vals := make([]any, len(ptrs))
+		for i, p := range ptrs {
+			vals[i] = jsonSafe(reflect.ValueOf(p).Elem().Interface())
+		}
+		res.Rows = append(res.Rows, vals)
+	}
+	return res, rows.Err()
+}
+
+// jsonSafe turns driver values into what DuckDB's SQL answers hold: UUIDs
+// and other Stringers as strings, pointers (Nullable) as their value or nil.
+func jsonSafe(v any) any {
+	rv := reflect.ValueOf(v)
+	if rv.Kind() == reflect.Pointer {
+		if rv.IsNil() {
+			return nil
+		}
+		v = rv.Elem().Interface()
+	}
+	switch x := v.(type) {
+	case []byte:
+		return string(x)
+	case fmt.Stringer:
+		return x.String()
+	}
+	return v
+}

@@ -1,0 +1,88 @@
+package clickhouse
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/journey-dev/journey/internal/insight"
+)
+
+// TestScopeSQL checks the SQL insight's token checks without a server:
+// what is refused with a 400, and that allowed table names are replaced by
+// project-scoped subqueries (aliased with their own name unless the user
+// gave one).
+func TestScopeSQL(t *testing.T) {
+	s := &Store{db: "journey", events: "journey.events"}
+	ok := func(query string, subqueries int) {
+		t.Helper()
+		got, err := s.scopeSQL(7, query)
+		if err != nil {
+			t.Fatalf("%s: %v", query, err)
+		}
+		if n := strings.Count(got, "project_id = 7"); n < subqueries || (subqueries == 0 && n != 0) {
+			t.Fatalf("%s: %d scoped subqueries in\n%s", query, n, got)
+		}
+	}
+	ok(`SELECT extract(day FROM timestamp) AS d FROM events`, 1)
+	ok(`SELECT 'FROM system.tables' AS s FROM events`, 1)
+	ok(`SELECT * FROM events /* FROM system.tables */`, 1)
+	ok(`SELECT 1 -- ; DROP TABLE x`, 0)
+	ok(`SELECT x FROM events ARRAY JOIN [1, 2] AS x`, 1)
+	ok(`WITH 1 AS one SELECT one FROM events`, 1)
+	ok(`SELECT e.event FROM events AS e ANY LEFT JOIN persons p USING id;`, 2)
+	ok(`SELECT count() FROM (SELECT event FROM events WHERE event IN ('a', 'b'))`, 1)
+	if got, _ := s.scopeSQL(7, `SELECT events.event FROM events WHERE 1`); !strings.Contains(got, ") AS events WHERE 1") {
+		t.Fatalf("no alias added: %s", got)
+	}
+	if got, _ := s.scopeSQL(7, `SELECT e.event FROM events e`); strings.Contains(got, "AS events") {
+		t.Fatalf("alias added where the user gave one: %s", got)
+	}
+
+	bad := func(query, want string) {
+		t.Helper()
+		_, err := s.scopeSQL(7, query)
+		var e *insight.Error
+		if !errors.As(err, &e) || e.Field != "query" || !strings.Contains(err.Error(), want) {
+			t.Fatalf("%s: got %v, want a query error containing %q", query, err, want)
+		}
+	}
+	bad(`SELECT * FROM system.tables`, "SYSTEM is not allowed")
+	bad(`SELECT * FROM events_local`, `unknown table "events_local"`)
+	bad(`SELECT * FROM events.x`, "qualified")
+	bad(`SELECT * FROM "events"`, "quoted table names")
+	bad("SELECT * FROM `system`.`tables`", "quoted table names")
+	bad(`SELECT * FROM events, persons`, "comma")
+	bad(`SELECT * FROM url('http://x', CSV, 'a String')`, `unknown table "url"`)
+	bad(`SELECT * FROM (SELECT * FROM numbers(10))`, `unknown table "numbers"`)
+	bad(`SELECT dictGetString('d', 'a', toUInt64(1))`, "dictGetString")
+	bad(`SELECT joinGet('j', 'v', 1)`, "joinGet")
+	bad(`SELECT * FROM events SETTINGS max_threads = 1`, "SETTINGS")
+	bad(`SELECT * FROM events FORMAT JSON`, "FORMAT")
+	bad(`SELECT * FROM events INTO OUTFILE 'x'`, "INTO")
+	bad(`SELECT 1 WHERE 1 IN some_table`, "IN needs")
+	bad(`SELECT 1; SELECT 2`, "one statement")
+	bad(`DROP TABLE events`, "only a SELECT")
+	bad(`SELECT 'unterminated`, "unterminated")
+	bad(`SELECT 1 /* open`, "unterminated")
+	bad(`SELECT (SELECT count() FROM system_parts)`, `unknown table "system_parts"`)
+	bad(`SELECT 1 UNION ALL SELECT name FROM databases`, `unknown table "databases"`)
+}
+
+// FuzzScopeSQL: the checker never panics, and whatever it accepts names no
+// table but the scoped subqueries.
+func FuzzScopeSQL(f *testing.F) {
+	for _, seed := range []string{`SELECT * FROM events`, `SELECT 'a''b' FROM persons p JOIN groups USING x`, "SELECT `x` FROM (SELECT 1)", `SELECT /* c */ 1 -- d`} {
+		f.Add(seed)
+	}
+	s := &Store{db: "journey", events: "journey.events"}
+	f.Fuzz(func(t *testing.T, query string) {
+		got, err := s.scopeSQL(1, query)
+		if err != nil {
+			return
+		}
+		if strings.Contains(strings.ToLower(got), "system.") && !strings.Contains(strings.ToLower(query), "system.") {
+			t.Fatalf("rewrite introduced a system table: %s", got)
+		}
+	})
+}
