@@ -80,7 +80,7 @@ export function funnelOption(steps) {
       formatter: (ps) => {
         const i = ps[0].dataIndex;
         const s = steps[i];
-        return `${names[i]}<br>Reached: <b>${s.count.toLocaleString()}</b> (${pct(s.count)} of step 1)<br>Dropped off since step 1: ${(first - s.count).toLocaleString()}<br><i>Click for the persons</i>`;
+        return `${esc(names[i])}<br>Reached: <b>${s.count.toLocaleString()}</b> (${pct(s.count)} of step 1)<br>Dropped off since step 1: ${(first - s.count).toLocaleString()}<br><i>Click for the persons</i>`;
       },
     },
     xAxis: { type: 'category', data: labels, axisLabel: { interval: 0, overflow: 'truncate', width: 130, lineHeight: 16, rich: { b: { fontWeight: 'bold' } } } },
@@ -147,6 +147,12 @@ export function seriesOption(categories, series, type = 'line', opts = {}) {
   return o;
 }
 
+// esc makes captured text (event names, property values: anyone with the
+// public project token can send them) safe inside tooltip HTML.
+function esc(s) {
+  return String(s).replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]);
+}
+
 // sankeyOption draws path edges; node names are "<step>_<event>" and are
 // shown without the step prefix.
 export function sankeyOption(edges) {
@@ -158,8 +164,8 @@ export function sankeyOption(edges) {
       trigger: 'item',
       confine: true,
       formatter: (p) => (p.dataType === 'edge'
-        ? `${strip(p.data.source)} → ${strip(p.data.target)}: <b>${p.data.value.toLocaleString()}</b>`
-        : `${strip(p.name)} (step ${p.name.split('_')[0]})`),
+        ? `${esc(strip(p.data.source))} → ${esc(strip(p.data.target))}: <b>${p.data.value.toLocaleString()}</b>`
+        : `${esc(strip(p.name))} (step ${esc(p.name.split('_')[0])})`),
     },
     series: [{
       type: 'sankey',
