@@ -3,44 +3,10 @@ package clickhouse
 import (
 	"context"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/journey-dev/journey/internal/insight"
 )
-
-// matchSQL returns a condition (0 or 1) over a source's event and
-// properties columns that holds for a row matching any of ms: the event
-// name and its event-property filters (names and values are bound).
-func matchSQL(field string, ms []insight.EventMatch) (string, []any, error) {
-	matchers := make([]insight.Matcher, len(ms))
-	for i, m := range ms {
-		matchers[i] = insight.Matcher{Event: m.Event, Filters: m.Filters}
-	}
-	return matcherSQL(field, matchers)
-}
-
-// matcherSQL is matchSQL for journey stages' matchers.
-func matcherSQL(field string, ms []insight.Matcher) (string, []any, error) {
-	var conds []string
-	var args []any
-	for i, m := range ms {
-		var w where
-		w.add("event = ?", m.Event)
-		for _, f := range m.Filters {
-			if f.Type != "" && f.Type != "event" {
-				// The source applies person filters to whole rows; one
-				// event's would need the person joined here.
-				return "", nil, unsupported(fmt.Sprintf("%s[%d].filters", field, i), "a "+f.Type+" filter on one event")
-			}
-			w.filter("properties", f)
-		}
-		conds = append(conds, "("+w.sql()+")")
-		args = append(args, w.args...)
-	}
-	// A numeric filter on a non-number is NULL: no match.
-	return "toUInt8(ifNull(" + strings.Join(conds, " OR ") + ", 0))", args, nil
-}
 
 // BadDays runs a bad-days query with the DuckDB store's semantics:
 // actor-days (days in tz) with a bad event among those with any activity,
@@ -61,17 +27,13 @@ func (s *Store) BadDays(ctx context.Context, projectID int64, tz *time.Location,
 		events = insight.MatchEvents(append(append([]insight.EventMatch(nil), q.Bad...), q.Active...))
 	}
 	src := s.newSource(projectID, &q.Range, events...)
+	// Person filters on a bad or active event read the event's person
+	// (match joins persons for them).
 	active, activeArgs := "toUInt8(1)", []any(nil)
-	var err error
 	if len(q.Active) > 0 {
-		if active, activeArgs, err = matchSQL("active", q.Active); err != nil {
-			return nil, err
-		}
+		active, activeArgs = src.matchEvents(q.Active)
 	}
-	bad, badArgs, err := matchSQL("bad", q.Bad)
-	if err != nil {
-		return nil, err
-	}
+	bad, badArgs := src.matchEvents(q.Bad)
 	src.extra = []string{bad + " AS is_bad", active + " AS is_active"}
 	src.extraArgs = append(badArgs, activeArgs...)
 	from, fromArgs, err := src.sql()
@@ -86,7 +48,7 @@ func (s *Store) BadDays(ctx context.Context, projectID int64, tz *time.Location,
 	args := append([]any{tz.String()}, fromArgs...)
 
 	query := "SELECT toString(day), count(), countIf(bad_day = 1) FROM (" + actorDays + ") GROUP BY day"
-	rows, err := s.q().Query(ctx, query, args...)
+	rows, err := s.query(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("cannot run bad days: %w", err)
 	}
@@ -124,7 +86,7 @@ func (s *Store) BadDays(ctx context.Context, projectID int64, tz *time.Location,
 	query = `SELECT toString(actor), active_days, bad_days FROM (
   SELECT actor, count() AS active_days, countIf(bad_day = 1) AS bad_days FROM (` + actorDays + `) GROUP BY actor)
 WHERE bad_days > 0 ORDER BY bad_days DESC, active_days DESC, actor LIMIT ?`
-	top, err := s.q().Query(ctx, query, append(args, q.Top)...)
+	top, err := s.query(ctx, query, append(args, q.Top)...)
 	if err != nil {
 		return nil, fmt.Errorf("cannot rank bad days: %w", err)
 	}

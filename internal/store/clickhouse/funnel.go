@@ -31,7 +31,7 @@ func (s *Store) Funnel(ctx context.Context, projectID int64, tz *time.Location, 
 	if err != nil {
 		return nil, err
 	}
-	rows, err := s.q().Query(ctx, query, args...)
+	rows, err := s.query(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("cannot run funnel: %w", err)
 	}
@@ -50,17 +50,16 @@ func (s *Store) Funnel(ctx context.Context, projectID int64, tz *time.Location, 
 	return funnelwalk.Run(c, tz), nil
 }
 
-// checkFunnelFilters rejects cohort filters on steps and exclusions: this
-// store has no cohort filters yet (the source rejects them on the whole
-// query too), and the DuckDB store ignores them on steps, which is no
-// answer to copy.
+// checkFunnelFilters rejects cohort filters on steps and exclusions, as
+// validation does: a cohort filters the whole query (the source applies
+// the top-level ones), and the mask below has no term for one.
 func checkFunnelFilters(q *insight.Funnel) error {
 	check := func(field string, fs []insight.Filter) error {
 		for i, f := range fs {
 			switch f.Type {
 			case "", "event", "person":
 			default:
-				return unsupported(fmt.Sprintf("%s.filters[%d].type", field, i), "a "+f.Type+" filter on a funnel step")
+				return insight.Bad(fmt.Sprintf("%s.filters[%d].type", field, i), "a %s filter applies to the whole query: put it in the top-level filters", f.Type)
 			}
 		}
 		return nil
@@ -82,16 +81,13 @@ func checkFunnelFilters(q *insight.Funnel) error {
 // actor (Int64 person id after merges, or String group key), t (Int64 µs
 // since from), m (UInt32 mask of the plan's bits) and, with a breakdown,
 // bv (String: the value on rows that can start an attempt, empty on others).
-// Person properties, for person step filters or a person breakdown, are
-// joined by the event's person after merges, as on DuckDB.
+// Person properties, for person step filters or a person breakdown, come
+// from the source (pprops: the event's person after merges, as on DuckDB).
 func (s *Store) funnelRowsSQL(p *funnelwalk.Plan, projectID int64) (string, []any, error) {
 	q := p.Q
 	events, stepEvents := p.Events()
 	src := s.newSource(projectID, &q.Range, events...)
-	persons := funnelNeedsPersons(q)
-	if persons {
-		src.extra = append(src.extra, "if(merged != 0, merged, person_id) AS pid")
-	}
+	src.persons = funnelNeedsPersons(q)
 	from, fromArgs, err := src.sql()
 	if err != nil {
 		return "", nil, err
@@ -110,10 +106,6 @@ func (s *Store) funnelRowsSQL(p *funnelwalk.Plan, projectID int64) (string, []an
 	}
 	query := "SELECT " + cols + " FROM (" + from + ")"
 	args = append(args, fromArgs...)
-	if persons {
-		query += " ANY LEFT JOIN (SELECT id AS pid, argMax(properties, version) AS pprops FROM " + s.db + ".persons WHERE project_id = ? GROUP BY id) USING pid"
-		args = append(args, uint64(projectID))
-	}
 	if p.MaskCanBeZero() {
 		query += " WHERE m != 0"
 	}

@@ -11,11 +11,9 @@ import (
 
 // Journey runs the customer-journey funnel with the DuckDB store's
 // semantics: cumulative stages per actor, overall and by the breakdown
-// value of each actor's first stage-1 event.
+// value of each actor's first stage-1 event (for a person property, the
+// current value of that event's person after merges).
 func (s *Store) Journey(ctx context.Context, projectID int64, tz *time.Location, q *insight.Journey) (*insight.JourneyResult, error) {
-	if q.Breakdown != nil && q.Breakdown.Type == "person" {
-		return nil, unsupported("breakdown.type", "a person-property breakdown")
-	}
 	if len(q.Stages) == 0 {
 		return nil, insight.Bad("stages", "at least one stage is needed")
 	}
@@ -33,22 +31,18 @@ func (s *Store) Journey(ctx context.Context, projectID int64, tz *time.Location,
 	var sums, counts []string
 	reached := "1"
 	for i, st := range q.Stages {
-		expr, args, err := matcherSQL(fmt.Sprintf("stages[%d].events", i), st.Events)
-		if err != nil {
-			return nil, err
-		}
+		expr, args := src.match(st.Events)
 		src.extra = append(src.extra, fmt.Sprintf("%s AS stage_match_%d", expr, i))
 		src.extraArgs = append(src.extraArgs, args...)
 		sums = append(sums, fmt.Sprintf("countIf(stage_match_%d = 1) AS stage_count_%d", i, i))
 		reached += fmt.Sprintf(" AND stage_count_%d >= %d", i, st.MinCount)
 		counts = append(counts, "countIf("+reached+")")
 	}
-	property := "utm_source"
-	if q.Breakdown != nil {
-		property = q.Breakdown.Property
+	b := q.Breakdown
+	if b == nil {
+		b = &insight.Breakdown{Property: "utm_source"} // validation's default
 	}
-	src.extra = append(src.extra, breakdownValue("properties")+" AS bv")
-	src.extraArgs = append(src.extraArgs, breakdownArgs(property)...)
+	src.breakdown(b)
 	from, fromArgs, err := src.sql()
 	if err != nil {
 		return nil, err
@@ -61,7 +55,7 @@ func (s *Store) Journey(ctx context.Context, projectID int64, tz *time.Location,
 UNION ALL
 SELECT toUInt8(0), first_bv, ` + strings.Join(counts, ", ") + ` FROM (` + per + `) WHERE has_first = 1 GROUP BY first_bv`
 	args := append(append([]any{}, fromArgs...), fromArgs...)
-	rows, err := s.q().Query(ctx, query, args...)
+	rows, err := s.query(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("cannot run journey: %w", err)
 	}

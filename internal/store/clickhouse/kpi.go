@@ -43,10 +43,7 @@ func (s *Store) kpiQuery(ctx context.Context, projectID int64, tz *time.Location
 	src.from = time.Unix(0, 0) // first_time conditions look at all history
 	var counts, firsts []string
 	for i, c := range conds {
-		expr, args, err := matcherSQL(fmt.Sprintf("conditions[%d]", i), []insight.Matcher{{Event: c.Event, Filters: c.Filters}})
-		if err != nil {
-			return nil, err
-		}
+		expr, args := src.match([]insight.Matcher{{Event: c.Event, Filters: c.Filters}})
 		src.extra = append(src.extra, fmt.Sprintf("%s AS cond_match_%d", expr, i))
 		src.extraArgs = append(src.extraArgs, args...)
 		counts = append(counts, fmt.Sprintf("countIf(cond_match_%d = 1) AS cond_count_%d", i, i))
@@ -98,7 +95,7 @@ GROUP BY period_label`
 	args := append(append([]any{}, denArgs...), numArgs...)
 	args = append(append(args, periodArgs...), fromArgs...)
 	args = append(append(args, q.From.UTC()), fromArgs...)
-	rows, err := s.q().Query(ctx, query, args...)
+	rows, err := s.query(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("cannot run kpi: %w", err)
 	}

@@ -45,7 +45,7 @@ func (s *Store) Lifecycle(ctx context.Context, projectID int64, tz *time.Locatio
     FROM (` + from + `) GROUP BY actor))
 GROUP BY period`
 	args := append([]any{prev.Format("2006-01-02"), tz.String()}, fromArgs...)
-	rows, err := s.q().Query(ctx, query, args...)
+	rows, err := s.query(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("cannot run lifecycle for event %q: %w", q.Event, err)
 	}

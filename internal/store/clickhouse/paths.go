@@ -51,7 +51,7 @@ func (s *Store) Paths(ctx context.Context, projectID int64, tz *time.Location, q
   WHERE anchor > 0)
 GROUP BY path`
 	args := append(append([]any{}, anchorArgs...), fromArgs...)
-	rows, err := s.q().Query(ctx, query, args...)
+	rows, err := s.query(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("cannot run paths: %w", err)
 	}

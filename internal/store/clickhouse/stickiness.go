@@ -54,7 +54,7 @@ func (s *Store) Stickiness(ctx context.Context, projectID int64, tz *time.Locati
   SELECT series_index, actor, uniqExact(period) AS intervals FROM (` + strings.Join(parts, " UNION ALL ") + `)
   GROUP BY series_index, actor)
 GROUP BY series_index, intervals`
-	rows, err := s.q().Query(ctx, query, args...)
+	rows, err := s.query(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("cannot run stickiness: %w", err)
 	}

@@ -3,6 +3,7 @@ package clickhouse
 import (
 	"context"
 	"fmt"
+	"sort"
 	"time"
 
 	"github.com/journey-dev/journey/internal/insight"
@@ -45,11 +46,7 @@ func (s *Store) trendSeries(ctx context.Context, projectID int64, tz *time.Locat
 	src := s.newSource(projectID, &r, series.Event)
 	src.filters = append(append([]insight.Filter(nil), r.Filters...), series.Filters...)
 	if b := r.Breakdown; b != nil {
-		if b.Type == "person" {
-			return nil, unsupported("breakdown.type", "a person-property breakdown")
-		}
-		src.extra = []string{breakdownValue("properties") + " AS bv"}
-		src.extraArgs = breakdownArgs(b.Property)
+		src.breakdown(b)
 	} else {
 		src.extra = []string{"'' AS bv"}
 	}
@@ -75,7 +72,7 @@ func (s *Store) trendSeries(ctx context.Context, projectID int64, tz *time.Locat
 	query := "SELECT " + label + " AS bucket, " + bExpr + " AS b, " + agg + " FROM (" + from + ") GROUP BY bucket, b"
 	args := append(append([]any{}, bucketArgs(q.Interval, tz)...), bArgs...)
 	args = append(append(args, aggArgs...), fromArgs...)
-	rows, err := s.q().Query(ctx, query, args...)
+	rows, err := s.query(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("cannot run trend for event %q: %w", series.Event, err)
 	}
@@ -114,7 +111,7 @@ func (s *Store) topValues(ctx context.Context, from string, fromArgs []any, agg 
 		aggArgs = nil
 	}
 	args := append(append(append([]any{}, aggArgs...), fromArgs...), limit)
-	rows, err := s.q().Query(ctx, query, args...)
+	rows, err := s.query(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("cannot rank breakdown values: %w", err)
 	}
@@ -132,11 +129,11 @@ func (s *Store) topValues(ctx context.Context, from string, fromArgs []any, agg 
 
 // activeUsers computes WAU/MAU: each actor-day counts toward the window
 // ends it falls in (ClickHouse 18 has no inequality join, so the days are
-// expanded with arrayJoin instead).
+// expanded with arrayJoin instead). With a breakdown an actor counts under
+// each value it had in the window, and only the values with the largest
+// sums are kept, as on DuckDB (distinct counts cannot be summed into
+// "$other").
 func (s *Store) activeUsers(ctx context.Context, tz *time.Location, q *insight.Trend, r insight.Range, series insight.Series, src source) (map[string]map[string]float64, error) {
-	if r.Breakdown != nil {
-		return nil, unsupported("breakdown", "a breakdown of "+series.Math)
-	}
 	days := 7
 	if series.Math == "mau" {
 		days = 30
@@ -157,24 +154,61 @@ func (s *Store) activeUsers(ctx context.Context, tz *time.Location, q *insight.T
 	if err != nil {
 		return nil, err
 	}
-	query := fmt.Sprintf(`SELECT window_end, toFloat64(uniqExact(actor)) FROM (
-  SELECT actor, toString(addDays(day, arrayJoin(range(%d)))) AS window_end FROM (
-    SELECT DISTINCT actor, toDate(ts, ?) AS day FROM (%s)))
-WHERE has(?, window_end) GROUP BY window_end`, days, from)
+	query := fmt.Sprintf(`SELECT window_end, bv, toFloat64(uniqExact(actor)) FROM (
+  SELECT actor, bv, toString(addDays(day, arrayJoin(range(%d)))) AS window_end FROM (
+    SELECT DISTINCT actor, bv, toDate(ts, ?) AS day FROM (%s)))
+WHERE has(?, window_end) GROUP BY window_end, bv`, days, from)
 	args := append(append([]any{tz.String()}, fromArgs...), ends)
-	rows, err := s.q().Query(ctx, query, args...)
+	rows, err := s.query(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("cannot run %s trend for event %q: %w", series.Math, series.Event, err)
 	}
 	defer rows.Close()
-	out := map[string]map[string]float64{"": {}}
+	out := map[string]map[string]float64{}
+	if r.Breakdown == nil {
+		out[""] = map[string]float64{}
+	}
 	for rows.Next() {
-		var end string
+		var end, b string
 		var n float64
-		if err := rows.Scan(&end, &n); err != nil {
+		if err := rows.Scan(&end, &b, &n); err != nil {
 			return nil, err
 		}
-		out[""][labels[end]] = n
+		if out[b] == nil {
+			out[b] = map[string]float64{}
+		}
+		out[b][labels[end]] = n
 	}
-	return out, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	if r.Breakdown != nil {
+		return largestSums(out, r.Breakdown.Limit), nil
+	}
+	return out, nil
+}
+
+// largestSums keeps the limit values whose points sum highest (ties by
+// value) and drops the rest.
+func largestSums(m map[string]map[string]float64, limit int) map[string]map[string]float64 {
+	type sum struct {
+		value string
+		total float64
+	}
+	var all []sum
+	for v, points := range m {
+		t := 0.0
+		for _, p := range points {
+			t += p
+		}
+		all = append(all, sum{v, t})
+	}
+	sort.Slice(all, func(i, j int) bool {
+		return all[i].total > all[j].total || all[i].total == all[j].total && all[i].value < all[j].value
+	})
+	out := map[string]map[string]float64{}
+	for _, x := range all[:min(limit, len(all))] {
+		out[x.value] = m[x.value]
+	}
+	return out
 }

@@ -81,13 +81,16 @@ type source struct {
 	events    []string
 	filters   []insight.Filter
 	groupType string
+	// cohortTo ends behavioural cohorts' windows: the query's to, also
+	// where the rows read end elsewhere (retention's start history).
+	cohortTo time.Time
 	// extra columns to select, e.g. a breakdown value.
 	extra     []string
 	extraArgs []any
 }
 
 func newSource(projectID int64, r *insight.Range, events ...string) source {
-	return source{projectID: projectID, from: r.From, to: r.To, events: events, filters: r.Filters, groupType: r.GroupType()}
+	return source{projectID: projectID, from: r.From, to: r.To, events: events, filters: r.Filters, groupType: r.GroupType(), cohortTo: r.To}
 }
 
 // sql returns "SELECT actor, event, ts, properties[, extra…] FROM …".
@@ -156,7 +159,7 @@ func (src source) cohort(w *where, actor string, actorArgs []any, f insight.Filt
 	if !did {
 		in = map[string]string{"IN": "NOT IN", "NOT IN": "IN"}[in]
 	}
-	args = append(args, src.projectID, b.Event, src.to.UTC().AddDate(0, 0, -b.Days), src.to.UTC(), b.MinCount)
+	args = append(args, src.projectID, b.Event, src.cohortTo.UTC().AddDate(0, 0, -b.Days), src.cohortTo.UTC(), b.MinCount)
 	w.add(actor+" "+in+` (SELECT coalesce(o2.person_id, e2.person_id) FROM events e2
 		LEFT JOIN person_overrides o2 ON o2.old_person_id = e2.person_id
 		WHERE e2.project_id = ? AND e2.event = ? AND e2.ts >= ? AND e2.ts < ?

@@ -101,19 +101,19 @@ func TestRetention(t *testing.T) {
 	q = base
 	q.Start.Filters = []insight.Filter{{Property: "plan", Op: "eq", Value: "pro"}}
 	f("start filter", q, []insight.RetentionCohort{co("2026-01-05", 1, 1, 0), co("2026-01-06", 1, 1, 0), co("2026-01-07", 0, 0), co("2026-01-08", 1)}, nil)
-	// Cohort filters: on the start event (only a's and c's sign-ups start
-	// a cohort), and on the whole query (everyone but b).
-	q = base
-	q.Start.Filters = []insight.Filter{{Type: "cohort", Cohort: &insight.CohortDef{DistinctIDs: []string{"a", "c"}}}}
-	f("start cohort", q, []insight.RetentionCohort{co("2026-01-05", 1, 1, 0), co("2026-01-06", 1, 1, 0), co("2026-01-07", 0, 0), co("2026-01-08", 0)}, nil)
-	q.Mode = "recurring"
-	f("recurring start cohort", q, []insight.RetentionCohort{co("2026-01-05", 1, 1, 0), co("2026-01-06", 1, 1, 0), co("2026-01-07", 0, 0), co("2026-01-08", 0)}, nil)
+	// Cohort filters apply to the whole query (everyone but b); on the
+	// start or return event they are refused at validation.
 	q = base
 	q.Filters = []insight.Filter{{Type: "cohort", Op: "not_in", Cohort: &insight.CohortDef{DistinctIDs: []string{"b"}}}}
 	f("query cohort", q, []insight.RetentionCohort{co("2026-01-05", 1, 1, 0), co("2026-01-06", 1, 1, 0), co("2026-01-07", 0, 0), co("2026-01-08", 1)}, nil)
 	q = base
-	q.Return.Filters = []insight.Filter{{Type: "cohort", Value: json.Number("7")}} // unresolved: matches nothing
-	f("unresolved cohort", q, []insight.RetentionCohort{co("2026-01-05", 2, 0, 0), co("2026-01-06", 1, 0, 0), co("2026-01-07", 0, 0), co("2026-01-08", 1)}, nil)
+	q.Start.Filters = []insight.Filter{{Type: "cohort", Cohort: &insight.CohortDef{DistinctIDs: []string{"a", "c"}}}}
+	if err := q.Validate(); err == nil {
+		t.Fatal("a cohort filter on the start event passed validation")
+	}
+	q = base
+	q.Filters = []insight.Filter{{Type: "cohort", Value: json.Number("7")}} // unresolved: matches nothing
+	f("unresolved cohort", q, []insight.RetentionCohort{co("2026-01-05", 0, 0, 0), co("2026-01-06", 0, 0, 0), co("2026-01-07", 0, 0), co("2026-01-08", 0)}, nil)
 
 	// Hostile property names are data: they match nothing.
 	q = base

@@ -6,6 +6,7 @@ package storetest
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"reflect"
@@ -55,6 +56,15 @@ func Run(t *testing.T, open Open) {
 		"Journey":            journey,
 		"KPI":                kpi,
 		"Explorer":           explorer,
+		"CohortFilters":      cohortFilters,
+		"CohortRetention":    cohortRetention,
+		"TrendByPerson":      trendByPerson,
+		"ActiveUsersBy":      activeUsersBy,
+		"JourneyByPerson":    journeyByPerson,
+		"RetentionBreakdown": retentionBreakdown,
+		"BadDaysPersons":     badDaysPersons,
+		"KPIPersons":         kpiPersons,
+		"SQL":                sqlQuery,
 	}
 	names := make([]string, 0, len(cases))
 	for n := range cases {
@@ -1224,5 +1234,429 @@ func funnelTimeToConvert(t *testing.T, s store.Store) {
 	}
 	if st[1].Conversion != 0.8 || st[2].Conversion != 0.4 || st[2].StepConversion != 0.5 {
 		t.Fatalf("conversions %+v", st)
+	}
+}
+
+// sqlQuery: the read-only SQL insight sees the project's events with
+// persons after merges, and nothing of other projects or other tables.
+func sqlQuery(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	l := NewLoader(t, s)
+	at := func(h int) time.Time { return Day0.Add(time.Duration(h) * time.Hour) }
+	l.Load(1, Ev("$pageview", "anon-1", at(1), map[string]any{"utm_source": "ads"}), Ev("signed_up", "user-1", at(2), nil))
+	l.Load(1, Ev("$identify", "user-1", at(3), map[string]any{"$anon_distinct_id": "anon-1"}))
+	l.Load(2, Ev("$pageview", "other", at(1), nil))
+	run := func(query string, limit int) *insight.SQLResult {
+		t.Helper()
+		res, err := s.SQL(ctx, 1, &insight.SQL{Query: query, Limit: limit})
+		if err != nil {
+			t.Fatalf("%s: %v", query, err)
+		}
+		return res
+	}
+	res := run(`SELECT event, count(*) AS n, count(DISTINCT person_id) AS p FROM events GROUP BY event ORDER BY event`, 100)
+	if fmt.Sprint(res.Columns) != "[event n p]" || fmt.Sprint(res.Rows) != "[[$identify 1 1] [$pageview 1 1] [signed_up 1 1]]" || res.Truncated {
+		t.Fatalf("events by name = %v %v", res.Columns, res.Rows)
+	}
+	if res := run(`SELECT count(DISTINCT person_id) AS people FROM events -- one person after the merge`, 100); fmt.Sprint(res.Rows) != "[[1]]" {
+		t.Fatalf("persons in events = %v", res.Rows)
+	}
+	if res := run(`SELECT count(*) AS n FROM persons;`, 100); fmt.Sprint(res.Rows) != "[[1]]" {
+		t.Fatalf("persons = %v", res.Rows)
+	}
+	if res := run(`SELECT distinct_id FROM events e WHERE e.event = 'signed_up' OR e.event = '$pageview' ORDER BY distinct_id`, 1); fmt.Sprint(res.Rows) != "[[anon-1]]" || !res.Truncated {
+		t.Fatalf("limit 1 = %v truncated %v", res.Rows, res.Truncated)
+	}
+	if res := run(`SELECT count(*) AS n FROM (SELECT event FROM events WHERE event IN ('$pageview', 'signed_up'))`, 100); fmt.Sprint(res.Rows) != "[[2]]" {
+		t.Fatalf("subquery = %v", res.Rows)
+	}
+	for _, bad := range []string{
+		`SELECT * FROM events_local`,
+		`SELECT * FROM system.tables`,
+		`SELECT * FROM main.events`,
+		`SELECT 1; SELECT 2`,
+		`INSERT INTO events VALUES (1)`,
+		`SELECT count(*) FROM events WHERE event IN (SELECT name FROM system.tables)`,
+	} {
+		_, err := s.SQL(ctx, 1, &insight.SQL{Query: bad, Limit: 10})
+		var e *insight.Error
+		if !errors.As(err, &e) {
+			t.Fatalf("%s: want a 400 (*insight.Error), got %v", bad, err)
+		}
+	}
+}
+
+// cohortFilters: a query's top-level cohort filters keep the actors
+// (after merges) in or not in a static cohort (the current persons of its
+// distinct ids) or a behavioural one (did, or did not do, an event at
+// least min_count times in the days before the query's to).
+func cohortFilters(t *testing.T, s store.Store) {
+	l := NewLoader(t, s)
+	at := func(d, h int) time.Time { return Day0.AddDate(0, 0, d).Add(time.Duration(h) * time.Hour) }
+	l.Load(1,
+		Ev("e", "a", at(0, 10), nil), Ev("buy", "a", at(-1, 10), nil), Ev("buy", "a", at(0, 9), nil),
+		Ev("e", "b", at(0, 10), nil), Ev("buy", "b", at(-5, 10), nil),
+		Ev("e", "anon", at(0, 10), nil), Ev("buy", "anon", at(0, 8), nil),
+		Ev("e", "c", at(0, 10), nil), Ev("buy", "c", at(0, 13), nil),
+		Ev("e", "d", at(-2, 10), nil), Ev("buy", "d", at(0, 12), nil),
+		Ev("buy", "u", at(0, 11), nil),
+	)
+	l.Load(1, Ev("$identify", "u", at(0, 14), map[string]any{"$anon_distinct_id": "anon"}))
+	no := false
+	static := func(ids ...string) *insight.CohortDef { return &insight.CohortDef{DistinctIDs: ids} }
+	did := func(days, n int, didIt *bool) *insight.CohortDef {
+		return &insight.CohortDef{Behavior: &insight.Behavior{Event: "buy", Days: days, MinCount: n, Did: didIt}}
+	}
+	f := func(want float64, filters ...insight.Filter) {
+		t.Helper()
+		q := dau("e", Day0, Day0.AddDate(0, 0, 1))
+		q.Filters = filters
+		if got := one(t, s, q); !reflect.DeepEqual(got, []float64{want}) {
+			t.Fatalf("dau of e with %s = %v, want [%v]", cohortString(filters), got, want)
+		}
+	}
+	in := func(c *insight.CohortDef) insight.Filter { return insight.Filter{Type: "cohort", Op: "in", Cohort: c} }
+	notIn := func(c *insight.CohortDef) insight.Filter {
+		return insight.Filter{Type: "cohort", Op: "not_in", Cohort: c}
+	}
+	// e on Jan 5: a, b, c and anon (merged into u); d's e is before it.
+	f(4)
+	// anon's id leads to u's person, which has anon's e.
+	f(2, in(static("a", "anon", "nobody")))
+	f(2, notIn(static("a", "anon", "nobody")))
+	f(1, in(static("u")))
+	// The most ids a cohort may list, each of the longest (a query of
+	// megabytes on ClickHouse).
+	many := []string{"a"}
+	for len(many) < 10_000 {
+		many = append(many, fmt.Sprintf("%0200d", len(many)))
+	}
+	f(1, in(static(many...)))
+	// buy in [Jan 3, Jan 6): a twice, anon and u once each (twice after
+	// the merge), c and d once; b's is on Dec 31.
+	f(3, in(did(3, 1, nil)))
+	f(1, notIn(did(3, 1, nil)))
+	f(2, in(did(3, 2, nil)))
+	f(2, notIn(did(3, 2, nil)))
+	f(4, in(did(7, 1, nil)))
+	f(1, in(did(3, 1, &no)))
+	f(3, notIn(did(3, 1, &no)))
+	// Filters combine: in {a, b} and not twice a buyer.
+	f(1, in(static("a", "b")), notIn(did(3, 2, nil)))
+	// An unresolved cohort id matches nothing, in or not.
+	f(0, insight.Filter{Type: "cohort", Op: "in", Value: 7.0})
+	f(0, insight.Filter{Type: "cohort", Op: "not_in", Value: 7.0})
+}
+
+func cohortString(fs []insight.Filter) string {
+	b, _ := json.Marshal(fs)
+	return string(b)
+}
+
+// cohortRetention: a behavioural cohort's window ends at the query's to
+// for every row read, the start events before the range included: h
+// started before the range, so it is in no first_time cohort.
+func cohortRetention(t *testing.T, s store.Store) {
+	l := NewLoader(t, s)
+	day := func(d, h int) time.Time { return Day0.AddDate(0, 0, d).Add(time.Duration(h) * time.Hour) }
+	l.Load(1,
+		Ev("s", "h", day(-3, 10), nil), Ev("s", "h", day(1, 10), nil), Ev("r", "h", day(2, 10), nil), Ev("x", "h", day(3, 10), nil),
+		Ev("s", "k", day(1, 10), nil), Ev("r", "k", day(2, 11), nil), Ev("x", "k", day(2, 12), nil),
+		Ev("s", "m", day(1, 10), nil), Ev("r", "m", day(2, 11), nil),
+	)
+	q := &insight.Retention{Start: insight.EventMatch{Event: "s"}, Return: insight.EventMatch{Event: "r"}, Period: "day", Periods: 2, Mode: "first_time",
+		Range: insight.Range{From: Day0, To: Day0.AddDate(0, 0, 4), Filters: []insight.Filter{
+			{Type: "cohort", Cohort: &insight.CohortDef{Behavior: &insight.Behavior{Event: "x", Days: 2}}},
+		}}}
+	// x in [Jan 7, Jan 9): h and k; m is not in the cohort.
+	want := map[string][]int64{"2026-01-05": {0, 0, 0}, "2026-01-06": {1, 1, 1}, "2026-01-07": {0, 0, 0}, "2026-01-08": {0, 0}}
+	if got := retentionCohorts(runRetention(t, s, q).Cohorts); !reflect.DeepEqual(got, want) {
+		t.Fatalf("retention of the x cohort = %v, want %v", got, want)
+	}
+}
+
+func runRetention(t *testing.T, s store.Store, q *insight.Retention) *insight.RetentionResult {
+	t.Helper()
+	if err := q.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	res, err := s.Retention(context.Background(), 1, time.UTC, q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
+// retentionCohorts gives each cohort as its size then its retained counts.
+func retentionCohorts(cs []insight.RetentionCohort) map[string][]int64 {
+	out := map[string][]int64{}
+	for _, c := range cs {
+		out[c.Start] = append([]int64{c.Size}, c.Retained...)
+	}
+	return out
+}
+
+// trendByPerson: a person-property breakdown reads the person's current
+// properties after merges, for all of its events.
+func trendByPerson(t *testing.T, s store.Store) {
+	l := NewLoader(t, s)
+	at := func(d, h int) time.Time { return Day0.AddDate(0, 0, d).Add(time.Duration(h) * time.Hour) }
+	plan := func(p any) map[string]any { return map[string]any{"$set": map[string]any{"plan": p}} }
+	l.Load(1,
+		Ev("view", "anon", at(0, 10), nil),
+		Ev("view", "f", at(0, 11), plan("free")), Ev("view", "f", at(1, 11), plan("team")),
+		Ev("view", "n", at(0, 12), nil), Ev("view", "n", at(0, 13), nil),
+		Ev("view", "z", at(1, 9), plan(nil)), // JSON null reads as no value
+	)
+	l.Load(1, Ev("view", "u", at(1, 10), nil), Ev("view", "u", at(1, 12), nil))
+	l.Load(1, Ev("$identify", "u", at(1, 14), map[string]any{"$anon_distinct_id": "anon", "$set": map[string]any{"plan": "pro"}}))
+	f := func(b *insight.Breakdown, want map[string][]float64) {
+		t.Helper()
+		q := insight.Trend{Series: []insight.Series{{Event: "view"}}, Range: insight.Range{From: Day0, To: Day0.AddDate(0, 0, 2), Breakdown: b}}
+		if got := Values(t, s, time.UTC, q); !reflect.DeepEqual(got, want) {
+			t.Fatalf("views by %+v = %v, want %v", b, got, want)
+		}
+	}
+	// anon's view is the merged person's (pro); f's Jan 5 view is under
+	// its current plan.
+	f(&insight.Breakdown{Type: "person", Property: "plan"}, map[string][]float64{
+		"view - pro": {1, 2}, "view - team": {1, 1}, "view - $none": {2, 1},
+	})
+	// pro and $none tie at 3 views; $none sorts first.
+	f(&insight.Breakdown{Type: "person", Property: "plan", Limit: 1}, map[string][]float64{
+		"view - $none": {2, 1}, "view - $other": {2, 3},
+	})
+}
+
+// activeUsersBy: WAU by a breakdown counts an actor under each value it
+// had in the window; values beyond the limit are dropped, not summed.
+func activeUsersBy(t *testing.T, s store.Store) {
+	l := NewLoader(t, s)
+	at := func(d int) time.Time { return Day0.AddDate(0, 0, d).Add(10 * time.Hour) }
+	l.Load(1,
+		Ev("e", "a", at(0), map[string]any{"src": "ads"}), Ev("e", "a", at(7), map[string]any{"src": "mail", "$set": map[string]any{"plan": "pro"}}),
+		Ev("e", "b", at(3), map[string]any{"src": "ads"}),
+		Ev("e", "c", at(8), map[string]any{"$set": map[string]any{"plan": "pro"}}),
+	)
+	f := func(b *insight.Breakdown, want map[string][]float64) {
+		t.Helper()
+		q := insight.Trend{Series: []insight.Series{{Event: "e", Math: "wau"}}, Range: insight.Range{From: Day0.AddDate(0, 0, 6), To: Day0.AddDate(0, 0, 9), Breakdown: b}}
+		if got := Values(t, s, time.UTC, q); !reflect.DeepEqual(got, want) {
+			t.Fatalf("wau by %+v = %v, want %v", b, got, want)
+		}
+	}
+	// Windows end Jan 11 (Jan 5..11), Jan 12 and Jan 13.
+	f(&insight.Breakdown{Property: "src"}, map[string][]float64{"e - ads": {2, 1, 1}, "e - mail": {0, 1, 1}, "e - $none": {0, 0, 1}})
+	f(&insight.Breakdown{Property: "src", Limit: 2}, map[string][]float64{"e - ads": {2, 1, 1}, "e - mail": {0, 1, 1}})
+	f(&insight.Breakdown{Type: "person", Property: "plan"}, map[string][]float64{"e - pro": {1, 1, 2}, "e - $none": {1, 1, 1}})
+}
+
+// journeyByPerson: the journey by a person property (the current one of
+// the person after merges) and with a person filter on a stage.
+func journeyByPerson(t *testing.T, s store.Store) {
+	l := NewLoader(t, s)
+	at := func(m int) time.Time { return Day0.Add(time.Hour + time.Duration(m)*time.Minute) }
+	plan := func(p string) map[string]any { return map[string]any{"$set": map[string]any{"plan": p}} }
+	l.Load(1,
+		Ev("$pageview", "anon", at(1), nil),
+		Ev("$pageview", "a", at(1), plan("free")), Ev("signed_up", "a", at(2), nil),
+		Ev("$pageview", "b", at(1), nil),
+		Ev("signed_up", "c", at(1), plan("pro")),
+		Ev("$pageview", "d", at(1), plan("pro")), Ev("order", "d", at(2), nil),
+	)
+	l.Load(1, Ev("signed_up", "u", at(2), nil), Ev("order", "u", at(3), nil))
+	l.Load(1, Ev("$identify", "u", at(10), map[string]any{"$anon_distinct_id": "anon", "$set": map[string]any{"plan": "pro"}}))
+	f := func(reach []insight.Filter, b *insight.Breakdown, want map[string][]int64, order []string) {
+		t.Helper()
+		q := &insight.Journey{Stages: []insight.Stage{
+			{Name: "Reach", Events: []insight.Matcher{{Event: "$pageview", Filters: reach}}},
+			{Name: "Signup", Events: []insight.Matcher{{Event: "signed_up"}}},
+			{Name: "Buy", Events: []insight.Matcher{{Event: "order"}}},
+		}, Range: insight.Range{From: Day0, To: Day0.AddDate(0, 0, 1), Breakdown: b}}
+		if err := q.Validate(); err != nil {
+			t.Fatal(err)
+		}
+		res, err := s.Journey(context.Background(), 1, time.UTC, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		counts := func(st []insight.StageResult) []int64 {
+			out := []int64{}
+			for _, r := range st {
+				out = append(out, r.Count)
+			}
+			return out
+		}
+		got := map[string][]int64{"total": counts(res.Stages)}
+		gotOrder := []string{}
+		for _, br := range res.Breakdown {
+			got[br.Value] = counts(br.Stages)
+			gotOrder = append(gotOrder, br.Value)
+		}
+		if !reflect.DeepEqual(got, want) || !reflect.DeepEqual(gotOrder, order) {
+			t.Fatalf("journey (reach %v) by %+v = %v %v, want %v %v", reach, b, got, gotOrder, want, order)
+		}
+	}
+	// anon+u: all three stages (pro); a: two (free); b: one ($none); d:
+	// one (pro; its order is not after a sign-up); c: none (no stage 1).
+	byPlan := &insight.Breakdown{Type: "person", Property: "plan"}
+	f(nil, byPlan, map[string][]int64{"total": {4, 2, 1}, "pro": {2, 1, 1}, "$none": {1, 0, 0}, "free": {1, 1, 0}}, []string{"pro", "$none", "free"})
+	// Reach only by pro persons' page views: anon (merged into u) and d.
+	pro := []insight.Filter{{Type: "person", Property: "plan", Op: "eq", Value: "pro"}}
+	f(pro, byPlan, map[string][]int64{"total": {2, 1, 1}, "pro": {2, 1, 1}}, []string{"pro"})
+}
+
+// retentionBreakdown: the value of a first_time cohort member is the one
+// on its first start event; a recurring actor is in a cohort under each
+// value of its start events there, and once under "$other".
+func retentionBreakdown(t *testing.T, s store.Store) {
+	l := NewLoader(t, s)
+	day := func(d, h int) time.Time { return Day0.AddDate(0, 0, d).Add(time.Duration(h) * time.Hour) }
+	src := func(v string) map[string]any { return map[string]any{"src": v} }
+	pro := map[string]any{"$set": map[string]any{"plan": "pro"}}
+	l.Load(1,
+		Ev("s", "a", day(0, 10), src("ads")), Ev("s", "a", day(1, 10), src("mail")), Ev("r", "a", day(1, 12), pro), Ev("r", "a", day(2, 10), nil),
+		Ev("s", "b", day(0, 11), src("ads")), Ev("r", "b", day(2, 11), nil),
+		Ev("s", "c", day(0, 9), src("tv")), Ev("s", "c", day(0, 12), src("radio")),
+		Ev("s", "d", day(1, 9), src("mail")), Ev("r", "d", day(2, 9), pro),
+		Ev("s", "e", day(-1, 10), src("ads")), Ev("s", "e", day(1, 11), src("seo")),
+		Ev("s", "f", day(1, 8), nil),
+	)
+	type bd struct {
+		Value   string
+		Cohorts map[string][]int64
+	}
+	f := func(mode string, b *insight.Breakdown, total map[string][]int64, want []bd) {
+		t.Helper()
+		q := &insight.Retention{Start: insight.EventMatch{Event: "s"}, Return: insight.EventMatch{Event: "r"}, Period: "day", Periods: 3, Mode: mode,
+			Range: insight.Range{From: Day0, To: Day0.AddDate(0, 0, 3), Breakdown: b}}
+		res := runRetention(t, s, q)
+		got := []bd{}
+		for _, br := range res.Breakdown {
+			got = append(got, bd{br.Value, retentionCohorts(br.Cohorts)})
+		}
+		if tot := retentionCohorts(res.Cohorts); !reflect.DeepEqual(tot, total) || !reflect.DeepEqual(got, want) {
+			t.Fatalf("%s retention by %+v = %v %v, want %v %v", mode, b, tot, got, total, want)
+		}
+	}
+	// cohorts builds Jan 5, 6 and 7 from the size and retained counts of
+	// the first two (Jan 7 is empty, with its own period only).
+	cohorts := func(jan5, jan6 []int64) map[string][]int64 {
+		return map[string][]int64{"2026-01-05": jan5, "2026-01-06": jan6, "2026-01-07": {0, 0}}
+	}
+	none5, none6 := []int64{0, 0, 0, 0}, []int64{0, 0, 0}
+	// first_time: a, b (ads) and c (tv, its first start) on Jan 5; d
+	// (mail) and f ($none) on Jan 6; e started before the range. a
+	// returns on Jan 6 and 7, b on Jan 7, d on Jan 7.
+	first := cohorts([]int64{3, 3, 1, 2}, []int64{2, 2, 1})
+	f("first_time", &insight.Breakdown{Property: "src"}, first, []bd{
+		{"ads", cohorts([]int64{2, 2, 1, 2}, none6)},
+		{"$none", cohorts(none5, []int64{1, 1, 0})},
+		{"mail", cohorts(none5, []int64{1, 1, 1})},
+		{"tv", cohorts([]int64{1, 1, 0, 0}, none6)},
+	})
+	f("first_time", &insight.Breakdown{Property: "src", Limit: 1}, first, []bd{
+		{"ads", cohorts([]int64{2, 2, 1, 2}, none6)},
+		{"$other", cohorts([]int64{1, 1, 0, 0}, []int64{2, 2, 1})},
+	})
+	// a and d set plan pro (on return events): the person's value.
+	f("first_time", &insight.Breakdown{Type: "person", Property: "plan"}, first, []bd{
+		{"$none", cohorts([]int64{2, 2, 0, 1}, []int64{1, 1, 0})},
+		{"pro", cohorts([]int64{1, 1, 1, 1}, []int64{1, 1, 1})},
+	})
+	// recurring: Jan 5 a, b (ads), c (tv and radio); Jan 6 a (mail), d
+	// (mail), e (seo), f ($none). Top two by memberships: ads and mail
+	// (two each); c counts once in Jan 5's $other.
+	f("recurring", &insight.Breakdown{Property: "src", Limit: 2}, cohorts([]int64{3, 3, 1, 2}, []int64{4, 4, 2}), []bd{
+		{"ads", cohorts([]int64{2, 2, 1, 2}, none6)},
+		{"mail", cohorts(none5, []int64{2, 2, 2})},
+		{"$other", cohorts([]int64{1, 1, 0, 0}, []int64{2, 2, 0})},
+	})
+}
+
+// badDaysPersons: a person filter on a bad or active event reads the
+// event's person after merges.
+func badDaysPersons(t *testing.T, s store.Store) {
+	l := NewLoader(t, s)
+	at := func(d, h int) time.Time { return Day0.AddDate(0, 0, d).Add(time.Duration(h) * time.Hour) }
+	plan := func(p string) map[string]any { return map[string]any{"$set": map[string]any{"plan": p}} }
+	l.Load(1,
+		Ev("$pageview", "a", at(0, 10), plan("pro")), Ev("$exception", "a", at(0, 11), nil), Ev("$exception", "a", at(1, 10), nil),
+		Ev("$pageview", "b", at(0, 10), nil), Ev("$exception", "b", at(0, 12), nil),
+		Ev("$exception", "anon", at(1, 10), nil),
+		Ev("$pageview", "c", at(1, 10), plan("free")),
+	)
+	l.Load(1, Ev("$pageview", "u", at(1, 11), nil))
+	l.Load(1, Ev("$identify", "u", at(1, 12), map[string]any{"$anon_distinct_id": "anon", "$set": map[string]any{"plan": "pro"}}))
+	id := func(distinct string) string {
+		p, _, err := s.PersonByDistinctID(context.Background(), 1, distinct)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return fmt.Sprint(p.ID)
+	}
+	type result struct {
+		Rate float64
+		Days []insight.BadDay
+		Top  []insight.BadDaysActor
+	}
+	f := func(active []insight.EventMatch, want result) {
+		t.Helper()
+		q := &insight.BadDays{Bad: []insight.EventMatch{{Event: "$exception", Filters: []insight.Filter{{Type: "person", Property: "plan", Op: "eq", Value: "pro"}}}},
+			Active: active, Range: insight.Range{From: Day0, To: Day0.AddDate(0, 0, 2)}}
+		if err := q.Validate(); err != nil {
+			t.Fatal(err)
+		}
+		res, err := s.BadDays(context.Background(), 1, time.UTC, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := (result{res.Rate, res.Days, res.TopPersons}); !reflect.DeepEqual(got, want) {
+			t.Fatalf("bad days, active %v = %+v, want %+v", active, got, want)
+		}
+	}
+	top := []insight.BadDaysActor{{Actor: id("a"), BadDays: 2, ActiveDays: 2}, {Actor: id("u"), BadDays: 1, ActiveDays: 1}}
+	// Only pro persons' exceptions are bad: a's, and anon's (merged into
+	// u, pro). Any event is activity: Jan 5 a and b; Jan 6 a, u and c.
+	f(nil, result{3.0 / 5, []insight.BadDay{
+		{T: "2026-01-05", Rate: 0.5, Bad: 1, Active: 2}, {T: "2026-01-06", Rate: 2.0 / 3, Bad: 2, Active: 3},
+	}, top})
+	// Activity is also a page view of a person not on the free plan: c's
+	// is not; b's exception is neither bad nor active, its view is.
+	notFree := []insight.EventMatch{{Event: "$pageview", Filters: []insight.Filter{{Type: "person", Property: "plan", Op: "neq", Value: "free"}}}}
+	f(notFree, result{3.0 / 4, []insight.BadDay{
+		{T: "2026-01-05", Rate: 0.5, Bad: 1, Active: 2}, {T: "2026-01-06", Rate: 1, Bad: 2, Active: 2},
+	}, top})
+}
+
+// kpiPersons: a person filter on a KPI condition reads the event's person
+// after merges.
+func kpiPersons(t *testing.T, s store.Store) {
+	l := NewLoader(t, s)
+	at := func(h int) time.Time { return Day0.Add(time.Duration(h) * time.Hour) }
+	pro := map[string]any{"$set": map[string]any{"plan": "pro"}}
+	l.Load(1,
+		Ev("signed_up", "a", at(1), nil), Ev("order", "a", at(2), pro),
+		Ev("signed_up", "b", at(1), nil), Ev("order", "b", at(2), nil),
+		Ev("signed_up", "anon", at(1), nil),
+	)
+	l.Load(1, Ev("order", "u", at(3), nil))
+	l.Load(1, Ev("$identify", "u", at(4), map[string]any{"$anon_distinct_id": "anon", "$set": map[string]any{"plan": "pro"}}))
+	q := &insight.KPI{
+		Denominator: insight.ActorSet{Conditions: []insight.Condition{{Event: "signed_up"}}},
+		Numerator:   insight.ActorSet{Conditions: []insight.Condition{{Event: "order", Filters: []insight.Filter{{Type: "person", Property: "plan", Op: "eq", Value: "pro"}}}}},
+		Interval:    "day", Range: insight.Range{From: Day0, To: Day0.AddDate(0, 0, 1)},
+	}
+	if err := q.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	res, err := s.KPI(context.Background(), 1, time.UTC, q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// a, b and anon+u signed up; a and u (pro after the merge) ordered as
+	// pro persons, b not.
+	if res.Numerator != 2 || res.Denominator != 3 || len(res.Points) != 1 || res.Points[0].Numerator != 2 || res.Points[0].Denominator != 3 {
+		t.Fatalf("kpi of pro orders = %+v, want 2 of 3", res)
 	}
 }
