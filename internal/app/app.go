@@ -20,6 +20,7 @@ import (
 
 	"github.com/journey-dev/journey/internal/api"
 	"github.com/journey-dev/journey/internal/capture"
+	"github.com/journey-dev/journey/internal/event"
 	"github.com/journey-dev/journey/internal/eventlog"
 	"github.com/journey-dev/journey/internal/live"
 	"github.com/journey-dev/journey/internal/loader"
@@ -214,8 +215,8 @@ func openEvents(cfg Config) (store.Store, error) {
 
 func (a *App) routes() http.Handler {
 	mux := http.NewServeMux()
-	hub := live.NewHub()
-	ch := capture.NewHandler(&tokenCache{meta: a.Meta}, live.Tap{Sink: a.Log, Hub: hub}, capture.Options{RateLimit: a.Config.RateLimit})
+	hub, sink := a.liveEvents()
+	ch := capture.NewHandler(&tokenCache{meta: a.Meta}, sink, capture.Options{RateLimit: a.Config.RateLimit})
 	for _, route := range capture.Routes {
 		mux.Handle(route, ch)
 		mux.Handle(route+"/", ch)
@@ -224,6 +225,20 @@ func (a *App) routes() http.Handler {
 	srv.Register(mux)
 	mux.Handle("/", web.Handler())
 	return mux
+}
+
+// liveEvents sets up the UI's live event stream and returns the sink
+// capture writes to. A shared log is tailed, so the stream shows what every
+// replica captured; otherwise capture itself feeds it.
+func (a *App) liveEvents() (*live.Hub, capture.Sink) {
+	hub := live.NewHub()
+	if js, ok := a.Log.(*eventlog.JetStream); ok {
+		hub.SetSource(func(publish func(event.Batch)) (func(), error) {
+			return js.Tail(func(b event.RawBatch) { publish(live.FromRaw(b)) })
+		})
+		return hub, a.Log
+	}
+	return hub, live.Tap{Sink: a.Log, Hub: hub}
 }
 
 // ready is false while the loader is far behind the log (after a restart

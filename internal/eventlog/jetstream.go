@@ -514,6 +514,23 @@ func (l *JetStream) pull(ctx context.Context, maxBytes int) ([]Entry, error) {
 }
 
 // closedOr maps the connection's errors after Close to ErrClosed.
+// Tail calls fn with each batch any process appends to the stream from now
+// on, until stop is called. It is a plain NATS subscription on the
+// stream's subject: best effort, for live views (the UI's live events),
+// never for loading; batches that do not decode are skipped.
+func (l *JetStream) Tail(fn func(event.RawBatch)) (stop func(), err error) {
+	sub, err := l.nc.Subscribe(l.opts.Subject, func(m *nats.Msg) {
+		var b event.RawBatch
+		if json.Unmarshal(m.Data, &b) == nil {
+			fn(b)
+		}
+	})
+	if err != nil {
+		return nil, fmt.Errorf("cannot subscribe to event log subject %q: %w", l.opts.Subject, err)
+	}
+	return func() { _ = sub.Unsubscribe() }, nil
+}
+
 func (l *JetStream) closedOr(err error) error {
 	select {
 	case <-l.done:

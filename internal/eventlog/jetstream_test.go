@@ -404,3 +404,39 @@ func TestRedactURL(t *testing.T) {
 		t.Fatalf("redactURL = %q", got)
 	}
 }
+
+// TestJetStreamTail: a replica tailing the stream sees batches another
+// replica appends, until it stops.
+func TestJetStreamTail(t *testing.T) {
+	url := testNATS(t)
+	opts := testStream(t, url)
+	a, b := openJS(t, url, opts), openJS(t, url, opts)
+	got := make(chan event.RawBatch, 4)
+	stop, err := a.Tail(func(rb event.RawBatch) { got <- rb })
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.nc.Flush() // the subscription is on the server before b appends
+	ctx := context.Background()
+	if err := b.Append(ctx, event.Batch{ProjectID: 7, Events: []event.Event{{UUID: "u1", Event: "seen", DistinctID: "d"}}}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case rb := <-got:
+		if rb.ProjectID != 7 || len(rb.Events) != 1 || rb.Events[0].Event != "seen" {
+			t.Fatalf("tailed %+v", rb)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no batch tailed")
+	}
+	stop()
+	a.nc.Flush()
+	if err := b.Append(ctx, event.Batch{ProjectID: 7, Events: []event.Event{{UUID: "u2", Event: "unseen", DistinctID: "d"}}}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case rb := <-got:
+		t.Fatalf("tailed after stop: %+v", rb)
+	case <-time.After(500 * time.Millisecond):
+	}
+}

@@ -1,16 +1,24 @@
 // Package live fans captured events out to the UI's live event stream
-// ("is my event arriving?"). It sits between capture and the event log:
-// an event is shown once the log has accepted it. Each replica shows the
-// events it captured itself.
+// ("is my event arriving?"). Embedded, it sits between capture and the
+// event log (Tap): an event is shown once the log has accepted it. With a
+// shared log (NATS JetStream), a Source tails the log instead, so a viewer
+// sees the events every replica captured.
 package live
 
 import (
 	"context"
+	"encoding/json"
+	"log/slog"
 	"sync"
 	"sync/atomic"
 
 	"github.com/journey-dev/journey/internal/event"
 )
+
+// Source feeds a hub from elsewhere: it starts delivering batches to
+// publish and returns how to stop. The hub runs it only while someone is
+// watching, so idle replicas do not read the whole event stream.
+type Source func(publish func(event.Batch)) (stop func(), err error)
 
 // subscriberBuffer is how many events a slow viewer may fall behind before
 // events are dropped for it (never for capture).
@@ -18,10 +26,15 @@ const subscriberBuffer = 256
 
 // Hub keeps each project's subscribers.
 type Hub struct {
-	mu    sync.Mutex
-	subs  map[int64]map[chan event.Event]struct{}
-	count atomic.Int64 // subscribers; lets Publish skip the lock when 0
+	mu     sync.Mutex
+	subs   map[int64]map[chan event.Event]struct{}
+	count  atomic.Int64 // subscribers; lets Publish skip the lock when 0
+	source Source
+	stop   func() // the running source's; nil when it is not running
 }
+
+// SetSource makes the hub take its events from src (call before use).
+func (h *Hub) SetSource(src Source) { h.source = src }
 
 // NewHub returns an empty hub.
 func NewHub() *Hub { return &Hub{subs: map[int64]map[chan event.Event]struct{}{}} }
@@ -35,8 +48,14 @@ func (h *Hub) Subscribe(projectID int64) (<-chan event.Event, func()) {
 		h.subs[projectID] = map[chan event.Event]struct{}{}
 	}
 	h.subs[projectID][ch] = struct{}{}
+	if h.count.Add(1) == 1 && h.source != nil && h.stop == nil {
+		stop, err := h.source(h.Publish)
+		if err != nil {
+			slog.Warn("live events unavailable", "err", err)
+		}
+		h.stop = stop
+	}
 	h.mu.Unlock()
-	h.count.Add(1)
 	var once sync.Once
 	return ch, func() {
 		once.Do(func() {
@@ -45,13 +64,18 @@ func (h *Hub) Subscribe(projectID int64) (<-chan event.Event, func()) {
 			if len(h.subs[projectID]) == 0 {
 				delete(h.subs, projectID)
 			}
+			if h.count.Add(-1) == 0 && h.stop != nil {
+				h.stop()
+				h.stop = nil
+			}
 			h.mu.Unlock()
-			h.count.Add(-1)
 		})
 	}
 }
 
 // Publish sends a batch to its project's subscribers without blocking.
+// Sources call it from their own goroutine; Subscribe starts a source while
+// holding the lock, so a source must not publish synchronously on start.
 func (h *Hub) Publish(b event.Batch) {
 	if h.count.Load() == 0 {
 		return
@@ -86,4 +110,16 @@ func (t Tap) Append(ctx context.Context, b event.Batch) error {
 	}
 	t.Hub.Publish(b)
 	return nil
+}
+
+// FromRaw turns a batch read back from the log into the captured form the
+// hub carries (properties decoded; undecodable ones left empty).
+func FromRaw(b event.RawBatch) event.Batch {
+	out := event.Batch{ProjectID: b.ProjectID, Events: make([]event.Event, len(b.Events))}
+	for i, r := range b.Events {
+		e := event.Event{UUID: r.UUID, Event: r.Event, DistinctID: r.DistinctID, Timestamp: r.Timestamp, ReceivedAt: r.ReceivedAt}
+		_ = json.Unmarshal(r.Properties, &e.Properties)
+		out.Events[i] = e
+	}
+	return out
 }

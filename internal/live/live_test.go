@@ -59,3 +59,38 @@ func TestSlowSubscriberDropsInsteadOfBlocking(t *testing.T) {
 		t.Fatalf("buffered %d, want %d", len(ch), subscriberBuffer)
 	}
 }
+
+// TestSourceRunsWhileWatched: a hub with a source (the shared log) starts
+// it for the first viewer, delivers what it publishes, and stops it when
+// the last viewer leaves.
+func TestSourceRunsWhileWatched(t *testing.T) {
+	h := NewHub()
+	starts, stops := 0, 0
+	var publish func(event.Batch)
+	h.SetSource(func(p func(event.Batch)) (func(), error) {
+		starts++
+		publish = p
+		return func() { stops++ }, nil
+	})
+	a, stopA := h.Subscribe(3)
+	_, stopB := h.Subscribe(3)
+	if starts != 1 {
+		t.Fatalf("source started %d times for two viewers", starts)
+	}
+	publish(FromRaw(event.RawBatch{ProjectID: 3, Events: []event.Raw{{Event: "from_log", Properties: []byte(`{"k":"v"}`)}}}))
+	if e := <-a; e.Event != "from_log" || e.Properties["k"] != "v" {
+		t.Fatalf("got %+v", e)
+	}
+	stopA()
+	if stops != 0 {
+		t.Fatal("source stopped while a viewer remains")
+	}
+	stopB()
+	if stops != 1 {
+		t.Fatalf("source stopped %d times after the last viewer left", stops)
+	}
+	h.Subscribe(3)
+	if starts != 2 {
+		t.Fatalf("source not restarted for a new viewer (%d starts)", starts)
+	}
+}
