@@ -8,74 +8,39 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
-	"os"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/journey-dev/journey/internal/bench"
 	"github.com/journey-dev/journey/internal/store/clickhouse"
+	"github.com/journey-dev/journey/internal/testutil/scaleout"
 )
 
 // scaleOut is the scale-out stack the test scripts start: ClickHouse,
 // PostgreSQL and NATS on loopback.
 type scaleOut struct {
-	events, meta, log string
-	ch                *clickhouse.Store
+	scaleout.Stack
+	ch *clickhouse.Store
 }
 
 func newScaleOut(t *testing.T) scaleOut {
 	t.Helper()
-	name := fmt.Sprintf("journey_e2e_%d_%d", time.Now().UnixNano(), rand.IntN(1e6))
+	s := scaleOut{Stack: scaleout.New(t, 1)}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	unavailable := func(what string, err error) {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("%s not available (make test starts it): %v", what, err)
-		}
-		t.Skipf("%s not available: %v", what, err)
-	}
-	pgAdmin := envOr("JOURNEY_TEST_POSTGRES", "postgres://postgres@127.0.0.1:15432/postgres?sslmode=disable")
-	conn, err := pgx.Connect(ctx, pgAdmin)
-	if err != nil {
-		unavailable("PostgreSQL", err)
-	}
-	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
-		t.Fatal(err)
-	}
-	conn.Close(ctx)
-	t.Cleanup(func() {
-		c, err := pgx.Connect(context.Background(), pgAdmin)
-		if err == nil {
-			c.Exec(context.Background(), "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
-			c.Close(context.Background())
-		}
-	})
-	s := scaleOut{
-		events: "clickhouse://127.0.0.1:19000/" + name,
-		meta:   strings.Replace(pgAdmin, "/postgres?", "/"+name+"?", 1),
-		log:    envOr("JOURNEY_TEST_NATS", "nats://127.0.0.1:14222") + "?stream=" + strings.ToUpper(name),
-	}
-	if s.ch, err = clickhouse.Open(ctx, s.events); err != nil {
-		unavailable("ClickHouse", err)
+	var err error
+	if s.ch, err = clickhouse.Open(ctx, s.Events); err != nil {
+		scaleout.Unavailable(t, "ClickHouse", err)
 	}
 	t.Cleanup(func() { s.ch.Close() })
 	return s
 }
 
-func envOr(k, def string) string {
-	if v := os.Getenv(k); v != "" {
-		return v
-	}
-	return def
-}
-
 func (s scaleOut) start(t *testing.T) *bench.Server {
 	t.Helper()
-	srv, err := bench.StartServer(binary, t.TempDir(), "--events", s.events, "--meta", s.meta, "--log", s.log)
+	srv, err := bench.StartServer(binary, t.TempDir(), "--events", s.Events, "--meta", s.Meta, "--log", s.Log)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -29,7 +29,15 @@ const testAdminKey = "test-admin-key-0123456789"
 
 func newTestApp(t *testing.T) *testApp {
 	t.Helper()
-	a, err := Open(Config{DataDir: t.TempDir(), AdminKey: testAdminKey, NoSync: true})
+	return newTestAppWith(t, Config{})
+}
+
+// newTestAppWith starts the app with cfg's stores (DataDir, admin key and
+// no-sync are filled in).
+func newTestAppWith(t *testing.T, cfg Config) *testApp {
+	t.Helper()
+	cfg.DataDir, cfg.AdminKey, cfg.NoSync = t.TempDir(), testAdminKey, true
+	a, err := Open(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

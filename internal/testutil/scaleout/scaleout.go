@@ -1,0 +1,74 @@
+// Package scaleout gives tests a fresh scale-out stack on the servers the
+// test scripts start on loopback: a new PostgreSQL database, ClickHouse
+// database and JetStream stream, named uniquely per test. Without the
+// servers a test skips locally and fails in CI (CI=true).
+package scaleout
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Stack holds the addresses to give journey's --events, --meta and --log.
+type Stack struct {
+	Events, Meta, Log string
+}
+
+// New creates the databases and stream names for one test; shards > 1
+// puts events on the two-shard cluster.
+func New(t testing.TB, shards int) Stack {
+	t.Helper()
+	name := fmt.Sprintf("journey_t_%d_%d", time.Now().UnixNano(), rand.IntN(1e6))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	pgAdmin := envOr("JOURNEY_TEST_POSTGRES", "postgres://postgres@127.0.0.1:15432/postgres?sslmode=disable")
+	conn, err := pgx.Connect(ctx, pgAdmin)
+	if err != nil {
+		unavailable(t, "PostgreSQL", err)
+	}
+	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
+		t.Fatal(err)
+	}
+	conn.Close(ctx)
+	t.Cleanup(func() {
+		c, err := pgx.Connect(context.Background(), pgAdmin)
+		if err == nil {
+			c.Exec(context.Background(), "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
+			c.Close(context.Background())
+		}
+	})
+	events := "clickhouse://127.0.0.1:19000/" + name
+	if shards > 1 {
+		events = "clickhouse://127.0.0.1:19000,127.0.0.1:19001/" + name + "?cluster=journey_two_shards"
+	}
+	return Stack{
+		Events: events,
+		Meta:   strings.Replace(pgAdmin, "/postgres?", "/"+name+"?", 1),
+		Log:    envOr("JOURNEY_TEST_NATS", "nats://127.0.0.1:14222") + "?stream=" + strings.ToUpper(name),
+	}
+}
+
+// Unavailable skips locally and fails in CI, where make test starts the servers.
+func Unavailable(t testing.TB, what string, err error) { unavailable(t, what, err) }
+
+func unavailable(t testing.TB, what string, err error) {
+	t.Helper()
+	if os.Getenv("CI") != "" {
+		t.Fatalf("%s not available (make test starts it): %v", what, err)
+	}
+	t.Skipf("%s not available: %v", what, err)
+}
+
+func envOr(k, def string) string {
+	if v := os.Getenv(k); v != "" {
+		return v
+	}
+	return def
+}
