@@ -27,8 +27,15 @@ var deniedClauses = map[string]bool{
 }
 
 // deniedFunctionPrefixes are scalar functions that read other data than
-// the query's tables (table functions are refused where tables go).
-var deniedFunctionPrefixes = []string{"dict", "joinget", "hascolumnintable", "getsetting", "getmacro", "file"}
+// the query's tables (table functions are refused where tables go), and the
+// function forms of IN, whose right side may name a table.
+var deniedFunctionPrefixes = []string{"dict", "joinget", "hascolumnintable", "getsetting", "getmacro", "file",
+	"notin", "globalin", "globalnotin", "nullin", "notnullin", "globalnullin", "globalnotnullin"}
+
+// deniedNames may not appear anywhere, even where the checks do not expect
+// a table: the server's own databases and the store's real tables.
+var deniedNames = map[string]bool{"system": true, "information_schema": true, "default": true,
+	"person_overrides": true, "person_distinct_ids": true, "loader_checkpoint": true}
 
 // notAlias are the keywords that can follow a table name where an alias
 // could stand; anything else there is the user's alias.
@@ -93,13 +100,8 @@ func (s *Store) scopeSQL(projectID int64, query string) (string, error) {
 		if deniedClauses[upper] {
 			return "", insight.Bad("query", "%s is not allowed", upper)
 		}
-		if i+1 < len(toks) && toks[i+1].text == "(" {
-			lower := strings.ToLower(t.text)
-			for _, p := range deniedFunctionPrefixes {
-				if strings.HasPrefix(lower, p) {
-					return "", insight.Bad("query", "function %q is not allowed", t.text)
-				}
-			}
+		if err := s.checkName(toks, i); err != nil {
+			return "", err
 		}
 		if i == 0 || !scopes[len(scopes)-1] || !tablePosition(toks, i) {
 			continue
@@ -120,18 +122,104 @@ func (s *Store) scopeSQL(projectID int64, query string) (string, error) {
 			return "", insight.Bad("query", "IN needs a list or a subquery: IN (…)")
 		}
 	}
+	if err := checkQualified(toks); err != nil {
+		return "", err
+	}
 	out.WriteString(query[last:toks[len(toks)-1].end])
 	return out.String(), nil
 }
 
+// checkName refuses identifier i when it names a denied function, one of
+// the server's databases or the store's real tables.
+func (s *Store) checkName(toks []token, i int) error {
+	t := toks[i]
+	lower := strings.ToLower(t.text)
+	if deniedNames[lower] || lower == strings.ToLower(s.db) || strings.HasSuffix(lower, "_local") {
+		return insight.Bad("query", "name %q is not allowed (use events, persons, groups)", t.text)
+	}
+	if i+1 < len(toks) && toks[i+1].text == "(" {
+		for _, p := range deniedFunctionPrefixes {
+			if strings.HasPrefix(lower, p) {
+				return insight.Bad("query", "function %q is not allowed", t.text)
+			}
+		}
+		if t.is("IN") && !operatorIN(toks, i) {
+			return insight.Bad("query", "in(…) as a function is not allowed; write x IN (…)")
+		}
+	}
+	if _, virtual := tables[lower]; virtual && t.kind == tokIdent && !tablePosition(toks, i) &&
+		!(i+1 < len(toks) && toks[i+1].text == ".") && !(i > 0 && (toks[i-1].is("AS") || toks[i-1].text == ".")) {
+		return insight.Bad("query", "%s can only follow FROM or JOIN (or qualify a column)", t.text)
+	}
+	if t.is("ARRAY") && i > 0 && toks[i-1].is("AS") {
+		return insight.Bad("query", "ARRAY cannot be an alias")
+	}
+	return nil
+}
+
+// operatorIN reports whether the IN at i is the operator (x [GLOBAL] [NOT]
+// IN …), which follows an operand, rather than the function in(x, table).
+func operatorIN(toks []token, i int) bool {
+	j := i - 1
+	for j >= 0 && (toks[j].is("NOT") || toks[j].is("GLOBAL")) {
+		j--
+	}
+	if j < 0 {
+		return false
+	}
+	switch t := toks[j]; t.kind {
+	case tokNumber, tokString, tokQuoted:
+		return true
+	case tokPunct:
+		return t.text == ")" || t.text == "]"
+	default:
+		return !operandKeywords[strings.ToUpper(t.text)]
+	}
+}
+
+// operandKeywords are words after which an expression starts, so an IN
+// there is the function form.
+var operandKeywords = map[string]bool{"SELECT": true, "WHERE": true, "PREWHERE": true, "HAVING": true, "AND": true, "OR": true,
+	"NOT": true, "ON": true, "WHEN": true, "THEN": true, "ELSE": true, "BY": true, "DISTINCT": true, "WITH": true, "CASE": true,
+	"AS": true, "IN": true, "LIKE": true, "BETWEEN": true, "IS": true, "ANY": true, "ALL": true, "USING": true, "LIMIT": true,
+	"INTERVAL": true, "FROM": true, "JOIN": true, "ARRAY": true, "GLOBAL": true, "EXISTS": true}
+
 // tablePosition reports whether token i stands where a table name goes:
 // right after FROM or a JOIN that is not an ARRAY JOIN.
 func tablePosition(toks []token, i int) bool {
+	if i == 0 {
+		return false
+	}
 	prev := toks[i-1]
 	if prev.is("FROM") {
 		return true
 	}
-	return prev.is("JOIN") && !(i >= 2 && toks[i-2].is("ARRAY")) && !(i >= 3 && toks[i-3].is("ARRAY"))
+	return prev.is("JOIN") && !(i >= 2 && toks[i-2].is("ARRAY"))
+}
+
+// checkQualified refuses a qualified name x.y unless x is one of the
+// query's tables or aliases (a column of it): database.table is how a
+// query would reach anything else.
+func checkQualified(toks []token) error {
+	declared := map[string]bool{"events": true, "persons": true, "groups": true}
+	for i := 0; i+1 < len(toks); i++ {
+		next := toks[i+1]
+		if next.kind != tokIdent && next.kind != tokQuoted {
+			continue
+		}
+		if toks[i].is("AS") || toks[i].text == ")" || (i > 0 && tablePosition(toks, i) && !notAlias[strings.ToUpper(next.text)]) {
+			declared[strings.ToLower(next.text)] = true
+		}
+	}
+	for i := 0; i+2 < len(toks); i++ {
+		if toks[i+1].text != "." || (toks[i].kind != tokIdent && toks[i].kind != tokQuoted) {
+			continue
+		}
+		if !declared[strings.ToLower(toks[i].text)] {
+			return insight.Bad("query", "qualified name %s.%s: only the query's own tables and aliases may qualify a name", toks[i].text, toks[i+2].text)
+		}
+	}
+	return nil
 }
 
 // tableRef checks the table name at toks[i] and returns its subquery.
@@ -174,7 +262,7 @@ func (s *Store) SQL(ctx context.Context, projectID int64, q *insight.SQL) (*insi
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
-		return nil, insight.Bad("query", "%v", err)
+		return nil, insight.Bad("query", "%s", s.userError(err))
 	}
 	defer rows.Close()
 	types := rows.ColumnTypes()
@@ -198,6 +286,22 @@ func (s *Store) SQL(ctx context.Context, projectID int64, q *insight.SQL) (*insi
 		res.Rows = append(res.Rows, vals)
 	}
 	return res, rows.Err()
+}
+
+// userError is ClickHouse's message without what the scoping added: the
+// store's database and table names and the rewritten query.
+func (s *Store) userError(err error) string {
+	msg := err.Error()
+	if i := strings.Index(msg, "\n"); i >= 0 {
+		msg = msg[:i]
+	}
+	if i := strings.Index(msg, "Stack trace"); i >= 0 {
+		msg = msg[:i]
+	}
+	msg = strings.ReplaceAll(msg, s.events, "events")
+	msg = strings.ReplaceAll(msg, s.db+".", "")
+	msg = strings.ReplaceAll(msg, "events_local", "events")
+	return strings.TrimSpace(msg)
 }
 
 // jsonSafe turns driver values into what DuckDB's SQL answers hold: UUIDs

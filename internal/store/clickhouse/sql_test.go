@@ -32,6 +32,9 @@ func TestScopeSQL(t *testing.T) {
 	ok(`WITH 1 AS one SELECT one FROM events`, 1)
 	ok(`SELECT e.event FROM events AS e ANY LEFT JOIN persons p USING id;`, 2)
 	ok(`SELECT count() FROM (SELECT event FROM events WHERE event IN ('a', 'b'))`, 1)
+	ok(`SELECT count() FROM events WHERE event NOT IN ('a') AND event GLOBAL IN (SELECT event FROM events)`, 2)
+	ok(`SELECT t.1 FROM (SELECT (1, 2) AS t)`, 0)
+	ok(`SELECT e.event, p.id FROM events e JOIN persons AS p ON p.id = e.person_id`, 2)
 	if got, _ := s.scopeSQL(7, `SELECT events.event FROM events WHERE 1`); !strings.Contains(got, ") AS events WHERE 1") {
 		t.Fatalf("no alias added: %s", got)
 	}
@@ -48,8 +51,25 @@ func TestScopeSQL(t *testing.T) {
 		}
 	}
 	bad(`SELECT * FROM system.tables`, "SYSTEM is not allowed")
-	bad(`SELECT * FROM events_local`, `unknown table "events_local"`)
+	bad(`SELECT * FROM journey.events`, `name "journey" is not allowed`)
+	bad(`SELECT * FROM events_local`, `name "events_local" is not allowed`)
 	bad(`SELECT * FROM events.x`, "qualified")
+	// Found in review: each of these passed an earlier version of the checks.
+	bad("SELECT count() FROM\v journey.events_local", `name "journey" is not allowed`)
+	bad("SELECT (\vSELECT any(properties) FROM journey.persons WHERE project_id != 7)", `name "journey" is not allowed`)
+	bad("SELECT * FROM\v`system`.databases", "quoted table names")
+	bad("SELECT count() FROM (SELECT toUInt64(1) AS project_id) AS array RIGHT JOIN jour.events_local USING project_id", "ARRAY cannot be an alias")
+	bad("SELECT in((1), jour.events_local)", "in(…) as a function")
+	bad("SELECT 1 WHERE in(1, customers)", "in(…) as a function")
+	bad("SELECT event FROM events WHERE in(event, persons)", "in(…) as a function")
+	bad("SELECT event FROM events WHERE notIn(event, persons)", `function "notIn"`)
+	bad("SELECT event FROM events WHERE event IN (persons)", "persons can only follow FROM or JOIN")
+	bad("SELECT 1 --\r FROM system.tables", "control character")
+	bad("SELECT 1 FROM\u00a0system.tables", "is not allowed outside quotes")
+	bad("SELECT 1 # comment", "is not allowed outside quotes")
+	bad("SELECT customers.x FROM events", "qualified name customers.x")
+	bad("SELECT x FROM events AS e JOIN other_db.t USING x", `unknown table "other_db"`)
+	bad("SELECT count() FROM events WHERE x = other_db.t.y", "qualified name other_db.t")
 	bad(`SELECT * FROM "events"`, "quoted table names")
 	bad("SELECT * FROM `system`.`tables`", "quoted table names")
 	bad(`SELECT * FROM events, persons`, "comma")

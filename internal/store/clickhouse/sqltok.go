@@ -2,6 +2,7 @@ package clickhouse
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 )
 
@@ -29,17 +30,29 @@ func (t token) is(keyword string) bool {
 	return t.kind == tokIdent && strings.EqualFold(t.text, keyword)
 }
 
+// tokenize splits q into tokens. Outside quotes it accepts only printable
+// ASCII and ClickHouse's whitespace: any other byte (a control character,
+// UTF-8, '#', '$', '\\', '@') may be lexed differently by some ClickHouse
+// release, and a check that sees different tokens than the server can be
+// walked around.
 func tokenize(q string) ([]token, error) {
 	var toks []token
 	for i := 0; i < len(q); {
 		c := q[i]
 		switch {
-		case c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f':
+		case c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v':
 			i++
+		case c < 0x20 || c >= 0x7f || c == '#' || c == '$' || c == '\\' || c == '@':
+			return nil, fmt.Errorf("character %q at byte %d is not allowed outside quotes", c, i)
 		// '#' is not a comment here: when unsure, the checks must see more
 		// tokens than ClickHouse executes, never fewer.
 		case strings.HasPrefix(q[i:], "--"):
+			// Only a newline ends it; a comment holding another line
+			// break or control character is refused rather than guessed.
 			for i < len(q) && q[i] != '\n' {
+				if q[i] < 0x20 && q[i] != '\t' {
+					return nil, fmt.Errorf("control character %q in a comment", q[i])
+				}
 				i++
 			}
 		case strings.HasPrefix(q[i:], "/*"):
@@ -102,7 +115,7 @@ func closing(q string, i int) (int, error) {
 }
 
 func isWordStart(c byte) bool {
-	return c == '_' || c == '$' || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c >= 0x80
+	return c == '_' || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
 }
 
 func isDigit(c byte) bool { return c >= '0' && c <= '9' }
