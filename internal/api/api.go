@@ -37,8 +37,13 @@ type Server struct {
 	QueryTimeout time.Duration
 	// Live feeds the UI's live event stream (nil: the stream stays empty).
 	Live *live.Hub
+	// LivePing is how often a live stream pings and re-checks access; 0 = 15 s.
+	LivePing time.Duration
+	// ShareRunsPerMinute bounds the queries of one share link; 0 = 120.
+	ShareRunsPerMinute int
 
 	logins failures
+	shares shareLimiter
 }
 
 // Register mounts the API routes on mux.

@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/journey-dev/journey/internal/insight"
 	"github.com/journey-dev/journey/internal/meta"
@@ -254,9 +256,47 @@ func (s *Server) sharedDashboard(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, view)
 }
 
+// shareLimiter bounds the queries one share link can run: anyone holding
+// the link may run its insights, without an account to throttle.
+type shareLimiter struct {
+	mu   sync.Mutex
+	runs map[string]*shareWindow
+}
+
+type shareWindow struct {
+	start time.Time
+	n     int
+}
+
+// allow counts a run of token against perMinute, in one-minute windows.
+func (l *shareLimiter) allow(token string, perMinute int) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now := time.Now()
+	if l.runs == nil || len(l.runs) > 10_000 { // bounded: forget old windows wholesale
+		l.runs = map[string]*shareWindow{}
+	}
+	win := l.runs[token]
+	if win == nil || now.Sub(win.start) >= time.Minute {
+		win = &shareWindow{start: now}
+		l.runs[token] = win
+	}
+	win.n++
+	return win.n <= perMinute
+}
+
 // sharedRun runs one insight of a shared dashboard; only insights on that
 // dashboard can be run through its link.
 func (s *Server) sharedRun(w http.ResponseWriter, r *http.Request) {
+	limit := s.ShareRunsPerMinute
+	if limit == 0 {
+		limit = 120
+	}
+	if !s.shares.allow(r.PathValue("token"), limit) {
+		w.Header().Set("Retry-After", "60")
+		writeError(w, http.StatusTooManyRequests, "this share link ran too many queries; try again in a minute")
+		return
+	}
 	d, err := s.Meta.DashboardByShareToken(r.Context(), r.PathValue("token"))
 	if err != nil {
 		metaError(w, "shared dashboard (the link may have been revoked)", err)

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -154,6 +155,29 @@ func (s *Server) searchPersons(w http.ResponseWriter, r *http.Request, _ *uiUser
 	writeJSON(w, http.StatusOK, out)
 }
 
+// livePing is how often a live stream pings and re-checks access.
+func (s *Server) livePing() time.Duration {
+	if s.LivePing > 0 {
+		return s.LivePing
+	}
+	return 15 * time.Second
+}
+
+// stillAllowed reports whether a stream's session is live and its user
+// still has a role in the project.
+func (s *Server) stillAllowed(ctx context.Context, tokenHash string, u *uiUser, projectID int64) bool {
+	sess, err := s.Meta.Session(ctx, tokenHash)
+	if err != nil || sess.UserID != u.ID {
+		return false
+	}
+	fresh, err := s.Meta.User(ctx, u.ID)
+	if err != nil {
+		return false
+	}
+	_, err = s.role(ctx, &uiUser{User: fresh}, projectID)
+	return err == nil
+}
+
 type eventView struct {
 	UUID       string          `json:"uuid"`
 	Event      string          `json:"event"`
@@ -195,27 +219,40 @@ func (s *Server) person(w http.ResponseWriter, r *http.Request, _ *uiUser, p met
 }
 
 // liveEvents streams the project's captured events as Server-Sent Events.
-func (s *Server) liveEvents(w http.ResponseWriter, r *http.Request, _ *uiUser, p meta.Project) {
+// The stream re-checks the session and the role at every ping, so logging
+// out or losing access ends it, and gives up on a viewer that stops
+// reading.
+func (s *Server) liveEvents(w http.ResponseWriter, r *http.Request, u *uiUser, p meta.Project) {
 	flusher, ok := w.(http.Flusher)
 	if !ok || s.Live == nil {
 		writeError(w, http.StatusNotImplemented, "live events are not available on this server")
 		return
 	}
-	ch, stop := s.Live.Subscribe(p.ID)
+	ch, stop, err := s.Live.Subscribe(p.ID)
+	if err != nil {
+		writeError(w, http.StatusServiceUnavailable, err.Error())
+		return
+	}
 	defer stop()
+	rc := http.NewResponseController(w)
+	token := meta.HashSecret(sessionToken(r))
 	w.Header().Set("Content-Type", "text/event-stream")
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("X-Accel-Buffering", "no") // nginx: do not buffer the stream
 	w.WriteHeader(http.StatusOK)
 	fmt.Fprint(w, ": connected\n\n")
 	flusher.Flush()
-	ping := time.NewTicker(15 * time.Second)
+	ping := time.NewTicker(s.livePing())
 	defer ping.Stop()
 	for {
+		_ = rc.SetWriteDeadline(time.Now().Add(30 * time.Second))
 		select {
 		case <-r.Context().Done():
 			return
 		case <-ping.C:
+			if !s.stillAllowed(r.Context(), token, u, p.ID) {
+				return
+			}
 			fmt.Fprint(w, ": ping\n\n")
 		case e := <-ch:
 			b, _ := json.Marshal(map[string]any{"event": e.Event, "distinct_id": e.DistinctID, "timestamp": e.Timestamp, "uuid": e.UUID, "properties": e.Properties})

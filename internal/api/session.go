@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"mime"
 	"net"
 	"net/http"
 	"strconv"
@@ -79,22 +80,34 @@ func (f *failures) recent(ip string, now time.Time) []time.Time {
 	return keep
 }
 
-func (f *failures) blocked(ip string) bool {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return len(f.recent(ip, time.Now())) >= maxFailures
-}
-
-func (f *failures) add(ip string) {
+// reserve counts an attempt before the password is checked, so parallel
+// guesses cannot all pass the limit before any failure is counted; it
+// reports false when the address is over the limit. A successful attempt
+// gives its slot back with release.
+func (f *failures) reserve(ip string) bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.by == nil {
 		f.by = map[string][]time.Time{}
 	}
 	now := time.Now()
-	f.by[ip] = append(f.recent(ip, now), now)
+	recent := f.recent(ip, now)
+	if len(recent) >= maxFailures {
+		f.by[ip] = recent
+		return false
+	}
 	if len(f.by) > 100_000 { // bound memory under a spray from many addresses
 		f.by = map[string][]time.Time{}
+	}
+	f.by[ip] = append(recent, now)
+	return true
+}
+
+func (f *failures) release(ip string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if n := len(f.by[ip]); n > 0 {
+		f.by[ip] = f.by[ip][:n-1]
 	}
 }
 
@@ -106,7 +119,14 @@ func clientIP(r *http.Request) string {
 	return host
 }
 
+// decodeJSON reads a JSON body. It insists on Content-Type
+// application/json: a cross-site HTML form cannot send that, so a login
+// or any other call cannot be forged from another site's form.
 func decodeJSON(w http.ResponseWriter, r *http.Request, v any) bool {
+	if ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); ct != "application/json" {
+		writeError(w, http.StatusUnsupportedMediaType, "send the body as Content-Type: application/json")
+		return false
+	}
 	if err := json.NewDecoder(io.LimitReader(r.Body, 1<<20)).Decode(v); err != nil {
 		writeError(w, http.StatusBadRequest, "cannot decode body as JSON: "+err.Error())
 		return false
@@ -152,10 +172,10 @@ func (s *Server) bootstrap(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if s.AdminKey == "" || subtle.ConstantTimeCompare([]byte(req.AdminKey), []byte(s.AdminKey)) != 1 {
-		s.logins.add(ip)
 		writeError(w, http.StatusUnauthorized, `invalid field "admin_key": not the server's admin key`)
 		return
 	}
+	s.logins.release(ip)
 	if n, err := s.Meta.CountUsers(r.Context()); err != nil || n > 0 {
 		writeError(w, http.StatusConflict, "the first admin already exists; log in instead")
 		return
@@ -167,14 +187,15 @@ func (s *Server) bootstrap(w http.ResponseWriter, r *http.Request) {
 	s.startSession(w, r, u)
 }
 
-// credentials decodes a login-like body unless the client's address has
-// failed too often; it returns the address to count failures against.
+// credentials decodes a login-like body and reserves an attempt for the
+// client's address (refused when it failed too often); the caller
+// releases the attempt when it succeeds.
 func (s *Server) credentials(w http.ResponseWriter, r *http.Request, req any) (string, bool) {
 	if !decodeJSON(w, r, req) {
 		return "", false
 	}
 	ip := clientIP(r)
-	if s.logins.blocked(ip) {
+	if !s.logins.reserve(ip) {
 		writeError(w, http.StatusTooManyRequests, "too many failed attempts; wait 15 minutes")
 		return "", false
 	}
@@ -229,10 +250,10 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		hash = dummyHash
 	}
 	if bcrypt.CompareHashAndPassword(hash, []byte(req.Password)) != nil || err != nil {
-		s.logins.add(ip)
 		writeError(w, http.StatusUnauthorized, "wrong email or password")
 		return
 	}
+	s.logins.release(ip)
 	s.startSession(w, r, u)
 }
 

@@ -61,8 +61,11 @@ func (s *Server) members(w http.ResponseWriter, r *http.Request, _ *uiUser, p me
 	writeJSON(w, http.StatusOK, ms)
 }
 
-// addMember gives a user (created when the email is new) a role.
-func (s *Server) addMember(w http.ResponseWriter, r *http.Request, _ *uiUser, p meta.Project) {
+// addMember gives a user a role. Only server admins create users: a
+// project admin who could create accounts could create one for someone
+// else's email, with a password of their choosing, before its owner is
+// added to another project. An existing user keeps their password.
+func (s *Server) addMember(w http.ResponseWriter, r *http.Request, caller *uiUser, p meta.Project) {
 	var req struct {
 		Email    string `json:"email"`
 		Password string `json:"password"`
@@ -76,13 +79,20 @@ func (s *Server) addMember(w http.ResponseWriter, r *http.Request, _ *uiUser, p 
 		return
 	}
 	u, err := s.Meta.UserByEmail(r.Context(), req.Email)
-	if errors.Is(err, meta.ErrNotFound) {
+	switch {
+	case errors.Is(err, meta.ErrNotFound) && !caller.IsAdmin:
+		writeError(w, http.StatusNotFound, `invalid field "email": no user with this email; a server admin creates new users`)
+		return
+	case errors.Is(err, meta.ErrNotFound):
 		var ok bool
 		if u, ok = s.newUser(w, r, req.Email, req.Password, false); !ok {
 			return
 		}
-	} else if err != nil {
+	case err != nil:
 		metaError(w, "user", err)
+		return
+	case req.Password != "":
+		writeError(w, http.StatusConflict, `invalid field "password": this user exists and keeps their own password; add them without one`)
 		return
 	}
 	if err := s.Meta.SetMember(r.Context(), p.ID, u.ID, req.Role); err != nil {

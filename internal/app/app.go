@@ -92,6 +92,7 @@ type App struct {
 	// Handler serves capture, the API and the UI.
 	Handler http.Handler
 
+	api     *api.Server // kept for tests that tune its limits
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
 	loading atomic.Bool // this process runs the loader (holds the lock)
@@ -223,6 +224,7 @@ func (a *App) routes() http.Handler {
 	}
 	srv := &api.Server{Meta: a.Meta, Events: a.Events, AdminKey: a.Config.AdminKey, Ready: a.ready, Live: hub}
 	srv.Register(mux)
+	a.api = srv
 	mux.Handle("/", web.Handler())
 	return mux
 }

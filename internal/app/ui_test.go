@@ -139,9 +139,27 @@ func TestUIAPI(t *testing.T) {
 	if ms := admin.call("GET", a+"/members", nil, 200); len(ms.([]any)) != 2 {
 		t.Fatalf("members of A = %v", ms)
 	}
+	// A project admin adds existing users only (else they could create an
+	// account for someone else's email with a password they know), and an
+	// existing user keeps their password.
+	admin.call("POST", b+"/members", map[string]string{"email": "pa@x.io", "password": "long enough", "role": "admin"}, 201)
+	projectAdmin := ta.browser()
+	projectAdmin.login("pa@x.io", "long enough")
+	projectAdmin.call("POST", b+"/members", map[string]string{"email": "new@x.io", "password": "attacker-chosen", "role": "viewer"}, 404)
+	projectAdmin.call("POST", b+"/members", map[string]string{"email": "o@x.io", "password": "attacker-chosen", "role": "member"}, 409)
+	projectAdmin.call("POST", b+"/members", map[string]string{"email": "o@x.io", "role": "member"}, 201)
+	projectAdmin.call("POST", a+"/members", map[string]string{"email": "pa@x.io", "role": "admin"}, 404) // not a member of A
+	admin.call("DELETE", fmt.Sprintf("%s/members/%v", b, field(projectAdmin.call("GET", "/ui/api/me", nil, 200), "user", "id")), nil, 204)
+	projectAdmin.call("GET", b+"/members", nil, 404)
 
 	viewer, member, other := ta.browser(), ta.browser(), ta.browser()
 	viewer.call("POST", "/ui/api/login", map[string]string{"email": "v@x.io", "password": "wrong password"}, 401)
+	// A cross-site form cannot send JSON: a login with another type is refused.
+	req, _ := http.NewRequest("POST", ta.URL+"/ui/api/login", strings.NewReader(`{"email":"v@x.io","password":"long enough"}`))
+	req.Header.Set("Content-Type", "text/plain")
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusUnsupportedMediaType {
+		t.Fatalf("text/plain login: %v %v", err, resp)
+	}
 	viewer.call("POST", "/ui/api/login", map[string]string{"email": "nobody@x.io", "password": "wrong password"}, 401)
 	viewer.login("V@x.io", "long enough")
 	member.login("m@x.io", "long enough")
@@ -248,6 +266,10 @@ func TestUIAPI(t *testing.T) {
 		t.Fatalf("shared run over 30d: %d points", len(pts))
 	}
 	anon.call("POST", fmt.Sprintf("/ui/api/shared/%s/insights/%v/run?range=2y", token, field(in, "id")), nil, 400)
+	ta.api.ShareRunsPerMinute = 3 // two runs above, one more allowed
+	anon.call("POST", fmt.Sprintf("/ui/api/shared/%s/insights/%v/run", token, field(in, "id")), nil, 200)
+	anon.call("POST", fmt.Sprintf("/ui/api/shared/%s/insights/%v/run", token, field(in, "id")), nil, 429)
+	ta.api.ShareRunsPerMinute = 0
 	other3 := member.call("POST", a+"/insights", map[string]any{"name": "Not shared", "spec": spec}, 201)
 	anon.call("POST", fmt.Sprintf("/ui/api/shared/%s/insights/%v/run", token, field(other3, "id")), nil, 404)
 	member.call("DELETE", dPath+"/share", nil, 204)
@@ -341,4 +363,67 @@ func TestUILoginRateLimit(t *testing.T) {
 		admin.call("POST", "/ui/api/login", map[string]string{"email": "root@x.io", "password": "wrong horse"}, 401)
 	}
 	admin.call("POST", "/ui/api/login", map[string]string{"email": "root@x.io", "password": "correct horse"}, 429)
+}
+
+// TestUILiveEndsWithAccess: a live stream stops once its viewer is removed
+// from the project (access is re-checked at every ping).
+func TestUILiveEndsWithAccess(t *testing.T) {
+	ta := newTestApp(t)
+	ta.api.LivePing = 100 * time.Millisecond
+	admin := ta.browser()
+	res := admin.call("POST", "/ui/api/bootstrap", map[string]string{"admin_key": testAdminKey, "email": "root@x.io", "password": "correct horse"}, 200)
+	admin.csrf = field(res, "csrf_token").(string)
+	pa := admin.call("POST", "/ui/api/projects", map[string]string{"name": "A"}, 201)
+	a := fmt.Sprintf("/ui/api/projects/%v", field(pa, "id"))
+	m := admin.call("POST", a+"/members", map[string]string{"email": "v@x.io", "password": "long enough", "role": "viewer"}, 201)
+	viewer := ta.browser()
+	viewer.login("v@x.io", "long enough")
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", ta.URL+a+"/live", nil)
+	resp, err := viewer.c.Do(req)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("live: %v %v", err, resp)
+	}
+	defer resp.Body.Close()
+	lines := bufio.NewScanner(resp.Body)
+	lines.Scan()
+	admin.call("DELETE", fmt.Sprintf("%s/members/%v", a, field(m, "user_id")), nil, 204)
+	for lines.Scan() { // pings until the next access check, then the end
+	}
+	if ctx.Err() != nil {
+		t.Fatal("the stream outlived the viewer's access")
+	}
+}
+
+// TestUILoginThrottleParallel: guesses sent at once are counted before
+// the password check, so no more than the limit are checked.
+func TestUILoginThrottleParallel(t *testing.T) {
+	ta := newTestApp(t)
+	ta.browser().call("POST", "/ui/api/bootstrap", map[string]string{"admin_key": testAdminKey, "email": "root@x.io", "password": "correct horse"}, 200)
+	codes := make(chan int, 40)
+	for i := 0; i < 40; i++ {
+		go func() {
+			resp, err := http.Post(ta.URL+"/ui/api/login", "application/json", strings.NewReader(`{"email":"root@x.io","password":"wrong horse"}`))
+			if err != nil {
+				codes <- 0
+				return
+			}
+			resp.Body.Close()
+			codes <- resp.StatusCode
+		}()
+	}
+	checked := 0
+	for i := 0; i < 40; i++ {
+		switch c := <-codes; c {
+		case 401:
+			checked++
+		case 429:
+		default:
+			t.Fatalf("status %d", c)
+		}
+	}
+	if checked > 10 {
+		t.Fatalf("%d passwords checked in parallel, limit 10", checked)
+	}
 }

@@ -8,6 +8,7 @@ package live
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -22,7 +23,14 @@ type Source func(publish func(event.Batch)) (stop func(), err error)
 
 // subscriberBuffer is how many events a slow viewer may fall behind before
 // events are dropped for it (never for capture).
-const subscriberBuffer = 256
+const subscriberBuffer = 64
+
+// MaxSubscribers bounds the open streams of one process: Publish runs on
+// capture's path and visits each, and each holds a buffer.
+const MaxSubscribers = 200
+
+// ErrBusy is returned when MaxSubscribers streams are open.
+var ErrBusy = errors.New("too many live event streams are open on this server")
 
 // Hub keeps each project's subscribers.
 type Hub struct {
@@ -41,9 +49,13 @@ func NewHub() *Hub { return &Hub{subs: map[int64]map[chan event.Event]struct{}{}
 
 // Subscribe returns a channel of the project's events from now on and a
 // function that ends the subscription.
-func (h *Hub) Subscribe(projectID int64) (<-chan event.Event, func()) {
+func (h *Hub) Subscribe(projectID int64) (<-chan event.Event, func(), error) {
 	ch := make(chan event.Event, subscriberBuffer)
 	h.mu.Lock()
+	if h.count.Load() >= MaxSubscribers {
+		h.mu.Unlock()
+		return nil, nil, ErrBusy
+	}
 	if h.subs[projectID] == nil {
 		h.subs[projectID] = map[chan event.Event]struct{}{}
 	}
@@ -70,7 +82,7 @@ func (h *Hub) Subscribe(projectID int64) (<-chan event.Event, func()) {
 			}
 			h.mu.Unlock()
 		})
-	}
+	}, nil
 }
 
 // Publish sends a batch to its project's subscribers without blocking.

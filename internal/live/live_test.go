@@ -14,8 +14,8 @@ func (s sink) Append(context.Context, event.Batch) error { return s.err }
 
 func TestTapPublishesAcceptedBatchesToTheirProject(t *testing.T) {
 	h := NewHub()
-	a, stopA := h.Subscribe(1)
-	b, stopB := h.Subscribe(2)
+	a, stopA, _ := h.Subscribe(1)
+	b, stopB, _ := h.Subscribe(2)
 	defer stopB()
 	tap := Tap{Sink: sink{}, Hub: h}
 	if err := tap.Append(context.Background(), event.Batch{ProjectID: 1, Events: []event.Event{{Event: "x"}, {Event: "y"}}}); err != nil {
@@ -51,7 +51,7 @@ func TestTapPublishesAcceptedBatchesToTheirProject(t *testing.T) {
 
 func TestSlowSubscriberDropsInsteadOfBlocking(t *testing.T) {
 	h := NewHub()
-	ch, stop := h.Subscribe(1)
+	ch, stop, _ := h.Subscribe(1)
 	defer stop()
 	evs := make([]event.Event, subscriberBuffer+10)
 	h.Publish(event.Batch{ProjectID: 1, Events: evs}) // must not block
@@ -72,8 +72,8 @@ func TestSourceRunsWhileWatched(t *testing.T) {
 		publish = p
 		return func() { stops++ }, nil
 	})
-	a, stopA := h.Subscribe(3)
-	_, stopB := h.Subscribe(3)
+	a, stopA, _ := h.Subscribe(3)
+	_, stopB, _ := h.Subscribe(3)
 	if starts != 1 {
 		t.Fatalf("source started %d times for two viewers", starts)
 	}
@@ -92,5 +92,24 @@ func TestSourceRunsWhileWatched(t *testing.T) {
 	h.Subscribe(3)
 	if starts != 2 {
 		t.Fatalf("source not restarted for a new viewer (%d starts)", starts)
+	}
+}
+
+func TestSubscriberCap(t *testing.T) {
+	h := NewHub()
+	var stops []func()
+	for i := 0; i < MaxSubscribers; i++ {
+		_, stop, err := h.Subscribe(int64(i % 3))
+		if err != nil {
+			t.Fatalf("subscriber %d: %v", i, err)
+		}
+		stops = append(stops, stop)
+	}
+	if _, _, err := h.Subscribe(1); err != ErrBusy {
+		t.Fatalf("subscriber over the cap: %v, want ErrBusy", err)
+	}
+	stops[0]()
+	if _, _, err := h.Subscribe(1); err != nil {
+		t.Fatalf("after one left: %v", err)
 	}
 }

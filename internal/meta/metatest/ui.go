@@ -182,11 +182,22 @@ func testInsights(t *testing.T, s meta.Store) {
 		t.Fatalf("Insights of b = %+v", list)
 	}
 	wantNotFound(t, "DeleteInsight of another project", s.DeleteInsight(ctx, b.ID, in.ID))
+	keep := try(s.CreateInsight(ctx, a.ID, "Kept", spec)).must(t)
+	d := try(s.CreateDashboard(ctx, meta.Dashboard{ProjectID: a.ID, Name: "D", Tiles: []meta.Tile{{InsightID: in.ID, Width: 2}, {InsightID: keep.ID, Width: 1}}})).must(t)
+	other := try(s.CreateDashboard(ctx, meta.Dashboard{ProjectID: b.ID, Name: "B", Tiles: []meta.Tile{{InsightID: in.ID, Width: 1}}})).must(t)
 	if err := s.DeleteInsight(ctx, a.ID, in.ID); err != nil {
 		t.Fatal(err)
 	}
 	_, err = s.Insight(ctx, a.ID, in.ID)
 	wantNotFound(t, "deleted insight", err)
+	// The deleted insight leaves its project's dashboards (a reused id must
+	// not appear there) and nothing else.
+	if got := try(s.Dashboard(ctx, a.ID, d.ID)).must(t); len(got.Tiles) != 1 || got.Tiles[0].InsightID != keep.ID {
+		t.Fatalf("tiles after DeleteInsight = %+v", got.Tiles)
+	}
+	if got := try(s.Dashboard(ctx, b.ID, other.ID)).must(t); len(got.Tiles) != 1 {
+		t.Fatalf("another project's dashboard changed: %+v", got.Tiles)
+	}
 }
 
 func testDashboards(t *testing.T, s meta.Store) {

@@ -313,9 +313,57 @@ func (t *Tables) UpdateInsight(ctx context.Context, projectID, id int64, name st
 	return t.Insight(ctx, projectID, id)
 }
 
-// DeleteInsight deletes a saved insight; dashboards that show it drop the tile when read.
+// DeleteInsight deletes a saved insight and takes it off the project's
+// dashboards in the same transaction: SQLite may give a later insight the
+// same id, which must not appear on a dashboard (or its public share link)
+// that showed the deleted one.
 func (t *Tables) DeleteInsight(ctx context.Context, projectID, id int64) error {
-	return affected(t.exec(ctx, `DELETE FROM insights WHERE project_id = ? AND id = ?`, projectID, id))
+	tx, err := t.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if err := affected(tx.ExecContext(ctx, t.q(`DELETE FROM insights WHERE project_id = ? AND id = ?`), projectID, id)); err != nil {
+		return err
+	}
+	rows, err := tx.QueryContext(ctx, t.q(`SELECT id, tiles FROM dashboards WHERE project_id = ?`), projectID)
+	if err != nil {
+		return err
+	}
+	changed := map[int64]string{}
+	for rows.Next() {
+		var did int64
+		var raw string
+		if err := rows.Scan(&did, &raw); err != nil {
+			rows.Close()
+			return err
+		}
+		var tiles []meta.Tile
+		if err := json.Unmarshal([]byte(raw), &tiles); err != nil {
+			rows.Close()
+			return fmt.Errorf("cannot decode tiles of dashboard %d: %w", did, err)
+		}
+		kept := tiles[:0]
+		for _, tile := range tiles {
+			if tile.InsightID != id {
+				kept = append(kept, tile)
+			}
+		}
+		if len(kept) != len(tiles) {
+			changed[did], _ = tilesJSON(kept)
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for did, tiles := range changed {
+		if _, err := tx.ExecContext(ctx, t.q(`UPDATE dashboards SET tiles = ?, updated_ms = ? WHERE project_id = ? AND id = ?`),
+			tiles, ms(time.Now()), projectID, did); err != nil {
+			return err
+		}
+	}
+	return tx.Commit()
 }
 
 // CreateDashboard saves a dashboard.
