@@ -333,6 +333,23 @@ async function main() {
       await shot(page, 'dashboard-390');
     });
 
+    await step('keyboard only: Tab to "Insights" (visible focus ring), Enter opens the builder', async () => {
+      await page.setViewportSize({ width: 1280, height: 900 });
+      await page.evaluate((h) => { location.hash = h; }, `#/p/${pid}/home`);
+      await page.locator(tid('journey-funnel')).waitFor();
+      await page.evaluate(() => document.activeElement && document.activeElement.blur());
+      let found = false;
+      for (let i = 0; i < 40 && !found; i++) {
+        await page.keyboard.press('Tab');
+        found = await page.evaluate(() => document.activeElement && document.activeElement.dataset.testid === 'nav-insight');
+      }
+      check(found, 'Tab never reached the Insights link');
+      const outline = await page.evaluate(() => getComputedStyle(document.activeElement).outlineStyle);
+      check(outline !== 'none', `the focused link shows no focus ring (outline-style ${outline})`);
+      await page.keyboard.press('Enter');
+      await page.locator(tid('builder-form')).waitFor();
+    });
+
     await step('no script errors in the pages', async () => {
       check(pageErrors.length === 0, `uncaught errors: ${pageErrors.join(' | ')}`);
     });
