@@ -273,3 +273,30 @@ func (p *formulaParser) factor() (func([]float64) float64, error) {
 	}
 	return nil, fmt.Errorf("unexpected %q at %d", string(c), p.i)
 }
+
+// TopBySum keeps the limit breakdown values whose points sum highest (ties
+// by value) and drops the rest: distinct counts (WAU, MAU) cannot be added
+// up into "$other".
+func TopBySum(m map[string]map[string]float64, limit int) map[string]map[string]float64 {
+	type kv struct {
+		k   string
+		sum float64
+	}
+	var all []kv
+	for k, pts := range m {
+		sum := 0.0
+		for _, v := range pts {
+			sum += v
+		}
+		all = append(all, kv{k, sum})
+	}
+	sort.Slice(all, func(i, j int) bool { return all[i].sum > all[j].sum || all[i].sum == all[j].sum && all[i].k < all[j].k })
+	out := map[string]map[string]float64{}
+	for i, x := range all {
+		if i == limit {
+			break
+		}
+		out[x.k] = m[x.k]
+	}
+	return out
+}

@@ -3,7 +3,6 @@ package clickhouse
 import (
 	"context"
 	"fmt"
-	"sort"
 	"time"
 
 	"github.com/journey-dev/journey/internal/insight"
@@ -183,32 +182,8 @@ WHERE has(?, window_end) GROUP BY window_end, bv`, days, from)
 		return nil, err
 	}
 	if r.Breakdown != nil {
-		return largestSums(out, r.Breakdown.Limit), nil
+		return insight.TopBySum(out, r.Breakdown.Limit), nil
 	}
 	return out, nil
 }
 
-// largestSums keeps the limit values whose points sum highest (ties by
-// value) and drops the rest.
-func largestSums(m map[string]map[string]float64, limit int) map[string]map[string]float64 {
-	type sum struct {
-		value string
-		total float64
-	}
-	var all []sum
-	for v, points := range m {
-		t := 0.0
-		for _, p := range points {
-			t += p
-		}
-		all = append(all, sum{v, t})
-	}
-	sort.Slice(all, func(i, j int) bool {
-		return all[i].total > all[j].total || all[i].total == all[j].total && all[i].value < all[j].value
-	})
-	out := map[string]map[string]float64{}
-	for _, x := range all[:min(limit, len(all))] {
-		out[x.value] = m[x.value]
-	}
-	return out
-}

@@ -3,7 +3,6 @@ package duckdb
 import (
 	"context"
 	"fmt"
-	"sort"
 	"strings"
 	"time"
 
@@ -198,35 +197,9 @@ GROUP BY ALL`
 		return nil, err
 	}
 	if r.Breakdown != nil {
-		return topValues(out, r.Breakdown.Limit), nil
+		return insight.TopBySum(out, r.Breakdown.Limit), nil
 	}
 	return out, nil
-}
-
-// topValues keeps the limit values with the largest sums and drops the
-// rest (distinct counts cannot be summed into "$other").
-func topValues(m map[string]map[string]float64, limit int) map[string]map[string]float64 {
-	type kv struct {
-		k   string
-		sum float64
-	}
-	var all []kv
-	for k, pts := range m {
-		sum := 0.0
-		for _, v := range pts {
-			sum += v
-		}
-		all = append(all, kv{k, sum})
-	}
-	sort.Slice(all, func(i, j int) bool { return all[i].sum > all[j].sum || all[i].sum == all[j].sum && all[i].k < all[j].k })
-	out := map[string]map[string]float64{}
-	for i, x := range all {
-		if i == limit {
-			break
-		}
-		out[x.k] = m[x.k]
-	}
-	return out
 }
 
 func bucketUnit(interval string) string {

@@ -608,13 +608,7 @@ func badDays(t *testing.T, s store.Store) {
 		Ev("$pageview", "c", at(3, 10, 0), nil), // after the range
 	)
 	l.Load(1, Ev("$identify", "u", at(2, 12, 0), map[string]any{"$anon_distinct_id": "anon"}))
-	id := func(distinct string) string {
-		p, _, err := s.PersonByDistinctID(context.Background(), 1, distinct)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return fmt.Sprint(p.ID)
-	}
+	id := func(distinct string) string { return personID(t, s, distinct) }
 	type result struct {
 		Rate float64
 		Days []insight.BadDay
@@ -1588,13 +1582,7 @@ func badDaysPersons(t *testing.T, s store.Store) {
 	)
 	l.Load(1, Ev("$pageview", "u", at(1, 11), nil))
 	l.Load(1, Ev("$identify", "u", at(1, 12), map[string]any{"$anon_distinct_id": "anon", "$set": map[string]any{"plan": "pro"}}))
-	id := func(distinct string) string {
-		p, _, err := s.PersonByDistinctID(context.Background(), 1, distinct)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return fmt.Sprint(p.ID)
-	}
+	id := func(distinct string) string { return personID(t, s, distinct) }
 	type result struct {
 		Rate float64
 		Days []insight.BadDay
@@ -1659,4 +1647,14 @@ func kpiPersons(t *testing.T, s store.Store) {
 	if res.Numerator != 2 || res.Denominator != 3 || len(res.Points) != 1 || res.Points[0].Numerator != 2 || res.Points[0].Denominator != 3 {
 		t.Fatalf("kpi of pro orders = %+v, want 2 of 3", res)
 	}
+}
+
+// personID is the id, as text, of project 1's person behind a distinct id.
+func personID(t *testing.T, s store.Store, distinct string) string {
+	t.Helper()
+	p, _, err := s.PersonByDistinctID(context.Background(), 1, distinct)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fmt.Sprint(p.ID)
 }
