@@ -89,4 +89,5 @@ func appFlags(f *flags, c *app.Config) {
 	f.str(&c.Log, "log", "", "event log: empty for the embedded log, or nats://host:port (JetStream)")
 	f.str(&c.Meta, "meta", "", "metadata store: empty for embedded SQLite, or postgres://user@host:port/db")
 	f.str(&c.Events, "events", "", "event store: empty for embedded DuckDB, or clickhouse://host:port[,host2:port2]/db[?cluster=name]")
+	f.str(&c.TrustedProxies, "trusted-proxies", "", "load balancers (comma-separated CIDRs) whose X-Forwarded-For names the client, for login throttling")
 }

@@ -12,6 +12,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -41,6 +42,9 @@ type Server struct {
 	LivePing time.Duration
 	// ShareRunsPerMinute bounds the queries of one share link; 0 = 120.
 	ShareRunsPerMinute int
+	// TrustedProxies are the load balancers whose X-Forwarded-For names
+	// the client (for login throttling).
+	TrustedProxies []netip.Prefix
 
 	logins failures
 	shares shareLimiter

@@ -8,8 +8,8 @@ import (
 	"io"
 	"log/slog"
 	"mime"
-	"net"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"strings"
 	"sync"
@@ -111,12 +111,50 @@ func (f *failures) release(ip string) {
 	}
 }
 
-func clientIP(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
+// clientIP is the address login attempts are counted against: the TCP
+// peer, or, when the peer is a trusted proxy, the nearest address in
+// X-Forwarded-For that is not one (earlier entries can be forged by the
+// client). IPv6 addresses count per /64, what one host usually holds.
+func (s *Server) clientIP(r *http.Request) string {
+	addr := peerAddr(r.RemoteAddr)
+	if addr.IsValid() && s.trusted(addr) {
+		hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
+		for i := len(hops) - 1; i >= 0; i-- {
+			hop, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
+			if err != nil {
+				break // a malformed entry: stop at the last trusted hop
+			}
+			addr = hop.Unmap()
+			if !s.trusted(addr) {
+				break
+			}
+		}
+	}
+	if !addr.IsValid() {
 		return r.RemoteAddr
 	}
-	return host
+	if addr.Is6() {
+		p, _ := addr.Prefix(64)
+		return p.String()
+	}
+	return addr.String()
+}
+
+func peerAddr(remote string) netip.Addr {
+	ap, err := netip.ParseAddrPort(remote)
+	if err != nil {
+		return netip.Addr{}
+	}
+	return ap.Addr().Unmap()
+}
+
+func (s *Server) trusted(a netip.Addr) bool {
+	for _, p := range s.TrustedProxies {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
 }
 
 // decodeJSON reads a JSON body. It insists on Content-Type
@@ -194,7 +232,7 @@ func (s *Server) credentials(w http.ResponseWriter, r *http.Request, req any) (s
 	if !decodeJSON(w, r, req) {
 		return "", false
 	}
-	ip := clientIP(r)
+	ip := s.clientIP(r)
 	if !s.logins.reserve(ip) {
 		writeError(w, http.StatusTooManyRequests, "too many failed attempts; wait 15 minutes")
 		return "", false

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -52,6 +53,29 @@ type Config struct {
 	// Log selects the event log: "" for the embedded file log under
 	// DataDir, or nats://host:port for NATS JetStream.
 	Log string
+	// TrustedProxies lists the load balancers (CIDRs, comma-separated)
+	// whose X-Forwarded-For is believed when counting login failures.
+	TrustedProxies string
+}
+
+// trustedProxies parses TrustedProxies.
+func (c *Config) trustedProxies() ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, v := range strings.Split(c.TrustedProxies, ",") {
+		if v = strings.TrimSpace(v); v == "" {
+			continue
+		}
+		p, err := netip.ParsePrefix(v)
+		if err != nil {
+			if a, aerr := netip.ParseAddr(v); aerr == nil {
+				p = netip.PrefixFrom(a, a.BitLen())
+			} else {
+				return nil, fmt.Errorf("invalid --trusted-proxies %q: want CIDRs such as 10.0.0.0/8: %w", v, err)
+			}
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
 }
 
 // Validate checks the configuration before anything is opened.
@@ -75,6 +99,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Log != "" && !strings.HasPrefix(c.Log, "nats://") {
 		return fmt.Errorf("invalid --log %q: want nats://host:port (or nothing for the embedded log)", c.Log)
+	}
+	if _, err := c.trustedProxies(); err != nil {
+		return err
 	}
 	if c.Events != "" && !strings.HasPrefix(c.Events, "clickhouse://") {
 		return fmt.Errorf("invalid --events %q: want clickhouse://host:port/db (or nothing for the embedded store)", c.Events)
@@ -222,7 +249,8 @@ func (a *App) routes() http.Handler {
 		mux.Handle(route, ch)
 		mux.Handle(route+"/", ch)
 	}
-	srv := &api.Server{Meta: a.Meta, Events: a.Events, AdminKey: a.Config.AdminKey, Ready: a.ready, Live: hub}
+	proxies, _ := a.Config.trustedProxies() // checked by Validate
+	srv := &api.Server{Meta: a.Meta, Events: a.Events, AdminKey: a.Config.AdminKey, Ready: a.ready, Live: hub, TrustedProxies: proxies}
 	srv.Register(mux)
 	a.api = srv
 	mux.Handle("/", web.Handler())

@@ -262,4 +262,6 @@ func TestConfigValidate(t *testing.T) {
 	f(Config{DataDir: "d", Addr: "nonsense"}, "--addr")
 	f(Config{DataDir: "d", AdminKey: "short"}, "--admin-key")
 	f(Config{DataDir: "d", RateLimit: -1}, "--rate-limit")
+	f(Config{DataDir: "d", TrustedProxies: "10.0.0.0/8, 192.0.2.1,2001:db8::/32"}, "")
+	f(Config{DataDir: "d", TrustedProxies: "10.0.0.0/8,lb.internal"}, `--trusted-proxies "lb.internal"`)
 }

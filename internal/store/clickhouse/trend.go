@@ -186,4 +186,3 @@ WHERE has(?, window_end) GROUP BY window_end, bv`, days, from)
 	}
 	return out, nil
 }
-
