@@ -278,7 +278,10 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	u, err := s.Meta.UserByEmail(r.Context(), req.Email)
+	u, err := meta.User{}, meta.ErrNotFound
+	if storable(req.Email) { // PostgreSQL refuses to even compare NUL bytes or invalid UTF-8
+		u, err = s.Meta.UserByEmail(r.Context(), req.Email)
+	}
 	if err != nil && !errors.Is(err, meta.ErrNotFound) {
 		writeError(w, http.StatusServiceUnavailable, "metadata store unavailable")
 		return

@@ -78,6 +78,10 @@ func (s *Server) addMember(w http.ResponseWriter, r *http.Request, caller *uiUse
 		writeError(w, http.StatusBadRequest, `invalid field "role": want admin, member or viewer`)
 		return
 	}
+	if !storable(req.Email) {
+		writeError(w, http.StatusBadRequest, `invalid field "email": not valid UTF-8 text`)
+		return
+	}
 	u, err := s.Meta.UserByEmail(r.Context(), req.Email)
 	switch {
 	case errors.Is(err, meta.ErrNotFound) && !caller.IsAdmin:

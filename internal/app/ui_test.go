@@ -133,6 +133,7 @@ func TestUIAPI(t *testing.T) {
 	// Members: validation, then one of each role.
 	admin.call("POST", a+"/members", map[string]string{"email": "v@x.io", "password": "short", "role": "viewer"}, 400)
 	admin.call("POST", a+"/members", map[string]string{"email": "v@x.io", "password": "long enough", "role": "owner"}, 400)
+	admin.call("POST", a+"/members", map[string]string{"email": "v\x00@x.io", "password": "long enough", "role": "viewer"}, 400)
 	admin.call("POST", a+"/members", map[string]string{"email": "v@x.io", "password": "long enough", "role": "viewer"}, 201)
 	admin.call("POST", a+"/members", map[string]string{"email": "m@x.io", "password": "long enough", "role": "member"}, 201)
 	admin.call("POST", b+"/members", map[string]string{"email": "o@x.io", "password": "long enough", "role": "member"}, 201)
@@ -161,6 +162,7 @@ func TestUIAPI(t *testing.T) {
 		t.Fatalf("text/plain login: %v %v", err, resp)
 	}
 	viewer.call("POST", "/ui/api/login", map[string]string{"email": "nobody@x.io", "password": "wrong password"}, 401)
+	viewer.call("POST", "/ui/api/login", map[string]string{"email": "nul\x00@x.io", "password": "wrong password"}, 401)
 	viewer.login("V@x.io", "long enough")
 	member.login("m@x.io", "long enough")
 	other.login("o@x.io", "long enough")
