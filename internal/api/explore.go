@@ -45,6 +45,17 @@ func storeError(w http.ResponseWriter, err error) {
 	writeError(w, http.StatusInternalServerError, "cannot read the event store")
 }
 
+// badParam names the first query parameter that is not text a store can
+// compare (NUL bytes, invalid UTF-8), or "".
+func badParam(r *http.Request, names ...string) string {
+	for _, n := range names {
+		if !storable(r.URL.Query().Get(n)) {
+			return n
+		}
+	}
+	return ""
+}
+
 // sample returns decoded property objects of recent events or persons.
 func (s *Server) sample(r *http.Request, p meta.Project) ([]map[string]any, error) {
 	q := r.URL.Query()
@@ -85,6 +96,10 @@ func ranked(field string, counts map[string]int64, limit int) []map[string]any {
 }
 
 func (s *Server) propertyKeys(w http.ResponseWriter, r *http.Request, _ *uiUser, p meta.Project) {
+	if n := badParam(r, "event"); n != "" {
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("invalid parameter %q: not valid UTF-8 text", n))
+		return
+	}
 	rows, err := s.sample(r, p)
 	if err != nil {
 		storeError(w, err)
@@ -103,6 +118,10 @@ func (s *Server) propertyValues(w http.ResponseWriter, r *http.Request, _ *uiUse
 	prop := r.URL.Query().Get("property")
 	if prop == "" {
 		writeError(w, http.StatusBadRequest, `invalid parameter "property": missing`)
+		return
+	}
+	if n := badParam(r, "event"); n != "" {
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("invalid parameter %q: not valid UTF-8 text", n))
 		return
 	}
 	rows, err := s.sample(r, p)
@@ -134,6 +153,10 @@ func (s *Server) searchPersons(w http.ResponseWriter, r *http.Request, _ *uiUser
 	limit, err := strconv.Atoi(r.URL.Query().Get("limit"))
 	if err != nil || limit <= 0 || limit > 200 {
 		limit = 50
+	}
+	if n := badParam(r, "q"); n != "" {
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("invalid parameter %q: not valid UTF-8 text", n))
+		return
 	}
 	ids, err := s.Events.SearchPersons(r.Context(), p.ID, r.URL.Query().Get("q"), limit)
 	if err != nil {

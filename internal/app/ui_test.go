@@ -191,6 +191,8 @@ func TestUIAPI(t *testing.T) {
 		t.Fatalf("values = %v", res)
 	}
 	viewer.call("GET", a+"/property-values", nil, 400)
+	viewer.call("GET", a+"/persons?q=%00", nil, 400)
+	viewer.call("GET", a+"/properties?event=%ff", nil, 400)
 	persons := viewer.call("GET", a+"/persons?q=u1@shop.io", nil, 200).([]any)
 	if len(persons) != 1 || fmt.Sprint(field(persons, 0, "distinct_ids")) != "[u1]" {
 		t.Fatalf("persons = %v", persons)
