@@ -84,15 +84,15 @@ async function waitRun(p) {
 }
 
 // canvasDrawn: the chart canvas exists, has a size and non-blank pixels.
-async function canvasDrawn(p, scopeSel) {
-  return p.evaluate((sel) => {
-    const c = document.querySelector(`${sel} [data-testid="chart"] canvas`);
+async function canvasDrawn(p, scopeSel, chartTestid = 'chart') {
+  return p.evaluate(([sel, chart]) => {
+    const c = document.querySelector(`${sel} [data-testid="${chart}"] canvas`);
     if (!c || c.width === 0 || c.height === 0) return { ok: false, why: 'no sized canvas' };
     const data = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
     let inked = 0;
     for (let i = 3; i < data.length; i += 16) if (data[i] > 0) inked += 1;
     return { ok: inked > 200, why: `${inked} inked samples` };
-  }, scopeSel);
+  }, [scopeSel, chartTestid]);
 }
 
 async function numbers(locator) {
@@ -245,6 +245,62 @@ async function main() {
       await page2.locator(tid('share-revoked')).waitFor();
       check(await page2.locator(tid('dashboard-tile')).count() === 0, 'the revoked link still shows tiles');
       await page2.context().close();
+    });
+
+    await step('funnel with a step-1 filter and an exclusion, then conversion over time by day', async () => {
+      await page.click(tid('nav-insight'));
+      await page.locator(tid('builder-form')).waitFor();
+      await page.click(tid('kind-funnel'));
+      await page.fill(tid('funnel-step-event-0'), 'product_viewed');
+      await page.fill(tid('funnel-step-event-1'), 'added_to_cart');
+      await page.click(tid('funnel-add-step'));
+      await page.fill(tid('funnel-step-event-2'), 'order_completed');
+      await page.selectOption(tid('range-preset'), '30d');
+      // Step 1 only counts product views from one utm_source, picked from
+      // the value suggestions for that property of that event.
+      await page.click(tid('funnel-step-0-add-filter'));
+      await page.fill(tid('funnel-step-0-filter-property-0'), 'utm_source');
+      await page.selectOption(tid('funnel-step-0-filter-op-0'), 'eq');
+      const valueIn = page.locator(tid('funnel-step-0-filter-value-0'));
+      await valueIn.focus();
+      const listId = await valueIn.getAttribute('list');
+      check(listId, 'the step filter value has no suggestion list');
+      await page.waitForFunction((id) => document.querySelectorAll(`datalist#${CSS.escape(id)} option`).length > 0, listId);
+      const source = await page.locator(`datalist#${listId} option`).first().getAttribute('value');
+      check(source, 'no suggested utm_source value');
+      await valueIn.fill(source);
+      // Leave out persons who opened a support ticket between steps 1 and 2.
+      await page.click(tid('funnel-add-exclusion'));
+      await page.fill(tid('funnel-exclusion-event-0'), 'support_ticket_created');
+      await page.selectOption(tid('funnel-exclusion-from-0'), '1');
+      await page.selectOption(tid('funnel-exclusion-to-0'), '2');
+      await page.click(tid('run-insight'));
+      await waitRun(page);
+      const counts = await numbers(page.locator(`${tid('insight-result')} ${tid('funnel-count')}`));
+      check(counts.length === 3, `the filtered funnel has ${counts.length} steps, want 3`);
+      check(counts[0] > 0 && counts[0] < step1, `step 1 counts ${counts[0]} with utm_source = ${source}, want more than 0 and fewer than the unfiltered ${step1}`);
+      const sent = await page.evaluate(() => JSON.parse(decodeURIComponent(location.hash.split('spec=')[1] || '{}')));
+      const f = ((sent.steps || [])[0] || {}).filters || [];
+      const x = (sent.exclusions || [])[0] || {};
+      check(f.length === 1 && f[0].property === 'utm_source' && f[0].op === 'eq' && f[0].value === source, `steps[0].filters sent: ${JSON.stringify(f)}`);
+      check(x.event === 'support_ticket_created' && x.from_step === 1 && x.to_step === 2, `exclusions sent: ${JSON.stringify(sent.exclusions)}`);
+      await page.check(tid('funnel-over-time'));
+      await page.selectOption(tid('funnel-over-time-interval'), 'day');
+      await page.click(tid('run-insight'));
+      await page.locator(`${tid('insight-result')} ${tid('over-time-table')}`).waitFor();
+      await waitRun(page);
+      const rows = await page.locator(`${tid('over-time-table')} tbody tr`).count();
+      check(rows >= 7, `the conversion-over-time table has ${rows} rows, want at least 7`);
+      const started = await numbers(page.locator(`${tid('over-time-table')} ${tid('over-time-started')}`));
+      const conv = await numbers(page.locator(`${tid('over-time-table')} ${tid('over-time-conversion')}`));
+      check(started.some((n) => n > 0) && conv.every((c) => c >= 0 && c <= 1), `odd over-time rows: started ${started}, conversion ${conv}`);
+      const line = await canvasDrawn(page, tid('insight-result'), 'over-time-chart');
+      check(line.ok, `the conversion-over-time chart is not drawn (${line.why})`);
+      const bars = await canvasDrawn(page, tid('insight-result'));
+      check(bars.ok, `the funnel bars are not drawn next to it (${bars.why})`);
+      const again = await numbers(page.locator(`${tid('insight-result')} ${tid('funnel-count')}`));
+      check(again[0] === counts[0], `step 1 changed from ${counts[0]} to ${again[0]} with conversion over time on`);
+      await shot(page, 'funnel-filters-over-time');
     });
 
     await step('retention signed_up → order_completed: week, then month', async () => {

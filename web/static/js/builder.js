@@ -41,6 +41,7 @@ export default async function builderPage(ctx) {
   // without them (inputs accept any name).
   const dlEvents = datalist(uid('dl-events'), []);
   const dlProps = datalist(uid('dl-props'), []);
+  const dlHost = h('div', { hidden: true }); // per-event property suggestions
   const eventsP = get(P(pid, '/events'), { signal: scope.signal }).catch(() => []);
   get(P(pid, '/properties'), { signal: scope.signal }).then((props) => {
     clear(dlProps, (props || []).map((p) => h('option', { value: p.property, label: `${fmtNum(p.count)} events` })));
@@ -96,7 +97,7 @@ export default async function builderPage(ctx) {
   });
 
   clear(main,
-    dlEvents, dlProps,
+    dlEvents, dlProps, dlHost,
     h('div', { class: 'page-head' }, h('h1', null, savedId ? 'Insight' : 'New insight')),
     h('div', { class: 'builder' },
       form,
@@ -165,16 +166,103 @@ export default async function builderPage(ctx) {
     let wn = m[1];
     let wu = m[2];
     const setWindow = () => { spec.window = `${wn}${wu}`; };
-    return h('fieldset', null, h('legend', null, 'Steps'),
-      h('ol', { class: 'rows' }, steps.map((s, i) => h('li', { class: 'row' },
-        field(`Step ${i + 1}`, eventInput(s.event, (v) => { s.event = v; }, { 'data-testid': `funnel-step-event-${i}` })),
-        steps.length > 2 ? removeBtn(`Remove step ${i + 1}`, () => { steps.splice(i, 1); rerender('funnel-add-step'); }, `funnel-remove-step-${i}`) : null))),
-      steps.length < 20 ? addBtn('Add step', () => { steps.push({ event: '' }); rerender(`funnel-step-event-${steps.length - 1}`); }, 'funnel-add-step') : null,
+    const stepsBox = h('fieldset', null, h('legend', null, 'Steps'),
+      h('ol', { class: 'rows steps' }, steps.map((s, i) => h('li', { class: 'step-item' },
+        h('div', { class: 'row' },
+          field(`Step ${i + 1}`, eventInput(s.event, (v) => { s.event = v; }, { 'data-testid': `funnel-step-event-${i}` })),
+          steps.length > 2 ? removeBtn(`Remove step ${i + 1}`, () => {
+            steps.splice(i, 1);
+            fixExclusions(spec, i + 1);
+            rerender('funnel-add-step');
+          }, `funnel-remove-step-${i}`) : null),
+        subFilters(s, `funnel-step-${i}-`, () => s.event, `step ${i + 1}`)))),
+      steps.length < 20 ? addBtn('Add step', () => {
+        steps.push({ event: '' });
+        fixExclusions(spec);
+        rerender(`funnel-step-event-${steps.length - 1}`);
+      }, 'funnel-add-step') : null,
       h('div', { class: 'inline' },
         field('Conversion window', numInput(wn, (v) => { wn = v || 1; setWindow(); }, { min: 1, 'data-testid': 'funnel-window-n' })),
         field('Unit', selectInput(WINDOW_UNITS, wu, (v) => { wu = v; setWindow(); }, { 'data-testid': 'funnel-window-unit' }))),
       field('Step order', selectInput([['ordered', 'In order (other events may happen between)'], ['strict', 'Strict order (nothing in between)'], ['unordered', 'Any order']],
-        spec.order || 'ordered', (v) => { spec.order = v; }, { 'data-testid': 'funnel-order' })));
+        spec.order || 'ordered', (v) => {
+          const wasUnordered = spec.order === 'unordered';
+          spec.order = v;
+          // Any-order funnels exclude over the whole funnel only.
+          if (Array.isArray(spec.exclusions) && spec.exclusions.length && wasUnordered !== (v === 'unordered')) {
+            fixExclusions(spec);
+            rerender('funnel-order');
+          }
+        }, { 'data-testid': 'funnel-order' })));
+    return [stepsBox, exclusionsSection(spec), overTimeSection(spec)];
+  }
+
+  // Exclusions: persons who did an event between two steps (1-based,
+  // from_step < to_step) leave the funnel.
+  function exclusionsSection(spec) {
+    const steps = spec.steps;
+    const n = steps.length;
+    const list = Array.isArray(spec.exclusions) ? spec.exclusions : [];
+    const unordered = spec.order === 'unordered';
+    const stepLabel = (k) => `Step ${k}${steps[k - 1] && steps[k - 1].event ? `: ${steps[k - 1].event}` : ''}`;
+    const stepOptions = (lo, hi) => {
+      const out = [];
+      for (let k = lo; k <= hi; k++) out.push([String(k), stepLabel(k)]);
+      return out;
+    };
+    // Step names may have been edited since the form was drawn.
+    const freshLabels = (sel) => sel.addEventListener('focus', () => {
+      for (const o of sel.options) o.textContent = stepLabel(Number(o.value));
+    });
+    const rows = list.map((x, k) => {
+      const from = Number.isInteger(x.from_step) ? x.from_step : 1;
+      const fromSel = selectInput(stepOptions(1, n - 1), String(x.from_step ?? ''), (v) => {
+        x.from_step = Number(v);
+        if (!(x.to_step > x.from_step)) x.to_step = x.from_step + 1;
+        rerender(`funnel-exclusion-from-${k}`);
+      }, { 'data-testid': `funnel-exclusion-from-${k}`, disabled: unordered });
+      const toSel = selectInput(stepOptions(Math.min(Math.max(from, 1) + 1, n), n), String(x.to_step ?? ''), (v) => { x.to_step = Number(v); },
+        { 'data-testid': `funnel-exclusion-to-${k}`, disabled: unordered });
+      freshLabels(fromSel);
+      freshLabels(toSel);
+      return h('li', { class: 'exclusion-item', 'data-testid': `funnel-exclusion-${k}` },
+        h('div', { class: 'row' },
+          field(`Exclusion ${k + 1}: persons who did`, eventInput(x.event, (v) => { x.event = v; }, { 'data-testid': `funnel-exclusion-event-${k}` })),
+          removeBtn(`Remove exclusion ${k + 1}`, () => {
+            list.splice(k, 1);
+            if (!list.length) delete spec.exclusions;
+            rerender('funnel-add-exclusion');
+          }, `funnel-exclusion-remove-${k}`)),
+        h('div', { class: 'inline exclusion-steps' }, field('between', fromSel), field('and', toSel)),
+        subFilters(x, `funnel-exclusion-${k}-`, () => x.event, `exclusion ${k + 1}`));
+    });
+    return h('fieldset', null, h('legend', null, 'Exclusions'),
+      list.length
+        ? h('ol', { class: 'rows' }, rows)
+        : h('p', { class: 'muted hint' }, 'Leave out persons who did an event between two steps.'),
+      unordered && list.length ? h('p', { class: 'muted hint' }, 'Any-order funnels exclude over the whole funnel.') : null,
+      list.length < 10 ? addBtn('Exclude event', () => {
+        spec.exclusions = list;
+        list.push({ event: '', from_step: 1, to_step: n });
+        rerender(`funnel-exclusion-event-${list.length - 1}`);
+      }, 'funnel-add-exclusion') : null);
+  }
+
+  function overTimeSection(spec) {
+    const on = !!spec.over_time;
+    const interval = selectInput([['day', 'Day'], ['week', 'Week']], spec.over_time || 'day', (v) => { spec.over_time = v; },
+      { 'data-testid': 'funnel-over-time-interval' });
+    const intervalField = field('Interval', interval);
+    intervalField.hidden = !on;
+    const cb = h('input', { type: 'checkbox', checked: on, 'data-testid': 'funnel-over-time' });
+    cb.addEventListener('change', () => {
+      if (cb.checked) spec.over_time = interval.value || 'day';
+      else delete spec.over_time;
+      intervalField.hidden = !cb.checked;
+    });
+    return h('fieldset', null, h('legend', null, 'Conversion over time'),
+      h('label', { class: 'check' }, cb, ' Conversion over time (by the day or week each attempt started)'),
+      intervalField);
   }
 
   function trendSection(spec) {
@@ -189,7 +277,8 @@ export default async function builderPage(ctx) {
           if (needed) rerender(`trend-series-math-${i}`);
         }, { 'data-testid': `trend-series-math-${i}` })),
         COUNT_MATHS.has(s.math || 'total') ? null : field('Property', propInput(s.property, (v) => { s.property = v; }, { 'data-testid': `trend-series-property-${i}`, placeholder: 'price' })),
-        spec.series.length > 1 ? removeBtn(`Remove series ${LETTERS[i]}`, () => { spec.series.splice(i, 1); rerender('trend-add-series'); }, `trend-remove-series-${i}`) : null))),
+        spec.series.length > 1 ? removeBtn(`Remove series ${LETTERS[i]}`, () => { spec.series.splice(i, 1); rerender('trend-add-series'); }, `trend-remove-series-${i}`) : null,
+        subFilters(s, `trend-series-${i}-`, () => s.event, `series ${LETTERS[i]}`)))),
       spec.series.length < 20 ? addBtn('Add series', () => { spec.series.push({ event: '', math: 'total' }); rerender(`trend-series-event-${spec.series.length - 1}`); }, 'trend-add-series') : null,
       h('div', { class: 'inline' },
         field('Interval', selectInput([['hour', 'Hour'], ...INTERVALS3], spec.interval || 'day', (v) => { spec.interval = v; }, { 'data-testid': 'trend-interval' })),
@@ -353,53 +442,144 @@ export default async function builderPage(ctx) {
     return text;
   }
 
-  function filtersSection(spec) {
-    const list = spec.filters || [];
-    const rows = list.map((f, i) => {
+  // Property suggestions: the project's event properties (dlProps), an
+  // event's own (loaded once per event name) or person properties.
+  const propLists = new Map();
+  function propList(type, event) {
+    if (type !== 'person' && !event) return dlProps;
+    const key = type === 'person' ? 'person' : `event:${event}`;
+    let dl = propLists.get(key);
+    if (!dl) {
+      dl = datalist(uid('dl-props'), []);
+      dlHost.append(dl);
+      propLists.set(key, dl);
+      get(P(pid, `/properties${qs(type === 'person' ? { type: 'person' } : { event })}`), { signal: scope.signal }).then((props) => {
+        clear(dl, (props || []).map((p) => h('option', { value: p.property, label: `${fmtNum(p.count)} ${type === 'person' ? 'persons' : 'events'}` })));
+      }).catch(() => {});
+    }
+    return dl;
+  }
+
+  // filterRows edits holder.filters: the query's own filters (prefix '')
+  // or those of a funnel step, a trend series or an exclusion (prefix
+  // 'funnel-step-0-'…; eventOf names that event, for suggestions). Test
+  // ids: `${prefix}filter-{type,property,op,value,remove}-${j}`.
+  function filterRows(holder, prefix, eventOf) {
+    const list = Array.isArray(holder.filters) ? holder.filters : [];
+    const tid = (part, j) => `${prefix}filter-${part}-${j}`;
+    const remove = (j) => removeBtn(`Remove filter ${j + 1}`, () => {
+      list.splice(j, 1);
+      if (!list.length) delete holder.filters;
+      rerender(`${prefix}add-filter`);
+    }, tid('remove', j));
+    return list.map((f, j) => {
+      if (f && f.type === 'cohort') {
+        // Cohort filters come from the API or older saves: kept as they are.
+        const what = f.cohort ? 'a cohort defined in the query' : `cohort ${f.value}`;
+        return h('li', { class: 'row wrap' },
+          h('p', { class: 'cohort-filter', 'data-testid': tid('cohort', j) }, `${f.op === 'not_in' ? 'Not in' : 'In'} ${what}`),
+          remove(j));
+      }
+      const eventNow = () => (eventOf ? eventOf() : '');
       const dl = datalist(uid('dl-values'), []);
-      const valueIn = h('input', { type: 'text', list: dl.id, value: filterValueText(f), autocomplete: 'off', 'data-testid': `filter-value-${i}`,
+      const valueIn = h('input', { type: 'text', list: dl.id, value: filterValueText(f), autocomplete: 'off', 'data-testid': tid('value', j),
         placeholder: f.op === 'in' ? 'a, b, c' : '' });
       valueIn.addEventListener('input', () => { f.value = parseFilterValue(f.op, valueIn.value); });
       let timer = 0;
-      const loadValues = () => {
+      let loaded = null;
+      const loadValues = (now) => {
         clearTimeout(timer);
         if (!f.property || f.type === 'person') return;
+        const ev = eventNow();
+        const key = `${f.property}\n${ev}`;
+        if (key === loaded) return;
         timer = setTimeout(() => {
-          get(P(pid, `/property-values${qs({ property: f.property })}`), { signal: scope.signal })
+          loaded = key;
+          get(P(pid, `/property-values${qs({ property: f.property, event: ev })}`), { signal: scope.signal })
             .then((vals) => clear(dl, (vals || []).map((v) => h('option', { value: v.value, label: `${fmtNum(v.count)} events` }))))
-            .catch(() => {});
-        }, 250);
+            .catch(() => { loaded = null; });
+        }, now ? 0 : 250);
       };
+      valueIn.addEventListener('focus', () => loadValues(true));
+      const propIn = propInput(f.property, (v) => { f.property = v; loadValues(); }, { 'data-testid': tid('property', j) });
+      const setPropList = () => propIn.setAttribute('list', propList(f.type, eventNow()).id);
+      setPropList();
+      propIn.addEventListener('focus', setPropList); // the step's event may have changed
       const valueField = field('Value', valueIn);
       valueField.hidden = f.op === 'is_set';
       const row = h('li', { class: 'row wrap' },
         dl,
         field('Whose', selectInput([['event', 'Event property'], ['person', 'Person property']], f.type || 'event', (v) => {
           if (v === 'event') delete f.type; else f.type = v;
-        }, { 'data-testid': `filter-type-${i}` })),
-        field('Property', propInput(f.property, (v) => { f.property = v; loadValues(); }, { 'data-testid': `filter-property-${i}` })),
+          setPropList();
+          loaded = null;
+          clear(dl);
+          loadValues();
+        }, { 'data-testid': tid('type', j) })),
+        field('Property', propIn),
         field('Operator', selectInput(OPS, f.op || 'eq', (v) => {
           f.op = v;
           valueField.hidden = v === 'is_set';
           if (v === 'is_set') delete f.value;
           else f.value = parseFilterValue(v, valueIn.value);
-        }, { 'data-testid': `filter-op-${i}` })),
+          valueIn.placeholder = v === 'in' ? 'a, b, c' : '';
+        }, { 'data-testid': tid('op', j) })),
         valueField,
-        removeBtn(`Remove filter ${i + 1}`, () => {
-          list.splice(i, 1);
-          if (!list.length) delete spec.filters;
-          rerender('add-filter');
-        }, `filter-remove-${i}`));
+        remove(j));
       loadValues();
       return row;
     });
+  }
+
+  const newFilter = (holder, prefix) => {
+    const list = Array.isArray(holder.filters) ? holder.filters : [];
+    holder.filters = list;
+    list.push({ property: '', op: 'eq', value: '' });
+    rerender(`${prefix}filter-property-${list.length - 1}`);
+  };
+
+  // subFilters: the filters of one step, series or exclusion, under it.
+  function subFilters(holder, prefix, eventOf, what) {
+    const rows = filterRows(holder, prefix, eventOf);
+    return h('div', { class: 'sub-filters' },
+      rows.length ? h('ol', { class: 'rows', 'aria-label': `Filters of ${what}` }, rows) : null,
+      h('button', {
+        type: 'button', class: 'btn small subtle', 'data-testid': `${prefix}add-filter`,
+        'aria-label': `Add a filter to ${what}`, onclick: () => newFilter(holder, prefix),
+      }, rows.length ? '+ Another filter' : '+ Filter'));
+  }
+
+  function filtersSection(spec) {
+    const rows = filterRows(spec, '', null);
     return h('fieldset', null, h('legend', null, 'Filters'),
-      list.length ? h('ol', { class: 'rows' }, rows) : h('p', { class: 'muted hint' }, 'No filters: every matching event counts.'),
-      addBtn('Add filter', () => {
-        spec.filters = list;
-        list.push({ property: '', op: 'eq', value: '' });
-        rerender(`filter-property-${list.length - 1}`);
-      }, 'add-filter'));
+      rows.length ? h('ol', { class: 'rows' }, rows) : h('p', { class: 'muted hint' }, 'No filters: every matching event counts.'),
+      addBtn('Add filter', () => newFilter(spec, ''), 'add-filter'));
+  }
+
+  // unitSection: what is counted, persons (the default) or the accounts
+  // of a group type ("unit": "group:<type>").
+  function unitSection(spec) {
+    if (!KINDS.some(([k]) => k === spec.kind)) return null;
+    const isGroup = typeof spec.unit === 'string' && spec.unit.startsWith('group:');
+    const typeIn = h('input', { type: 'text', value: isGroup ? spec.unit.slice(6) : 'company', autocomplete: 'off', spellcheck: 'false', placeholder: 'company', 'data-testid': 'unit-group-type' });
+    const typeField = field('Group type', typeIn, 'Accounts are the groups sent with $groupidentify (e.g. company).');
+    typeField.hidden = !isGroup;
+    const groupLabel = () => `Count accounts (group type ${typeIn.value.trim() || '…'})`;
+    const sel = selectInput([['person', 'Count persons'], ['group', groupLabel()]], isGroup ? 'group' : 'person', (v) => {
+      typeField.hidden = v !== 'group';
+      if (v === 'group') {
+        if (!typeIn.value.trim()) typeIn.value = 'company';
+        spec.unit = `group:${typeIn.value.trim()}`;
+        sel.options[1].textContent = groupLabel();
+      } else {
+        delete spec.unit;
+      }
+    }, { 'data-testid': 'unit' });
+    typeIn.addEventListener('input', () => {
+      sel.options[1].textContent = groupLabel();
+      if (sel.value === 'group') spec.unit = `group:${typeIn.value.trim()}`;
+    });
+    return h('fieldset', null, h('legend', null, 'Counting'), field('What to count', sel), typeField);
   }
 
   function breakdownSection(spec) {
@@ -439,6 +619,7 @@ export default async function builderPage(ctx) {
       kindPicker(),
       kindSection(spec),
       rangeSection(spec),
+      unitSection(spec),
       filtersSection(spec),
       breakdownSection(spec),
       h('div', { class: 'form-actions run-bar' },
@@ -448,8 +629,29 @@ export default async function builderPage(ctx) {
 
   // ---------------------------------------------------------------- run
 
+  // markInvalid flags the control of the field a 400 names (the message
+  // itself is in formError, next to Run).
+  function markInvalid(err, kind) {
+    const m = /invalid field "([^"]+)"/.exec((err && err.message) || '');
+    const testid = m && fieldTestid(m[1], kind);
+    const find = (t) => form.querySelector(`[data-testid="${CSS.escape(t)}"]`);
+    // A cohort filter's row has no inputs: flag the row.
+    const el = testid && (find(testid) || find(testid.replace(/filter-(?:property|op|value|type)-(\d+)$/, 'filter-cohort-$1')));
+    if (!el) return;
+    if (!formError.id) formError.id = uid('builder-error');
+    el.setAttribute('aria-invalid', 'true');
+    el.setAttribute('aria-describedby', formError.id);
+    const clearMark = () => { el.removeAttribute('aria-invalid'); el.removeAttribute('aria-describedby'); };
+    el.addEventListener('input', clearMark, { once: true });
+    el.addEventListener('change', clearMark, { once: true });
+  }
+
   async function run() {
     setError(formError, null);
+    for (const el of form.querySelectorAll('[aria-invalid]')) {
+      el.removeAttribute('aria-invalid');
+      el.removeAttribute('aria-describedby');
+    }
     if (state.runCtrl) state.runCtrl.abort();
     const ctrl = new AbortController();
     state.runCtrl = ctrl;
@@ -481,6 +683,7 @@ export default async function builderPage(ctx) {
       resultHost.dataset.state = 'error';
       clear(resultHost, h('p', { class: 'muted' }, 'The insight could not run:'), errorBox(err));
       setError(formError, err);
+      markInvalid(err, spec.kind);
     } finally {
       if (state.runCtrl === ctrl) {
         runBtn.disabled = false;
@@ -497,9 +700,12 @@ export default async function builderPage(ctx) {
     const [mode, nStr] = param.split(':');
     const n = Number(nStr);
     const stepName = (i) => (spec.steps[i - 1] ? spec.steps[i - 1].label || spec.steps[i - 1].event : `step ${i}`);
+    // With unit group:<type> the list holds group keys, not person ids.
+    const groups = typeof spec.unit === 'string' && spec.unit.startsWith('group:');
+    const who = groups ? `Accounts (${spec.unit.slice(6)})` : 'Persons';
     const title = mode === 'dropped'
-      ? `Persons who reached step ${n} (${stepName(n)}) but not step ${n + 1} (${stepName(n + 1)})`
-      : `Persons who reached step ${n} (${stepName(n)})`;
+      ? `${who} who reached step ${n} (${stepName(n)}) but not step ${n + 1} (${stepName(n + 1)})`
+      : `${who} who reached step ${n} (${stepName(n)})`;
     const heading = h('h2', { tabindex: '-1' }, title);
     const panel = h('section', { class: 'card persons-panel', 'data-testid': 'persons-panel', 'data-state': 'loading', 'aria-label': 'Persons' },
       h('div', { class: 'panel-head' }, heading,
@@ -517,8 +723,9 @@ export default async function builderPage(ctx) {
         h('p', { class: 'muted', 'data-testid': 'persons-total' }, list.length
           ? `${fmtNum(offset + 1)}–${fmtNum(offset + list.length)} of ${fmtNum(total)}`
           : 'Nobody.'),
-        h('ul', { class: 'person-ids', 'data-testid': 'persons-list' }, list.map((id) => h('li', null,
-          h('a', { href: `#/p/${pid}/persons/${encodeURIComponent(id)}`, 'data-testid': 'person-link' }, String(id))))),
+        h('ul', { class: 'person-ids', 'data-testid': 'persons-list' }, list.map((id) => h('li', null, groups
+          ? h('span', { 'data-testid': 'group-key' }, String(id))
+          : h('a', { href: `#/p/${pid}/persons/${encodeURIComponent(id)}`, 'data-testid': 'person-link' }, String(id))))),
         h('div', { class: 'pager' },
           h('button', { type: 'button', class: 'btn small', disabled: offset === 0, 'data-testid': 'persons-prev', onclick: () => showPersons(param, Math.max(0, offset - PAGE)) }, '← Previous'),
           h('button', { type: 'button', class: 'btn small', disabled: !more, 'data-testid': 'persons-next', onclick: () => showPersons(param, offset + PAGE) }, 'Next →')));
@@ -621,6 +828,68 @@ export default async function builderPage(ctx) {
 
   renderForm();
   if (autoRun) run();
+}
+
+// fixExclusions keeps exclusion steps valid after the steps changed
+// (removed: the 1-based step taken out, 0 for none): 1 <= from_step <
+// to_step <= steps, and the whole funnel for any-order funnels.
+function fixExclusions(spec, removed = 0) {
+  if (!Array.isArray(spec.exclusions)) return;
+  const n = spec.steps.length;
+  for (const x of spec.exclusions) {
+    if (!x || typeof x !== 'object') continue;
+    if (spec.order === 'unordered') {
+      x.from_step = 1;
+      x.to_step = n;
+      continue;
+    }
+    let from = Number.isInteger(x.from_step) ? x.from_step : 1;
+    let to = Number.isInteger(x.to_step) ? x.to_step : n;
+    if (removed) {
+      if (from > removed) from -= 1;
+      if (to >= removed) to -= 1;
+    }
+    from = Math.max(1, Math.min(from, n - 1));
+    to = Math.max(from + 1, Math.min(to, n));
+    x.from_step = from;
+    x.to_step = to;
+  }
+}
+
+// fieldTestid names the form control of a field a 400 names (API errors
+// read `invalid field "steps[0].filters[1].value": …`), or null.
+export function fieldTestid(path, kind = '') {
+  const filter = (prefix, rest) => {
+    const m = /^filters\[(\d+)\]\.(property|op|value|type)$/.exec(rest);
+    return m ? `${prefix}filter-${m[2] === 'type' ? 'type' : m[2]}-${m[1]}` : null;
+  };
+  let m;
+  if ((m = /^steps\[(\d+)\]\.(.+)$/.exec(path))) {
+    return m[2] === 'event' ? `funnel-step-event-${m[1]}` : filter(`funnel-step-${m[1]}-`, m[2]);
+  }
+  if ((m = /^exclusions\[(\d+)\]\.(.+)$/.exec(path))) {
+    if (m[2] === 'event') return `funnel-exclusion-event-${m[1]}`;
+    if (m[2] === 'from_step') return `funnel-exclusion-from-${m[1]}`;
+    if (m[2] === 'to_step') return `funnel-exclusion-to-${m[1]}`;
+    return filter(`funnel-exclusion-${m[1]}-`, m[2]);
+  }
+  if ((m = /^series\[(\d+)\]\.(.+)$/.exec(path))) {
+    if (m[2] === 'event' || m[2] === 'math' || m[2] === 'property') return `trend-series-${m[2]}-${m[1]}`;
+    return filter(`trend-series-${m[1]}-`, m[2]);
+  }
+  if (path.startsWith('filters[')) return filter('', path);
+  switch (path) {
+    case 'unit': return 'unit-group-type';
+    case 'over_time': return 'funnel-over-time-interval';
+    case 'window': return 'funnel-window-n';
+    case 'order': return 'funnel-order';
+    case 'formula': return 'trend-formula';
+    case 'interval': return ['trend', 'stickiness', 'lifecycle', 'kpi'].includes(kind) ? `${kind}-interval` : null;
+    case 'from': return 'range-preset';
+    case 'to': return 'range-preset';
+    case 'breakdown.property': return 'breakdown-property';
+    default: return null;
+  }
 }
 
 // normalize gives a spec from elsewhere (a URL, an old save) the lists the

@@ -107,11 +107,16 @@ function funnelTables(spec, res, ctx) {
       res.breakdown.map((b) => [b.value, ...b.steps.map((s) => s.count), b.steps.length ? b.steps[b.steps.length - 1].conversion : 0]),
       ['text', ...steps.map(() => 'num'), 'pct'], { testid: 'breakdown-table' }));
   }
-  if (res.over_time && res.over_time.length) {
-    tables.push(table('Conversion over time', ['Started', 'Entered', 'Converted', 'Conversion'],
-      res.over_time.map((p) => [p.t, p.started, p.converted, p.conversion]), ['text', 'num', 'num', 'pct'], { testid: 'over-time-table' }));
-  }
+  if (res.over_time && res.over_time.length) tables.push(overTimeTable(spec, res));
   return tables;
+}
+
+// overTimeTable: funnel conversion by the day or week attempts started.
+function overTimeTable(spec, res) {
+  const by = spec.over_time === 'week' ? 'week' : 'day';
+  return table(`Conversion over time (by ${by} started)`, [by === 'week' ? 'Week' : 'Day', 'Started', 'Converted', 'Conversion'],
+    res.over_time.map((p) => [p.t, p.started, p.converted, p.conversion]), ['text', 'num', 'num', 'pct'],
+    { testid: 'over-time-table', testids: [null, 'over-time-started', 'over-time-converted', 'over-time-conversion'] });
 }
 
 // retentionPeriods: columns to show, the longest cohort's (periods that
@@ -245,7 +250,10 @@ function chartFor(spec, res, type, ctx) {
     case 'funnel': {
       const steps = (res.steps || []).map((s) => ({ label: s.label || s.event, count: s.count }));
       if (res.breakdown && res.breakdown.length) {
-        return { option: groupedFunnelOption(steps.map((s) => s.label), res.breakdown.map((b) => ({ name: b.value, counts: b.steps.map((s) => s.count) }))) };
+        return {
+          option: groupedFunnelOption(steps.map((s) => s.label), res.breakdown.map((b) => ({ name: b.value, counts: b.steps.map((s) => s.count) }))),
+          extra: overTimeChart(spec, res),
+        };
       }
       const onClick = ctx.onPersons ? (p) => {
         const step = p.dataIndex + 1;
@@ -254,7 +262,7 @@ function chartFor(spec, res, type, ctx) {
         if (p.seriesIndex === 0) ctx.onPersons(`converted:${step}`);
         else if (step > 1) ctx.onPersons(`dropped:${step - 1}`);
       } : null;
-      return { option: funnelOption(steps), onClick };
+      return { option: funnelOption(steps), onClick, extra: overTimeChart(spec, res) };
     }
     case 'journey':
       return { option: funnelOption((res.stages || []).map((s) => ({ label: s.name, count: s.count }))) };
@@ -289,6 +297,23 @@ function chartFor(spec, res, type, ctx) {
     default:
       return null;
   }
+}
+
+// overTimeChart: the line of a funnel's conversion over time (drawn
+// under its bars), or null when the result has no over_time points.
+function overTimeChart(spec, res) {
+  const pts = res.over_time || [];
+  if (!pts.length) return null;
+  const option = seriesOption(pts.map((p) => p.t), [{ name: 'Conversion', data: pts.map((p) => p.conversion) }], 'line', { percent: true });
+  option.tooltip.formatter = (ps) => {
+    const p = pts[ps[0].dataIndex];
+    return `${esc(p.t)}<br>Conversion: <b>${fmtPct(p.conversion)}</b><br>${fmtNum(p.converted)} of ${fmtNum(p.started)} converted`;
+  };
+  return { option, title: `Conversion over time (by ${spec.over_time === 'week' ? 'week' : 'day'} started)`, testid: 'over-time-chart', csvTestid: 'over-time-csv', table: () => overTimeTable(spec, res) };
+}
+
+function esc(s) {
+  return String(s).replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]);
 }
 
 // retentionHeatmap: cohorts × periods, each cell the % of the cohort that
@@ -390,7 +415,27 @@ export async function renderResult(host, spec, res, opts) {
       }
       // Tiles draw without animation: a dashboard is complete at once and
       // a slow machine does not animate six charts together.
-      await drawChart(box, compact ? { ...c.option, animation: false } : c.option, scope, { onClick: c.onClick });
+      const draws = [drawChart(box, compact ? { ...c.option, animation: false } : c.option, scope, { onClick: c.onClick })];
+      if (c.extra) {
+        // A second chart under the first (funnel conversion over time).
+        let extra = chartPart.querySelector('.extra-chart');
+        if (!extra) {
+          const ebox = chartBox(`${compact ? 'compact ' : ''}extra`);
+          ebox.setAttribute('data-testid', c.extra.testid);
+          ebox.setAttribute('aria-label', c.extra.title);
+          const t = c.extra.table;
+          extra = h('section', { class: 'extra-chart', 'aria-label': c.extra.title },
+            h('div', { class: 'extra-head' }, h('h4', null, c.extra.title),
+              compact ? null : h('button', {
+                type: 'button', class: 'btn small', 'data-testid': c.extra.csvTestid,
+                onclick: () => { const tt = t(); downloadCSV(`${(opts.filename || 'funnel.csv').replace(/\.csv$/, '')}-over-time.csv`, tt.columns, tt.rows); },
+              }, 'Download CSV')),
+            ebox);
+          chartPart.append(extra);
+        }
+        draws.push(drawChart(extra.querySelector('.chart'), compact ? { ...c.extra.option, animation: false } : c.extra.option, scope));
+      }
+      await Promise.all(draws);
     }
     chartDrawn = true;
   };

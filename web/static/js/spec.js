@@ -55,15 +55,16 @@ export function rangeText(spec) {
 export function eventsOf(spec) {
   const out = [];
   const add = (e) => { if (e && !out.includes(e)) out.push(e); };
-  for (const s of spec.steps || []) add(s.event);
-  for (const s of spec.series || []) add(s.event);
+  // (paths' steps is a number, not a list)
+  for (const s of Array.isArray(spec.steps) ? spec.steps : []) add(s && s.event);
+  for (const s of Array.isArray(spec.series) ? spec.series : []) add(s && s.event);
   if (spec.start) add(spec.start.event);
   if (spec.return) add(spec.return.event);
   add(spec.event);
   if (spec.end) add(spec.end.event);
   for (const c of (spec.denominator && spec.denominator.conditions) || []) add(c.event);
   for (const c of (spec.numerator && spec.numerator.conditions) || []) add(c.event);
-  for (const b of spec.bad || []) add(b.event);
+  for (const b of Array.isArray(spec.bad) ? spec.bad : []) add(b && b.event);
   return out;
 }
 
@@ -81,11 +82,19 @@ export function defaultSpec(kind, base = {}, known = []) {
   const common = { ...range };
   if (base.filters && base.filters.length) common.filters = base.filters;
   if (base.breakdown && BREAKDOWN_KINDS.has(kind)) common.breakdown = base.breakdown;
+  if (base.unit) common.unit = base.unit;
+  // A funnel step's or trend series' own filters follow its event
+  // between the two kinds.
+  const withFilters = (event) => {
+    const rows = [...(Array.isArray(base.steps) ? base.steps : []), ...(Array.isArray(base.series) ? base.series : [])];
+    const src = rows.find((s) => s && s.event === event && Array.isArray(s.filters) && s.filters.length);
+    return src ? { event, filters: JSON.parse(JSON.stringify(src.filters)) } : { event };
+  };
   switch (kind) {
     case 'funnel':
-      return { kind, steps: [{ event: e0 }, { event: e1 }], window: '14d', order: 'ordered', ...common };
+      return { kind, steps: [withFilters(e0), withFilters(e1)], window: '14d', order: 'ordered', ...common };
     case 'trend':
-      return { kind, series: [{ event: e0, math: 'total' }], interval: 'day', ...common };
+      return { kind, series: [{ ...withFilters(e0), math: 'total' }], interval: 'day', ...common };
     case 'retention':
       return { kind, start: { event: e0 }, return: { event: e1 }, period: 'week', periods: 8, mode: 'first_time', ...common };
     case 'stickiness':
