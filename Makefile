@@ -25,6 +25,11 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz=FuzzDecodePostHog -fuzztime=60s ./internal/capture/
 	$(GO) test -run='^$$' -fuzz=FuzzDecodeSegment -fuzztime=60s ./internal/capture/
 	$(GO) test -run='^$$' -fuzz=FuzzDecompressLZBase64 -fuzztime=60s ./internal/capture/
+	for t in FuzzParseFunnel FuzzParseRetention FuzzParseStickiness FuzzParseLifecycle FuzzParseBadDays; do \
+		$(GO) test -run='^$$' -fuzz=$$t -fuzztime=30s ./internal/insight/ || exit 1; done
+	$(GO) test -run='^$$' -fuzz=FuzzQuery -fuzztime=60s ./internal/app/
+	$(GO) test -run='^$$' -fuzz=FuzzUIBodies -fuzztime=60s ./internal/app/
+	$(GO) test -run='^$$' -fuzz=FuzzScopeSQL -fuzztime=60s ./internal/store/clickhouse/
 
 bench: build
 	./journey bench ingest
