@@ -32,8 +32,15 @@ func cmdServe(args []string) error {
 		return err
 	}
 	defer a.Close()
+	bootstrap, err := a.BootstrapKey(context.Background())
+	if err != nil {
+		return err
+	}
 	return serve(a, func(url string) {
 		fmt.Printf("Journey is listening on %s (data in %s)\n", url, cfg.DataDir)
+		if bootstrap != "" {
+			fmt.Printf("No user yet: open %s and create the first admin with the key %s\n", url, bootstrap)
+		}
 	})
 }
 

@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"net/netip"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
@@ -48,7 +49,13 @@ type Server struct {
 
 	logins failures
 	shares shareLimiter
+	// bootstrapKey, when set, proves the first admin too: serve prints one
+	// when it starts with no user and no --admin-key.
+	bootstrapKey atomic.Pointer[string]
 }
+
+// SetBootstrapKey makes key valid for creating the first admin.
+func (s *Server) SetBootstrapKey(key string) { s.bootstrapKey.Store(&key) }
 
 // Register mounts the API routes on mux.
 func (s *Server) Register(mux *http.ServeMux) {

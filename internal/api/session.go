@@ -209,8 +209,8 @@ func (s *Server) bootstrap(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if s.AdminKey == "" || subtle.ConstantTimeCompare([]byte(req.AdminKey), []byte(s.AdminKey)) != 1 {
-		writeError(w, http.StatusUnauthorized, `invalid field "admin_key": not the server's admin key`)
+	if !s.bootstrapAllowed(req.AdminKey) {
+		writeError(w, http.StatusUnauthorized, `invalid field "admin_key": not the server's admin key (or the bootstrap key it printed)`)
 		return
 	}
 	s.logins.release(ip)
@@ -223,6 +223,16 @@ func (s *Server) bootstrap(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.startSession(w, r, u)
+}
+
+// bootstrapAllowed checks the key proving the first admin: the server's
+// admin key, or the bootstrap key serve printed.
+func (s *Server) bootstrapAllowed(key string) bool {
+	ok := s.AdminKey != "" && subtle.ConstantTimeCompare([]byte(key), []byte(s.AdminKey)) == 1
+	if b := s.bootstrapKey.Load(); b != nil {
+		ok = ok || subtle.ConstantTimeCompare([]byte(key), []byte(*b)) == 1
+	}
+	return ok
 }
 
 // credentials decodes a login-like body and reserves an attempt for the

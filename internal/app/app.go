@@ -257,6 +257,22 @@ func (a *App) routes() http.Handler {
 	return mux
 }
 
+// BootstrapKey returns a fresh key that creates the first UI admin when
+// the server has no user and no admin key (else ""), so `journey serve`
+// alone can be set up from the browser.
+func (a *App) BootstrapKey(ctx context.Context) (string, error) {
+	if a.Config.AdminKey != "" {
+		return "", nil
+	}
+	n, err := a.Meta.CountUsers(ctx)
+	if err != nil || n > 0 {
+		return "", err
+	}
+	key := "jbk_" + meta.NewCSRFToken()
+	a.api.SetBootstrapKey(key)
+	return key, nil
+}
+
 // liveEvents sets up the UI's live event stream and returns the sink
 // capture writes to. A shared log is tailed, so the stream shows what every
 // replica captured; otherwise capture itself feeds it.

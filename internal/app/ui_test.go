@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/cookiejar"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -429,5 +430,28 @@ func TestUILoginThrottleParallel(t *testing.T) {
 	}
 	if checked > 10 {
 		t.Fatalf("%d passwords checked in parallel, limit 10", checked)
+	}
+}
+
+// TestUIBootstrapKey: `journey serve` with no admin key and no user gets a
+// one-time key that creates the first admin from the browser; once a user
+// exists there is none.
+func TestUIBootstrapKey(t *testing.T) {
+	a, err := Open(Config{DataDir: t.TempDir(), NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(a.Handler)
+	t.Cleanup(func() { srv.Close(); a.Close() })
+	ta := &testApp{App: a, URL: srv.URL, t: t}
+	key, err := a.BootstrapKey(context.Background())
+	if err != nil || !strings.HasPrefix(key, "jbk_") {
+		t.Fatalf("BootstrapKey = %q, %v", key, err)
+	}
+	b := ta.browser()
+	b.call("POST", "/ui/api/bootstrap", map[string]string{"admin_key": "", "email": "root@x.io", "password": "correct horse"}, 401)
+	b.call("POST", "/ui/api/bootstrap", map[string]string{"admin_key": key, "email": "root@x.io", "password": "correct horse"}, 200)
+	if key, err := a.BootstrapKey(context.Background()); err != nil || key != "" {
+		t.Fatalf("BootstrapKey with a user = %q, %v", key, err)
 	}
 }
