@@ -56,7 +56,7 @@ function bootstrapForm(ctx) {
   const btn = h('button', { type: 'submit', class: 'btn primary', 'data-testid': 'bootstrap-submit' }, 'Create admin and log in');
   const form = h('form', { class: 'card', 'data-testid': 'bootstrap-form' },
     h('h1', null, 'Create the first admin'),
-    h('p', { class: 'muted' }, 'This server has no user yet. Prove you run it with its admin key (--admin-key or JOURNEY_ADMIN_KEY), then choose the email and password of the first server admin.'),
+    h('p', { class: 'muted' }, 'This server has no user yet. Prove you run it with its admin key (--admin-key or JOURNEY_ADMIN_KEY; without one, journey serve printed a one-time key), then choose the email and password of the first server admin.'),
     field('Server admin key', key), field('Email', email), field('Password', password, 'At least 8 characters.'),
     h('div', { class: 'form-actions' }, btn), err);
   form.addEventListener('submit', async (e) => {
