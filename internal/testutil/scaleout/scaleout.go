@@ -8,12 +8,15 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"net/http"
 	"os"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // Stack holds the addresses to give journey's --events, --meta and --log.
@@ -48,11 +51,40 @@ func New(t testing.TB, shards int) Stack {
 	if shards > 1 {
 		events = "clickhouse://127.0.0.1:19000,127.0.0.1:19001/" + name + "?cluster=journey_two_shards"
 	}
+	stream := strings.ToUpper(name)
+	t.Cleanup(func() { dropClickHouse(name); deleteStream(stream) })
 	return Stack{
 		Events: events,
 		Meta:   strings.Replace(pgAdmin, "/postgres?", "/"+name+"?", 1),
-		Log:    envOr("JOURNEY_TEST_NATS", "nats://127.0.0.1:14222") + "?stream=" + strings.ToUpper(name),
+		Log:    envOr("JOURNEY_TEST_NATS", "nats://127.0.0.1:14222") + "?stream=" + stream,
 	}
+}
+
+// dropClickHouse drops the test's database on both local servers (their
+// HTTP ports), best effort: a test must not fail on cleanup.
+func dropClickHouse(name string) {
+	for _, port := range []string{"18123", "18124"} {
+		resp, err := http.Post("http://127.0.0.1:"+port+"/", "text/plain", strings.NewReader("DROP DATABASE IF EXISTS "+name))
+		if err == nil {
+			resp.Body.Close()
+		}
+	}
+}
+
+// deleteStream deletes the test's JetStream stream, best effort.
+func deleteStream(stream string) {
+	nc, err := nats.Connect(envOr("JOURNEY_TEST_NATS", "nats://127.0.0.1:14222"), nats.Timeout(2*time.Second))
+	if err != nil {
+		return
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = js.DeleteStream(ctx, stream)
 }
 
 // Unavailable skips locally and fails in CI, where make test starts the servers.
