@@ -15,6 +15,7 @@ import (
 
 	"github.com/journey-dev/journey/internal/bench"
 	"github.com/journey-dev/journey/internal/store/clickhouse"
+	"github.com/journey-dev/journey/internal/testutil"
 	"github.com/journey-dev/journey/internal/testutil/scaleout"
 )
 
@@ -32,7 +33,7 @@ func newScaleOut(t *testing.T) scaleOut {
 	defer cancel()
 	var err error
 	if s.ch, err = clickhouse.Open(ctx, s.Events); err != nil {
-		scaleout.Unavailable(t, "ClickHouse", err)
+		testutil.Missing(t, "ClickHouse not available (scripts/clickhouse.sh start 2): %v", err)
 	}
 	t.Cleanup(func() { s.ch.Close() })
 	return s

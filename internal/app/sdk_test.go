@@ -7,6 +7,8 @@ import (
 	"reflect"
 	"testing"
 	"time"
+
+	"github.com/journey-dev/journey/internal/testutil"
 )
 
 // TestNodeSDKs drives posthog-node, @segment/analytics-node and every
@@ -16,10 +18,7 @@ import (
 func TestNodeSDKs(t *testing.T) {
 	dir, _ := filepath.Abs("../../test/sdk")
 	if _, err := os.Stat(filepath.Join(dir, "node_modules", "posthog-node")); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("test/sdk/node_modules missing in CI: run `make deps` (npm ci in test/sdk)")
-		}
-		t.Skip("test/sdk/node_modules missing: run `make deps` first")
+		testutil.Missing(t, "test/sdk/node_modules missing: run `make deps` (npm ci in test/sdk)")
 	}
 	ta := newTestApp(t)
 	p := ta.project("sdk")

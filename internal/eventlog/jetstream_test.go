@@ -23,6 +23,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/journey-dev/journey/internal/event"
+	"github.com/journey-dev/journey/internal/testutil"
 )
 
 // These tests run against a real nats-server with JetStream:
@@ -37,18 +38,10 @@ func testNATS(t testing.TB) string {
 	}
 	nc, err := nats.Connect(url, nats.Timeout(time.Second))
 	if err != nil {
-		skipOrFail(t, fmt.Sprintf("no NATS at %s (run scripts/nats.sh start): %v", url, err))
+		testutil.Missing(t, "no NATS at %s (run scripts/nats.sh start): %v", url, err)
 	}
 	nc.Close()
 	return url
-}
-
-func skipOrFail(t testing.TB, why string) {
-	t.Helper()
-	if os.Getenv("CI") != "" {
-		t.Fatal(why)
-	}
-	t.Skip(why)
 }
 
 var nonName = regexp.MustCompile(`[^A-Za-z0-9]+`)
@@ -233,7 +226,7 @@ func TestSplitBatch(t *testing.T) {
 func TestJetStreamSurvivesKill9(t *testing.T) {
 	bin, err := exec.LookPath("nats-server")
 	if err != nil {
-		skipOrFail(t, "no nats-server binary (run scripts/nats.sh start)")
+		testutil.Missing(t, "no nats-server binary (run scripts/nats.sh start)")
 	}
 	store := t.TempDir()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

@@ -10,6 +10,7 @@ import (
 
 	"github.com/journey-dev/journey/internal/store"
 	"github.com/journey-dev/journey/internal/store/storetest"
+	"github.com/journey-dev/journey/internal/testutil"
 )
 
 // addr is the first local ClickHouse that scripts/clickhouse.sh starts;
@@ -36,10 +37,7 @@ func testdb(t *testing.T, sharded bool) *Store {
 	defer cancel()
 	s, err := Open(ctx, dsn)
 	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("ClickHouse not usable at %s (make test starts it with scripts/clickhouse.sh): %v", dsn, err)
-		}
-		t.Skipf("ClickHouse not usable at %s: %v", dsn, err)
+		testutil.Missing(t, "ClickHouse not usable at %s (run scripts/clickhouse.sh start 2): %v", dsn, err)
 	}
 	t.Cleanup(func() {
 		for _, c := range s.shards {

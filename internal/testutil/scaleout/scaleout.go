@@ -17,6 +17,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/journey-dev/journey/internal/testutil"
 )
 
 // Stack holds the addresses to give journey's --events, --meta and --log.
@@ -34,7 +36,7 @@ func New(t testing.TB, shards int) Stack {
 	pgAdmin := envOr("JOURNEY_TEST_POSTGRES", "postgres://postgres@127.0.0.1:15432/postgres?sslmode=disable")
 	conn, err := pgx.Connect(ctx, pgAdmin)
 	if err != nil {
-		unavailable(t, "PostgreSQL", err)
+		testutil.Missing(t, "PostgreSQL not available (scripts/postgres.sh start): %v", err)
 	}
 	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
 		t.Fatal(err)
@@ -85,17 +87,6 @@ func deleteStream(stream string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	_ = js.DeleteStream(ctx, stream)
-}
-
-// Unavailable skips locally and fails in CI, where make test starts the servers.
-func Unavailable(t testing.TB, what string, err error) { unavailable(t, what, err) }
-
-func unavailable(t testing.TB, what string, err error) {
-	t.Helper()
-	if os.Getenv("CI") != "" {
-		t.Fatalf("%s not available (make test starts it): %v", what, err)
-	}
-	t.Skipf("%s not available: %v", what, err)
 }
 
 func envOr(k, def string) string {
