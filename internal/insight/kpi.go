@@ -101,9 +101,30 @@ func Ratio(num, den int64) float64 {
 	return float64(num) / float64(den)
 }
 
-// KPIResultFrom assembles a KPI result from a store's counts: overall, and
+// RunKPI runs a KPI through a store's query, which counts numerator and
+// denominator actors per period label for the given conditions (the
+// denominator's, then the numerator's): once over the whole range
+// (interval ""), once per interval.
+func RunKPI(q *KPI, tz *time.Location, query func(conds []Condition, interval string) (map[string]KPIPoint, error)) (*KPIResult, error) {
+	conds := append(append([]Condition(nil), q.Denominator.Conditions...), q.Numerator.Conditions...)
+	overall, err := query(conds, "")
+	if err != nil {
+		return nil, err
+	}
+	var total KPIPoint
+	for _, p := range overall {
+		total = p
+	}
+	points, err := query(conds, q.Interval)
+	if err != nil {
+		return nil, err
+	}
+	return kpiResult(q, tz, total, points), nil
+}
+
+// kpiResult assembles a KPI result from a store's counts: overall, and
 // per bucket label (buckets without actors get zeros).
-func KPIResultFrom(q *KPI, tz *time.Location, overall KPIPoint, points map[string]KPIPoint) *KPIResult {
+func kpiResult(q *KPI, tz *time.Location, overall KPIPoint, points map[string]KPIPoint) *KPIResult {
 	res := &KPIResult{Kind: "kpi", Numerator: overall.Numerator, Denominator: overall.Denominator, Points: []KPIPoint{}}
 	res.Value = Ratio(res.Numerator, res.Denominator)
 	for _, b := range Buckets(q.From, q.To, tz, q.Interval) {

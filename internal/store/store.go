@@ -131,3 +131,17 @@ type NameCount struct {
 
 // ErrNotFound is returned when a person does not exist.
 var ErrNotFound = errors.New("not found")
+
+// PropertiesJSON is how stores write a person's or group's properties:
+// a JSON object, "{}" when empty (properties come from decoded JSON, so
+// they always encode).
+func PropertiesJSON(m map[string]any) string {
+	if len(m) == 0 {
+		return "{}"
+	}
+	b, err := json.Marshal(m)
+	if err != nil {
+		return "{}"
+	}
+	return string(b)
+}

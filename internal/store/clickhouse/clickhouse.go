@@ -287,7 +287,7 @@ func (s *Store) insertIdentity(ctx context.Context, conn driver.Conn, w *store.W
 	}
 	if err := send("persons", "project_id, id, created_at, properties, is_deleted, version", len(w.Persons), func(i int) []any {
 		p := w.Persons[i]
-		return []any{uint64(p.ProjectID), p.ID, p.CreatedAt.UTC(), mustJSON(p.Properties), uint8(0), v}
+		return []any{uint64(p.ProjectID), p.ID, p.CreatedAt.UTC(), store.PropertiesJSON(p.Properties), uint8(0), v}
 	}); err != nil {
 		return err
 	}
@@ -313,7 +313,7 @@ func (s *Store) insertIdentity(ctx context.Context, conn driver.Conn, w *store.W
 	}
 	return send("groups", "project_id, group_type, group_key, created_at, properties, version", len(merged), func(i int) []any {
 		g := merged[i]
-		return []any{uint64(g.ProjectID), g.Type, g.Key, g.CreatedAt.UTC(), mustJSON(g.Properties), v}
+		return []any{uint64(g.ProjectID), g.Type, g.Key, g.CreatedAt.UTC(), store.PropertiesJSON(g.Properties), v}
 	})
 }
 
@@ -340,17 +340,6 @@ func (s *Store) mergeGroups(ctx context.Context, conn driver.Conn, groups []stor
 		out[i] = g
 	}
 	return out, nil
-}
-
-func mustJSON(m map[string]any) string {
-	if len(m) == 0 {
-		return "{}"
-	}
-	b, err := json.Marshal(m)
-	if err != nil {
-		return "{}"
-	}
-	return string(b)
 }
 
 // Checkpoint returns the last stored log position.

@@ -16,20 +16,9 @@ import (
 // their first such event ever is in the period (over the whole range: at
 // or after its start).
 func (s *Store) KPI(ctx context.Context, projectID int64, tz *time.Location, q *insight.KPI) (*insight.KPIResult, error) {
-	conds := append(append([]insight.Condition(nil), q.Denominator.Conditions...), q.Numerator.Conditions...)
-	overall, err := s.kpiQuery(ctx, projectID, tz, q, conds, "")
-	if err != nil {
-		return nil, err
-	}
-	var total insight.KPIPoint
-	for _, p := range overall {
-		total = p
-	}
-	points, err := s.kpiQuery(ctx, projectID, tz, q, conds, q.Interval)
-	if err != nil {
-		return nil, err
-	}
-	return insight.KPIResultFrom(q, tz, total, points), nil
+	return insight.RunKPI(q, tz, func(conds []insight.Condition, interval string) (map[string]insight.KPIPoint, error) {
+		return s.kpiQuery(ctx, projectID, tz, q, conds, interval)
+	})
 }
 
 // kpiQuery returns numerator and denominator per period label; with

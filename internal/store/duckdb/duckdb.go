@@ -193,7 +193,7 @@ func (s *Store) stage(w *store.Write) error {
 		}
 		if err := appendRows(conn, "stage_persons", len(w.Persons), func(i int) []driver.Value {
 			p := &w.Persons[i]
-			return []driver.Value{p.ID, p.ProjectID, p.CreatedAt.UTC(), mustJSON(p.Properties)}
+			return []driver.Value{p.ID, p.ProjectID, p.CreatedAt.UTC(), store.PropertiesJSON(p.Properties)}
 		}); err != nil {
 			return err
 		}
@@ -205,7 +205,7 @@ func (s *Store) stage(w *store.Write) error {
 		}
 		return appendRows(conn, "stage_groups", len(w.Groups), func(i int) []driver.Value {
 			g := &w.Groups[i]
-			return []driver.Value{g.ProjectID, g.Type, g.Key, g.CreatedAt.UTC(), mustJSON(g.Properties)}
+			return []driver.Value{g.ProjectID, g.Type, g.Key, g.CreatedAt.UTC(), store.PropertiesJSON(g.Properties)}
 		})
 	})
 }
@@ -235,17 +235,6 @@ func jsonText(raw json.RawMessage) any {
 		return "{}"
 	}
 	return string(raw)
-}
-
-func mustJSON(m map[string]any) string {
-	if len(m) == 0 {
-		return "{}"
-	}
-	b, err := json.Marshal(m)
-	if err != nil {
-		return "{}"
-	}
-	return string(b)
 }
 
 // Checkpoint returns the log position up to which batches are stored.

@@ -12,20 +12,9 @@ import (
 // KPI computes the share of denominator actors that meet the numerator's
 // conditions, over the whole range and per interval.
 func (s *Store) KPI(ctx context.Context, projectID int64, tz *time.Location, q *insight.KPI) (*insight.KPIResult, error) {
-	conds := append(append([]insight.Condition(nil), q.Denominator.Conditions...), q.Numerator.Conditions...)
-	overall, err := s.kpiQuery(ctx, projectID, tz, q, conds, "")
-	if err != nil {
-		return nil, err
-	}
-	var total insight.KPIPoint
-	for _, p := range overall {
-		total = p
-	}
-	points, err := s.kpiQuery(ctx, projectID, tz, q, conds, q.Interval)
-	if err != nil {
-		return nil, err
-	}
-	return insight.KPIResultFrom(q, tz, total, points), nil
+	return insight.RunKPI(q, tz, func(conds []insight.Condition, interval string) (map[string]insight.KPIPoint, error) {
+		return s.kpiQuery(ctx, projectID, tz, q, conds, interval)
+	})
 }
 
 // kpiQuery returns numerator and denominator per bucket label; with
