@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"path"
 	"strings"
+	"sync"
 )
 
 //go:embed static
@@ -26,6 +27,10 @@ type asset struct {
 	body, gz    []byte
 	etag, ctype string
 }
+
+// assets are prepared once per process, on first use: gzipping them costs
+// ~80 ms, which every app start (and test) would otherwise pay.
+var assets = sync.OnceValue(load)
 
 func load() map[string]*asset {
 	assets := map[string]*asset{}
@@ -57,18 +62,17 @@ func load() map[string]*asset {
 
 // Handler serves the UI.
 func Handler() http.Handler {
-	assets := load()
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /share/{token}", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Referrer-Policy", "no-referrer") // keep the token out of other sites' logs
-		serve(w, r, assets["/index.html"])
+		serve(w, r, assets()["/index.html"])
 	})
 	mux.HandleFunc("GET /", func(w http.ResponseWriter, r *http.Request) {
 		p := r.URL.Path
 		if p == "/" {
 			p = "/index.html"
 		}
-		a, ok := assets[p]
+		a, ok := assets()[p]
 		if !ok {
 			http.NotFound(w, r)
 			return
