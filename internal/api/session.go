@@ -366,7 +366,11 @@ func (s *Server) withUIProject(need string, h func(http.ResponseWriter, *http.Re
 			writeError(w, http.StatusNotFound, "no such project")
 			return
 		}
-		role, err := s.role(r.Context(), u, pid)
+		p, err := s.Meta.Project(r.Context(), pid)
+		role := ""
+		if err == nil {
+			role, err = s.role(r.Context(), u, p.ID)
+		}
 		if errors.Is(err, meta.ErrNotFound) {
 			writeError(w, http.StatusNotFound, "no such project")
 			return
@@ -379,21 +383,14 @@ func (s *Server) withUIProject(need string, h func(http.ResponseWriter, *http.Re
 			writeError(w, http.StatusForbidden, "your role ("+role+") cannot do this; it needs "+need)
 			return
 		}
-		p, err := s.Meta.Project(r.Context(), pid)
-		if err != nil {
-			writeError(w, http.StatusNotFound, "no such project")
-			return
-		}
 		h(w, r, u, p)
 	})
 }
 
-// role is the user's role in a project; server admins are admins everywhere.
+// role is the user's role in an existing project; server admins are
+// admins everywhere.
 func (s *Server) role(ctx context.Context, u *uiUser, projectID int64) (string, error) {
 	if u.IsAdmin {
-		if _, err := s.Meta.Project(ctx, projectID); err != nil {
-			return "", err
-		}
 		return meta.RoleAdmin, nil
 	}
 	return s.Meta.Role(ctx, projectID, u.ID)
