@@ -111,10 +111,7 @@ func (s *Server) runSpec(ctx context.Context, p meta.Project, spec []byte) (any,
 	if err := s.prepare(ctx, p, q); err != nil {
 		return nil, err
 	}
-	tz, err := time.LoadLocation(p.Timezone)
-	if err != nil {
-		tz = time.UTC
-	}
+	tz := projectTZ(p)
 	timeout := s.queryTimeout()
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
@@ -190,14 +187,13 @@ func withRange(spec []byte, rng string, tz *time.Location) ([]byte, error) {
 	if !ok {
 		return nil, insight.Bad("range", "want 7d, 30d, 90d, 180d or empty, got %q", rng)
 	}
-	var m map[string]any
-	if err := json.Unmarshal(spec, &m); err != nil {
-		return nil, insight.Bad("spec", "not a JSON object")
-	}
 	now := time.Now().In(tz)
 	end := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, tz).AddDate(0, 0, 1)
-	m["from"], m["to"] = end.AddDate(0, 0, -days).Format(time.RFC3339), end.Format(time.RFC3339)
-	return json.Marshal(m)
+	out, err := withFromTo(spec, end.AddDate(0, 0, -days), end)
+	if err != nil {
+		return nil, insight.Bad("spec", "not a JSON object")
+	}
+	return out, nil
 }
 
 func projectTZ(p meta.Project) *time.Location {

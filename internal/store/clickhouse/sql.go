@@ -9,6 +9,7 @@ import (
 	ch "github.com/ClickHouse/clickhouse-go/v2"
 
 	"github.com/journey-dev/journey/internal/insight"
+	"github.com/journey-dev/journey/internal/store"
 )
 
 // The SQL insight on ClickHouse: a user's SELECT over the project's events,
@@ -281,7 +282,7 @@ func (s *Store) SQL(ctx context.Context, projectID int64, q *insight.SQL) (*insi
 		}
 		vals := make([]any, len(ptrs))
 		for i, p := range ptrs {
-			vals[i] = jsonSafe(reflect.ValueOf(p).Elem().Interface())
+			vals[i] = store.SQLValue(reflect.ValueOf(p).Elem().Interface())
 		}
 		res.Rows = append(res.Rows, vals)
 	}
@@ -302,23 +303,4 @@ func (s *Store) userError(err error) string {
 	msg = strings.ReplaceAll(msg, s.db+".", "")
 	msg = strings.ReplaceAll(msg, "events_local", "events")
 	return strings.TrimSpace(msg)
-}
-
-// jsonSafe turns driver values into what DuckDB's SQL answers hold: UUIDs
-// and other Stringers as strings, pointers (Nullable) as their value or nil.
-func jsonSafe(v any) any {
-	rv := reflect.ValueOf(v)
-	if rv.Kind() == reflect.Pointer {
-		if rv.IsNil() {
-			return nil
-		}
-		v = rv.Elem().Interface()
-	}
-	switch x := v.(type) {
-	case []byte:
-		return string(x)
-	case fmt.Stringer:
-		return x.String()
-	}
-	return v
 }

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/journey-dev/journey/internal/insight"
+	"github.com/journey-dev/journey/internal/store"
 )
 
 // The SQL insight runs a user's SELECT with the project's data in scope and
@@ -145,21 +146,9 @@ SELECT * FROM (%[2]s
 			break
 		}
 		for i, v := range vals {
-			vals[i] = jsonSafe(v)
+			vals[i] = store.SQLValue(v)
 		}
 		res.Rows = append(res.Rows, vals)
 	}
 	return res, rows.Err()
-}
-
-// jsonSafe turns driver values JSON cannot encode as users expect (UUIDs
-// as byte arrays) into strings.
-func jsonSafe(v any) any {
-	switch x := v.(type) {
-	case []byte:
-		return string(x)
-	case fmt.Stringer:
-		return x.String()
-	}
-	return v
 }
