@@ -45,15 +45,16 @@ func storeError(w http.ResponseWriter, err error) {
 	writeError(w, http.StatusInternalServerError, "cannot read the event store")
 }
 
-// badParam names the first query parameter that is not text a store can
-// compare (NUL bytes, invalid UTF-8), or "".
-func badParam(r *http.Request, names ...string) string {
+// paramsOK answers 400 naming the first query parameter that is not text a
+// store can compare (NUL bytes, invalid UTF-8).
+func paramsOK(w http.ResponseWriter, r *http.Request, names ...string) bool {
 	for _, n := range names {
 		if !storable(r.URL.Query().Get(n)) {
-			return n
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("invalid parameter %q: not valid UTF-8 text", n))
+			return false
 		}
 	}
-	return ""
+	return true
 }
 
 // sample returns decoded property objects of recent events or persons.
@@ -96,8 +97,7 @@ func ranked(field string, counts map[string]int64, limit int) []map[string]any {
 }
 
 func (s *Server) propertyKeys(w http.ResponseWriter, r *http.Request, _ *uiUser, p meta.Project) {
-	if n := badParam(r, "event"); n != "" {
-		writeError(w, http.StatusBadRequest, fmt.Sprintf("invalid parameter %q: not valid UTF-8 text", n))
+	if !paramsOK(w, r, "event") {
 		return
 	}
 	rows, err := s.sample(r, p)
@@ -120,8 +120,7 @@ func (s *Server) propertyValues(w http.ResponseWriter, r *http.Request, _ *uiUse
 		writeError(w, http.StatusBadRequest, `invalid parameter "property": missing`)
 		return
 	}
-	if n := badParam(r, "event"); n != "" {
-		writeError(w, http.StatusBadRequest, fmt.Sprintf("invalid parameter %q: not valid UTF-8 text", n))
+	if !paramsOK(w, r, "event") {
 		return
 	}
 	rows, err := s.sample(r, p)
@@ -154,8 +153,7 @@ func (s *Server) searchPersons(w http.ResponseWriter, r *http.Request, _ *uiUser
 	if err != nil || limit <= 0 || limit > 200 {
 		limit = 50
 	}
-	if n := badParam(r, "q"); n != "" {
-		writeError(w, http.StatusBadRequest, fmt.Sprintf("invalid parameter %q: not valid UTF-8 text", n))
+	if !paramsOK(w, r, "q") {
 		return
 	}
 	ids, err := s.Events.SearchPersons(r.Context(), p.ID, r.URL.Query().Get("q"), limit)
