@@ -50,3 +50,16 @@ type StickinessResult struct {
 	Kind   string             `json:"kind"`
 	Series []StickinessSeries `json:"series"`
 }
+
+// EmptyResult is the answer's shape over n intervals, before any actor is
+// counted: each series with a zero point for 1..n days.
+func (q *Stickiness) EmptyResult(n int) *StickinessResult {
+	res := &StickinessResult{Kind: "stickiness", Series: make([]StickinessSeries, len(q.Series))}
+	for i, series := range q.Series {
+		res.Series[i] = StickinessSeries{Label: series.Label, Points: make([]StickinessPoint, n)}
+		for k := range n {
+			res.Series[i].Points[k].Days = k + 1
+		}
+	}
+	return res
+}

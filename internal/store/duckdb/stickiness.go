@@ -13,13 +13,7 @@ import (
 // event on exactly k of the range's intervals (in tz), in one query.
 func (s *Store) Stickiness(ctx context.Context, projectID int64, tz *time.Location, q *insight.Stickiness) (*insight.StickinessResult, error) {
 	bounds := insight.Buckets(q.From, q.To, tz, q.Interval)
-	res := &insight.StickinessResult{Kind: "stickiness", Series: make([]insight.StickinessSeries, len(q.Series))}
-	for i, series := range q.Series {
-		res.Series[i] = insight.StickinessSeries{Label: series.Label, Points: make([]insight.StickinessPoint, len(bounds))}
-		for k := range bounds {
-			res.Series[i].Points[k].Days = k + 1
-		}
-	}
+	res := q.EmptyResult(len(bounds))
 	if len(bounds) == 0 {
 		return res, nil
 	}
