@@ -46,7 +46,9 @@ func (s *Store) Funnel(ctx context.Context, projectID int64, tz *time.Location, 
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("cannot run funnel: %w", err)
 	}
-	f.flush()
+	if err := f.flush(); err != nil {
+		return nil, err
+	}
 	return funnelwalk.Run(c, tz), nil
 }
 
@@ -223,15 +225,17 @@ func (f *funnelFeed) scan(rows scanner) error {
 	}
 	f.rows = append(f.rows, r)
 	if len(f.rows) == funnelBatch {
-		f.flush()
+		return f.flush()
 	}
 	return nil
 }
 
 // flush hands the batch to the collector, which keeps none of its slices.
-func (f *funnelFeed) flush() {
+func (f *funnelFeed) flush() error {
+	var err error
 	if len(f.rows) > 0 {
-		f.c.Add(f.rows, f.keys, f.values)
+		err = f.c.Add(f.rows, f.keys, f.values)
 	}
 	f.rows, f.keys, f.values = f.rows[:0], f.keys[:0], f.values[:0]
+	return err
 }

@@ -3,12 +3,14 @@ package duckdb
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 	"weak"
 
+	"github.com/VictoriaMetrics/metrics"
 	duckdb "github.com/duckdb/duckdb-go/v2"
 
 	"github.com/journey-dev/journey/internal/insight"
@@ -24,23 +26,24 @@ import (
 // no step's filters match) and hands each row (actor, µs since from and
 // mask packed in one BIGINT, and with a breakdown the start events' values)
 // to Go through a scalar function, journey_funnel_feed, which DuckDB runs
-// on its worker threads in parallel. funnelwalk (shared with the
-// ClickHouse store) files the rows into partitions by actor as they come;
-// then, partitions in parallel, it groups each partition by actor (radix
-// sort), sorts each actor's events by time and walks them with the
-// windowFunnel state machine, keeping the earliest-completing chain for
-// times, breakdown, exclusions and over_time.
+// on its worker threads in parallel; it reads DuckDB's vectors in place
+// (rawVec). funnelwalk (shared with the ClickHouse store) keeps the rows as
+// they come, then files them into partitions by actor and, partitions in
+// parallel, groups each by actor (radix sort), puts each actor's events in
+// time order and walks them with the windowFunnel state machine, keeping
+// the earliest-completing chain for times, breakdown, exclusions and
+// over_time.
 //
 // Why, measured on `journey bench query` data (20 M events, 1 M persons,
-// 8.4 M step rows; 2 busy cores; best of 6): the bench's floor (a plain
-// count per person) took 0.45 s and this funnel 1.10 s (2.5 ×). The
-// recommended plan, DuckDB's list() per actor fetched through database/sql
-// and walked in Go, took 2.9 s (6.9 ×): the list() aggregate alone cost
-// 1.3 s and fetching the lists (one boxed value per event, on one
-// goroutine) 0.9 s. Walking in SQL instead (list_reduce over the sorted
-// list) is no cheaper than the list itself plus the walk, and one window
-// pass over (actor, ts) cost 1.9 s before any funnel logic. BenchmarkFunnel
-// in funnel_test.go keeps those alternatives measurable.
+// 8.4 M step rows; 2 cores): the bench's floor (a plain count per person)
+// takes about 0.42 s and this funnel 0.61 s. The recommended plan,
+// DuckDB's list() per actor fetched through database/sql and walked in Go,
+// took 2.9 s: the list() aggregate alone cost 1.3 s and fetching the lists
+// (one boxed value per event, on one goroutine) 0.9 s. Walking in SQL
+// instead (list_reduce over the sorted list) is no cheaper than the list
+// itself plus the walk, and one window pass over (actor, ts) cost 1.9 s
+// before any funnel logic. BenchmarkFunnel in funnel_test.go keeps those
+// alternatives measurable.
 func (s *Store) Funnel(ctx context.Context, projectID int64, tz *time.Location, q *insight.Funnel) (*insight.FunnelResult, error) {
 	if err := s.registerFunnelFeed(ctx); err != nil {
 		return nil, err
@@ -67,12 +70,27 @@ func funnelSQL(p *funnelwalk.Plan, projectID int64) (string, []any) {
 	events, stepEvents := p.Events()
 	src := newSource(projectID, &q.Range, events...)
 
+	// Bits of steps without filters (and the strict bit) go in one simple
+	// CASE on the event name, which DuckDB evaluates in about half the time
+	// of a CASE per bit; steps with filters get a CASE each.
 	var mask []string
 	var maskArgs []any
+	simple := map[string]uint64{}
+	var simpleOrder []string
+	addSimple := func(event string, bits uint64) {
+		if _, ok := simple[event]; !ok {
+			simpleOrder = append(simpleOrder, event)
+		}
+		simple[event] |= bits
+	}
 	term := func(bit int, event string, filters []insight.Filter) {
 		var w where
 		w.add("e.event = ?", event)
 		w.filters(filters)
+		if len(w.conds) == 1 {
+			addSimple(event, 1<<bit)
+			return
+		}
 		mask = append(mask, "(CASE WHEN "+w.sql()+" THEN "+strconv.FormatInt(1<<bit, 10)+" ELSE 0 END)")
 		maskArgs = append(maskArgs, w.args...)
 	}
@@ -83,10 +101,19 @@ func funnelSQL(p *funnelwalk.Plan, projectID int64) (string, []any) {
 		term(p.ExclShift+i, x.Event, x.Filters)
 	}
 	if p.Strict {
-		mask = append(mask, "(CASE WHEN e.event IN ("+placeholders(stepEvents)+") THEN "+strconv.FormatUint(p.StrictBit, 10)+" ELSE 0 END)")
 		for _, e := range events[:stepEvents] {
-			maskArgs = append(maskArgs, e)
+			addSimple(e, p.StrictBit)
 		}
+	}
+	if len(simpleOrder) > 0 {
+		c := "(CASE e.event"
+		var args []any
+		for _, e := range simpleOrder {
+			c += " WHEN ? THEN " + strconv.FormatUint(simple[e], 10)
+			args = append(args, e)
+		}
+		mask = append([]string{c + " ELSE 0 END)"}, mask...)
+		maskArgs = append(args, maskArgs...)
 	}
 	src.extra = append(src.extra, "("+strings.Join(mask, " | ")+")::BIGINT AS m")
 	src.extraArgs = append(src.extraArgs, maskArgs...)
@@ -163,7 +190,11 @@ func (s *Store) registerFunnelFeed(ctx context.Context) error {
 // args-1 more arguments (BIGINTs, and a VARCHAR when there are 4).
 type funnelFeed struct{ args int }
 
-func (f funnelFeed) Config() duckdb.ScalarFuncConfig {
+// Config is asked for on every chunk (duckdb-go reads its null handling
+// there), so the configurations are made once.
+func (f funnelFeed) Config() duckdb.ScalarFuncConfig { return funnelFeedConfigs()[f.args] }
+
+var funnelFeedConfigs = sync.OnceValue(func() map[int]duckdb.ScalarFuncConfig {
 	typ := func(t duckdb.Type) duckdb.TypeInfo {
 		info, err := duckdb.NewTypeInfo(t)
 		if err != nil {
@@ -171,17 +202,21 @@ func (f funnelFeed) Config() duckdb.ScalarFuncConfig {
 		}
 		return info
 	}
-	in := []duckdb.TypeInfo{typ(duckdb.TYPE_ANY), typ(duckdb.TYPE_BIGINT), typ(duckdb.TYPE_BIGINT), typ(duckdb.TYPE_VARCHAR)}[:f.args]
-	if f.args == 3 { // (actor, x, bv) and (actor, t, m) are one signature
-		in[2] = typ(duckdb.TYPE_ANY)
+	configs := map[int]duckdb.ScalarFuncConfig{}
+	for _, args := range []int{2, 3, 4} {
+		in := []duckdb.TypeInfo{typ(duckdb.TYPE_ANY), typ(duckdb.TYPE_BIGINT), typ(duckdb.TYPE_BIGINT), typ(duckdb.TYPE_VARCHAR)}[:args]
+		if args == 3 { // (actor, x, bv) and (actor, t, m) are one signature
+			in[2] = typ(duckdb.TYPE_ANY)
+		}
+		configs[args] = duckdb.ScalarFuncConfig{
+			InputTypeInfos:      in,
+			ResultTypeInfo:      typ(duckdb.TYPE_BOOLEAN),
+			Volatile:            true, // never folded or cached: it must see every row
+			SpecialNullHandling: true, // bv is mostly NULL; those rows count too
+		}
 	}
-	return duckdb.ScalarFuncConfig{
-		InputTypeInfos:      in,
-		ResultTypeInfo:      typ(duckdb.TYPE_BOOLEAN),
-		Volatile:            true, // never folded or cached: it must see every row
-		SpecialNullHandling: true, // bv is mostly NULL; those rows count too
-	}
-}
+	return configs
+})
 
 func (funnelFeed) Executor() duckdb.ScalarFuncExecutor {
 	return duckdb.ScalarFuncExecutor{ChunkContextExecutor: feedFunnelChunk}
@@ -190,22 +225,119 @@ func (funnelFeed) Executor() duckdb.ScalarFuncExecutor {
 // feedFunnelChunk takes one chunk of rows on a DuckDB thread.
 func feedFunnelChunk(ctx context.Context, st *duckdb.ChunkIteratorState) error {
 	c, _ := ctx.Value(funnelFeedKey{}).(*funnelwalk.Collector)
-	var p *funnelwalk.Plan
+	if c == nil { // called outside Funnel: only answer true
+		for row, err := range st.Rows() {
+			if err != nil {
+				return err
+			}
+			if err := row.SetResult(true); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	buf := feedRows.Get().(*[]funnelwalk.Row)
+	defer feedRows.Put(buf)
 	var rows []funnelwalk.Row
 	var keys, values []string
-	if c != nil {
-		p = c.Plan()
-		rows = make([]funnelwalk.Row, 0, st.GetInputChunk().GetSize())
+	ok := false
+	if feedInPlace {
+		rows, keys, values, ok = rawFunnelRows(c.Plan(), st, (*buf)[:0])
 	}
+	if ok {
+		feedChunksInPlace.Inc()
+	} else {
+		feedChunksBoxed.Inc()
+		var err error
+		if rows, keys, values, err = boxedFunnelRows(c.Plan(), st, (*buf)[:0]); err != nil {
+			return err
+		}
+	}
+	*buf = rows
+	return c.Add(rows, keys, values)
+}
+
+var (
+	// Chunks the funnel feed read in place, and through duckdb-go's boxed
+	// values (a fallback: see rawVec).
+	feedChunksInPlace = metrics.NewCounter(`journey_funnel_feed_chunks_total{read="in_place"}`)
+	feedChunksBoxed   = metrics.NewCounter(`journey_funnel_feed_chunks_total{read="boxed"}`)
+	// feedInPlace off makes the feed use the boxed read (tests compare).
+	feedInPlace = true
+)
+
+// feedRows are the feed's reused row buffers (Add keeps none).
+var feedRows = sync.Pool{New: func() any { return new([]funnelwalk.Row) }}
+
+// rawFunnelRows reads one chunk's rows in place (see rawVec) into rows
+// and sets every result; false: it could not, and set nothing.
+func rawFunnelRows(p *funnelwalk.Plan, st *duckdb.ChunkIteratorState, rows []funnelwalk.Row) (_ []funnelwalk.Row, keys, values []string, ok bool) {
+	chunk := st.GetInputChunk()
+	n := chunk.GetSize()
+	out, ok := rawOf(st.GetResultVector())
+	if !ok || n == 0 {
+		return nil, nil, nil, false
+	}
+	rows = slices.Grow(rows, n)[:n]
+	if actors, ok := rawInt64s(chunk, 0); ok {
+		for i, a := range actors {
+			rows[i] = funnelwalk.Row{Actor: a, BV: -1}
+		}
+	} else if keys, ok = nonNullStrings(chunk, 0); ok {
+		for i := range rows {
+			rows[i] = funnelwalk.Row{Actor: int64(i), BV: -1}
+		}
+	} else {
+		return nil, nil, nil, false
+	}
+	x, ok := rawInt64s(chunk, 1)
+	if !ok {
+		return nil, nil, nil, false
+	}
+	next := 2
+	if p.Packed {
+		bits, low := p.MaskBits, int64(1)<<p.MaskBits-1
+		for i, v := range x {
+			rows[i].T, rows[i].M = v>>bits, uint32(v&low)
+		}
+	} else {
+		m, ok := rawInt64s(chunk, 2)
+		if !ok {
+			return nil, nil, nil, false
+		}
+		for i, v := range x {
+			rows[i].T, rows[i].M = v, uint32(m[i])
+		}
+		next++
+	}
+	if p.Breakdown {
+		view, err := stringView(chunk, next)
+		if err != nil {
+			return nil, nil, nil, false
+		}
+		for i := range rows {
+			if v, ok, _ := view.GetValueBorrowed(i); ok {
+				rows[i].BV = int32(len(values))
+				values = append(values, strings.Clone(v))
+			}
+		}
+	}
+	res := out.bools(n)
+	for i := range res {
+		res[i] = true // every row counts: see funnelSQL's count
+	}
+	return rows, keys, values, true
+}
+
+// boxedFunnelRows reads one chunk's rows through duckdb-go's boxed row
+// iterator into rows and sets every result.
+func boxedFunnelRows(p *funnelwalk.Plan, st *duckdb.ChunkIteratorState, rows []funnelwalk.Row) (_ []funnelwalk.Row, keys, values []string, err error) {
 	for row, err := range st.Rows() {
 		if err != nil {
-			return err
+			return nil, nil, nil, err
 		}
 		if err := row.SetResult(true); err != nil {
-			return err
-		}
-		if c == nil {
-			continue
+			return nil, nil, nil, err
 		}
 		r := funnelwalk.Row{BV: -1}
 		switch a := (*row.GetValuePtr(0)).(type) {
@@ -215,7 +347,7 @@ func feedFunnelChunk(ctx context.Context, st *duckdb.ChunkIteratorState) error {
 			r.Actor = int64(len(keys))
 			keys = append(keys, a)
 		default:
-			return fmt.Errorf("%s: unexpected actor %T", funnelFeedName, a)
+			return nil, nil, nil, fmt.Errorf("%s: unexpected actor %T", funnelFeedName, a)
 		}
 		x, _ := (*row.GetValuePtr(1)).(int64)
 		next := 2
@@ -234,8 +366,5 @@ func feedFunnelChunk(ctx context.Context, st *duckdb.ChunkIteratorState) error {
 		}
 		rows = append(rows, r)
 	}
-	if c != nil {
-		c.Add(rows, keys, values)
-	}
-	return nil
+	return rows, keys, values, nil
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/journey-dev/journey/internal/event"
 	"github.com/journey-dev/journey/internal/insight"
+	"github.com/journey-dev/journey/internal/store/funnelwalk"
 )
 
 // funnelQ is a funnel over day0's day with a 1h window.
@@ -879,4 +880,66 @@ func TestFunnelMatchesClickHouse(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestFunnelFeedReads runs funnels over enough rows for many DuckDB
+// chunks twice: with the feed reading DuckDB's vectors in place (which it
+// must use) and through duckdb-go's boxed values; both must answer the
+// same, for person and group actors, packed and unpacked rows, and
+// breakdowns.
+func TestFunnelFeedReads(t *testing.T) {
+	s := testdb(t)
+	rng := rand.New(rand.NewPCG(3, 4))
+	var evs []event.Raw
+	for p := range 3000 {
+		d := fmt.Sprint("f", p)
+		props := map[string]any{"src": []string{"ads", "mail"}[p%2], "$groups": map[string]any{"company": fmt.Sprint("c", p%40)}}
+		for range 1 + rng.IntN(10) {
+			name := []string{"a", "b", "c", "other"}[rng.IntN(4)]
+			evs = append(evs, ev(name, d, day0.Add(time.Duration(rng.IntN(24*60))*time.Minute), props))
+		}
+	}
+	newLoader(t, s).Load(1, evs...)
+	f := func(name string, q insight.Funnel) {
+		t.Helper()
+		inPlace, boxed := feedChunksInPlace.Get(), feedChunksBoxed.Get()
+		want := runFunnel(t, s, time.UTC, q)
+		if feedChunksInPlace.Get() < inPlace+2 || feedChunksBoxed.Get() != boxed {
+			t.Fatalf("%s: in-place chunks %d → %d, boxed %d → %d: the in-place read was not used (did duckdb-go's vector layout change? see rawvec.go)",
+				name, inPlace, feedChunksInPlace.Get(), boxed, feedChunksBoxed.Get())
+		}
+		feedInPlace = false
+		defer func() { feedInPlace = true }()
+		got := runFunnel(t, s, time.UTC, q)
+		if feedChunksBoxed.Get() < boxed+2 {
+			t.Fatalf("%s: the boxed read was not used", name)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("%s: boxed read answers %+v, in-place read %+v", name, got, want)
+		}
+		if want.Steps[0].Count == 0 || want.Steps[1].Count == 0 {
+			t.Fatalf("%s: nothing converted: %+v", name, want.Steps)
+		}
+	}
+	for _, order := range []string{"ordered", "strict", "unordered"} {
+		f(order, funnelQ(order, "a", "b", "c"))
+	}
+	q := funnelQ("ordered", "a", "b", "c")
+	q.Breakdown = &insight.Breakdown{Property: "src"}
+	f("breakdown", q)
+	q = funnelQ("ordered", "a", "b")
+	q.Range.Unit = "group:company"
+	f("groups", q)
+	q = funnelQ("ordered", "a", "b", "c")
+	for i := 3; i < insight.MaxFunnelSteps; i++ { // a mask too wide to pack with µs
+		q.Steps = append(q.Steps, insight.FunnelStep{Event: fmt.Sprint("z", i)})
+	}
+	q.From = day0.AddDate(-1, 0, 0)
+	if err := q.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if p := funnelwalk.NewPlan(&q); p.Packed {
+		t.Fatal("the plan should not pack")
+	}
+	f("unpacked", q)
 }

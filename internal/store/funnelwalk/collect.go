@@ -1,6 +1,8 @@
 package funnelwalk
 
 import (
+	"fmt"
+	"math"
 	"sync"
 	"sync/atomic"
 )
@@ -19,19 +21,88 @@ type Row struct {
 
 // parts is how many partitions the rows are spread over by actor;
 // partitions are grouped and walked independently, in parallel.
-const parts = 64
+const (
+	partBits = 6
+	parts    = 1 << partBits
+)
+
+// An actor's partition is its low bits. Actors are dense sequential ids
+// (person ids, group key indexes), so low bits spread them evenly and leave
+// a small key (actor >> partBits) for the radix sort.
+
+// maxActor bounds actors: they are kept as uint32.
+const maxActor = math.MaxUint32
+
+// row is a Row as kept: 16 bytes, as every row is moved several times and
+// memory bandwidth bounds the walk. a is the actor as Add received it and,
+// once filed into its partition, actor >> partBits (the partition holds
+// the rest). Breakdown values go beside the rows (block.bv).
+type row struct {
+	t int64
+	m uint32
+	a uint32
+}
 
 // Collector receives a funnel's rows, partitioned by actor as they come.
 // Add may be called from several goroutines at once.
 type Collector struct {
 	p      *Plan
 	mu     sync.Mutex
-	parts  [parts][][]Row // each partition's rows, a piece per Add
-	keys   []string       // group keys by index (unit group:<type>)
-	keyIDs map[string]int // their indexes
-	values []string       // breakdown values
+	free   []*shard // shards no Add is filling
+	shards []*shard // all of them
+	keys   []string // group keys by index (unit group:<type>)
+	keyIDs map[string]int
+	values []string // breakdown values
 	rows   atomic.Int64
 }
+
+// shard holds rows in blocks: first (Add) in arrival order, then (file)
+// by partition. Each concurrent Add or filing goroutine fills a shard of
+// its own, so keeping a row takes no lock.
+//
+// Why two steps: Add runs on the database's threads between its own work
+// on each chunk, which evicts the caches; scattering rows to 64 partitions
+// there cost 25 ns a row, appending them 2 ns, and filing them afterwards
+// on otherwise idle caches 10 ns.
+type shard struct {
+	seq    []*block // rows in arrival order
+	parts  [parts][]*block
+	cur    [parts]*block // the block each partition fills now
+	lo, hi [parts]uint32 // the range of a in each partition
+}
+
+func newShard() *shard {
+	sh := new(shard)
+	for i := range sh.lo {
+		sh.lo[i] = math.MaxUint32
+	}
+	return sh
+}
+
+// block is a run of one partition's rows (bv: their breakdown value
+// indexes, for breakdowns only). Blocks are reused across funnels: a
+// funnel files hundreds of MB, and fresh memory for each cost more than
+// the filing itself.
+type block struct {
+	n    int
+	rows [blockRows]row
+	bv   *[blockRows]int32 // made on first use: most funnels have no breakdown
+}
+
+// newBlock returns an empty block from the pool, with room for breakdown
+// values when asked for.
+func newBlock(breakdown bool) *block {
+	b := blocks.Get().(*block)
+	b.n = 0
+	if breakdown && b.bv == nil {
+		b.bv = new([blockRows]int32)
+	}
+	return b
+}
+
+const blockRows = 2048
+
+var blocks = sync.Pool{New: func() any { return new(block) }}
 
 // NewCollector returns an empty collector for the plan's rows.
 func NewCollector(p *Plan) *Collector {
@@ -50,61 +121,103 @@ func (c *Collector) Rows() int64 {
 	return c.rows.Load()
 }
 
-func partOf(actor int64) int {
-	return int(uint64(actor) * 0x9E3779B97F4A7C15 >> 58) // parts = 64
-}
-
 // Add files one batch of rows; keys and values are the batch's own group
 // keys and breakdown values, which its rows index. It rewrites rows in
 // place (to the collector's indexes) and keeps a copy, not rows itself.
-func (c *Collector) Add(rows []Row, keys, values []string) {
-	if len(keys) > 0 || len(values) > 0 {
-		c.mu.Lock()
-		ids := make([]int64, len(keys))
-		for i, k := range keys {
-			id, ok := c.keyIDs[k]
-			if !ok {
-				id = len(c.keys)
-				c.keys = append(c.keys, k)
-				c.keyIDs[k] = id
-			}
-			ids[i] = int64(id)
+// Person ids must be in [0, 2^32).
+func (c *Collector) Add(rows []Row, keys, values []string) error {
+	for _, r := range rows {
+		if len(keys) == 0 && uint64(r.Actor) > maxActor {
+			return fmt.Errorf("cannot walk funnel: person id %d out of range", r.Actor)
 		}
-		base := int32(len(c.values))
-		c.values = append(c.values, values...)
-		c.mu.Unlock()
-		for i := range rows {
-			if len(keys) > 0 {
-				rows[i].Actor = ids[rows[i].Actor]
-			}
-			if rows[i].BV >= 0 {
-				rows[i].BV += base
-			}
-		}
-	}
-	// Counting sort by partition, then one piece per partition.
-	var start [parts + 1]int
-	for i := range rows {
-		start[partOf(rows[i].Actor)+1]++
-	}
-	for part := 1; part <= parts; part++ {
-		start[part] += start[part-1]
-	}
-	next := start
-	sorted := make([]Row, len(rows))
-	for i := range rows {
-		part := partOf(rows[i].Actor)
-		sorted[next[part]] = rows[i]
-		next[part]++
 	}
 	c.mu.Lock()
-	for part := range parts {
-		if start[part] < start[part+1] {
-			c.parts[part] = append(c.parts[part], sorted[start[part]:start[part+1]:start[part+1]])
-		}
+	if len(keys) > 0 || len(values) > 0 {
+		c.index(rows, keys, values)
+	}
+	var sh *shard
+	if n := len(c.free); n > 0 {
+		sh, c.free = c.free[n-1], c.free[:n-1]
+	} else {
+		sh = newShard()
+		c.shards = append(c.shards, sh)
 	}
 	c.mu.Unlock()
+	sh.append(rows, c.p.Breakdown)
 	c.rows.Add(int64(len(rows)))
+	c.mu.Lock()
+	c.free = append(c.free, sh)
+	c.mu.Unlock()
+	return nil
+}
+
+// append keeps rows in arrival order.
+func (sh *shard) append(rows []Row, breakdown bool) {
+	for len(rows) > 0 {
+		var b *block
+		if n := len(sh.seq); n > 0 && sh.seq[n-1].n < blockRows {
+			b = sh.seq[n-1]
+		} else {
+			b = newBlock(breakdown)
+			sh.seq = append(sh.seq, b)
+		}
+		k := min(len(rows), blockRows-b.n)
+		for i, r := range rows[:k] {
+			b.rows[b.n+i] = row{t: r.T, m: r.M, a: uint32(r.Actor)}
+		}
+		if breakdown {
+			for i, r := range rows[:k] {
+				b.bv[b.n+i] = r.BV
+			}
+		}
+		b.n += k
+		rows = rows[k:]
+	}
+}
+
+// file moves the rows of b (in arrival order) to their partitions.
+func (sh *shard) file(b *block, breakdown bool) {
+	for i, r := range b.rows[:b.n] {
+		part := r.a & (parts - 1)
+		r.a >>= partBits
+		pb := sh.cur[part]
+		if pb == nil || pb.n == blockRows {
+			pb = newBlock(breakdown)
+			sh.cur[part] = pb
+			sh.parts[part] = append(sh.parts[part], pb)
+		}
+		pb.rows[pb.n] = r
+		if breakdown {
+			pb.bv[pb.n] = b.bv[i]
+		}
+		pb.n++
+		sh.lo[part], sh.hi[part] = min(sh.lo[part], r.a), max(sh.hi[part], r.a)
+	}
+}
+
+// index rewrites the batch's key and value indexes to the collector's;
+// c.mu is held.
+func (c *Collector) index(rows []Row, keys, values []string) {
+	ids := make([]int64, len(keys))
+	for i, k := range keys {
+		id, ok := c.keyIDs[k]
+		if !ok {
+			id = len(c.keys)
+			c.keys = append(c.keys, k)
+			c.keyIDs[k] = id
+		}
+		ids[i] = int64(id)
+	}
+	base := int32(len(c.values))
+	c.values = append(c.values, values...)
+	for i := range rows {
+		if len(keys) > 0 {
+			rows[i].Actor = ids[rows[i].Actor]
+		}
+		if rows[i].BV >= 0 {
+			rows[i].BV += base
+		}
+	}
 }
 
 // actorID is an actor as the result lists it.

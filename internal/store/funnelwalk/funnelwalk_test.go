@@ -1,7 +1,12 @@
 package funnelwalk
 
 import (
+	"cmp"
+	"math"
+	"math/rand/v2"
 	"reflect"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -100,7 +105,9 @@ func TestCollectorBatches(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			c.Add(b.rows, b.keys, b.values)
+			if err := c.Add(b.rows, b.keys, b.values); err != nil {
+				t.Error(err)
+			}
 		}()
 	}
 	wg.Wait()
@@ -140,12 +147,123 @@ func TestRunManyActors(t *testing.T) {
 		}
 		rows = append(rows, Row{Actor: actor, T: 10 * minute, M: 2, BV: -1}, Row{Actor: actor, T: 0, M: 1, BV: -1})
 	}
-	c.Add(rows, nil, nil)
+	if err := c.Add(rows, nil, nil); err != nil {
+		t.Fatal(err)
+	}
 	res := Run(c, time.UTC)
 	if got := counts(res); !reflect.DeepEqual(got, []int64{1000, 1000, 667}) {
 		t.Fatalf("counts = %v", got)
 	}
 	if want := (&insight.PersonList{IDs: []any{int64(3), int64(6), int64(9)}, Total: 333, HasMore: true}); !reflect.DeepEqual(res.Persons, want) {
 		t.Fatalf("persons = %+v", res.Persons)
+	}
+}
+
+// TestQuantile compares quantile (selection) with the sorted definition
+// on random, repeated and ordered values.
+func TestQuantile(t *testing.T) {
+	sorted := func(xs []float64, q float64) float64 {
+		s := slices.Clone(xs)
+		slices.Sort(s)
+		pos := q * float64(len(s)-1)
+		lo := int(math.Floor(pos))
+		if lo+1 >= len(s) {
+			return s[lo]
+		}
+		return s[lo] + (s[lo+1]-s[lo])*(pos-float64(lo))
+	}
+	f := func(name string, xs []float64) {
+		t.Helper()
+		for _, q := range []float64{0, 0.5, 0.9, 1} {
+			want := sorted(xs, q)
+			if got := quantile(slices.Clone(xs), q); got != want {
+				t.Fatalf("%s (%d values): quantile %v = %v, want %v", name, len(xs), q, got, want)
+			}
+		}
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	for _, n := range []int{1, 2, 3, 10, 1000, 100_000} {
+		random, few, asc, desc := make([]float64, n), make([]float64, n), make([]float64, n), make([]float64, n)
+		for i := range n {
+			random[i] = rng.Float64() * 1e6
+			few[i] = float64(rng.IntN(3))
+			asc[i] = float64(i)
+			desc[i] = float64(n - i)
+		}
+		f("random", random)
+		f("three values", few)
+		f("ascending", asc)
+		f("descending", desc)
+	}
+	f("one value repeated", slices.Repeat([]float64{7}, 5000))
+}
+
+// TestFeedOrderDoesNotMatter feeds the same rows sorted in one batch and
+// shuffled in small concurrent batches; the answers must be identical.
+// Actor ids span the whole uint32 range (several radix passes per
+// partition) and some actors have hundreds of events (the long-list sort).
+func TestFeedOrderDoesNotMatter(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	var rows []Row
+	for a := range 5000 {
+		actor := int64(a)
+		if a%2 == 0 {
+			actor = int64(rng.Uint32())
+		}
+		n := 1 + rng.IntN(8)
+		if a%500 == 0 {
+			n = 300
+		}
+		for range n {
+			rows = append(rows, Row{Actor: actor, T: rng.Int64N(24*60) * minute / 4, M: 1 << rng.IntN(4), BV: int32(rng.IntN(3))})
+		}
+	}
+	values := []string{"ads", "mail", "seo"}
+	for _, order := range []string{"ordered", "strict", "unordered"} {
+		q := funnel(t, order, "a", "b", "c")
+		q.Exclusions = []insight.FunnelExclusion{{Event: "x", FromStep: 2, ToStep: 3}}
+		if order == "unordered" {
+			q.Exclusions[0].FromStep = 1
+		}
+		q.Breakdown = &insight.Breakdown{Property: "src"}
+		q.Persons = "dropped:2"
+		if err := q.Validate(); err != nil {
+			t.Fatal(err)
+		}
+		run := func(batches [][]Row) *insight.FunnelResult {
+			c := NewCollector(NewPlan(q))
+			var wg sync.WaitGroup
+			for _, b := range batches {
+				wg.Go(func() {
+					if err := c.Add(slices.Clone(b), nil, values); err != nil {
+						t.Error(err)
+					}
+				})
+			}
+			wg.Wait()
+			return Run(c, time.UTC)
+		}
+		sorted := slices.Clone(rows)
+		slices.SortStableFunc(sorted, func(a, b Row) int { return cmp.Compare(a.T, b.T) })
+		want := run([][]Row{sorted})
+		shuffled := slices.Clone(rows)
+		rng.Shuffle(len(shuffled), func(i, j int) { shuffled[i], shuffled[j] = shuffled[j], shuffled[i] })
+		got := run(slices.Collect(slices.Chunk(shuffled, 777)))
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("%s: shuffled batches answer %+v, one sorted batch %+v", order, got, want)
+		}
+		if want.Steps[2].Count == 0 || len(want.Breakdown) != 3 || want.Persons.Total == 0 {
+			t.Fatalf("%s: a degenerate case: %+v", order, want)
+		}
+	}
+}
+
+func TestPersonIDRange(t *testing.T) {
+	c := NewCollector(NewPlan(funnel(t, "ordered", "a", "b")))
+	if err := c.Add([]Row{{Actor: 1 << 32, M: 1, BV: -1}}, nil, nil); err == nil || !strings.Contains(err.Error(), "person id 4294967296 out of range") {
+		t.Fatalf("err = %v", err)
+	}
+	if err := c.Add([]Row{{Actor: -1, M: 1, BV: -1}}, nil, nil); err == nil {
+		t.Fatal("a negative person id was taken")
 	}
 }

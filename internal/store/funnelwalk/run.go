@@ -21,6 +21,7 @@ func Run(c *Collector, tz *time.Location) *insight.FunnelResult {
 	}
 	p := c.p
 	workers := min(runtime.GOMAXPROCS(0), parts)
+	c.file(workers)
 	aggs := make([]*agg, workers)
 	var next atomic.Int64
 	var wg sync.WaitGroup
@@ -36,8 +37,7 @@ func Run(c *Collector, tz *time.Location) *insight.FunnelResult {
 				if part >= parts {
 					return
 				}
-				w.part(agg, c, c.parts[part])
-				c.parts[part] = nil
+				w.part(agg, c, part)
 			}
 		}(aggs[i])
 	}
@@ -46,4 +46,32 @@ func Run(c *Collector, tz *time.Location) *insight.FunnelResult {
 		aggs[0].merge(a)
 	}
 	return aggs[0].result(c)
+}
+
+// file moves the rows Add kept to their partitions, on workers
+// goroutines, each into a shard of its own, which replace Add's. Each
+// takes a contiguous share of the blocks: rows came mostly in time order
+// per shard, and keeping runs long keeps sortEvents' work small.
+func (c *Collector) file(workers int) {
+	var src []*block
+	for _, sh := range c.shards {
+		src = append(src, sh.seq...)
+		sh.seq = nil
+	}
+	filed := make([]*shard, workers)
+	var wg sync.WaitGroup
+	for i := range filed {
+		filed[i] = newShard()
+		share := src[len(src)*i/workers : len(src)*(i+1)/workers]
+		wg.Add(1)
+		go func(sh *shard) {
+			defer wg.Done()
+			for _, b := range share {
+				sh.file(b, c.p.Breakdown)
+				blocks.Put(b)
+			}
+		}(filed[i])
+	}
+	wg.Wait()
+	c.shards, c.free = filed, nil
 }

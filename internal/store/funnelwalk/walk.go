@@ -2,23 +2,22 @@ package funnelwalk
 
 import (
 	"cmp"
+	"math"
 	"math/bits"
 	"slices"
 
 	"github.com/journey-dev/journey/internal/insight"
 )
 
-// fev is one event of an actor: µs since from, and its mask.
-type fev struct {
-	t int64
-	m uint64
-}
-
-// walker computes one actor's funnel; its buffers are reused.
+// walker computes one partition's actors; its buffers are reused.
 type walker struct {
 	p         *Plan
-	rows, tmp []Row // a partition's rows, grouped by actor
-	evs       []fev
+	rows, tmp []row   // the partition's rows, grouped by actor
+	bv, bvTmp []int32 // their breakdown value indexes (breakdowns only)
+	count     []int   // the radix sort's counters
+	buf       []row   // an actor's rows, sorted, when they came unsorted
+	evs       []row   // the actor's events in walk order
+	order     func(a, b row) int
 	// set[j]: some chain reached step j+1; path[j][0..j]: its step times.
 	set  [insight.MaxFunnelSteps]bool
 	path [insight.MaxFunnelSteps][insight.MaxFunnelSteps]int64
@@ -27,106 +26,170 @@ type walker struct {
 	cnt  [insight.MaxFunnelSteps]int
 }
 
-func (w *walker) init(p *Plan) { w.p = p }
+func (w *walker) init(p *Plan) {
+	w.p = p
+	// Walk order: time, then (events of one time) their first step, events
+	// of no step first, as windowFunnel's strict_order puts them; then mask.
+	w.order = func(a, b row) int {
+		if c := cmp.Compare(a.t, b.t); c != 0 {
+			return c
+		}
+		// TrailingZeros64(0) is 64; +1 mod 65 makes "no step" 0.
+		fa := (bits.TrailingZeros64(uint64(a.m)&p.StepMask) + 1) % 65
+		fb := (bits.TrailingZeros64(uint64(b.m)&p.StepMask) + 1) % 65
+		if fa != fb {
+			return fa - fb
+		}
+		return cmp.Compare(a.m, b.m)
+	}
+}
 
 // part groups one partition's rows by actor and walks each actor.
-func (w *walker) part(agg *agg, c *Collector, pieces [][]Row) {
-	w.rows = w.rows[:0]
-	for _, p := range pieces {
-		w.rows = append(w.rows, p...)
-	}
-	rows := w.radixByActor()
+func (w *walker) part(agg *agg, c *Collector, part int) {
+	w.sortPart(c, part)
+	rows := w.rows
 	for i := 0; i < len(rows); {
 		j := i + 1
-		for j < len(rows) && rows[j].Actor == rows[i].Actor {
+		for j < len(rows) && rows[j].a == rows[i].a {
 			j++
 		}
-		w.actor(agg, c, rows[i:j])
+		w.actor(agg, c, part, i, j)
 		i = j
 	}
 }
 
-// radixByActor sorts w.rows by actor (LSD radix, stable) and returns them.
-func (w *walker) radixByActor() []Row {
-	rows := w.rows
-	if len(rows) == 0 {
-		return rows
-	}
-	lo, hi := rows[0].Actor, rows[0].Actor
-	for _, r := range rows {
-		lo, hi = min(lo, r.Actor), max(hi, r.Actor)
-	}
-	keyBits := bits.Len64(uint64(hi - lo))
-	const digit = 11
-	if cap(w.tmp) < len(rows) {
-		w.tmp = make([]Row, len(rows))
-	}
-	src, dst := rows, w.tmp[:len(rows)]
-	var count [1 << digit]int
-	for shift := 0; shift < keyBits; shift += digit {
-		clear(count[:])
-		for i := range src {
-			count[uint64(src[i].Actor-lo)>>shift&(1<<digit-1)]++
+// sortPart moves partition part's rows from the collector's blocks to
+// w.rows (and w.bv), grouped by actor: an LSD radix sort on a whose first
+// pass reads the blocks. It is stable, so each actor's rows keep the order
+// they came in (mostly time order: stores scan in it). With dense actor
+// ids the key spans len/parts values: one pass up to 4 M actors.
+func (w *walker) sortPart(c *Collector, part int) {
+	bd := w.p.Breakdown
+	var bs []*block
+	lo, hi := uint32(math.MaxUint32), uint32(0)
+	for _, sh := range c.shards {
+		if len(sh.parts[part]) > 0 {
+			bs = append(bs, sh.parts[part]...)
+			lo, hi = min(lo, sh.lo[part]), max(hi, sh.hi[part])
 		}
+		sh.parts[part], sh.cur[part] = nil, nil
+	}
+	n := 0
+	for _, b := range bs {
+		n += b.n
+	}
+	w.rows, w.tmp = resize(w.rows, n), resize(w.tmp, n)
+	if bd {
+		w.bv, w.bvTmp = resize(w.bv, n), resize(w.bvTmp, n)
+	}
+	if n == 0 {
+		return
+	}
+	keyBits := bits.Len32(hi - lo)
+	passes := max(1, (keyBits+maxDigit-1)/maxDigit)
+	digit := (keyBits + passes - 1) / passes
+	w.count = resize(w.count, 1<<digit)
+	count, mask := w.count, uint32(1)<<digit-1
+	// The last pass must write w.rows.
+	dst, src, dstBV, srcBV := w.rows, w.tmp, w.bv, w.bvTmp
+	if passes%2 == 0 {
+		dst, src, dstBV, srcBV = src, dst, srcBV, dstBV
+	}
+	prefix := func() {
 		sum := 0
-		for d, n := range count {
+		for d, k := range count {
 			count[d] = sum
-			sum += n
+			sum += k
 		}
-		for i := range src {
-			d := uint64(src[i].Actor-lo) >> shift & (1<<digit - 1)
-			dst[count[d]] = src[i]
+	}
+	clear(count)
+	for _, b := range bs {
+		for _, r := range b.rows[:b.n] {
+			count[(r.a-lo)&mask]++
+		}
+	}
+	prefix()
+	for _, b := range bs {
+		for i, r := range b.rows[:b.n] {
+			d := (r.a - lo) & mask
+			dst[count[d]] = r
+			if bd {
+				dstBV[count[d]] = b.bv[i]
+			}
 			count[d]++
 		}
-		src, dst = dst, src
+		blocks.Put(b)
 	}
-	w.rows, w.tmp = src, dst[:cap(dst)]
-	return src
+	for shift := digit; shift < keyBits; shift += digit {
+		src, dst, srcBV, dstBV = dst, src, dstBV, srcBV
+		clear(count)
+		for _, r := range src {
+			count[(r.a-lo)>>shift&mask]++
+		}
+		prefix()
+		for i, r := range src {
+			d := (r.a - lo) >> shift & mask
+			dst[count[d]] = r
+			if bd {
+				dstBV[count[d]] = srcBV[i]
+			}
+			count[d]++
+		}
+	}
 }
 
-// actor walks one actor's events (sorted by time) and adds its best
-// attempt to agg.
-func (w *walker) actor(agg *agg, c *Collector, rows []Row) {
-	w.evs = w.evs[:0]
-	for _, r := range rows {
-		w.evs = append(w.evs, fev{t: r.T, m: uint64(r.M)})
+// maxDigit bounds the radix sort's digit: 1 << 16 counters stay in cache.
+const maxDigit = 16
+
+// resize returns s with length n, reusing its array when large enough.
+func resize[T any](s []T, n int) []T {
+	if cap(s) < n {
+		return make([]T, n)
 	}
-	slices.SortFunc(w.evs, func(a, b fev) int { return cmp.Compare(a.t, b.t) })
-	w.orderTies()
+	return s[:n]
+}
+
+// sortEvents puts w.evs in walk order (w.order). They come as a few
+// time-ordered runs (one per feeding thread), so an insertion sort that
+// compares times first does it in about one pass; long lists use pdqsort.
+func (w *walker) sortEvents() {
+	evs := w.evs
+	if len(evs) > 64 {
+		if !slices.IsSortedFunc(evs, w.order) {
+			slices.SortFunc(evs, w.order)
+		}
+		return
+	}
+	for i := 1; i < len(evs); i++ {
+		x := evs[i]
+		j := i
+		for j > 0 && (x.t < evs[j-1].t || x.t == evs[j-1].t && w.order(x, evs[j-1]) < 0) {
+			evs[j] = evs[j-1]
+			j--
+		}
+		evs[j] = x
+	}
+}
+
+// actor walks one actor's events, w.rows[i:j], and adds its best attempt
+// to agg.
+func (w *walker) actor(agg *agg, c *Collector, part, i, j int) {
+	rows := w.rows[i:j]
+	w.evs = rows
+	if w.p.Breakdown { // keep rows in line with w.bv
+		w.buf = append(w.buf[:0], rows...)
+		w.evs = w.buf
+	}
+	w.sortEvents()
 	level := w.walk()
 	if level == 0 || w.excluded(level) {
 		return
 	}
 	value := ""
 	if w.p.Breakdown {
-		value = w.breakdownValue(c, rows)
+		value = w.breakdownValue(c, rows, w.bv[i:j])
 	}
-	agg.add(rows[0].Actor, level, w.best[:level], value)
-}
-
-// orderTies orders the events of one time by their first step (events of
-// no step first, as windowFunnel's strict_order puts them), then mask.
-func (w *walker) orderTies() {
-	evs := w.evs
-	for i := 0; i < len(evs); {
-		j := i + 1
-		for j < len(evs) && evs[j].t == evs[i].t {
-			j++
-		}
-		if j-i > 1 {
-			stepMask := w.p.StepMask
-			slices.SortFunc(evs[i:j], func(a, b fev) int {
-				// TrailingZeros64(0) is 64; +1 mod 65 makes "no step" 0.
-				fa := (bits.TrailingZeros64(a.m&stepMask) + 1) % 65
-				fb := (bits.TrailingZeros64(b.m&stepMask) + 1) % 65
-				if fa != fb {
-					return fa - fb
-				}
-				return cmp.Compare(a.m, b.m)
-			})
-		}
-		i = j
-	}
+	agg.add(int64(rows[0].a)<<partBits|int64(part), level, w.best[:level], value)
 }
 
 // walk returns the actor's level and leaves the best chain in w.best.
@@ -147,7 +210,7 @@ func (w *walker) walk() int {
 // ClickHouse 20, including the 18.16 the differential tests run) sorts by
 // time only: one event never serves two consecutive steps of one chain, so
 // a "pageview, pageview" funnel needs two pageviews. Events at the same
-// time go in the order of their first step (orderTies sorts them), which
+// time go in the order of their first step (w.order sorts them), which
 // lets them chain as a non-decreasing sequence the way current ClickHouse,
 // sorting by (time, condition), does.
 //
@@ -163,9 +226,9 @@ func (w *walker) walkOrdered() int {
 walk:
 	for _, e := range w.evs {
 		t := e.t
-		steps := e.m & p.StepMask
+		steps := uint64(e.m) & p.StepMask
 		if steps == 0 {
-			if e.m&p.StrictBit != 0 && started {
+			if uint64(e.m)&p.StrictBit != 0 && started {
 				break
 			}
 			continue
@@ -220,12 +283,12 @@ func (w *walker) walkUnordered() int {
 	j := 0
 	for i := 0; i < len(evs); {
 		t := evs[i].t
-		if evs[i].m&p.StepMask == 0 { // an exclusion event only
+		if uint64(evs[i].m)&p.StepMask == 0 { // an exclusion event only
 			i++
 			continue
 		}
 		for ; j < len(evs) && evs[j].t <= t+p.WindowUs; j++ {
-			for m := evs[j].m & p.StepMask; m != 0; m &= m - 1 {
+			for m := uint64(evs[j].m) & p.StepMask; m != 0; m &= m - 1 {
 				k := bits.TrailingZeros64(m)
 				if w.cnt[k] == 0 {
 					distinct++
@@ -240,7 +303,7 @@ func (w *walker) walkUnordered() int {
 			}
 		}
 		for ; i < len(evs) && evs[i].t == t; i++ {
-			for m := evs[i].m & p.StepMask; m != 0; m &= m - 1 {
+			for m := uint64(evs[i].m) & p.StepMask; m != 0; m &= m - 1 {
 				k := bits.TrailingZeros64(m)
 				w.cnt[k]--
 				if w.cnt[k] == 0 {
@@ -256,11 +319,11 @@ func (w *walker) walkUnordered() int {
 	k := 0
 	start := evs[bestStart].t
 	for i := bestStart; i < len(evs) && evs[i].t <= start+p.WindowUs && k < level; i++ {
-		for m := evs[i].m & p.StepMask &^ seen; m != 0; m &= m - 1 {
+		for m := uint64(evs[i].m) & p.StepMask &^ seen; m != 0; m &= m - 1 {
 			w.best[k] = evs[i].t
 			k++
 		}
-		seen |= evs[i].m & p.StepMask
+		seen |= uint64(evs[i].m) & p.StepMask
 	}
 	return level
 }
@@ -284,7 +347,7 @@ func (w *walker) excluded(level int) bool {
 			if e.t >= end {
 				break
 			}
-			if e.m&bit != 0 && e.t > from {
+			if uint64(e.m)&bit != 0 && e.t > from {
 				return true
 			}
 		}
@@ -293,17 +356,18 @@ func (w *walker) excluded(level int) bool {
 }
 
 // breakdownValue is the breakdown value of the best chain's first event
-// (the smallest value when several start events share its time).
-func (w *walker) breakdownValue(c *Collector, rows []Row) string {
+// (the smallest value when several start events share its time); rows
+// and bv are the actor's rows and their value indexes.
+func (w *walker) breakdownValue(c *Collector, rows []row, bv []int32) string {
 	start := w.best[0]
 	value, found := "", false
-	for _, r := range rows {
-		if r.T != start || uint64(r.M)&w.p.StartMask == 0 {
+	for i, r := range rows {
+		if r.t != start || uint64(r.m)&w.p.StartMask == 0 {
 			continue
 		}
 		v := "$none"
-		if r.BV >= 0 {
-			v = c.values[r.BV]
+		if bv[i] >= 0 {
+			v = c.values[bv[i]]
 		}
 		if !found || v < value {
 			value, found = v, true
