@@ -8,7 +8,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-	"weak"
 
 	"github.com/VictoriaMetrics/metrics"
 	duckdb "github.com/duckdb/duckdb-go/v2"
@@ -45,7 +44,7 @@ import (
 // before any funnel logic. BenchmarkFunnel in funnel_test.go keeps those
 // alternatives measurable.
 func (s *Store) Funnel(ctx context.Context, projectID int64, tz *time.Location, q *insight.Funnel) (*insight.FunnelResult, error) {
-	if err := s.registerFunnelFeed(ctx); err != nil {
+	if err := s.registerFeeds(ctx); err != nil {
 		return nil, err
 	}
 	p := funnelwalk.NewPlan(q)
@@ -154,38 +153,6 @@ const funnelFeedName = "journey_funnel_feed"
 
 type funnelFeedKey struct{}
 
-var (
-	funnelFeedMu   sync.Mutex
-	funnelFeedDone = map[weak.Pointer[Store]]bool{}
-)
-
-// registerFunnelFeed registers journey_funnel_feed in the store's
-// database once (functions live in the database's catalog, not the
-// connection's).
-func (s *Store) registerFunnelFeed(ctx context.Context) error {
-	key := weak.Make(s)
-	funnelFeedMu.Lock()
-	defer funnelFeedMu.Unlock()
-	if funnelFeedDone[key] {
-		return nil
-	}
-	conn, err := s.db.Conn(ctx)
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
-	if err := duckdb.RegisterScalarUDFSet(conn, funnelFeedName, funnelFeed{2}, funnelFeed{3}, funnelFeed{4}); err != nil {
-		return fmt.Errorf("cannot register %s: %w", funnelFeedName, err)
-	}
-	for k := range funnelFeedDone { // forget closed stores
-		if k.Value() == nil {
-			delete(funnelFeedDone, k)
-		}
-	}
-	funnelFeedDone[key] = true
-	return nil
-}
-
 // funnelFeed is one overload of journey_funnel_feed: actor, then
 // args-1 more arguments (BIGINTs, and a VARCHAR when there are 4).
 type funnelFeed struct{ args int }
@@ -195,13 +162,7 @@ type funnelFeed struct{ args int }
 func (f funnelFeed) Config() duckdb.ScalarFuncConfig { return funnelFeedConfigs()[f.args] }
 
 var funnelFeedConfigs = sync.OnceValue(func() map[int]duckdb.ScalarFuncConfig {
-	typ := func(t duckdb.Type) duckdb.TypeInfo {
-		info, err := duckdb.NewTypeInfo(t)
-		if err != nil {
-			panic(err) // primitive types always have a TypeInfo
-		}
-		return info
-	}
+	typ := typeInfo
 	configs := map[int]duckdb.ScalarFuncConfig{}
 	for _, args := range []int{2, 3, 4} {
 		in := []duckdb.TypeInfo{typ(duckdb.TYPE_ANY), typ(duckdb.TYPE_BIGINT), typ(duckdb.TYPE_BIGINT), typ(duckdb.TYPE_VARCHAR)}[:args]
@@ -225,16 +186,8 @@ func (funnelFeed) Executor() duckdb.ScalarFuncExecutor {
 // feedFunnelChunk takes one chunk of rows on a DuckDB thread.
 func feedFunnelChunk(ctx context.Context, st *duckdb.ChunkIteratorState) error {
 	c, _ := ctx.Value(funnelFeedKey{}).(*funnelwalk.Collector)
-	if c == nil { // called outside Funnel: only answer true
-		for row, err := range st.Rows() {
-			if err != nil {
-				return err
-			}
-			if err := row.SetResult(true); err != nil {
-				return err
-			}
-		}
-		return nil
+	if c == nil { // called outside Funnel
+		return answerTrue(st)
 	}
 	buf := feedRows.Get().(*[]funnelwalk.Row)
 	defer feedRows.Put(buf)

@@ -4,6 +4,7 @@ import (
 	"reflect"
 	"strings"
 	"sync"
+	"time"
 	"unsafe"
 
 	duckdb "github.com/duckdb/duckdb-go/v2"
@@ -138,4 +139,27 @@ func nonNullStrings(chunk *duckdb.DataChunk, col int) ([]string, bool) {
 		out[i] = strings.Clone(v)
 	}
 	return out, true
+}
+
+// rawTimestamps is rawInt64s for a TIMESTAMP column: µs since the epoch,
+// checked against GetValue's time.Time.
+func rawTimestamps(chunk *duckdb.DataChunk, col int) ([]int64, bool) {
+	n := chunk.GetSize()
+	vec, err := chunk.GetVector(col)
+	if err != nil || n == 0 {
+		return nil, false
+	}
+	r, ok := rawOf(vec)
+	if !ok || !r.allValid(n) {
+		return nil, false
+	}
+	xs := r.int64s(n)
+	for _, i := range []int{0, n - 1} {
+		v, err := chunk.GetValue(col, i)
+		ts, isTime := v.(time.Time)
+		if err != nil || !isTime || ts.UnixMicro() != xs[i] {
+			return nil, false
+		}
+	}
+	return xs, true
 }

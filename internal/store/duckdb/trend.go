@@ -42,6 +42,12 @@ func (s *Store) trendSeries(ctx context.Context, projectID int64, tz *time.Locat
 		return nil, nil
 	}
 	if series.Math == "dau" && len(buckets) <= 64 {
+		if r.Breakdown == nil && src.groupType == "" {
+			counts, ok, err := s.activePerPeriod(ctx, src, buckets)
+			if err != nil || ok {
+				return periodCounts(q, buckets, counts), err
+			}
+		}
 		return s.uniqueActors(ctx, q, r, buckets, src)
 	}
 	agg, aggArgs := aggregate(series)
@@ -86,6 +92,17 @@ FROM s GROUP BY ALL`
 		out[b][insight.Label(buckets[idx], q.Interval)] = *v
 	}
 	return out, rows.Err()
+}
+
+// periodCounts is a series' answer from counts per bucket (no breakdown).
+func periodCounts(q *insight.Trend, buckets []time.Time, counts []int64) map[string]map[string]float64 {
+	out := map[string]float64{}
+	for i, n := range counts {
+		if n > 0 {
+			out[insight.Label(buckets[i], q.Interval)] = float64(n)
+		}
+	}
+	return map[string]map[string]float64{"": out}
 }
 
 // uniqueActors counts distinct actors per bucket (DAU and friends) with one

@@ -3,6 +3,9 @@ package duckdb
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"github.com/journey-dev/journey/internal/event"
+	"math/rand/v2"
 	"reflect"
 	"testing"
 	"time"
@@ -143,4 +146,82 @@ func TestCohortFilters(t *testing.T) {
 	f(cohort(insight.CohortDef{Behavior: &insight.Behavior{Event: "buy", Days: 30, Did: &no}}, ""), 1)        // c
 	f(cohort(insight.CohortDef{Behavior: &insight.Behavior{Event: "buy", Days: 30, Did: &yes}}, "not_in"), 1) // c
 	f(insight.Filter{Type: "cohort", Value: 7}, 0)                                                            // unresolved: nothing
+}
+
+// TestDAUDense compares DAU from the dense person bitsets (activePerPeriod)
+// with the SQL masks (uniqueActors) on random events with late merges, in
+// UTC and across a DST change, by hour, day and week, with the in-place
+// and the boxed read; and checks that person ids past the dense range
+// fall back to SQL.
+func TestDAUDense(t *testing.T) {
+	s := testdb(t)
+	l := newLoader(t, s)
+	rng := rand.New(rand.NewPCG(7, 8))
+	from := time.Date(2026, 3, 20, 0, 0, 0, 0, time.UTC) // Berlin's DST starts on the 29th
+	var evs []event.Raw
+	for p := range 3000 {
+		for range 1 + rng.IntN(12) {
+			evs = append(evs, ev("view", fmt.Sprint("anon-", p), from.Add(time.Duration(rng.IntN(20*24*60))*time.Minute), nil))
+		}
+	}
+	l.Load(1, evs...)
+	var merges []event.Raw // every third anonymous person merges into a user
+	for p := 0; p < 3000; p += 3 {
+		merges = append(merges, ev("$identify", fmt.Sprint("user-", p%500), from.AddDate(0, 0, 21), map[string]any{"$anon_distinct_id": fmt.Sprint("anon-", p)}))
+	}
+	l.Load(1, merges...)
+	berlin, err := time.LoadLocation("Europe/Berlin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	f := func(tz *time.Location, interval string, days int) {
+		t.Helper()
+		r := insight.Range{From: from, To: from.AddDate(0, 0, days)}
+		buckets := insight.Buckets(r.From, r.To, tz, interval)
+		src := newSource(1, &r, "view")
+		src.extra = []string{"'' AS bv"}
+		q := &insight.Trend{Interval: interval}
+		want, err := s.uniqueActors(ctx, q, r, buckets, src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, inPlace := range []bool{true, false} {
+			feedInPlace = inPlace
+			boxed := feedChunksBoxed.Get()
+			counts, ok, err := s.activePerPeriod(ctx, src, buckets)
+			feedInPlace = true
+			if err != nil || !ok {
+				t.Fatalf("ok = %v, err = %v", ok, err)
+			}
+			if used := feedChunksBoxed.Get() > boxed; used == inPlace {
+				t.Fatalf("in place %v: boxed read used = %v", inPlace, used)
+			}
+			got := periodCounts(q, buckets, counts)
+			if len(want) == 0 || !reflect.DeepEqual(got[""], want[""]) {
+				t.Fatalf("%s %s in place %v: dense %v, SQL %v", tz, interval, inPlace, got, want)
+			}
+		}
+	}
+	f(time.UTC, "day", 20)
+	f(berlin, "day", 20)
+	f(berlin, "hour", 2)
+	f(berlin, "week", 20)
+	// A person id past the dense range: the SQL path answers.
+	if _, err := s.db.Exec(`UPDATE events SET person_id = person_id + ? WHERE distinct_id = 'anon-1'`, maxDensePersons); err != nil {
+		t.Fatal(err)
+	}
+	r := insight.Range{From: from, To: from.AddDate(0, 0, 20)}
+	src := newSource(1, &r, "view")
+	if _, ok, err := s.activePerPeriod(ctx, src, insight.Buckets(r.From, r.To, time.UTC, "day")); ok || err != nil {
+		t.Fatalf("ok = %v, err = %v", ok, err)
+	}
+	q := &insight.Trend{Series: []insight.Series{{Event: "view", Math: "dau"}}, Interval: "day", Range: r}
+	if err := q.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	res, err := s.Trend(ctx, 1, time.UTC, q)
+	if err != nil || len(res.Series) != 1 || res.Series[0].Points[0].Value == 0 {
+		t.Fatalf("res = %+v, err = %v", res, err)
+	}
 }

@@ -1,0 +1,73 @@
+package duckdb
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"weak"
+
+	duckdb "github.com/duckdb/duckdb-go/v2"
+)
+
+// Feeds are scalar functions through which a query hands its rows to Go
+// on DuckDB's worker threads, for work SQL does slowly: the funnel walk
+// (journey_funnel_feed) and per-actor period masks (journey_actor_periods).
+// Called from a query whose context carries their collector they feed it;
+// called otherwise they only answer true.
+
+var (
+	feedsMu   sync.Mutex
+	feedsDone = map[weak.Pointer[Store]]bool{}
+)
+
+// registerFeeds registers the feed functions in the store's database once
+// (functions live in the database's catalog, not the connection's).
+func (s *Store) registerFeeds(ctx context.Context) error {
+	key := weak.Make(s)
+	feedsMu.Lock()
+	defer feedsMu.Unlock()
+	if feedsDone[key] {
+		return nil
+	}
+	conn, err := s.db.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	if err := duckdb.RegisterScalarUDFSet(conn, funnelFeedName, funnelFeed{2}, funnelFeed{3}, funnelFeed{4}); err != nil {
+		return fmt.Errorf("cannot register %s: %w", funnelFeedName, err)
+	}
+	if err := duckdb.RegisterScalarUDF(conn, actorPeriodsName, actorPeriodsFeed{}); err != nil {
+		return fmt.Errorf("cannot register %s: %w", actorPeriodsName, err)
+	}
+	for k := range feedsDone { // forget closed stores
+		if k.Value() == nil {
+			delete(feedsDone, k)
+		}
+	}
+	feedsDone[key] = true
+	return nil
+}
+
+// typeInfo is a primitive type's TypeInfo.
+func typeInfo(t duckdb.Type) duckdb.TypeInfo {
+	info, err := duckdb.NewTypeInfo(t)
+	if err != nil {
+		panic(err) // primitive types always have a TypeInfo
+	}
+	return info
+}
+
+// answerTrue sets every row's result to true (a feed called outside its
+// query).
+func answerTrue(st *duckdb.ChunkIteratorState) error {
+	for row, err := range st.Rows() {
+		if err != nil {
+			return err
+		}
+		if err := row.SetResult(true); err != nil {
+			return err
+		}
+	}
+	return nil
+}
