@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/bits"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -11,23 +12,26 @@ import (
 	duckdb "github.com/duckdb/duckdb-go/v2"
 )
 
-// actorPeriods collects, for each period (up to 64), the set of persons
-// with a row in it: a bitset over person ids per period (in pages made on
-// first use), set by journey_actor_periods(actor, ts) on DuckDB's threads.
+// actorPeriods collects, for each period and row set (DAU: one set, its
+// rows; retention: start and return rows), the set of persons with such a
+// row in the period: a bitset over person ids (in pages made on first
+// use), set by journey_actor_periods(actor, ts, sets) on DuckDB's threads.
 // Each concurrent feeder fills a shard of its own (atomic ORs cost 50 ns a
-// row here); counts ORs the shards' pages and counts their bits.
+// row here); eachPage ORs the shards' pages.
 //
-// Why: DAU means grouping the rows by person; person ids are dense
-// sequential integers, so a bitset indexed by id is a perfect hash, where
-// DuckDB's GROUP BY builds a hash table (that grouping is the bench's
-// floor). One bitset per period rather than one mask per person: the scan
-// comes in time order, so a chunk's rows hit one period's bitset, which
-// stays in cache (a mask per person cost a cache miss a row, 45 ns).
-// Measured on `journey bench query` (10 M $pageview rows, 1 M persons, 56
-// days): DAU by the SQL masks (uniqueActors) 580 ms, by these bitsets
-// 320 ms, the floor 275 ms.
+// Why: counting persons per period means grouping the rows by person;
+// person ids are dense sequential integers, so a bitset indexed by id is a
+// perfect hash, where DuckDB's GROUP BY builds a hash table (that grouping
+// is the bench's floor). One bitset per period rather than one mask per
+// person: the scan comes in time order, so a chunk's rows hit one period's
+// bitsets, which stay in cache (a mask per person cost a cache miss a row,
+// 45 ns). Measured on `journey bench query` (10 M $pageview rows, 1 M
+// persons, 56 days): DAU by SQL masks (uniqueActors) 580 ms, by these
+// bitsets 320 ms, the floor 275 ms.
 type actorPeriods struct {
 	starts []int64 // the periods' starts, µs UTC, ascending
+	sets   int     // row sets
+	slots  int     // len(starts)+1: slot 0 holds rows before the first period
 	mu     sync.Mutex
 	free   []*periodShard // shards no feeder is filling; mu
 	shards []*periodShard // all of them; mu
@@ -36,22 +40,28 @@ type actorPeriods struct {
 	rows   int64          // rows fed; mu
 }
 
+// bitsetPage holds pageBits persons' bits of one (set, slot) bitset.
+type bitsetPage [pageBits / 64]uint64
+
 type periodShard struct {
-	pages [64][maxDensePersons / pageBits]*[pageBits / 64]uint64
-	made  int  // pages made since the shard was taken
-	over  bool // a row it could not take
+	pages []*bitsetPage // by (set*slots+slot)*pagesPerBitset + person id/pageBits
+	made  int           // pages made since the shard was taken
+	over  bool          // a row it could not take
 }
 
 const (
 	pageBits = 1 << 19 // person ids per page (64 KB)
-	// maxDensePersons bounds person ids and maxPages the memory (up to
-	// 8 bytes a person id per shard); past them DAU takes the SQL path.
+	// maxDensePersons bounds person ids and maxPages the memory; past them
+	// the SQL plans answer.
 	maxDensePersons = 1 << 26
+	pagesPerBitset  = maxDensePersons / pageBits
 	maxPages        = 4096 // 256 MB
 )
 
-func newActorPeriods(starts []time.Time) *actorPeriods {
-	a := &actorPeriods{}
+// newActorPeriods collects sets row sets over the periods starting at
+// starts (at most 64).
+func newActorPeriods(starts []time.Time, sets int) *actorPeriods {
+	a := &actorPeriods{sets: sets, slots: len(starts) + 1}
 	for _, t := range starts {
 		a.starts = append(a.starts, t.UnixMicro())
 	}
@@ -67,7 +77,7 @@ func (a *actorPeriods) take() *periodShard {
 		a.free = a.free[:n-1]
 		return sh
 	}
-	sh := new(periodShard)
+	sh := &periodShard{pages: make([]*bitsetPage, a.sets*a.slots*pagesPerBitset)}
 	a.shards = append(a.shards, sh)
 	return sh
 }
@@ -83,50 +93,77 @@ func (a *actorPeriods) done(sh *periodShard, rows int) {
 	a.free = append(a.free, sh)
 }
 
-// add marks actor active in ts's period (rows before the first period's
-// start belong to it).
-func (a *actorPeriods) add(sh *periodShard, actor, ts int64) {
+// add marks actor in ts's period in each of sets (a bitmask).
+func (a *actorPeriods) add(sh *periodShard, actor, ts int64, sets uint64) {
 	if uint64(actor) >= maxDensePersons {
 		sh.over = true
 		return
 	}
-	// The period is the last start <= ts.
-	p := max(sort.Search(len(a.starts), func(i int) bool { return a.starts[i] > ts })-1, 0)
-	page := sh.pages[p][actor/pageBits]
-	if page == nil {
-		page = new([pageBits / 64]uint64)
-		sh.pages[p][actor/pageBits] = page
-		sh.made++
-	}
+	// The slot is 1 + the index of the last start <= ts.
+	slot := sort.Search(len(a.starts), func(i int) bool { return a.starts[i] > ts })
 	i := actor % pageBits
-	page[i/64] |= 1 << (i % 64)
+	for set := 0; sets != 0 && set < a.sets; set, sets = set+1, sets>>1 {
+		if sets&1 == 0 {
+			continue
+		}
+		at := (set*a.slots+slot)*pagesPerBitset + int(actor/pageBits)
+		page := sh.pages[at]
+		if page == nil {
+			page = new(bitsetPage)
+			sh.pages[at] = page
+			sh.made++
+		}
+		page[i/64] |= 1 << (i % 64)
+	}
 }
 
-// counts returns how many actors were active in each period.
-func (a *actorPeriods) counts() []int64 {
-	out := make([]int64, len(a.starts))
-	var merged [pageBits / 64]uint64
-	for p := range a.starts {
-		for k := range maxDensePersons / pageBits {
-			clear(merged[:])
+// eachPage calls fn for each range of pageBits person ids some row fell
+// in, with the range's bitsets ORed over the shards: bitsets[set*slots+
+// slot] (nil when empty). The slices are reused between calls.
+func (a *actorPeriods) eachPage(fn func(bitsets [][]uint64)) {
+	merged := make([]bitsetPage, a.sets*a.slots)
+	bitsets := make([][]uint64, len(merged))
+	for k := range pagesPerBitset {
+		for b := range merged {
+			bitsets[b] = nil
 			for _, sh := range a.shards {
-				if page := sh.pages[p][k]; page != nil {
-					for j, w := range page {
-						merged[j] |= w
-					}
+				page := sh.pages[b*pagesPerBitset+k]
+				if page == nil {
+					continue
+				}
+				if bitsets[b] == nil {
+					merged[b] = *page
+					bitsets[b] = merged[b][:]
+					continue
+				}
+				for j, w := range page {
+					merged[b][j] |= w
 				}
 			}
-			for _, w := range merged {
+		}
+		if slices.ContainsFunc(bitsets, func(b []uint64) bool { return b != nil }) {
+			fn(bitsets)
+		}
+	}
+}
+
+// counts returns how many persons had a row of set 0 in each period.
+func (a *actorPeriods) counts() []int64 {
+	out := make([]int64, len(a.starts))
+	a.eachPage(func(bitsets [][]uint64) {
+		for p := range out {
+			for _, w := range bitsets[p+1] {
 				out[p] += int64(bits.OnesCount64(w))
 			}
 		}
-	}
+	})
 	return out
 }
 
 // actorPeriodsName is the feed function: journey_actor_periods(actor
-// BIGINT, ts TIMESTAMP) returns true and marks the row's period in the
-// query context's actorPeriods.
+// BIGINT, ts TIMESTAMP, sets BIGINT) returns true and marks the row's
+// period in the query context's actorPeriods, in each set of the bitmask
+// sets.
 const actorPeriodsName = "journey_actor_periods"
 
 type actorPeriodsKey struct{}
@@ -138,7 +175,7 @@ func (actorPeriodsFeed) Config() duckdb.ScalarFuncConfig { return actorPeriodsCo
 // actorPeriodsConfig is made once: duckdb-go asks for it on every chunk.
 var actorPeriodsConfig = sync.OnceValue(func() duckdb.ScalarFuncConfig {
 	return duckdb.ScalarFuncConfig{
-		InputTypeInfos: []duckdb.TypeInfo{typeInfo(duckdb.TYPE_BIGINT), typeInfo(duckdb.TYPE_TIMESTAMP)},
+		InputTypeInfos: []duckdb.TypeInfo{typeInfo(duckdb.TYPE_BIGINT), typeInfo(duckdb.TYPE_TIMESTAMP), typeInfo(duckdb.TYPE_BIGINT)},
 		ResultTypeInfo: typeInfo(duckdb.TYPE_BOOLEAN),
 		Volatile:       true, // never folded or cached: it must see every row
 	}
@@ -160,10 +197,11 @@ func feedActorPeriods(ctx context.Context, st *duckdb.ChunkIteratorState) error 
 	out, okOut := rawOf(st.GetResultVector())
 	actors, okA := rawInt64s(chunk, 0)
 	ts, okT := rawTimestamps(chunk, 1)
-	if feedInPlace && okOut && okA && okT {
+	sets, okS := rawInt64s(chunk, 2)
+	if feedInPlace && okOut && okA && okT && okS {
 		feedChunksInPlace.Inc()
 		for i, actor := range actors {
-			a.add(sh, actor, ts[i])
+			a.add(sh, actor, ts[i], uint64(sets[i]))
 		}
 		res := out.bools(n)
 		for i := range res {
@@ -178,10 +216,11 @@ func feedActorPeriods(ctx context.Context, st *duckdb.ChunkIteratorState) error 
 		}
 		actor, okA := (*row.GetValuePtr(0)).(int64)
 		t, okT := (*row.GetValuePtr(1)).(time.Time)
-		if !okA || !okT {
-			return fmt.Errorf("%s: unexpected row (%T, %T)", actorPeriodsName, *row.GetValuePtr(0), *row.GetValuePtr(1))
+		sets, okS := (*row.GetValuePtr(2)).(int64)
+		if !okA || !okT || !okS {
+			return fmt.Errorf("%s: unexpected row (%T, %T, %T)", actorPeriodsName, *row.GetValuePtr(0), *row.GetValuePtr(1), *row.GetValuePtr(2))
 		}
-		a.add(sh, actor, t.UnixMicro())
+		a.add(sh, actor, t.UnixMicro(), uint64(sets))
 		if err := row.SetResult(true); err != nil {
 			return err
 		}
@@ -189,26 +228,37 @@ func feedActorPeriods(ctx context.Context, st *duckdb.ChunkIteratorState) error 
 	return nil
 }
 
-// activePerPeriod counts the distinct persons of src's rows in each period
-// starting at starts (DAU without breakdown, persons not groups); ok is
-// false when a person id is too large for the dense array.
-func (s *Store) activePerPeriod(ctx context.Context, src source, starts []time.Time) (_ []int64, ok bool, err error) {
+// feedPeriods feeds the rows of query (columns actor, ts, sets) to a new
+// actorPeriods; ok is false when a person id or the memory is past the
+// dense arrays' bounds.
+func (s *Store) feedPeriods(ctx context.Context, starts []time.Time, sets int, query string, args []any) (_ *actorPeriods, ok bool, err error) {
 	if err := s.registerFeeds(ctx); err != nil {
 		return nil, false, err
 	}
-	a := newActorPeriods(starts)
-	from, args := src.sql()
+	a := newActorPeriods(starts, sets)
 	var fed int64
 	if err := s.db.QueryRowContext(context.WithValue(ctx, actorPeriodsKey{}, a),
-		`SELECT count(*) FILTER (WHERE `+actorPeriodsName+`(actor, ts)) FROM (`+from+`)`, args...).Scan(&fed); err != nil {
-		return nil, false, fmt.Errorf("cannot count active persons: %w", err)
+		`SELECT count(*) FILTER (WHERE `+actorPeriodsName+`(actor, ts, sets)) FROM (`+query+`)`, args...).Scan(&fed); err != nil {
+		return nil, false, err
 	}
 	a.mu.Lock() // makes the feed's writes visible here (and to -race)
 	defer a.mu.Unlock()
 	if a.rows != fed {
-		return nil, false, fmt.Errorf("cannot count active persons: %d rows fed, %d counted", fed, a.rows)
+		return nil, false, fmt.Errorf("%d rows fed, %d counted", fed, a.rows)
 	}
-	if a.over {
+	return a, !a.over, nil
+}
+
+// activePerPeriod counts the distinct persons of src's rows in each period
+// starting at starts (DAU without breakdown, persons not groups); ok is
+// false when the dense arrays cannot take them.
+func (s *Store) activePerPeriod(ctx context.Context, src source, starts []time.Time) (_ []int64, ok bool, err error) {
+	from, args := src.sql()
+	a, ok, err := s.feedPeriods(ctx, starts, 1, `SELECT actor, ts, 1 AS sets FROM (`+from+`)`, args)
+	if err != nil {
+		return nil, false, fmt.Errorf("cannot count active persons: %w", err)
+	}
+	if !ok {
 		return nil, false, nil
 	}
 	return a.counts(), true, nil

@@ -3,6 +3,7 @@ package duckdb
 import (
 	"context"
 	"fmt"
+	"math/bits"
 	"sort"
 	"strings"
 	"time"
@@ -79,10 +80,22 @@ func breakdownValueSQL(b *insight.Breakdown) (string, []any) {
 // per cohort and breakdown value, how many actors share each set of
 // return periods (a bitmask of k = 1..periods-1), which is expanded here.
 func (s *Store) Retention(ctx context.Context, projectID int64, tz *time.Location, q *insight.Retention) (*insight.RetentionResult, error) {
+	return s.retention(ctx, projectID, tz, q, true)
+}
+
+// retention runs a retention query; dense allows retentionDense (tests
+// compare it with the SQL plans).
+func (s *Store) retention(ctx context.Context, projectID int64, tz *time.Location, q *insight.Retention, dense bool) (*insight.RetentionResult, error) {
 	bounds, to := q.CohortBounds(tz, insightNow())
 	res := &insight.RetentionResult{Kind: "retention", Cohorts: []insight.RetentionCohort{}}
 	if len(bounds) == 0 {
 		return res, nil
+	}
+	if dense && q.Breakdown == nil && q.GroupType() == "" && len(bounds) <= maskPeriods {
+		ok, err := s.retentionDense(ctx, projectID, q, bounds, to, res)
+		if err != nil || ok {
+			return res, err
+		}
 	}
 	query, args := retentionSQL(projectID, q, bounds, to)
 	rows, err := s.db.QueryContext(ctx, query, args...)
@@ -164,6 +177,99 @@ func (s *Store) Retention(ctx context.Context, projectID int64, tz *time.Locatio
 	return res, nil
 }
 
+// retentionDense computes retention without breakdown, for persons, from
+// per-period bitsets of the start and return rows' persons (see
+// actorPeriods), filling res. ok is false when the dense arrays cannot
+// take the persons.
+func (s *Store) retentionDense(ctx context.Context, projectID int64, q *insight.Retention, bounds []time.Time, to time.Time, res *insight.RetentionResult) (ok bool, err error) {
+	main, history, args := retentionSources(projectID, q, bounds, to)
+	query := "SELECT actor, ts, (is_s::BIGINT | (is_r::BIGINT << 1)) AS sets FROM (" + main + ")"
+	if history != "" {
+		query += " UNION ALL SELECT actor, ts, 1 AS sets FROM (" + history + ")"
+	}
+	a, ok, err := s.feedPeriods(ctx, bounds, 2, query, args)
+	if err != nil {
+		return false, fmt.Errorf("cannot run retention: %w", err)
+	}
+	if !ok {
+		return false, nil
+	}
+	nP := len(bounds)
+	firstTime := q.Mode == insight.RetentionFirstTime
+	res.Cohorts = make([]insight.RetentionCohort, nP)
+	for c := range res.Cohorts {
+		res.Cohorts[c] = insight.RetentionCohort{Start: insight.Label(bounds[c], q.Period), Retained: make([]int64, min(q.Periods, nP-c))}
+	}
+	// Slot 0 holds the start rows before the first cohort (first_time's
+	// history), slot c+1 cohort c's period; set 0 is start, set 1 return.
+	a.eachPage(func(bitsets [][]uint64) {
+		start, ret := bitsets[:a.slots], bitsets[a.slots:]
+		for w := range pageBits / 64 {
+			var seen uint64 // first_time: persons who started earlier
+			if start[0] != nil {
+				seen = start[0][w]
+			}
+			for c := range nP {
+				if start[c+1] == nil {
+					continue
+				}
+				members := start[c+1][w]
+				if firstTime {
+					members &^= seen
+					seen |= members
+				}
+				if members == 0 {
+					continue
+				}
+				co := &res.Cohorts[c]
+				co.Size += int64(bits.OnesCount64(members))
+				for k := 1; k < len(co.Retained); k++ {
+					if r := ret[c+1+k]; r != nil {
+						co.Retained[k] += int64(bits.OnesCount64(members & r[w]))
+					}
+				}
+			}
+		}
+	})
+	for c := range res.Cohorts {
+		res.Cohorts[c].Retained[0] = res.Cohorts[c].Size
+	}
+	return true, nil
+}
+
+// retentionSources returns the queries of a retention's rows: main (actor,
+// event, ts, properties, is_s, is_r: the start and return events of the
+// cohort periods, flagged by which they match, or neither when only the
+// event name matches) and, for first_time, history (actor, event, ts,
+// properties: the start events before them, so an actor whose first start
+// event predates the range is in no cohort), with their arguments in
+// that order.
+func retentionSources(projectID int64, q *insight.Retention, bounds []time.Time, to time.Time) (main, history string, args []any) {
+	src := newSource(projectID, &q.Range, insight.MatchEvents([]insight.EventMatch{q.Start, q.Return})...)
+	src.from, src.to = bounds[0], to
+	isStart, startArgs := matchSQL(src, []insight.EventMatch{q.Start})
+	isReturn, returnArgs := matchSQL(src, []insight.EventMatch{q.Return})
+	src.extra = []string{isStart + " AS is_s", isReturn + " AS is_r"}
+	src.extraArgs = append(append([]any(nil), startArgs...), returnArgs...)
+	if q.Breakdown != nil {
+		// Only start events need it: JSON extraction is the costliest
+		// part of a row.
+		col, bdArgs := breakdownValueSQL(q.Breakdown)
+		src.extra = append(src.extra, "CASE WHEN "+isStart+" THEN "+col+" END AS bd")
+		src.extraArgs = append(append(src.extraArgs, startArgs...), bdArgs...)
+	}
+	main, args = src.sql()
+	if q.Mode == insight.RetentionFirstTime {
+		h := newSource(projectID, &q.Range, q.Start.Event)
+		h.filters = appendFilters(q.Filters, q.Start.Filters)
+		h.from, h.to = time.Time{}, bounds[0]
+		var hArgs []any
+		history, hArgs = h.sql()
+		args = append(args, hArgs...)
+	}
+	return main, history, args
+}
+
 // retentionSQL builds the retention query. Its rows are (overall, value,
 // cohort, mask, actors): mask bit k says the actors did the return event
 // in period cohort+k (k ≥ 1); overall rows count every actor once per
@@ -174,36 +280,18 @@ func retentionSQL(projectID int64, q *insight.Retention, bounds []time.Time, to 
 	breakdown := q.Breakdown != nil
 
 	// The rows r(actor, is_s, is_r, p, ts, bd): the start and return events
-	// of the cohort periods in one scan, flagged by which they match (or
-	// neither, when only the event name matches: a WHERE dropping those
-	// costs more than the aggregates' FILTERs skipping them), with their
-	// period; for first_time also the start events before them (p = -1),
-	// so an actor whose first start event predates the range is in no
-	// cohort.
-	main := newSource(projectID, &q.Range, insight.MatchEvents([]insight.EventMatch{q.Start, q.Return})...)
-	main.from, main.to = bounds[0], to
-	isStart, startArgs := matchSQL(main, []insight.EventMatch{q.Start})
-	isReturn, returnArgs := matchSQL(main, []insight.EventMatch{q.Return})
-	main.extra = []string{isStart + " AS is_s", isReturn + " AS is_r"}
-	main.extraArgs = append(append([]any(nil), startArgs...), returnArgs...)
+	// of the cohort periods in one scan with their period, and for
+	// first_time the start events before them (p = -1). Rows matching
+	// neither start nor return stay: a WHERE dropping those costs more than
+	// the aggregates' FILTERs skipping them.
+	main, history, args := retentionSources(projectID, q, bounds, to)
 	value := "NULL::VARCHAR"
 	if breakdown {
-		// Only start events need it: JSON extraction is the costliest
-		// part of a row.
-		col, args := breakdownValueSQL(q.Breakdown)
-		main.extra = append(main.extra, "CASE WHEN "+isStart+" THEN "+col+" END AS bd")
-		main.extraArgs = append(append(main.extraArgs, startArgs...), args...)
 		value = "coalesce(bd, '" + insight.BreakdownNone + "')"
 	}
-	mainSQL, args := main.sql()
-	rows := "SELECT actor, is_s, is_r, " + periodIndexSQL(bounds, 0) + " AS p, ts, " + value + " AS bd FROM (" + mainSQL + ")"
-	if firstTime {
-		history := newSource(projectID, &q.Range, q.Start.Event)
-		history.filters = appendFilters(q.Filters, q.Start.Filters)
-		history.from, history.to = time.Time{}, bounds[0]
-		historySQL, historyArgs := history.sql()
-		rows += " UNION ALL SELECT actor, true, false, -1, ts, NULL::VARCHAR FROM (" + historySQL + ")"
-		args = append(args, historyArgs...)
+	rows := "SELECT actor, is_s, is_r, " + periodIndexSQL(bounds, 0) + " AS p, ts, " + value + " AS bd FROM (" + main + ")"
+	if history != "" {
+		rows += " UNION ALL SELECT actor, true, false, -1, ts, NULL::VARCHAR FROM (" + history + ")"
 	}
 	with := "WITH r AS (" + rows + ")"
 

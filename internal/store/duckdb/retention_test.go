@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/journey-dev/journey/internal/event"
+	"math/rand/v2"
 	"os"
 	"reflect"
 	"testing"
@@ -379,4 +381,84 @@ func BenchmarkRetention(b *testing.B) {
 	run("recurring-week8-breakdown", q, time.UTC, 64)
 	q = insight.Retention{Start: insight.EventMatch{Event: "signed_up"}, Return: insight.EventMatch{Event: "product_viewed"}, Period: "day", Periods: 14, Range: rng}
 	run("first_time-day14", q, time.UTC, 64)
+}
+
+// TestRetentionDense compares retention from the dense person bitsets
+// with the SQL masks plan on random events with late merges, event
+// filters, first_time and recurring, by day, week and month across a DST
+// change, with the in-place and the boxed feed read.
+func TestRetentionDense(t *testing.T) {
+	s := testdb(t)
+	l := newLoader(t, s)
+	rng := rand.New(rand.NewPCG(9, 10))
+	from := time.Date(2026, 2, 23, 0, 0, 0, 0, time.UTC) // Berlin's DST starts on March 29th
+	fixNow(t, from.AddDate(0, 3, 0))
+	var evs []event.Raw
+	for p := range 2000 {
+		for range 1 + rng.IntN(10) {
+			name := []string{"signed_up", "used", "used", "other"}[rng.IntN(4)]
+			props := map[string]any{"plan": []string{"pro", "free"}[rng.IntN(2)]}
+			// Some start events come before the range (first_time history).
+			evs = append(evs, ev(name, fmt.Sprint("anon-", p), from.Add(time.Duration(rng.IntN(100*24)-10*24)*time.Hour), props))
+		}
+	}
+	l.Load(1, evs...)
+	var merges []event.Raw
+	for p := 0; p < 2000; p += 4 {
+		merges = append(merges, ev("$identify", fmt.Sprint("user-", p%300), from, map[string]any{"$anon_distinct_id": fmt.Sprint("anon-", p)}))
+	}
+	l.Load(1, merges...)
+	berlin, err := time.LoadLocation("Europe/Berlin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	f := func(tz *time.Location, mode, period string, periods int, filtered bool) {
+		t.Helper()
+		q := insight.Retention{Start: insight.EventMatch{Event: "signed_up"}, Return: insight.EventMatch{Event: "used"},
+			Mode: mode, Period: period, Periods: periods, Range: insight.Range{From: from, To: from.AddDate(0, 0, 90)}}
+		if period == "day" { // at most 64 periods
+			q.To = from.AddDate(0, 0, 40)
+		}
+		if filtered {
+			q.Return.Filters = []insight.Filter{{Property: "plan", Op: "eq", Value: "pro"}}
+		}
+		if err := q.Validate(); err != nil {
+			t.Fatal(err)
+		}
+		want, err := s.retention(ctx, 1, tz, &q, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, inPlace := range []bool{true, false} {
+			feedInPlace = inPlace
+			chunks := feedChunksInPlace.Get() + feedChunksBoxed.Get()
+			got, err := s.retention(ctx, 1, tz, &q, true)
+			feedInPlace = true
+			if err != nil {
+				t.Fatal(err)
+			}
+			if feedChunksInPlace.Get()+feedChunksBoxed.Get() == chunks {
+				t.Fatal("the dense plan did not run")
+			}
+			if !reflect.DeepEqual(got, want) {
+				t.Fatalf("%s %s %s filtered %v in place %v:\ndense %s\nSQL   %s", tz, mode, period, filtered, inPlace, dumpJSON(got), dumpJSON(want))
+			}
+		}
+		var returned int64
+		for _, c := range want.Cohorts {
+			for _, n := range c.Retained[1:] {
+				returned += n
+			}
+		}
+		if want.Cohorts[0].Size == 0 || returned == 0 {
+			t.Fatalf("a degenerate case: %s", dumpJSON(want))
+		}
+	}
+	for _, mode := range []string{insight.RetentionFirstTime, "recurring"} {
+		f(time.UTC, mode, "day", 14, false)
+		f(berlin, mode, "day", 14, true)
+		f(berlin, mode, "week", 8, false)
+		f(berlin, mode, "month", 3, true)
+	}
 }
