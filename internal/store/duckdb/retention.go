@@ -182,8 +182,31 @@ func (s *Store) retention(ctx context.Context, projectID int64, tz *time.Locatio
 // actorPeriods), filling res. ok is false when the dense arrays cannot
 // take the persons.
 func (s *Store) retentionDense(ctx context.Context, projectID int64, q *insight.Retention, bounds []time.Time, to time.Time, res *insight.RetentionResult) (ok bool, err error) {
-	main, history, args := retentionSources(projectID, q, bounds, to)
-	query := "SELECT actor, ts, (is_s::BIGINT | (is_r::BIGINT << 1)) AS sets FROM (" + main + ")"
+	var query, history string
+	var args []any
+	if len(q.Start.Filters) == 0 && len(q.Return.Filters) == 0 {
+		// Plain event names: a CASE on the name is both the sets and the
+		// filter, cheaper than the source's event IN (…) and two matches
+		// (bench: 148 ms against 240 ms for that part).
+		src := newSource(projectID, &q.Range)
+		src.from, src.to = bounds[0], to
+		src.extra = []string{"(CASE e.event WHEN ? THEN 1 WHEN ? THEN 2 ELSE 0 END) AS sets"}
+		src.extraArgs = []any{q.Start.Event, q.Return.Event}
+		if q.Start.Event == q.Return.Event {
+			src.extra = []string{"(CASE e.event WHEN ? THEN 3 ELSE 0 END) AS sets"}
+			src.extraArgs = src.extraArgs[:1]
+		}
+		var main string
+		main, args = src.sql()
+		query = "SELECT actor, ts, sets FROM (" + main + ") WHERE sets <> 0"
+		var hArgs []any
+		history, hArgs = retentionHistory(projectID, q, bounds)
+		args = append(args, hArgs...)
+	} else {
+		var main string
+		main, history, args = retentionSources(projectID, q, bounds, to)
+		query = "SELECT actor, ts, (is_s::BIGINT | (is_r::BIGINT << 1)) AS sets FROM (" + main + ")"
+	}
 	if history != "" {
 		query += " UNION ALL SELECT actor, ts, 1 AS sets FROM (" + history + ")"
 	}
@@ -259,15 +282,20 @@ func retentionSources(projectID int64, q *insight.Retention, bounds []time.Time,
 		src.extraArgs = append(append(src.extraArgs, startArgs...), bdArgs...)
 	}
 	main, args = src.sql()
-	if q.Mode == insight.RetentionFirstTime {
-		h := newSource(projectID, &q.Range, q.Start.Event)
-		h.filters = appendFilters(q.Filters, q.Start.Filters)
-		h.from, h.to = time.Time{}, bounds[0]
-		var hArgs []any
-		history, hArgs = h.sql()
-		args = append(args, hArgs...)
+	history, hArgs := retentionHistory(projectID, q, bounds)
+	return main, history, append(args, hArgs...)
+}
+
+// retentionHistory returns, for first_time, the query of the start events
+// before the first cohort (actor, event, ts, properties), "" otherwise.
+func retentionHistory(projectID int64, q *insight.Retention, bounds []time.Time) (string, []any) {
+	if q.Mode != insight.RetentionFirstTime {
+		return "", nil
 	}
-	return main, history, args
+	h := newSource(projectID, &q.Range, q.Start.Event)
+	h.filters = appendFilters(q.Filters, q.Start.Filters)
+	h.from, h.to = time.Time{}, bounds[0]
+	return h.sql()
 }
 
 // retentionSQL builds the retention query. Its rows are (overall, value,

@@ -413,9 +413,9 @@ func TestRetentionDense(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	f := func(tz *time.Location, mode, period string, periods int, filtered bool) {
+	f := func(tz *time.Location, mode, period string, periods int, filtered bool, start string) {
 		t.Helper()
-		q := insight.Retention{Start: insight.EventMatch{Event: "signed_up"}, Return: insight.EventMatch{Event: "used"},
+		q := insight.Retention{Start: insight.EventMatch{Event: start}, Return: insight.EventMatch{Event: "used"},
 			Mode: mode, Period: period, Periods: periods, Range: insight.Range{From: from, To: from.AddDate(0, 0, 90)}}
 		if period == "day" { // at most 64 periods
 			q.To = from.AddDate(0, 0, 40)
@@ -456,9 +456,10 @@ func TestRetentionDense(t *testing.T) {
 		}
 	}
 	for _, mode := range []string{insight.RetentionFirstTime, "recurring"} {
-		f(time.UTC, mode, "day", 14, false)
-		f(berlin, mode, "day", 14, true)
-		f(berlin, mode, "week", 8, false)
-		f(berlin, mode, "month", 3, true)
+		f(time.UTC, mode, "day", 14, false, "signed_up")
+		f(berlin, mode, "day", 14, true, "signed_up")
+		f(berlin, mode, "week", 8, false, "signed_up")
+		f(berlin, mode, "month", 3, true, "signed_up")
+		f(berlin, mode, "week", 8, false, "used") // start and return the same event
 	}
 }
