@@ -72,13 +72,15 @@ func newActorPeriods(starts []time.Time, sets int) *actorPeriods {
 func (a *actorPeriods) take() *periodShard {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	var sh *periodShard
 	if n := len(a.free); n > 0 {
-		sh := a.free[n-1]
+		sh = a.free[n-1]
 		a.free = a.free[:n-1]
-		return sh
+	} else {
+		sh = &periodShard{pages: make([]*bitsetPage, a.sets*a.slots*pagesPerBitset)}
+		a.shards = append(a.shards, sh)
 	}
-	sh := &periodShard{pages: make([]*bitsetPage, a.sets*a.slots*pagesPerBitset)}
-	a.shards = append(a.shards, sh)
+	sh.over = a.over // past the bounds no more pages are made
 	return sh
 }
 
@@ -109,6 +111,9 @@ func (a *actorPeriods) add(sh *periodShard, actor, ts int64, sets uint64) {
 		at := (set*a.slots+slot)*pagesPerBitset + int(actor/pageBits)
 		page := sh.pages[at]
 		if page == nil {
+			if sh.over {
+				return
+			}
 			page = new(bitsetPage)
 			sh.pages[at] = page
 			sh.made++

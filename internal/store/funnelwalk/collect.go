@@ -20,15 +20,14 @@ type Row struct {
 }
 
 // parts is how many partitions the rows are spread over by actor;
-// partitions are grouped and walked independently, in parallel.
+// partitions are grouped and walked independently, in parallel. An actor's
+// partition is its low bits: actors are dense sequential ids (person ids,
+// group key indexes), so low bits spread them evenly and leave a small key
+// (actor >> partBits) for the radix sort.
 const (
 	partBits = 6
 	parts    = 1 << partBits
 )
-
-// An actor's partition is its low bits. Actors are dense sequential ids
-// (person ids, group key indexes), so low bits spread them evenly and leave
-// a small key (actor >> partBits) for the radix sort.
 
 // maxActor bounds actors: they are kept as uint32.
 const maxActor = math.MaxUint32
@@ -43,8 +42,9 @@ type row struct {
 	a uint32
 }
 
-// Collector receives a funnel's rows, partitioned by actor as they come.
-// Add may be called from several goroutines at once.
+// Collector receives a funnel's rows and keeps them as they come; Run
+// partitions them by actor. Add may be called from several goroutines at
+// once.
 type Collector struct {
 	p      *Plan
 	mu     sync.Mutex
@@ -62,8 +62,8 @@ type Collector struct {
 //
 // Why two steps: Add runs on the database's threads between its own work
 // on each chunk, which evicts the caches; scattering rows to 64 partitions
-// there cost 25 ns a row, appending them 2 ns, and filing them afterwards
-// on otherwise idle caches 10 ns.
+// there cost 25 ns a row, appending them about 10 ns, and filing them
+// afterwards on otherwise idle caches about 7 ns (bench, 8.4 M rows).
 type shard struct {
 	seq    []*block // rows in arrival order
 	parts  [parts][]*block
@@ -79,10 +79,8 @@ func newShard() *shard {
 	return sh
 }
 
-// block is a run of one partition's rows (bv: their breakdown value
-// indexes, for breakdowns only). Blocks are reused across funnels: a
-// funnel files hundreds of MB, and fresh memory for each cost more than
-// the filing itself.
+// block is a run of rows (bv: their breakdown value indexes, for
+// breakdowns only), pooled.
 type block struct {
 	n    int
 	rows [blockRows]row

@@ -15,7 +15,7 @@ type walker struct {
 	rows, tmp []row   // the partition's rows, grouped by actor
 	bv, bvTmp []int32 // their breakdown value indexes (breakdowns only)
 	count     []int   // the radix sort's counters
-	buf       []row   // an actor's rows, sorted, when they came unsorted
+	buf       []row   // an actor's rows copied, for breakdowns: sorting w.rows would misalign w.bv
 	evs       []row   // the actor's events in walk order
 	order     func(a, b row) int
 	// set[j]: some chain reached step j+1; path[j][0..j]: its step times.
