@@ -267,3 +267,51 @@ func TestPersonIDRange(t *testing.T) {
 		t.Fatal("a negative person id was taken")
 	}
 }
+
+// TestQuickLevel checks the walk's shortcut for actors that cannot pass
+// step 1 against the walk itself on random actors.
+func TestQuickLevel(t *testing.T) {
+	rng := rand.New(rand.NewPCG(11, 12))
+	for _, order := range []string{"ordered", "strict", "unordered"} {
+		p := NewPlan(funnel(t, order, "a", "b", "c"))
+		var w walker
+		w.init(p)
+		quick, walked := 0, 0
+		for range 20000 {
+			rows := make([]row, 1+rng.IntN(6))
+			for i := range rows {
+				m := uint32(1) << rng.IntN(3)
+				if rng.IntN(3) == 0 {
+					m = uint32(1) << (rng.IntN(2) * 2) // steps 1 and 3 only
+				}
+				if p.Strict && rng.IntN(4) == 0 {
+					m = uint32(p.StrictBit) // a step's name matching no step
+				}
+				rows[i] = row{t: int64(rng.IntN(5)) * minute, m: m}
+			}
+			level, ok := w.quickLevel(rows)
+			if !ok {
+				walked++
+				continue
+			}
+			quick++
+			first := w.best[0]
+			w.evs = slices.Clone(rows)
+			w.sortEvents()
+			if want := w.walk(); level != want || level > 0 && first != w.best[0] {
+				t.Fatalf("%s %+v: quick level %d at %d, walk %d at %d", order, rows, level, first, want, w.best[0])
+			}
+		}
+		if quick == 0 || walked == 0 {
+			t.Fatalf("%s: %d quick, %d walked", order, quick, walked)
+		}
+	}
+	// Exclusions always take the walk.
+	q := funnel(t, "ordered", "a", "b")
+	q.Exclusions = []insight.FunnelExclusion{{Event: "x", FromStep: 1, ToStep: 2}}
+	var w walker
+	w.init(NewPlan(q))
+	if _, ok := w.quickLevel([]row{{m: 1}}); ok {
+		t.Fatal("a funnel with exclusions took the shortcut")
+	}
+}
