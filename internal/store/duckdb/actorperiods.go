@@ -237,8 +237,14 @@ func feedActorPeriods(ctx context.Context, st *duckdb.ChunkIteratorState) error 
 // actorPeriods; ok is false when a person id or the memory is past the
 // dense arrays' bounds.
 func (s *Store) feedPeriods(ctx context.Context, starts []time.Time, sets int, query string, args []any) (_ *actorPeriods, ok bool, err error) {
-	if err := s.registerFeeds(ctx); err != nil {
+	// Each DuckDB thread may fill its own copy of every page: when that
+	// could pass maxPages, do not start (the SQL plans answer instead).
+	var maxID, threads int64
+	if err := s.db.QueryRowContext(ctx, `SELECT (SELECT coalesce(max(id), 0) FROM persons), current_setting('threads')::BIGINT`).Scan(&maxID, &threads); err != nil {
 		return nil, false, err
+	}
+	if maxID >= maxDensePersons || int64(sets)*int64(len(starts)+1)*(maxID/pageBits+1)*threads > maxPages {
+		return nil, false, nil
 	}
 	a := newActorPeriods(starts, sets)
 	var fed int64
@@ -249,7 +255,7 @@ func (s *Store) feedPeriods(ctx context.Context, starts []time.Time, sets int, q
 	a.mu.Lock() // makes the feed's writes visible here (and to -race)
 	defer a.mu.Unlock()
 	if a.rows != fed {
-		return nil, false, fmt.Errorf("%d rows fed, %d counted", fed, a.rows)
+		return nil, false, fmt.Errorf("the query counted %d rows, the bitsets received %d", fed, a.rows)
 	}
 	return a, !a.over, nil
 }

@@ -99,6 +99,10 @@ func (s *Store) init(opts Options) error {
 		conn.Close()
 		return fmt.Errorf("cannot create staging tables: %w", err)
 	}
+	if err := registerFeeds(conn); err != nil {
+		conn.Close()
+		return err
+	}
 	s.write = conn
 	return nil
 }

@@ -1,10 +1,8 @@
 package duckdb
 
 import (
-	"context"
+	"database/sql"
 	"fmt"
-	"sync"
-	"weak"
 
 	duckdb "github.com/duckdb/duckdb-go/v2"
 )
@@ -15,37 +13,15 @@ import (
 // Called from a query whose context carries their collector they feed it;
 // called otherwise they only answer true.
 
-var (
-	feedsMu   sync.Mutex
-	feedsDone = map[weak.Pointer[Store]]bool{}
-)
-
-// registerFeeds registers the feed functions in the store's database once
+// registerFeeds registers the feed functions in the store's database
 // (functions live in the database's catalog, not the connection's).
-func (s *Store) registerFeeds(ctx context.Context) error {
-	key := weak.Make(s)
-	feedsMu.Lock()
-	defer feedsMu.Unlock()
-	if feedsDone[key] {
-		return nil
-	}
-	conn, err := s.db.Conn(ctx)
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
+func registerFeeds(conn *sql.Conn) error {
 	if err := duckdb.RegisterScalarUDFSet(conn, funnelFeedName, funnelFeed{2}, funnelFeed{3}, funnelFeed{4}); err != nil {
 		return fmt.Errorf("cannot register %s: %w", funnelFeedName, err)
 	}
 	if err := duckdb.RegisterScalarUDF(conn, actorPeriodsName, actorPeriodsFeed{}); err != nil {
 		return fmt.Errorf("cannot register %s: %w", actorPeriodsName, err)
 	}
-	for k := range feedsDone { // forget closed stores
-		if k.Value() == nil {
-			delete(feedsDone, k)
-		}
-	}
-	feedsDone[key] = true
 	return nil
 }
 

@@ -44,9 +44,6 @@ import (
 // before any funnel logic. BenchmarkFunnel in funnel_test.go keeps those
 // alternatives measurable.
 func (s *Store) Funnel(ctx context.Context, projectID int64, tz *time.Location, q *insight.Funnel) (*insight.FunnelResult, error) {
-	if err := s.registerFeeds(ctx); err != nil {
-		return nil, err
-	}
 	p := funnelwalk.NewPlan(q)
 	query, args := funnelSQL(p, projectID)
 	c := funnelwalk.NewCollector(p)
@@ -57,7 +54,7 @@ func (s *Store) Funnel(ctx context.Context, projectID int64, tz *time.Location, 
 	// The feed ran on DuckDB's threads; its last add happened before the
 	// query returned, and Rows makes it visible here.
 	if n := c.Rows(); fed != n {
-		return nil, fmt.Errorf("cannot run funnel: %d rows fed, %d collected", fed, n)
+		return nil, fmt.Errorf("cannot run funnel: the query counted %d rows, the walk received %d", fed, n)
 	}
 	return funnelwalk.Run(c, tz), nil
 }

@@ -17,6 +17,10 @@ import (
 // join, which is slower. A variable so tests can run both plans.
 var maskPeriods = 64
 
+// denseRetention lets retention without breakdown use the person bitsets
+// (retentionDense); a variable so tests can run the SQL plans too.
+var denseRetention = true
+
 // insightNow is the clock retention cuts its periods at (tests fix it).
 var insightNow = time.Now
 
@@ -80,18 +84,12 @@ func breakdownValueSQL(b *insight.Breakdown) (string, []any) {
 // per cohort and breakdown value, how many actors share each set of
 // return periods (a bitmask of k = 1..periods-1), which is expanded here.
 func (s *Store) Retention(ctx context.Context, projectID int64, tz *time.Location, q *insight.Retention) (*insight.RetentionResult, error) {
-	return s.retention(ctx, projectID, tz, q, true)
-}
-
-// retention runs a retention query; dense allows retentionDense (tests
-// compare it with the SQL plans).
-func (s *Store) retention(ctx context.Context, projectID int64, tz *time.Location, q *insight.Retention, dense bool) (*insight.RetentionResult, error) {
 	bounds, to := q.CohortBounds(tz, insightNow())
 	res := &insight.RetentionResult{Kind: "retention", Cohorts: []insight.RetentionCohort{}}
 	if len(bounds) == 0 {
 		return res, nil
 	}
-	if dense && q.Breakdown == nil && q.GroupType() == "" && len(bounds) <= maskPeriods {
+	if denseRetention && q.Breakdown == nil && q.GroupType() == "" && len(bounds) <= maskPeriods {
 		ok, err := s.retentionDense(ctx, projectID, q, bounds, to, res)
 		if err != nil || ok {
 			return res, err

@@ -4,13 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"github.com/journey-dev/journey/internal/event"
 	"math/rand/v2"
 	"os"
 	"reflect"
 	"testing"
 	"time"
 
+	"github.com/journey-dev/journey/internal/event"
 	"github.com/journey-dev/journey/internal/insight"
 )
 
@@ -22,13 +22,16 @@ func fixNow(t *testing.T, now time.Time) {
 	t.Cleanup(func() { insightNow = old })
 }
 
-// bothPlans runs check with actors' activity kept as bitmasks and again
-// with the (actor, period) pairs plan used for long ranges.
+// bothPlans runs check with every retention plan: without breakdown the
+// person bitsets, then actors' activity kept as bitmasks in SQL, then the
+// (actor, period) pairs plan used for long ranges.
 func bothPlans(t *testing.T, check func(plan string)) {
 	t.Helper()
-	old := maskPeriods
-	defer func() { maskPeriods = old }()
-	maskPeriods = 64
+	oldMask, oldDense := maskPeriods, denseRetention
+	defer func() { maskPeriods, denseRetention = oldMask, oldDense }()
+	maskPeriods, denseRetention = 64, true
+	check("dense")
+	denseRetention = false
 	check("mask")
 	maskPeriods = 0
 	check("pairs")
@@ -426,20 +429,24 @@ func TestRetentionDense(t *testing.T) {
 		if err := q.Validate(); err != nil {
 			t.Fatal(err)
 		}
-		want, err := s.retention(ctx, 1, tz, &q, false)
+		denseRetention = false
+		want, err := s.Retention(ctx, 1, tz, &q)
+		denseRetention = true
 		if err != nil {
 			t.Fatal(err)
 		}
 		for _, inPlace := range []bool{true, false} {
 			feedInPlace = inPlace
-			chunks := feedChunksInPlace.Get() + feedChunksBoxed.Get()
-			got, err := s.retention(ctx, 1, tz, &q, true)
+			boxed := feedChunksBoxed.Get()
+			bounds, to := q.CohortBounds(tz, insightNow())
+			got := &insight.RetentionResult{Kind: "retention"}
+			ok, err := s.retentionDense(ctx, 1, &q, bounds, to, got)
 			feedInPlace = true
-			if err != nil {
-				t.Fatal(err)
+			if err != nil || !ok {
+				t.Fatalf("ok = %v, err = %v", ok, err)
 			}
-			if feedChunksInPlace.Get()+feedChunksBoxed.Get() == chunks {
-				t.Fatal("the dense plan did not run")
+			if used := feedChunksBoxed.Get() > boxed; used == inPlace {
+				t.Fatalf("in place %v: boxed read used = %v", inPlace, used)
 			}
 			if !reflect.DeepEqual(got, want) {
 				t.Fatalf("%s %s %s filtered %v in place %v:\ndense %s\nSQL   %s", tz, mode, period, filtered, inPlace, dumpJSON(got), dumpJSON(want))

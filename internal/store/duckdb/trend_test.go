@@ -4,12 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"github.com/journey-dev/journey/internal/event"
 	"math/rand/v2"
 	"reflect"
 	"testing"
 	"time"
 
+	"github.com/journey-dev/journey/internal/event"
 	"github.com/journey-dev/journey/internal/insight"
 )
 
@@ -207,6 +207,22 @@ func TestDAUDense(t *testing.T) {
 	f(berlin, "day", 20)
 	f(berlin, "hour", 2)
 	f(berlin, "week", 20)
+	// A person id near the dense bound: the page estimate sends hourly DAU
+	// to the SQL path before any scan.
+	if _, err := s.db.Exec(`INSERT INTO persons VALUES (?, 1, TIMESTAMP '2026-01-01', '{}')`, maxDensePersons-1); err != nil {
+		t.Fatal(err)
+	}
+	chunks := feedChunksInPlace.Get() + feedChunksBoxed.Get()
+	r2 := insight.Range{From: from, To: from.AddDate(0, 0, 2)}
+	if _, ok, err := s.activePerPeriod(ctx, newSource(1, &r2, "view"), insight.Buckets(r2.From, r2.To, time.UTC, "hour")); ok || err != nil {
+		t.Fatalf("ok = %v, err = %v", ok, err)
+	}
+	if feedChunksInPlace.Get()+feedChunksBoxed.Get() != chunks {
+		t.Fatal("the dense plan scanned although its pages could not fit")
+	}
+	if _, err := s.db.Exec(`DELETE FROM persons WHERE id = ?`, maxDensePersons-1); err != nil {
+		t.Fatal(err)
+	}
 	// A person id past the dense range: the SQL path answers.
 	if _, err := s.db.Exec(`UPDATE events SET person_id = person_id + ? WHERE distinct_id = 'anon-1'`, maxDensePersons); err != nil {
 		t.Fatal(err)

@@ -119,7 +119,7 @@ func (c *Collector) Rows() int64 {
 	return c.rows.Load()
 }
 
-// Add files one batch of rows; keys and values are the batch's own group
+// Add keeps one batch of rows; keys and values are the batch's own group
 // keys and breakdown values, which its rows index. It rewrites rows in
 // place (to the collector's indexes) and keeps a copy, not rows itself.
 // Person ids must be in [0, 2^32).

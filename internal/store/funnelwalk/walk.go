@@ -175,7 +175,7 @@ func (w *walker) sortEvents() {
 // to agg.
 func (w *walker) actor(agg *agg, c *Collector, part, i, j int) {
 	rows := w.rows[i:j]
-	level, ok := w.quickLevel(rows)
+	level, ok := w.quickLevel(rows) // never with exclusions, which read w.evs
 	if !ok {
 		w.evs = rows
 		if w.p.Breakdown { // keep rows in line with w.bv
