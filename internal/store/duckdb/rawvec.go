@@ -96,6 +96,21 @@ func (r rawVec) allValid(n int) bool {
 // when that is not possible or a NULL is among them: the caller then uses
 // the boxed API. It checks the first and last value against GetValue.
 func rawInt64s(chunk *duckdb.DataChunk, col int) ([]int64, bool) {
+	return raw64s(chunk, col, func(v any, x int64) bool { return v == any(x) })
+}
+
+// rawTimestamps is rawInt64s for a TIMESTAMP column: µs since the epoch,
+// checked against GetValue's time.Time.
+func rawTimestamps(chunk *duckdb.DataChunk, col int) ([]int64, bool) {
+	return raw64s(chunk, col, func(v any, x int64) bool {
+		ts, ok := v.(time.Time)
+		return ok && ts.UnixMicro() == x
+	})
+}
+
+// raw64s reads a column of 8-byte values in place; same reports whether
+// GetValue's boxed value is the raw one, for the first and last row.
+func raw64s(chunk *duckdb.DataChunk, col int, same func(boxed any, raw int64) bool) ([]int64, bool) {
 	n := chunk.GetSize()
 	vec, err := chunk.GetVector(col)
 	if err != nil || n == 0 {
@@ -107,7 +122,7 @@ func rawInt64s(chunk *duckdb.DataChunk, col int) ([]int64, bool) {
 	}
 	xs := r.int64s(n)
 	for _, i := range []int{0, n - 1} {
-		if v, err := chunk.GetValue(col, i); err != nil || v != any(xs[i]) {
+		if v, err := chunk.GetValue(col, i); err != nil || !same(v, xs[i]) {
 			return nil, false
 		}
 	}
@@ -139,27 +154,4 @@ func nonNullStrings(chunk *duckdb.DataChunk, col int) ([]string, bool) {
 		out[i] = strings.Clone(v)
 	}
 	return out, true
-}
-
-// rawTimestamps is rawInt64s for a TIMESTAMP column: µs since the epoch,
-// checked against GetValue's time.Time.
-func rawTimestamps(chunk *duckdb.DataChunk, col int) ([]int64, bool) {
-	n := chunk.GetSize()
-	vec, err := chunk.GetVector(col)
-	if err != nil || n == 0 {
-		return nil, false
-	}
-	r, ok := rawOf(vec)
-	if !ok || !r.allValid(n) {
-		return nil, false
-	}
-	xs := r.int64s(n)
-	for _, i := range []int{0, n - 1} {
-		v, err := chunk.GetValue(col, i)
-		ts, isTime := v.(time.Time)
-		if err != nil || !isTime || ts.UnixMicro() != xs[i] {
-			return nil, false
-		}
-	}
-	return xs, true
 }
