@@ -45,7 +45,7 @@ func (s *Store) trendSeries(ctx context.Context, projectID int64, tz *time.Locat
 		if r.Breakdown == nil && src.groupType == "" {
 			counts, ok, err := s.activePerPeriod(ctx, src, buckets)
 			if err != nil || ok {
-				return periodCounts(q, buckets, counts), err
+				return bucketValues(q, buckets, map[string][]int64{"": counts}), err
 			}
 		}
 		return s.uniqueActors(ctx, q, r, buckets, src)
@@ -94,15 +94,19 @@ FROM s GROUP BY ALL`
 	return out, rows.Err()
 }
 
-// periodCounts is a series' answer from counts per bucket (no breakdown).
-func periodCounts(q *insight.Trend, buckets []time.Time, counts []int64) map[string]map[string]float64 {
-	out := map[string]float64{}
-	for i, n := range counts {
-		if n > 0 {
-			out[insight.Label(buckets[i], q.Interval)] = float64(n)
+// bucketValues is a series' answer from counts per breakdown value ("":
+// none) and bucket.
+func bucketValues(q *insight.Trend, buckets []time.Time, counts map[string][]int64) map[string]map[string]float64 {
+	out := map[string]map[string]float64{}
+	for b, c := range counts {
+		out[b] = map[string]float64{}
+		for i, n := range c {
+			if n > 0 {
+				out[b][insight.Label(buckets[i], q.Interval)] = float64(n)
+			}
 		}
 	}
-	return map[string]map[string]float64{"": out}
+	return out
 }
 
 // uniqueActors counts distinct actors per bucket (DAU and friends) with one
@@ -149,16 +153,7 @@ func (s *Store) uniqueActors(ctx context.Context, q *insight.Trend, r insight.Ra
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
-	out := map[string]map[string]float64{}
-	for b, c := range counts {
-		out[b] = map[string]float64{}
-		for i, n := range c {
-			if n > 0 {
-				out[b][insight.Label(buckets[i], q.Interval)] = float64(n)
-			}
-		}
-	}
-	return out, nil
+	return bucketValues(q, buckets, counts), nil
 }
 
 // activeUsers computes WAU/MAU: for each bucket, the distinct actors

@@ -197,7 +197,7 @@ func TestDAUDense(t *testing.T) {
 			if used := feedChunksBoxed.Get() > boxed; used == inPlace {
 				t.Fatalf("in place %v: boxed read used = %v", inPlace, used)
 			}
-			got := periodCounts(q, buckets, counts)
+			got := bucketValues(q, buckets, map[string][]int64{"": counts})
 			if len(want) == 0 || !reflect.DeepEqual(got[""], want[""]) {
 				t.Fatalf("%s %s in place %v: dense %v, SQL %v", tz, interval, inPlace, got, want)
 			}
