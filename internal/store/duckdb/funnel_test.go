@@ -938,8 +938,83 @@ func TestFunnelFeedReads(t *testing.T) {
 	if err := q.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	if p := funnelwalk.NewPlan(&q); p.Packed {
-		t.Fatal("the plan should not pack")
+	// Event codes are narrow and pack with this range; the CASE's
+	// mask of 20 steps does not.
+	eventCodesOn = false
+	defer func() { eventCodesOn = true }()
+	if _, _, feed := funnelSQL(funnelwalk.NewPlan(&q), 1); feed.packed {
+		t.Fatal("the feed should not pack")
 	}
 	f("unpacked", q)
+}
+
+// TestFunnelEventCodes checks the event codes (eventCodes) against the
+// CASE on event names, with names that are substrings, prefixes and
+// extensions of one another and of their concatenation, and non-ASCII
+// names (strpos counts characters, strlen bytes), in memory and in a
+// checkpointed file (dictionary-compressed names).
+func TestFunnelEventCodes(t *testing.T) {
+	file, err := Open(t.TempDir()+"/codes.duckdb", Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { file.Close() })
+	names := []string{"add", "added", "ädd€", "ad", "dd", "addedädd€", "addadded", "ädd", "€", "addaddedädd€x", "dadd", "d", "ädd€add"}
+	rng := rand.New(rand.NewPCG(5, 6))
+	var evs []event.Raw
+	for p := range 1000 {
+		d := fmt.Sprint("c", p)
+		props := map[string]any{"src": fmt.Sprint("s", p%3)}
+		for range 1 + rng.IntN(20) {
+			evs = append(evs, ev(names[rng.IntN(len(names))], d, day0.Add(time.Duration(rng.IntN(24*60))*time.Minute), props))
+		}
+	}
+	for _, s := range []*Store{testdb(t), file} {
+		newLoader(t, s).Load(1, evs...)
+		if _, err := s.db.Exec("CHECKPOINT"); err != nil {
+			t.Fatal(err)
+		}
+		f := func(q insight.Funnel) {
+			t.Helper()
+			q.Window = "24h"
+			if err := q.Validate(); err != nil {
+				t.Fatal(err)
+			}
+			if _, _, feed := funnelSQL(funnelwalk.NewPlan(&q), 1); feed.masks == nil {
+				t.Fatalf("%v: no event codes", q.Steps)
+			}
+			want := runFunnel(t, s, time.UTC, q)
+			eventCodesOn = false
+			defer func() { eventCodesOn = true }()
+			if _, _, feed := funnelSQL(funnelwalk.NewPlan(&q), 1); feed.masks != nil {
+				t.Fatal("event codes not turned off")
+			}
+			if got := runFunnel(t, s, time.UTC, q); !reflect.DeepEqual(got, want) {
+				t.Fatalf("%s %v: event codes answer %+v, the CASE %+v", q.Order, q.Steps, want, got)
+			}
+			if want.Steps[len(want.Steps)-1].Count == 0 {
+				t.Fatalf("%v: nothing converted: %+v", q.Steps, want.Steps)
+			}
+		}
+		for _, order := range []string{"ordered", "strict", "unordered"} {
+			f(funnelQ(order, "add", "added", "ädd€"))
+			f(funnelQ(order, "ädd", "add", "d"))
+			q := funnelQ(order, "add", "ädd€", "add")
+			q.Exclusions = []insight.FunnelExclusion{{Event: "addedädd€", FromStep: 1, ToStep: 3}}
+			f(q)
+		}
+		q := funnelQ("ordered", "dadd", "€", "add")
+		q.Breakdown = &insight.Breakdown{Property: "src"}
+		f(q)
+	}
+	// Hand-checked: only exact names count.
+	s := testdb(t)
+	newLoader(t, s).Load(1, seq("h1", day0.Add(time.Hour), at{"addadded", 0, nil}, at{"ad", 1, nil}, at{"added", 2, nil}, at{"addedädd€", 3, nil})...)
+	newLoader(t, s).Load(1, seq("h2", day0.Add(time.Hour), at{"add", 0, nil}, at{"ädd", 1, nil}, at{"added", 2, nil})...)
+	if got := stepCounts(runFunnel(t, s, time.UTC, funnelQ("ordered", "add", "added")).Steps); !reflect.DeepEqual(got, []int64{1, 1}) {
+		t.Fatalf("add → added = %v, want [1 1]", got)
+	}
+	if got := stepCounts(runFunnel(t, s, time.UTC, funnelQ("strict", "add", "added")).Steps); !reflect.DeepEqual(got, []int64{1, 1}) {
+		t.Fatalf("strict add → added = %v, want [1 1] (ädd is no step's name)", got)
+	}
 }

@@ -62,9 +62,13 @@ func NewPlan(q *insight.Funnel) *Plan {
 	if p.Strict {
 		p.MaskBits++
 	}
-	rangeUs := q.To.UnixMicro() - p.FromUs
-	p.Packed = bits.Len64(uint64(max(rangeUs, 1)))+p.MaskBits <= 62
+	p.Packed = p.RangeBits()+p.MaskBits <= 62
 	return p
+}
+
+// RangeBits is how many bits a row's t (µs since from) takes.
+func (p *Plan) RangeBits() int {
+	return bits.Len64(uint64(max(p.Q.To.UnixMicro()-p.FromUs, 1)))
 }
 
 // Events returns the event names the funnel reads, each once: the steps'
