@@ -19,6 +19,7 @@ func FuzzQuery(f *testing.F) {
 		`{"kind":"trend","series":[{"event":"e"}],"filters":[{"property":"x') OR 1=1 --","op":"in","value":["a",1,null]}],"unit":"group:company","from":"2026-01-01T00:00:00Z","to":"2026-01-03T00:00:00Z"}`,
 		`{"kind":"funnel","steps":[{"event":"e"},{"event":"f"}],"window":"1h","order":"strict","persons":"dropped:1","from":"2026-01-01T00:00:00Z","to":"2026-01-03T00:00:00Z"}`,
 		`{"kind":"funnel","steps":[{"event":"e"},{"event":"f"}],"order":"unordered","over_time":"day","breakdown":{"property":"src"},"exclusions":[{"event":"g","from_step":1,"to_step":2}],"from":"2026-01-01T00:00:00Z","to":"2026-01-03T00:00:00Z"}`,
+		`{"kind":"funnel","steps":[{"event":"e"},{"event":"ef"},{"event":"fe"},{"event":"é\u0000"}],"window":"1d","breakdown":{"property":"src"},"from":"2026-01-01T00:00:00Z","to":"2026-01-03T00:00:00Z"}`,
 		`{"kind":"retention","start":{"event":"e"},"return":{"event":"f"},"period":"week","periods":4,"mode":"recurring","from":"2026-01-01T00:00:00Z","to":"2026-01-03T00:00:00Z"}`,
 		`{"kind":"stickiness","series":[{"event":"e"}],"interval":"day","from":"2026-01-01T00:00:00Z","to":"2026-01-03T00:00:00Z"}`,
 		`{"kind":"lifecycle","event":"e","interval":"day","from":"2026-01-01T00:00:00Z","to":"2026-01-03T00:00:00Z"}`,
