@@ -37,6 +37,9 @@ type Server struct {
 	Ready    Ready
 	// QueryTimeout bounds one query; 0 = 60 s.
 	QueryTimeout time.Duration
+	// QueryMemory caps one query's memory (insight.WithMemoryCap), in
+	// bytes; 0 = insight.DefaultMemoryCap.
+	QueryMemory int64
 	// Live feeds the UI's live event stream (nil: the stream stays empty).
 	Live *live.Hub
 	// LivePing is how often a live stream pings and re-checks access; 0 = 15 s.

@@ -15,6 +15,7 @@ import (
 
 	"github.com/journey-dev/journey/internal/insight"
 	"github.com/journey-dev/journey/internal/meta"
+	"github.com/journey-dev/journey/internal/store"
 )
 
 // registerUI mounts the web UI's API (web/API.md): session-authenticated,
@@ -113,13 +114,13 @@ func (s *Server) runSpec(ctx context.Context, p meta.Project, spec []byte) (any,
 	}
 	tz := projectTZ(p)
 	timeout := s.queryTimeout()
-	ctx, cancel := context.WithTimeout(ctx, timeout)
+	ctx, cancel := context.WithTimeout(insight.WithMemoryCap(ctx, s.QueryMemory), timeout)
 	defer cancel()
 	res, err := s.run(ctx, p.ID, tz, q.Spec)
 	if err != nil && ctx.Err() != nil {
 		return nil, &timeoutError{timeout}
 	}
-	return res, err
+	return res, store.AsMemoryError(ctx, err)
 }
 
 type timeoutError struct{ after time.Duration }
@@ -143,6 +144,11 @@ func specError(w http.ResponseWriter, err error) {
 	var timeout *timeoutError
 	if errors.As(err, &timeout) {
 		writeError(w, http.StatusGatewayTimeout, timeout.Error())
+		return
+	}
+	var mem *insight.MemoryError
+	if errors.As(err, &mem) {
+		writeError(w, http.StatusUnprocessableEntity, mem.Error())
 		return
 	}
 	slog.Error("query failed", "err", err)

@@ -103,3 +103,45 @@ func TestQueryKindsOverHTTP(t *testing.T) {
 	}
 	query(a.SecretKey, `{"kind":"nope"}`, 400)
 }
+
+// TestQueryMemoryCap checks --query-memory: a funnel whose rows pass the
+// cap answers 422 naming it, not a 500 or an answer from partial rows;
+// DAU's person bitsets under a small cap fall back to the SQL plan and
+// answer the same.
+func TestQueryMemoryCap(t *testing.T) {
+	ta := newTestAppWith(t, Config{QueryMemory: "1MiB"})
+	if ta.api.QueryMemory != 1<<20 {
+		t.Fatalf("server cap = %d, want 1 MiB from the config", ta.api.QueryMemory)
+	}
+	p := ta.project("p")
+	day := time.Date(2026, 3, 2, 0, 0, 0, 0, time.UTC)
+	var batch []string
+	for i := range 400 {
+		for _, e := range []string{"a", "b"} {
+			batch = append(batch, fmt.Sprintf(`{"event":%q,"distinct_id":"u%d","timestamp":%q}`, e, i%50, day.Add(time.Duration(i)*time.Minute).Format(time.RFC3339)))
+		}
+	}
+	resp, err := http.Post(ta.URL+"/batch/", "application/json", strings.NewReader(fmt.Sprintf(`{"api_key":%q,"batch":[%s]}`, p.Token, strings.Join(batch, ","))))
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("capture: %v %v", err, resp.Status)
+	}
+	resp.Body.Close()
+	ta.sync()
+	rng := fmt.Sprintf(`"from":%q,"to":%q`, day.Format(time.RFC3339), day.AddDate(0, 0, 1).Format(time.RFC3339))
+	funnel := `{"kind":"funnel","steps":[{"event":"a"},{"event":"b"}],"window":"1h",` + rng + `}`
+	dau := `{"kind":"trend","series":[{"event":"a","math":"dau"}],"interval":"hour",` + rng + `}`
+	code, out := ta.do("POST", "/api/v1/query", p.SecretKey, json.RawMessage(funnel))
+	if code != 200 || !strings.Contains(string(out), `"count":50`) {
+		t.Fatalf("funnel under the cap: %d %s", code, out)
+	}
+	_, wantDAU := ta.do("POST", "/api/v1/query", p.SecretKey, json.RawMessage(dau))
+	ta.api.QueryMemory = 4 << 10 // 800 rows of 16 bytes pass it; DAU's 64 KB pages too
+	code, out = ta.do("POST", "/api/v1/query", p.SecretKey, json.RawMessage(funnel))
+	if code != 422 || !strings.Contains(string(out), "memory cap of 4 KiB (--query-memory)") {
+		t.Fatalf("funnel over the cap: %d %s, want 422 naming the cap", code, out)
+	}
+	code, out = ta.do("POST", "/api/v1/query", p.SecretKey, json.RawMessage(dau))
+	if code != 200 || string(out) != string(wantDAU) || !strings.Contains(string(out), `"value":50`) {
+		t.Fatalf("DAU under a small cap: %d %s, want %s", code, out, wantDAU)
+	}
+}

@@ -23,6 +23,7 @@ import (
 	"github.com/journey-dev/journey/internal/capture"
 	"github.com/journey-dev/journey/internal/event"
 	"github.com/journey-dev/journey/internal/eventlog"
+	"github.com/journey-dev/journey/internal/insight"
 	"github.com/journey-dev/journey/internal/live"
 	"github.com/journey-dev/journey/internal/loader"
 	"github.com/journey-dev/journey/internal/meta"
@@ -39,8 +40,12 @@ type Config struct {
 	DataDir     string
 	Addr        string
 	AdminKey    string
-	NoSync      bool    // skip fdatasync in the event log (kill -9 safe, not power-cut safe)
-	MemoryLimit string  // DuckDB memory_limit
+	NoSync      bool   // skip fdatasync in the event log (kill -9 safe, not power-cut safe)
+	MemoryLimit string // DuckDB memory_limit
+	// QueryMemory caps one query's memory outside the database engine
+	// (and on ClickHouse its max_memory_usage), e.g. "2GiB"; "" =
+	// insight.DefaultMemoryCap.
+	QueryMemory string
 	Threads     int     // DuckDB threads; 0 = one per core
 	RateLimit   float64 // capture events/s per token; 0 = unlimited
 	// Events selects the event store: "" for the embedded DuckDB under
@@ -78,6 +83,21 @@ func (c *Config) trustedProxies() ([]netip.Prefix, error) {
 	return out, nil
 }
 
+// queryMemory parses QueryMemory (0: the default).
+func (c *Config) queryMemory() (int64, error) {
+	if c.QueryMemory == "" {
+		return 0, nil
+	}
+	n, err := insight.ParseBytes(c.QueryMemory)
+	if err == nil && n < 1<<20 {
+		err = errors.New("less than 1MiB")
+	}
+	if err != nil {
+		return 0, fmt.Errorf("invalid --query-memory %q: want a size such as 2GiB: %w", c.QueryMemory, err)
+	}
+	return n, nil
+}
+
 // Validate checks the configuration before anything is opened.
 func (c *Config) Validate() error {
 	if c.DataDir == "" {
@@ -93,6 +113,9 @@ func (c *Config) Validate() error {
 	}
 	if c.RateLimit < 0 {
 		return errors.New("invalid --rate-limit: must be >= 0")
+	}
+	if _, err := c.queryMemory(); err != nil {
+		return err
 	}
 	if c.Meta != "" && !strings.HasPrefix(c.Meta, "postgres://") && !strings.HasPrefix(c.Meta, "postgresql://") {
 		return fmt.Errorf("invalid --meta %q: want postgres://user@host:port/db (or nothing for the embedded store)", c.Meta)
@@ -249,8 +272,9 @@ func (a *App) routes() http.Handler {
 		mux.Handle(route, ch)
 		mux.Handle(route+"/", ch)
 	}
-	proxies, _ := a.Config.trustedProxies() // checked by Validate
-	srv := &api.Server{Meta: a.Meta, Events: a.Events, AdminKey: a.Config.AdminKey, Ready: a.ready, Live: hub, TrustedProxies: proxies}
+	proxies, _ := a.Config.trustedProxies()  // checked by Validate
+	queryMemory, _ := a.Config.queryMemory() // checked by Validate
+	srv := &api.Server{Meta: a.Meta, Events: a.Events, AdminKey: a.Config.AdminKey, Ready: a.ready, Live: hub, TrustedProxies: proxies, QueryMemory: queryMemory}
 	srv.Register(mux)
 	a.api = srv
 	mux.Handle("/", web.Handler())

@@ -264,4 +264,7 @@ func TestConfigValidate(t *testing.T) {
 	f(Config{DataDir: "d", RateLimit: -1}, "--rate-limit")
 	f(Config{DataDir: "d", TrustedProxies: "10.0.0.0/8, 192.0.2.1,2001:db8::/32"}, "")
 	f(Config{DataDir: "d", TrustedProxies: "10.0.0.0/8,lb.internal"}, `--trusted-proxies "lb.internal"`)
+	f(Config{DataDir: "d", QueryMemory: "512MiB"}, "")
+	f(Config{DataDir: "d", QueryMemory: "lots"}, `--query-memory "lots"`)
+	f(Config{DataDir: "d", QueryMemory: "100KB"}, "less than 1MiB")
 }

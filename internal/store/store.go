@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"strings"
 	"time"
 
 	"github.com/journey-dev/journey/internal/insight"
@@ -166,4 +167,25 @@ func SQLValue(v any) any {
 		return x.String()
 	}
 	return v
+}
+
+// AsMemoryError returns err as an *insight.MemoryError when it says the
+// query ran out of memory: past its own cap (insight.MemoryCap of ctx; on
+// ClickHouse its max_memory_usage) or past the engine's limit (DuckDB's
+// memory_limit, ClickHouse's server limit); else err itself. The engines
+// only say so in text.
+func AsMemoryError(ctx context.Context, err error) error {
+	if err == nil || insight.IsMemoryError(err) {
+		return err
+	}
+	msg := err.Error()
+	switch {
+	case strings.Contains(msg, "Memory limit (for query) exceeded"): // ClickHouse, code 241
+		return &insight.MemoryError{Cap: insight.MemoryCap(ctx), Limit: "--query-memory"}
+	case strings.Contains(msg, "Out of Memory Error"): // DuckDB
+		return &insight.MemoryError{Limit: "--memory-limit"}
+	case strings.Contains(msg, "Memory limit (total) exceeded"): // ClickHouse's server limit
+		return &insight.MemoryError{Limit: "ClickHouse's max_server_memory_usage"}
+	}
+	return err
 }

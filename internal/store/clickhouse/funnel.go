@@ -36,7 +36,7 @@ func (s *Store) Funnel(ctx context.Context, projectID int64, tz *time.Location, 
 		return nil, fmt.Errorf("cannot run funnel: %w", err)
 	}
 	defer rows.Close()
-	c := funnelwalk.NewCollector(p)
+	c := funnelwalk.NewCollector(p, insight.MemoryCap(ctx))
 	f := newFunnelFeed(c, q.GroupType() != "")
 	for rows.Next() {
 		if err := f.scan(rows); err != nil {

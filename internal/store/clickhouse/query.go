@@ -291,8 +291,9 @@ func bucketArgs(interval string, tz *time.Location) []any {
 // source more than once.
 const maxQuerySize = 64 << 20
 
-// query runs an insight's read with maxQuerySize.
+// query runs an insight's read with maxQuerySize, and the query's memory
+// cap as its max_memory_usage.
 func (s *Store) query(ctx context.Context, query string, args ...any) (driver.Rows, error) {
-	ctx = ch.Context(ctx, ch.WithSettings(ch.Settings{"max_query_size": maxQuerySize}))
+	ctx = ch.Context(ctx, ch.WithSettings(ch.Settings{"max_query_size": maxQuerySize, "max_memory_usage": int(insight.MemoryCap(ctx))}))
 	return s.q().Query(ctx, query, args...)
 }

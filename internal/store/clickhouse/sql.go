@@ -257,7 +257,7 @@ func (s *Store) SQL(ctx context.Context, projectID int64, q *insight.SQL) (*insi
 	if err != nil {
 		return nil, err
 	}
-	ctx = ch.Context(ctx, ch.WithSettings(ch.Settings{"readonly": 1}))
+	ctx = ch.Context(ctx, ch.WithSettings(ch.Settings{"readonly": 1, "max_memory_usage": int(insight.MemoryCap(ctx))}))
 	rows, err := s.q().Query(ctx, fmt.Sprintf("SELECT * FROM (%s) LIMIT %d", scoped, q.Limit+1))
 	if err != nil {
 		if ctx.Err() != nil {

@@ -8,8 +8,11 @@ import (
 	"sort"
 	"sync"
 	"time"
+	"unsafe"
 
 	duckdb "github.com/duckdb/duckdb-go/v2"
+
+	"github.com/journey-dev/journey/internal/insight"
 )
 
 // actorPeriods collects, for each period and row set (DAU: one set, its
@@ -36,6 +39,7 @@ type actorPeriods struct {
 	free   []*periodShard // shards no feeder is filling; mu
 	shards []*periodShard // all of them; mu
 	pages  int            // pages made; mu
+	limit  int            // pages it may make: maxPages, or fewer under the query's memory cap
 	over   bool           // a person id past maxDensePersons, or too many pages; mu
 	rows   int64          // rows fed; mu
 }
@@ -56,12 +60,19 @@ const (
 	maxDensePersons = 1 << 26
 	pagesPerBitset  = maxDensePersons / pageBits
 	maxPages        = 4096 // 256 MB
+	pageBytes       = int64(unsafe.Sizeof(bitsetPage{}))
 )
 
+// pageLimit is how many pages a query may make: maxPages, or fewer under
+// its memory cap (insight.MemoryCap).
+func pageLimit(ctx context.Context) int {
+	return int(min(maxPages, insight.MemoryCap(ctx)/pageBytes))
+}
+
 // newActorPeriods collects sets row sets over the periods starting at
-// starts (at most 64).
-func newActorPeriods(starts []time.Time, sets int) *actorPeriods {
-	a := &actorPeriods{sets: sets, slots: len(starts) + 1}
+// starts (at most 64) in at most limit pages.
+func newActorPeriods(starts []time.Time, sets, limit int) *actorPeriods {
+	a := &actorPeriods{sets: sets, slots: len(starts) + 1, limit: limit}
 	for _, t := range starts {
 		a.starts = append(a.starts, t.UnixMicro())
 	}
@@ -90,7 +101,7 @@ func (a *actorPeriods) done(sh *periodShard, rows int) {
 	defer a.mu.Unlock()
 	a.rows += int64(rows)
 	a.pages += sh.made
-	a.over = a.over || sh.over || a.pages > maxPages
+	a.over = a.over || sh.over || a.pages > a.limit
 	sh.made = 0
 	a.free = append(a.free, sh)
 }
@@ -238,15 +249,17 @@ func feedActorPeriods(ctx context.Context, st *duckdb.ChunkIteratorState) error 
 // dense arrays' bounds.
 func (s *Store) feedPeriods(ctx context.Context, starts []time.Time, sets int, query string, args []any) (_ *actorPeriods, ok bool, err error) {
 	// Each DuckDB thread may fill its own copy of every page: when that
-	// could pass maxPages, do not start (the SQL plans answer instead).
+	// could pass the page limit, do not start (the SQL plans answer
+	// instead).
 	var maxID, threads int64
 	if err := s.db.QueryRowContext(ctx, `SELECT (SELECT coalesce(max(id), 0) FROM persons), current_setting('threads')::BIGINT`).Scan(&maxID, &threads); err != nil {
 		return nil, false, err
 	}
-	if maxID >= maxDensePersons || int64(sets)*int64(len(starts)+1)*(maxID/pageBits+1)*threads > maxPages {
+	limit := pageLimit(ctx)
+	if maxID >= maxDensePersons || int64(sets)*int64(len(starts)+1)*(maxID/pageBits+1)*threads > int64(limit) {
 		return nil, false, nil
 	}
-	a := newActorPeriods(starts, sets)
+	a := newActorPeriods(starts, sets, limit)
 	var fed int64
 	if err := s.db.QueryRowContext(context.WithValue(ctx, actorPeriodsKey{}, a),
 		`SELECT count(*) FILTER (WHERE `+actorPeriodsName+`(actor, ts, sets)) FROM (`+query+`)`, args...).Scan(&fed); err != nil {

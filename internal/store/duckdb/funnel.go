@@ -51,10 +51,13 @@ import (
 func (s *Store) Funnel(ctx context.Context, projectID int64, tz *time.Location, q *insight.Funnel) (*insight.FunnelResult, error) {
 	p := funnelwalk.NewPlan(q)
 	query, args, feed := funnelSQL(p, projectID)
-	c := funnelwalk.NewCollector(p)
+	c := funnelwalk.NewCollector(p, insight.MemoryCap(ctx))
 	feed.c = c
 	var fed int64
 	if err := s.db.QueryRowContext(context.WithValue(ctx, funnelFeedKey{}, feed), query, args...).Scan(&fed); err != nil {
+		if cerr := c.Err(); cerr != nil { // the feed's error, which DuckDB only passes on as text
+			return nil, cerr
+		}
 		return nil, fmt.Errorf("cannot run funnel: %w", err)
 	}
 	// The feed ran on DuckDB's threads; its last add happened before the

@@ -2,6 +2,7 @@ package duckdb
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -1018,5 +1019,29 @@ func TestFunnelEventCodes(t *testing.T) {
 	}
 	if got := stepCounts(runFunnel(t, s, time.UTC, funnelQ("strict", "add", "added")).Steps); !reflect.DeepEqual(got, []int64{1, 1}) {
 		t.Fatalf("strict add → added = %v, want [1 1] (ädd is no step's name)", got)
+	}
+}
+
+// TestFunnelMemoryCap: rows past the query's memory cap fail the funnel
+// with *insight.MemoryError, whichever DuckDB thread passes it.
+func TestFunnelMemoryCap(t *testing.T) {
+	s := testdb(t)
+	var evs []event.Raw
+	for i := range 3000 {
+		evs = append(evs, ev([]string{"a", "b"}[i%2], fmt.Sprint("m", i/2%300), day0.Add(time.Duration(i)*time.Second), nil))
+	}
+	newLoader(t, s).Load(1, evs...)
+	q := funnelQ("ordered", "a", "b")
+	if err := q.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if _, err := s.Funnel(insight.WithMemoryCap(ctx, 3000*16), 1, time.UTC, &q); err != nil {
+		t.Fatalf("at the cap: %v", err)
+	}
+	_, err := s.Funnel(insight.WithMemoryCap(ctx, 2999*16), 1, time.UTC, &q)
+	var mem *insight.MemoryError
+	if !errors.As(err, &mem) || mem.Cap != 2999*16 {
+		t.Fatalf("past the cap: %v, want a MemoryError", err)
 	}
 }

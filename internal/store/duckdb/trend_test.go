@@ -223,6 +223,16 @@ func TestDAUDense(t *testing.T) {
 	if _, err := s.db.Exec(`DELETE FROM persons WHERE id = ?`, maxDensePersons-1); err != nil {
 		t.Fatal(err)
 	}
+	// Under a query memory cap smaller than the pages, the same.
+	if pageLimit(ctx) != maxPages || pageLimit(insight.WithMemoryCap(ctx, 3*pageBytes)) != 3 {
+		t.Fatalf("page limits %d, %d", pageLimit(ctx), pageLimit(insight.WithMemoryCap(ctx, 3*pageBytes)))
+	}
+	if _, ok, err := s.activePerPeriod(insight.WithMemoryCap(ctx, pageBytes), newSource(1, &r2, "view"), insight.Buckets(r2.From, r2.To, time.UTC, "hour")); ok || err != nil {
+		t.Fatalf("capped: ok = %v, err = %v", ok, err)
+	}
+	if feedChunksInPlace.Get()+feedChunksBoxed.Get() != chunks {
+		t.Fatal("the dense plan scanned although its pages could not fit under the memory cap")
+	}
 	// A person id past the dense range: the SQL path answers.
 	if _, err := s.db.Exec(`UPDATE events SET person_id = person_id + ? WHERE distinct_id = 'anon-1'`, maxDensePersons); err != nil {
 		t.Fatal(err)

@@ -5,6 +5,9 @@ import (
 	"math"
 	"sync"
 	"sync/atomic"
+	"unsafe"
+
+	"github.com/journey-dev/journey/internal/insight"
 )
 
 // Row is one source row: the actor (a person id, or the index of a group
@@ -54,6 +57,12 @@ type Collector struct {
 	keyIDs map[string]int
 	values []string // breakdown values
 	rows   atomic.Int64
+	// memCap bounds what the kept rows, keys and values take (bytes);
+	// keyBytes is what keys and values take now; err is the error Add
+	// returned once past memCap.
+	memCap   int64
+	keyBytes int64
+	err      error
 }
 
 // shard holds rows in blocks: first (Add) in arrival order, then (file)
@@ -102,9 +111,27 @@ const blockRows = 2048
 
 var blocks = sync.Pool{New: func() any { return new(block) }}
 
-// NewCollector returns an empty collector for the plan's rows.
-func NewCollector(p *Plan) *Collector {
-	return &Collector{p: p, keyIDs: map[string]int{}}
+// NewCollector returns an empty collector for the plan's rows, which may
+// take up to memCap bytes (insight.MemoryCap).
+func NewCollector(p *Plan, memCap int64) *Collector {
+	return &Collector{p: p, keyIDs: map[string]int{}, memCap: memCap}
+}
+
+// rowBytes is what a kept row takes: the row, and its breakdown value's
+// index. The walk's copies add about one partition's worth (1/parts).
+func (c *Collector) rowBytes() int64 {
+	if c.p.Breakdown {
+		return int64(unsafe.Sizeof(row{})) + 4
+	}
+	return int64(unsafe.Sizeof(row{}))
+}
+
+// Err is the error Add returned when the rows passed the memory cap, nil
+// if it did not: a store whose query failed because of it answers this.
+func (c *Collector) Err() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.err
 }
 
 // Plan is the plan the collector was made for.
@@ -130,6 +157,13 @@ func (c *Collector) Add(rows []Row, keys, values []string) error {
 		}
 	}
 	c.mu.Lock()
+	if c.err == nil && (c.rows.Load()+int64(len(rows)))*c.rowBytes()+c.keyBytes > c.memCap {
+		c.err = &insight.MemoryError{Cap: c.memCap, Limit: "--query-memory"}
+	}
+	if err := c.err; err != nil {
+		c.mu.Unlock()
+		return err
+	}
 	if len(keys) > 0 || len(values) > 0 {
 		c.index(rows, keys, values)
 	}
@@ -203,11 +237,15 @@ func (c *Collector) index(rows []Row, keys, values []string) {
 			id = len(c.keys)
 			c.keys = append(c.keys, k)
 			c.keyIDs[k] = id
+			c.keyBytes += 2 * (int64(len(k)) + int64(unsafe.Sizeof(k))) // in keys and keyIDs
 		}
 		ids[i] = int64(id)
 	}
 	base := int32(len(c.values))
 	c.values = append(c.values, values...)
+	for _, v := range values {
+		c.keyBytes += int64(len(v)) + int64(unsafe.Sizeof(v))
+	}
 	for i := range rows {
 		if len(keys) > 0 {
 			rows[i].Actor = ids[rows[i].Actor]

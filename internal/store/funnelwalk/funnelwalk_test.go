@@ -90,7 +90,7 @@ func TestCollectorBatches(t *testing.T) {
 		t.Fatal(err)
 	}
 	p := NewPlan(q)
-	c := NewCollector(p)
+	c := NewCollector(p, insight.DefaultMemoryCap)
 	// acme: a (ads) then b 5 m later, from two batches; beta: a (mail);
 	// cern: b only.
 	batches := []struct {
@@ -138,7 +138,7 @@ func TestCollectorBatches(t *testing.T) {
 func TestRunManyActors(t *testing.T) {
 	q := funnel(t, "ordered", "a", "b", "c")
 	q.Persons, q.Limit = "dropped:2", 3
-	c := NewCollector(NewPlan(q))
+	c := NewCollector(NewPlan(q), insight.DefaultMemoryCap)
 	var rows []Row
 	for actor := int64(1); actor <= 1000; actor++ {
 		// Reversed: c, b, a. Every third actor has no c: level 2.
@@ -231,7 +231,7 @@ func TestFeedOrderDoesNotMatter(t *testing.T) {
 			t.Fatal(err)
 		}
 		run := func(batches [][]Row) *insight.FunnelResult {
-			c := NewCollector(NewPlan(q))
+			c := NewCollector(NewPlan(q), insight.DefaultMemoryCap)
 			var wg sync.WaitGroup
 			for _, b := range batches {
 				wg.Go(func() {
@@ -259,7 +259,7 @@ func TestFeedOrderDoesNotMatter(t *testing.T) {
 }
 
 func TestPersonIDRange(t *testing.T) {
-	c := NewCollector(NewPlan(funnel(t, "ordered", "a", "b")))
+	c := NewCollector(NewPlan(funnel(t, "ordered", "a", "b")), insight.DefaultMemoryCap)
 	if err := c.Add([]Row{{Actor: 1 << 32, M: 1, BV: -1}}, nil, nil); err == nil || !strings.Contains(err.Error(), "person id 4294967296 out of range") {
 		t.Fatalf("err = %v", err)
 	}

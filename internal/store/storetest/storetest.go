@@ -48,6 +48,7 @@ func Run(t *testing.T, open Open) {
 		"FunnelPersons":      funnelPersons,
 		"FunnelOverTime":     funnelOverTime,
 		"FunnelTimes":        funnelTimeToConvert,
+		"FunnelMemoryCap":    funnelMemoryCap,
 		"Retention":          retention,
 		"Stickiness":         stickiness,
 		"Lifecycle":          lifecycle,
@@ -405,6 +406,31 @@ func trendPersonFilters(t *testing.T, s store.Store) {
 	}
 	f(insight.Filter{Type: "person", Property: "plan", Op: "eq", Value: "pro"}, 1)
 	f(insight.Filter{Type: "person", Property: "plan", Op: "is_set"}, 2)
+}
+
+// funnelMemoryCap: a funnel whose rows pass the query's memory cap
+// fails with *insight.MemoryError (store.AsMemoryError reads the engines'
+// own out-of-memory errors), and answers under the default cap.
+func funnelMemoryCap(t *testing.T, s store.Store) {
+	var evs []event.Raw
+	for i := range 3000 {
+		evs = append(evs, Ev([]string{"a", "b"}[i%2], fmt.Sprint("m", i/2%300), Day0.Add(time.Duration(i)*time.Second), nil))
+	}
+	NewLoader(t, s).Load(1, evs...)
+	q := &insight.Funnel{Steps: []insight.FunnelStep{{Event: "a"}, {Event: "b"}}, Window: "1h", Order: "ordered",
+		Range: insight.Range{From: Day0, To: Day0.AddDate(0, 0, 1)}}
+	if err := q.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	res, err := s.Funnel(context.Background(), 1, time.UTC, q)
+	if err != nil || res.Steps[1].Count != 300 {
+		t.Fatalf("under the default cap: %v, %+v", err, res)
+	}
+	ctx := insight.WithMemoryCap(context.Background(), 2999*16) // the rows take 3000 × 16 bytes
+	_, err = s.Funnel(ctx, 1, time.UTC, q)
+	if !insight.IsMemoryError(store.AsMemoryError(ctx, err)) {
+		t.Fatalf("past the cap: %v, want a memory error", err)
+	}
 }
 
 func funnelOrdered(t *testing.T, s store.Store) {
