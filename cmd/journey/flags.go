@@ -84,6 +84,7 @@ func appFlags(f *flags, c *app.Config) {
 	f.str(&c.AdminKey, "admin-key", "", "admin key for /api/v1/projects (at least 16 characters)")
 	f.boolean(&c.NoSync, "no-sync", false, "skip fdatasync of the event log: survives kill -9, not a power cut")
 	f.str(&c.MemoryLimit, "memory-limit", "", "DuckDB memory limit, e.g. 1GB")
+	f.str(&c.QueryTimeout, "query-timeout", "60s", "time one query may take")
 	f.str(&c.QueryMemory, "query-memory", "2GiB", "memory one query may take outside the database engine (a funnel's rows), and on ClickHouse its max_memory_usage")
 	f.integer(&c.Threads, "threads", 0, "DuckDB threads; 0 = one per core")
 	f.float(&c.RateLimit, "rate-limit", 0, "capture events per second per project token; 0 = unlimited")

@@ -145,3 +145,18 @@ func TestQueryMemoryCap(t *testing.T) {
 		t.Fatalf("DAU under a small cap: %d %s, want %s", code, out, wantDAU)
 	}
 }
+
+// TestQueryTimeout checks --query-timeout: a query past it is cancelled
+// and answers 504 naming the timeout.
+func TestQueryTimeout(t *testing.T) {
+	ta := newTestAppWith(t, Config{QueryTimeout: "1ns"})
+	p := ta.project("p")
+	code, out := ta.do("POST", "/api/v1/query", p.SecretKey, json.RawMessage(`{"kind":"trend","series":[{"event":"e"}],"from":"2026-01-01T00:00:00Z","to":"2026-01-02T00:00:00Z"}`))
+	if code != 504 || !strings.Contains(string(out), "query timed out after 1ns") {
+		t.Fatalf("query past the timeout: %d %s, want 504", code, out)
+	}
+	ta.api.QueryTimeout = time.Minute
+	if code, out := ta.do("POST", "/api/v1/query", p.SecretKey, json.RawMessage(`{"kind":"trend","series":[{"event":"e"}],"from":"2026-01-01T00:00:00Z","to":"2026-01-02T00:00:00Z"}`)); code != 200 {
+		t.Fatalf("query within the timeout: %d %s", code, out)
+	}
+}

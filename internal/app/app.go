@@ -46,8 +46,10 @@ type Config struct {
 	// (and on ClickHouse its max_memory_usage), e.g. "2GiB"; "" =
 	// insight.DefaultMemoryCap.
 	QueryMemory string
-	Threads     int     // DuckDB threads; 0 = one per core
-	RateLimit   float64 // capture events/s per token; 0 = unlimited
+	// QueryTimeout bounds one query, e.g. "60s"; "" = 60 s.
+	QueryTimeout string
+	Threads      int     // DuckDB threads; 0 = one per core
+	RateLimit    float64 // capture events/s per token; 0 = unlimited
 	// Events selects the event store: "" for the embedded DuckDB under
 	// DataDir, or clickhouse://host:port[,host2:port2]/db[?cluster=name].
 	Events string
@@ -98,6 +100,21 @@ func (c *Config) queryMemory() (int64, error) {
 	return n, nil
 }
 
+// queryTimeout parses QueryTimeout (0: the API's default).
+func (c *Config) queryTimeout() (time.Duration, error) {
+	if c.QueryTimeout == "" {
+		return 0, nil
+	}
+	d, err := time.ParseDuration(c.QueryTimeout)
+	if err == nil && d <= 0 {
+		err = errors.New("must be positive")
+	}
+	if err != nil {
+		return 0, fmt.Errorf("invalid --query-timeout %q: want a duration such as 60s: %w", c.QueryTimeout, err)
+	}
+	return d, nil
+}
+
 // Validate checks the configuration before anything is opened.
 func (c *Config) Validate() error {
 	if c.DataDir == "" {
@@ -115,6 +132,9 @@ func (c *Config) Validate() error {
 		return errors.New("invalid --rate-limit: must be >= 0")
 	}
 	if _, err := c.queryMemory(); err != nil {
+		return err
+	}
+	if _, err := c.queryTimeout(); err != nil {
 		return err
 	}
 	if c.Meta != "" && !strings.HasPrefix(c.Meta, "postgres://") && !strings.HasPrefix(c.Meta, "postgresql://") {
@@ -272,9 +292,11 @@ func (a *App) routes() http.Handler {
 		mux.Handle(route, ch)
 		mux.Handle(route+"/", ch)
 	}
-	proxies, _ := a.Config.trustedProxies()  // checked by Validate
-	queryMemory, _ := a.Config.queryMemory() // checked by Validate
-	srv := &api.Server{Meta: a.Meta, Events: a.Events, AdminKey: a.Config.AdminKey, Ready: a.ready, Live: hub, TrustedProxies: proxies, QueryMemory: queryMemory}
+	proxies, _ := a.Config.trustedProxies()    // checked by Validate
+	queryMemory, _ := a.Config.queryMemory()   // checked by Validate
+	queryTimeout, _ := a.Config.queryTimeout() // checked by Validate
+	srv := &api.Server{Meta: a.Meta, Events: a.Events, AdminKey: a.Config.AdminKey, Ready: a.ready, Live: hub, TrustedProxies: proxies,
+		QueryMemory: queryMemory, QueryTimeout: queryTimeout}
 	srv.Register(mux)
 	a.api = srv
 	mux.Handle("/", web.Handler())

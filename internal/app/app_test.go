@@ -267,4 +267,7 @@ func TestConfigValidate(t *testing.T) {
 	f(Config{DataDir: "d", QueryMemory: "512MiB"}, "")
 	f(Config{DataDir: "d", QueryMemory: "lots"}, `--query-memory "lots"`)
 	f(Config{DataDir: "d", QueryMemory: "100KB"}, "less than 1MiB")
+	f(Config{DataDir: "d", QueryTimeout: "2m"}, "")
+	f(Config{DataDir: "d", QueryTimeout: "soon"}, `--query-timeout "soon"`)
+	f(Config{DataDir: "d", QueryTimeout: "0s"}, "must be positive")
 }
