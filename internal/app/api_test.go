@@ -129,11 +129,12 @@ func TestQueryMemoryCap(t *testing.T) {
 	ta.sync()
 	rng := fmt.Sprintf(`"from":%q,"to":%q`, day.Format(time.RFC3339), day.AddDate(0, 0, 1).Format(time.RFC3339))
 	funnel := `{"kind":"funnel","steps":[{"event":"a"},{"event":"b"}],"window":"1h",` + rng + `}`
-	dau := `{"kind":"trend","series":[{"event":"a","math":"dau"}],"interval":"hour",` + rng + `}`
+	dau := fmt.Sprintf(`{"kind":"trend","series":[{"event":"a","math":"dau"}],"interval":"day","from":%q,"to":%q}`, day.Format(time.RFC3339), day.AddDate(0, 0, 3).Format(time.RFC3339))
 	code, out := ta.do("POST", "/api/v1/query", p.SecretKey, json.RawMessage(funnel))
 	if code != 200 || !strings.Contains(string(out), `"count":50`) {
 		t.Fatalf("funnel under the cap: %d %s", code, out)
 	}
+	ta.api.QueryMemory = 0 // the default cap: DAU's few pages fit and its dense plan answers
 	_, wantDAU := ta.do("POST", "/api/v1/query", p.SecretKey, json.RawMessage(dau))
 	ta.api.QueryMemory = 4 << 10 // 800 rows of 16 bytes pass it; DAU's 64 KB pages too
 	code, out = ta.do("POST", "/api/v1/query", p.SecretKey, json.RawMessage(funnel))

@@ -43,8 +43,8 @@ type Config struct {
 	NoSync      bool   // skip fdatasync in the event log (kill -9 safe, not power-cut safe)
 	MemoryLimit string // DuckDB memory_limit
 	// QueryMemory caps one query's memory outside the database engine
-	// (and on ClickHouse its max_memory_usage), e.g. "2GiB"; "" =
-	// insight.DefaultMemoryCap.
+	// and, when set, on ClickHouse its max_memory_usage, e.g. "4GiB"; "" =
+	// insight.DefaultMemoryCap outside the engine, ClickHouse's profile.
 	QueryMemory string
 	// QueryTimeout bounds one query, e.g. "60s"; "" = 60 s.
 	QueryTimeout string

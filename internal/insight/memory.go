@@ -8,7 +8,8 @@ import (
 	"strings"
 )
 
-// DefaultMemoryCap is a query's memory cap when the server sets none.
+// DefaultMemoryCap is a query's memory cap outside the database engine
+// when the server sets none.
 const DefaultMemoryCap = 2 << 30
 
 type memoryCapKey struct{}
@@ -16,17 +17,27 @@ type memoryCapKey struct{}
 // WithMemoryCap returns ctx carrying a query's memory cap in bytes: what
 // the query's own working set may take outside the database engine (a
 // funnel's rows, person bitsets) and, on ClickHouse, its
-// max_memory_usage.
+// max_memory_usage. 0 leaves ctx as it is.
 func WithMemoryCap(ctx context.Context, bytes int64) context.Context {
+	if bytes <= 0 {
+		return ctx
+	}
 	return context.WithValue(ctx, memoryCapKey{}, bytes)
 }
 
 // MemoryCap is ctx's memory cap, DefaultMemoryCap when it has none.
 func MemoryCap(ctx context.Context) int64 {
-	if n, ok := ctx.Value(memoryCapKey{}).(int64); ok && n > 0 {
+	if n, ok := SetMemoryCap(ctx); ok {
 		return n
 	}
 	return DefaultMemoryCap
+}
+
+// SetMemoryCap is ctx's memory cap when one was set: engines that have
+// limits of their own (ClickHouse's profiles) keep them otherwise.
+func SetMemoryCap(ctx context.Context) (int64, bool) {
+	n, ok := ctx.Value(memoryCapKey{}).(int64)
+	return n, ok
 }
 
 // MemoryError is a query that needed more memory than it may take; the
@@ -63,7 +74,7 @@ func ParseBytes(s string) (int64, error) {
 		return 0, fmt.Errorf("cannot parse size %q: unknown unit %q (want B, KB, MB, GB, TB, KiB, MiB, GiB or TiB)", s, unit)
 	}
 	x, err := strconv.ParseFloat(num, 64)
-	if err != nil || x < 0 {
+	if err != nil {
 		return 0, fmt.Errorf("cannot parse size %q: want a number such as 2GB", s)
 	}
 	if x*mult >= 1<<62 {

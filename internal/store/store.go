@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
-	"strings"
 	"time"
 
 	"github.com/journey-dev/journey/internal/insight"
@@ -170,22 +169,26 @@ func SQLValue(v any) any {
 }
 
 // AsMemoryError returns err as an *insight.MemoryError when it says the
-// query ran out of memory: past its own cap (insight.MemoryCap of ctx; on
-// ClickHouse its max_memory_usage) or past the engine's limit (DuckDB's
-// memory_limit, ClickHouse's server limit); else err itself. The engines
-// only say so in text.
+// query ran out of memory: past its own cap (insight.MemoryCap) or past an
+// engine's limit, as told by the tests the store packages register
+// (RegisterOutOfMemory); else err itself.
 func AsMemoryError(ctx context.Context, err error) error {
 	if err == nil || insight.IsMemoryError(err) {
 		return err
 	}
-	msg := err.Error()
-	switch {
-	case strings.Contains(msg, "Memory limit (for query) exceeded"): // ClickHouse, code 241
-		return &insight.MemoryError{Cap: insight.MemoryCap(ctx), Limit: "--query-memory"}
-	case strings.Contains(msg, "Out of Memory Error"): // DuckDB
-		return &insight.MemoryError{Limit: "--memory-limit"}
-	case strings.Contains(msg, "Memory limit (total) exceeded"): // ClickHouse's server limit
-		return &insight.MemoryError{Limit: "ClickHouse's max_server_memory_usage"}
+	for _, f := range outOfMemory {
+		if m := f(ctx, err); m != nil {
+			return m
+		}
 	}
 	return err
+}
+
+// outOfMemory: the engines' tests for their own out-of-memory errors.
+var outOfMemory []func(context.Context, error) *insight.MemoryError
+
+// RegisterOutOfMemory adds an engine's test for its out-of-memory errors
+// (nil: not one); store packages call it from init.
+func RegisterOutOfMemory(f func(context.Context, error) *insight.MemoryError) {
+	outOfMemory = append(outOfMemory, f)
 }

@@ -25,6 +25,7 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/google/uuid"
 
+	"github.com/journey-dev/journey/internal/insight"
 	"github.com/journey-dev/journey/internal/store"
 )
 
@@ -481,4 +482,22 @@ func (s *Store) SQLForTests(ctx context.Context, query string) ([]string, error)
 		out = append(out, v)
 	}
 	return out, rows.Err()
+}
+
+// memoryLimitExceeded is ClickHouse's MEMORY_LIMIT_EXCEEDED.
+const memoryLimitExceeded = 241
+
+// ClickHouse's out-of-memory errors (past the query's max_memory_usage,
+// or the server's own limits) read as *insight.MemoryError.
+func init() {
+	store.RegisterOutOfMemory(func(ctx context.Context, err error) *insight.MemoryError {
+		var e *ch.Exception
+		if !errors.As(err, &e) || e.Code != memoryLimitExceeded {
+			return nil
+		}
+		if n, ok := insight.SetMemoryCap(ctx); ok && strings.Contains(e.Message, "(for query)") {
+			return &insight.MemoryError{Cap: n, Limit: "--query-memory"}
+		}
+		return &insight.MemoryError{Limit: "ClickHouse's max_memory_usage"}
+	})
 }

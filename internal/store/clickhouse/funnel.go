@@ -31,11 +31,14 @@ func (s *Store) Funnel(ctx context.Context, projectID int64, tz *time.Location, 
 	if err != nil {
 		return nil, err
 	}
+	ctx, cancel := context.WithCancel(ctx)
 	rows, err := s.query(ctx, query, args...)
 	if err != nil {
+		cancel()
 		return nil, fmt.Errorf("cannot run funnel: %w", err)
 	}
 	defer rows.Close()
+	defer cancel() // first: a return before the end stops the stream, which Close would read to its end
 	c := funnelwalk.NewCollector(p, insight.MemoryCap(ctx))
 	f := newFunnelFeed(c, q.GroupType() != "")
 	for rows.Next() {

@@ -291,9 +291,18 @@ func bucketArgs(interval string, tz *time.Location) []any {
 // source more than once.
 const maxQuerySize = 64 << 20
 
-// query runs an insight's read with maxQuerySize, and the query's memory
-// cap as its max_memory_usage.
+// query runs an insight's read with maxQuerySize (and withMemoryCap).
 func (s *Store) query(ctx context.Context, query string, args ...any) (driver.Rows, error) {
-	ctx = ch.Context(ctx, ch.WithSettings(ch.Settings{"max_query_size": maxQuerySize, "max_memory_usage": int(insight.MemoryCap(ctx))}))
+	ctx = ch.Context(ctx, ch.WithSettings(withMemoryCap(ctx, ch.Settings{"max_query_size": maxQuerySize})))
 	return s.q().Query(ctx, query, args...)
+}
+
+// withMemoryCap adds the query's memory cap, when one was set
+// (--query-memory), to settings as its max_memory_usage; else the
+// server's profile decides.
+func withMemoryCap(ctx context.Context, settings ch.Settings) ch.Settings {
+	if n, ok := insight.SetMemoryCap(ctx); ok {
+		settings["max_memory_usage"] = int(n)
+	}
+	return settings
 }

@@ -257,11 +257,14 @@ func (s *Store) SQL(ctx context.Context, projectID int64, q *insight.SQL) (*insi
 	if err != nil {
 		return nil, err
 	}
-	ctx = ch.Context(ctx, ch.WithSettings(ch.Settings{"readonly": 1, "max_memory_usage": int(insight.MemoryCap(ctx))}))
+	ctx = ch.Context(ctx, ch.WithSettings(withMemoryCap(ctx, ch.Settings{"readonly": 1})))
 	rows, err := s.q().Query(ctx, fmt.Sprintf("SELECT * FROM (%s) LIMIT %d", scoped, q.Limit+1))
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
+		}
+		if m := store.AsMemoryError(ctx, err); m != err {
+			return nil, m // not the query's fault
 		}
 		return nil, insight.Bad("query", "%s", s.userError(err))
 	}

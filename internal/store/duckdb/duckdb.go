@@ -15,6 +15,7 @@ import (
 
 	duckdb "github.com/duckdb/duckdb-go/v2"
 
+	"github.com/journey-dev/journey/internal/insight"
 	"github.com/journey-dev/journey/internal/store"
 )
 
@@ -354,4 +355,16 @@ func (s *Store) CountEvents(ctx context.Context, projectID int64) (int64, error)
 	}
 	err := s.db.QueryRowContext(ctx, q, args...).Scan(&n)
 	return n, err
+}
+
+// DuckDB's out-of-memory errors (past --memory-limit) read as
+// *insight.MemoryError.
+func init() {
+	store.RegisterOutOfMemory(func(_ context.Context, err error) *insight.MemoryError {
+		var e *duckdb.Error
+		if errors.As(err, &e) && e.Type == duckdb.ErrorTypeOutOfMemory {
+			return &insight.MemoryError{Limit: "--memory-limit"}
+		}
+		return nil
+	})
 }

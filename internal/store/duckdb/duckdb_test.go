@@ -3,12 +3,14 @@ package duckdb
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"path/filepath"
 	"reflect"
 	"testing"
 	"time"
 
 	"github.com/journey-dev/journey/internal/insight"
+	"github.com/journey-dev/journey/internal/store"
 	"github.com/journey-dev/journey/internal/store/storetest"
 )
 
@@ -80,5 +82,34 @@ func TestDedupAfterReopen(t *testing.T) {
 	defer s.Close()
 	if n, _ := s.CountEvents(context.Background(), 1); n != 3 {
 		t.Fatalf("stored %d events, want 3 (x once, y twice with fresh uuids)", n)
+	}
+}
+
+// TestOutOfMemoryError: DuckDB's out-of-memory errors (past
+// --memory-limit) read as *insight.MemoryError; others stay as they are.
+func TestOutOfMemoryError(t *testing.T) {
+	s, err := Open("", Options{MemoryLimit: "20MB"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	var n int64
+	err = s.db.QueryRowContext(ctx, "SELECT length(list(i::VARCHAR)) FROM range(20000000) t(i)").Scan(&n)
+	var mem *insight.MemoryError
+	if !errors.As(store.AsMemoryError(ctx, err), &mem) || mem.Limit != "--memory-limit" {
+		t.Fatalf("past memory_limit: %v, want a MemoryError", err)
+	}
+	// The sql kind answers it too, not a 400 for the user's query.
+	if err := s.Apply(ctx, &store.Write{Events: []store.Row{{ProjectID: 1, Event: "e", DistinctID: "d", PersonID: 1, Timestamp: time.Now(), ReceivedAt: time.Now()}}, Checkpoint: 1}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = s.SQL(ctx, 1, &insight.SQL{Query: "SELECT length(list(repeat(event, 1000 + x))) FROM (SELECT unnest(generate_series(1, 100000)) AS x, event FROM events)", Limit: 10})
+	if !errors.As(err, &mem) {
+		t.Fatalf("sql kind past memory_limit: %v, want a MemoryError", err)
+	}
+	err = s.db.QueryRowContext(ctx, "SELECT nonsense FROM").Scan(&n)
+	if err == nil || store.AsMemoryError(ctx, err) != err {
+		t.Fatalf("a syntax error: %v", err)
 	}
 }

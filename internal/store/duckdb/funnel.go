@@ -419,9 +419,16 @@ func (f *funnelFeedRun) rawRows(st *duckdb.ChunkIteratorState, rows []funnelwalk
 	kept := rows[:0]
 	for i, r := range rows {
 		res[i] = r.M != 0 // see funnelSQL's count
-		if r.M != 0 {
-			kept = append(kept, r)
+		if r.M == 0 {
+			continue
 		}
+		if keys != nil { // keep the kept rows' group keys only
+			keys[len(kept)], r.Actor = keys[r.Actor], int64(len(kept))
+		}
+		kept = append(kept, r)
+	}
+	if keys != nil {
+		keys = keys[:len(kept)]
 	}
 	return kept, keys, values, true
 }
@@ -434,15 +441,6 @@ func (f *funnelFeedRun) boxedRows(st *duckdb.ChunkIteratorState, rows []funnelwa
 			return nil, nil, nil, err
 		}
 		r := funnelwalk.Row{BV: -1}
-		switch a := (*row.GetValuePtr(0)).(type) {
-		case int64:
-			r.Actor = a
-		case string:
-			r.Actor = int64(len(keys))
-			keys = append(keys, a)
-		default:
-			return nil, nil, nil, fmt.Errorf("%s: unexpected actor %T", funnelFeedName, a)
-		}
 		x, _ := (*row.GetValuePtr(1)).(int64)
 		next := 2
 		m := x & (1<<f.mBits - 1)
@@ -458,6 +456,15 @@ func (f *funnelFeedRun) boxedRows(st *duckdb.ChunkIteratorState, rows []funnelwa
 		}
 		if r.M == 0 {
 			continue
+		}
+		switch a := (*row.GetValuePtr(0)).(type) {
+		case int64:
+			r.Actor = a
+		case string:
+			r.Actor = int64(len(keys))
+			keys = append(keys, a)
+		default:
+			return nil, nil, nil, fmt.Errorf("%s: unexpected actor %T", funnelFeedName, a)
 		}
 		if f.c.Plan().Breakdown {
 			if v, ok := (*row.GetValuePtr(next)).(string); ok {

@@ -124,6 +124,9 @@ SELECT * FROM (%[2]s
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
+		if m := store.AsMemoryError(ctx, err); m != err {
+			return nil, m // not the query's fault
+		}
 		return nil, insight.Bad("query", "%v", err)
 	}
 	defer rows.Close()

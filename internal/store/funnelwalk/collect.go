@@ -157,10 +157,7 @@ func (c *Collector) Add(rows []Row, keys, values []string) error {
 		}
 	}
 	c.mu.Lock()
-	if c.err == nil && (c.rows.Load()+int64(len(rows)))*c.rowBytes()+c.keyBytes > c.memCap {
-		c.err = &insight.MemoryError{Cap: c.memCap, Limit: "--query-memory"}
-	}
-	if err := c.err; err != nil {
+	if err := c.reserve(len(rows), keys, values); err != nil {
 		c.mu.Unlock()
 		return err
 	}
@@ -176,12 +173,37 @@ func (c *Collector) Add(rows []Row, keys, values []string) error {
 	}
 	c.mu.Unlock()
 	sh.append(rows, c.p.Breakdown)
-	c.rows.Add(int64(len(rows)))
 	c.mu.Lock()
 	c.free = append(c.free, sh)
 	c.mu.Unlock()
 	return nil
 }
+
+// reserve counts n rows, and at most what keys and values add, against
+// the memory cap before they are kept, so that concurrent Adds cannot
+// pass it together; c.mu is held.
+func (c *Collector) reserve(n int, keys, values []string) error {
+	if c.err == nil {
+		need := (c.rows.Load()+int64(n))*c.rowBytes() + c.keyBytes
+		for _, k := range keys {
+			need += 2 * stringBytes(k) // if new: in keys and keyIDs
+		}
+		for _, v := range values {
+			need += stringBytes(v)
+		}
+		if need > c.memCap {
+			c.err = &insight.MemoryError{Cap: c.memCap, Limit: "--query-memory"}
+		}
+	}
+	if c.err != nil {
+		return c.err
+	}
+	c.rows.Add(int64(n))
+	return nil
+}
+
+// stringBytes is what keeping s takes.
+func stringBytes(s string) int64 { return int64(len(s)) + int64(unsafe.Sizeof(s)) }
 
 // append keeps rows in arrival order.
 func (sh *shard) append(rows []Row, breakdown bool) {
@@ -237,14 +259,14 @@ func (c *Collector) index(rows []Row, keys, values []string) {
 			id = len(c.keys)
 			c.keys = append(c.keys, k)
 			c.keyIDs[k] = id
-			c.keyBytes += 2 * (int64(len(k)) + int64(unsafe.Sizeof(k))) // in keys and keyIDs
+			c.keyBytes += 2 * stringBytes(k) // in keys and keyIDs
 		}
 		ids[i] = int64(id)
 	}
 	base := int32(len(c.values))
 	c.values = append(c.values, values...)
 	for _, v := range values {
-		c.keyBytes += int64(len(v)) + int64(unsafe.Sizeof(v))
+		c.keyBytes += stringBytes(v)
 	}
 	for i := range rows {
 		if len(keys) > 0 {

@@ -2,6 +2,7 @@ package funnelwalk
 
 import (
 	"cmp"
+	"errors"
 	"math"
 	"math/rand/v2"
 	"reflect"
@@ -265,6 +266,45 @@ func TestPersonIDRange(t *testing.T) {
 	}
 	if err := c.Add([]Row{{Actor: -1, M: 1, BV: -1}}, nil, nil); err == nil {
 		t.Fatal("a negative person id was taken")
+	}
+}
+
+// TestCollectorMemoryCap: rows are counted against the memory cap before
+// they are kept, so concurrent Adds stop at it together; group keys and
+// breakdown values count too.
+func TestCollectorMemoryCap(t *testing.T) {
+	const rowSize = 16
+	c := NewCollector(NewPlan(funnel(t, "ordered", "a", "b")), 1000*rowSize)
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; ; i++ {
+				if err := c.Add(slices.Repeat([]Row{{Actor: int64(g), T: int64(i), M: 1, BV: -1}}, 7), nil, nil); err != nil {
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	var mem *insight.MemoryError
+	if !errors.As(c.Err(), &mem) || mem.Cap != 1000*rowSize || mem.Limit != "--query-memory" {
+		t.Fatalf("Err() = %v, want a MemoryError", c.Err())
+	}
+	if n := c.Rows(); n > 1000 || n <= 1000-7 {
+		t.Fatalf("kept %d rows, want the most batches of 7 that fit 1000", n)
+	}
+	// Breakdown values: 16-byte string headers plus their bytes.
+	q := funnel(t, "ordered", "a", "b")
+	q.Breakdown = &insight.Breakdown{Property: "p"}
+	c = NewCollector(NewPlan(q), 2*(16+4)+2*(16+100))
+	long := strings.Repeat("v", 100)
+	if err := c.Add([]Row{{Actor: 1, M: 1, BV: 0}, {Actor: 2, M: 1, BV: 1}}, nil, []string{long, long}); err != nil {
+		t.Fatalf("at the cap: %v", err)
+	}
+	if err := c.Add([]Row{{Actor: 3, M: 2, BV: -1}}, nil, nil); !insight.IsMemoryError(err) {
+		t.Fatalf("past the cap: %v", err)
 	}
 }
 
