@@ -3,7 +3,6 @@ package duckdb
 import (
 	"context"
 	"fmt"
-	"maps"
 	"math/bits"
 	"slices"
 	"strconv"
@@ -201,7 +200,6 @@ type eventCodes struct {
 	lenBits int
 	bits    int      // code width
 	masks   []uint32 // by code
-	code    map[string]uint64
 }
 
 // maxCodeBits bounds the masks table (256 KB).
@@ -226,12 +224,10 @@ func newEventCodes(names []string, masks map[string]uint64) *eventCodes {
 	if width > maxCodeBits {
 		return nil
 	}
-	c := &eventCodes{names: all, lenBits: lenBits, bits: width, masks: make([]uint32, 1<<width), code: map[string]uint64{}}
+	c := &eventCodes{names: all, lenBits: lenBits, bits: width, masks: make([]uint32, 1<<width)}
 	for _, n := range names {
 		pos := utf8.RuneCountInString(all[:strings.Index(all, n)]) + 1
-		code := uint64(pos)<<lenBits | uint64(len(n))
-		c.code[n] = code
-		c.masks[code] = uint32(masks[n])
+		c.masks[pos<<lenBits|len(n)] = uint32(masks[n])
 	}
 	return c
 }
@@ -244,9 +240,9 @@ func (c *eventCodes) sql() string {
 // matching is a condition on the code m: the row's mask has one of bits.
 func (c *eventCodes) matching(bits uint64) string {
 	var in []string
-	for _, code := range slices.Sorted(maps.Values(c.code)) {
-		if uint64(c.masks[code])&bits != 0 {
-			in = append(in, strconv.FormatUint(code, 10))
+	for code, m := range c.masks {
+		if uint64(m)&bits != 0 {
+			in = append(in, strconv.Itoa(code))
 		}
 	}
 	if len(in) == 0 {

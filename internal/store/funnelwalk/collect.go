@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"math"
 	"sync"
-	"sync/atomic"
 	"unsafe"
 
 	"github.com/journey-dev/journey/internal/insight"
@@ -56,7 +55,7 @@ type Collector struct {
 	keys   []string // group keys by index (unit group:<type>)
 	keyIDs map[string]int
 	values []string // breakdown values
-	rows   atomic.Int64
+	rows   int64    // reserved by Add; mu
 	// memCap bounds what the kept rows, keys and values take (bytes);
 	// keyBytes is what keys and values take now; err is the error Add
 	// returned once past memCap.
@@ -143,7 +142,7 @@ func (c *Collector) Plan() *Plan { return c.p }
 func (c *Collector) Rows() int64 {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.rows.Load()
+	return c.rows
 }
 
 // Add keeps one batch of rows; keys and values are the batch's own group
@@ -184,7 +183,7 @@ func (c *Collector) Add(rows []Row, keys, values []string) error {
 // pass it together; c.mu is held.
 func (c *Collector) reserve(n int, keys, values []string) error {
 	if c.err == nil {
-		need := (c.rows.Load()+int64(n))*c.rowBytes() + c.keyBytes
+		need := (c.rows+int64(n))*c.rowBytes() + c.keyBytes
 		for _, k := range keys {
 			need += 2 * stringBytes(k) // if new: in keys and keyIDs
 		}
@@ -198,7 +197,7 @@ func (c *Collector) reserve(n int, keys, values []string) error {
 	if c.err != nil {
 		return c.err
 	}
-	c.rows.Add(int64(n))
+	c.rows += int64(n)
 	return nil
 }
 
