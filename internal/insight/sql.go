@@ -1,6 +1,10 @@
 package insight
 
-import "strings"
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+)
 
 // SQL is {"kind":"sql"}: a read-only SELECT over the project's own data,
 // exposed as the tables events(uuid, event, distinct_id, person_id,
@@ -17,6 +21,57 @@ type SQLResult struct {
 	Columns   []string `json:"columns"`
 	Rows      [][]any  `json:"rows"`
 	Truncated bool     `json:"truncated"`
+	// NonFinite lists the cells whose NaN or ±Inf reads as null
+	// ("rows[0][1]"): JSON has no such numbers.
+	NonFinite []string `json:"non_finite,omitempty"`
+
+	size int // bytes of the cells so far (AddRow)
+}
+
+// MaxSQLAnswer bounds the bytes of one sql answer's cells (the row limit
+// alone does not: a cell can hold a long text), so an answer cannot make
+// the server hold more than this for one request.
+const MaxSQLAnswer = 64 << 20
+
+// AddRow appends one row of rendered cells; finite[i] false marks cell i
+// as a NaN or ±Inf shown as null. Past MaxSQLAnswer it refuses the row.
+func (r *SQLResult) AddRow(cells []any, finite []bool) error {
+	for _, c := range cells {
+		r.size += cellSize(c)
+	}
+	if r.size > MaxSQLAnswer {
+		return bad("query", "the answer is larger than %d MiB; select fewer rows or shorter columns", MaxSQLAnswer>>20)
+	}
+	for i, ok := range finite {
+		if !ok {
+			r.NonFinite = append(r.NonFinite, fmt.Sprintf("rows[%d][%d]", len(r.Rows), i))
+		}
+	}
+	r.Rows = append(r.Rows, cells)
+	return nil
+}
+
+// cellSize estimates the bytes a rendered cell takes in the answer.
+func cellSize(v any) int {
+	switch x := v.(type) {
+	case string:
+		return len(x) + 2
+	case json.Number:
+		return len(x)
+	case []any:
+		n := 2
+		for _, c := range x {
+			n += cellSize(c) + 1
+		}
+		return n
+	case map[string]any:
+		n := 2
+		for k, c := range x {
+			n += len(k) + 4 + cellSize(c)
+		}
+		return n
+	}
+	return 8
 }
 
 // Validate checks the parts that need no database.

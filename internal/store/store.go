@@ -8,8 +8,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
-	"reflect"
 	"time"
 
 	"github.com/journey-dev/journey/internal/insight"
@@ -146,26 +144,6 @@ func PropertiesJSON(m map[string]any) string {
 		return "{}"
 	}
 	return string(b)
-}
-
-// SQLValue turns a driver value of the sql insight into what its JSON
-// answer holds on every store: UUIDs, times and other Stringers as text,
-// bytes as text, nullable (pointer) values as their value or nil.
-func SQLValue(v any) any {
-	rv := reflect.ValueOf(v)
-	if rv.Kind() == reflect.Pointer {
-		if rv.IsNil() {
-			return nil
-		}
-		v = rv.Elem().Interface()
-	}
-	switch x := v.(type) {
-	case []byte:
-		return string(x)
-	case fmt.Stringer:
-		return x.String()
-	}
-	return v
 }
 
 // AsMemoryError returns err as an *insight.MemoryError when it says the

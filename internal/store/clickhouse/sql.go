@@ -284,10 +284,13 @@ func (s *Store) SQL(ctx context.Context, projectID int64, q *insight.SQL) (*insi
 			break
 		}
 		vals := make([]any, len(ptrs))
+		finite := make([]bool, len(ptrs))
 		for i, p := range ptrs {
-			vals[i] = store.SQLValue(reflect.ValueOf(p).Elem().Interface())
+			vals[i], finite[i] = store.SQLValue(reflect.ValueOf(p).Elem().Interface(), chType(types[i].DatabaseTypeName()))
 		}
-		res.Rows = append(res.Rows, vals)
+		if err := res.AddRow(vals, finite); err != nil {
+			return nil, err
+		}
 	}
 	return res, rows.Err()
 }
@@ -306,4 +309,26 @@ func (s *Store) userError(err error) string {
 	msg = strings.ReplaceAll(msg, s.db+".", "")
 	msg = strings.ReplaceAll(msg, "events_local", "events")
 	return strings.TrimSpace(msg)
+}
+
+// chType is a ClickHouse column type in the words SQLValue knows: the
+// type inside Nullable(…) and LowCardinality(…), Date for both date types.
+func chType(t string) string {
+	for {
+		inner, ok := strings.CutPrefix(t, "Nullable(")
+		if !ok {
+			inner, ok = strings.CutPrefix(t, "LowCardinality(")
+		}
+		if !ok {
+			break
+		}
+		t = strings.TrimSuffix(inner, ")")
+	}
+	switch {
+	case t == "Date" || t == "Date32":
+		return "DATE"
+	case t == "UUID":
+		return "UUID"
+	}
+	return ""
 }

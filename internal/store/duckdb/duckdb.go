@@ -32,7 +32,7 @@ var (
 
 // Options tunes DuckDB.
 type Options struct {
-	MemoryLimit string // e.g. "1GB"; "" = DuckDB's default
+	MemoryLimit string // e.g. "1GB"; "" = DefaultMemoryLimit()
 	Threads     int    // 0 = DuckDB's default (all cores)
 	// AllowExternalAccess keeps DuckDB's file access on (benchmarks export
 	// data with COPY); the server turns it off.
@@ -72,6 +72,9 @@ func Open(path string, opts Options) (*Store, error) {
 
 func (s *Store) init(opts Options) error {
 	ctx := context.Background()
+	if opts.MemoryLimit == "" {
+		opts.MemoryLimit = DefaultMemoryLimit()
+	}
 	if opts.MemoryLimit != "" {
 		if _, err := s.db.ExecContext(ctx, fmt.Sprintf("SET memory_limit = '%s'", strings.ReplaceAll(opts.MemoryLimit, "'", ""))); err != nil {
 			return fmt.Errorf("cannot set memory_limit %q: %w", opts.MemoryLimit, err)

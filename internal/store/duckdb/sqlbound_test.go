@@ -1,0 +1,159 @@
+package duckdb
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/journey-dev/journey/internal/insight"
+)
+
+// rssMiB is this process' resident memory.
+func rssMiB(t *testing.T) int64 {
+	b, err := os.ReadFile("/proc/self/statm")
+	if err != nil {
+		t.Skip("no /proc/self/statm on this system")
+	}
+	f := strings.Fields(string(b))
+	var pages int64
+	for _, c := range f[1] {
+		pages = pages*10 + int64(c-'0')
+	}
+	return pages * int64(os.Getpagesize()) >> 20
+}
+
+// digitsJoin is n digit tables cross-joined: 10^n rows of s, n digits each.
+func digitsJoin(n int) string {
+	from := make([]string, n)
+	cols := make([]string, n)
+	for i := range from {
+		a := string(rune('a' + i))
+		from[i] = digits(a)
+		cols[i] = a + ".x"
+	}
+	return "(SELECT " + strings.Join(cols, " || ") + " AS s FROM " + strings.Join(from, ", ") + ")"
+}
+
+// TestSQLMemoryBounded: allowed queries that need far more memory than
+// the limit stop with a memory error (or finish), the process' memory
+// stays near the limit, and the store still answers afterwards.
+func TestSQLMemoryBounded(t *testing.T) {
+	s, err := Open("", Options{MemoryLimit: "128MB", Threads: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	l := newLoader(t, s)
+	l.Load(1, ev("e", "u", day0, nil))
+	doubling := "SELECT properties AS s FROM events"
+	for i := 0; i < 26; i++ {
+		doubling = "SELECT s || s AS s FROM (" + doubling + ")"
+	}
+	base := rssMiB(t)
+	var peak atomic.Int64
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(5 * time.Millisecond):
+				if r := rssMiB(t); r > peak.Load() {
+					peak.Store(r)
+				}
+			}
+		}
+	}()
+	for _, q := range []string{
+		"SELECT s FROM " + digitsJoin(6) + " ORDER BY md5(s) DESC LIMIT 1",
+		"SELECT count(DISTINCT md5(s)) FROM " + digitsJoin(6),
+		"SELECT max(length(s)) FROM (" + doubling + ")",
+		"SELECT md5(s), count(*) FROM " + digitsJoin(6) + " GROUP BY 1 ORDER BY 2 DESC LIMIT 3",
+	} {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		began := time.Now()
+		_, err := s.SQL(ctx, 1, &insight.SQL{Query: q, Limit: 10})
+		cancel()
+		t.Logf("%.50s…: %v in %v", q, err, time.Since(began))
+		var mem *insight.MemoryError
+		if err != nil && !errors.As(err, &mem) {
+			t.Errorf("%.60s…: %v, want an answer or a memory error", q, err)
+		}
+	}
+	close(stop)
+	<-done
+	// 128 MB for DuckDB, plus what Go and the allocator keep around.
+	if grew := peak.Load() - base; grew > 450 {
+		t.Fatalf("RSS grew by %d MiB (from %d MiB) past a 128 MB limit", grew, base)
+	}
+	res, err := s.SQL(context.Background(), 1, &insight.SQL{Query: "SELECT count(*) FROM events", Limit: 10})
+	if err != nil || len(res.Rows) != 1 {
+		t.Fatalf("after the bombs: %v %v", res, err)
+	}
+	t.Logf("RSS %d MiB before, %d MiB at the peak", base, peak.Load())
+}
+
+// cpuTime is the process' user and system CPU time.
+func cpuTime(t *testing.T) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		t.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// TestSQLTimeoutStopsWork: past its deadline a query answers and DuckDB
+// stops working on it (the CPU goes quiet), it does not run on unseen.
+func TestSQLTimeoutStopsWork(t *testing.T) {
+	s := testdb(t)
+	l := newLoader(t, s)
+	l.Load(1, ev("e", "u", day0, nil))
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	_, err := s.SQL(ctx, 1, &insight.SQL{Query: "SELECT count(*) FROM " + digitsJoin(10) + " WHERE md5(s) = 'x'", Limit: 10})
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("err %v, want the deadline", err)
+	}
+	if took := time.Since(start); took > 3*time.Second {
+		t.Fatalf("answered after %v", took)
+	}
+	time.Sleep(100 * time.Millisecond)
+	before := cpuTime(t)
+	time.Sleep(time.Second)
+	if used := cpuTime(t) - before; used > 300*time.Millisecond {
+		t.Fatalf("%v of CPU in the second after the timeout: the query still runs", used)
+	}
+}
+
+// TestDefaultMemoryLimit: with no --memory-limit DuckDB gets a quarter of
+// the machine's memory, not its own default of 80 %.
+func TestDefaultMemoryLimit(t *testing.T) {
+	total := memTotal()
+	if total == 0 {
+		t.Skip("memory size unknown on this system")
+	}
+	s := testdb(t)
+	var text string
+	if err := s.db.QueryRow(`SELECT value FROM duckdb_settings() WHERE name = 'memory_limit'`).Scan(&text); err != nil {
+		t.Fatalf("cannot read memory_limit: %v", err)
+	}
+	var n float64
+	var unit string
+	if _, err := fmt.Sscanf(text, "%g %s", &n, &unit); err != nil {
+		t.Fatalf("memory_limit %q: %v", text, err)
+	}
+	shift := map[string]uint{"KiB": 10, "MiB": 20, "GiB": 30, "TiB": 40}[unit]
+	limit := int64(n * float64(uint64(1)<<shift))
+	if want := max(total/4, 256<<20); limit <= 0 || uint64(limit) > want+want/20 || uint64(limit) < want-want/20 {
+		t.Fatalf("memory_limit = %d, want about %d (a quarter of %d)", limit, want, total)
+	}
+}
