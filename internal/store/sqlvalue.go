@@ -8,6 +8,7 @@ import (
 	"math/big"
 	"reflect"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -100,7 +101,7 @@ func sqlValue(v reflect.Value, dbType string, finite *bool) any {
 	case reflect.String:
 		s := v.String()
 		if dbType == "JSON" {
-			return jsonText(s)
+			return jsonText(s, finite)
 		}
 		return s
 	}
@@ -233,14 +234,34 @@ func structValue(v reflect.Value, finite *bool) any {
 	return obj
 }
 
-// jsonText is the value a JSON column holds, numbers kept as written
-// (1e400 stays 1e400); text that is not JSON stays text.
-func jsonText(s string) any {
+// jsonText is the value a JSON column holds, numbers kept as written;
+// one past float64's range (1e400) is null, as the double it reads as is
+// infinite. Text that is not JSON stays text.
+func jsonText(s string, finite *bool) any {
 	dec := json.NewDecoder(strings.NewReader(s))
 	dec.UseNumber()
 	var v any
 	if err := dec.Decode(&v); err != nil || dec.More() {
 		return s
+	}
+	return inRange(v, finite)
+}
+
+func inRange(v any, finite *bool) any {
+	switch x := v.(type) {
+	case json.Number:
+		if f, err := strconv.ParseFloat(string(x), 64); err != nil || math.IsInf(f, 0) {
+			*finite = false
+			return nil
+		}
+	case []any:
+		for i := range x {
+			x[i] = inRange(x[i], finite)
+		}
+	case map[string]any:
+		for k := range x {
+			x[k] = inRange(x[k], finite)
+		}
 	}
 	return v
 }
