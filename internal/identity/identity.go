@@ -10,9 +10,11 @@ package identity
 
 import (
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"hash/fnv"
+	"hash/maphash"
 	"strings"
 	"time"
 
@@ -27,31 +29,37 @@ type didKey struct {
 	id      string
 }
 
-// Resolver holds the distinct-id map in memory. It is not safe for
-// concurrent use: the loader owns it.
+// Resolver holds the distinct-id map in memory (compactly: see idTable).
+// It is not safe for concurrent use: the loader owns it.
 type Resolver struct {
-	ids       map[didKey]int64
-	byPerson  map[int64][]string
-	overrides map[int64]int64   // merged-away person → surviving person
-	oldOf     map[int64][]int64 // surviving person → merged-away persons
-	next      int64
+	ids   idTable
+	oldOf map[int64][]int64 // surviving person → merged-away persons
+	next  int64
 }
 
 // New builds a resolver from the stored identity state.
-func New(st store.Identity) *Resolver {
+func New(st store.Identity) *Resolver { return newResolver(st, seededHash) }
+
+func newResolver(st store.Identity, hash func(maphash.Seed, []byte) uint32) *Resolver {
+	size := 0
+	var buf [binary.MaxVarintLen64]byte
+	for _, d := range st.DistinctIDs {
+		size += len(binary.AppendVarint(buf[:0], d.ProjectID)) + len(d.DistinctID)
+	}
 	r := &Resolver{
-		ids:       make(map[didKey]int64, len(st.DistinctIDs)),
-		byPerson:  make(map[int64][]string, len(st.DistinctIDs)),
-		overrides: map[int64]int64{},
-		oldOf:     map[int64][]int64{},
-		next:      st.MaxPersonID + 1,
+		ids:   newIDTable(len(st.DistinctIDs), size, hash),
+		oldOf: map[int64][]int64{},
+		next:  st.MaxPersonID + 1,
 	}
 	for _, d := range st.DistinctIDs {
-		r.ids[didKey{d.ProjectID, d.DistinctID}] = d.PersonID
-		r.byPerson[d.PersonID] = append(r.byPerson[d.PersonID], d.DistinctID)
+		if i, ok := r.ids.find(d.ProjectID, d.DistinctID); ok {
+			r.ids.entries[i].person = d.PersonID // a repeated row: the last wins
+			continue
+		}
+		r.ids.add(d.ProjectID, d.DistinctID, d.PersonID)
 	}
+	r.ids.linkPersons()
 	for _, o := range st.Overrides {
-		r.overrides[o.OldPersonID] = o.PersonID
 		r.oldOf[o.PersonID] = append(r.oldOf[o.PersonID], o.OldPersonID)
 	}
 	return r
@@ -77,10 +85,10 @@ type batchState struct {
 	project map[int64]int64     // person → project, for persons touched
 	dids    map[didKey]int64    // distinct ids changed in this batch
 	merged  map[int64]bool      // persons merged away in this batch
-	// overridden lists persons whose override changed (→ project); the
-	// final target is read from the resolver, so a chain of merges in one
-	// batch writes each override once.
-	overridden map[int64]int64
+	// overridden holds the overrides this batch changes, by merged-away
+	// person, so a chain of merges in one batch writes each once, with its
+	// last target.
+	overridden map[int64]store.Override
 	groups     map[string]int // group key → index in w.Groups
 }
 
@@ -88,7 +96,7 @@ type batchState struct {
 // every identity change), updating the in-memory state.
 func (r *Resolver) Resolve(ctx context.Context, batches []event.RawBatch, fetch FetchPersons) (*store.Write, error) {
 	b := &batchState{w: &store.Write{}, created: map[int64]time.Time{}, project: map[int64]int64{},
-		dids: map[didKey]int64{}, merged: map[int64]bool{}, groups: map[string]int{}, overridden: map[int64]int64{}}
+		dids: map[didKey]int64{}, merged: map[int64]bool{}, groups: map[string]int{}, overridden: map[int64]store.Override{}}
 	for _, batch := range batches {
 		for i := range batch.Events {
 			r.resolveEvent(b, batch.ProjectID, &batch.Events[i])
@@ -97,10 +105,10 @@ func (r *Resolver) Resolve(ctx context.Context, batches []event.RawBatch, fetch 
 	for k, p := range b.dids {
 		b.w.DistinctIDs = append(b.w.DistinctIDs, store.DistinctID{ProjectID: k.project, DistinctID: k.id, PersonID: p})
 	}
-	for old, project := range b.overridden {
-		b.w.Overrides = append(b.w.Overrides, store.Override{ProjectID: project, OldPersonID: old, PersonID: r.overrides[old]})
+	for _, o := range b.overridden {
+		b.w.Overrides = append(b.w.Overrides, o)
 	}
-	if err := r.applyOps(ctx, b, fetch); err != nil {
+	if err := b.applyOps(ctx, fetch); err != nil {
 		return nil, err
 	}
 	return b.w, nil
@@ -122,16 +130,18 @@ func (r *Resolver) resolveEvent(b *batchState, project int64, e *event.Raw) {
 			r.merge(b, project, e.DistinctID, alias, e.Timestamp)
 		}
 	case event.GroupIdentify:
-		r.group(b, project, props, e.Timestamp)
+		b.group(project, props, e.Timestamp)
 	}
-	person, ok := r.ids[didKey{project, e.DistinctID}]
+	var person int64
+	i, ok := r.ids.find(project, e.DistinctID)
 	switch {
 	case ok:
+		person = r.ids.entries[i].person
 	case e.NoPerson:
 		person = personless(project, e.DistinctID)
 	default:
 		person = r.create(b, project, e.Timestamp)
-		r.link(b, project, e.DistinctID, person)
+		r.link(b, project, e.DistinctID, person, none)
 	}
 	if person > 0 && (len(e.Set) > 0 || len(e.SetOnce) > 0 || len(e.Unset) > 0) && !e.NoPerson {
 		b.ops = append(b.ops, op{person: person, set: e.Set, setOnce: e.SetOnce, unset: e.Unset, at: e.Timestamp, projectID: project})
@@ -181,23 +191,18 @@ func (r *Resolver) create(b *batchState, project int64, at time.Time) int64 {
 	return id
 }
 
-func (r *Resolver) link(b *batchState, project int64, distinctID string, person int64) {
-	k := didKey{project, distinctID}
-	if old, ok := r.ids[k]; ok {
-		r.byPerson[old] = remove(r.byPerson[old], distinctID)
-	}
-	r.ids[k] = person
-	r.byPerson[person] = append(r.byPerson[person], distinctID)
-	b.dids[k] = person
-}
+// none is "no entry" for link.
+const none = ^uint32(0)
 
-func remove(list []string, s string) []string {
-	for i, v := range list {
-		if v == s {
-			return append(list[:i], list[i+1:]...)
-		}
+// link maps a distinct id the resolver does not know to person; with is
+// an entry of that person, or none for a new person.
+func (r *Resolver) link(b *batchState, project int64, distinctID string, person int64, with uint32) uint32 {
+	i := r.ids.add(project, distinctID, person)
+	if with != none {
+		r.ids.join(with, i)
 	}
-	return list
+	b.dids[didKey{project, distinctID}] = person
+	return i
 }
 
 // merge makes target and other the same person. target is the id being
@@ -206,33 +211,40 @@ func (r *Resolver) merge(b *batchState, project int64, target, other string, at 
 	if other == target {
 		return
 	}
-	pt, okT := r.ids[didKey{project, target}]
-	po, okO := r.ids[didKey{project, other}]
+	it, okT := r.ids.find(project, target)
+	io, okO := r.ids.find(project, other)
 	switch {
 	case !okT && !okO:
 		p := r.create(b, project, at)
-		r.link(b, project, target, p)
-		r.link(b, project, other, p)
+		first := r.link(b, project, target, p, none)
+		r.link(b, project, other, p, first)
 	case okT && !okO:
-		r.link(b, project, other, pt)
+		r.link(b, project, other, r.ids.entries[it].person, it)
 	case !okT && okO:
-		r.link(b, project, target, po)
-	case pt != po:
-		r.mergePersons(b, project, po, pt, at)
+		r.link(b, project, target, r.ids.entries[io].person, io)
+	case r.ids.entries[it].person != r.ids.entries[io].person:
+		r.mergePersons(b, project, io, it, at)
 	}
 }
 
-// mergePersons moves everything of person from onto person into.
-func (r *Resolver) mergePersons(b *batchState, project, from, into int64, at time.Time) {
-	for _, id := range append([]string(nil), r.byPerson[from]...) {
-		r.link(b, project, id, into)
+// mergePersons moves everything of the person of entry fromID onto the
+// person of entry intoID.
+func (r *Resolver) mergePersons(b *batchState, project int64, fromID, intoID uint32, at time.Time) {
+	from, into := r.ids.entries[fromID].person, r.ids.entries[intoID].person
+	for i := fromID; ; {
+		e := &r.ids.entries[i]
+		e.person = into
+		p, id := r.ids.id(i)
+		b.dids[didKey{p, id}] = into
+		if i = e.next; i == fromID {
+			break
+		}
 	}
-	delete(r.byPerson, from)
+	r.ids.join(fromID, intoID)
 	olds := append(r.oldOf[from], from)
 	delete(r.oldOf, from)
 	for _, old := range olds {
-		r.overrides[old] = into
-		b.overridden[old] = project
+		b.overridden[old] = store.Override{ProjectID: project, OldPersonID: old, PersonID: into}
 	}
 	r.oldOf[into] = append(r.oldOf[into], olds...)
 	b.merged[from] = true
@@ -240,7 +252,7 @@ func (r *Resolver) mergePersons(b *batchState, project, from, into int64, at tim
 	b.ops = append(b.ops, op{person: into, mergeFrom: from, at: at, projectID: project})
 }
 
-func (r *Resolver) group(b *batchState, project int64, props map[string]any, at time.Time) {
+func (b *batchState) group(project int64, props map[string]any, at time.Time) {
 	typ := stringProp(props[event.PropGroupType])
 	key := stringProp(props[event.PropGroupKey])
 	if typ == "" || key == "" {
@@ -264,7 +276,7 @@ func (r *Resolver) group(b *batchState, project int64, props map[string]any, at 
 
 // applyOps loads the properties of the persons this batch touches, applies
 // the changes in event order and emits the person rows to write.
-func (r *Resolver) applyOps(ctx context.Context, b *batchState, fetch FetchPersons) error {
+func (b *batchState) applyOps(ctx context.Context, fetch FetchPersons) error {
 	if len(b.ops) == 0 {
 		return nil
 	}
