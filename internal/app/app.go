@@ -61,8 +61,76 @@ type Config struct {
 	// DataDir, or nats://host:port for NATS JetStream.
 	Log string
 	// TrustedProxies lists the load balancers (CIDRs, comma-separated)
-	// whose X-Forwarded-For is believed when counting login failures.
+	// whose X-Forwarded-For is believed when counting login failures and
+	// capture bodies per client.
 	TrustedProxies string
+	// HeaderTimeout, BodyTimeout and IdleTimeout bound how long a client
+	// may take to send a request's headers, to send its body, and may keep
+	// an idle connection open, e.g. "30s"; "" = DefaultHeaderTimeout,
+	// capture.DefaultBodyTimeout, DefaultIdleTimeout.
+	HeaderTimeout string
+	BodyTimeout   string
+	IdleTimeout   string
+	// ClientBodies caps the capture bodies one client address may be
+	// sending at once (429 past it); 0 = capture.DefaultClientBodies.
+	ClientBodies int
+	// CaptureMemory caps the memory that the capture bodies being received
+	// take together (503 past it), e.g. "512MiB"; "" =
+	// capture.DefaultBodyMemory.
+	CaptureMemory string
+}
+
+// Defaults of the server timeouts Config leaves empty.
+const (
+	DefaultHeaderTimeout = 10 * time.Second
+	DefaultIdleTimeout   = 120 * time.Second
+)
+
+// serverTimeouts parses HeaderTimeout, BodyTimeout and IdleTimeout,
+// defaults filled in.
+func (c *Config) serverTimeouts() (header, body, idle time.Duration, err error) {
+	if header, err = positiveDuration("header-timeout", c.HeaderTimeout, DefaultHeaderTimeout); err != nil {
+		return 0, 0, 0, err
+	}
+	if body, err = positiveDuration("body-timeout", c.BodyTimeout, capture.DefaultBodyTimeout); err != nil {
+		return 0, 0, 0, err
+	}
+	if idle, err = positiveDuration("idle-timeout", c.IdleTimeout, DefaultIdleTimeout); err != nil {
+		return 0, 0, 0, err
+	}
+	return header, body, idle, nil
+}
+
+func positiveDuration(flag, v string, def time.Duration) (time.Duration, error) {
+	if v == "" {
+		return def, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err == nil && d <= 0 {
+		err = errors.New("must be positive")
+	}
+	if err != nil {
+		return 0, fmt.Errorf("invalid --%s %q: want a duration such as %s: %w", flag, v, def, err)
+	}
+	return d, nil
+}
+
+// minCaptureMemory lets the largest capture body (20 MB) through.
+const minCaptureMemory = 32 << 20
+
+// captureMemory parses CaptureMemory (0: capture's default).
+func (c *Config) captureMemory() (int64, error) {
+	if c.CaptureMemory == "" {
+		return 0, nil
+	}
+	n, err := insight.ParseBytes(c.CaptureMemory)
+	if err == nil && n < minCaptureMemory {
+		err = errors.New("less than 32MiB, the largest capture body would never fit")
+	}
+	if err != nil {
+		return 0, fmt.Errorf("invalid --capture-memory %q: want a size such as 512MiB: %w", c.CaptureMemory, err)
+	}
+	return n, nil
 }
 
 // trustedProxies parses TrustedProxies.
@@ -144,6 +212,15 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("invalid --log %q: want nats://host:port (or nothing for the embedded log)", c.Log)
 	}
 	if _, err := c.trustedProxies(); err != nil {
+		return err
+	}
+	if _, _, _, err := c.serverTimeouts(); err != nil {
+		return err
+	}
+	if c.ClientBodies < 0 {
+		return errors.New("invalid --client-bodies: must be >= 0")
+	}
+	if _, err := c.captureMemory(); err != nil {
 		return err
 	}
 	if c.Events != "" && !strings.HasPrefix(c.Events, "clickhouse://") {
@@ -287,12 +364,17 @@ func openEvents(cfg Config) (store.Store, error) {
 func (a *App) routes() http.Handler {
 	mux := http.NewServeMux()
 	hub, sink := a.liveEvents()
-	ch := capture.NewHandler(&tokenCache{meta: a.Meta}, sink, capture.Options{RateLimit: a.Config.RateLimit})
+	proxies, _ := a.Config.trustedProxies()           // checked by Validate
+	_, bodyTimeout, _, _ := a.Config.serverTimeouts() // checked by Validate
+	captureMemory, _ := a.Config.captureMemory()      // checked by Validate
+	ch := capture.NewHandler(&tokenCache{meta: a.Meta}, sink, capture.Options{
+		RateLimit: a.Config.RateLimit, BodyTimeout: bodyTimeout, ClientBodies: a.Config.ClientBodies,
+		BodyMemory: captureMemory, TrustedProxies: proxies,
+	})
 	for _, route := range capture.Routes {
 		mux.Handle(route, ch)
 		mux.Handle(route+"/", ch)
 	}
-	proxies, _ := a.Config.trustedProxies()    // checked by Validate
 	queryMemory, _ := a.Config.queryMemory()   // checked by Validate
 	queryTimeout, _ := a.Config.queryTimeout() // checked by Validate
 	srv := &api.Server{Meta: a.Meta, Events: a.Events, AdminKey: a.Config.AdminKey, Ready: a.ready, Live: hub, TrustedProxies: proxies,
@@ -344,7 +426,18 @@ func (a *App) ready() (bool, string) {
 
 // Serve answers HTTP on ln until ctx is done, then shuts down gracefully.
 func (a *App) Serve(ctx context.Context, ln net.Listener) error {
-	hs := &http.Server{Handler: a.Handler, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second}
+	header, body, idle, err := a.Config.serverTimeouts()
+	if err != nil {
+		return err
+	}
+	// No ReadTimeout nor WriteTimeout: both would also end long responses
+	// such as the UI's live stream, which sets its own write deadlines.
+	// Bodies get a deadline of their own instead.
+	hs := &http.Server{
+		Handler:           bodyDeadline(a.Handler, body),
+		ReadHeaderTimeout: header,
+		IdleTimeout:       idle,
+	}
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
 	select {
@@ -358,6 +451,20 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 		slog.Warn("graceful shutdown incomplete", "err", err)
 	}
 	return nil
+}
+
+// bodyDeadline gives each request body a read deadline of d from the
+// start of the handler, so that a client trickling a body is cut off.
+// net/http lifts it once the body is read to its end (to watch for the
+// client going away), so it bounds neither long handlers nor long
+// responses; a body left unread only bounds the server's drain of it.
+func bodyDeadline(next http.Handler, d time.Duration) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ContentLength != 0 && r.Body != nil && r.Body != http.NoBody {
+			_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(d))
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // Close lets the loader catch up with the log (bounded, so a long backlog

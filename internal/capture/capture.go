@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"time"
 
@@ -41,6 +42,20 @@ type Options struct {
 	// GroupType is the group type that Segment `group` calls create;
 	// "" means "company".
 	GroupType string
+	// BodyTimeout bounds the time a client may take to send one body, so
+	// that slow senders cannot hold connections and buffers; past it, 408
+	// and the connection is closed. 0 means DefaultBodyTimeout. It needs a
+	// ResponseWriter that supports read deadlines (net/http's does).
+	BodyTimeout time.Duration
+	// ClientBodies caps the bodies one client address may be sending at
+	// once; past it, 429 without reading. 0 means DefaultClientBodies.
+	ClientBodies int
+	// BodyMemory caps the bytes the bodies being received buffer together;
+	// past it, 503. 0 means DefaultBodyMemory.
+	BodyMemory int64
+	// TrustedProxies are the load balancers whose X-Forwarded-For names the
+	// client for ClientBodies; without them the TCP peer is the client.
+	TrustedProxies []netip.Prefix
 }
 
 // DefaultGroupType is the group type of Segment `group` calls when

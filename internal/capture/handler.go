@@ -1,12 +1,12 @@
 package capture
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"math"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -21,6 +21,10 @@ type handler struct {
 	now       func() time.Time
 	groupType string
 	limiter   *limiter
+
+	bodyTimeout time.Duration
+	gate        *gate
+	trusted     []netip.Prefix
 }
 
 // NewHandler serves every capture route (see Routes). Mount it at "/".
@@ -33,6 +37,12 @@ func NewHandler(p Projects, s Sink, o Options) http.Handler {
 		h.groupType = DefaultGroupType
 	}
 	h.limiter = newLimiter(o.RateLimit, h.now)
+	h.bodyTimeout = o.BodyTimeout
+	if h.bodyTimeout <= 0 {
+		h.bodyTimeout = DefaultBodyTimeout
+	}
+	h.gate = newGate(o.ClientBodies, o.BodyMemory)
+	h.trusted = o.TrustedProxies
 	return h
 }
 
@@ -71,13 +81,21 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !methodAllowed(w, r.Method, rt) {
 		return
 	}
-	body, err := readBody(w, r, rt.limit)
-	if err != nil {
-		writeError(w, err)
+	query := r.URL.Query()
+	if e := h.checkOutsideTokens(r.Context(), rt, query, r.Header); e != nil {
+		abandonBody(w, r)
+		writeError(w, e)
 		return
 	}
+	body, release, e := h.receive(w, r, rt.limit)
+	if e != nil {
+		abandonBody(w, r)
+		writeError(w, e)
+		return
+	}
+	defer release()
 	req := Request{
-		Path: path, Query: r.URL.Query(), Header: r.Header, Body: body,
+		Path: path, Query: query, Header: r.Header, Body: body,
 		Now: h.now().UTC(), GroupType: h.groupType,
 	}
 	var d Decoded
@@ -199,30 +217,6 @@ func retrySeconds(d time.Duration) string {
 	return strconv.FormatInt(s, 10)
 }
 
-// readBody reads the whole body up to limit bytes; more is 413 before any
-// of it is decoded.
-func readBody(w http.ResponseWriter, r *http.Request, limit int) ([]byte, *Error) {
-	if r.ContentLength > int64(limit) {
-		return nil, tooLarge("request body too large: over %s", size(limit))
-	}
-	if r.Body == nil {
-		return nil, nil
-	}
-	var buf bytes.Buffer
-	if r.ContentLength > 0 {
-		buf.Grow(int(r.ContentLength))
-	}
-	_, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, int64(limit)))
-	var tooBig *http.MaxBytesError
-	switch {
-	case errors.As(err, &tooBig):
-		return nil, tooLarge("request body too large: over %s", size(limit))
-	case err != nil:
-		return nil, badRequest("cannot read request body: %v", err)
-	}
-	return buf.Bytes(), nil
-}
-
 // response is the JSON body of every answer.
 type response struct {
 	Status  int       `json:"status"`
@@ -256,6 +250,9 @@ func asError(err error) *Error {
 }
 
 func writeError(w http.ResponseWriter, e *Error) {
+	if e.Status == http.StatusTooManyRequests || e.Status == http.StatusServiceUnavailable {
+		w.Header().Set("Retry-After", retrySeconds(time.Second))
+	}
 	writeJSON(w, e.Status, response{Error: e.Error()})
 }
 

@@ -2,6 +2,7 @@ package capture
 
 import (
 	"math"
+	"net/url"
 	"strings"
 	"time"
 
@@ -48,7 +49,7 @@ func decodePostHog(r Request) (Decoded, *Error) {
 	if len(items) == 0 && len(invalid) == 0 {
 		return d, nil // nothing to store: answer 200 without a token check
 	}
-	if d.Token, err = postHogToken(env, items); err != nil {
+	if d.Token, err = postHogToken(env, items, r.Query); err != nil {
 		return d, err
 	}
 	b := postHogBatch{
@@ -83,11 +84,12 @@ func engageEvent(path string) string {
 	return ""
 }
 
-// postHogToken finds the project token: batch-level api_key or token, else
+// postHogToken finds the project token: the token or api_key query
+// parameter (as PostHog reads them), batch-level api_key or token, else
 // each event's token, $token, api_key or properties.token. A request naming
 // two projects is refused rather than split or guessed.
-func postHogToken(env envelope, items []rawItem) (string, *Error) {
-	var ts tokenSet
+func postHogToken(env envelope, items []rawItem, q url.Values) (string, *Error) {
+	ts := tokenSet(outsideTokens(false, q, nil))
 	if env.batch {
 		ts.add(env.topString("api_key"))
 		ts.add(env.topString("token"))

@@ -75,10 +75,7 @@ func decodeSegment(r Request) (Decoded, *Error) {
 // segmentToken finds the writeKey: in Basic auth (username, empty password),
 // at the top of the body, or in each call. Differing keys are refused.
 func segmentToken(h http.Header, env envelope, items []rawItem) (string, *Error) {
-	var ts tokenSet
-	if user, _, ok := (&http.Request{Header: h}).BasicAuth(); ok {
-		ts.add(user)
-	}
+	ts := tokenSet(outsideTokens(true, nil, h))
 	if env.batch {
 		ts.add(env.topString("writeKey"))
 	}
