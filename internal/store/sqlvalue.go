@@ -110,17 +110,14 @@ func sqlValue(v reflect.Value, dbType string, finite *bool) any {
 	}
 	switch v.Kind() {
 	case reflect.Slice, reflect.Array:
-		if v.Type().Elem().Kind() == reflect.Uint8 {
+		elem, isList := listElem(dbType)
+		if v.Type().Elem().Kind() == reflect.Uint8 && !isList {
 			b := make([]byte, v.Len())
 			reflect.Copy(reflect.ValueOf(b), v)
 			if dbType == "UUID" && len(b) == 16 {
 				return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
 			}
 			return blobText(b)
-		}
-		elem := strings.TrimSuffix(dbType, "[]")
-		if elem == dbType {
-			elem = ""
 		}
 		out := make([]any, v.Len())
 		for i := range out {
@@ -141,7 +138,19 @@ func sqlValue(v reflect.Value, dbType string, finite *bool) any {
 	return fmt.Sprint(v.Interface())
 }
 
-// decimal reads the drivers' decimal types (DuckDB's Decimal, ClickHouse's
+// listElem is the element type of a list type: DuckDB's "T[]" or
+// ClickHouse's "ARRAY(T)" (as chType writes it).
+func listElem(dbType string) (string, bool) {
+	if e, ok := strings.CutSuffix(dbType, "[]"); ok {
+		return e, true
+	}
+	if e, ok := strings.CutPrefix(dbType, "ARRAY("); ok && strings.HasSuffix(e, ")") {
+		return e[:len(e)-1], true
+	}
+	return "", false
+}
+
+// decimalValue reads the drivers' decimal types (DuckDB's Decimal, ClickHouse's
 // shopspring decimal) by their exact text.
 func decimalValue(v reflect.Value) (json.Number, bool) {
 	name := v.Type().Name()

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"reflect"
 	"strings"
+	"time"
 
 	ch "github.com/ClickHouse/clickhouse-go/v2"
 
@@ -26,12 +27,6 @@ var deniedClauses = map[string]bool{
 	"CREATE": true, "DROP": true, "ATTACH": true, "DETACH": true, "RENAME": true, "OPTIMIZE": true,
 	"KILL": true, "SYSTEM": true, "SET": true, "GRANT": true, "REVOKE": true, "TRUNCATE": true,
 }
-
-// deniedFunctionPrefixes are scalar functions that read other data than
-// the query's tables (table functions are refused where tables go), and the
-// function forms of IN, whose right side may name a table.
-var deniedFunctionPrefixes = []string{"dict", "joinget", "hascolumnintable", "getsetting", "getmacro", "file",
-	"notin", "globalin", "globalnotin", "nullin", "notnullin", "globalnullin", "globalnotnullin"}
 
 // deniedNames may not appear anywhere, even where the checks do not expect
 // a table: the server's own databases and the store's real tables.
@@ -138,14 +133,17 @@ func (s *Store) checkName(toks []token, i int) error {
 	if deniedNames[lower] || lower == strings.ToLower(s.db) || strings.HasSuffix(lower, "_local") {
 		return insight.Bad("query", "name %q is not allowed (use events, persons, groups)", t.text)
 	}
-	if i+1 < len(toks) && toks[i+1].text == "(" {
-		for _, p := range deniedFunctionPrefixes {
-			if strings.HasPrefix(lower, p) {
-				return insight.Bad("query", "function %q is not allowed", t.text)
-			}
-		}
+	if i+1 < len(toks) && toks[i+1].text == "(" && t.kind == tokIdent {
 		if t.is("IN") && !operatorIN(toks, i) {
 			return insight.Bad("query", "in(…) as a function is not allowed; write x IN (…)")
+		}
+		// A word before '(' is a call unless it is a keyword, or a table
+		// name (checked where tables go), or a name after AS (an alias
+		// of a lambda or tuple: `AS x (`), or a parametric aggregate's
+		// second parentheses (which follow ')', not a word).
+		upper := strings.ToUpper(t.text)
+		if !notFunctions[upper] && !tablePosition(toks, i) && !(i > 0 && toks[i-1].is("AS")) && !functionAllowed(t.text) {
+			return insight.Bad("query", "function %q is not allowed", t.text)
 		}
 	}
 	if _, virtual := tables[lower]; virtual && t.kind == tokIdent && !tablePosition(toks, i) &&
@@ -257,7 +255,13 @@ func (s *Store) SQL(ctx context.Context, projectID int64, q *insight.SQL) (*insi
 	if err != nil {
 		return nil, err
 	}
-	ctx = ch.Context(ctx, ch.WithSettings(withMemoryCap(ctx, ch.Settings{"readonly": 1})))
+	// The sql kind is always bounded, whatever the server's profile
+	// allows: its memory by the query's cap, its time by the deadline.
+	settings := ch.Settings{"readonly": 1, "max_memory_usage": int(insight.MemoryCap(ctx))}
+	if d, ok := ctx.Deadline(); ok {
+		settings["max_execution_time"] = max(1, int(time.Until(d).Seconds()+1))
+	}
+	ctx = ch.Context(ctx, ch.WithSettings(settings))
 	rows, err := s.q().Query(ctx, fmt.Sprintf("SELECT * FROM (%s) LIMIT %d", scoped, q.Limit+1))
 	if err != nil {
 		if ctx.Err() != nil {
@@ -329,6 +333,9 @@ func chType(t string) string {
 		return "DATE"
 	case t == "UUID":
 		return "UUID"
+	case strings.HasPrefix(t, "Array("):
+		// Array(UInt8) scans as []uint8: numbers, not bytes.
+		return "ARRAY(" + chType(strings.TrimSuffix(strings.TrimPrefix(t, "Array("), ")")) + ")"
 	}
 	return ""
 }

@@ -1,11 +1,14 @@
 package clickhouse
 
 import (
+	"context"
+	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
 
 	"github.com/journey-dev/journey/internal/insight"
+	"github.com/journey-dev/journey/internal/store/storetest"
 )
 
 // TestScopeSQL checks the SQL insight's token checks without a server:
@@ -105,4 +108,78 @@ func FuzzScopeSQL(f *testing.F) {
 			t.Fatalf("rewrite introduced a system table: %s", got)
 		}
 	})
+}
+
+// TestScopeSQLFunctions: only allow-listed functions run, combinators
+// included; keywords before '(' are not calls.
+func TestScopeSQLFunctions(t *testing.T) {
+	s := &Store{db: "journey", events: "journey.events"}
+	for _, q := range []string{
+		`SELECT countIf(event = 'a'), uniqExactIf(person_id, 1), sumArray([1]), quantile(0.5)(toFloat64(1)) FROM events`,
+		`SELECT arrayMap(x -> x + 1, [1, 2]), if(1, 'a', 'b'), toStartOfDay(timestamp) FROM events WHERE (1 = 1) AND (event IN ('a'))`,
+		`SELECT CAST(1 AS String), visitParamExtractString(properties, 'plan') FROM events GROUP BY (1) ORDER BY (1)`,
+		`SELECT count() FROM (SELECT event FROM events) WHERE NOT (1 = 2)`,
+	} {
+		if _, err := s.scopeSQL(1, q); err != nil {
+			t.Errorf("%s: %v", q, err)
+		}
+	}
+	for _, q := range []string{
+		`SELECT dictGet('d', 'a', toUInt64(1))`, `SELECT joinGet('j', 'v', 1)`, `SELECT getSetting('max_threads')`,
+		`SELECT currentDatabase()`, `SELECT hostName()`, `SELECT version()`, `SELECT getMacro('shard')`,
+		`SELECT hasColumnInTable('journey', 'events', 'x')`, `SELECT file('x')`, `SELECT sleep(3)`,
+		`SELECT throwIf(1)`, `SELECT runningAccumulate(x) FROM events`, `SELECT bar(1, 0, 1, 1000000000)`,
+		`SELECT countIfMadeUp(1) FROM events`, `SELECT filesystemAvailable()`, `SELECT uptime()`,
+		`SELECT globalIn(1, events)`, `SELECT notIn(1, events)`, `SELECT arrayJoin(range(100000000))`,
+	} {
+		_, err := s.scopeSQL(1, q)
+		var e *insight.Error
+		if !errors.As(err, &e) {
+			t.Errorf("%s: want a 400, got %v", q, err)
+		}
+	}
+}
+
+// TestSQLTwoProjects: on a real ClickHouse, the review's attacks answer a
+// 400 and nothing of project 2 shows in what project 1 may run; values of
+// every type read as JSON.
+func TestSQLTwoProjects(t *testing.T) {
+	s := testdb(t, false)
+	l := storetest.NewLoader(t, s)
+	const secret = "zz-secret-of-project-two"
+	l.Load(1, storetest.Ev("view", "u1", storetest.Day0, nil))
+	l.Load(2, storetest.Ev(secret, secret, storetest.Day0, map[string]any{"$set": map[string]any{"k": secret}}))
+	ctx := context.Background()
+	for _, q := range []string{
+		`SELECT project_id, distinct_id, person_id FROM (WITH person_distinct_ids AS (SELECT 1) SELECT 1) t, person_distinct_ids WHERE project_id <> 1`,
+		`WITH person_distinct_ids AS (SELECT * FROM person_distinct_ids) SELECT * FROM person_distinct_ids`,
+		`SELECT * FROM person_distinct_ids`, `SELECT * FROM system.tables`, `SELECT * FROM system.settings`,
+		`SELECT * FROM remote('127.0.0.1', system.one)`, `SELECT * FROM merge(currentDatabase(), '')`,
+		`SELECT length(groupArray(number)) FROM numbers(100000000)`,
+	} {
+		res, err := s.SQL(ctx, 1, &insight.SQL{Query: q, Limit: 10})
+		var e *insight.Error
+		if !errors.As(err, &e) {
+			t.Errorf("%s: want a 400, got %v %v", q, err, res)
+		}
+	}
+	for q, want := range map[string]string{
+		`SELECT count() AS n FROM events`:                                        `[[1]]`,
+		`SELECT toUInt64(18446744073709551615), toInt8(-3), 1.5, nan, inf, -inf`: `[[18446744073709551615,-3,1.5,null,null,null]]`,
+		`SELECT toUUID('6ba7b810-9dad-11d1-80b4-00c04fd430c8')`:                  `[["6ba7b810-9dad-11d1-80b4-00c04fd430c8"]]`,
+		`SELECT toDecimal64(1.5, 2), toDecimal32(-0.001, 3)`:                     `[[1.5,-0.001]]`,
+		`SELECT [1, 2], ['a'], tuple(1, 'a'), [[1], []]`:                         `[[[1,2],["a"],[1,"a"],[[1],[]]]]`,
+		`SELECT toDate('2020-01-02'), toDateTime('2020-01-02 03:04:05', 'UTC')`:  `[["2020-01-02","2020-01-02T03:04:05Z"]]`,
+		`SELECT toNullable(1), NULL, toFixedString('ab', 2), 'x'`:                `[[1,null,"ab","x"]]`,
+	} {
+		res, err := s.SQL(ctx, 1, &insight.SQL{Query: q, Limit: 10})
+		if err != nil {
+			t.Errorf("%s: %v", q, err)
+			continue
+		}
+		b, _ := json.Marshal(res.Rows)
+		if string(b) != want || strings.Contains(string(b), secret) {
+			t.Errorf("%s:\n got %s\nwant %s", q, b, want)
+		}
+	}
 }
