@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/journey-dev/journey/internal/insight"
@@ -257,32 +256,18 @@ func (s *Server) sharedDashboard(w http.ResponseWriter, r *http.Request) {
 }
 
 // shareLimiter bounds the queries one share link can run: anyone holding
-// the link may run its insights, without an account to throttle.
-type shareLimiter struct {
-	mu   sync.Mutex
-	runs map[string]*shareWindow
-}
+// the link may run its insights, without an account to throttle. Only
+// links that exist are counted (sharedRun looks the token up first), so
+// made-up tokens neither take room nor push real links out.
+type shareLimiter struct{ l limiter }
 
-type shareWindow struct {
-	start time.Time
-	n     int
-}
+// maxShareKeys bounds the shared dashboards counted at once.
+const maxShareKeys = 10_000
 
-// allow counts a run of token against perMinute, in one-minute windows.
-func (l *shareLimiter) allow(token string, perMinute int) bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	now := time.Now()
-	if l.runs == nil || len(l.runs) > 10_000 { // bounded: forget old windows wholesale
-		l.runs = map[string]*shareWindow{}
-	}
-	win := l.runs[token]
-	if win == nil || now.Sub(win.start) >= time.Minute {
-		win = &shareWindow{start: now}
-		l.runs[token] = win
-	}
-	win.n++
-	return win.n <= perMinute
+// allow counts a run of the shared dashboard against perMinute, over a
+// sliding minute.
+func (l *shareLimiter) allow(dashboardID int64, perMinute int) bool {
+	return l.l.reserve(strconv.FormatInt(dashboardID, 10), limitPolicy{limit: perMinute, window: time.Minute, maxKeys: maxShareKeys})
 }
 
 // sharedRun runs one insight of a shared dashboard; only insights on that
@@ -292,14 +277,16 @@ func (s *Server) sharedRun(w http.ResponseWriter, r *http.Request) {
 	if limit == 0 {
 		limit = 120
 	}
-	if !s.shares.allow(r.PathValue("token"), limit) {
-		w.Header().Set("Retry-After", "60")
-		writeError(w, http.StatusTooManyRequests, "this share link ran too many queries; try again in a minute")
-		return
-	}
+	// An unknown token answers the same 404 as before and is not counted:
+	// counting it would let made-up tokens fill the limiter.
 	d, err := s.Meta.DashboardByShareToken(r.Context(), r.PathValue("token"))
 	if err != nil {
 		metaError(w, "shared dashboard (the link may have been revoked)", err)
+		return
+	}
+	if !s.shares.allow(d.ID, limit) {
+		w.Header().Set("Retry-After", "60")
+		writeError(w, http.StatusTooManyRequests, "this share link ran too many queries; try again in a minute")
 		return
 	}
 	id, ok := pathID(w, r, "insight")

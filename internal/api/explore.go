@@ -14,6 +14,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/journey-dev/journey/internal/insight"
+	"github.com/journey-dev/journey/internal/live"
 	"github.com/journey-dev/journey/internal/meta"
 	"github.com/journey-dev/journey/internal/store"
 )
@@ -249,7 +250,11 @@ func (s *Server) liveEvents(w http.ResponseWriter, r *http.Request, u *uiUser, p
 		writeError(w, http.StatusNotImplemented, "live events are not available on this server")
 		return
 	}
-	ch, stop, err := s.Live.Subscribe(p.ID)
+	ch, stop, err := s.Live.Subscribe(p.ID, u.ID)
+	if errors.Is(err, live.ErrUserBusy) {
+		writeError(w, http.StatusTooManyRequests, err.Error()) // the asker's own cap
+		return
+	}
 	if err != nil {
 		writeError(w, http.StatusServiceUnavailable, err.Error())
 		return

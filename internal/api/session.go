@@ -12,7 +12,6 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
@@ -59,57 +58,28 @@ func checkPassword(password string) error {
 	return nil
 }
 
-// failures counts failed logins per client IP so password guessing is slow.
-type failures struct {
-	mu sync.Mutex
-	by map[string][]time.Time
-}
+// failures counts failed logins per client IP so password guessing is
+// slow. Its table is bounded, and a spray from many addresses can neither
+// exhaust memory nor free a throttled address (see limiter).
+type failures struct{ l limiter }
 
 const (
 	maxFailures   = 10
 	failureWindow = 15 * time.Minute
+	// maxFailureKeys bounds the addresses remembered (a few hundred bytes each
+	// when at the limit).
+	maxFailureKeys = 100_000
 )
 
-func (f *failures) recent(ip string, now time.Time) []time.Time {
-	var keep []time.Time
-	for _, t := range f.by[ip] {
-		if now.Sub(t) < failureWindow {
-			keep = append(keep, t)
-		}
-	}
-	return keep
-}
+var loginPolicy = limitPolicy{limit: maxFailures, window: failureWindow, maxKeys: maxFailureKeys}
 
 // reserve counts an attempt before the password is checked, so parallel
 // guesses cannot all pass the limit before any failure is counted; it
 // reports false when the address is over the limit. A successful attempt
 // gives its slot back with release.
-func (f *failures) reserve(ip string) bool {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.by == nil {
-		f.by = map[string][]time.Time{}
-	}
-	now := time.Now()
-	recent := f.recent(ip, now)
-	if len(recent) >= maxFailures {
-		f.by[ip] = recent
-		return false
-	}
-	if len(f.by) > 100_000 { // bound memory under a spray from many addresses
-		f.by = map[string][]time.Time{}
-	}
-	f.by[ip] = append(recent, now)
-	return true
-}
+func (f *failures) reserve(ip string) bool { return f.l.reserve(ip, loginPolicy) }
 
-func (f *failures) release(ip string) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if n := len(f.by[ip]); n > 0 {
-		f.by[ip] = f.by[ip][:n-1]
-	}
-}
+func (f *failures) release(ip string) { f.l.release(ip) }
 
 // clientIP is the address login attempts are counted against: the TCP
 // peer, or, when the peer is a trusted proxy, the nearest address in
@@ -253,7 +223,7 @@ func (s *Server) credentials(w http.ResponseWriter, r *http.Request, req any) (s
 // newUser validates and creates a user, answering the error itself.
 func (s *Server) newUser(w http.ResponseWriter, r *http.Request, email, password string, admin bool) (meta.User, bool) {
 	email = strings.TrimSpace(email)
-	if !strings.Contains(email, "@") || len(email) > 254 || !storable(email) {
+	if !validEmail(email) {
 		writeError(w, http.StatusBadRequest, `invalid field "email": not an email address`)
 		return meta.User{}, false
 	}

@@ -61,10 +61,13 @@ func (s *Server) members(w http.ResponseWriter, r *http.Request, _ *uiUser, p me
 	writeJSON(w, http.StatusOK, ms)
 }
 
-// addMember gives a user a role. Only server admins create users: a
-// project admin who could create accounts could create one for someone
-// else's email, with a password of their choosing, before its owner is
-// added to another project. An existing user keeps their password.
+// addMember adds someone to the project. A project admin invites an
+// email: the answer is the same pending invite (201) whether or not an
+// account has that email, and nobody becomes a member until the user with
+// that email accepts (acceptInvite). Adding accounts directly would tell
+// the admin which emails have accounts and let them pull any user into
+// their project. A server admin, who sees every account anyway, still adds
+// directly: an existing user (who keeps their password) or a new one.
 func (s *Server) addMember(w http.ResponseWriter, r *http.Request, caller *uiUser, p meta.Project) {
 	var req struct {
 		Email    string `json:"email"`
@@ -82,28 +85,103 @@ func (s *Server) addMember(w http.ResponseWriter, r *http.Request, caller *uiUse
 		writeError(w, http.StatusBadRequest, `invalid field "email": not valid UTF-8 text`)
 		return
 	}
-	u, err := s.Meta.UserByEmail(r.Context(), req.Email)
-	switch {
-	case errors.Is(err, meta.ErrNotFound) && !caller.IsAdmin:
-		writeError(w, http.StatusNotFound, `invalid field "email": no user with this email; a server admin creates new users`)
+	if caller.IsAdmin {
+		s.addMemberDirectly(w, r, p, req.Email, req.Password, req.Role)
 		return
+	}
+	// Refused before any lookup, so the answer cannot depend on the account.
+	if req.Password != "" {
+		writeError(w, http.StatusBadRequest, `invalid field "password": project admins invite by email; only a server admin creates accounts`)
+		return
+	}
+	email := strings.TrimSpace(req.Email)
+	if !validEmail(email) {
+		writeError(w, http.StatusBadRequest, `invalid field "email": not an email address`)
+		return
+	}
+	in, err := s.Meta.CreateInvite(r.Context(), p.ID, email, req.Role, caller.ID)
+	if err != nil {
+		metaError(w, "invite", err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, in)
+}
+
+// addMemberDirectly is the server admin's way: an existing user gets the
+// role at once (404 if there is none and no password to create one with).
+func (s *Server) addMemberDirectly(w http.ResponseWriter, r *http.Request, p meta.Project, email, password, role string) {
+	u, err := s.Meta.UserByEmail(r.Context(), email)
+	switch {
 	case errors.Is(err, meta.ErrNotFound):
 		var ok bool
-		if u, ok = s.newUser(w, r, req.Email, req.Password, false); !ok {
+		if u, ok = s.newUser(w, r, email, password, false); !ok {
 			return
 		}
 	case err != nil:
 		metaError(w, "user", err)
 		return
-	case req.Password != "":
+	case password != "":
 		writeError(w, http.StatusConflict, `invalid field "password": this user exists and keeps their own password; add them without one`)
 		return
 	}
-	if err := s.Meta.SetMember(r.Context(), p.ID, u.ID, req.Role); err != nil {
+	if err := s.Meta.SetMember(r.Context(), p.ID, u.ID, role); err != nil {
 		metaError(w, "member", err)
 		return
 	}
-	writeJSON(w, http.StatusCreated, meta.Member{UserID: u.ID, Email: u.Email, Role: req.Role})
+	writeJSON(w, http.StatusCreated, meta.Member{UserID: u.ID, Email: u.Email, Role: role})
+}
+
+// validEmail is the check newUser makes too.
+func validEmail(email string) bool {
+	return strings.Contains(email, "@") && len(email) <= 254 && storable(email)
+}
+
+// projectInvites lists the project's pending invites (project admins).
+func (s *Server) projectInvites(w http.ResponseWriter, r *http.Request, _ *uiUser, p meta.Project) {
+	list, err := s.Meta.Invites(r.Context(), p.ID)
+	if err != nil {
+		metaError(w, "invites", err)
+		return
+	}
+	writeJSON(w, http.StatusOK, list)
+}
+
+// myInvites lists the invites addressed to the logged-in user's email.
+func (s *Server) myInvites(w http.ResponseWriter, r *http.Request, u *uiUser) {
+	list, err := s.Meta.InvitesFor(r.Context(), u.Email)
+	if err != nil {
+		metaError(w, "invites", err)
+		return
+	}
+	writeJSON(w, http.StatusOK, list)
+}
+
+// acceptInvite makes the user a member as invited. An invite addressed
+// to another email answers 404, like one that does not exist.
+func (s *Server) acceptInvite(w http.ResponseWriter, r *http.Request, u *uiUser) {
+	id, ok := pathID(w, r, "invite")
+	if !ok {
+		return
+	}
+	in, err := s.Meta.AcceptInvite(r.Context(), id, u.Email, u.ID)
+	if err != nil {
+		metaError(w, "invite", err)
+		return
+	}
+	writeJSON(w, http.StatusOK, in)
+}
+
+// declineInvite deletes an invite addressed to the user.
+func (s *Server) declineInvite(w http.ResponseWriter, r *http.Request, u *uiUser) {
+	id, ok := pathID(w, r, "invite")
+	if !ok {
+		return
+	}
+	if err := s.Meta.DeclineInvite(r.Context(), id, u.Email); err != nil {
+		metaError(w, "invite", err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
 }
 
 func (s *Server) removeMember(w http.ResponseWriter, r *http.Request, u *uiUser, p meta.Project) {

@@ -29,6 +29,9 @@ func (s *Server) registerUI(mux *http.ServeMux) {
 	mux.HandleFunc("POST /ui/api/logout", s.withUser(s.logout))
 	mux.HandleFunc("GET /ui/api/me", s.withUser(s.me))
 	mux.HandleFunc("POST /ui/api/projects", s.withUser(s.uiCreateProject))
+	mux.HandleFunc("GET /ui/api/invites", s.withUser(s.myInvites))
+	mux.HandleFunc("POST /ui/api/invites/{id}/accept", s.withUser(s.acceptInvite))
+	mux.HandleFunc("POST /ui/api/invites/{id}/decline", s.withUser(s.declineInvite))
 
 	mux.HandleFunc("POST "+p+"/query", s.withUIProject(viewer, s.uiQuery))
 	mux.HandleFunc("GET "+p+"/home", s.withUIProject(viewer, s.home))
@@ -46,6 +49,8 @@ func (s *Server) registerUI(mux *http.ServeMux) {
 	mux.HandleFunc("GET "+p+"/members", s.withUIProject(admin, s.members))
 	mux.HandleFunc("POST "+p+"/members", s.withUIProject(admin, s.addMember))
 	mux.HandleFunc("DELETE "+p+"/members/{id}", s.withUIProject(admin, s.removeMember))
+	mux.HandleFunc("GET "+p+"/invites", s.withUIProject(admin, s.projectInvites))
+	mux.HandleFunc("DELETE "+p+"/invites/{id}", s.withUIProject(admin, deleter("invite", s.Meta.DeleteInvite)))
 
 	mux.HandleFunc("GET "+p+"/insights", s.withUIProject(viewer, s.listInsights))
 	mux.HandleFunc("POST "+p+"/insights", s.withUIProject(member, s.createInsight))

@@ -141,15 +141,23 @@ func TestUIAPI(t *testing.T) {
 	if ms := admin.call("GET", a+"/members", nil, 200); len(ms.([]any)) != 2 {
 		t.Fatalf("members of A = %v", ms)
 	}
-	// A project admin adds existing users only (else they could create an
-	// account for someone else's email with a password they know), and an
-	// existing user keeps their password.
+	// A project admin invites by email and creates no accounts (else they
+	// could create one for someone else's email with a password they
+	// know). The answer is the same whether or not the email has an
+	// account, and nobody joins before accepting.
 	admin.call("POST", b+"/members", map[string]string{"email": "pa@x.io", "password": "long enough", "role": "admin"}, 201)
 	projectAdmin := ta.browser()
 	projectAdmin.login("pa@x.io", "long enough")
-	projectAdmin.call("POST", b+"/members", map[string]string{"email": "new@x.io", "password": "attacker-chosen", "role": "viewer"}, 404)
-	projectAdmin.call("POST", b+"/members", map[string]string{"email": "o@x.io", "password": "attacker-chosen", "role": "member"}, 409)
-	projectAdmin.call("POST", b+"/members", map[string]string{"email": "o@x.io", "role": "member"}, 201)
+	projectAdmin.call("POST", b+"/members", map[string]string{"email": "new@x.io", "password": "attacker-chosen", "role": "viewer"}, 400)
+	projectAdmin.call("POST", b+"/members", map[string]string{"email": "o@x.io", "password": "attacker-chosen", "role": "member"}, 400)
+	invV := projectAdmin.call("POST", b+"/members", map[string]string{"email": "v@x.io", "role": "viewer"}, 201) // has an account
+	invNew := projectAdmin.call("POST", b+"/members", map[string]string{"email": "new@x.io", "role": "viewer"}, 201)
+	if fmt.Sprint(field(invV, "role"), field(invV, "user_id")) != fmt.Sprint(field(invNew, "role"), field(invNew, "user_id")) || len(invV.(map[string]any)) != len(invNew.(map[string]any)) {
+		t.Fatalf("invites differ: %v vs %v", invV, invNew)
+	}
+	if pending := projectAdmin.call("GET", b+"/invites", nil, 200); len(pending.([]any)) != 2 {
+		t.Fatalf("pending invites of B = %v", pending)
+	}
 	projectAdmin.call("POST", a+"/members", map[string]string{"email": "pa@x.io", "role": "admin"}, 404) // not a member of A
 	admin.call("DELETE", fmt.Sprintf("%s/members/%v", b, field(projectAdmin.call("GET", "/ui/api/me", nil, 200), "user", "id")), nil, 204)
 	projectAdmin.call("GET", b+"/members", nil, 404)
@@ -170,6 +178,16 @@ func TestUIAPI(t *testing.T) {
 	if me := viewer.call("GET", "/ui/api/me", nil, 200); len(field(me, "projects").([]any)) != 1 || field(me, "projects", 0, "role") != "viewer" {
 		t.Fatalf("viewer me = %v", me)
 	}
+	// The viewer was invited to B but is not in it until they accept; only
+	// they can answer the invite.
+	mine := viewer.call("GET", "/ui/api/invites", nil, 200)
+	if len(mine.([]any)) != 1 || field(mine, 0, "project_name") != "B" || field(mine, 0, "id") != field(invV, "id") {
+		t.Fatalf("viewer's invites = %v", mine)
+	}
+	other.call("POST", fmt.Sprintf("/ui/api/invites/%v/accept", field(invV, "id")), nil, 404)
+	viewer.call("GET", b+"/events", nil, 404)
+	viewer.call("POST", fmt.Sprintf("/ui/api/invites/%v/decline", field(invV, "id")), nil, 204)
+	viewer.call("POST", fmt.Sprintf("/ui/api/invites/%v/accept", field(invV, "id")), nil, 404)
 
 	// Reads: queries, pickers, persons, home.
 	rng := map[string]any{"from": day.Format(time.RFC3339), "to": day.AddDate(0, 0, 1).Format(time.RFC3339)}

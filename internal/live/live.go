@@ -9,6 +9,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -25,18 +26,29 @@ type Source func(publish func(event.Batch)) (stop func(), err error)
 // events are dropped for it (never for capture).
 const subscriberBuffer = 64
 
-// MaxSubscribers bounds the open streams of one process: Publish runs on
-// capture's path and visits each, and each holds a buffer.
-const MaxSubscribers = 200
+// Stream caps. MaxSubscribers bounds the open streams of one process:
+// Publish runs on capture's path and visits each, and each holds a buffer.
+// The per-user and per-project caps keep one viewer (or one project's
+// viewers) from taking every slot and locking other projects out.
+const (
+	MaxSubscribers = 200
+	MaxPerProject  = 50
+	MaxPerUser     = 5
+)
 
-// ErrBusy is returned when MaxSubscribers streams are open.
-var ErrBusy = errors.New("too many live event streams are open on this server")
+// Errors of Subscribe, one per cap.
+var (
+	ErrBusy        = errors.New("too many live event streams are open on this server")
+	ErrProjectBusy = fmt.Errorf("too many live event streams are open for this project (at most %d)", MaxPerProject)
+	ErrUserBusy    = fmt.Errorf("you have too many live event streams open (at most %d); close one", MaxPerUser)
+)
 
 // Hub keeps each project's subscribers.
 type Hub struct {
 	mu     sync.Mutex
 	subs   map[int64]map[chan event.Event]struct{}
-	count  atomic.Int64 // subscribers; lets Publish skip the lock when 0
+	users  map[int64]int // open streams per user
+	count  atomic.Int64  // subscribers; lets Publish skip the lock when 0
 	source Source
 	stop   func() // the running source's; nil when it is not running
 }
@@ -45,17 +57,31 @@ type Hub struct {
 func (h *Hub) SetSource(src Source) { h.source = src }
 
 // NewHub returns an empty hub.
-func NewHub() *Hub { return &Hub{subs: map[int64]map[chan event.Event]struct{}{}} }
+func NewHub() *Hub {
+	return &Hub{subs: map[int64]map[chan event.Event]struct{}{}, users: map[int64]int{}}
+}
 
-// Subscribe returns a channel of the project's events from now on and a
-// function that ends the subscription.
-func (h *Hub) Subscribe(projectID int64) (<-chan event.Event, func(), error) {
-	ch := make(chan event.Event, subscriberBuffer)
+// Subscribe returns a channel of the project's events from now on, for
+// the user userID, and a function that ends the subscription. It refuses
+// with ErrUserBusy, ErrProjectBusy or ErrBusy past a cap.
+func (h *Hub) Subscribe(projectID, userID int64) (<-chan event.Event, func(), error) {
 	h.mu.Lock()
-	if h.count.Load() >= MaxSubscribers {
+	switch {
+	case h.users[userID] >= MaxPerUser:
+		h.mu.Unlock()
+		return nil, nil, ErrUserBusy
+	case len(h.subs[projectID]) >= MaxPerProject:
+		h.mu.Unlock()
+		return nil, nil, ErrProjectBusy
+	case h.count.Load() >= MaxSubscribers:
 		h.mu.Unlock()
 		return nil, nil, ErrBusy
 	}
+	ch := make(chan event.Event, subscriberBuffer)
+	if h.users == nil {
+		h.users = map[int64]int{}
+	}
+	h.users[userID]++
 	if h.subs[projectID] == nil {
 		h.subs[projectID] = map[chan event.Event]struct{}{}
 	}
@@ -75,6 +101,9 @@ func (h *Hub) Subscribe(projectID int64) (<-chan event.Event, func(), error) {
 			delete(h.subs[projectID], ch)
 			if len(h.subs[projectID]) == 0 {
 				delete(h.subs, projectID)
+			}
+			if h.users[userID]--; h.users[userID] <= 0 {
+				delete(h.users, userID)
 			}
 			if h.count.Add(-1) == 0 && h.stop != nil {
 				h.stop()

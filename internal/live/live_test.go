@@ -14,8 +14,8 @@ func (s sink) Append(context.Context, event.Batch) error { return s.err }
 
 func TestTapPublishesAcceptedBatchesToTheirProject(t *testing.T) {
 	h := NewHub()
-	a, stopA, _ := h.Subscribe(1)
-	b, stopB, _ := h.Subscribe(2)
+	a, stopA, _ := h.Subscribe(1, 1)
+	b, stopB, _ := h.Subscribe(2, 2)
 	defer stopB()
 	tap := Tap{Sink: sink{}, Hub: h}
 	if err := tap.Append(context.Background(), event.Batch{ProjectID: 1, Events: []event.Event{{Event: "x"}, {Event: "y"}}}); err != nil {
@@ -51,7 +51,7 @@ func TestTapPublishesAcceptedBatchesToTheirProject(t *testing.T) {
 
 func TestSlowSubscriberDropsInsteadOfBlocking(t *testing.T) {
 	h := NewHub()
-	ch, stop, _ := h.Subscribe(1)
+	ch, stop, _ := h.Subscribe(1, 1)
 	defer stop()
 	evs := make([]event.Event, subscriberBuffer+10)
 	h.Publish(event.Batch{ProjectID: 1, Events: evs}) // must not block
@@ -72,8 +72,8 @@ func TestSourceRunsWhileWatched(t *testing.T) {
 		publish = p
 		return func() { stops++ }, nil
 	})
-	a, stopA, _ := h.Subscribe(3)
-	_, stopB, _ := h.Subscribe(3)
+	a, stopA, _ := h.Subscribe(3, 1)
+	_, stopB, _ := h.Subscribe(3, 2)
 	if starts != 1 {
 		t.Fatalf("source started %d times for two viewers", starts)
 	}
@@ -89,27 +89,79 @@ func TestSourceRunsWhileWatched(t *testing.T) {
 	if stops != 1 {
 		t.Fatalf("source stopped %d times after the last viewer left", stops)
 	}
-	h.Subscribe(3)
+	h.Subscribe(3, 1)
 	if starts != 2 {
 		t.Fatalf("source not restarted for a new viewer (%d starts)", starts)
 	}
 }
 
+// TestSubscriberCap: the server cap holds across projects and users.
 func TestSubscriberCap(t *testing.T) {
 	h := NewHub()
 	var stops []func()
 	for i := 0; i < MaxSubscribers; i++ {
-		_, stop, err := h.Subscribe(int64(i % 3))
+		// Spread so that neither the user nor the project cap is reached.
+		_, stop, err := h.Subscribe(int64(i%(MaxSubscribers/MaxPerProject)), int64(i/MaxPerUser))
 		if err != nil {
 			t.Fatalf("subscriber %d: %v", i, err)
 		}
 		stops = append(stops, stop)
 	}
-	if _, _, err := h.Subscribe(1); err != ErrBusy {
+	if _, _, err := h.Subscribe(99, 999); err != ErrBusy {
 		t.Fatalf("subscriber over the cap: %v, want ErrBusy", err)
 	}
 	stops[0]()
-	if _, _, err := h.Subscribe(1); err != nil {
+	if _, _, err := h.Subscribe(99, 999); err != nil {
 		t.Fatalf("after one left: %v", err)
+	}
+}
+
+// TestOneViewerCannotTakeEveryStream: a user past MaxPerUser streams is
+// refused (in any project), the slots stay free for others, and another
+// project's member still gets a stream; a project past MaxPerProject is
+// refused without locking other projects out.
+func TestOneViewerCannotTakeEveryStream(t *testing.T) {
+	h := NewHub()
+	const hog, other = 1, 2
+	var stops []func()
+	for i := 0; i < MaxPerUser; i++ {
+		_, stop, err := h.Subscribe(10, hog)
+		if err != nil {
+			t.Fatalf("stream %d: %v", i+1, err)
+		}
+		stops = append(stops, stop)
+	}
+	for i := 0; i < MaxSubscribers; i++ { // the old hub let one viewer open all 200
+		if _, _, err := h.Subscribe(10+int64(i%2), hog); err != ErrUserBusy {
+			t.Fatalf("stream %d of one user: %v, want ErrUserBusy", MaxPerUser+i+1, err)
+		}
+	}
+	ch, stop, err := h.Subscribe(20, other)
+	if err != nil {
+		t.Fatalf("another project's member refused: %v", err)
+	}
+	defer stop()
+	h.Publish(event.Batch{ProjectID: 20, Events: []event.Event{{Event: "hello"}}})
+	if e := <-ch; e.Event != "hello" {
+		t.Fatalf("got %+v", e)
+	}
+	stops[0]() // closing one frees a slot for the same user
+	if _, _, err := h.Subscribe(10, hog); err != nil {
+		t.Fatalf("after closing one: %v", err)
+	}
+
+	// Many users of one project fill its cap, not the server's.
+	for u := int64(100); h.count.Load() < MaxPerProject+MaxPerUser+1; u++ {
+		if _, _, err := h.Subscribe(30, u); err != nil {
+			t.Fatalf("user %d: %v", u, err)
+		}
+	}
+	if _, _, err := h.Subscribe(30, 500); err != ErrProjectBusy {
+		t.Fatalf("project over its cap: %v, want ErrProjectBusy", err)
+	}
+	if _, stop, err := h.Subscribe(40, 501); err != nil {
+		t.Fatalf("another project refused: %v", err)
+	} else {
+		stop()
 	}
 }

@@ -65,6 +65,29 @@ type UI interface {
 	// Role is the user's role in the project, ErrNotFound when none.
 	Role(ctx context.Context, projectID, userID int64) (string, error)
 
+	// Invites offer a role in a project to whoever holds an email; the
+	// user with that email becomes a member only by accepting. Adding by
+	// invite rather than by account keeps project admins from learning
+	// which emails have accounts.
+	//
+	// CreateInvite invites an email (stored lower-case) to a project; a
+	// pending invite of the same email to the same project is replaced.
+	CreateInvite(ctx context.Context, projectID int64, email, role string, invitedBy int64) (Invite, error)
+	// Invites lists a project's pending invites by email.
+	Invites(ctx context.Context, projectID int64) ([]Invite, error)
+	// InvitesFor lists the pending invites addressed to an email, with
+	// their projects' names.
+	InvitesFor(ctx context.Context, email string) ([]Invite, error)
+	// DeleteInvite revokes a pending invite of the project.
+	DeleteInvite(ctx context.Context, projectID, id int64) error
+	// AcceptInvite makes userID a member with the invite's role and
+	// deletes the invite, at once; ErrNotFound unless the invite exists
+	// and is addressed to email.
+	AcceptInvite(ctx context.Context, id int64, email string, userID int64) (Invite, error)
+	// DeclineInvite deletes an invite addressed to email (ErrNotFound
+	// otherwise).
+	DeclineInvite(ctx context.Context, id int64, email string) error
+
 	CreateSession(ctx context.Context, tokenHash string, userID int64, csrf string, expires time.Time) error
 	// Session returns ErrNotFound for unknown and expired sessions.
 	Session(ctx context.Context, tokenHash string) (Session, error)
@@ -124,6 +147,17 @@ type Member struct {
 	UserID int64  `json:"user_id"`
 	Email  string `json:"email"`
 	Role   string `json:"role"`
+}
+
+// Invite is a pending offer of a role in a project to an email.
+type Invite struct {
+	ID          int64     `json:"id"`
+	ProjectID   int64     `json:"project_id"`
+	ProjectName string    `json:"project_name,omitempty"` // filled by InvitesFor
+	Email       string    `json:"email"`
+	Role        string    `json:"role"`
+	InvitedBy   int64     `json:"-"`
+	CreatedAt   time.Time `json:"created_at"`
 }
 
 // Session is a logged-in browser.

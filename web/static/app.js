@@ -10,10 +10,12 @@
 
 import { h, clear, Scope, errorBox, isAbort } from './js/dom.js';
 import { get, post, setCsrf, setUnauthorizedHandler } from './js/api.js';
+import { showInvites } from './js/invites.js';
 
 const main = document.getElementById('main');
 const topbar = document.getElementById('topbar');
 const renderTime = document.getElementById('render-time');
+const invitesBar = document.getElementById('invites');
 
 const pageModule = (path, name = 'default') => () => import(path).then((m) => m[name]);
 
@@ -40,7 +42,19 @@ async function loadSession() {
   const me = await get('/me', { allow401: true });
   session = me;
   setCsrf(me.csrf_token);
+  // Not awaited: pages need not wait for the invites banner.
+  showInvites(invitesBar, {
+    onAccepted: async (inv) => {
+      await loadSession();
+      navigate(`#/p/${inv.project_id}/home`);
+    },
+  });
   return me;
+}
+
+function hideInvites() {
+  clear(invitesBar);
+  invitesBar.hidden = true;
 }
 
 function navigate(hash) {
@@ -56,6 +70,7 @@ function replace(hash) {
 
 setUnauthorizedHandler(() => {
   session = null;
+  hideInvites();
   if (location.pathname.startsWith('/share/')) return;
   const here = location.hash.slice(1);
   if (!here.startsWith('/login')) navigate(`#/login?next=${encodeURIComponent(here)}`);
@@ -108,6 +123,7 @@ async function logout() {
   try { await post('/logout', {}); } catch { /* the session ends client-side anyway */ }
   session = null;
   setCsrf('');
+  hideInvites();
   navigate('#/login');
 }
 
@@ -244,7 +260,7 @@ async function noProjects(scope) {
     clear(main, h('h1', null, 'Welcome to Journey'), h('p', null, 'Create your first project to start collecting events.'),
       newProjectSection({ scope, session, reloadSession: loadSession }));
   } else {
-    message('No projects yet', 'You are not a member of any project. Ask an admin to add you.');
+    message('No projects yet', 'You are not a member of any project. Ask a project admin to invite you: invitations show above.');
   }
 }
 

@@ -11,6 +11,7 @@ import (
 
 func runUI(t *testing.T, open func(t *testing.T) meta.Store) {
 	t.Run("Users", func(t *testing.T) { testUsers(t, open(t)) })
+	t.Run("Invites", func(t *testing.T) { testInvites(t, open(t)) })
 	t.Run("Sessions", func(t *testing.T) { testSessions(t, open(t)) })
 	t.Run("KeysListAndRevoke", func(t *testing.T) { testKeysList(t, open(t)) })
 	t.Run("Insights", func(t *testing.T) { testInsights(t, open(t)) })
@@ -113,6 +114,79 @@ func testUsers(t *testing.T, s meta.Store) {
 	}
 	_, err = s.Role(ctx, a.ID, bob.ID)
 	wantNotFound(t, "Role after RemoveMember", err)
+}
+
+// testInvites: an invite makes nobody a member until the user with its
+// email accepts; it is scoped to its project and its email, used once,
+// replaced by a second invite of the same email, revocable and declinable.
+func testInvites(t *testing.T, s meta.Store) {
+	ctx := context.Background()
+	admin := try(s.CreateUser(ctx, "admin@example.com", "h", false)).must(t)
+	ann := try(s.CreateUser(ctx, "ann@example.com", "h", false)).must(t)
+	eve := try(s.CreateUser(ctx, "eve@example.com", "h", false)).must(t)
+	a, b := twoProjects(t, s)
+
+	if _, err := s.CreateInvite(ctx, a.ID, "ann@example.com", "owner", admin.ID); err == nil {
+		t.Fatal("CreateInvite accepted an unknown role")
+	}
+	in := try(s.CreateInvite(ctx, a.ID, " Ann@Example.com", meta.RoleViewer, admin.ID)).must(t)
+	if in.ID == 0 || in.ProjectID != a.ID || in.Email != "ann@example.com" || in.Role != meta.RoleViewer || in.InvitedBy != admin.ID || in.CreatedAt.IsZero() {
+		t.Fatalf("CreateInvite = %+v", in)
+	}
+	again := try(s.CreateInvite(ctx, a.ID, "ann@example.com", meta.RoleMember, admin.ID)).must(t) // replaces
+	if again.ID != in.ID || again.Role != meta.RoleMember {
+		t.Fatalf("second CreateInvite = %+v, want the same invite (id %d) as member", again, in.ID)
+	}
+	try(s.CreateInvite(ctx, a.ID, "nobody@example.com", meta.RoleViewer, admin.ID)).must(t) // no account needed
+	inB := try(s.CreateInvite(ctx, b.ID, "ann@example.com", meta.RoleAdmin, admin.ID)).must(t)
+
+	if list := try(s.Invites(ctx, a.ID)).must(t); len(list) != 2 || list[0].Email != "ann@example.com" || list[0].Role != meta.RoleMember || list[1].Email != "nobody@example.com" {
+		t.Fatalf("Invites(a) = %+v", list)
+	}
+	mine := try(s.InvitesFor(ctx, "ANN@example.com")).must(t)
+	if len(mine) != 2 || mine[0].ID != in.ID || mine[0].ProjectName != "a" || mine[1].ID != inB.ID || mine[1].ProjectName != "b" {
+		t.Fatalf("InvitesFor(ann) = %+v", mine)
+	}
+	if list := try(s.InvitesFor(ctx, "eve@example.com")).must(t); len(list) != 0 {
+		t.Fatalf("InvitesFor(eve) = %+v", list)
+	}
+	_, err := s.Role(ctx, a.ID, ann.ID)
+	wantNotFound(t, "Role before accepting", err)
+
+	// Only the invited email can accept; another user's attempt changes nothing.
+	_, err = s.AcceptInvite(ctx, in.ID, "eve@example.com", eve.ID)
+	wantNotFound(t, "AcceptInvite with another email", err)
+	wantNotFound(t, "DeclineInvite with another email", s.DeclineInvite(ctx, in.ID, "eve@example.com"))
+	_, err = s.Role(ctx, a.ID, eve.ID)
+	wantNotFound(t, "Role of the user who tried someone else's invite", err)
+	got := try(s.AcceptInvite(ctx, in.ID, "Ann@example.com", ann.ID)).must(t)
+	if got.ProjectID != a.ID || got.Role != meta.RoleMember {
+		t.Fatalf("AcceptInvite = %+v", got)
+	}
+	if r := try(s.Role(ctx, a.ID, ann.ID)).must(t); r != meta.RoleMember {
+		t.Fatalf("Role after accepting = %q", r)
+	}
+	_, err = s.AcceptInvite(ctx, in.ID, "ann@example.com", ann.ID)
+	wantNotFound(t, "AcceptInvite twice", err)
+
+	wantNotFound(t, "DeleteInvite of another project", s.DeleteInvite(ctx, a.ID, inB.ID))
+	if err := s.DeclineInvite(ctx, inB.ID, "ann@example.com"); err != nil {
+		t.Fatal(err)
+	}
+	_, err = s.Role(ctx, b.ID, ann.ID)
+	wantNotFound(t, "Role after declining", err)
+	wantNotFound(t, "DeleteInvite after declining", s.DeleteInvite(ctx, b.ID, inB.ID))
+
+	nobody := try(s.Invites(ctx, a.ID)).must(t)
+	if len(nobody) != 1 {
+		t.Fatalf("Invites(a) after accepting = %+v", nobody)
+	}
+	if err := s.DeleteInvite(ctx, a.ID, nobody[0].ID); err != nil {
+		t.Fatal(err)
+	}
+	if list := try(s.Invites(ctx, a.ID)).must(t); len(list) != 0 {
+		t.Fatalf("Invites(a) after revoking = %+v", list)
+	}
 }
 
 func testSessions(t *testing.T, s meta.Store) {

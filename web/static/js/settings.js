@@ -115,8 +115,13 @@ function stagesSection(ctx, stages, admin) {
     form);
 }
 
+// membersSection: members, pending invites and the add form. A project
+// admin invites by email (the server answers the same whether or not the
+// email has an account; the person joins once they accept); a server admin
+// adds existing users directly, or creates new ones with a password.
 function membersSection(ctx) {
   const { pid, scope } = ctx;
+  const serverAdmin = !!ctx.session.user.is_admin;
   const list = h('div', null, loading());
   const err = errorBox();
   let members = [];
@@ -135,29 +140,64 @@ function membersSection(ctx) {
   get(P(pid, '/members'), { signal: scope.signal }).then((m) => { members = m || []; render(); })
     .catch((e) => { if (!isAbort(e)) clear(list, errorBox(e)); });
 
+  const pending = h('div', { 'data-testid': 'invites-pending' }, loading());
+  let invites = [];
+  const renderInvites = () => clear(pending, invites.length
+    ? h('div', { class: 'table-wrap' }, h('table', { class: 'data', 'data-testid': 'invites-table' },
+      h('thead', null, h('tr', null, h('th', { scope: 'col' }, 'Email'), h('th', { scope: 'col' }, 'Role'), h('th', { scope: 'col' }, 'Invited'), h('th', { scope: 'col' }, h('span', { class: 'sr-only' }, 'Actions')))),
+      h('tbody', null, invites.map((inv) => h('tr', { 'data-testid': 'invite-row' }, h('th', { scope: 'row' }, inv.email), h('td', null, inv.role), h('td', null, fmtTime(inv.created_at)),
+        h('td', null, h('button', { type: 'button', class: 'btn small danger', 'data-testid': 'invite-revoke', onclick: async () => {
+          if (!window.confirm(`Revoke the invitation of ${inv.email}?`)) return;
+          setError(err, null);
+          try {
+            await del(P(pid, `/invites/${encodeURIComponent(inv.id)}`));
+            invites = invites.filter((x) => x.id !== inv.id);
+            done.textContent = ''; // may name the revoked invite
+            renderInvites();
+          } catch (e) { if (!isAbort(e)) setError(err, e); }
+        } }, 'Revoke')))))))
+    : h('p', { class: 'muted small' }, 'No pending invitations.'));
+  get(P(pid, '/invites'), { signal: scope.signal }).then((l) => { invites = l || []; renderInvites(); })
+    .catch((e) => { if (!isAbort(e)) clear(pending, errorBox(e)); });
+
   const email = h('input', { type: 'email', required: true, autocomplete: 'off', 'data-testid': 'member-email' });
-  const password = h('input', { type: 'password', autocomplete: 'new-password', minlength: 8, 'data-testid': 'member-password' });
+  const password = serverAdmin ? h('input', { type: 'password', autocomplete: 'new-password', minlength: 8, 'data-testid': 'member-password' }) : null;
   const role = select([['viewer', 'Viewer: read and run queries'], ['member', 'Member: also save insights, dashboards, share'], ['admin', 'Admin: also keys, stages, members']], 'member', { 'data-testid': 'member-role' });
   const addErr = errorBox();
+  const done = h('p', { class: 'ok small', role: 'status', 'data-testid': 'member-status' });
   const form = h('form', { class: 'inline-form', 'data-testid': 'member-form' },
-    h('h3', null, 'Add a member'),
-    h('div', { class: 'inline wrap' }, field('Email', email), field('Password (new users, 8+ characters)', password), field('Role', role)),
-    h('div', { class: 'form-actions' }, h('button', { type: 'submit', class: 'btn primary', 'data-testid': 'member-add' }, 'Add member')),
-    addErr);
+    h('h3', null, serverAdmin ? 'Add a member' : 'Invite a member'),
+    serverAdmin
+      ? h('p', { class: 'muted small' }, 'As a server admin you add existing users at once, or create an account by giving a password.')
+      : h('p', { class: 'muted small' }, 'They join once they accept the invitation, logged in with this email. People without an account need one from a server admin first.'),
+    h('div', { class: 'inline wrap' }, field('Email', email), password ? field('Password (new accounts, 8+ characters)', password) : null, field('Role', role)),
+    h('div', { class: 'form-actions' }, h('button', { type: 'submit', class: 'btn primary', 'data-testid': 'member-add' }, serverAdmin ? 'Add member' : 'Send invitation')),
+    done, addErr);
   form.addEventListener('submit', async (e) => {
     e.preventDefault();
     setError(addErr, null);
+    done.textContent = '';
+    const body = { email: email.value.trim(), role: role.value };
+    if (password && password.value) body.password = password.value;
     try {
-      const m = await post(P(pid, '/members'), { email: email.value.trim(), password: password.value, role: role.value });
-      members = [...members.filter((x) => x.user_id !== m.user_id), m];
-      render();
+      const r = await post(P(pid, '/members'), body);
+      if (r.user_id != null) { // added directly (server admins)
+        members = [...members.filter((x) => x.user_id !== r.user_id), r];
+        render();
+        done.textContent = `${r.email} is now a ${r.role}.`;
+      } else { // invited
+        invites = [...invites.filter((x) => x.id !== r.id), r].sort((a, b) => a.email.localeCompare(b.email));
+        renderInvites();
+        done.textContent = `Invitation for ${r.email} pending: they join once they accept it.`;
+      }
       email.value = '';
-      password.value = '';
+      if (password) password.value = '';
       email.focus();
     } catch (e2) { if (!isAbort(e2)) setError(addErr, e2); }
   });
   return h('section', { class: 'card', 'aria-labelledby': 'set-members' },
-    h('h2', { id: 'set-members' }, 'Members'), list, err, form);
+    h('h2', { id: 'set-members' }, 'Members'), list, err,
+    h('h3', null, 'Pending invitations'), pending, form);
 }
 
 export function newProjectSection(ctx) {
