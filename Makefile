@@ -30,6 +30,7 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz=FuzzQuery -fuzztime=60s ./internal/app/
 	$(GO) test -run='^$$' -fuzz=FuzzUIBodies -fuzztime=60s ./internal/app/
 	$(GO) test -run='^$$' -fuzz=FuzzScopeSQL -fuzztime=60s ./internal/store/clickhouse/
+	$(GO) test -run='^$$' -fuzz=FuzzSQL -fuzztime=60s ./internal/store/duckdb/
 
 bench: build
 	./journey bench ingest

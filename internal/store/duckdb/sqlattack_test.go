@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/journey-dev/journey/internal/insight"
+	"github.com/journey-dev/journey/internal/store/storetest"
 )
 
 // secret is what project 2 holds; no query of project 1 may show it.
@@ -22,7 +23,7 @@ func twoProjects(t testing.TB) *Store {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.Close() })
-	l := newLoader(t.(*testing.T), s)
+	l := storetest.NewLoader(t, s)
 	l.Load(1, ev("view", "u1", day0, map[string]any{"$set": map[string]any{"plan": "pro"}}), ev("buy", "u2", day0.Add(time.Hour), map[string]any{"revenue": 5}))
 	l.Load(2, ev(secret, secret, day0, map[string]any{"$set": map[string]any{"k": secret}, "$groups": map[string]any{"company": secret}}))
 	l.Load(2, ev("$identify", secret+"-2", day0.Add(time.Hour), map[string]any{"$anon_distinct_id": secret}))
@@ -44,37 +45,41 @@ func leaks(res *insight.SQLResult) bool {
 	return strings.Contains(string(b), secret)
 }
 
+// scopeAttacks are the review's reproductions and variants: each must be
+// refused. They seed FuzzSQL too.
+var scopeAttacks = []string{
+	// A CTE declared in a subquery unlocks nothing outside it.
+	`SELECT project_id, distinct_id, person_id FROM (WITH person_distinct_ids AS (SELECT 1) SELECT 1) t, person_distinct_ids WHERE project_id <> 1`,
+	`SELECT * FROM (WITH person_overrides AS (SELECT 1) SELECT 1) t, person_overrides`,
+	`SELECT * FROM (WITH loader_checkpoint AS (SELECT 1) SELECT 1) t, loader_checkpoint`,
+	`SELECT (SELECT count(*) FROM (WITH x AS (SELECT 1) SELECT 1)) FROM person_distinct_ids`,
+	`SELECT * FROM events WHERE EXISTS (WITH person_distinct_ids AS (SELECT 1) SELECT 1) UNION ALL SELECT * FROM person_distinct_ids`,
+	// A CTE does not see itself (DuckDB binds the name to the real table) …
+	`WITH person_distinct_ids AS (SELECT * FROM person_distinct_ids) SELECT * FROM person_distinct_ids`,
+	// … nor the CTEs after it.
+	`WITH a AS (SELECT * FROM person_distinct_ids), person_distinct_ids AS (SELECT 1) SELECT * FROM a`,
+	// Names fold like DuckDB's (ASCII only): a Kelvin sign is not a k.
+	"WITH loader_chec\u212apoint AS (SELECT 1) SELECT * FROM loader_checkpoint",
+	"WITH \"loader_chec\u212apoint\" AS (SELECT 1) SELECT * FROM loader_checkpoint",
+	// Catalog views and tables by name, in every case.
+	`SELECT * FROM duckdb_tables`, `SELECT * FROM duckdb_columns`, `SELECT * FROM sqlite_master`,
+	`SELECT * FROM pragma_database_list`, `SELECT * FROM pg_settings`, `SELECT * FROM DUCKDB_TABLES`,
+	`SELECT * FROM information_schema.tables`, `SELECT * FROM pg_catalog.pg_class`, `SELECT * FROM main.person_distinct_ids`,
+	`SELECT * FROM stage_events`, `SELECT * FROM duckdb_settings()`, `SELECT * FROM (SUMMARIZE person_distinct_ids)`,
+	`SELECT * FROM (DESCRIBE person_distinct_ids)`, `SELECT * FROM (SHOW TABLES)`, `FROM person_distinct_ids`,
+	`SELECT * FROM person_distinct_ids AT (VERSION => 1)`,
+	`SELECT * FROM query_table('person_distinct_ids')`, `SELECT * FROM query('SELECT * FROM person_distinct_ids')`,
+	`SELECT pg_catalog.lower('A')`, `SELECT other.main.lower('A')`, `SELECT main.current_setting('threads')`,
+	`SELECT current_setting('threads')`, `SELECT getvariable('x')`, `SELECT nextval('s')`, `SELECT version()`,
+	`SELECT current_query()`, `SELECT json_serialize_sql('SELECT 1')`, `SELECT json_execute_serialized_sql('x')`,
+	`SELECT count(*) EXPORT_STATE FROM events`,
+}
+
 // TestSQLScopeAttacks: the review's reproductions and variants. Each is
 // refused with a 400 naming the query, and none reaches project 2.
 func TestSQLScopeAttacks(t *testing.T) {
 	s := twoProjects(t)
-	for _, q := range []string{
-		// A CTE declared in a subquery unlocks nothing outside it.
-		`SELECT project_id, distinct_id, person_id FROM (WITH person_distinct_ids AS (SELECT 1) SELECT 1) t, person_distinct_ids WHERE project_id <> 1`,
-		`SELECT * FROM (WITH person_overrides AS (SELECT 1) SELECT 1) t, person_overrides`,
-		`SELECT * FROM (WITH loader_checkpoint AS (SELECT 1) SELECT 1) t, loader_checkpoint`,
-		`SELECT (SELECT count(*) FROM (WITH x AS (SELECT 1) SELECT 1)) FROM person_distinct_ids`,
-		`SELECT * FROM events WHERE EXISTS (WITH person_distinct_ids AS (SELECT 1) SELECT 1) UNION ALL SELECT * FROM person_distinct_ids`,
-		// A CTE does not see itself (DuckDB binds the name to the real table) …
-		`WITH person_distinct_ids AS (SELECT * FROM person_distinct_ids) SELECT * FROM person_distinct_ids`,
-		// … nor the CTEs after it.
-		`WITH a AS (SELECT * FROM person_distinct_ids), person_distinct_ids AS (SELECT 1) SELECT * FROM a`,
-		// Names fold like DuckDB's (ASCII only): a Kelvin sign is not a k.
-		"WITH loader_chec\u212apoint AS (SELECT 1) SELECT * FROM loader_checkpoint",
-		"WITH \"loader_chec\u212apoint\" AS (SELECT 1) SELECT * FROM loader_checkpoint",
-		// Catalog views and tables by name, in every case.
-		`SELECT * FROM duckdb_tables`, `SELECT * FROM duckdb_columns`, `SELECT * FROM sqlite_master`,
-		`SELECT * FROM pragma_database_list`, `SELECT * FROM pg_settings`, `SELECT * FROM DUCKDB_TABLES`,
-		`SELECT * FROM information_schema.tables`, `SELECT * FROM pg_catalog.pg_class`, `SELECT * FROM main.person_distinct_ids`,
-		`SELECT * FROM stage_events`, `SELECT * FROM duckdb_settings()`, `SELECT * FROM (SUMMARIZE person_distinct_ids)`,
-		`SELECT * FROM (DESCRIBE person_distinct_ids)`, `SELECT * FROM (SHOW TABLES)`, `FROM person_distinct_ids`,
-		`SELECT * FROM person_distinct_ids AT (VERSION => 1)`,
-		`SELECT * FROM query_table('person_distinct_ids')`, `SELECT * FROM query('SELECT * FROM person_distinct_ids')`,
-		`SELECT pg_catalog.lower('A')`, `SELECT other.main.lower('A')`, `SELECT main.current_setting('threads')`,
-		`SELECT current_setting('threads')`, `SELECT getvariable('x')`, `SELECT nextval('s')`, `SELECT version()`,
-		`SELECT current_query()`, `SELECT json_serialize_sql('SELECT 1')`, `SELECT json_execute_serialized_sql('x')`,
-		`SELECT count(*) EXPORT_STATE FROM events`,
-	} {
+	for _, q := range scopeAttacks {
 		res, err := runSQL(s, q)
 		var e *insight.Error
 		if !errors.As(err, &e) {
@@ -223,4 +228,36 @@ func TestSQLValues(t *testing.T) {
 	if got := strings.Join(res.NonFinite, " "); got != "rows[0][1] rows[1][1]" && got != "rows[1][1] rows[0][1]" {
 		t.Fatalf("non_finite = %q", got)
 	}
+}
+
+// FuzzSQL: whatever query text project 1 sends, the answer never shows
+// project 2's data (its events, persons, distinct ids and groups all hold
+// the secret), and the checker never panics. The attacks seed it.
+func FuzzSQL(f *testing.F) {
+	for _, q := range scopeAttacks {
+		f.Add(q)
+	}
+	for _, q := range []string{
+		`SELECT * FROM events`, `WITH x AS (SELECT * FROM persons) SELECT * FROM x`,
+		`SELECT * FROM (SELECT 1) a, (WITH events AS (SELECT 1) SELECT * FROM events) b`,
+		`SELECT len(range(100000000))`, `SELECT string_agg(properties, ',') FROM events`,
+	} {
+		f.Add(q)
+	}
+	s := twoProjects(f)
+	f.Fuzz(func(t *testing.T, query string) {
+		if strings.Contains(strings.ToLower(query), secret[:8]) {
+			return // the query names the secret itself
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		q := &insight.SQL{Query: query, Limit: 100}
+		if q.Validate() != nil {
+			return
+		}
+		res, err := s.SQL(ctx, 1, q)
+		if err == nil && leaks(res) {
+			t.Fatalf("%s: answer shows project 2: %v", query, res.Rows)
+		}
+	})
 }

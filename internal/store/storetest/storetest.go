@@ -92,14 +92,14 @@ func Ev(name, distinct string, at time.Time, props map[string]any) event.Raw {
 
 // Loader applies batches the way the loader does: resolve, then Apply.
 type Loader struct {
-	t   *testing.T
+	t   testing.TB
 	s   store.Store
 	r   *identity.Resolver
 	pos uint64
 }
 
 // NewLoader starts a loader from the store's identity state.
-func NewLoader(t *testing.T, s store.Store) *Loader {
+func NewLoader(t testing.TB, s store.Store) *Loader {
 	t.Helper()
 	st, err := s.Identity(context.Background())
 	if err != nil {
