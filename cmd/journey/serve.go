@@ -19,11 +19,6 @@ func cmdServe(args []string) error {
 	var pprofAddr string
 	f := newFlags("serve")
 	appFlags(f, &cfg)
-	f.str(&cfg.HeaderTimeout, "header-timeout", "", "time a client may take to send a request's headers, e.g. 5s (default 10s)")
-	f.str(&cfg.BodyTimeout, "body-timeout", "", "time a client may take to send a request's body, e.g. 1m (default 30s); slower ones are cut off (capture answers 408)")
-	f.str(&cfg.IdleTimeout, "idle-timeout", "", "time an idle keep-alive connection stays open, e.g. 1m (default 120s)")
-	f.integer(&cfg.ClientBodies, "client-bodies", 0, "capture bodies one client address may be sending at once, past which 429 (default 16; behind a load balancer set --trusted-proxies)")
-	f.str(&cfg.CaptureMemory, "capture-memory", "", "memory all capture bodies being received may take together, past which 503, e.g. 1GiB (default 256MiB)")
 	f.str(&pprofAddr, "pprof", "", "serve Go's pprof profiles on this address (e.g. 127.0.0.1:6060) for debugging")
 	if err := f.parse(args); err != nil {
 		return err

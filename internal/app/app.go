@@ -485,42 +485,76 @@ func (a *App) Close() error {
 }
 
 // tokenCache keeps token lookups off the metadata store on the capture hot
-// path. Entries expire so that a replica sees new or revoked tokens.
+// path. Entries expire so that a replica sees new or revoked tokens. Known
+// tokens and misses are kept apart: known ones are bounded by the projects
+// there are, and misses (which anyone can make up) by maxMisses, so a
+// flood of made-up tokens can neither grow memory nor push out the real
+// ones; when the misses are full of live entries, a new miss is simply not
+// cached.
 type tokenCache struct {
-	meta meta.Store
-	mu   sync.Mutex
-	m    map[string]tokenEntry
+	meta   meta.Store
+	mu     sync.Mutex
+	known  map[string]tokenEntry
+	misses map[string]time.Time // token → when the miss expires
 }
 
 type tokenEntry struct {
 	id      int64
-	ok      bool
 	expires time.Time
 }
 
-const tokenTTL = 30 * time.Second
+const (
+	tokenTTL  = 30 * time.Second
+	missTTL   = 2 * time.Second // short, so a new project works at once
+	maxMisses = 100_000
+)
 
 func (c *tokenCache) ProjectByToken(ctx context.Context, token string) (int64, bool, error) {
 	now := time.Now()
 	c.mu.Lock()
-	e, hit := c.m[token]
+	e, hit := c.known[token]
+	missUntil, missed := c.misses[token]
 	c.mu.Unlock()
 	if hit && now.Before(e.expires) {
-		return e.id, e.ok, nil
+		return e.id, true, nil
+	}
+	if missed && now.Before(missUntil) {
+		return 0, false, nil
 	}
 	p, err := c.meta.ProjectByToken(ctx, token)
 	if err != nil && !errors.Is(err, meta.ErrNotFound) {
 		return 0, false, err
 	}
-	e = tokenEntry{id: p.ID, ok: err == nil, expires: now.Add(tokenTTL)}
-	if !e.ok {
-		e.expires = now.Add(2 * time.Second) // unknown tokens: short, so a new project works at once
-	}
 	c.mu.Lock()
-	if c.m == nil || len(c.m) > 100_000 {
-		c.m = map[string]tokenEntry{}
+	defer c.mu.Unlock()
+	if err != nil {
+		delete(c.known, token)
+		c.addMiss(token, now)
+		return 0, false, nil
 	}
-	c.m[token] = e
-	c.mu.Unlock()
-	return e.id, e.ok, nil
+	if c.known == nil {
+		c.known = map[string]tokenEntry{}
+	}
+	delete(c.misses, token)
+	c.known[token] = tokenEntry{id: p.ID, expires: now.Add(tokenTTL)}
+	return p.ID, true, nil
+}
+
+// addMiss caches a miss unless the table is full of live ones; expired
+// misses are swept when it fills.
+func (c *tokenCache) addMiss(token string, now time.Time) {
+	if c.misses == nil {
+		c.misses = map[string]time.Time{}
+	}
+	if len(c.misses) >= maxMisses {
+		for t, until := range c.misses {
+			if !now.Before(until) {
+				delete(c.misses, t)
+			}
+		}
+		if len(c.misses) >= maxMisses {
+			return
+		}
+	}
+	c.misses[token] = now.Add(missTTL)
 }
