@@ -157,3 +157,48 @@ func TestDefaultMemoryLimit(t *testing.T) {
 		t.Fatalf("memory_limit = %d, want about %d (a quarter of %d)", limit, want, total)
 	}
 }
+
+// TestInsightTimeoutStopsWork: the same for the insights, whose scans feed
+// Go functions: past the deadline the funnel and the trend answer and the
+// CPU goes quiet.
+func TestInsightTimeoutStopsWork(t *testing.T) {
+	s := testdb(t)
+	if _, err := s.db.Exec(`INSERT INTO events SELECT 1, uuid(), CASE i % 3 WHEN 0 THEN 'a' WHEN 1 THEN 'b' ELSE 'c' END,
+		'd' || (i % 200000), i % 200000, TIMESTAMP '2026-01-05' + INTERVAL (i % 86400) SECOND, '{"x":' || i || '}', now()
+		FROM range(3000000) t(i)`); err != nil {
+		t.Fatal(err)
+	}
+	rng := insight.Range{From: day0, To: day0.AddDate(0, 0, 2)}
+	for name, run := range map[string]func(ctx context.Context) error{
+		"funnel": func(ctx context.Context) error {
+			_, err := s.Funnel(ctx, 1, time.UTC, &insight.Funnel{Steps: []insight.FunnelStep{{Event: "a"}, {Event: "b"}, {Event: "c"}}, Window: "1d", Range: rng})
+			return err
+		},
+		"trend": func(ctx context.Context) error {
+			_, err := s.Trend(ctx, 1, time.UTC, &insight.Trend{Series: []insight.Series{{Event: "a", Math: "avg", Property: "x"}}, Interval: "hour", Range: rng})
+			return err
+		},
+	} {
+		start := time.Now()
+		if err := run(context.Background()); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		took := time.Since(start)
+		if took < 20*time.Millisecond {
+			t.Fatalf("%s took %v: too little work to see it stop", name, took)
+		}
+		// Cancelled a quarter of the way through.
+		ctx, cancel := context.WithTimeout(context.Background(), took/4)
+		err := run(ctx)
+		cancel()
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("%s: err %v, want the deadline", name, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+		before := cpuTime(t)
+		time.Sleep(500 * time.Millisecond)
+		if used := cpuTime(t) - before; used > 150*time.Millisecond {
+			t.Fatalf("%s: %v of CPU in the half second after the timeout", name, used)
+		}
+	}
+}
