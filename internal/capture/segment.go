@@ -167,7 +167,9 @@ func (b segmentBatch) mapType(ev *event.Event, it rawItem, typ string) *Error {
 }
 
 // group maps a Segment group call to $groupidentify of the configured
-// group type, and tags the event with the group as PostHog does.
+// group type, and tags the event with the group as PostHog does. The mark
+// makes the loader link the person to the group: analytics.js does not
+// repeat the group on later calls, posthog-js does (identity/grouplink.go).
 func (b segmentBatch) group(ev *event.Event, it rawItem) *Error {
 	key, ok := idString(it.m["groupId"])
 	if !ok {
@@ -176,6 +178,7 @@ func (b segmentBatch) group(ev *event.Event, it rawItem) *Error {
 	ev.Event = event.GroupIdentify
 	ev.Properties[event.PropGroupType] = b.groupType
 	ev.Properties[event.PropGroupKey] = key
+	ev.Properties[event.PropSegmentGroup] = true
 	if traits := objectField(it.m, "traits"); traits != nil {
 		ev.Properties[event.PropGroupSet] = traits
 	}

@@ -129,7 +129,8 @@ func TestSegmentMapping(t *testing.T) {
 		return ""
 	})
 	f("group", mergeObjects(segmentCall("group"), map[string]any{"traits": map[string]any{"plan": "pro"}}),
-		props(map[string]any{"$group_type": "company", "$group_key": "g1", "$group_set": map[string]any{"plan": "pro"}, "$groups": map[string]any{"company": "g1"}}))
+		props(map[string]any{"$group_type": "company", "$group_key": "g1", "$group_set": map[string]any{"plan": "pro"}, "$groups": map[string]any{"company": "g1"},
+			"$segment_group": true}))
 	f("number userId", map[string]any{"type": "track", "event": "x", "userId": 42}, func(e event.Event) string {
 		if e.DistinctID != "42" {
 			return "distinct_id " + e.DistinctID

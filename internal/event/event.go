@@ -49,6 +49,10 @@ const (
 	PropGroupSet  = "$group_set"
 	PropGroups    = "$groups"
 	PropSessionID = "$session_id"
+	// PropSegmentGroup (true) marks a $groupidentify decoded from a Segment
+	// group call: it associates the person with the group, because
+	// analytics.js does not repeat the group on later calls.
+	PropSegmentGroup = "$segment_group"
 )
 
 // Raw is an Event as the loader reads it back from the log: the properties

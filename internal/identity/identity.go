@@ -33,7 +33,8 @@ type didKey struct {
 // It is not safe for concurrent use: the loader owns it.
 type Resolver struct {
 	ids   idTable
-	oldOf map[int64][]int64 // surviving person → merged-away persons
+	oldOf map[int64][]int64   // surviving person → merged-away persons
+	links map[int64]groupLink // person → its Segment group (grouplink.go)
 	next  int64
 }
 
@@ -49,6 +50,7 @@ func newResolver(st store.Identity, hash func(maphash.Seed, []byte) uint32) *Res
 	r := &Resolver{
 		ids:   newIDTable(len(st.DistinctIDs), size, hash),
 		oldOf: map[int64][]int64{},
+		links: loadLinks(st),
 		next:  st.MaxPersonID + 1,
 	}
 	for _, d := range st.DistinctIDs {
@@ -143,13 +145,16 @@ func (r *Resolver) resolveEvent(b *batchState, project int64, e *event.Raw) {
 		person = r.create(b, project, e.Timestamp)
 		r.link(b, project, e.DistinctID, person, none)
 	}
+	if e.Event == event.GroupIdentify {
+		r.noteGroupCall(person, props, e.Timestamp)
+	}
 	if person > 0 && (len(e.Set) > 0 || len(e.SetOnce) > 0 || len(e.Unset) > 0) && !e.NoPerson {
 		b.ops = append(b.ops, op{person: person, set: e.Set, setOnce: e.SetOnce, unset: e.Unset, at: e.Timestamp, projectID: project})
 		b.project[person] = project
 	}
 	b.w.Events = append(b.w.Events, store.Row{
 		ProjectID: project, UUID: parseUUID(e.UUID), Event: e.Event, DistinctID: e.DistinctID,
-		PersonID: person, Timestamp: e.Timestamp, Properties: e.Properties, ReceivedAt: e.ReceivedAt,
+		PersonID: person, Timestamp: e.Timestamp, Properties: r.withLink(person, e.Properties), ReceivedAt: e.ReceivedAt,
 	})
 }
 
@@ -247,6 +252,7 @@ func (r *Resolver) mergePersons(b *batchState, project int64, fromID, intoID uin
 		b.overridden[old] = store.Override{ProjectID: project, OldPersonID: old, PersonID: into}
 	}
 	r.oldOf[into] = append(r.oldOf[into], olds...)
+	r.moveLink(from, into)
 	b.merged[from] = true
 	b.project[from], b.project[into] = project, project
 	b.ops = append(b.ops, op{person: into, mergeFrom: from, at: at, projectID: project})

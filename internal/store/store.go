@@ -74,6 +74,19 @@ type Identity struct {
 	DistinctIDs []DistinctID
 	Overrides   []Override
 	MaxPersonID int64
+	// GroupLinks are derived from the stored Segment group calls (events
+	// marked event.PropSegmentGroup), so nothing else has to be written.
+	GroupLinks []GroupLink
+}
+
+// GroupLink is the latest Segment group call stored with one person id
+// (before overrides: the resolver follows them). "Latest" is the greatest
+// (At, Type, Key), so every store and the resolver pick the same one.
+type GroupLink struct {
+	ProjectID int64
+	PersonID  int64
+	Type, Key string
+	At        time.Time // the call's timestamp, to the microsecond
 }
 
 // Store is implemented by every event store.

@@ -393,7 +393,45 @@ func (s *Store) Identity(ctx context.Context) (store.Identity, error) {
 	if err := s.q().QueryRow(ctx, "SELECT max(id) FROM "+s.db+".persons").Scan(&maxPerson); err == nil {
 		id.MaxPersonID = max(id.MaxPersonID, maxPerson)
 	}
+	links, err := s.groupLinks(ctx)
+	if err != nil {
+		return id, err
+	}
+	id.GroupLinks = links
 	return id, nil
+}
+
+// groupLinksSQL finds each person id's latest Segment group call, with the
+// resolver's conditions (identity.validLink) and DuckDB's order: max of
+// (microseconds, type, key). {events} is the (distributed) events table.
+const groupLinksSQL = `
+SELECT project_id, person_id, tupleElement(g, 1), tupleElement(g, 2), tupleElement(g, 3) FROM (
+	SELECT project_id, person_id, max(tuple(ts_us, t, k)) AS g FROM (
+		SELECT project_id, person_id, ts_us,
+			visitParamExtractString(properties, '$group_type') AS t,
+			visitParamExtractString(properties, '$group_key') AS k
+		FROM {events}
+		WHERE event = '$groupidentify' AND person_id > 0 AND visitParamExtractBool(properties, '$segment_group') = 1)
+	WHERE length(t) BETWEEN 1 AND 200 AND length(k) BETWEEN 1 AND 200
+	GROUP BY project_id, person_id)`
+
+func (s *Store) groupLinks(ctx context.Context) ([]store.GroupLink, error) {
+	rows, err := s.q().Query(ctx, strings.ReplaceAll(groupLinksSQL, "{events}", s.events))
+	if err != nil {
+		return nil, fmt.Errorf("cannot read group links: %w", err)
+	}
+	defer rows.Close()
+	var out []store.GroupLink
+	for rows.Next() {
+		var project, us uint64
+		var g store.GroupLink
+		if err := rows.Scan(&project, &g.PersonID, &us, &g.Type, &g.Key); err != nil {
+			return nil, fmt.Errorf("cannot read group links: %w", err)
+		}
+		g.ProjectID, g.At = int64(project), time.UnixMicro(int64(us)).UTC()
+		out = append(out, g)
+	}
+	return out, rows.Err()
 }
 
 const personCols = "id, argMax(project_id, version), argMax(created_at, version), argMax(properties, version), argMax(is_deleted, version) AS deleted"

@@ -288,7 +288,43 @@ func (s *Store) Identity(ctx context.Context) (store.Identity, error) {
 		coalesce((SELECT max(id) FROM persons), 0),
 		coalesce((SELECT max(person_id) FROM person_distinct_ids), 0),
 		coalesce((SELECT max(old_person_id) FROM person_overrides), 0))`).Scan(&id.MaxPersonID)
+	if err != nil {
+		return id, err
+	}
+	id.GroupLinks, err = s.groupLinks(ctx)
 	return id, err
+}
+
+// groupLinksSQL finds each person id's latest Segment group call; the
+// conditions are the resolver's (identity.validLink), so that a restart
+// rebuilds exactly the links it held.
+const groupLinksSQL = `
+SELECT project_id, person_id, g.ts, g.t, g.k FROM (
+	SELECT project_id, person_id, max({'ts': ts, 't': json_extract_string(properties, '/$group_type'),
+		'k': json_extract_string(properties, '/$group_key')}) AS g
+	FROM events
+	WHERE event = '$groupidentify' AND person_id > 0
+		AND CAST(json_extract(properties, '/$segment_group') AS VARCHAR) = 'true'
+		AND json_type(properties, '/$group_type') = 'VARCHAR' AND json_type(properties, '/$group_key') = 'VARCHAR'
+		AND strlen(json_extract_string(properties, '/$group_type')) BETWEEN 1 AND 200
+		AND strlen(json_extract_string(properties, '/$group_key')) BETWEEN 1 AND 200
+	GROUP BY project_id, person_id)`
+
+func (s *Store) groupLinks(ctx context.Context) ([]store.GroupLink, error) {
+	rows, err := s.db.QueryContext(ctx, groupLinksSQL)
+	if err != nil {
+		return nil, fmt.Errorf("cannot read group links: %w", err)
+	}
+	defer rows.Close()
+	var out []store.GroupLink
+	for rows.Next() {
+		var g store.GroupLink
+		if err := rows.Scan(&g.ProjectID, &g.PersonID, &g.At, &g.Type, &g.Key); err != nil {
+			return nil, fmt.Errorf("cannot read group links: %w", err)
+		}
+		out = append(out, g)
+	}
+	return out, rows.Err()
 }
 
 // Persons returns the stored persons among ids.

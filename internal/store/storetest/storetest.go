@@ -66,6 +66,7 @@ func Run(t *testing.T, open Open) {
 		"BadDaysPersons":     badDaysPersons,
 		"KPIPersons":         kpiPersons,
 		"SQL":                sqlQuery,
+		"GroupLinks":         groupLinks,
 	}
 	names := make([]string, 0, len(cases))
 	for n := range cases {
