@@ -150,11 +150,12 @@ var segmentPaths = map[string]string{
 }
 
 // Routes lists the capture paths (without trailing slash) so the main router
-// can mount them; each is served with and without the trailing slash.
+// can mount them; each is served with and without the trailing slash
+// (settingsPrefix + "/" is the subtree of Segment's settings route).
 var Routes = func() []string {
 	r := append([]string(nil), postHogPaths...)
 	for _, long := range []string{"track", "identify", "page", "screen", "group", "alias", "batch"} {
 		r = append(r, "/v1/"+long, "/v1/"+long[:1])
 	}
-	return r
+	return append(r, settingsPrefix)
 }()

@@ -73,6 +73,10 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if len(path) > 1 {
 		path = strings.TrimSuffix(path, "/")
 	}
+	if key, ok := settingsWriteKey(path); ok {
+		h.serveSegmentSettings(w, r, key) // segment_settings.go
+		return
+	}
 	rt, ok := lookupRoute(path)
 	if !ok {
 		writeJSON(w, http.StatusNotFound, response{Error: "no capture route at " + strconv.Quote(r.URL.Path)})
