@@ -25,6 +25,7 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz=FuzzDecodePostHog -fuzztime=60s ./internal/capture/
 	$(GO) test -run='^$$' -fuzz=FuzzDecodeSegment -fuzztime=60s ./internal/capture/
 	$(GO) test -run='^$$' -fuzz=FuzzDecompressLZBase64 -fuzztime=60s ./internal/capture/
+	$(GO) test -run='^$$' -fuzz=FuzzDecodeFlagsRequest -fuzztime=60s ./internal/websdk/
 	for t in FuzzParseFunnel FuzzParseRetention FuzzParseStickiness FuzzParseLifecycle FuzzParseBadDays; do \
 		$(GO) test -run='^$$' -fuzz=$$t -fuzztime=30s ./internal/insight/ || exit 1; done
 	$(GO) test -run='^$$' -fuzz=FuzzQuery -fuzztime=60s ./internal/app/

@@ -1,27 +1,26 @@
 package api
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 
 	"github.com/journey-dev/journey/internal/meta"
+	"github.com/journey-dev/journey/internal/websdk"
 )
 
-// snippet is the posthog-js set-up a project's empty states show (the
-// bundle comes from npm; only api_host points at Journey).
+// snippet is the posthog-js loader a project's Settings and empty states
+// show (websdk.Snippet is its one source), pointed at the host the UI is
+// reached at.
 func snippet(r *http.Request, p meta.Project) string {
 	scheme := "http"
 	if r.TLS != nil || r.Header.Get("X-Forwarded-Proto") == "https" {
 		scheme = "https"
 	}
-	host := scheme + "://" + r.Host
-	return fmt.Sprintf(`// npm install posthog-js
-import posthog from 'posthog-js'
-
-posthog.init(%q, { api_host: %q })
-posthog.capture('hello_journey')`, p.Token, host)
+	return websdk.Snippet(p.Token, scheme+"://"+r.Host)
 }
 
 func (s *Server) settings(w http.ResponseWriter, r *http.Request, _ *uiUser, p meta.Project) {
@@ -35,7 +34,55 @@ func (s *Server) settings(w http.ResponseWriter, r *http.Request, _ *uiUser, p m
 		metaError(w, "journey stages", err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"project": p, "keys": keys, "stages": stages, "snippet": snippet(r, p)})
+	sdk, err := meta.LoadSDKSettings(r.Context(), s.Meta, p.ID)
+	if err != nil {
+		metaError(w, "sdk settings", err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"project": p, "keys": keys, "stages": stages, "sdk": sdk,
+		"snippet": snippet(r, p), "sdk_versions": websdk.TestedVersions()})
+}
+
+// registerSDKSettings mounts the browser SDK settings (meta.SettingSDK):
+// the API's, by secret key, and the UI's, for project admins.
+func (s *Server) registerSDKSettings(mux *http.ServeMux, uiProject string) {
+	mux.HandleFunc("GET /api/v1/settings/sdk", s.withProject(s.getSDK))
+	mux.HandleFunc("PUT /api/v1/settings/sdk", s.withProject(s.putSDK))
+	mux.HandleFunc("PUT "+uiProject+"/settings/sdk", s.withUIProject(meta.RoleAdmin, func(w http.ResponseWriter, r *http.Request, _ *uiUser, p meta.Project) {
+		s.putSDK(w, r, p)
+	}))
+}
+
+func (s *Server) getSDK(w http.ResponseWriter, r *http.Request, p meta.Project) {
+	sdk, err := meta.LoadSDKSettings(r.Context(), s.Meta, p.ID)
+	if err != nil {
+		metaError(w, "sdk settings", err)
+		return
+	}
+	writeJSON(w, http.StatusOK, sdk)
+}
+
+// putSDK replaces the settings: fields left out take their defaults, as
+// they do when read back; unknown fields are refused, so a typo does not
+// silently keep the default.
+func (s *Server) putSDK(w http.ResponseWriter, r *http.Request, p meta.Project) {
+	sdk := meta.DefaultSDKSettings()
+	d := json.NewDecoder(io.LimitReader(r.Body, 1<<20))
+	d.DisallowUnknownFields()
+	if err := d.Decode(&sdk); err != nil {
+		writeError(w, http.StatusBadRequest, "cannot decode body as JSON: "+err.Error())
+		return
+	}
+	if err := sdk.Validate(); err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	raw, _ := json.Marshal(sdk) // bools and a string: cannot fail
+	if err := s.Meta.SetSetting(r.Context(), p.ID, meta.SettingSDK, raw); err != nil {
+		metaError(w, "sdk settings", err)
+		return
+	}
+	writeJSON(w, http.StatusOK, sdk)
 }
 
 func (s *Server) createKey(w http.ResponseWriter, r *http.Request, _ *uiUser, p meta.Project) {

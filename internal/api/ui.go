@@ -44,6 +44,7 @@ func (s *Server) registerUI(mux *http.ServeMux) {
 
 	mux.HandleFunc("GET "+p+"/settings", s.withUIProject(viewer, s.settings))
 	mux.HandleFunc("PUT "+p+"/settings/journey", s.withUIProject(admin, func(w http.ResponseWriter, r *http.Request, _ *uiUser, pr meta.Project) { s.putJourney(w, r, pr) }))
+	s.registerSDKSettings(mux, p) // with the API's /api/v1/settings/sdk
 	mux.HandleFunc("POST "+p+"/keys", s.withUIProject(admin, s.createKey))
 	mux.HandleFunc("DELETE "+p+"/keys/{id}", s.withUIProject(admin, deleter("key", s.Meta.DeleteKey)))
 	mux.HandleFunc("GET "+p+"/members", s.withUIProject(admin, s.members))

@@ -32,6 +32,7 @@ import (
 	"github.com/journey-dev/journey/internal/store"
 	"github.com/journey-dev/journey/internal/store/clickhouse"
 	"github.com/journey-dev/journey/internal/store/duckdb"
+	"github.com/journey-dev/journey/internal/websdk"
 	"github.com/journey-dev/journey/web"
 )
 
@@ -374,6 +375,11 @@ func (a *App) routes() http.Handler {
 	for _, route := range capture.Routes {
 		mux.Handle(route, ch)
 		mux.Handle(route+"/", ch)
+	}
+	// What browser SDKs fetch besides capture: bundles, remote config, /flags.
+	sdk := websdk.NewHandler(&tokenCache{meta: a.Meta}, a.Meta)
+	for _, route := range websdk.Routes {
+		mux.Handle(route, sdk)
 	}
 	queryMemory, _ := a.Config.queryMemory()   // checked by Validate
 	queryTimeout, _ := a.Config.queryTimeout() // checked by Validate

@@ -1,0 +1,120 @@
+package websdk
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/google/uuid"
+)
+
+// flagsV2 is the /flags?v=2 answer; Flags stays empty until Journey has
+// feature flags.
+type flagsV2 struct {
+	Flags                     map[string]any `json:"flags"`
+	ErrorsWhileComputingFlags bool           `json:"errorsWhileComputingFlags"`
+	RequestID                 string         `json:"requestId"`
+	EvaluatedAt               int64          `json:"evaluatedAt"`
+}
+
+// flagsLegacy is the answer of /decide and of /flags without v=2.
+type flagsLegacy struct {
+	FeatureFlags              map[string]any `json:"featureFlags"`
+	FeatureFlagPayloads       map[string]any `json:"featureFlagPayloads"`
+	ErrorsWhileComputingFlags bool           `json:"errorsWhileComputingFlags"`
+	RequestID                 string         `json:"requestId"`
+	EvaluatedAt               int64          `json:"evaluatedAt"`
+}
+
+// flags answers /flags and /decide, GET or POST, in every encoding
+// DecodeFlagsRequest reads. With config=true (and always on /decide,
+// which older posthog-js read its config from) the remote config fields
+// come along, as PostHog's answer has them.
+func (h *Handler) flags(w http.ResponseWriter, r *http.Request) {
+	if !allowMethods(w, r, http.MethodGet, http.MethodPost) {
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxFlagsBody))
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			writeJSON(w, http.StatusRequestEntityTooLarge, map[string]string{"error": "request body too large: over 1 MiB"})
+			return
+		}
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "cannot read request body"})
+		return
+	}
+	query := r.URL.Query()
+	req, err := DecodeFlagsRequest(r.Header, query, body)
+	if err != nil {
+		de := &DecodeError{Status: http.StatusBadRequest, Msg: err.Error()}
+		errors.As(err, &de)
+		writeJSON(w, de.Status, map[string]string{"type": "validation_error", "code": "invalid_request", "detail": de.Msg, "error": de.Msg})
+		return
+	}
+	id, ok := h.project(w, r, req.Token, func() { unauthorized(w) })
+	if !ok {
+		return
+	}
+	decide := strings.HasPrefix(r.URL.Path, "/decide")
+	var config *remoteConfig
+	if decide || query.Get("config") == "true" {
+		s, ok := h.sdkSettings(w, r, id)
+		if !ok {
+			return
+		}
+		c := buildConfig(req.Token, s)
+		config = &c
+	}
+	writeJSON(w, http.StatusOK, flagsAnswer(h.now().UnixMilli(), v2Answer(decide, query.Get("v")), config))
+}
+
+// v2Answer: /flags?v=2 (and later) and /decide?v=4 (and later) answer in
+// the flags shape; earlier versions in the legacy one.
+func v2Answer(decide bool, v string) bool {
+	n, _ := strconv.Atoi(v)
+	if decide {
+		return n >= 4
+	}
+	return n >= 2
+}
+
+func flagsAnswer(nowMs int64, v2 bool, config *remoteConfig) any {
+	id := uuid.NewString()
+	var flags any = flagsV2{Flags: map[string]any{}, RequestID: id, EvaluatedAt: nowMs}
+	if !v2 {
+		flags = flagsLegacy{FeatureFlags: map[string]any{}, FeatureFlagPayloads: map[string]any{}, RequestID: id, EvaluatedAt: nowMs}
+	}
+	if config == nil {
+		return flags
+	}
+	return merged(*config, flags)
+}
+
+// merged is config's fields then the flags' (both are plain structs of
+// JSON-safe values, so neither marshal can fail).
+func merged(config remoteConfig, flags any) map[string]any {
+	out := map[string]any{}
+	for _, part := range []any{config, flags} {
+		b, _ := json.Marshal(part)
+		var m map[string]any
+		_ = json.Unmarshal(b, &m)
+		for k, v := range m {
+			out[k] = v
+		}
+	}
+	delete(out, "token")
+	return out
+}
+
+// unauthorized is PostHog's answer to a missing or unknown token.
+func unauthorized(w http.ResponseWriter) {
+	writeJSON(w, http.StatusUnauthorized, map[string]string{
+		"type": "authentication_error", "code": "invalid_api_key",
+		"detail": "Project token invalid. You can find your project token in Journey's Settings.",
+		"error":  "unknown project token",
+	})
+}

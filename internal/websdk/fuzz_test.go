@@ -1,0 +1,43 @@
+package websdk
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/url"
+	"testing"
+)
+
+// FuzzDecodeFlagsRequest: whatever a client sends to /flags, the decoder
+// answers a request or a 4xx *DecodeError, and never panics; the seeds
+// (testdata/fuzz) hold each encoding the SDKs use.
+func FuzzDecodeFlagsRequest(f *testing.F) {
+	body := `{"token":"jpt_a","distinct_id":"u1","$anon_distinct_id":"a1","groups":{"company":"acme"},"person_properties":{"plan":"pro"},"group_properties":{"company":{"mrr":10}},"flag_keys":["beta"]}`
+	b64 := base64.StdEncoding.EncodeToString([]byte(body))
+	f.Add("application/json", "", "v=2", []byte(body))
+	f.Add("text/plain", "", "v=2&compression=gzip-js", gz([]byte(body)))
+	f.Add("application/json", "gzip", "v=2", gz([]byte(body)))
+	f.Add("application/x-www-form-urlencoded", "", "v=2&compression=base64", []byte("data="+url.QueryEscape(b64)))
+	f.Add("", "", "v=2&data="+url.QueryEscape(b64), []byte(nil))
+	f.Add("", "", "token=jpt_a", []byte(nil))
+	f.Add("text/plain", "", "", []byte(`{"api_key":123,"distinct_id":4.5e3}`))
+	f.Add("", "", "", []byte(base64.RawURLEncoding.EncodeToString(gz([]byte(body)))))
+	f.Fuzz(func(t *testing.T, contentType, contentEncoding, query string, body []byte) {
+		h := http.Header{}
+		h.Set("Content-Type", contentType)
+		h.Set("Content-Encoding", contentEncoding)
+		q, _ := url.ParseQuery(query)
+		req, err := DecodeFlagsRequest(h, q, body)
+		if err != nil {
+			var de *DecodeError
+			if !errors.As(err, &de) || de.Status < 400 || de.Status > 499 || de.Msg == "" {
+				t.Fatalf("error %v (%T), want a 4xx *DecodeError with a message", err, err)
+			}
+			return
+		}
+		if _, err := json.Marshal(req); err != nil {
+			t.Fatalf("decoded request cannot be encoded: %v", err)
+		}
+	})
+}

@@ -1,0 +1,111 @@
+// Package websdk serves what browser SDKs fetch from Journey besides
+// capture: the posthog-js bundles (vendored from npm by
+// scripts/vendor-sdk.sh and embedded), posthog-js's remote config, and a
+// /flags answer with no flags until flags exist. Every route answers CORS,
+// preflights and errors included, because a page on any site calls them.
+package websdk
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/journey-dev/journey/internal/meta"
+)
+
+// Projects resolves a public project token to a project id (the capture
+// token cache does, so that SDK routes stay off the metadata store too).
+type Projects interface {
+	ProjectByToken(ctx context.Context, token string) (id int64, ok bool, err error)
+}
+
+// Handler serves every route of Routes.
+type Handler struct {
+	projects Projects
+	settings *settingsCache
+	mux      *http.ServeMux
+	now      func() time.Time
+}
+
+// Routes are the mux patterns to mount the handler on.
+var Routes = routes()
+
+func routes() []string {
+	r := []string{
+		"/array/{token}/config.js", "/array/{token}/config", "/array/{token}/array.js",
+		"/flags", "/flags/{$}", "/decide", "/decide/{$}",
+	}
+	for _, name := range assetNames() {
+		r = append(r, assetPaths(name)...)
+	}
+	return r
+}
+
+// NewHandler serves the SDK routes of the projects p resolves, with the
+// SDK settings read from m (cached for a few seconds).
+func NewHandler(p Projects, m meta.Store) *Handler {
+	h := &Handler{projects: p, settings: newSettingsCache(m, settingsTTL, maxCachedSettings), now: time.Now}
+	h.mux = http.NewServeMux()
+	for _, name := range assetNames() {
+		a := asset(name)
+		for i, path := range assetPaths(name) {
+			h.mux.HandleFunc(path, serveAsset(a, i == 1)) // [1] is the exact-version path
+		}
+	}
+	h.mux.HandleFunc("/array/{token}/config.js", h.configJS)
+	h.mux.HandleFunc("/array/{token}/config", h.configJSON)
+	h.mux.HandleFunc("/array/{token}/array.js", h.arrayWithConfig)
+	for _, path := range []string{"/flags", "/flags/{$}", "/decide", "/decide/{$}"} {
+		h.mux.HandleFunc(path, h.flags)
+	}
+	return h
+}
+
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if strings.HasPrefix(r.URL.Path, "/static/") {
+		setAssetCORS(w.Header())
+	} else {
+		SetCORS(w.Header(), r)
+	}
+	h.mux.ServeHTTP(w, r)
+}
+
+// project resolves the token of the path; it answers the failure itself
+// (notFound for an unknown token) and reports whether to go on.
+func (h *Handler) project(w http.ResponseWriter, r *http.Request, token string, notFound func()) (int64, bool) {
+	if token == "" {
+		notFound()
+		return 0, false
+	}
+	id, ok, err := h.projects.ProjectByToken(r.Context(), token)
+	if err != nil {
+		// The error may quote the token, which is not logged in full.
+		slog.Warn("cannot look up project token for an SDK route", "path", r.URL.Path, "err", err)
+		unavailable(w)
+		return 0, false
+	}
+	if !ok {
+		notFound()
+		return 0, false
+	}
+	return id, true
+}
+
+// sdkSettings reads a project's settings through the cache; it answers
+// 503 itself when they cannot be read.
+func (h *Handler) sdkSettings(w http.ResponseWriter, r *http.Request, projectID int64) (meta.SDKSettings, bool) {
+	s, err := h.settings.get(r.Context(), projectID)
+	if err != nil {
+		slog.Warn("cannot read SDK settings", "project", projectID, "err", err)
+		unavailable(w)
+		return s, false
+	}
+	return s, true
+}
+
+func unavailable(w http.ResponseWriter) {
+	w.Header().Set("Retry-After", "1")
+	writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "temporarily unavailable, retry later"})
+}
