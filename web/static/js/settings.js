@@ -1,9 +1,10 @@
-// Settings: project info and capture token, secret keys, journey stages,
-// members (project admins), and "New project" (server admins).
+// Settings: project info, capture token and the browser snippet, the
+// browser SDK settings, secret keys, journey stages, members (project
+// admins), and "New project" (server admins).
 
 import { h, clear, field, select, errorBox, setError, loading, fmtTime, codeBlock, copyButton, isAbort } from './dom.js';
 import { get, post, put, del, P } from './api.js';
-import { curlExample } from './snippets.js';
+import { curlExample, testedVersions } from './snippets.js';
 
 export default async function settingsPage(ctx) {
   const { pid, main, scope, project } = ctx;
@@ -23,6 +24,7 @@ export default async function settingsPage(ctx) {
     h('div', { class: 'page-head' }, h('h1', null, 'Settings')),
     h('div', { class: 'settings' },
       projectSection(proj, ctx.role, s),
+      sdkSection(ctx, s.sdk || {}, admin),
       keysSection(ctx, s.keys || [], admin),
       stagesSection(ctx, s.stages || [], admin),
       admin ? membersSection(ctx) : null,
@@ -40,8 +42,56 @@ function projectSection(proj, role, s) {
     h('h3', null, 'Capture token'),
     h('p', { class: 'muted small' }, 'Public: it only lets SDKs send events to this project.'),
     h('div', { class: 'token-row' }, h('code', { 'data-testid': 'capture-token' }, proj.token || ''), copyButton(() => proj.token || '', 'Copy token')),
-    s.snippet ? [h('h3', null, 'posthog-js snippet'), codeBlock(s.snippet, 'settings-snippet')] : null,
+    s.snippet ? [h('h3', null, 'Browser snippet (posthog-js)'),
+      h('p', { class: 'muted small' }, 'Add it to the <head> of every page: PostHog’s own loader, served by Journey with posthog-js. Pages that already load posthog-js only need api_host set to this server.'),
+      codeBlock(s.snippet, 'settings-snippet'),
+      h('p', { class: 'muted small', 'data-testid': 'sdk-versions' }, testedVersions(s.sdk_versions))] : null,
     h('h3', null, 'Send an event with curl'), codeBlock(curlExample(proj.token || ''), 'settings-curl'));
+}
+
+// sdkSection edits what browser SDKs are told to capture (posthog-js reads
+// it as its remote config, within a minute) and what capture keeps of IPs.
+function sdkSection(ctx, sdk, admin) {
+  const toggles = [
+    ['autocapture', 'Autocapture clicks, form submissions and page changes'],
+    ['capture_performance', 'Web vitals and network timing'],
+    ['heatmaps', 'Heatmap data (click and scroll positions)'],
+    ['dead_clicks', 'Dead clicks (clicks that change nothing)'],
+    ['exceptions', 'JavaScript exceptions'],
+  ];
+  const boxes = toggles.map(([key, label]) => {
+    const cb = h('input', { type: 'checkbox', checked: !!sdk[key], disabled: !admin, 'data-testid': `sdk-${key}` });
+    return [key, cb, h('label', { class: 'check' }, cb, ` ${label}`)];
+  });
+  const ip = select([['keep', 'Keep IP addresses'], ['truncate', 'Truncate them (last IPv4 octet, last 80 bits of IPv6)'], ['drop', 'Drop them']],
+    sdk.ip || 'keep', { 'data-testid': 'sdk-ip', disabled: !admin });
+  const err = errorBox();
+  err.setAttribute('data-testid', 'sdk-error');
+  const ok = h('span', { class: 'ok', role: 'status', 'data-testid': 'sdk-status' });
+  const form = h('form', { 'data-testid': 'sdk-form' },
+    h('fieldset', null, h('legend', null, 'Capture in the browser'), boxes.map(([, , label]) => label)),
+    field('IP addresses of events', ip),
+    admin ? h('div', { class: 'form-actions' }, h('button', { type: 'submit', class: 'btn primary', 'data-testid': 'sdk-save' }, 'Save browser SDK settings'), ok) : null,
+    err);
+  form.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    setError(err, null);
+    ok.textContent = '';
+    const body = { ip: ip.value };
+    for (const [key, cb] of boxes) body[key] = cb.checked;
+    try {
+      const r = await put(P(ctx.pid, '/settings/sdk'), body);
+      for (const [key, cb] of boxes) cb.checked = !!r[key];
+      ip.value = r.ip;
+      ok.textContent = 'Saved. Pages pick it up within a minute.';
+    } catch (e2) {
+      if (!isAbort(e2)) setError(err, e2);
+    }
+  });
+  return h('section', { class: 'card', 'aria-labelledby': 'set-sdk' },
+    h('h2', { id: 'set-sdk' }, 'Browser SDK'),
+    h('p', { class: 'muted small' }, 'What posthog-js captures on your pages (unless the page’s own posthog.init options say otherwise), and what Journey keeps of each visitor’s IP address.'),
+    form);
 }
 
 function keysSection(ctx, keys, admin) {

@@ -1,16 +1,9 @@
-// How to send the first event: the posthog-js snippet (the server's own,
-// from /settings, when the user may read it) and a curl call to /capture/.
+// How to send the first event: the browser snippet (the server's
+// websdk.Snippet, from /settings: its one source) and a curl call to
+// /capture/.
 
-import { h, codeBlock } from './dom.js';
+import { h, codeBlock, loading } from './dom.js';
 import { get, P } from './api.js';
-
-export function fallbackSnippet(token) {
-  return `// npm install posthog-js
-import posthog from 'posthog-js'
-
-posthog.init('${token}', { api_host: '${location.origin}' })
-posthog.capture('signed_up', { plan: 'free' })`;
-}
 
 export function curlExample(token) {
   return `curl -X POST ${location.origin}/capture/ \\
@@ -18,14 +11,24 @@ export function curlExample(token) {
   -d '{"api_key":"${token}","event":"signed_up","distinct_id":"user-1","properties":{"plan":"free"}}'`;
 }
 
-// sendFirstEvent renders both examples; the server snippet replaces the
-// built one when /settings answers.
+// testedVersions is the line naming the SDK releases Journey was tested
+// with (/settings' sdk_versions).
+export function testedVersions(versions) {
+  const v = versions || {};
+  const names = Object.keys(v).sort().reverse().map((k) => `${k} ${v[k]}`);
+  return names.length ? `Tested with ${names.join(' and ')}.` : '';
+}
+
+// sendFirstEvent renders both examples; the browser snippet comes from
+// /settings, so there is one copy of it, in the server.
 export function sendFirstEvent(project, scope) {
   const token = project.token || '<project token>';
-  const jsHost = h('div', null, codeBlock(fallbackSnippet(token), 'snippet-js'));
+  const jsHost = h('div', null, loading());
   get(P(project.id, '/settings'), { signal: scope.signal }).then((s) => {
-    if (s && s.snippet) jsHost.replaceChildren(codeBlock(s.snippet, 'snippet-js'));
-  }).catch(() => { /* keep the built snippet */ });
+    jsHost.replaceChildren(codeBlock(s.snippet, 'snippet-js'), h('p', { class: 'muted small' }, testedVersions(s.sdk_versions)));
+  }).catch(() => {
+    jsHost.replaceChildren(h('p', { class: 'muted small' }, 'The snippet is in Settings; or point posthog-js’s api_host at ', h('code', null, location.origin), '.'));
+  });
   return h('div', { class: 'snippets' },
     h('h3', null, 'In a web page (posthog-js)'), jsHost,
     h('h3', null, 'From anywhere (curl)'), codeBlock(curlExample(token), 'snippet-curl'),
