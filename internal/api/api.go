@@ -70,6 +70,7 @@ func (s *Server) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /api/v1/settings/journey", s.withProject(s.getJourney))
 	mux.HandleFunc("PUT /api/v1/settings/journey", s.withProject(s.putJourney))
 	s.registerCohorts(mux)
+	s.registerActions(mux)
 	s.registerUI(mux)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, 200, map[string]string{"status": "ok"}) })
 	mux.HandleFunc("GET /readyz", s.readyz)
@@ -217,7 +218,8 @@ func (s *Server) query(w http.ResponseWriter, r *http.Request, p meta.Project) {
 }
 
 // prepare fills in what a query takes from the metadata store: cohort
-// definitions for cohort ids, and the project's journey stages.
+// definitions for cohort ids, the project's journey stages, and action
+// definitions for action ids (cohorts and stages may name actions too).
 func (s *Server) prepare(ctx context.Context, p meta.Project, q *insight.Query) error {
 	filters := insight.Filters(q.Spec)
 	for i := range filters {
@@ -245,7 +247,7 @@ func (s *Server) prepare(ctx context.Context, p meta.Project, q *insight.Query) 
 		}
 		j.Stages = stages
 	}
-	return nil
+	return s.resolveActions(ctx, p.ID, q.Spec)
 }
 
 // run sends a spec to the event store method of its kind.

@@ -9,9 +9,12 @@ import (
 
 // FunnelStep is one step of a funnel: an event with optional filters.
 type FunnelStep struct {
-	Event   string   `json:"event"`
-	Filters []Filter `json:"filters,omitempty"`
-	Label   string   `json:"label,omitempty"`
+	Event string `json:"event,omitempty"`
+	// Action, or ActionID, names an action instead of Event.
+	Action   *ActionDef `json:"action,omitempty"`
+	ActionID int64      `json:"action_id,omitempty"`
+	Filters  []Filter   `json:"filters,omitempty"`
+	Label    string     `json:"label,omitempty"`
 }
 
 // FunnelExclusion removes from the funnel every actor who does Event
@@ -19,10 +22,13 @@ type FunnelStep struct {
 // attempt. When the actor never reached ToStep, "between" ends at the
 // attempt's start plus the window (PostHog semantics).
 type FunnelExclusion struct {
-	Event    string   `json:"event"`
-	Filters  []Filter `json:"filters,omitempty"`
-	FromStep int      `json:"from_step"`
-	ToStep   int      `json:"to_step"`
+	Event string `json:"event,omitempty"`
+	// Action, or ActionID, names an action instead of Event.
+	Action   *ActionDef `json:"action,omitempty"`
+	ActionID int64      `json:"action_id,omitempty"`
+	Filters  []Filter   `json:"filters,omitempty"`
+	FromStep int        `json:"from_step"`
+	ToStep   int        `json:"to_step"`
 }
 
 // Funnel is {"kind":"funnel"}.
@@ -135,11 +141,11 @@ func (f *Funnel) Validate() error {
 	for i := range f.Steps {
 		s := &f.Steps[i]
 		field := fmt.Sprintf("steps[%d]", i)
-		if s.Event == "" {
-			return bad(field+".event", "missing")
+		if err := eventOrAction(field, s.Event, &s.Action, &s.ActionID); err != nil {
+			return err
 		}
 		if s.Label == "" {
-			s.Label = s.Event
+			s.Label = labelOf(s.Event, s.Action)
 		}
 		if err := validateFilters(field+".filters", s.Filters, false); err != nil {
 			return err
@@ -165,8 +171,8 @@ func (f *Funnel) Validate() error {
 	}
 	for i, x := range f.Exclusions {
 		field := fmt.Sprintf("exclusions[%d]", i)
-		if x.Event == "" {
-			return bad(field+".event", "missing")
+		if err := eventOrAction(field, x.Event, &f.Exclusions[i].Action, &f.Exclusions[i].ActionID); err != nil {
+			return err
 		}
 		if err := validateFilters(field+".filters", x.Filters, false); err != nil {
 			return err

@@ -27,10 +27,12 @@ func bad(field, format string, args ...any) *Error {
 // Bad returns an *Error for a query a store refuses (the API answers 400).
 func Bad(field, format string, args ...any) *Error { return bad(field, format, args...) }
 
-// Filter is a property filter. Ops: eq, neq, contains, gt, lt, is_set, in.
-// Type says whose property it is: "event" (the default) or "person"; or it
-// is "cohort": the actor is in (op "in", the default) or not in ("not_in")
-// a cohort given by id in Value (resolved by the API) or inline in Cohort.
+// Filter is a property filter. Ops: eq, neq, contains, gt, lt, is_set, in,
+// regex (RE2). Type says whose property it is: "event" (the default) or
+// "person"; or "element": Property is text, href, selector or tag_name of
+// the event's $elements_chain (see ElementProperties); or it is "cohort":
+// the actor is in (op "in", the default) or not in ("not_in") a cohort
+// given by id in Value (resolved by the API) or inline in Cohort.
 type Filter struct {
 	Type     string     `json:"type,omitempty"`
 	Property string     `json:"property,omitempty"`
@@ -49,10 +51,13 @@ type CohortDef struct {
 
 // Behavior is a behavioural cohort rule.
 type Behavior struct {
-	Event    string `json:"event"`
-	Did      *bool  `json:"did,omitempty"`
-	Days     int    `json:"days"`
-	MinCount int    `json:"min_count,omitempty"`
+	Event string `json:"event,omitempty"`
+	// Action, or ActionID, names an action instead of Event.
+	Action   *ActionDef `json:"action,omitempty"`
+	ActionID int64      `json:"action_id,omitempty"`
+	Did      *bool      `json:"did,omitempty"`
+	Days     int        `json:"days"`
+	MinCount int        `json:"min_count,omitempty"`
 }
 
 // Validate checks a cohort definition.
@@ -66,8 +71,8 @@ func (c *CohortDef) Validate(field string) error {
 		return bad(field+".distinct_ids", "at most 10000 ids")
 	case c.Behavior != nil:
 		b := c.Behavior
-		if b.Event == "" {
-			return bad(field+".behavior.event", "missing")
+		if err := eventOrAction(field+".behavior", b.Event, &b.Action, &b.ActionID); err != nil {
+			return err
 		}
 		if b.Days < 1 || b.Days > 3660 {
 			return bad(field+".behavior.days", "must be 1..3660")
@@ -127,11 +132,14 @@ func (r *Range) GroupType() string {
 
 // Series is one line of a trend.
 type Series struct {
-	Event    string   `json:"event"`
-	Math     string   `json:"math,omitempty"`
-	Property string   `json:"property,omitempty"`
-	Filters  []Filter `json:"filters,omitempty"`
-	Label    string   `json:"label,omitempty"`
+	Event string `json:"event,omitempty"`
+	// Action, or ActionID, names an action instead of Event.
+	Action   *ActionDef `json:"action,omitempty"`
+	ActionID int64      `json:"action_id,omitempty"`
+	Math     string     `json:"math,omitempty"`
+	Property string     `json:"property,omitempty"`
+	Filters  []Filter   `json:"filters,omitempty"`
+	Label    string     `json:"label,omitempty"`
 }
 
 // Trend is {"kind":"trend"}.
@@ -333,8 +341,8 @@ func (t *Trend) Validate() error {
 	for i := range t.Series {
 		s := &t.Series[i]
 		field := fmt.Sprintf("series[%d]", i)
-		if s.Event == "" {
-			return bad(field+".event", "missing")
+		if err := eventOrAction(field, s.Event, &s.Action, &s.ActionID); err != nil {
+			return err
 		}
 		if s.Math == "" {
 			s.Math = "total"
@@ -346,7 +354,7 @@ func (t *Trend) Validate() error {
 			return bad(field+".property", "math %q needs a property", s.Math)
 		}
 		if s.Label == "" {
-			s.Label = s.Event
+			s.Label = labelOf(s.Event, s.Action)
 		}
 		if err := validateFilters(field+".filters", s.Filters, false); err != nil {
 			return err
@@ -355,7 +363,18 @@ func (t *Trend) Validate() error {
 	return nil
 }
 
-var ops = map[string]bool{"eq": true, "neq": true, "contains": true, "gt": true, "lt": true, "is_set": true, "in": true}
+var ops = map[string]bool{"eq": true, "neq": true, "contains": true, "gt": true, "lt": true, "is_set": true, "in": true, "regex": true}
+
+// ElementProperties are what an element filter reads of the chain, with
+// the ops each takes: text (any element's text) and href (the first link
+// target, as PostHog reads it) compare as strings, contains ignoring case;
+// selector (a CSS selector, see SelectorRegex) and tag_name match or not.
+var ElementProperties = map[string]map[string]bool{
+	"text":     {"eq": true, "neq": true, "contains": true, "regex": true, "in": true, "is_set": true},
+	"href":     {"eq": true, "neq": true, "contains": true, "regex": true, "in": true, "is_set": true},
+	"selector": {"eq": true, "neq": true},
+	"tag_name": {"eq": true, "neq": true},
+}
 
 // validateFilters checks filters; cohort filters are allowed only in the
 // query's top-level filters (top), where the API resolves their ids.
@@ -364,6 +383,11 @@ func validateFilters(field string, fs []Filter, top bool) error {
 		name := fmt.Sprintf("%s[%d]", field, i)
 		switch f.Type {
 		case "", "event", "person":
+		case "element":
+			if err := validateElementFilter(name, f); err != nil {
+				return err
+			}
+			continue
 		case "cohort":
 			if !top {
 				return bad(name+".type", "a cohort filter applies to the whole query: put it in the top-level filters")
@@ -380,20 +404,69 @@ func validateFilters(field string, fs []Filter, top bool) error {
 			}
 			continue
 		default:
-			return bad(name+".type", "unknown filter type %q (event, person, cohort)", f.Type)
+			return bad(name+".type", "unknown filter type %q (event, person, element, cohort)", f.Type)
 		}
 		if f.Property == "" {
 			return bad(name+".property", "missing")
 		}
 		if !ops[f.Op] {
-			return bad(name+".op", "unknown op %q (eq, neq, contains, gt, lt, is_set, in)", f.Op)
+			return bad(name+".op", "unknown op %q (eq, neq, contains, gt, lt, is_set, in, regex)", f.Op)
 		}
-		if f.Op == "in" {
-			if _, ok := f.Value.([]any); !ok {
-				return bad(name+".value", "op in needs a list")
-			}
-		} else if f.Op != "is_set" && f.Value == nil {
+		if err := validateValue(name, f); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// validateElementFilter checks a filter on the elements chain.
+func validateElementFilter(name string, f Filter) error {
+	allowed, ok := ElementProperties[f.Property]
+	if !ok {
+		return bad(name+".property", "unknown element property %q (text, href, selector, tag_name)", f.Property)
+	}
+	if !allowed[f.Op] {
+		return bad(name+".op", "op %q does not apply to element %s", f.Op, f.Property)
+	}
+	if err := validateValue(name, f); err != nil {
+		return err
+	}
+	s, _ := f.Value.(string)
+	switch f.Property {
+	case "selector":
+		if _, err := SelectorRegex(s); err != nil {
+			return bad(name+".value", "%v", err)
+		}
+	case "tag_name":
+		if !tagName.MatchString(s) {
+			return bad(name+".value", "%q is not a tag name", s)
+		}
+	}
+	return nil
+}
+
+// validateValue checks a filter's value for its op.
+func validateValue(name string, f Filter) error {
+	switch f.Op {
+	case "in":
+		if _, ok := f.Value.([]any); !ok {
+			return bad(name+".value", "op in needs a list")
+		}
+	case "is_set":
+	case "regex":
+		s, ok := f.Value.(string)
+		if !ok {
+			return bad(name+".value", "op regex needs a string")
+		}
+		if err := validRegex(s); err != nil {
+			return bad(name+".value", "%v", err)
+		}
+	default:
+		if f.Value == nil {
 			return bad(name+".value", "missing")
+		}
+		if _, ok := f.Value.(string); !ok && (f.Type == "element") {
+			return bad(name+".value", "want a string")
 		}
 	}
 	return nil

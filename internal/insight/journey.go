@@ -7,8 +7,11 @@ import (
 
 // Matcher matches events by name and property filters.
 type Matcher struct {
-	Event   string   `json:"event"`
-	Filters []Filter `json:"filters,omitempty"`
+	Event string `json:"event,omitempty"`
+	// Action, or ActionID, names an action instead of Event.
+	Action   *ActionDef `json:"action,omitempty"`
+	ActionID int64      `json:"action_id,omitempty"`
+	Filters  []Filter   `json:"filters,omitempty"`
 }
 
 // Stage is one stage of the customer journey: an actor reaches it by doing
@@ -86,9 +89,10 @@ func ValidateStages(field string, stages []Stage) error {
 		if len(st.Events) == 0 {
 			return bad(name+".events", "at least one event is needed")
 		}
-		for k, m := range st.Events {
-			if m.Event == "" {
-				return bad(fmt.Sprintf("%s.events[%d].event", name, k), "missing")
+		for k := range st.Events {
+			m := &st.Events[k]
+			if err := eventOrAction(fmt.Sprintf("%s.events[%d]", name, k), m.Event, &m.Action, &m.ActionID); err != nil {
+				return err
 			}
 			if err := validateFilters(fmt.Sprintf("%s.events[%d].filters", name, k), m.Filters, false); err != nil {
 				return err

@@ -9,10 +9,13 @@ import (
 // event (Did, the default) or did not; with FirstTime the actor's first
 // ever such event falls in the period ("accounts created this month").
 type Condition struct {
-	Event     string   `json:"event"`
-	Filters   []Filter `json:"filters,omitempty"`
-	Did       *bool    `json:"did,omitempty"`
-	FirstTime bool     `json:"first_time,omitempty"`
+	Event string `json:"event,omitempty"`
+	// Action, or ActionID, names an action instead of Event.
+	Action    *ActionDef `json:"action,omitempty"`
+	ActionID  int64      `json:"action_id,omitempty"`
+	Filters   []Filter   `json:"filters,omitempty"`
+	Did       *bool      `json:"did,omitempty"`
+	FirstTime bool       `json:"first_time,omitempty"`
 }
 
 // ActorSet is a set of actors defined by conditions that all hold.
@@ -73,10 +76,11 @@ func validateSet(field string, s ActorSet, needPositive bool) error {
 		return bad(field+".conditions", "at most 10 conditions")
 	}
 	positive := false
-	for i, c := range s.Conditions {
+	for i := range s.Conditions {
+		c := &s.Conditions[i]
 		name := fmt.Sprintf("%s.conditions[%d]", field, i)
-		if c.Event == "" {
-			return bad(name+".event", "missing")
+		if err := eventOrAction(name, c.Event, &c.Action, &c.ActionID); err != nil {
+			return err
 		}
 		if err := validateFilters(name+".filters", c.Filters, false); err != nil {
 			return err

@@ -4,7 +4,10 @@ package insight
 // the event split into new, returning and resurrecting, and those who
 // stopped (dormant), PostHog style.
 type Lifecycle struct {
-	Event string `json:"event"`
+	Event string `json:"event,omitempty"`
+	// Action, or ActionID, names an action instead of Event.
+	Action   *ActionDef `json:"action,omitempty"`
+	ActionID int64      `json:"action_id,omitempty"`
 	// Interval is day (default), week (starting Monday) or month, in the
 	// project timezone.
 	Interval string `json:"interval"`
@@ -19,8 +22,8 @@ func (l *Lifecycle) Validate() error {
 	if err := noBreakdown(&l.Range, "lifecycle"); err != nil {
 		return err
 	}
-	if l.Event == "" {
-		return bad("event", "missing")
+	if err := eventOrAction("", l.Event, &l.Action, &l.ActionID); err != nil {
+		return err
 	}
 	switch l.Interval {
 	case "":

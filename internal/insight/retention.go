@@ -9,18 +9,21 @@ import (
 // (the query's own filters apply as well). Retention start/return, the
 // series of a stickiness and the bad and active events of bad days use it.
 type EventMatch struct {
-	Event   string   `json:"event"`
-	Filters []Filter `json:"filters,omitempty"`
+	Event string `json:"event,omitempty"`
+	// Action, or ActionID, names an action instead of Event.
+	Action   *ActionDef `json:"action,omitempty"`
+	ActionID int64      `json:"action_id,omitempty"`
+	Filters  []Filter   `json:"filters,omitempty"`
 	// Label names a stickiness series (default: the event).
 	Label string `json:"label,omitempty"`
 }
 
 func (m *EventMatch) validate(field string, r *Range) error {
-	if m.Event == "" {
-		return bad(field+".event", "missing")
+	if err := eventOrAction(field, m.Event, &m.Action, &m.ActionID); err != nil {
+		return err
 	}
 	if m.Label == "" {
-		m.Label = m.Event
+		m.Label = labelOf(m.Event, m.Action)
 	}
 	if r.GroupType() != "" {
 		for i, f := range m.Filters {
@@ -150,14 +153,17 @@ func validateMatches(field string, ms []EventMatch, r *Range, min, max int) erro
 	return nil
 }
 
-// MatchEvents returns the distinct event names of ms, in order.
+// MatchEvents returns the distinct event names of ms (their actions'
+// steps' for actions), in order.
 func MatchEvents(ms []EventMatch) []string {
 	var out []string
 	seen := map[string]bool{}
 	for _, m := range ms {
-		if !seen[m.Event] {
-			seen[m.Event] = true
-			out = append(out, m.Event)
+		for _, e := range EventNames(m.Event, m.Action) {
+			if !seen[e] {
+				seen[e] = true
+				out = append(out, e)
+			}
 		}
 	}
 	return out

@@ -43,6 +43,7 @@ type Store interface {
 	Cohorts(ctx context.Context, projectID int64) ([]Cohort, error)
 	UpdateCohort(ctx context.Context, projectID, id int64, name string, definition []byte) error
 	DeleteCohort(ctx context.Context, projectID, id int64) error
+	ActionStore
 	UI
 	Close() error
 }
@@ -209,6 +210,32 @@ type Cohort struct {
 	Name       string          `json:"name"`
 	Definition json.RawMessage `json:"definition"`
 	CreatedAt  time.Time       `json:"created_at"`
+}
+
+// Action is a saved action, PostHog's named event matcher: Steps is the
+// JSON list of its steps (insight.ActionStep), OR'd together.
+type Action struct {
+	ID          int64           `json:"id"`
+	ProjectID   int64           `json:"-"`
+	Name        string          `json:"name"`
+	Description string          `json:"description"`
+	Steps       json.RawMessage `json:"steps"`
+	CreatedAt   time.Time       `json:"created_at"`
+	UpdatedAt   time.Time       `json:"updated_at"`
+}
+
+// ActionStore keeps a project's actions (internal/meta/sqlmeta implements
+// it for both stores). Every call is scoped to a project; ids are never
+// reused, so a query naming a deleted action fails instead of reading a
+// newer one.
+type ActionStore interface {
+	CreateAction(ctx context.Context, a Action) (Action, error)
+	Action(ctx context.Context, projectID, id int64) (Action, error)
+	// Actions lists the project's actions by name.
+	Actions(ctx context.Context, projectID int64) ([]Action, error)
+	// UpdateAction replaces name, description and steps.
+	UpdateAction(ctx context.Context, a Action) (Action, error)
+	DeleteAction(ctx context.Context, projectID, id int64) error
 }
 
 // ErrNotFound is returned when a project, token or key does not exist.

@@ -29,6 +29,7 @@ func Run(t *testing.T, open func(t *testing.T) meta.Store) {
 	t.Run("CreateKey", func(t *testing.T) { testCreateKey(t, open(t)) })
 	t.Run("Settings", func(t *testing.T) { testSettings(t, open(t)) })
 	t.Run("Cohorts", func(t *testing.T) { testCohorts(t, open(t)) })
+	t.Run("Actions", func(t *testing.T) { testActions(t, open(t)) })
 	t.Run("UnknownProject", func(t *testing.T) { testUnknownProject(t, open(t)) })
 	t.Run("ConcurrentCreate", func(t *testing.T) { testConcurrentCreate(t, open(t)) })
 	runUI(t, open)
