@@ -81,7 +81,7 @@ func (h *Handler) project(w http.ResponseWriter, r *http.Request, token string, 
 	}
 	id, ok, err := h.projects.ProjectByToken(r.Context(), token)
 	if err != nil {
-		// The error may quote the token, which is not logged in full.
+		// Project tokens are public, so the path (and an error quoting it) may be logged.
 		slog.Warn("cannot look up project token for an SDK route", "path", r.URL.Path, "err", err)
 		unavailable(w)
 		return 0, false
