@@ -30,6 +30,11 @@ fi
 if [ ! -d test/ui/node_modules/playwright-core ] || [ test/ui/package-lock.json -nt test/ui/node_modules/.package-lock.json ]; then
   (cd test/ui && npm ci --no-audit --no-fund --loglevel=error)
 fi
+# The analytics-next browser test (e2e/segment_test.go): the npm module,
+# esbuild to bundle it as an app would, playwright-core; all pinned.
+if [ ! -d test/segment/node_modules/@segment/analytics-next ] || [ test/segment/package-lock.json -nt test/segment/node_modules/.package-lock.json ]; then
+  (cd test/segment && npm ci --no-audit --no-fund --loglevel=error)
+fi
 
 scripts/clickhouse.sh start 2
 scripts/postgres.sh start
