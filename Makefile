@@ -24,7 +24,11 @@ demo:
 fuzz:
 	$(GO) test -run='^$$' -fuzz=FuzzDecodePostHog -fuzztime=60s ./internal/capture/
 	$(GO) test -run='^$$' -fuzz=FuzzDecodeSegment -fuzztime=60s ./internal/capture/
+	$(GO) test -run='^$$' -fuzz=FuzzSegmentSettings -fuzztime=30s ./internal/capture/
 	$(GO) test -run='^$$' -fuzz=FuzzDecompressLZBase64 -fuzztime=60s ./internal/capture/
+	$(GO) test -run='^$$' -fuzz=FuzzUserAgent -fuzztime=60s ./internal/enrich/
+	$(GO) test -run='^$$' -fuzz=FuzzClientIP -fuzztime=60s ./internal/enrich/
+	$(GO) test -run='^$$' -fuzz=FuzzTruncate -fuzztime=30s ./internal/enrich/
 	$(GO) test -run='^$$' -fuzz=FuzzDecodeFlagsRequest -fuzztime=60s ./internal/websdk/
 	for t in FuzzParseFunnel FuzzParseRetention FuzzParseStickiness FuzzParseLifecycle FuzzParseBadDays; do \
 		$(GO) test -run='^$$' -fuzz=$$t -fuzztime=30s ./internal/insight/ || exit 1; done

@@ -97,4 +97,5 @@ func appFlags(f *flags, c *app.Config) {
 	f.str(&c.IdleTimeout, "idle-timeout", "", "time an idle keep-alive connection stays open, e.g. 1m (default 120s)")
 	f.integer(&c.ClientBodies, "client-bodies", 0, "capture bodies one client address may be sending at once, past which 429 (default 16; behind a load balancer set --trusted-proxies)")
 	f.str(&c.CaptureMemory, "capture-memory", "", "memory all capture bodies being received may take together, past which 503, e.g. 1GiB (default 256MiB)")
+	f.str(&c.GeoIPDB, "geoip-db", "", "MaxMind-format City or Country database (.mmdb, e.g. GeoLite2-City.mmdb) that adds $geoip_* properties to captured events; empty = no GeoIP")
 }

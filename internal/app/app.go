@@ -21,6 +21,7 @@ import (
 
 	"github.com/journey-dev/journey/internal/api"
 	"github.com/journey-dev/journey/internal/capture"
+	"github.com/journey-dev/journey/internal/enrich"
 	"github.com/journey-dev/journey/internal/event"
 	"github.com/journey-dev/journey/internal/eventlog"
 	"github.com/journey-dev/journey/internal/insight"
@@ -79,6 +80,10 @@ type Config struct {
 	// take together (503 past it), e.g. "512MiB"; "" =
 	// capture.DefaultBodyMemory.
 	CaptureMemory string
+	// GeoIPDB is a MaxMind-format City or Country database (.mmdb) that
+	// capture locates clients' addresses in ($geoip_* properties); "" =
+	// no GeoIP.
+	GeoIPDB string
 }
 
 // Defaults of the server timeouts Config leaves empty.
@@ -227,6 +232,21 @@ func (c *Config) Validate() error {
 	if c.Events != "" && !strings.HasPrefix(c.Events, "clickhouse://") {
 		return fmt.Errorf("invalid --events %q: want clickhouse://host:port/db (or nothing for the embedded store)", c.Events)
 	}
+	return c.validateGeoIP()
+}
+
+// validateGeoIP checks that GeoIPDB names a file; Open reads it.
+func (c *Config) validateGeoIP() error {
+	if c.GeoIPDB == "" {
+		return nil
+	}
+	st, err := os.Stat(c.GeoIPDB)
+	if err != nil {
+		return fmt.Errorf("invalid --geoip-db %q: %w", c.GeoIPDB, err)
+	}
+	if !st.Mode().IsRegular() {
+		return fmt.Errorf("invalid --geoip-db %q: not a file (want a .mmdb such as GeoLite2-City.mmdb)", c.GeoIPDB)
+	}
 	return nil
 }
 
@@ -240,7 +260,8 @@ type App struct {
 	// Handler serves capture, the API and the UI.
 	Handler http.Handler
 
-	api     *api.Server // kept for tests that tune its limits
+	api     *api.Server   // kept for tests that tune its limits
+	geo     *enrich.GeoIP // nil without --geoip-db
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
 	loading atomic.Bool // this process runs the loader (holds the lock)
@@ -256,16 +277,25 @@ func Open(cfg Config) (*App, error) {
 	}
 	a := &App{Config: cfg}
 	var err error
+	if cfg.GeoIPDB != "" {
+		// Opened first: a bad database fails the start with nothing to undo.
+		if a.geo, err = enrich.OpenGeoIP(cfg.GeoIPDB); err != nil {
+			return nil, err
+		}
+	}
 	if a.Meta, err = openMeta(cfg); err != nil {
+		a.geo.Close()
 		return nil, err
 	}
 	if a.Log, err = openLog(cfg); err != nil {
 		a.Meta.Close()
+		a.geo.Close()
 		return nil, err
 	}
 	if a.Events, err = openEvents(cfg); err != nil {
 		a.Log.Close()
 		a.Meta.Close()
+		a.geo.Close()
 		return nil, err
 	}
 	a.Loader = loader.New(a.Log, a.Events, 0)
@@ -370,7 +400,7 @@ func (a *App) routes() http.Handler {
 	captureMemory, _ := a.Config.captureMemory()      // checked by Validate
 	ch := capture.NewHandler(&tokenCache{meta: a.Meta}, sink, capture.Options{
 		RateLimit: a.Config.RateLimit, BodyTimeout: bodyTimeout, ClientBodies: a.Config.ClientBodies,
-		BodyMemory: captureMemory, TrustedProxies: proxies,
+		BodyMemory: captureMemory, TrustedProxies: proxies, GeoIP: a.geo,
 	})
 	for _, route := range capture.Routes {
 		mux.Handle(route, ch)
@@ -486,12 +516,13 @@ func (a *App) Close() error {
 	}
 	a.cancel()
 	a.wg.Wait()
-	errs := []error{a.Log.Close(), a.Events.Close(), a.Meta.Close()}
+	errs := []error{a.Log.Close(), a.Events.Close(), a.Meta.Close(), a.geo.Close()}
 	return errors.Join(errs...)
 }
 
 // tokenCache keeps token lookups off the metadata store on the capture hot
-// path. Entries expire so that a replica sees new or revoked tokens. Known
+// path, each with its project's IP mode (capture.IPModes). Entries expire
+// so that a replica sees new or revoked tokens and changed settings. Known
 // tokens and misses are kept apart: known ones are bounded by the projects
 // there are, and misses (which anyone can make up) by maxMisses, so a
 // flood of made-up tokens can neither grow memory nor push out the real
@@ -506,6 +537,7 @@ type tokenCache struct {
 
 type tokenEntry struct {
 	id      int64
+	ipMode  string // meta.SDKSettings.IP
 	expires time.Time
 }
 
@@ -516,34 +548,56 @@ const (
 )
 
 func (c *tokenCache) ProjectByToken(ctx context.Context, token string) (int64, bool, error) {
+	e, ok, err := c.lookup(ctx, token)
+	return e.id, ok, err
+}
+
+// IPMode is the token's project's IP mode, from the same cached entry as
+// its id; an unknown token keeps nothing.
+func (c *tokenCache) IPMode(ctx context.Context, token string) (string, error) {
+	e, ok, err := c.lookup(ctx, token)
+	if err != nil || !ok {
+		return meta.IPDrop, err
+	}
+	return e.ipMode, nil
+}
+
+func (c *tokenCache) lookup(ctx context.Context, token string) (tokenEntry, bool, error) {
 	now := time.Now()
 	c.mu.Lock()
 	e, hit := c.known[token]
 	missUntil, missed := c.misses[token]
 	c.mu.Unlock()
 	if hit && now.Before(e.expires) {
-		return e.id, true, nil
+		return e, true, nil
 	}
 	if missed && now.Before(missUntil) {
-		return 0, false, nil
+		return tokenEntry{}, false, nil
 	}
 	p, err := c.meta.ProjectByToken(ctx, token)
 	if err != nil && !errors.Is(err, meta.ErrNotFound) {
-		return 0, false, err
+		return tokenEntry{}, false, err
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
 	if err != nil {
+		c.mu.Lock()
+		defer c.mu.Unlock()
 		delete(c.known, token)
 		c.addMiss(token, now)
-		return 0, false, nil
+		return tokenEntry{}, false, nil
 	}
+	sdk, err := meta.LoadSDKSettings(ctx, c.meta, p.ID)
+	if err != nil {
+		return tokenEntry{}, false, err
+	}
+	e = tokenEntry{id: p.ID, ipMode: sdk.IP, expires: now.Add(tokenTTL)}
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	if c.known == nil {
 		c.known = map[string]tokenEntry{}
 	}
 	delete(c.misses, token)
-	c.known[token] = tokenEntry{id: p.ID, expires: now.Add(tokenTTL)}
-	return p.ID, true, nil
+	c.known[token] = e
+	return e, true, nil
 }
 
 // addMiss caches a miss unless the table is full of live ones; expired

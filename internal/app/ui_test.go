@@ -200,7 +200,7 @@ func TestUIAPI(t *testing.T) {
 		t.Fatalf("events = %v", res)
 	}
 	viewer.call("GET", a+"/events?from=yesterday", nil, 400)
-	if res := viewer.call("GET", a+"/properties?event=$pageview", nil, 200); fmt.Sprint(res) != "[map[count:3 property:utm_source]]" {
+	if res := viewer.call("GET", a+"/properties?event=$pageview", nil, 200); fmt.Sprint(res) != "[map[count:3 property:$ip] map[count:3 property:utm_source]]" { // $ip: capture adds the client's address
 		t.Fatalf("properties = %v", res)
 	}
 	if res := viewer.call("GET", a+"/properties?type=person", nil, 200); !strings.Contains(fmt.Sprint(res), "property:email") {

@@ -16,12 +16,23 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/journey-dev/journey/internal/enrich"
 	"github.com/journey-dev/journey/internal/event"
 )
 
 // Projects resolves a public project token to a project id.
 type Projects interface {
 	ProjectByToken(ctx context.Context, token string) (id int64, ok bool, err error)
+}
+
+// IPModes may be implemented by a Projects that knows what each project
+// keeps of a client's address: enrich.IPKeep, IPTruncate or IPDrop (the
+// project's meta.SDKSettings.IP), read with the token and cached as long,
+// so that capture asks nothing more per event. Without it, addresses are
+// kept. An error fails the request as retryable: storing an address the
+// project asked to drop cannot be undone.
+type IPModes interface {
+	IPMode(ctx context.Context, token string) (string, error)
 }
 
 // Sink appends a batch durably; it returns only once the batch is durable.
@@ -54,8 +65,11 @@ type Options struct {
 	// past it, 503. 0 means DefaultBodyMemory.
 	BodyMemory int64
 	// TrustedProxies are the load balancers whose X-Forwarded-For names the
-	// client for ClientBodies; without them the TCP peer is the client.
+	// client for ClientBodies and $ip; without them the TCP peer is the
+	// client.
 	TrustedProxies []netip.Prefix
+	// GeoIP, when set, adds $geoip_* properties from the client's address.
+	GeoIP *enrich.GeoIP
 }
 
 // DefaultGroupType is the group type of Segment `group` calls when

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/journey-dev/journey/internal/enrich"
 	"github.com/journey-dev/journey/internal/event"
 )
 
@@ -25,6 +26,7 @@ type handler struct {
 	bodyTimeout time.Duration
 	gate        *gate
 	trusted     []netip.Prefix
+	geo         *enrich.GeoIP
 }
 
 // NewHandler serves every capture route (see Routes). Mount it at "/".
@@ -43,6 +45,7 @@ func NewHandler(p Projects, s Sink, o Options) http.Handler {
 	}
 	h.gate = newGate(o.ClientBodies, o.BodyMemory)
 	h.trusted = o.TrustedProxies
+	h.geo = o.GeoIP
 	return h
 }
 
@@ -155,6 +158,10 @@ func (h *handler) store(w http.ResponseWriter, r *http.Request, rt route, d Deco
 	}
 	if len(d.Events) == 0 {
 		h.allInvalid(w, rt, d)
+		return
+	}
+	if err := h.enrichAddresses(r, d); err != nil {
+		retryLater(w, time.Second, "cannot look up project settings: temporarily unavailable")
 		return
 	}
 	if ok, wait := h.limiter.take(id, len(d.Events)); !ok {

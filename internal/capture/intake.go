@@ -10,9 +10,10 @@ import (
 	"net/netip"
 	"net/url"
 	"os"
-	"strings"
 	"sync"
 	"time"
+
+	"github.com/journey-dev/journey/internal/enrich"
 )
 
 // Defaults of the Options that bound body reads. A body of the largest
@@ -220,36 +221,12 @@ func abandonBody(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// clientAddr is the address bodies are counted against: the TCP peer or,
-// when the peer is a trusted proxy, the nearest X-Forwarded-For hop that is
-// not one (earlier hops can be forged), as the API counts login failures.
-// IPv6 counts per /64, what one host usually holds.
+// clientAddr is the address bodies are counted against: the client as
+// enrich.ClientIP finds it (X-Forwarded-For only from a trusted proxy), as
+// the API counts login failures. IPv6 counts per /64, what one host
+// usually holds.
 func clientAddr(r *http.Request, trusted []netip.Prefix) string {
-	isTrusted := func(a netip.Addr) bool {
-		for _, p := range trusted {
-			if p.Contains(a) {
-				return true
-			}
-		}
-		return false
-	}
-	var addr netip.Addr
-	if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
-		addr = ap.Addr().Unmap()
-	}
-	if addr.IsValid() && isTrusted(addr) {
-		hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
-		for i := len(hops) - 1; i >= 0; i-- {
-			hop, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
-			if err != nil {
-				break // a malformed entry: stop at the last trusted hop
-			}
-			addr = hop.Unmap()
-			if !isTrusted(addr) {
-				break
-			}
-		}
-	}
+	addr := enrich.ClientIP(r.RemoteAddr, r.Header.Values("X-Forwarded-For"), trusted)
 	switch {
 	case !addr.IsValid():
 		return r.RemoteAddr

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/journey-dev/journey/internal/enrich"
 	"github.com/journey-dev/journey/internal/event"
 )
 
@@ -56,6 +57,7 @@ func decodePostHog(r Request) (Decoded, *Error) {
 		now:          now,
 		sentAt:       postHogSentAt(env, r),
 		defaultEvent: engageEvent(r.Path),
+		userAgent:    r.Header.Get("User-Agent"),
 	}
 	for _, it := range items {
 		ev, err := b.event(it)
@@ -128,6 +130,7 @@ type postHogBatch struct {
 	now          time.Time
 	sentAt       time.Time // zero when the client sent none
 	defaultEvent string
+	userAgent    string // the request's, for events that carry none
 }
 
 // event validates and normalizes one PostHog event.
@@ -154,6 +157,7 @@ func (b postHogBatch) event(it rawItem) (event.Event, *Error) {
 		NoPerson:   props["$process_person_profile"] == false || m["$process_person_profile"] == false,
 	}
 	takePersonUpdates(&ev, m, props)
+	enrich.UserAgent(props, b.userAgent)
 	ev.Properties = props
 	return ev, nil
 }

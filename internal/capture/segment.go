@@ -5,6 +5,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/journey-dev/journey/internal/enrich"
 	"github.com/journey-dev/journey/internal/event"
 )
 
@@ -49,7 +50,7 @@ func decodeSegment(r Request) (Decoded, *Error) {
 	if d.Token, err = segmentToken(r.Header, env, items); err != nil {
 		return d, err
 	}
-	b := segmentBatch{now: requestNow(r), groupType: r.GroupType}
+	b := segmentBatch{now: requestNow(r), groupType: r.GroupType, userAgent: r.Header.Get("User-Agent")}
 	if b.groupType == "" {
 		b.groupType = DefaultGroupType
 	}
@@ -91,6 +92,7 @@ type segmentBatch struct {
 	sentAt    time.Time // zero when the client sent none
 	context   map[string]any
 	groupType string
+	userAgent string // the request's, for calls whose context has none
 }
 
 // event maps one Segment call onto the PostHog event model that the rest of
@@ -120,6 +122,7 @@ func (b segmentBatch) event(it rawItem, typ string) (event.Event, *Error) {
 		ctx = b.context
 	}
 	flattenContext(props, ctx, b.groupType)
+	enrich.UserAgent(props, b.userAgent)
 	return ev, nil
 }
 
@@ -242,6 +245,7 @@ var contextProps = []struct {
 	{[]string{"ip"}, "$ip"},
 	{[]string{"userAgent"}, "$raw_user_agent"},
 	{[]string{"os", "name"}, "$os"},
+	{[]string{"os", "version"}, "$os_version"},
 	{[]string{"locale"}, "$locale"},
 }
 
