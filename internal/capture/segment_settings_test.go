@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"strings"
 	"testing"
 )
 
@@ -145,4 +146,42 @@ func TestRoutesMountSettings(t *testing.T) {
 	if w.Code != 200 {
 		t.Fatalf("through the mux: %d %s", w.Code, w.Body)
 	}
+}
+
+// FuzzSegmentSettings: whatever the path and forwarded headers (from a
+// trusted proxy), the answer is 200 with settings whose apiHost is a bare
+// host plus /v1 and whose protocol is http or https, or a 4xx; never a
+// panic.
+func FuzzSegmentSettings(f *testing.F) {
+	f.Add("/v1/projects/tok_a/settings", "https", "t.example.com")
+	f.Add("/v1/projects/tok_a/settings/", "HTTP, https", "a.example/x?y, b")
+	f.Add("/v1/projects/tok_a%2Fx/settings", "", "[::1]:80")
+	f.Add("/v1/projects//settings", "javascript:", "évil.example")
+	h, _ := newTestHandler(Options{TrustedProxies: []netip.Prefix{netip.MustParsePrefix("0.0.0.0/0")}})
+	f.Fuzz(func(t *testing.T, path, proto, host string) {
+		r, err := http.NewRequest("GET", "http://journey.test", nil)
+		if err != nil {
+			t.Skip()
+		}
+		r.URL.Path, r.RemoteAddr = path, "10.0.0.1:1"
+		r.Header.Set("X-Forwarded-Proto", proto)
+		r.Header.Set("X-Forwarded-Host", host)
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		if w.Code != 200 {
+			if w.Code < 400 || w.Code > 499 {
+				t.Fatalf("%q: status %d", path, w.Code)
+			}
+			return
+		}
+		var s settingsOf
+		if err := json.Unmarshal(w.Body.Bytes(), &s); err != nil {
+			t.Fatalf("%q: %v: %s", path, err, w.Body)
+		}
+		seg := s.Integrations["Segment.io"]
+		hostPart, ok := strings.CutSuffix(seg.APIHost, "/v1")
+		if !ok || !validHost(hostPart) || seg.APIKey != "tok_a" || (seg.Protocol != "http" && seg.Protocol != "https") {
+			t.Fatalf("%q %q %q: settings %+v", path, proto, host, seg)
+		}
+	})
 }
