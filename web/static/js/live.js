@@ -1,9 +1,12 @@
 // Live events: Server-Sent Events from /ui/api/projects/{pid}/live, newest
-// on top, the latest 200 kept, pause and filter by event name.
+// on top, the latest 200 kept, pause and filter by event name. Events the
+// SDKs capture on their own get a readable line ("clicked button 'Buy
+// now'", eventline.js).
 
 import { h, clear, field, fmtTime } from './dom.js';
 import { P } from './api.js';
 import { sendFirstEvent } from './snippets.js';
+import { describeEvent } from './eventline.js';
 
 const MAX = 200;
 
@@ -26,10 +29,13 @@ export default async function livePage(ctx) {
     return !f || (e.event || '').toLowerCase().includes(f);
   };
   const item = (e) => {
+    const line = describeEvent(e);
     const li = h('li', { 'data-testid': 'live-event', 'data-event': e.event },
       h('time', { datetime: e.timestamp }, fmtTime(e.timestamp)),
       h('details', null,
-        h('summary', null, h('strong', null, e.event), h('span', { class: 'muted small' }, ` · ${e.distinct_id}`)),
+        h('summary', null, h('strong', null, e.event),
+          line ? h('span', { 'data-testid': 'live-line' }, ` ${line}`) : null,
+          h('span', { class: 'muted small' }, ` · ${e.distinct_id}`)),
         h('pre', { class: 'props' }, JSON.stringify(e.properties || {}, null, 2))));
     li.hidden = !matches(e);
     return li;
