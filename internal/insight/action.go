@@ -223,10 +223,11 @@ func validRegex(re string) error {
 var tagName = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9-]*$`)
 
 // TagRegex is the condition "an element of the chain has tag" as a regex
-// over $elements_chain (the tag starts an element; classes, attributes or
-// the element's end follow it).
+// over $elements_chain: the tag starts an element (whole elements skipped
+// from the start, so never inside a quoted value), and classes,
+// attributes or the element's end follow it.
 func TagRegex(tag string) string {
-	return `(?:^|;)` + regexp.QuoteMeta(strings.ToLower(tag)) + `(?:[.:;]|$)`
+	return `^(?:` + wholeElement + `)*` + regexp.QuoteMeta(strings.ToLower(tag)) + `(?:[.:;]|$)`
 }
 
 // eventOrAction checks a place that names an event or an action: exactly

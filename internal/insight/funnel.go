@@ -260,3 +260,44 @@ func ParseWindow(s string) (time.Duration, error) {
 	}
 	return time.Duration(n) * unit, nil
 }
+
+// EventNames returns the event names the funnel reads, each once, its
+// actions' steps' included: the steps' first (stepEvents of them: the
+// names that break a strict chain), then the exclusions' other names.
+// Stores use it instead of funnelwalk.Plan.Events, which knows no actions.
+func (f *Funnel) EventNames() (events []string, stepEvents int) {
+	seen := map[string]bool{}
+	add := func(names []string) {
+		for _, n := range names {
+			if !seen[n] {
+				seen[n] = true
+				events = append(events, n)
+			}
+		}
+	}
+	for _, s := range f.Steps {
+		add(EventNames(s.Event, s.Action))
+	}
+	stepEvents = len(events)
+	for _, x := range f.Exclusions {
+		add(EventNames(x.Event, x.Action))
+	}
+	return events, stepEvents
+}
+
+// HasActions reports whether a step or exclusion is an action: rows of
+// its events may then match nothing (funnelwalk.Plan.MaskCanBeZero cannot
+// tell).
+func (f *Funnel) HasActions() bool {
+	for _, s := range f.Steps {
+		if s.Action != nil {
+			return true
+		}
+	}
+	for _, x := range f.Exclusions {
+		if x.Action != nil {
+			return true
+		}
+	}
+	return false
+}

@@ -46,6 +46,16 @@ func SelectorRegex(selector string) (string, error) {
 	return b.String(), nil
 }
 
+// ChainTextPattern and ChainHrefPattern find the text and href attributes
+// of the chain's elements (as PostHog's elements_chain_texts and
+// elements_chain_href columns do, but quote-aware: a value ends at its
+// first unescaped quote); the value, still escaped (ChainEscape), is
+// group 1.
+const (
+	ChainTextPattern = `[:"]text="((?:[^"\\]|\\[\s\S])*)"`
+	ChainHrefPattern = `[:"]href="((?:[^"\\]|\\[\s\S])*)"`
+)
+
 // Pieces of the chain's grammar, as regexes.
 const (
 	quotedValue  = `"(?:[^"\\]|\\[\s\S])*"`

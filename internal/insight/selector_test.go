@@ -116,6 +116,7 @@ func TestTagRegex(t *testing.T) {
 		`span:nth-child="1";a`:                true,
 		`span.a:nth-child="1"`:                false,
 		`button:nth-child="1";article.a:x=""`: false,
+		`span:text="x;a.b";b:nth-child="1"`:   false,
 	} {
 		if got := re.MatchString(chain); got != want {
 			t.Errorf("tag a on %q: %v, want %v", chain, got, want)

@@ -62,7 +62,7 @@ func checkFunnelFilters(q *insight.Funnel) error {
 	check := func(field string, fs []insight.Filter) error {
 		for i, f := range fs {
 			switch f.Type {
-			case "", "event", "person":
+			case "", "event", "person", "element":
 			default:
 				return insight.Bad(fmt.Sprintf("%s.filters[%d].type", field, i), "a %s filter applies to the whole query: put it in the top-level filters", f.Type)
 			}
@@ -90,7 +90,7 @@ func checkFunnelFilters(q *insight.Funnel) error {
 // from the source (pprops: the event's person after merges, as on DuckDB).
 func (s *Store) funnelRowsSQL(p *funnelwalk.Plan, projectID int64) (string, []any, error) {
 	q := p.Q
-	events, stepEvents := p.Events()
+	events, stepEvents := q.EventNames() // p.Events() knows no actions
 	src := s.newSource(projectID, &q.Range, events...)
 	src.persons = funnelNeedsPersons(q)
 	from, fromArgs, err := src.sql()
@@ -111,7 +111,7 @@ func (s *Store) funnelRowsSQL(p *funnelwalk.Plan, projectID int64) (string, []an
 	}
 	query := "SELECT " + cols + " FROM (" + from + ")"
 	args = append(args, fromArgs...)
-	if p.MaskCanBeZero() {
+	if p.MaskCanBeZero() || q.HasActions() {
 		query += " WHERE m != 0"
 	}
 	return query, args, nil
@@ -124,9 +124,9 @@ func (s *Store) funnelRowsSQL(p *funnelwalk.Plan, projectID int64) (string, []an
 func funnelMask(p *funnelwalk.Plan, stepEvents []string) (string, []any) {
 	var terms []string
 	var args []any
-	term := func(bit int, event string, filters []insight.Filter) {
+	term := func(bit int, event string, action *insight.ActionDef, filters []insight.Filter) {
 		var w where
-		w.add("event = ?", event)
+		w.and(eventCond(event, action))
 		for _, f := range filters {
 			col := "properties"
 			if f.Type == "person" {
@@ -139,10 +139,10 @@ func funnelMask(p *funnelwalk.Plan, stepEvents []string) (string, []any) {
 		args = append(args, w.args...)
 	}
 	for i, st := range p.Q.Steps {
-		term(i, st.Event, st.Filters)
+		term(i, st.Event, st.Action, st.Filters)
 	}
 	for i, x := range p.Q.Exclusions {
-		term(p.ExclShift+i, x.Event, x.Filters)
+		term(p.ExclShift+i, x.Event, x.Action, x.Filters)
 	}
 	if p.Strict {
 		terms = append(terms, "if(has(?, event), "+strconv.FormatUint(p.StrictBit, 10)+", 0)")

@@ -21,9 +21,11 @@ func (s *Store) Journey(ctx context.Context, projectID int64, tz *time.Location,
 	seen := map[string]bool{}
 	for _, st := range q.Stages {
 		for _, m := range st.Events {
-			if !seen[m.Event] {
-				seen[m.Event] = true
-				events = append(events, m.Event)
+			for _, e := range insight.EventNames(m.Event, m.Action) {
+				if !seen[e] {
+					seen[e] = true
+					events = append(events, e)
+				}
 			}
 		}
 	}

@@ -26,13 +26,13 @@ func (s *Store) KPI(ctx context.Context, projectID int64, tz *time.Location, q *
 func (s *Store) kpiQuery(ctx context.Context, projectID int64, tz *time.Location, q *insight.KPI, conds []insight.Condition, interval string) (map[string]insight.KPIPoint, error) {
 	var events []string
 	for _, c := range conds {
-		events = append(events, c.Event)
+		events = append(events, insight.EventNames(c.Event, c.Action)...)
 	}
 	src := s.newSource(projectID, &q.Range, events...)
 	src.from = time.Unix(0, 0) // first_time conditions look at all history
 	var counts, firsts []string
 	for i, c := range conds {
-		expr, args := src.match([]insight.Matcher{{Event: c.Event, Filters: c.Filters}})
+		expr, args := src.match([]insight.Matcher{{Event: c.Event, Action: c.Action, Filters: c.Filters}})
 		src.extra = append(src.extra, fmt.Sprintf("%s AS cond_match_%d", expr, i))
 		src.extraArgs = append(src.extraArgs, args...)
 		counts = append(counts, fmt.Sprintf("countIf(cond_match_%d = 1) AS cond_count_%d", i, i))

@@ -30,7 +30,7 @@ func (s *Store) Lifecycle(ctx context.Context, projectID int64, tz *time.Locatio
 		res.Points[i].T = insight.Label(b, q.Interval)
 		index[res.Points[i].T] = i
 	}
-	src := s.newSource(projectID, &q.Range, q.Event)
+	src := s.newMatchSource(projectID, &q.Range, q.Event, q.Action)
 	src.from = time.Unix(0, 0) // DateTime starts at the epoch
 	from, fromArgs, err := src.sql()
 	if err != nil {
@@ -47,7 +47,7 @@ GROUP BY period`
 	args := append([]any{prev.Format("2006-01-02"), tz.String()}, fromArgs...)
 	rows, err := s.query(ctx, query, args...)
 	if err != nil {
-		return nil, fmt.Errorf("cannot run lifecycle for event %q: %w", q.Event, err)
+		return nil, fmt.Errorf("cannot run lifecycle for %q: %w", insight.EventNames(q.Event, q.Action), err)
 	}
 	defer rows.Close()
 	active := make([]int64, len(buckets)+1) // interval t at t+1
@@ -69,7 +69,7 @@ GROUP BY period`
 		}
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("cannot run lifecycle for event %q: %w", q.Event, err)
+		return nil, fmt.Errorf("cannot run lifecycle for %q: %w", insight.EventNames(q.Event, q.Action), err)
 	}
 	for t := range res.Points {
 		p := &res.Points[t]

@@ -53,6 +53,10 @@ func (w *where) sql() string {
 
 // filter compiles one property filter on JSON column col.
 func (w *where) filter(col string, f insight.Filter) {
+	if f.Type == "element" {
+		w.element(col, f)
+		return
+	}
 	val, args := propExpr(col), propArgs(f.Property)
 	switch f.Op {
 	case "eq":
@@ -67,6 +71,8 @@ func (w *where) filter(col string, f insight.Filter) {
 		w.add("toFloat64OrNull("+val+") < ?", append(args, insight.ValueFloat(f.Value))...)
 	case "is_set":
 		w.add("visitParamHas("+col+", ?)", f.Property)
+	case "regex":
+		w.add("visitParamHas("+col+", ?) AND match("+val+", ?)", append(append([]any{f.Property}, args...), insight.ValueString(f.Value))...)
 	case "in":
 		list, _ := f.Value.([]any)
 		vals := make([]string, len(list))
@@ -90,6 +96,9 @@ type source struct {
 	from, to  time.Time
 	events    []string
 	filters   []insight.Filter
+	// action, when set, is a condition on the rows besides events (see
+	// newMatchSource).
+	action    *insight.ActionDef
 	groupType string
 	// persons joins pprops, the properties of the event's person after
 	// merges (DuckDB's p.properties), for person breakdowns and person
@@ -135,13 +144,16 @@ func (src source) sql() (string, []any, error) {
 	} else if len(src.events) > 1 {
 		w.add("has(?, event)", src.events)
 	}
+	if src.action != nil {
+		w.and(actionCond(src.action))
+	}
 	// Person and cohort conditions need the person after merges: they
 	// apply to the joined rows (top), on the server that runs the query.
 	var top where
 	var personFilters []insight.Filter
 	for i, f := range src.filters {
 		switch f.Type {
-		case "", "event":
+		case "", "event", "element":
 			w.filter("properties", f)
 		case "person":
 			personFilters = append(personFilters, f)
@@ -214,9 +226,11 @@ func (src source) cohort(w *where, f insight.Filter) {
 		in = map[string]string{"IN": "NOT IN", "NOT IN": "IN"}[in]
 	}
 	to := src.cohortTo.UTC()
+	isEvent, eventArgs := eventCond(b.Event, b.Action)
+	args := append(append([]any{uint64(src.projectID)}, eventArgs...), to.AddDate(0, 0, -b.Days), to, uint64(b.MinCount))
 	w.add("actor "+in+" (SELECT pid FROM (SELECT "+pidExpr+" AS pid FROM (SELECT person_id FROM "+src.s.events+
-		" WHERE project_id = ? AND event = ? AND ts >= ? AND ts < ?) ANY LEFT JOIN ("+src.s.overridesSQL()+") USING person_id) GROUP BY pid HAVING count() >= ?)",
-		uint64(src.projectID), b.Event, to.AddDate(0, 0, -b.Days), to, uint64(b.MinCount))
+		" WHERE project_id = ? AND "+isEvent+" AND ts >= ? AND ts < ?) ANY LEFT JOIN ("+src.s.overridesSQL()+") USING person_id) GROUP BY pid HAVING count() >= ?)",
+		args...)
 }
 
 // match returns a condition (0 or 1) over the source's rows that holds
@@ -228,7 +242,7 @@ func (src *source) match(ms []insight.Matcher) (string, []any) {
 	var args []any
 	for _, m := range ms {
 		var w where
-		w.add("event = ?", m.Event)
+		w.and(eventCond(m.Event, m.Action))
 		for _, f := range m.Filters {
 			col := "properties"
 			if f.Type == "person" {
@@ -247,7 +261,7 @@ func (src *source) match(ms []insight.Matcher) (string, []any) {
 func (src *source) matchEvents(ms []insight.EventMatch) (string, []any) {
 	matchers := make([]insight.Matcher, len(ms))
 	for i, m := range ms {
-		matchers[i] = insight.Matcher{Event: m.Event, Filters: m.Filters}
+		matchers[i] = insight.Matcher{Event: m.Event, Action: m.Action, Filters: m.Filters}
 	}
 	return src.match(matchers)
 }

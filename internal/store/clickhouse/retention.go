@@ -56,7 +56,7 @@ func (s *Store) Retention(ctx context.Context, projectID int64, tz *time.Locatio
 		}
 		groups, groupArgs = "[(toUInt8(1), ''), (toUInt8(0), if(has(?, bv), bv, '"+insight.BreakdownOther+"'))]", []any{top}
 	}
-	ret := s.newSource(projectID, &insight.Range{From: bounds[0], To: to, Filters: q.Filters, Unit: q.Unit}, q.Return.Event)
+	ret := s.newMatchSource(projectID, &insight.Range{From: bounds[0], To: to, Filters: q.Filters, Unit: q.Unit}, q.Return.Event, q.Return.Action)
 	ret.filters = append(append([]insight.Filter(nil), q.Filters...), q.Return.Filters...)
 	ret.cohortTo = q.To
 	retSQL, retArgs, err := ret.sql()
@@ -123,7 +123,7 @@ SELECT overall, value, toString(cohort), '', uniqExact(actor) FROM (` + expanded
 // cohort, bv): cohort is the start of the period (a Date), bv the
 // breakdown value (empty without a breakdown).
 func (s *Store) retentionMembers(projectID int64, tz *time.Location, q *insight.Retention, from, to time.Time, labels []string) (string, []any, error) {
-	start := s.newSource(projectID, &insight.Range{From: from, To: to, Filters: q.Filters, Unit: q.Unit}, q.Start.Event)
+	start := s.newMatchSource(projectID, &insight.Range{From: from, To: to, Filters: q.Filters, Unit: q.Unit}, q.Start.Event, q.Start.Action)
 	start.filters = append(append([]insight.Filter(nil), q.Filters...), q.Start.Filters...)
 	start.cohortTo = q.To
 	if q.Mode == insight.RetentionFirstTime {

@@ -35,7 +35,7 @@ func (s *Store) Stickiness(ctx context.Context, projectID int64, tz *time.Locati
 	var parts []string
 	var args []any
 	for i, series := range q.Series {
-		src := s.newSource(projectID, &q.Range, series.Event)
+		src := s.newMatchSource(projectID, &q.Range, series.Event, series.Action)
 		src.filters = append(append([]insight.Filter(nil), q.Filters...), series.Filters...)
 		from, fromArgs, err := src.sql()
 		if err != nil {

@@ -42,7 +42,7 @@ func aggregate(series insight.Series) (string, []any) {
 
 // trendSeries returns breakdown value → bucket label → value.
 func (s *Store) trendSeries(ctx context.Context, projectID int64, tz *time.Location, q *insight.Trend, r insight.Range, series insight.Series) (map[string]map[string]float64, error) {
-	src := s.newSource(projectID, &r, series.Event)
+	src := s.newMatchSource(projectID, &r, series.Event, series.Action)
 	src.filters = append(append([]insight.Filter(nil), r.Filters...), series.Filters...)
 	if b := r.Breakdown; b != nil {
 		src.breakdown(b)
@@ -73,7 +73,7 @@ func (s *Store) trendSeries(ctx context.Context, projectID int64, tz *time.Locat
 	args = append(append(args, aggArgs...), fromArgs...)
 	rows, err := s.query(ctx, query, args...)
 	if err != nil {
-		return nil, fmt.Errorf("cannot run trend for event %q: %w", series.Event, err)
+		return nil, fmt.Errorf("cannot run trend for %q: %w", series.Label, err)
 	}
 	defer rows.Close()
 	out := map[string]map[string]float64{}
@@ -160,7 +160,7 @@ WHERE has(?, window_end) GROUP BY window_end, bv`, days, from)
 	args := append(append([]any{tz.String()}, fromArgs...), ends)
 	rows, err := s.query(ctx, query, args...)
 	if err != nil {
-		return nil, fmt.Errorf("cannot run %s trend for event %q: %w", series.Math, series.Event, err)
+		return nil, fmt.Errorf("cannot run %s trend for %q: %w", series.Math, series.Label, err)
 	}
 	defer rows.Close()
 	out := map[string]map[string]float64{}

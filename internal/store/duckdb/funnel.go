@@ -71,7 +71,7 @@ func (s *Store) Funnel(ctx context.Context, projectID int64, tz *time.Location, 
 // journey_funnel_feed; it answers how many rows it fed.
 func funnelSQL(p *funnelwalk.Plan, projectID int64) (string, []any, *funnelFeedRun) {
 	q := p.Q
-	events, stepEvents := p.Events()
+	events, stepEvents := q.EventNames() // p.Events() knows no actions
 	src := newSource(projectID, &q.Range, events...)
 
 	// Bits of steps without filters (and the strict bit) go in one simple
@@ -87,11 +87,11 @@ func funnelSQL(p *funnelwalk.Plan, projectID int64) (string, []any, *funnelFeedR
 		}
 		simple[event] |= bits
 	}
-	term := func(bit int, event string, filters []insight.Filter) {
+	term := func(bit int, event string, action *insight.ActionDef, filters []insight.Filter) {
 		var w where
-		w.add("e.event = ?", event)
+		w.and(eventCond("e.", event, action))
 		w.filters(filters)
-		if len(w.conds) == 1 {
+		if len(w.conds) == 1 && action == nil {
 			addSimple(event, 1<<bit)
 			return
 		}
@@ -99,10 +99,10 @@ func funnelSQL(p *funnelwalk.Plan, projectID int64) (string, []any, *funnelFeedR
 		maskArgs = append(maskArgs, w.args...)
 	}
 	for i, s := range q.Steps {
-		term(i, s.Event, s.Filters)
+		term(i, s.Event, s.Action, s.Filters)
 	}
 	for i, x := range q.Exclusions {
-		term(p.ExclShift+i, x.Event, x.Filters)
+		term(p.ExclShift+i, x.Event, x.Action, x.Filters)
 	}
 	if p.Strict {
 		for _, e := range events[:stepEvents] {
@@ -148,7 +148,7 @@ func funnelSQL(p *funnelwalk.Plan, projectID int64) (string, []any, *funnelFeedR
 		if plain {
 			src.events = nil
 		}
-		if plain || p.MaskCanBeZero() {
+		if plain || p.MaskCanBeZero() || q.HasActions() {
 			filter = " WHERE m <> 0"
 		}
 	}

@@ -13,7 +13,7 @@ import (
 // source's e (event) and p (person) columns.
 func matchExpr(m insight.Matcher) (string, []any) {
 	var w where
-	w.add("e.event = ?", m.Event)
+	w.and(eventCond("e.", m.Event, m.Action))
 	w.filters(m.Filters)
 	return "(" + w.sql() + ")", w.args
 }
@@ -35,9 +35,11 @@ func stageEvents(stages []insight.Stage) []string {
 	var out []string
 	for _, st := range stages {
 		for _, m := range st.Events {
-			if !seen[m.Event] {
-				seen[m.Event] = true
-				out = append(out, m.Event)
+			for _, e := range insight.EventNames(m.Event, m.Action) {
+				if !seen[e] {
+					seen[e] = true
+					out = append(out, e)
+				}
 			}
 		}
 	}

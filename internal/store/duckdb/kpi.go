@@ -22,13 +22,13 @@ func (s *Store) KPI(ctx context.Context, projectID int64, tz *time.Location, q *
 func (s *Store) kpiQuery(ctx context.Context, projectID int64, tz *time.Location, q *insight.KPI, conds []insight.Condition, interval string) (map[string]insight.KPIPoint, error) {
 	var events []string
 	for _, c := range conds {
-		events = append(events, c.Event)
+		events = append(events, insight.EventNames(c.Event, c.Action)...)
 	}
 	src := newSource(projectID, &q.Range, events...)
 	src.from = time.Time{} // first_time conditions look at all history
 	var counts, firsts []string
 	for i, c := range conds {
-		expr, args := matchExpr(insight.Matcher{Event: c.Event, Filters: c.Filters})
+		expr, args := matchExpr(insight.Matcher{Event: c.Event, Action: c.Action, Filters: c.Filters})
 		src.extra = append(src.extra, expr+fmt.Sprintf(" AS m%d", i))
 		src.extraArgs = append(src.extraArgs, args...)
 		counts = append(counts, fmt.Sprintf("count_if(m%d) AS c%d", i, i))

@@ -33,7 +33,7 @@ func (s *Store) Lifecycle(ctx context.Context, projectID int64, tz *time.Locatio
 	// Periods -1 (the one before the range) .. nP-1; -2 is anything older.
 	prev := insight.Truncate(buckets[0].Add(-time.Nanosecond), q.Interval)
 	period := periodIndexSQL(append([]time.Time{prev}, buckets...), -1)
-	src := newSource(projectID, &q.Range, q.Event)
+	src := newMatchSource(projectID, &q.Range, q.Event, q.Action)
 	src.from = time.Time{}
 	from, args := src.sql()
 	rows := "SELECT actor, " + period + " AS p FROM (" + from + ")"

@@ -42,6 +42,10 @@ func (w *where) filters(fs []insight.Filter) {
 }
 
 func (w *where) filter(col string, f insight.Filter) {
+	if f.Type == "element" {
+		w.element(col, f)
+		return
+	}
 	path := propPath(f.Property)
 	val := "json_extract_string(" + col + ", ?)"
 	switch f.Op {
@@ -57,6 +61,8 @@ func (w *where) filter(col string, f insight.Filter) {
 		w.add("TRY_CAST("+val+" AS DOUBLE) < ?", path, insight.ValueFloat(f.Value))
 	case "is_set":
 		w.add("json_extract("+col+", ?) IS NOT NULL", path)
+	case "regex":
+		w.add("regexp_matches("+val+", ?)", path, insight.ValueString(f.Value))
 	case "in":
 		list, _ := f.Value.([]any)
 		if len(list) == 0 {
@@ -80,6 +86,9 @@ type source struct {
 	from, to  time.Time
 	events    []string
 	filters   []insight.Filter
+	// action, when set, is a condition on the rows besides events (see
+	// newMatchSource).
+	action    *insight.ActionDef
 	groupType string
 	// cohortTo ends behavioural cohorts' windows: the query's to, also
 	// where the rows read end elsewhere (retention's start history).
@@ -107,6 +116,10 @@ func (src source) sql() (string, []any) {
 			args[i] = e
 		}
 		w.add("e.event IN ("+placeholders(len(args))+")", args...)
+	}
+	if src.action != nil {
+		c, args := actionCond("e.", src.action)
+		w.add(c, args...)
 	}
 	w.filters(src.filters)
 	var args []any
@@ -159,10 +172,13 @@ func (src source) cohort(w *where, actor string, actorArgs []any, f insight.Filt
 	if !did {
 		in = map[string]string{"IN": "NOT IN", "NOT IN": "IN"}[in]
 	}
-	args = append(args, src.projectID, b.Event, src.cohortTo.UTC().AddDate(0, 0, -b.Days), src.cohortTo.UTC(), b.MinCount)
+	isEvent, eventArgs := eventCond("e2.", b.Event, b.Action)
+	args = append(args, src.projectID)
+	args = append(args, eventArgs...)
+	args = append(args, src.cohortTo.UTC().AddDate(0, 0, -b.Days), src.cohortTo.UTC(), b.MinCount)
 	w.add(actor+" "+in+` (SELECT coalesce(o2.person_id, e2.person_id) FROM events e2
 		LEFT JOIN person_overrides o2 ON o2.old_person_id = e2.person_id
-		WHERE e2.project_id = ? AND e2.event = ? AND e2.ts >= ? AND e2.ts < ?
+		WHERE e2.project_id = ? AND `+isEvent+` AND e2.ts >= ? AND e2.ts < ?
 		GROUP BY 1 HAVING count(*) >= ?)`, args...)
 }
 

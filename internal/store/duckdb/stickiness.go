@@ -21,7 +21,7 @@ func (s *Store) Stickiness(ctx context.Context, projectID int64, tz *time.Locati
 	var parts []string
 	var args []any
 	for i, series := range q.Series {
-		src := newSource(projectID, &q.Range, series.Event)
+		src := newMatchSource(projectID, &q.Range, series.Event, series.Action)
 		src.filters = appendFilters(q.Filters, series.Filters)
 		from, fromArgs := src.sql()
 		parts = append(parts, fmt.Sprintf("SELECT %d AS s, actor, %s AS p FROM (%s)", i, period, from))

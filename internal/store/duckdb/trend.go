@@ -20,7 +20,7 @@ func (s *Store) Trend(ctx context.Context, projectID int64, tz *time.Location, q
 // trendSeries returns breakdown value → bucket label → value ("" when
 // there is no breakdown).
 func (s *Store) trendSeries(ctx context.Context, projectID int64, tz *time.Location, q *insight.Trend, r insight.Range, series insight.Series) (map[string]map[string]float64, error) {
-	src := newSource(projectID, &r, series.Event)
+	src := newMatchSource(projectID, &r, series.Event, series.Action)
 	src.filters = append(append([]insight.Filter(nil), r.Filters...), series.Filters...)
 	bd := "''"
 	if b := r.Breakdown; b != nil {
@@ -72,7 +72,7 @@ FROM s GROUP BY ALL`
 	}
 	rows, err := s.db.QueryContext(ctx, query, args...)
 	if err != nil {
-		return nil, fmt.Errorf("cannot run trend for event %q: %w", series.Event, err)
+		return nil, fmt.Errorf("cannot run trend for %q: %w", series.Label, err)
 	}
 	defer rows.Close()
 	out := map[string]map[string]float64{}
@@ -189,7 +189,7 @@ GROUP BY ALL`
 	args := append(append([]any{}, fromArgs...), tz.String())
 	rows, err := s.db.QueryContext(ctx, query, args...)
 	if err != nil {
-		return nil, fmt.Errorf("cannot run %s trend for event %q: %w", series.Math, series.Event, err)
+		return nil, fmt.Errorf("cannot run %s trend for %q: %w", series.Math, series.Label, err)
 	}
 	defer rows.Close()
 	out := map[string]map[string]float64{}

@@ -66,6 +66,10 @@ func Run(t *testing.T, open Open) {
 		"BadDaysPersons":     badDaysPersons,
 		"KPIPersons":         kpiPersons,
 		"SQL":                sqlQuery,
+		"ActionConditions":   actionConditions,
+		"ActionFilters":      elementFilters,
+		"ActionFunnel":       actionFunnel,
+		"ActionInsights":     actionInsights,
 		"GroupLinks":         groupLinks,
 	}
 	names := make([]string, 0, len(cases))
