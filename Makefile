@@ -26,6 +26,8 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz=FuzzDecodeSegment -fuzztime=60s ./internal/capture/
 	$(GO) test -run='^$$' -fuzz=FuzzSegmentSettings -fuzztime=30s ./internal/capture/
 	$(GO) test -run='^$$' -fuzz=FuzzDecompressLZBase64 -fuzztime=60s ./internal/capture/
+	$(GO) test -run='^$$' -fuzz=FuzzElementsChain -fuzztime=60s ./internal/capture/
+	$(GO) test -run='^$$' -fuzz=FuzzSelectorRegex -fuzztime=60s ./internal/insight/
 	$(GO) test -run='^$$' -fuzz=FuzzUserAgent -fuzztime=60s ./internal/enrich/
 	$(GO) test -run='^$$' -fuzz=FuzzClientIP -fuzztime=60s ./internal/enrich/
 	$(GO) test -run='^$$' -fuzz=FuzzTruncate -fuzztime=30s ./internal/enrich/

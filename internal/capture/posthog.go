@@ -158,6 +158,7 @@ func (b postHogBatch) event(it rawItem) (event.Event, *Error) {
 	}
 	takePersonUpdates(&ev, m, props)
 	enrich.UserAgent(props, b.userAgent)
+	addElementsChain(props)
 	ev.Properties = props
 	return ev, nil
 }
