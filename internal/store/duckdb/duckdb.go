@@ -37,11 +37,17 @@ type Options struct {
 	// AllowExternalAccess keeps DuckDB's file access on (benchmarks export
 	// data with COPY); the server turns it off.
 	AllowExternalAccess bool
+	// SQLMemoryBudget is how much the process' resident memory may grow
+	// while sql-kind queries run before they are stopped (guard.go);
+	// 0 = derived from memory_limit, -1 = no guard.
+	SQLMemoryBudget int64
 }
 
 // Store is store.Store on DuckDB.
 type Store struct {
 	db *sql.DB
+
+	guard *guard // stops sql-kind queries past their memory budget
 
 	mu    sync.Mutex // serialises Apply on the write connection
 	write *sql.Conn
@@ -84,6 +90,9 @@ func (s *Store) init(opts Options) error {
 		if _, err := s.db.ExecContext(ctx, fmt.Sprintf("SET threads = %d", opts.Threads)); err != nil {
 			return fmt.Errorf("cannot set threads: %w", err)
 		}
+	}
+	if err := s.initGuard(ctx, opts.SQLMemoryBudget); err != nil {
+		return err
 	}
 	if _, err := s.db.ExecContext(ctx, schemaSQL); err != nil {
 		return fmt.Errorf("cannot create event store schema: %w", err)
@@ -406,4 +415,19 @@ func init() {
 		}
 		return nil
 	})
+}
+
+func (s *Store) initGuard(ctx context.Context, budget int64) error {
+	if budget < 0 {
+		return nil
+	}
+	if budget == 0 {
+		var limit string
+		if err := s.db.QueryRowContext(ctx, `SELECT current_setting('memory_limit')`).Scan(&limit); err != nil {
+			return fmt.Errorf("cannot read memory_limit: %w", err)
+		}
+		budget = guardBudget(parseSize(limit))
+	}
+	s.guard = &guard{budget: budget, read: residentBytes}
+	return nil
 }

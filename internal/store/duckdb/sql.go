@@ -29,6 +29,8 @@ func (s *Store) SQL(ctx context.Context, projectID int64, q *insight.SQL) (*insi
 	if err := checkSQL(tree); err != nil {
 		return nil, err
 	}
+	ctx, done := s.guard.watch(ctx)
+	defer done()
 	user := strings.TrimRight(strings.TrimSpace(q.Query), ";")
 	res, retry, err := s.runSQL(ctx, projectID, user, nil, q.Limit)
 	if retry != nil {

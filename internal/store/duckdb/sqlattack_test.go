@@ -108,7 +108,16 @@ func TestSQLMemoryBombsRefused(t *testing.T) {
 		`SELECT len(list_resize([1], 100000000))`:                                                 "list_resize",
 		`SELECT length(printf('%1000000000d', 1))`:                                                "printf",
 		`SELECT length(format('{:>1000000000}', 1))`:                                              "format",
-		`SELECT length(bar(1, 0, 1, 1000000000))`:                                                 "bar",
+		// Found in review: nesting multiplies, or one call is quadratic.
+		`SELECT sum(length(replace(replace(replace(s, 'x', 'xxxxxxxxxx'), 'x', 'xxxxxxxxxx'), 'x', 'xxxxxxxxxx'))) FROM (SELECT 'xxxxxxxxx' s)`: "replace",
+		`SELECT length(regexp_replace(properties, '(.)', '\1\1\1\1', 'g')) FROM events`:                                                         "regexp_replace",
+		`SELECT damerau_levenshtein(properties, reverse(properties)) FROM events`:                                                               "damerau_levenshtein",
+		`SELECT levenshtein(properties, reverse(properties)) FROM events`:                                                                       "levenshtein",
+		`SELECT jaro_winkler_similarity(properties, properties) FROM events`:                                                                    "jaro_winkler_similarity",
+		`SELECT list_aggregate(list_value(properties), 'string_agg') FROM events`:                                                               "list_aggregate",
+		`SELECT length(array_to_string(string_split(properties, ''), properties)) FROM events`:                                                  "array_to_string",
+		`SELECT len(list_transform(string_split(properties, ''), x -> string_split(properties, ''))) FROM events`:                               "list_transform",
+		`SELECT length(bar(1, 0, 1, 1000000000))`:                                                                                               "bar",
 	} {
 		_, err := runSQL(s, q)
 		var e *insight.Error
@@ -122,17 +131,17 @@ func TestSQLMemoryBombsRefused(t *testing.T) {
 func TestSQLAllowedShapes(t *testing.T) {
 	s := twoProjects(t)
 	for q, rows := range map[string]int{
-		`WITH a AS (SELECT * FROM events), b AS (SELECT event FROM a) SELECT * FROM b`:                          2,
-		`WITH x AS (SELECT 1 AS v) SELECT * FROM x UNION ALL SELECT * FROM x`:                                   2,
-		`WITH events AS (SELECT * FROM events WHERE event = 'buy') SELECT * FROM events`:                        1,
-		`SELECT * FROM (WITH x AS (SELECT event FROM events) SELECT * FROM x) t`:                                2,
-		`WITH x AS (SELECT 1 AS v) SELECT (SELECT v FROM x), * FROM (SELECT * FROM x) q`:                        1,
-		`SELECT event, row_number() OVER (ORDER BY timestamp) FROM events`:                                      2,
-		`SELECT list_transform([1, 2], x -> x + 1), {'a': 1}, [1] || [2], properties->>'$.revenue' FROM events`: 2,
-		`SELECT e.event, p.properties FROM events e JOIN persons p ON p.id = e.person_id`:                       2,
-		`SELECT * FROM (VALUES (1), (2)) v(x)`:                                                                  2,
-		`SELECT approx_quantile(1, 0.5), count(DISTINCT person_id), sum(1) FILTER (WHERE true) FROM events`:     1,
-		`SELECT date_trunc('day', timestamp), count(*) FROM events GROUP BY ALL`:                                1,
+		`WITH a AS (SELECT * FROM events), b AS (SELECT event FROM a) SELECT * FROM b`:                       2,
+		`WITH x AS (SELECT 1 AS v) SELECT * FROM x UNION ALL SELECT * FROM x`:                                2,
+		`WITH events AS (SELECT * FROM events WHERE event = 'buy') SELECT * FROM events`:                     1,
+		`SELECT * FROM (WITH x AS (SELECT event FROM events) SELECT * FROM x) t`:                             2,
+		`WITH x AS (SELECT 1 AS v) SELECT (SELECT v FROM x), * FROM (SELECT * FROM x) q`:                     1,
+		`SELECT event, row_number() OVER (ORDER BY timestamp) FROM events`:                                   2,
+		`SELECT list_filter([1, 2], x -> x > 1), {'a': 1}, [1] || [2], properties->>'$.revenue' FROM events`: 2,
+		`SELECT e.event, p.properties FROM events e JOIN persons p ON p.id = e.person_id`:                    2,
+		`SELECT * FROM (VALUES (1), (2)) v(x)`:                                                               2,
+		`SELECT approx_quantile(1, 0.5), count(DISTINCT person_id), sum(1) FILTER (WHERE true) FROM events`:  1,
+		`SELECT date_trunc('day', timestamp), count(*) FROM events GROUP BY ALL`:                             1,
 		`SELECT * FROM groups`: 0,
 		`SELECT coalesce(json_extract_string(properties, '$.plan'), 'none') FROM persons`: 2,
 	} {

@@ -202,3 +202,42 @@ func TestInsightTimeoutStopsWork(t *testing.T) {
 		}
 	}
 }
+
+// TestSQLGuard: a sql query whose process memory grows past the guard's
+// budget stops with a memory error, whatever DuckDB counts; small queries
+// are untouched, and the store answers afterwards.
+func TestSQLGuard(t *testing.T) {
+	s, err := Open("", Options{MemoryLimit: "512MB", Threads: 2, SQLMemoryBudget: 48 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	l := newLoader(t, s)
+	l.Load(1, ev("e", "u", day0, nil))
+	if _, err := s.SQL(context.Background(), 1, &insight.SQL{Query: "SELECT count(*) FROM events", Limit: 10}); err != nil {
+		t.Fatal(err)
+	}
+	stops := sqlGuardStops.Get()
+	_, err = s.SQL(context.Background(), 1, &insight.SQL{Query: "SELECT count(DISTINCT md5(s) || s) FROM " + digitsJoin(7), Limit: 10})
+	var mem *insight.MemoryError
+	if !errors.As(err, &mem) || sqlGuardStops.Get() == stops {
+		t.Fatalf("err %v (guard stops %d → %d), want a memory error from the guard", err, stops, sqlGuardStops.Get())
+	}
+	if res, err := s.SQL(context.Background(), 1, &insight.SQL{Query: "SELECT count(*) FROM events", Limit: 10}); err != nil || len(res.Rows) != 1 {
+		t.Fatalf("after the guard: %v %v", res, err)
+	}
+}
+
+func TestParseSize(t *testing.T) {
+	for text, want := range map[string]int64{"5.5 GiB": 11 << 29, "0.5 MiB": 1 << 19, "1.0 GB": 1e9, "12 bytes": 12, "nonsense": 0, "1 XB": 0} {
+		if got := parseSize(text); got != want {
+			t.Errorf("parseSize(%q) = %d, want %d", text, got, want)
+		}
+	}
+	if got := guardBudget(1 << 30); got != 1<<30+512<<20 {
+		t.Errorf("guardBudget(1 GiB) = %d", got)
+	}
+	if got := guardBudget(4 << 30); got != 6<<30 {
+		t.Errorf("guardBudget(4 GiB) = %d", got)
+	}
+}
