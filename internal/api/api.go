@@ -111,11 +111,20 @@ func bearer(r *http.Request) string {
 // admin guards endpoints that take the server's admin key.
 func (s *Server) admin(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
+		// Guesses count against the same per-address budget as logins:
+		// the admin key is chosen by the operator and may be weak.
+		ip := s.clientIP(r)
+		if !s.logins.reserve(ip) {
+			w.Header().Set("Retry-After", "900")
+			writeError(w, http.StatusTooManyRequests, "too many failed attempts from this address; try again later")
+			return
+		}
 		key := bearer(r)
 		if s.AdminKey == "" || subtle.ConstantTimeCompare([]byte(key), []byte(s.AdminKey)) != 1 {
 			writeError(w, http.StatusUnauthorized, "admin key required (Authorization: Bearer <admin key>)")
 			return
 		}
+		s.logins.release(ip)
 		h(w, r)
 	}
 }
