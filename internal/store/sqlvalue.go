@@ -70,6 +70,8 @@ func sqlValue(v reflect.Value, dbType string, finite *bool) any {
 			return t.Format("2006-01-02")
 		case dbType == "TIME":
 			return t.Format("15:04:05.999999")
+		case dbType == "TIMETZ" || dbType == "TIME WITH TIME ZONE":
+			return t.UTC().Format("15:04:05.999999Z07:00")
 		}
 		return t.UTC().Format(time.RFC3339Nano)
 	case bigIntType:

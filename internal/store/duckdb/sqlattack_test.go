@@ -214,6 +214,7 @@ func TestSQLValues(t *testing.T) {
 		`SELECT INTERVAL 3 DAY, INTERVAL 2 MONTH, INTERVAL 1500 MILLISECOND`:                        `[[{"months":0,"days":3,"micros":0},{"months":2,"days":0,"micros":0},{"months":0,"days":0,"micros":1500000}]]`,
 		`SELECT 'ab'::BLOB, '\x00\xFF\x5C'::BLOB`:                                                   `[["ab","\\x00\\xFF\\x5C"]]`,
 		`SELECT DATE '2020-01-02', TIME '10:00:01.5', TIMESTAMP '2020-01-02 03:04:05.123'`:          `[["2020-01-02","10:00:01.5","2020-01-02T03:04:05.123Z"]]`,
+		`SELECT TIMETZ '10:00:00+05'`:                                                               `[["05:00:00Z"]]`,
 		`SELECT TIMESTAMPTZ '2020-01-02 03:04:05+02'`:                                               `[["2020-01-02T01:04:05Z"]]`,
 		`SELECT '{"a":[1,2.5]}'::JSON, json_extract('{"a":1e400}', '$.a')`:                          `[[{"a":[1,2.5]},null]]`,
 		`SELECT 'abc'::ENUM('abc','d'), union_value(k := 1), 0.1::FLOAT, '101'::BIT`:                `[["abc",{"k":1},0.1,"101"]]`,
