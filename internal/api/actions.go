@@ -185,3 +185,57 @@ func (s *Server) actionDef(ctx context.Context, projectID, id int64, field strin
 	}
 	return def, nil
 }
+
+// registerUIActions mounts the web UI's action routes (web/API.md):
+// viewers list them and recent clicks, members change them.
+func (s *Server) registerUIActions(mux *http.ServeMux) {
+	const p = "/ui/api/projects/{pid}"
+	viewer, member := meta.RoleViewer, meta.RoleMember
+	mux.HandleFunc("GET "+p+"/actions", s.withUIProject(viewer, func(w http.ResponseWriter, r *http.Request, _ *uiUser, pr meta.Project) { s.listActions(w, r, pr) }))
+	mux.HandleFunc("POST "+p+"/actions", s.withUIProject(member, func(w http.ResponseWriter, r *http.Request, _ *uiUser, pr meta.Project) { s.createAction(w, r, pr) }))
+	mux.HandleFunc("GET "+p+"/actions/{id}", s.withUIProject(viewer, func(w http.ResponseWriter, r *http.Request, _ *uiUser, pr meta.Project) { s.getAction(w, r, pr) }))
+	mux.HandleFunc("PUT "+p+"/actions/{id}", s.withUIProject(member, func(w http.ResponseWriter, r *http.Request, _ *uiUser, pr meta.Project) { s.updateAction(w, r, pr) }))
+	mux.HandleFunc("DELETE "+p+"/actions/{id}", s.withUIProject(member, deleter("action", s.Meta.DeleteAction)))
+	mux.HandleFunc("GET "+p+"/recent-clicks", s.withUIProject(viewer, s.recentClicks))
+}
+
+// recentClickSample is how many recent $autocapture events the UI's
+// "define from a click" list reads (distinct ones are kept).
+const recentClickSample = 200
+
+// clickProps are the properties a recent click carries to the UI.
+var clickProps = []string{"$elements_chain", "$elements", "$current_url", "$event_type", "$pathname"}
+
+// recentClicks lists the project's latest distinct autocaptured clicks
+// (element chain and page), newest first, read through the Explorer.
+func (s *Server) recentClicks(w http.ResponseWriter, r *http.Request, _ *uiUser, p meta.Project) {
+	raw, err := s.Events.SampleProperties(r.Context(), p.ID, "$autocapture", false, recentClickSample)
+	if err != nil {
+		storeError(w, err)
+		return
+	}
+	out := []map[string]any{}
+	seen := map[string]bool{}
+	for _, js := range raw {
+		var m map[string]any
+		if json.Unmarshal([]byte(js), &m) != nil {
+			continue
+		}
+		click := map[string]any{}
+		for _, k := range clickProps {
+			if v, ok := m[k]; ok {
+				click[k] = v
+			}
+		}
+		key, _ := json.Marshal(click)
+		if len(click) == 0 || seen[string(key)] {
+			continue
+		}
+		seen[string(key)] = true
+		out = append(out, click)
+		if len(out) == 50 {
+			break
+		}
+	}
+	writeJSON(w, http.StatusOK, out)
+}

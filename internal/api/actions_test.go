@@ -136,3 +136,46 @@ func TestActionsAPI(t *testing.T) {
 		t.Fatalf("query of a deleted action: %d %s", code, out)
 	}
 }
+
+// SampleProperties answers the recent clicks: two the same, one without
+// a chain but with the old array.
+func (s *specStore) SampleProperties(_ context.Context, _ int64, event string, _ bool, _ int) ([]string, error) {
+	if event != "$autocapture" {
+		return nil, nil
+	}
+	c := `{"$elements_chain":"button.buy:nth-child=\"1\"nth-of-type=\"1\"text=\"Buy\"","$current_url":"https://x/p","$browser":"Chrome"}`
+	return []string{c, c, `{"$elements":[{"tag_name":"a"}],"$current_url":"https://x/"}`, `{}`}, nil
+}
+
+// TestUIActions: the UI's action routes, role-checked (members write,
+// others of the project only read, strangers get nothing), and the
+// recent distinct clicks with only what a step needs.
+func TestUIActions(t *testing.T) {
+	w := newInviteWorld(t)
+	w.s.Events = &specStore{}
+	body := map[string]any{"name": "Buy", "steps": []map[string]any{{"event": "$autocapture", "text": "Buy"}}}
+	var a struct {
+		ID int64 `json:"id"`
+	}
+	json.Unmarshal(w.pa.do("POST", w.a+"/actions", body, 201), &a)
+	path := w.a + "/actions/" + strconv.FormatInt(a.ID, 10)
+	if err := w.s.Meta.SetMember(context.Background(), w.projectID, w.annID, "viewer"); err != nil {
+		t.Fatal(err)
+	}
+	w.ann.do("GET", path, nil, 200)
+	w.ann.do("PUT", path, body, 403)
+	w.ann.do("DELETE", path, nil, 403)
+	w.eve.do("GET", w.a+"/actions", nil, 404)
+	w.pa.do("POST", w.a+"/actions", map[string]any{"name": "x", "steps": []any{}}, 400)
+	w.pa.do("PUT", path, map[string]any{"name": "Buy 2", "steps": []map[string]any{{"event": "purchase"}}}, 200)
+	if list := string(w.ann.do("GET", w.a+"/actions", nil, 200)); !strings.Contains(list, `"Buy 2"`) {
+		t.Fatalf("list %s", list)
+	}
+	clicks := string(w.ann.do("GET", w.a+"/recent-clicks", nil, 200))
+	want := `[{"$current_url":"https://x/p","$elements_chain":"button.buy:nth-child=\"1\"nth-of-type=\"1\"text=\"Buy\""},{"$current_url":"https://x/","$elements":[{"tag_name":"a"}]}]`
+	if strings.TrimSpace(clicks) != want {
+		t.Fatalf("recent clicks %s, want %s", clicks, want)
+	}
+	w.pa.do("DELETE", path, nil, 204)
+	w.pa.do("GET", path, nil, 404)
+}

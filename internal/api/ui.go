@@ -69,6 +69,8 @@ func (s *Server) registerUI(mux *http.ServeMux) {
 		return s.Meta.SetShareToken(ctx, projectID, id, "") // revoke
 	})))
 
+	s.registerUIActions(mux)
+
 	mux.HandleFunc("GET /ui/api/shared/{token}", s.sharedDashboard)
 	mux.HandleFunc("POST /ui/api/shared/{token}/insights/{id}/run", s.sharedRun)
 }

@@ -5,7 +5,7 @@
 //
 // Routes:  #/login  #/p/{pid}/home  #/p/{pid}/insight[?spec=…|/{id}]
 //          #/p/{pid}/dashboards[/{id}]  #/p/{pid}/persons[/{id}]
-//          #/p/{pid}/live  #/p/{pid}/settings
+//          #/p/{pid}/live  #/p/{pid}/actions  #/p/{pid}/settings
 // and the path /share/<token> (read-only shared dashboard, no login).
 
 import { h, clear, Scope, errorBox, isAbort } from './js/dom.js';
@@ -28,11 +28,12 @@ const ROUTES = [
   { re: /^\/p\/([^/]+)\/persons$/, page: pageModule('./js/persons.js', 'personsPage'), nav: 'persons' },
   { re: /^\/p\/([^/]+)\/persons\/([^/]+)$/, page: pageModule('./js/persons.js', 'personPage'), nav: 'persons' },
   { re: /^\/p\/([^/]+)\/live$/, page: pageModule('./js/live.js'), nav: 'live' },
+  { re: /^\/p\/([^/]+)\/actions$/, page: pageModule('./js/actions.js'), nav: 'actions' },
   { re: /^\/p\/([^/]+)\/settings$/, page: pageModule('./js/settings.js'), nav: 'settings' },
 ];
 
 const NAV = [['home', 'Home', 'home'], ['insight', 'Insights', 'insight'], ['dashboards', 'Dashboards', 'dashboards'],
-  ['persons', 'Persons', 'persons'], ['live', 'Live events', 'live'], ['settings', 'Settings', 'settings']];
+  ['persons', 'Persons', 'persons'], ['live', 'Live events', 'live'], ['actions', 'Actions', 'actions'], ['settings', 'Settings', 'settings']];
 
 let session = null; // GET /me: {user, csrf_token, projects}
 let current = null; // {scope, seq}

@@ -7,7 +7,7 @@ import { h, clear, field, select, datalist, errorBox, setError, loading, fmtNum,
 import { get, post, put, P, qs } from './api.js';
 import { renderResult, KINDS } from './render.js';
 import { loadECharts } from './charts.js';
-import { PRESETS, presetRange, presetOf, localDate, fromLocalDate, defaultSpec, autoName, insightURL, BREAKDOWN_KINDS, specOf } from './spec.js';
+import { PRESETS, presetRange, presetOf, localDate, fromLocalDate, defaultSpec, autoName, insightURL, BREAKDOWN_KINDS, specOf, actionPick, pickText, applyPick } from './spec.js';
 
 const MATHS = [['total', 'Total events'], ['dau', 'Unique persons (DAU)'], ['wau', 'Weekly active (WAU)'], ['mau', 'Monthly active (MAU)'],
   ['sum', 'Sum of property'], ['avg', 'Average of property'], ['min', 'Minimum of property'], ['max', 'Maximum of property'],
@@ -29,6 +29,7 @@ export default async function builderPage(ctx) {
     spec: null,
     ran: null, // the spec of the result on screen (persons lists re-run it)
     known: [], // event names seen in the project, most frequent first
+    actions: [], // the project's actions, offered where an event can be
     resultScope: null,
     runCtrl: null,
   };
@@ -43,6 +44,7 @@ export default async function builderPage(ctx) {
   const dlProps = datalist(uid('dl-props'), []);
   const dlHost = h('div', { hidden: true }); // per-event property suggestions
   const eventsP = get(P(pid, '/events'), { signal: scope.signal }).catch(() => []);
+  const actionsP = get(P(pid, '/actions'), { signal: scope.signal }).catch(() => []);
   get(P(pid, '/properties'), { signal: scope.signal }).then((props) => {
     clear(dlProps, (props || []).map((p) => h('option', { value: p.property, label: `${fmtNum(p.count)} events` })));
   }).catch(() => {});
@@ -65,10 +67,12 @@ export default async function builderPage(ctx) {
   if (state.spec) normalize(state.spec);
   if (state.spec && (!state.spec.from || !state.spec.to)) Object.assign(state.spec, presetRange('30d'));
 
-  const events = await eventsP;
+  const [events, actions] = await Promise.all([eventsP, actionsP]);
   if (scope.disposed) return;
   state.known = (events || []).map((e) => e.event);
-  clear(dlEvents, (events || []).map((e) => h('option', { value: e.event, label: `${fmtNum(e.count)} in the last 30 days` })));
+  state.actions = actions || [];
+  clear(dlEvents, (events || []).map((e) => h('option', { value: e.event, label: `${fmtNum(e.count)} in the last 30 days` })),
+    state.actions.map((a) => h('option', { value: actionPick(a), label: 'action' })));
   if (!state.spec) state.spec = defaultSpec('trend', {}, state.known);
 
   // ---------------------------------------------------------------- layout
@@ -105,11 +109,13 @@ export default async function builderPage(ctx) {
 
   // ---------------------------------------------------------------- inputs
 
-  const eventInput = (value, set, attrs = {}) => {
+  const plainEventInput = (value, set, attrs = {}) => {
     const el = h('input', { type: 'text', list: dlEvents.id, value: value || '', autocomplete: 'off', spellcheck: 'false', required: true, ...attrs });
     el.addEventListener('input', () => set(el.value.trim()));
     return el;
   };
+  // eventInput edits the event or action (see applyPick) of place x.
+  const eventInput = (x, attrs = {}) => plainEventInput(pickText(x, state.actions), (v) => applyPick(x, v), attrs);
   const propInput = (value, set, attrs = {}) => {
     const el = h('input', { type: 'text', list: dlProps.id, value: value || '', autocomplete: 'off', spellcheck: 'false', ...attrs });
     el.addEventListener('input', () => set(el.value.trim()));
@@ -169,7 +175,7 @@ export default async function builderPage(ctx) {
     const stepsBox = h('fieldset', null, h('legend', null, 'Steps'),
       h('ol', { class: 'rows steps' }, steps.map((s, i) => h('li', { class: 'step-item' },
         h('div', { class: 'row' },
-          field(`Step ${i + 1}`, eventInput(s.event, (v) => { s.event = v; }, { 'data-testid': `funnel-step-event-${i}` })),
+          field(`Step ${i + 1}`, eventInput(s, { 'data-testid': `funnel-step-event-${i}` })),
           steps.length > 2 ? removeBtn(`Remove step ${i + 1}`, () => {
             steps.splice(i, 1);
             fixExclusions(spec, i + 1);
@@ -204,7 +210,7 @@ export default async function builderPage(ctx) {
     const n = steps.length;
     const list = Array.isArray(spec.exclusions) ? spec.exclusions : [];
     const unordered = spec.order === 'unordered';
-    const stepLabel = (k) => `Step ${k}${steps[k - 1] && steps[k - 1].event ? `: ${steps[k - 1].event}` : ''}`;
+    const stepLabel = (k) => `Step ${k}${steps[k - 1] && pickText(steps[k - 1], state.actions) ? `: ${pickText(steps[k - 1], state.actions)}` : ''}`;
     const stepOptions = (lo, hi) => {
       const out = [];
       for (let k = lo; k <= hi; k++) out.push([String(k), stepLabel(k)]);
@@ -227,7 +233,7 @@ export default async function builderPage(ctx) {
       freshLabels(toSel);
       return h('li', { class: 'exclusion-item', 'data-testid': `funnel-exclusion-${k}` },
         h('div', { class: 'row' },
-          field(`Exclusion ${k + 1}: persons who did`, eventInput(x.event, (v) => { x.event = v; }, { 'data-testid': `funnel-exclusion-event-${k}` })),
+          field(`Exclusion ${k + 1}: persons who did`, eventInput(x, { 'data-testid': `funnel-exclusion-event-${k}` })),
           removeBtn(`Remove exclusion ${k + 1}`, () => {
             list.splice(k, 1);
             if (!list.length) delete spec.exclusions;
@@ -269,7 +275,7 @@ export default async function builderPage(ctx) {
     return h('fieldset', null, h('legend', null, 'Series'),
       h('ol', { class: 'rows' }, spec.series.map((s, i) => h('li', { class: 'row series-row' },
         h('span', { class: 'letter', 'aria-hidden': 'true' }, LETTERS[i]),
-        field(`Series ${LETTERS[i]} event`, eventInput(s.event, (v) => { s.event = v; }, { 'data-testid': `trend-series-event-${i}` })),
+        field(`Series ${LETTERS[i]} event`, eventInput(s, { 'data-testid': `trend-series-event-${i}` })),
         field('Measure', selectInput(MATHS, s.math || 'total', (v) => {
           const needed = !COUNT_MATHS.has(v) !== !COUNT_MATHS.has(s.math || 'total');
           s.math = v;
@@ -296,8 +302,8 @@ export default async function builderPage(ctx) {
 
   function retentionSection(spec) {
     return h('fieldset', null, h('legend', null, 'Retention'),
-      field('Cohort: persons who did', eventInput(spec.start.event, (v) => { spec.start.event = v; }, { 'data-testid': 'retention-start' })),
-      field('Came back and did', eventInput(spec.return.event, (v) => { spec.return.event = v; }, { 'data-testid': 'retention-return' })),
+      field('Cohort: persons who did', eventInput(spec.start, { 'data-testid': 'retention-start' })),
+      field('Came back and did', eventInput(spec.return, { 'data-testid': 'retention-return' })),
       h('div', { class: 'inline' },
         field('Period', selectInput(INTERVALS3, spec.period || 'day', (v) => { spec.period = v; }, { 'data-testid': 'retention-period' })),
         field('Periods', numInput(spec.periods ?? 8, (v) => { spec.periods = v; }, { min: 1, max: 52, 'data-testid': 'retention-periods' }))),
@@ -309,7 +315,7 @@ export default async function builderPage(ctx) {
     return h('fieldset', null, h('legend', null, legend),
       emptyHint && list.length === 0 ? h('p', { class: 'muted hint' }, emptyHint) : null,
       h('ol', { class: 'rows' }, list.map((s, i) => h('li', { class: 'row' },
-        field(`Event ${i + 1}`, eventInput(s.event, (v) => { s.event = v; }, { 'data-testid': `${prefix}-event-${i}` })),
+        field(`Event ${i + 1}`, eventInput(s, { 'data-testid': `${prefix}-event-${i}` })),
         list.length > min ? removeBtn(`Remove event ${i + 1}`, () => { list.splice(i, 1); rerender(`${prefix}-add`); }, `${prefix}-remove-${i}`) : null))),
       list.length < 20 ? addBtn('Add event', () => { list.push({ event: '' }); rerender(`${prefix}-event-${list.length - 1}`); }, `${prefix}-add`) : null);
   }
@@ -321,7 +327,7 @@ export default async function builderPage(ctx) {
 
   function lifecycleSection(spec) {
     return h('fieldset', null, h('legend', null, 'Lifecycle'),
-      field('Event', eventInput(spec.event, (v) => { spec.event = v; }, { 'data-testid': 'lifecycle-event' })),
+      field('Event', eventInput(spec, { 'data-testid': 'lifecycle-event' })),
       field('Interval', selectInput(INTERVALS3, spec.interval || 'day', (v) => { spec.interval = v; }, { 'data-testid': 'lifecycle-interval' })));
   }
 
@@ -337,7 +343,7 @@ export default async function builderPage(ctx) {
         if (v === 'end') spec.end = { event: ev };
         rerender('paths-direction');
       }, { 'data-testid': 'paths-direction' })),
-      dir === 'first' ? null : field(dir === 'start' ? 'Start event' : 'End event', eventInput(point.event, (v) => { point.event = v; }, { 'data-testid': 'paths-event' })),
+      dir === 'first' ? null : field(dir === 'start' ? 'Start event' : 'End event', plainEventInput(point.event, (v) => { point.event = v; }, { 'data-testid': 'paths-event' })),
       field('Steps', numInput(spec.steps ?? 5, (v) => { spec.steps = v; }, { min: 2, max: 10, 'data-testid': 'paths-steps' })),
       field('Only these events (comma separated, optional)', (() => {
         const el = h('input', { type: 'text', value: (spec.events || []).join(', '), 'data-testid': 'paths-events', spellcheck: 'false' });
@@ -357,7 +363,7 @@ export default async function builderPage(ctx) {
           if (v === 'false') { c.did = false; delete c.first_time; } else delete c.did;
           rerender(`${prefix}-did-${i}`);
         }, { 'data-testid': `${prefix}-did-${i}` })),
-        field('Event', eventInput(c.event, (v) => { c.event = v; }, { 'data-testid': `${prefix}-event-${i}` })),
+        field('Event', eventInput(c, { 'data-testid': `${prefix}-event-${i}` })),
         c.did === false ? null : h('label', { class: 'check' }, (() => {
           const el = h('input', { type: 'checkbox', checked: !!c.first_time, 'data-testid': `${prefix}-first-${i}` });
           el.addEventListener('change', () => { if (el.checked) c.first_time = true; else delete c.first_time; });

@@ -122,15 +122,57 @@ export function defaultSpec(kind, base = {}, known = []) {
   }
 }
 
+// Actions (PostHog's named matchers) stand where an event can, as
+// {"action": id}. The builder's event pickers offer them as
+// "action #12 · Clicked buy".
+const ACTION_PICK = /^action #(\d+)(?:\s|$)/;
+
+// actionId is the id of the action a place names (null for an event).
+export function actionId(x) {
+  if (!x) return null;
+  const a = x.action ?? x.action_id;
+  if (a == null) return null;
+  return typeof a === 'object' ? (a.id ?? null) : a;
+}
+
+// actionPick is how a picker shows an action.
+export function actionPick(action) {
+  return `action #${action.id} · ${action.name}`;
+}
+
+// pickText is what a picker shows for a place: its event, or its action
+// (by name when the project's actions are known).
+export function pickText(x, actions = []) {
+  const id = actionId(x);
+  if (id == null) return (x && x.event) || '';
+  const a = actions.find((y) => String(y.id) === String(id));
+  return a ? actionPick(a) : `action #${id}`;
+}
+
+// applyPick writes a picker's text into a place: an action when it reads
+// "action #<id>…", else an event name.
+export function applyPick(x, text) {
+  const m = ACTION_PICK.exec(text);
+  delete x.action;
+  delete x.action_id;
+  if (m) {
+    delete x.event;
+    x.action = Number(m[1]);
+  } else {
+    x.event = text;
+  }
+  return x;
+}
+
 // autoName gives an unsaved insight a readable default name.
 export function autoName(spec) {
-  const ev = (x) => (x && x.event) || '?';
+  const ev = (x) => (x && (x.event || (actionId(x) != null ? `action #${actionId(x)}` : ''))) || '?';
   switch (spec.kind) {
     case 'funnel': return `Funnel: ${(spec.steps || []).map(ev).join(' → ')}`;
-    case 'trend': return `Trend: ${(spec.series || []).map((s) => `${s.math && s.math !== 'total' ? `${s.math.toUpperCase()} ` : ''}${s.event}`).join(', ')}`;
+    case 'trend': return `Trend: ${(spec.series || []).map((s) => `${s.math && s.math !== 'total' ? `${s.math.toUpperCase()} ` : ''}${ev(s)}`).join(', ')}`;
     case 'retention': return `Retention: ${ev(spec.start)} → ${ev(spec.return)} (${spec.period || 'day'})`;
     case 'stickiness': return `Stickiness: ${(spec.series || []).map(ev).join(', ')}`;
-    case 'lifecycle': return `Lifecycle: ${spec.event || '?'}`;
+    case 'lifecycle': return `Lifecycle: ${ev(spec)}`;
     case 'paths': return spec.end ? `Paths to ${ev(spec.end)}` : spec.start ? `Paths from ${ev(spec.start)}` : 'Paths';
     case 'kpi': return 'KPI';
     case 'bad_days': return `Bad days: ${(spec.bad || []).map(ev).join(', ')}`;
