@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -13,6 +14,7 @@ import (
 	"github.com/journey-dev/journey/internal/api"
 	"github.com/journey-dev/journey/internal/app"
 	"github.com/journey-dev/journey/internal/demo"
+	"github.com/journey-dev/journey/internal/insight"
 	"github.com/journey-dev/journey/internal/meta"
 )
 
@@ -162,6 +164,9 @@ func loadDemo(ctx context.Context, a *app.App, shop, saas meta.Project, events, 
 	if _, err := demo.SaaS(ctx, saas.ID, a.Log.Append, o, events-nShop, nil); err != nil {
 		return err
 	}
+	if err := demoActions(ctx, a.Meta, shop.ID); err != nil {
+		return err
+	}
 	err := a.Loader.Sync(ctx)
 	close(stop)
 	bar.Finish()
@@ -188,4 +193,18 @@ func printLogin(url string, cfg app.Config, shop meta.Project, shopSecret string
 	show(saas, saasSecret)
 	fmt.Printf("\nTry: curl -s %s/api/v1/query -H 'Authorization: Bearer <secret key>' -d '{\"kind\":\"trend\",\"series\":[{\"event\":\"$pageview\",\"math\":\"dau\"}],\"interval\":\"day\",\"from\":\"%s\",\"to\":\"%s\"}'\n",
 		url, time.Now().AddDate(0, 0, -14).UTC().Format("2006-01-02T00:00:00Z"), time.Now().AddDate(0, 0, 1).UTC().Format("2006-01-02T00:00:00Z"))
+}
+
+// demoActions names the shop's autocaptured "Add to cart" clicks, so the
+// Actions page and the builder's pickers have one to show.
+func demoActions(ctx context.Context, m meta.Store, shopID int64) error {
+	steps, err := json.Marshal([]insight.ActionStep{{Event: "$autocapture", Text: "Add to cart", Selector: "button.add-to-cart", URL: "/p/"}})
+	if err != nil {
+		return err
+	}
+	_, err = m.CreateAction(ctx, meta.Action{ProjectID: shopID, Name: "Added to cart (click)", Description: "Clicks on a product page's Add to cart button", Steps: steps})
+	if err != nil {
+		return fmt.Errorf("cannot create demo action: %w", err)
+	}
+	return nil
 }

@@ -45,6 +45,11 @@ var channels = []struct {
 	{"", "", 20, 1.1}, // direct
 }
 
+// AddToCartChain is the $elements_chain posthog-js sends for a click on a
+// product page's "Add to cart" button (the demo's "Added to cart
+// (click)" action matches it).
+const AddToCartChain = `button.btn.btn-primary.add-to-cart:text="Add to cart"attr__class="btn btn-primary add-to-cart"attr__data-testid="add-to-cart"nth-child="2"nth-of-type="1";div.product-card:attr__class="product-card"nth-child="1"nth-of-type="1";main:nth-child="2"nth-of-type="1";body:nth-child="2"nth-of-type="1"`
+
 var browsers = []string{"Chrome", "Safari", "Firefox", "Edge"}
 var osNames = []string{"Windows", "Mac OS X", "iOS", "Android", "Linux"}
 
@@ -120,6 +125,13 @@ func shopVisitor(ctx context.Context, g *gen, v int, products []product, start t
 			}
 			if r.Float64() < 0.22*ch.intent {
 				cart = append(cart, p)
+				// posthog-js autocaptures the click on the button, then the
+				// shop's own code sends added_to_cart.
+				if err := g.emit(ctx, event.Event{Event: "$autocapture", DistinctID: distinct, Timestamp: step(),
+					Properties: base(map[string]any{"$event_type": "click", "$current_url": "https://shop.example/p/" + p.id,
+						"$elements_chain": AddToCartChain})}); err != nil {
+					return err
+				}
 				if err := g.emit(ctx, event.Event{Event: "added_to_cart", DistinctID: distinct, Timestamp: step(), Properties: props}); err != nil {
 					return err
 				}
