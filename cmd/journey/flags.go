@@ -95,7 +95,10 @@ func appFlags(f *flags, c *app.Config) {
 	f.str(&c.HeaderTimeout, "header-timeout", "", "time a client may take to send a request's headers, e.g. 5s (default 10s)")
 	f.str(&c.BodyTimeout, "body-timeout", "", "time a client may take to send a request's body, e.g. 1m (default 30s); slower ones are cut off (capture answers 408)")
 	f.str(&c.IdleTimeout, "idle-timeout", "", "time an idle keep-alive connection stays open, e.g. 1m (default 120s)")
-	f.integer(&c.ClientBodies, "client-bodies", 0, "capture bodies one client address may be sending at once, past which 429 (default 16; behind a load balancer set --trusted-proxies)")
-	f.str(&c.CaptureMemory, "capture-memory", "", "memory all capture bodies being received may take together, past which 503, e.g. 1GiB (default 256MiB)")
+	f.integer(&c.ClientBodies, "client-bodies", 0, "request bodies one client address may be sending at once, past which 429, for capture and for the API apart (default 16; behind a load balancer set --trusted-proxies)")
+	f.str(&c.CaptureMemory, "capture-memory", "", "memory all capture requests being received and decoded may take together, past which 503 (one address with several at most 1/8 of it), e.g. 1GiB (default 256MiB)")
+	f.integer(&c.MaxHeaderBytes, "max-header-bytes", 0, "largest request header, past which 431 (default 65536)")
+	f.integer(&c.ClientConns, "client-conns", 0, "connections one client address may hold open, past which new ones are closed (default 256; trusted proxies count only in --max-conns)")
+	f.integer(&c.MaxConns, "max-conns", 0, "connections open at once in total, past which new ones are closed (default 10000)")
 	f.str(&c.GeoIPDB, "geoip-db", "", "MaxMind-format City or Country database (.mmdb, e.g. GeoLite2-City.mmdb) that adds $geoip_* properties to captured events; empty = no GeoIP")
 }

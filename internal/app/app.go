@@ -25,6 +25,7 @@ import (
 	"github.com/journey-dev/journey/internal/event"
 	"github.com/journey-dev/journey/internal/eventlog"
 	"github.com/journey-dev/journey/internal/insight"
+	"github.com/journey-dev/journey/internal/intake"
 	"github.com/journey-dev/journey/internal/live"
 	"github.com/journey-dev/journey/internal/loader"
 	"github.com/journey-dev/journey/internal/meta"
@@ -64,7 +65,8 @@ type Config struct {
 	Log string
 	// TrustedProxies lists the load balancers (CIDRs, comma-separated)
 	// whose X-Forwarded-For is believed when counting login failures and
-	// capture bodies per client.
+	// request bodies per client; their own addresses are exempt from
+	// ClientConns.
 	TrustedProxies string
 	// HeaderTimeout, BodyTimeout and IdleTimeout bound how long a client
 	// may take to send a request's headers, to send its body, and may keep
@@ -73,13 +75,24 @@ type Config struct {
 	HeaderTimeout string
 	BodyTimeout   string
 	IdleTimeout   string
-	// ClientBodies caps the capture bodies one client address may be
-	// sending at once (429 past it); 0 = capture.DefaultClientBodies.
+	// ClientBodies caps the request bodies one client address may be
+	// sending at once (429 past it), for capture and, counted apart, for
+	// the API, the UI and /flags; 0 = capture.DefaultClientBodies.
 	ClientBodies int
-	// CaptureMemory caps the memory that the capture bodies being received
-	// take together (503 past it), e.g. "512MiB"; "" =
+	// CaptureMemory caps the memory that the capture requests being
+	// received and decoded take together (503 past it; one address with
+	// several requests at most 1/8 of it, 429), e.g. "512MiB"; "" =
 	// capture.DefaultBodyMemory.
 	CaptureMemory string
+	// MaxHeaderBytes caps a request's header (431 past it); 0 =
+	// DefaultMaxHeaderBytes.
+	MaxHeaderBytes int
+	// ClientConns and MaxConns cap the connections open at once from one
+	// client address (the TCP peer; trusted proxies count only in the
+	// total) and in total; past them a new connection is closed at once.
+	// 0 = intake.DefaultClientConns, intake.DefaultMaxConns.
+	ClientConns int
+	MaxConns    int
 	// GeoIPDB is a MaxMind-format City or Country database (.mmdb) that
 	// capture locates clients' addresses in ($geoip_* properties); "" =
 	// no GeoIP.
@@ -91,6 +104,35 @@ const (
 	DefaultHeaderTimeout = 10 * time.Second
 	DefaultIdleTimeout   = 120 * time.Second
 )
+
+// DefaultMaxHeaderBytes is far above what posthog-js, Segment's SDKs and
+// the UI send (cookies included), and far below net/http's 1 MB, which
+// lets each connection stalled in its headers hold a megabyte.
+const DefaultMaxHeaderBytes = 64 << 10
+
+// minHeaderBytes leaves room for a browser's usual headers and cookies.
+const minHeaderBytes = 4 << 10
+
+// maxHeaderBytes is MaxHeaderBytes, the default filled in.
+func (c *Config) maxHeaderBytes() int {
+	if c.MaxHeaderBytes == 0 {
+		return DefaultMaxHeaderBytes
+	}
+	return c.MaxHeaderBytes
+}
+
+// validateConns checks the header and connection caps.
+func (c *Config) validateConns() error {
+	switch {
+	case c.MaxHeaderBytes != 0 && c.MaxHeaderBytes < minHeaderBytes:
+		return fmt.Errorf("invalid --max-header-bytes %d: want at least %d (or 0 for %d)", c.MaxHeaderBytes, minHeaderBytes, DefaultMaxHeaderBytes)
+	case c.ClientConns < 0:
+		return fmt.Errorf("invalid --client-conns %d: must be >= 0", c.ClientConns)
+	case c.MaxConns < 0:
+		return fmt.Errorf("invalid --max-conns %d: must be >= 0", c.MaxConns)
+	}
+	return nil
+}
 
 // serverTimeouts parses HeaderTimeout, BodyTimeout and IdleTimeout,
 // defaults filled in.
@@ -227,6 +269,9 @@ func (c *Config) Validate() error {
 		return errors.New("invalid --client-bodies: must be >= 0")
 	}
 	if _, err := c.captureMemory(); err != nil {
+		return err
+	}
+	if err := c.validateConns(); err != nil {
 		return err
 	}
 	if c.Events != "" && !strings.HasPrefix(c.Events, "clickhouse://") {
@@ -393,7 +438,9 @@ func openEvents(cfg Config) (store.Store, error) {
 }
 
 func (a *App) routes() http.Handler {
-	mux := http.NewServeMux()
+	// Capture reads its bodies itself (capture.NewHandler's intake);
+	// everything else is behind capture.Bodies, the same discipline.
+	mux, rest := http.NewServeMux(), http.NewServeMux()
 	hub, sink := a.liveEvents()
 	proxies, _ := a.Config.trustedProxies()           // checked by Validate
 	_, bodyTimeout, _, _ := a.Config.serverTimeouts() // checked by Validate
@@ -409,16 +456,34 @@ func (a *App) routes() http.Handler {
 	// What browser SDKs fetch besides capture: bundles, remote config, /flags.
 	sdk := websdk.NewHandler(&tokenCache{meta: a.Meta}, a.Meta)
 	for _, route := range websdk.Routes {
-		mux.Handle(route, sdk)
+		rest.Handle(route, sdk)
 	}
 	queryMemory, _ := a.Config.queryMemory()   // checked by Validate
 	queryTimeout, _ := a.Config.queryTimeout() // checked by Validate
 	srv := &api.Server{Meta: a.Meta, Events: a.Events, AdminKey: a.Config.AdminKey, Ready: a.ready, Live: hub, TrustedProxies: proxies,
 		QueryMemory: queryMemory, QueryTimeout: queryTimeout}
-	srv.Register(mux)
+	srv.Register(rest)
 	a.api = srv
-	mux.Handle("/", web.Handler())
+	rest.Handle("/", web.Handler())
+	mux.Handle("/", capture.Bodies(rest, capture.BodyLimits{
+		Limit: bodyLimit, Timeout: bodyTimeout, ClientBodies: a.Config.ClientBodies, TrustedProxies: proxies,
+	}))
 	return mux
+}
+
+// Limits of the bodies outside capture: what each API handler reads at
+// most (a static cohort lists up to 10 000 distinct ids; dashboards,
+// insights, queries and /flags stay well under 1 MiB).
+const (
+	apiBodyLimit    = 1 << 20
+	cohortBodyLimit = 4 << 20
+)
+
+func bodyLimit(r *http.Request) int {
+	if strings.HasPrefix(r.URL.Path, "/api/v1/cohorts") {
+		return cohortBodyLimit
+	}
+	return apiBodyLimit
 }
 
 // BootstrapKey returns a fresh key that creates the first UI admin when
@@ -473,7 +538,15 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 		Handler:           bodyDeadline(a.Handler, body),
 		ReadHeaderTimeout: header,
 		IdleTimeout:       idle,
+		MaxHeaderBytes:    a.Config.maxHeaderBytes(),
 	}
+	// Connections are capped too: each holds a header buffer while its
+	// client takes its time (up to --header-timeout, then again per request).
+	proxies, err := a.Config.trustedProxies()
+	if err != nil {
+		return err
+	}
+	ln = intake.NewListener(ln, a.Config.ClientConns, a.Config.MaxConns, proxies)
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
 	select {

@@ -94,29 +94,41 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, e)
 		return
 	}
-	body, release, e := h.receive(w, r, rt.limit)
+	// The slot and the memory are held until the answer: the decoded
+	// request lives that long.
+	hd, e := h.enter(r)
 	if e != nil {
 		abandonBody(w, r)
 		writeError(w, e)
 		return
 	}
-	defer release()
+	defer hd.release()
+	body, e := h.receive(w, r, rt.limit, hd)
+	if e != nil {
+		abandonBody(w, r)
+		writeError(w, e)
+		return
+	}
 	req := Request{
 		Path: path, Query: query, Header: r.Header, Body: body,
 		Now: h.now().UTC(), GroupType: h.groupType,
 	}
-	var d Decoded
-	var derr error
-	if rt.segment {
-		d, derr = DecodeSegment(req)
-	} else {
-		d, derr = DecodePostHog(req)
-	}
-	if derr != nil {
-		writeError(w, asError(derr))
+	d, e := h.decode(r.Context(), rt, req, hd)
+	if e != nil {
+		writeError(w, e)
 		return
 	}
 	h.store(w, r, rt, d)
+}
+
+// decode decodes within the request's hold, unknown tokens at the top of
+// the body refused before its events are decoded.
+func (h *handler) decode(ctx context.Context, rt route, req Request, hd *hold) (Decoded, *Error) {
+	b := &bounds{mem: hd, token: func(token string) *Error { return h.checkToken(ctx, rt, token) }}
+	if rt.segment {
+		return decodeSegment(req, b)
+	}
+	return decodePostHog(req, b)
 }
 
 // methodAllowed answers preflights and wrong methods itself; it returns true
@@ -250,14 +262,6 @@ func skippedList(errs []*Error) []skipped {
 		out[i] = skipped{Field: e.Field, Error: e.Msg}
 	}
 	return out
-}
-
-func asError(err error) *Error {
-	var e *Error
-	if errors.As(err, &e) {
-		return e
-	}
-	return badRequest("%v", err)
 }
 
 func writeError(w http.ResponseWriter, e *Error) {

@@ -24,28 +24,27 @@ func postHogBodyLimit(path string) int {
 // The error, always an *Error, fails the whole request; invalid events are
 // listed in Decoded.Invalid instead.
 func DecodePostHog(r Request) (Decoded, error) {
-	d, err := decodePostHog(r)
+	d, err := decodePostHog(r, &bounds{})
 	if err != nil {
 		return Decoded{}, err
 	}
 	return d, nil
 }
 
-func decodePostHog(r Request) (Decoded, *Error) {
+func decodePostHog(r Request, bnd *bounds) (Decoded, *Error) {
 	now := requestNow(r)
 	d := Decoded{Beacon: r.Query.Get("beacon") == "1"}
 	if limit := postHogBodyLimit(r.Path); len(r.Body) > limit {
 		return d, tooLarge("request body too large: over %s", size(limit))
 	}
-	payload, err := postHogPayload(r, maxPostHogDecoded)
+	payload, err := postHogPayload(r, maxPostHogDecoded, bnd)
 	if err != nil {
 		return d, err
 	}
-	env, err := splitBody(payload)
+	env, items, invalid, err := bnd.split(payload, maxPostHogEvent, postHogTopTokens)
 	if err != nil {
 		return d, err
 	}
-	items, invalid := checkItems(env, len(payload), maxPostHogEvent)
 	d.Invalid = invalid
 	if len(items) == 0 && len(invalid) == 0 {
 		return d, nil // nothing to store: answer 200 without a token check

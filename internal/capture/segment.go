@@ -13,14 +13,14 @@ import (
 // analytics-node, RudderStack). The error, always an *Error, fails the whole
 // request; invalid calls are listed in Decoded.Invalid instead.
 func DecodeSegment(r Request) (Decoded, error) {
-	d, err := decodeSegment(r)
+	d, err := decodeSegment(r, &bounds{})
 	if err != nil {
 		return Decoded{}, err
 	}
 	return d, nil
 }
 
-func decodeSegment(r Request) (Decoded, *Error) {
+func decodeSegment(r Request, bnd *bounds) (Decoded, *Error) {
 	var d Decoded
 	kind, ok := segmentPaths[strings.TrimRight(r.Path, "/")]
 	if !ok {
@@ -34,15 +34,14 @@ func decodeSegment(r Request) (Decoded, *Error) {
 		return d, tooLarge("request body too large: over %s", size(limit))
 	}
 	// analytics.js sends JSON as text/plain, so the content type is ignored.
-	payload, err := gunzipTransport(r.Body, r.Header, limit)
+	payload, err := gunzipTransport(r.Body, r.Header, limit, bnd)
 	if err != nil {
 		return d, err
 	}
-	env, err := splitBody(payload)
+	env, items, invalid, err := bnd.split(payload, maxSegmentCall, segmentTopTokens)
 	if err != nil {
 		return d, err
 	}
-	items, invalid := checkItems(env, len(payload), maxSegmentCall)
 	d.Invalid = invalid
 	if len(items) == 0 && len(invalid) == 0 {
 		return d, nil
