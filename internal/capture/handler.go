@@ -71,7 +71,7 @@ func lookupRoute(path string) (route, bool) {
 }
 
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	setCORS(w.Header(), r)
+	SetCORS(w.Header(), r)
 	path := r.URL.Path
 	if len(path) > 1 {
 		path = strings.TrimSuffix(path, "/")
@@ -279,9 +279,9 @@ func writeJSON(w http.ResponseWriter, status int, v response) {
 	_, _ = w.Write(append(b, '\n'))
 }
 
-// setCORS lets browsers on any site send events, as PostHog's and Segment's
+// SetCORS lets browsers on any site send events, as PostHog's and Segment's
 // public endpoints do: the project token in the page is public anyway.
-func setCORS(h http.Header, r *http.Request) {
+func SetCORS(h http.Header, r *http.Request) {
 	origin := r.Header.Get("Origin")
 	if origin == "" {
 		origin = "*"

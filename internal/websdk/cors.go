@@ -4,30 +4,14 @@ import (
 	"encoding/json"
 	"net/http"
 	"strconv"
+
+	"github.com/journey-dev/journey/internal/capture"
 )
 
-// SetCORS lets pages on any site call the SDK routes, as PostHog's public
-// endpoints do (the project token in the page is public anyway): the
-// origin is echoed with credentials allowed, because posthog-js may send
-// cookies to a first-party api host. It matches capture's headers.
-func SetCORS(h http.Header, r *http.Request) {
-	origin := r.Header.Get("Origin")
-	if origin == "" {
-		origin = "*"
-	}
-	h.Set("Access-Control-Allow-Origin", origin)
-	h.Add("Vary", "Origin")
-	h.Set("Access-Control-Allow-Credentials", "true")
-	h.Set("Access-Control-Allow-Methods", "GET, POST, OPTIONS")
-	allow := r.Header.Get("Access-Control-Request-Headers")
-	if allow == "" {
-		allow = "Content-Type, Content-Encoding, Authorization, X-Requested-With"
-	}
-	h.Set("Access-Control-Allow-Headers", allow)
-	if r.Method == http.MethodOptions {
-		h.Set("Access-Control-Max-Age", "86400")
-	}
-}
+// SetCORS is capture's CORS for the SDK routes: pages on any site may
+// call them, with the origin echoed and credentials allowed (posthog-js may
+// send cookies to a first-party api host).
+func SetCORS(h http.Header, r *http.Request) { capture.SetCORS(h, r) }
 
 // setAssetCORS is for the public bundles: "*" keeps one cached copy for
 // every site (no Vary: Origin), and the loader fetches them without
