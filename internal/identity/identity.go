@@ -223,13 +223,30 @@ func (r *Resolver) merge(b *batchState, project int64, target, other string, at 
 		p := r.create(b, project, at)
 		first := r.link(b, project, target, p, none)
 		r.link(b, project, other, p, first)
+		r.adoptPersonless(b, project, target, p)
+		r.adoptPersonless(b, project, other, p)
 	case okT && !okO:
 		r.link(b, project, other, r.ids.entries[it].person, it)
+		r.adoptPersonless(b, project, other, r.ids.entries[it].person)
 	case !okT && okO:
 		r.link(b, project, target, r.ids.entries[io].person, io)
+		r.adoptPersonless(b, project, target, r.ids.entries[io].person)
 	case r.ids.entries[it].person != r.ids.entries[io].person:
 		r.mergePersons(b, project, io, it, at)
 	}
+}
+
+// adoptPersonless gives person the events a distinct id sent before it
+// had one (personless events, $process_person_profile=false, as
+// posthog-js sends for anonymous visitors by default): an override from
+// the id's personless id, kept among the person's merged-away ids so that
+// later merges move it along. A merge is where a distinct id meets its
+// first person after such events: identify or alias of an anonymous id.
+func (r *Resolver) adoptPersonless(b *batchState, project int64, distinctID string, person int64) {
+	old := personless(project, distinctID)
+	b.overridden[old] = store.Override{ProjectID: project, OldPersonID: old, PersonID: person}
+	r.oldOf[person] = append(r.oldOf[person], old)
+	b.project[person] = project
 }
 
 // mergePersons moves everything of the person of entry fromID onto the

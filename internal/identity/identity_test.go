@@ -18,8 +18,9 @@ import (
 	"github.com/journey-dev/journey/internal/store"
 )
 
-// refResolver is the resolver as it was before idTable: plain maps, and a
-// person → distinct ids map re-pointed on merges. TestDifferential holds
+// refResolver is the resolver as it was before idTable (plus adopt, which
+// came later): plain maps, and a person → distinct ids map re-pointed on
+// merges. TestDifferential holds
 // the compact resolver to it, write for write.
 type refResolver struct {
 	ids       map[didKey]int64
@@ -133,13 +134,27 @@ func (r *refResolver) merge(b *batchState, project int64, target, other string, 
 		p := r.create(b, project, at)
 		r.link(b, project, target, p)
 		r.link(b, project, other, p)
+		r.adopt(b, project, target, p)
+		r.adopt(b, project, other, p)
 	case okT && !okO:
 		r.link(b, project, other, pt)
+		r.adopt(b, project, other, pt)
 	case !okT && okO:
 		r.link(b, project, target, po)
+		r.adopt(b, project, target, po)
 	case pt != po:
 		r.mergePersons(b, project, po, pt, at)
 	}
+}
+
+// adopt: a distinct id's personless events go to the person it is first
+// linked to by a merge (see Resolver.adoptPersonless).
+func (r *refResolver) adopt(b *batchState, project int64, distinctID string, person int64) {
+	old := personless(project, distinctID)
+	r.overrides[old] = person
+	r.overridden[old] = project
+	r.oldOf[person] = append(r.oldOf[person], old)
+	b.project[person] = project
 }
 
 func (r *refResolver) mergePersons(b *batchState, project, from, into int64, at time.Time) {

@@ -62,7 +62,17 @@ type Collector struct {
 	memCap   int64
 	keyBytes int64
 	err      error
+	// Persons outside [0, 2^32) (personless events' ids are negative
+	// hashes of their distinct id) are kept as ids counted down from
+	// maxActor: far maps them, farIDs[maxActor-a] maps back. Real person
+	// ids count up from 1, so the two meet only past 4 billion actors,
+	// which Add refuses.
+	far    map[int64]uint32
+	farIDs []int64
 }
+
+// farBytes is what one remapped actor takes (map entry and farIDs).
+const farBytes = 48
 
 // shard holds rows in blocks: first (Add) in arrival order, then (file)
 // by partition. Each concurrent Add or filing goroutine fills a shard of
@@ -150,15 +160,30 @@ func (c *Collector) Rows() int64 {
 // place (to the collector's indexes) and keeps a copy, not rows itself.
 // Person ids must be in [0, 2^32).
 func (c *Collector) Add(rows []Row, keys, values []string) error {
-	for _, r := range rows {
-		if len(keys) == 0 && uint64(r.Actor) > maxActor {
-			return fmt.Errorf("cannot walk funnel: person id %d out of range", r.Actor)
+	far, top := false, int64(0)
+	if len(keys) == 0 {
+		for _, r := range rows {
+			if uint64(r.Actor) > maxActor {
+				far = true
+			} else {
+				top = max(top, r.Actor)
+			}
 		}
 	}
 	c.mu.Lock()
+	if top > maxActor-int64(len(c.farIDs)) {
+		c.mu.Unlock()
+		return fmt.Errorf("cannot walk funnel: person id %d meets the ids of personless actors", top)
+	}
 	if err := c.reserve(len(rows), keys, values); err != nil {
 		c.mu.Unlock()
 		return err
+	}
+	if far {
+		if err := c.remapFar(rows, top); err != nil {
+			c.mu.Unlock()
+			return err
+		}
 	}
 	if len(keys) > 0 || len(values) > 0 {
 		c.index(rows, keys, values)
@@ -277,10 +302,45 @@ func (c *Collector) index(rows []Row, keys, values []string) {
 	}
 }
 
+// remapFar gives the batch's actors outside [0, 2^32) their kept ids
+// (see Collector.far), counting what they add against the memory cap;
+// c.mu is held.
+func (c *Collector) remapFar(rows []Row, top int64) error {
+	if c.far == nil {
+		c.far = map[int64]uint32{}
+	}
+	for i := range rows {
+		a := rows[i].Actor
+		if uint64(a) <= maxActor {
+			continue
+		}
+		id, ok := c.far[a]
+		if !ok {
+			next := maxActor - int64(len(c.farIDs))
+			if next <= top {
+				return fmt.Errorf("cannot walk funnel: too many personless actors")
+			}
+			id = uint32(next)
+			c.far[a] = id
+			c.farIDs = append(c.farIDs, a)
+			c.keyBytes += farBytes
+			if c.err == nil && c.rows*c.rowBytes()+c.keyBytes > c.memCap {
+				c.err = &insight.MemoryError{Cap: c.memCap, Limit: "--query-memory"}
+				return c.err
+			}
+		}
+		rows[i].Actor = int64(id)
+	}
+	return nil
+}
+
 // actorID is an actor as the result lists it.
 func (c *Collector) actorID(actor int64) any {
 	if len(c.keys) > 0 {
 		return c.keys[actor]
+	}
+	if n := int64(len(c.farIDs)); n > 0 && actor > maxActor-n {
+		return c.farIDs[maxActor-actor]
 	}
 	return actor
 }

@@ -259,13 +259,69 @@ func TestFeedOrderDoesNotMatter(t *testing.T) {
 	}
 }
 
-func TestPersonIDRange(t *testing.T) {
-	c := NewCollector(NewPlan(funnel(t, "ordered", "a", "b")), insight.DefaultMemoryCap)
-	if err := c.Add([]Row{{Actor: 1 << 32, M: 1, BV: -1}}, nil, nil); err == nil || !strings.Contains(err.Error(), "person id 4294967296 out of range") {
-		t.Fatalf("err = %v", err)
+// TestPersonlessActors: persons outside [0, 2^32) (personless events'
+// negative ids, or very large ones) walk like any other and are listed by
+// their own ids; only ids that would meet the remapped ones are refused.
+func TestPersonlessActors(t *testing.T) {
+	run := func(id func(int64) int64) (*insight.FunnelResult, map[any]bool) {
+		q := funnel(t, "ordered", "a", "b", "c")
+		q.Persons, q.Limit = "dropped:2", 10_000
+		c := NewCollector(NewPlan(q), insight.DefaultMemoryCap)
+		var rows []Row
+		for actor := int64(1); actor <= 1000; actor++ {
+			if actor%3 != 0 {
+				rows = append(rows, Row{Actor: id(actor), T: 20 * minute, M: 4, BV: -1})
+			}
+			rows = append(rows, Row{Actor: id(actor), T: 10 * minute, M: 2, BV: -1}, Row{Actor: id(actor), T: 0, M: 1, BV: -1})
+		}
+		for start := 0; start < len(rows); start += 700 { // several batches
+			if err := c.Add(rows[start:min(start+700, len(rows))], nil, nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+		res := Run(c, time.UTC)
+		listed := map[any]bool{}
+		for _, p := range res.Persons.IDs {
+			listed[p] = true
+		}
+		return res, listed
 	}
-	if err := c.Add([]Row{{Actor: -1, M: 1, BV: -1}}, nil, nil); err == nil {
-		t.Fatal("a negative person id was taken")
+	plain, plainListed := run(func(a int64) int64 { return a })
+	mixed, mixedListed := run(func(a int64) int64 {
+		switch a % 4 {
+		case 0:
+			return -a*7919 - 1e12 // personless
+		case 1:
+			return a + 1<<40 // past uint32
+		}
+		return a
+	})
+	if !reflect.DeepEqual(counts(plain), counts(mixed)) {
+		t.Fatalf("counts %v with personless actors, %v without", counts(mixed), counts(plain))
+	}
+	if len(mixedListed) != len(plainListed) || len(mixedListed) != 333 {
+		t.Fatalf("listed %d and %d persons", len(mixedListed), len(plainListed))
+	}
+	for p := range plainListed {
+		a := p.(int64)
+		want := a
+		switch a % 4 {
+		case 0:
+			want = -a*7919 - 1e12
+		case 1:
+			want = a + 1<<40
+		}
+		if !mixedListed[want] {
+			t.Fatalf("person %d listed as %v missing", a, want)
+		}
+	}
+	// A real id that meets the remapped ones is refused, not mixed up.
+	c := NewCollector(NewPlan(funnel(t, "ordered", "a", "b")), insight.DefaultMemoryCap)
+	if err := c.Add([]Row{{Actor: -5, M: 1, BV: -1}}, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Add([]Row{{Actor: maxActor, M: 1, BV: -1}}, nil, nil); err == nil || !strings.Contains(err.Error(), "personless") {
+		t.Fatalf("err = %v", err)
 	}
 }
 

@@ -71,6 +71,7 @@ func Run(t *testing.T, open Open) {
 		"ActionFunnel":       actionFunnel,
 		"ActionInsights":     actionInsights,
 		"GroupLinks":         groupLinks,
+		"PersonlessEvents":   personlessEvents,
 	}
 	names := make([]string, 0, len(cases))
 	for n := range cases {
@@ -1688,4 +1689,60 @@ func personID(t *testing.T, s store.Store, distinct string) string {
 		t.Fatal(err)
 	}
 	return fmt.Sprint(p.ID)
+}
+
+// personlessEvents: events sent without a person profile
+// ($process_person_profile=false, posthog-js's default for anonymous
+// visitors) count one actor per distinct id in every insight, funnels
+// included, and become the person's once an identify links the id.
+func personlessEvents(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	l := NewLoader(t, s)
+	at := func(h int) time.Time { return Day0.Add(time.Duration(h) * time.Hour) }
+	anon := func(name, id string, h int) event.Raw {
+		e := Ev(name, id, at(h), nil)
+		e.NoPerson = true
+		return e
+	}
+	l.Load(1, anon("view", "anon-a", 1), anon("buy", "anon-a", 2), anon("view", "anon-b", 1), anon("view", "anon-c", 1))
+	funnel := func() []int64 {
+		t.Helper()
+		q := &insight.Funnel{Steps: []insight.FunnelStep{{Event: "view"}, {Event: "buy"}}, Window: "1d",
+			Range: insight.Range{From: Day0, To: Day0.AddDate(0, 0, 1)}}
+		if err := q.Validate(); err != nil {
+			t.Fatal(err)
+		}
+		res, err := s.Funnel(ctx, 1, time.UTC, q)
+		if err != nil {
+			t.Fatalf("funnel over personless events: %v", err)
+		}
+		var n []int64
+		for _, st := range res.Steps {
+			n = append(n, st.Count)
+		}
+		return n
+	}
+	if got := funnel(); fmt.Sprint(got) != "[3 1]" {
+		t.Fatalf("funnel before identify = %v, want [3 1]", got)
+	}
+	if got := one(t, s, dau("view", Day0, Day0.AddDate(0, 0, 1))); fmt.Sprint(got) != "[3]" {
+		t.Fatalf("dau of view = %v, want [3]", got)
+	}
+	// anon-c signs up: its view and the buy it makes as user-c are one
+	// person's; anon-a's buy stays anon-a's.
+	l.Load(1, Ev("$identify", "user-c", at(3), map[string]any{"$anon_distinct_id": "anon-c"}), Ev("buy", "user-c", at(4), nil))
+	if got := funnel(); fmt.Sprint(got) != "[3 2]" {
+		t.Fatalf("funnel after identify = %v, want [3 2]", got)
+	}
+	if got := one(t, s, dau("view", Day0, Day0.AddDate(0, 0, 1))); fmt.Sprint(got) != "[3]" {
+		t.Fatalf("dau of view after identify = %v, want [3]", got)
+	}
+	p, ids, err := s.PersonByDistinctID(ctx, 1, "anon-c")
+	if err != nil || len(ids) != 2 {
+		t.Fatalf("person of anon-c = %+v %v %v", p, ids, err)
+	}
+	res, err := s.SQL(ctx, 1, &insight.SQL{Query: `SELECT count(DISTINCT person_id) FROM events WHERE distinct_id IN ('anon-c', 'user-c')`, Limit: 10})
+	if err != nil || fmt.Sprint(res.Rows) != "[[1]]" {
+		t.Fatalf("persons of anon-c's and user-c's events = %v %v", res, err)
+	}
 }
