@@ -78,6 +78,7 @@ func TestPostHogSnippetInChromium(t *testing.T) {
 	rows := storedPostHogEvents(t, srv.URL, secret, len(rep.Events))
 	checkPostHogStored(t, rep, rows)
 	checkPostHogPersons(t, srv.URL, secret, rep, rows)
+	checkPostHogInsights(t, srv.URL, secret, rep)
 	groups := sqlRows(t, srv.URL, secret, "SELECT group_type, group_key, properties FROM groups")
 	if want := [][]any{{"company", "acme", `{"name":"Acme"}`}}; !reflect.DeepEqual(groups, want) {
 		t.Errorf("groups = %v, want %v", groups, want)
@@ -360,5 +361,42 @@ func checkPostHogPersons(t *testing.T, url, secret string, rep phReport, rows []
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusNotFound {
 		t.Errorf("person of %s (no profile) answered %d, want 404", reset, resp.StatusCode)
+	}
+}
+
+// checkPostHogInsights: with posthog-js's default person_profiles
+// (identified_only) the visitor's anonymous events are personless; after
+// identify they are the person's, so insights count one visitor before
+// reset and another after it, and funnels over them answer (they were a
+// 500 on personless ids).
+func checkPostHogInsights(t *testing.T, url, secret string, rep phReport) {
+	t.Helper()
+	rows := sqlRows(t, url, secret, "SELECT count(DISTINCT person_id) FROM events WHERE distinct_id IN ('"+rep.IDs.Anonymous+"', '"+rep.IDs.Identified+"')")
+	if fmt.Sprint(rows) != "[[1]]" {
+		t.Errorf("persons of the visitor's anonymous and identified events = %v, want [[1]]", rows)
+	}
+	from, to := time.Now().Add(-time.Hour).UTC().Format(time.RFC3339), time.Now().Add(time.Hour).UTC().Format(time.RFC3339)
+	res := query(t, url, secret, `{"kind":"trend","interval":"day","series":[{"event":"$autocapture","math":"dau"}],"from":"`+from+`","to":"`+to+`"}`)
+	var trend struct {
+		Series []struct {
+			Points []struct{ Value float64 } `json:"points"`
+		} `json:"series"`
+	}
+	if err := json.Unmarshal([]byte(res), &trend); err != nil || len(trend.Series) != 1 {
+		t.Fatalf("dau of $autocapture: %s", res)
+	}
+	total := 0.0
+	for _, p := range trend.Series[0].Points {
+		total += p.Value
+	}
+	if total != 1 {
+		t.Errorf("dau of $autocapture = %v, want 1 (one visitor, before and after identify): %s", total, res)
+	}
+	res = query(t, url, secret, `{"kind":"funnel","steps":[{"event":"$pageview"},{"event":"$autocapture"}],"from":"`+from+`","to":"`+to+`"}`)
+	var funnel struct {
+		Steps []struct{ Count int64 } `json:"steps"`
+	}
+	if err := json.Unmarshal([]byte(res), &funnel); err != nil || len(funnel.Steps) != 2 || funnel.Steps[0].Count < 1 || funnel.Steps[1].Count != 1 {
+		t.Errorf("funnel $pageview → $autocapture = %s", res)
 	}
 }
