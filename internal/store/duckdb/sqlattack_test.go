@@ -271,3 +271,40 @@ func FuzzSQL(f *testing.F) {
 		}
 	})
 }
+
+// TestFunctionsClassified: every function DuckDB offers is either allowed
+// or refused by the checker, never both; a DuckDB upgrade that adds one
+// fails here until it is classified, so it cannot silently widen what user
+// SQL may call. Journey's own feeds are refused.
+func TestFunctionsClassified(t *testing.T) {
+	s := testdb(t)
+	rows, err := s.db.Query(`SELECT DISTINCT function_name FROM duckdb_functions() WHERE function_type IN ('scalar', 'aggregate', 'macro', 'window')`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	n := 0
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			t.Fatal(err)
+		}
+		n++
+		if !classified(name) {
+			t.Errorf("DuckDB function %q is neither allowed nor refused by the sql checker", name)
+		}
+	}
+	if n < 300 {
+		t.Fatalf("only %d functions listed", n)
+	}
+	for name := range allowedFunctions {
+		if refusedFunctions[name] {
+			t.Errorf("%q is both allowed and refused", name)
+		}
+	}
+	for _, own := range []string{"journey_funnel_feed", "journey_actor_periods"} {
+		if allowedFunctions[own] || !refusedFunctions[own] {
+			t.Errorf("Journey's own %s must be refused", own)
+		}
+	}
+}
