@@ -63,7 +63,7 @@ func sameProject(t *testing.T, what string, got, want meta.Project) {
 
 func testProjectsAndKeys(t *testing.T, s meta.Store) {
 	ctx := context.Background()
-	if all, err := s.Projects(ctx); err != nil || len(all) != 0 {
+	if all, err := s.Projects(ctx); err != nil || all == nil || len(all) != 0 {
 		t.Fatalf("Projects of an empty store = %v, %v", all, err)
 	}
 	before := time.Now().Add(-time.Minute)

@@ -189,7 +189,7 @@ func (s *Store) Projects(ctx context.Context) ([]meta.Project, error) {
 		return nil, err
 	}
 	defer rows.Close()
-	var out []meta.Project
+	out := []meta.Project{} // [] in JSON, as on PostgreSQL
 	for rows.Next() {
 		p, err := scanProject(rows)
 		if err != nil {
