@@ -14,8 +14,11 @@ import (
 )
 
 // maxFlagsBody bounds a /flags body, raw and decompressed: it holds a
-// distinct id and the properties a client evaluates flags against.
-const maxFlagsBody = 1 << 20
+// distinct id and the properties a client evaluates flags against (a few
+// KB from posthog-js). Decoding JSON takes up to ~25 × its size (`{}`
+// objects), and these bodies are not counted in capture's memory budget,
+// so the bound is kept small.
+const maxFlagsBody = 256 << 10
 
 // FlagsRequest is what a /flags (or /decide) call asks for, as posthog-js,
 // posthog-node and the other PostHog SDKs send it.
@@ -132,7 +135,7 @@ func gunzip(b []byte) ([]byte, error) {
 		return nil, badFlags("cannot decompress gzip body: %v", err)
 	}
 	if len(out) > maxFlagsBody {
-		return nil, &DecodeError{Status: http.StatusRequestEntityTooLarge, Msg: "request body too large: over 1 MiB decompressed"}
+		return nil, &DecodeError{Status: http.StatusRequestEntityTooLarge, Msg: "request body too large: over 256 KiB decompressed"}
 	}
 	return out, nil
 }

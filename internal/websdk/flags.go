@@ -41,7 +41,7 @@ func (h *Handler) flags(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
-			writeJSON(w, http.StatusRequestEntityTooLarge, map[string]string{"error": "request body too large: over 1 MiB"})
+			writeJSON(w, http.StatusRequestEntityTooLarge, map[string]string{"error": "request body too large: over 256 KiB"})
 			return
 		}
 		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "cannot read request body"})
