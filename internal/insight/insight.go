@@ -432,6 +432,9 @@ func validateElementFilter(name string, f Filter) error {
 		return err
 	}
 	s, _ := f.Value.(string)
+	if len(s) > maxPatternLen {
+		return bad(name+".value", "at most %d bytes", maxPatternLen)
+	}
 	switch f.Property {
 	case "selector":
 		if _, err := SelectorRegex(s); err != nil {

@@ -42,9 +42,17 @@ func SelectorRegex(selector string) (string, error) {
 			b.WriteString(`(?:` + wholeElement + `)*`) // any elements between
 		}
 		b.WriteString(p.regex(i == len(parts)-1))
+		if b.Len() > MaxSelectorRegex {
+			return "", fmt.Errorf("selector %q is too complex: its pattern would be over %d KiB", selector, MaxSelectorRegex>>10)
+		}
 	}
 	return b.String(), nil
 }
+
+// MaxSelectorRegex bounds the pattern a selector becomes (attribute orders
+// are spelled out, so it grows faster than the selector): the stores
+// compile it, per query, on the database's threads.
+const MaxSelectorRegex = 16 << 10
 
 // ChainTextPattern and ChainHrefPattern find the text and href attributes
 // of the chain's elements (as PostHog's elements_chain_texts and

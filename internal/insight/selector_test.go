@@ -1,6 +1,7 @@
 package insight
 
 import (
+	"fmt"
 	"regexp"
 	"strings"
 	"testing"
@@ -143,4 +144,28 @@ func FuzzSelectorRegex(f *testing.F) {
 		r.MatchString(chainButton)
 		r.MatchString(chainTricky)
 	})
+}
+
+// TestSelectorRegexBounded: a selector whose pattern would be huge (review:
+// 1.2 KB of selector became 98 KB of regex, 2.3 s to compile per query) is
+// refused; element filter values are bounded like action conditions.
+func TestSelectorRegexBounded(t *testing.T) {
+	var b strings.Builder
+	for i := 0; i < 20; i++ {
+		b.WriteString(`div[a="1"][b="2"][c="3"][d="4"]`)
+		for j := 0; j < 16; j++ {
+			fmt.Fprintf(&b, ".c%d", j)
+		}
+		b.WriteString(" ")
+	}
+	if _, err := SelectorRegex(strings.TrimSpace(b.String())); err == nil || !strings.Contains(err.Error(), "too complex") {
+		t.Fatalf("huge selector: %v", err)
+	}
+	if re, err := SelectorRegex(`div.product-card > button.add-to-cart[data-testid="add"]`); err != nil || len(re) > MaxSelectorRegex {
+		t.Fatalf("ordinary selector: %d bytes, %v", len(re), err)
+	}
+	f := Filter{Type: "element", Property: "text", Op: "eq", Value: strings.Repeat("x", maxPatternLen+1)}
+	if err := validateElementFilter("filters[0]", f); err == nil {
+		t.Fatal("a 2001-byte element filter value was accepted")
+	}
 }
