@@ -635,7 +635,14 @@ func (c *tokenCache) IPMode(ctx context.Context, token string) (string, error) {
 	return e.ipMode, nil
 }
 
+// maxTokenLen bounds the tokens worth a lookup: real ones are 36
+// characters, and a made-up long one would be kept whole as a miss.
+const maxTokenLen = 200
+
 func (c *tokenCache) lookup(ctx context.Context, token string) (tokenEntry, bool, error) {
+	if len(token) > maxTokenLen {
+		return tokenEntry{}, false, nil
+	}
 	now := time.Now()
 	c.mu.Lock()
 	e, hit := c.known[token]

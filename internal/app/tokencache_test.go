@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"testing"
 
@@ -56,5 +57,25 @@ func TestTokenCacheFlood(t *testing.T) {
 	}
 	if n := len(c.misses); n > maxMisses {
 		t.Fatalf("%d misses cached, bound %d", n, maxMisses)
+	}
+}
+
+// TestTokenCacheLongTokens: a made-up token far longer than real ones is
+// answered unknown without a lookup and not kept (review: 300 tokens of
+// 1 MB held 303 MB).
+func TestTokenCacheLongTokens(t *testing.T) {
+	db, err := sqlite.Open(filepath.Join(t.TempDir(), "meta.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	m := &countingMeta{Store: db}
+	c := &tokenCache{meta: m}
+	long := strings.Repeat("x", 1<<20)
+	if _, ok, err := c.ProjectByToken(context.Background(), long); ok || err != nil {
+		t.Fatalf("long token: %v %v", ok, err)
+	}
+	if m.lookups.Load() != 0 || len(c.misses) != 0 {
+		t.Fatalf("long token looked up (%d) or kept (%d)", m.lookups.Load(), len(c.misses))
 	}
 }
