@@ -29,6 +29,9 @@ type flagsLegacy struct {
 	EvaluatedAt               int64          `json:"evaluatedAt"`
 }
 
+// flagsDecodes bounds the /flags requests decoding at once (server-wide).
+var flagsDecodes = make(chan struct{}, 32)
+
 // flags answers /flags and /decide, GET or POST, in every encoding
 // DecodeFlagsRequest reads. With config=true (and always on /decide,
 // which older posthog-js read its config from) the remote config fields
@@ -48,6 +51,17 @@ func (h *Handler) flags(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	query := r.URL.Query()
+	// Decoding inflates a body (or ?data=) up to maxFlagsBody and builds
+	// its maps: a few MB at most, before the token is known, so only so
+	// many run at once. A client past it retries, as after any 429.
+	select {
+	case flagsDecodes <- struct{}{}:
+		defer func() { <-flagsDecodes }()
+	default:
+		w.Header().Set("Retry-After", "1")
+		writeJSON(w, http.StatusTooManyRequests, map[string]string{"error": "too many /flags requests at once, retry later"})
+		return
+	}
 	req, err := DecodeFlagsRequest(r.Header, query, body)
 	if err != nil {
 		de := &DecodeError{Status: http.StatusBadRequest, Msg: err.Error()}

@@ -446,3 +446,21 @@ func mustJSON(v any) string {
 	b, _ := json.Marshal(v)
 	return string(b)
 }
+
+// TestFlagsDecodesBounded: past the decodes running at once, /flags
+// answers 429 (with CORS) at once instead of holding more memory before
+// the token is known; it answers again once a slot frees.
+func TestFlagsDecodesBounded(t *testing.T) {
+	f := newFixture(t)
+	body := []byte(`{"token":"` + f.token + `","distinct_id":"d"}`)
+	for i := 0; i < cap(flagsDecodes); i++ {
+		flagsDecodes <- struct{}{}
+	}
+	w := f.do("POST", "/flags/?v=2", body)
+	for i := 0; i < cap(flagsDecodes); i++ {
+		<-flagsDecodes
+	}
+	wantStatus(t, w, http.StatusTooManyRequests)
+	wantCORS(t, w)
+	wantStatus(t, f.do("POST", "/flags/?v=2", body), http.StatusOK)
+}
