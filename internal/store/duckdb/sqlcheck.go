@@ -256,6 +256,15 @@ func checkValue(v any, sc *scope) error {
 				return checkTableRef(x, sc)
 			}
 		}
+		// Fail closed if a later DuckDB serializes these differently:
+		// anything naming a table is a table reference, anything naming
+		// a function an expression.
+		if _, named := x["table_name"]; named {
+			return checkTableRef(x, sc)
+		}
+		if _, calls := x["function_name"]; calls {
+			return insight.Bad("query", "function %v is not allowed here", x["function_name"])
+		}
 		return checkChildren(x, sc)
 	}
 	return nil
