@@ -3,6 +3,8 @@ package web
 import (
 	"os/exec"
 	"testing"
+
+	"github.com/journey-dev/journey/internal/testutil"
 )
 
 // TestJavaScriptUnits runs the UI's pure-function unit tests (jstest/,
@@ -10,7 +12,7 @@ import (
 func TestJavaScriptUnits(t *testing.T) {
 	node, err := exec.LookPath("node")
 	if err != nil {
-		t.Skip("node not installed (scripts/test-deps.sh installs it)")
+		testutil.Missing(t, "node not installed (scripts/test-deps.sh installs it)")
 	}
 	out, err := exec.Command(node, "--test", "jstest/").CombinedOutput()
 	if err != nil {

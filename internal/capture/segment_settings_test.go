@@ -161,7 +161,7 @@ func FuzzSegmentSettings(f *testing.F) {
 	f.Fuzz(func(t *testing.T, path, proto, host string) {
 		r, err := http.NewRequest("GET", "http://journey.test", nil)
 		if err != nil {
-			t.Skip()
+			return // not a request a client could send
 		}
 		r.URL.Path, r.RemoteAddr = path, "10.0.0.1:1"
 		r.Header.Set("X-Forwarded-Proto", proto)

@@ -12,13 +12,14 @@ import (
 	"time"
 
 	"github.com/journey-dev/journey/internal/insight"
+	"github.com/journey-dev/journey/internal/testutil"
 )
 
 // rssMiB is this process' resident memory.
 func rssMiB(t *testing.T) int64 {
 	b, err := os.ReadFile("/proc/self/statm")
 	if err != nil {
-		t.Skip("no /proc/self/statm on this system")
+		testutil.Missing(t, "no /proc/self/statm on this system")
 	}
 	f := strings.Fields(string(b))
 	var pages int64
@@ -139,7 +140,7 @@ func TestSQLTimeoutStopsWork(t *testing.T) {
 func TestDefaultMemoryLimit(t *testing.T) {
 	total := memTotal()
 	if total == 0 {
-		t.Skip("memory size unknown on this system")
+		testutil.Missing(t, "memory size unknown on this system")
 	}
 	s := testdb(t)
 	var text string
