@@ -9,13 +9,13 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
-	"net/netip"
 	"strconv"
 	"strings"
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/journey-dev/journey/internal/intake"
 	"github.com/journey-dev/journey/internal/meta"
 )
 
@@ -81,51 +81,10 @@ func (f *failures) reserve(ip string) bool { return f.l.reserve(ip, loginPolicy)
 
 func (f *failures) release(ip string) { f.l.release(ip) }
 
-// clientIP is the address login attempts are counted against: the TCP
-// peer, or, when the peer is a trusted proxy, the nearest address in
-// X-Forwarded-For that is not one (earlier entries can be forged by the
-// client). IPv6 addresses count per /64, what one host usually holds.
-func (s *Server) clientIP(r *http.Request) string {
-	addr := peerAddr(r.RemoteAddr)
-	if addr.IsValid() && s.trusted(addr) {
-		hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
-		for i := len(hops) - 1; i >= 0; i-- {
-			hop, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
-			if err != nil {
-				break // a malformed entry: stop at the last trusted hop
-			}
-			addr = hop.Unmap()
-			if !s.trusted(addr) {
-				break
-			}
-		}
-	}
-	if !addr.IsValid() {
-		return r.RemoteAddr
-	}
-	if addr.Is6() {
-		p, _ := addr.Prefix(64)
-		return p.String()
-	}
-	return addr.String()
-}
-
-func peerAddr(remote string) netip.Addr {
-	ap, err := netip.ParseAddrPort(remote)
-	if err != nil {
-		return netip.Addr{}
-	}
-	return ap.Addr().Unmap()
-}
-
-func (s *Server) trusted(a netip.Addr) bool {
-	for _, p := range s.TrustedProxies {
-		if p.Contains(a) {
-			return true
-		}
-	}
-	return false
-}
+// clientIP is the address login attempts are counted against: the
+// client as capture counts it (intake.ClientKey: X-Forwarded-For only from
+// a trusted proxy, IPv6 per /64).
+func (s *Server) clientIP(r *http.Request) string { return intake.ClientKey(r, s.TrustedProxies) }
 
 // decodeJSON reads a JSON body. It insists on Content-Type
 // application/json: a cross-site HTML form cannot send that, so a login

@@ -15,7 +15,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/journey-dev/journey/internal/enrich"
 	"github.com/journey-dev/journey/internal/intake"
 )
 
@@ -142,7 +141,7 @@ func (h *hold) release() {
 // enter gives the request its place in the gate, for as long as it is
 // being read, decoded and stored.
 func (h *handler) enter(r *http.Request) (*hold, *Error) {
-	hd, ok := h.gate.enter(clientAddr(r, h.trusted))
+	hd, ok := h.gate.enter(intake.ClientKey(r, h.trusted))
 	if !ok {
 		return nil, tooManyBodies()
 	}
@@ -312,18 +311,6 @@ func abandonBody(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// clientAddr is the address requests are counted against: the client as
-// enrich.ClientIP finds it (X-Forwarded-For only from a trusted proxy), as
-// the API counts login failures, keyed as intake.AddrKey does (IPv6 per
-// /64).
-func clientAddr(r *http.Request, trusted []netip.Prefix) string {
-	addr := enrich.ClientIP(r.RemoteAddr, r.Header.Values("X-Forwarded-For"), trusted)
-	if !addr.IsValid() {
-		return r.RemoteAddr
-	}
-	return intake.AddrKey(addr)
-}
-
 // DefaultBodiesMemory bounds what Bodies holds by default: the API's, the
 // UI's and /flags' bodies are small JSON.
 const DefaultBodiesMemory = 64 << 20
@@ -364,7 +351,7 @@ func Bodies(next http.Handler, o BodyLimits) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		hd, ok := g.enter(clientAddr(r, o.TrustedProxies))
+		hd, ok := g.enter(intake.ClientKey(r, o.TrustedProxies))
 		if !ok {
 			refuseBody(w, r, tooManyBodies())
 			return

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/journey-dev/journey/internal/event"
+	"github.com/journey-dev/journey/internal/intake"
 )
 
 // intakeServer serves the capture handler over real TCP, where read
@@ -315,8 +316,8 @@ func TestClientAddr(t *testing.T) {
 		if xff != "" {
 			r.Header.Set("X-Forwarded-For", xff)
 		}
-		if got := clientAddr(r, trusted); got != want {
-			t.Fatalf("clientAddr(%s, %q) = %s, want %s", remote, xff, got, want)
+		if got := intake.ClientKey(r, trusted); got != want {
+			t.Fatalf("ClientKey(%s, %q) = %s, want %s", remote, xff, got, want)
 		}
 	}
 	f("192.0.2.1:1234", "198.51.100.7", "192.0.2.1") // untrusted peer: its header is ignored

@@ -7,8 +7,11 @@ package intake
 import (
 	"io"
 	"net"
+	"net/http"
 	"net/netip"
 	"sync"
+
+	"github.com/journey-dev/journey/internal/enrich"
 )
 
 // Defaults of the connection caps. A browser opens at most 6 HTTP/1.1
@@ -19,6 +22,18 @@ const (
 	DefaultClientConns = 256
 	DefaultMaxConns    = 10_000
 )
+
+// ClientKey is the key a request's client is counted under, by login
+// throttling as by capture's limits: the client as enrich.ClientIP finds it
+// (X-Forwarded-For only from a trusted proxy), keyed by AddrKey; the raw
+// remote address when it is not one.
+func ClientKey(r *http.Request, trusted []netip.Prefix) string {
+	addr := enrich.ClientIP(r.RemoteAddr, r.Header.Values("X-Forwarded-For"), trusted)
+	if !addr.IsValid() {
+		return r.RemoteAddr
+	}
+	return AddrKey(addr)
+}
 
 // AddrKey is the key a client address is counted under: IPv4 as it is,
 // IPv6 per /64, what one host usually holds.
