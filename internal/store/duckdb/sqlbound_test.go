@@ -3,8 +3,6 @@ package duckdb
 import (
 	"context"
 	"errors"
-	"fmt"
-	"os"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -15,18 +13,13 @@ import (
 	"github.com/journey-dev/journey/internal/testutil"
 )
 
-// rssMiB is this process' resident memory.
+// rssMiB is this process' resident memory (the guard's reading).
 func rssMiB(t *testing.T) int64 {
-	b, err := os.ReadFile("/proc/self/statm")
-	if err != nil {
+	n := residentBytes()
+	if n == 0 {
 		testutil.Missing(t, "no /proc/self/statm on this system")
 	}
-	f := strings.Fields(string(b))
-	var pages int64
-	for _, c := range f[1] {
-		pages = pages*10 + int64(c-'0')
-	}
-	return pages * int64(os.Getpagesize()) >> 20
+	return n >> 20
 }
 
 // digitsJoin is n digit tables cross-joined: 10^n rows of s, n digits each.
@@ -144,16 +137,10 @@ func TestDefaultMemoryLimit(t *testing.T) {
 	}
 	s := testdb(t)
 	var text string
-	if err := s.db.QueryRow(`SELECT value FROM duckdb_settings() WHERE name = 'memory_limit'`).Scan(&text); err != nil {
+	if err := s.db.QueryRow(`SELECT current_setting('memory_limit')`).Scan(&text); err != nil {
 		t.Fatalf("cannot read memory_limit: %v", err)
 	}
-	var n float64
-	var unit string
-	if _, err := fmt.Sscanf(text, "%g %s", &n, &unit); err != nil {
-		t.Fatalf("memory_limit %q: %v", text, err)
-	}
-	shift := map[string]uint{"KiB": 10, "MiB": 20, "GiB": 30, "TiB": 40}[unit]
-	limit := int64(n * float64(uint64(1)<<shift))
+	limit := parseSize(text)
 	if want := max(total/4, 256<<20); limit <= 0 || uint64(limit) > want+want/20 || uint64(limit) < want-want/20 {
 		t.Fatalf("memory_limit = %d, want about %d (a quarter of %d)", limit, want, total)
 	}
