@@ -32,16 +32,17 @@ import (
 // persons, 56 days): DAU by SQL masks (uniqueActors) 580 ms, by these
 // bitsets 320 ms, the floor 275 ms.
 type actorPeriods struct {
-	starts []int64 // the periods' starts, µs UTC, ascending
-	sets   int     // row sets
-	slots  int     // len(starts)+1: slot 0 holds rows before the first period
-	mu     sync.Mutex
-	free   []*periodShard // shards no feeder is filling; mu
-	shards []*periodShard // all of them; mu
-	pages  int            // pages made; mu
-	limit  int            // pages it may make: maxPages, or fewer under the query's memory cap
-	over   bool           // a person id past maxDensePersons, or too many pages; mu
-	rows   int64          // rows fed; mu
+	starts  []int64 // the periods' starts, µs UTC, ascending
+	sets    int     // row sets
+	inPlace bool    // read vectors in place (Plan.NoFeedInPlace)
+	slots   int     // len(starts)+1: slot 0 holds rows before the first period
+	mu      sync.Mutex
+	free    []*periodShard // shards no feeder is filling; mu
+	shards  []*periodShard // all of them; mu
+	pages   int            // pages made; mu
+	limit   int            // pages it may make: maxPages, or fewer under the query's memory cap
+	over    bool           // a person id past maxDensePersons, or too many pages; mu
+	rows    int64          // rows fed; mu
 }
 
 // bitsetPage holds pageBits persons' bits of one (set, slot) bitset.
@@ -214,7 +215,7 @@ func feedActorPeriods(ctx context.Context, st *duckdb.ChunkIteratorState) error 
 	actors, okA := rawInt64s(chunk, 0)
 	ts, okT := rawTimestamps(chunk, 1)
 	sets, okS := rawInt64s(chunk, 2)
-	if feedInPlace && okOut && okA && okT && okS {
+	if a.inPlace && okOut && okA && okT && okS {
 		feedChunksInPlace.Inc()
 		for i, actor := range actors {
 			a.add(sh, actor, ts[i], uint64(sets[i]))
@@ -260,6 +261,7 @@ func (s *Store) feedPeriods(ctx context.Context, starts []time.Time, sets int, q
 		return nil, false, nil
 	}
 	a := newActorPeriods(starts, sets, limit)
+	a.inPlace = !s.plan.NoFeedInPlace
 	var fed int64
 	if err := s.db.QueryRowContext(context.WithValue(ctx, actorPeriodsKey{}, a),
 		`SELECT count(*) FILTER (WHERE `+actorPeriodsName+`(actor, ts, sets)) FROM (`+query+`)`, args...).Scan(&fed); err != nil {

@@ -45,7 +45,7 @@ func (s *Store) BadDays(ctx context.Context, projectID int64, tz *time.Location,
 	// neither bad nor active: the aggregates skip them (cheaper than a
 	// WHERE).
 	var query string
-	if len(days) <= maskPeriods {
+	if len(days) <= s.plan.maskPeriods() {
 		query = fmt.Sprintf(`WITH a AS MATERIALIZED (
 				SELECT actor, bit_or(1::UBIGINT << d::UBIGINT) FILTER (is_active) AS am,
 					coalesce(bit_or(1::UBIGINT << d::UBIGINT) FILTER (is_bad), 0::UBIGINT) AS bm

@@ -42,7 +42,7 @@ func TestBadDays(t *testing.T) {
 		if err := q.Validate(); err != nil {
 			t.Fatal(err)
 		}
-		bothPlans(t, func(plan string) {
+		bothPlans(t, s, func(plan string) {
 			t.Helper()
 			res, err := s.BadDays(context.Background(), project, tz, &q)
 			if err != nil {

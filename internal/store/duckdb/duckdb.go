@@ -41,11 +41,56 @@ type Options struct {
 	// while sql-kind queries run before they are stopped (guard.go);
 	// 0 = derived from memory_limit, -1 = no guard.
 	SQLMemoryBudget int64
+	// Plan switches the fast query plans (zero value: all on).
+	Plan Plan
+}
+
+// Plan holds the switches of the store's fast query plans. Each one has a
+// slower, plainer plan that gives the same answers: tests run both, and an
+// operator can turn a fast path off after an engine upgrade (--query-plan).
+// The zero value turns every fast path on.
+type Plan struct {
+	// MaskPeriods: a query over at most this many periods keeps each
+	// actor's activity as a bitmask in one UBIGINT, built in a single GROUP
+	// BY actor; over more it falls back to distinct (actor, period) pairs
+	// and a join, which is slower. 0 = 64 (the most a UBIGINT holds),
+	// negative = never.
+	MaskPeriods int
+	// NoDenseRetention turns off the person bitsets for retention without
+	// breakdown (retentionDense) and for active users.
+	NoDenseRetention bool
+	// NoEventCodes makes funnels of plain event names use a CASE on the
+	// event name instead of event codes (eventCodes).
+	NoEventCodes bool
+	// NoFeedInPlace makes the feeds read DuckDB's vectors through
+	// duckdb-go's boxed values instead of in place (rawvec.go).
+	NoFeedInPlace bool
+	// Now is the clock retention cuts its periods at; nil = time.Now.
+	Now func() time.Time
+}
+
+// maskPeriods is MaskPeriods resolved (see Plan).
+func (p Plan) maskPeriods() int {
+	switch {
+	case p.MaskPeriods == 0:
+		return 64
+	case p.MaskPeriods < 0:
+		return 0
+	}
+	return min(p.MaskPeriods, 64)
+}
+
+func (p Plan) now() time.Time {
+	if p.Now != nil {
+		return p.Now()
+	}
+	return time.Now()
 }
 
 // Store is store.Store on DuckDB.
 type Store struct {
-	db *sql.DB
+	db   *sql.DB
+	plan Plan
 
 	guard *guard // stops sql-kind queries past their memory budget
 
@@ -68,7 +113,7 @@ func Open(path string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("cannot open event store %q: %w", path, err)
 	}
 	db := sql.OpenDB(connector)
-	s := &Store{db: db}
+	s := &Store{db: db, plan: opts.Plan}
 	if err := s.init(opts); err != nil {
 		db.Close()
 		return nil, err

@@ -49,7 +49,7 @@ import (
 // alternatives measurable.
 func (s *Store) Funnel(ctx context.Context, projectID int64, tz *time.Location, q *insight.Funnel) (*insight.FunnelResult, error) {
 	p := funnelwalk.NewPlan(q)
-	query, args, feed := funnelSQL(p, projectID)
+	query, args, feed := funnelSQL(p, projectID, s.plan)
 	c := funnelwalk.NewCollector(p, insight.MemoryCap(ctx))
 	feed.c = c
 	var fed int64
@@ -69,7 +69,7 @@ func (s *Store) Funnel(ctx context.Context, projectID int64, tz *time.Location, 
 
 // funnelSQL returns the query feeding the funnel's rows to
 // journey_funnel_feed; it answers how many rows it fed.
-func funnelSQL(p *funnelwalk.Plan, projectID int64) (string, []any, *funnelFeedRun) {
+func funnelSQL(p *funnelwalk.Plan, projectID int64, plan Plan) (string, []any, *funnelFeedRun) {
 	q := p.Q
 	events, stepEvents := q.EventNames() // p.Events() knows no actions
 	src := newSource(projectID, &q.Range, events...)
@@ -109,12 +109,12 @@ func funnelSQL(p *funnelwalk.Plan, projectID int64) (string, []any, *funnelFeedR
 			addSimple(e, p.StrictBit)
 		}
 	}
-	feed := &funnelFeedRun{packed: p.Packed, mBits: p.MaskBits}
+	feed := &funnelFeedRun{packed: p.Packed, mBits: p.MaskBits, inPlace: !plan.NoFeedInPlace}
 	// When every step and exclusion is a plain event name, the scan
 	// computes event codes (see eventCodes) instead of the CASE, and
 	// filters on them instead of the source's event IN (…).
 	var codes *eventCodes
-	if len(mask) == 0 && eventCodesOn {
+	if len(mask) == 0 && !plan.NoEventCodes {
 		codes = newEventCodes(simpleOrder, simple)
 	}
 	var cols, filter string
@@ -176,10 +176,6 @@ func funnelSQL(p *funnelwalk.Plan, projectID int64) (string, []any, *funnelFeedR
 	query := "SELECT count(*) FILTER (WHERE " + funnelFeedName + "(" + args + ")) FROM (SELECT " + cols + " FROM (" + from + ")" + filter + ")"
 	return query, append([]any{p.FromUs}, fromArgs...), feed
 }
-
-// eventCodesOn off makes funnels of plain event names use the CASE on
-// the event name (tests compare).
-var eventCodesOn = true
 
 // eventCodes number a funnel's plain event names for the scan: an event's
 // code is strpos(names, event) << lenBits | least(strlen(event),
@@ -268,6 +264,8 @@ type funnelFeedRun struct {
 	c      *funnelwalk.Collector
 	packed bool // x = t<<mBits | m
 	mBits  int
+	// inPlace reads the vectors in place (Plan.NoFeedInPlace).
+	inPlace bool
 	// masks, when the query feeds event codes (eventCodes): each code's
 	// mask; rows whose mask is 0 are dropped.
 	masks []uint32
@@ -325,7 +323,7 @@ func feedFunnelChunk(ctx context.Context, st *duckdb.ChunkIteratorState) error {
 	var rows []funnelwalk.Row
 	var keys, values []string
 	ok := false
-	if feedInPlace {
+	if f.inPlace {
 		rows, keys, values, ok = f.rawRows(st, (*buf)[:0])
 	}
 	if ok {
@@ -346,8 +344,6 @@ var (
 	// values (a fallback: see rawVec).
 	feedChunksInPlace = metrics.NewCounter(`journey_funnel_feed_chunks_total{read="in_place"}`)
 	feedChunksBoxed   = metrics.NewCounter(`journey_funnel_feed_chunks_total{read="boxed"}`)
-	// feedInPlace off makes the feed use the boxed read (tests compare).
-	feedInPlace = true
 )
 
 // feedRows are the feed's reused row buffers (Add keeps none).

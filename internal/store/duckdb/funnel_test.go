@@ -908,8 +908,8 @@ func TestFunnelFeedReads(t *testing.T) {
 			t.Fatalf("%s: in-place chunks %d → %d, boxed %d → %d: the in-place read was not used (did duckdb-go's vector layout change? see rawvec.go)",
 				name, inPlace, feedChunksInPlace.Get(), boxed, feedChunksBoxed.Get())
 		}
-		feedInPlace = false
-		defer func() { feedInPlace = true }()
+		s.plan.NoFeedInPlace = true
+		defer func() { s.plan.NoFeedInPlace = false }()
 		got := runFunnel(t, s, time.UTC, q)
 		if feedChunksBoxed.Get() < boxed+2 {
 			t.Fatalf("%s: the boxed read was not used", name)
@@ -940,12 +940,12 @@ func TestFunnelFeedReads(t *testing.T) {
 	}
 	// Event codes are narrow and pack with this range; the CASE's
 	// mask of 20 steps does not.
-	eventCodesOn = false
-	if _, _, feed := funnelSQL(funnelwalk.NewPlan(&q), 1); feed.packed {
+	s.plan.NoEventCodes = true
+	if _, _, feed := funnelSQL(funnelwalk.NewPlan(&q), 1, s.plan); feed.packed {
 		t.Fatal("the feed should not pack")
 	}
 	f("unpacked", q)
-	eventCodesOn = true
+	s.plan.NoEventCodes = false
 	// Codes 16 bits wide (long names) with a five-year range do not pack.
 	for i := 3; i < insight.MaxFunnelSteps; i++ {
 		q.Steps[i].Event = fmt.Sprint(i, strings.Repeat("z", 58))
@@ -954,7 +954,7 @@ func TestFunnelFeedReads(t *testing.T) {
 	if err := q.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, feed := funnelSQL(funnelwalk.NewPlan(&q), 1); feed.masks == nil || feed.packed {
+	if _, _, feed := funnelSQL(funnelwalk.NewPlan(&q), 1, s.plan); feed.masks == nil || feed.packed {
 		t.Fatalf("want unpacked codes: codes %v, packed %v", feed.masks != nil, feed.packed)
 	}
 	f("codes unpacked", q)
@@ -993,16 +993,16 @@ func TestFunnelEventCodes(t *testing.T) {
 			if err := q.Validate(); err != nil {
 				t.Fatal(err)
 			}
-			if _, _, feed := funnelSQL(funnelwalk.NewPlan(&q), 1); feed.masks == nil {
+			if _, _, feed := funnelSQL(funnelwalk.NewPlan(&q), 1, s.plan); feed.masks == nil {
 				t.Fatalf("%v: no event codes", q.Steps)
 			}
 			want := runFunnel(t, s, time.UTC, q)
-			feedInPlace = false // the boxed read drops rows too
+			s.plan.NoFeedInPlace = true // the boxed read drops rows too
 			boxed := runFunnel(t, s, time.UTC, q)
-			feedInPlace = true
-			eventCodesOn = false
-			defer func() { eventCodesOn = true }()
-			if _, _, feed := funnelSQL(funnelwalk.NewPlan(&q), 1); feed.masks != nil {
+			s.plan.NoFeedInPlace = false
+			s.plan.NoEventCodes = true
+			defer func() { s.plan.NoEventCodes = false }()
+			if _, _, feed := funnelSQL(funnelwalk.NewPlan(&q), 1, s.plan); feed.masks != nil {
 				t.Fatal("event codes not turned off")
 			}
 			if got := runFunnel(t, s, time.UTC, q); !reflect.DeepEqual(got, want) || !reflect.DeepEqual(boxed, want) {

@@ -43,7 +43,7 @@ func (s *Store) Lifecycle(ctx context.Context, projectID int64, tz *time.Locatio
 	// b for n actors) of the masks of A (bit t+1 is interval t) and R (bit
 	// t).
 	var query string
-	if nP+1 <= maskPeriods {
+	if nP+1 <= s.plan.maskPeriods() {
 		// Per actor, the first period ever (f) and a bitmask m of the
 		// active periods -1..nP-1; m & (m >> 1) has bit t set when active
 		// in t-1 and t.

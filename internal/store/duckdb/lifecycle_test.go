@@ -32,7 +32,7 @@ func TestLifecycle(t *testing.T) {
 		if err := q.Validate(); err != nil {
 			t.Fatal(err)
 		}
-		bothPlans(t, func(plan string) {
+		bothPlans(t, s, func(plan string) {
 			t.Helper()
 			res, err := s.Lifecycle(context.Background(), project, tz, &q)
 			if err != nil {

@@ -11,19 +11,6 @@ import (
 	"github.com/journey-dev/journey/internal/insight"
 )
 
-// maskPeriods: a query over at most this many periods keeps each actor's
-// activity as a bitmask in one UBIGINT, built in a single GROUP BY actor;
-// over more periods it falls back to distinct (actor, period) pairs and a
-// join, which is slower. A variable so tests can run both plans.
-var maskPeriods = 64
-
-// denseRetention lets retention without breakdown use the person bitsets
-// (retentionDense); a variable so tests can run the SQL plans too.
-var denseRetention = true
-
-// insightNow is the clock retention cuts its periods at (tests fix it).
-var insightNow = time.Now
-
 // periodIndexSQL returns a SQL expression giving the index of the period
 // that holds the row's ts: bounds are the periods' starts as instants
 // (ascending, e.g. insight.Buckets in the project timezone), so days,
@@ -84,18 +71,18 @@ func breakdownValueSQL(b *insight.Breakdown) (string, []any) {
 // per cohort and breakdown value, how many actors share each set of
 // return periods (a bitmask of k = 1..periods-1), which is expanded here.
 func (s *Store) Retention(ctx context.Context, projectID int64, tz *time.Location, q *insight.Retention) (*insight.RetentionResult, error) {
-	bounds, to := q.CohortBounds(tz, insightNow())
+	bounds, to := q.CohortBounds(tz, s.plan.now())
 	res := &insight.RetentionResult{Kind: "retention", Cohorts: []insight.RetentionCohort{}}
 	if len(bounds) == 0 {
 		return res, nil
 	}
-	if denseRetention && q.Breakdown == nil && q.GroupType() == "" && len(bounds) <= maskPeriods {
+	if !s.plan.NoDenseRetention && q.Breakdown == nil && q.GroupType() == "" && len(bounds) <= s.plan.maskPeriods() {
 		ok, err := s.retentionDense(ctx, projectID, q, bounds, to, res)
 		if err != nil || ok {
 			return res, err
 		}
 	}
-	query, args := retentionSQL(projectID, q, bounds, to)
+	query, args := retentionSQL(projectID, q, bounds, to, s.plan.maskPeriods())
 	rows, err := s.db.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("cannot run retention: %w", err)
@@ -301,7 +288,7 @@ func retentionHistory(projectID int64, q *insight.Retention, bounds []time.Time)
 // cohort, mask, actors): mask bit k says the actors did the return event
 // in period cohort+k (k ≥ 1); overall rows count every actor once per
 // cohort, the others are per breakdown value (only with a breakdown).
-func retentionSQL(projectID int64, q *insight.Retention, bounds []time.Time, to time.Time) (string, []any) {
+func retentionSQL(projectID int64, q *insight.Retention, bounds []time.Time, to time.Time, masks int) (string, []any) {
 	nP, nK := len(bounds), q.Periods
 	firstTime := q.Mode == insight.RetentionFirstTime
 	breakdown := q.Breakdown != nil
@@ -331,7 +318,7 @@ func retentionSQL(projectID int64, q *insight.Retention, bounds []time.Time, to 
 	}
 	var members string // (actor, bd, c, m): an actor in cohort c under value bd, m its return mask
 	switch {
-	case nP <= maskPeriods && firstTime:
+	case nP <= masks && firstTime:
 		// One pass: per actor, the first start period and a bitmask of
 		// the return periods.
 		members = `SELECT actor, bd, c, (rm >> c::UBIGINT) & ` + win + ` AS m FROM (
@@ -339,13 +326,13 @@ func retentionSQL(projectID int64, q *insight.Retention, bounds []time.Time, to 
 					coalesce(bit_or(` + bit + `) FILTER (is_r), 0::UBIGINT) AS rm
 				FROM r GROUP BY actor)
 			WHERE c >= 0`
-	case nP <= maskPeriods && !breakdown:
+	case nP <= masks && !breakdown:
 		// One pass: per actor, bitmasks of the start and return periods.
 		members = fmt.Sprintf(`SELECT actor, NULL::VARCHAR AS bd, c, (rm >> c::UBIGINT) & %s AS m FROM (
 				SELECT actor, bit_or(%s) FILTER (is_s) AS sm, coalesce(bit_or(%s) FILTER (is_r), 0::UBIGINT) AS rm
 				FROM r GROUP BY actor)
 			CROSS JOIN range(%d) t(c) WHERE (sm >> c::UBIGINT) & 1::UBIGINT = 1`, win, bit, bit, nP)
-	case nP <= maskPeriods:
+	case nP <= masks:
 		// Recurring with a breakdown: an actor can be in one cohort under
 		// several values, so start masks are per (actor, value).
 		members = fmt.Sprintf(`SELECT s.actor, s.bd, c, (coalesce(x.rm, 0::UBIGINT) >> c::UBIGINT) & %s AS m

@@ -15,25 +15,22 @@ import (
 )
 
 // fixNow sets the clock queries cut periods at, for the rest of the test.
-func fixNow(t *testing.T, now time.Time) {
-	t.Helper()
-	old := insightNow
-	insightNow = func() time.Time { return now }
-	t.Cleanup(func() { insightNow = old })
+func fixNow(s *Store, now time.Time) {
+	s.plan.Now = func() time.Time { return now }
 }
 
 // bothPlans runs check with every retention plan: without breakdown the
 // person bitsets, then actors' activity kept as bitmasks in SQL, then the
 // (actor, period) pairs plan used for long ranges.
-func bothPlans(t *testing.T, check func(plan string)) {
+func bothPlans(t *testing.T, s *Store, check func(plan string)) {
 	t.Helper()
-	oldMask, oldDense := maskPeriods, denseRetention
-	defer func() { maskPeriods, denseRetention = oldMask, oldDense }()
-	maskPeriods, denseRetention = 64, true
+	old := s.plan
+	defer func() { s.plan = old }()
+	s.plan.MaskPeriods, s.plan.NoDenseRetention = 0, false
 	check("dense")
-	denseRetention = false
+	s.plan.NoDenseRetention = true
 	check("mask")
-	maskPeriods = 0
+	s.plan.MaskPeriods = -1
 	check("pairs")
 }
 
@@ -48,8 +45,8 @@ func dumpJSON(v any) string {
 }
 
 func TestRetention(t *testing.T) {
-	fixNow(t, time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC))
 	s := testdb(t)
+	fixNow(s, time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC))
 	l := newLoader(t, s)
 	at := func(day, hour int) time.Time { return day0.AddDate(0, 0, day).Add(time.Duration(hour) * time.Hour) }
 	pro, free := map[string]any{"plan": "pro"}, map[string]any{"plan": "free"}
@@ -72,7 +69,7 @@ func TestRetention(t *testing.T) {
 		if err := q.Validate(); err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
-		bothPlans(t, func(plan string) {
+		bothPlans(t, s, func(plan string) {
 			t.Helper()
 			res, err := s.Retention(context.Background(), 1, time.UTC, &q)
 			if err != nil {
@@ -153,17 +150,17 @@ func TestRetention(t *testing.T) {
 
 	// Now cuts the periods: a query up to Jan 20 run at Jan 7 noon has
 	// cohorts up to Jan 7, and c's return at 15:00 has not happened yet.
-	fixNow(t, at(2, 12))
+	fixNow(s, at(2, 12))
 	q = base
 	q.To = day0.AddDate(0, 0, 15)
 	f("cut at now", q, []insight.RetentionCohort{co("2026-01-05", 2, 1, 1), co("2026-01-06", 1, 0), co("2026-01-07", 0)}, nil)
-	fixNow(t, day0.Add(-time.Hour))
+	fixNow(s, day0.Add(-time.Hour))
 	f("all in the future", q, []insight.RetentionCohort{}, nil)
 }
 
 func TestRetentionTimezoneAndDST(t *testing.T) {
-	fixNow(t, time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC))
 	s := testdb(t)
+	fixNow(s, time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC))
 	l := newLoader(t, s)
 	berlin, _ := time.LoadLocation("Europe/Berlin")
 	// Days: 23:30 UTC on Jan 5 is 00:30 on Jan 6 in Berlin.
@@ -186,7 +183,7 @@ func TestRetentionTimezoneAndDST(t *testing.T) {
 		if err := q.Validate(); err != nil {
 			t.Fatal(err)
 		}
-		bothPlans(t, func(plan string) {
+		bothPlans(t, s, func(plan string) {
 			t.Helper()
 			res, err := s.Retention(context.Background(), project, tz, &q)
 			if err != nil {
@@ -219,8 +216,8 @@ func TestRetentionTimezoneAndDST(t *testing.T) {
 }
 
 func TestRetentionMergeAfterEvents(t *testing.T) {
-	fixNow(t, time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC))
 	s := testdb(t)
+	fixNow(s, time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC))
 	l := newLoader(t, s)
 	// The anonymous visitor signs up, the identified user returns, and
 	// only then does the merge arrive.
@@ -236,7 +233,7 @@ func TestRetentionMergeAfterEvents(t *testing.T) {
 	withEmail.Return.Filters = []insight.Filter{{Type: "person", Property: "email", Op: "is_set"}}
 	f := func(want []insight.RetentionCohort) {
 		t.Helper()
-		bothPlans(t, func(plan string) {
+		bothPlans(t, s, func(plan string) {
 			t.Helper()
 			res, err := s.Retention(context.Background(), 1, time.UTC, &q)
 			if err != nil {
@@ -269,8 +266,8 @@ func TestRetentionMergeAfterEvents(t *testing.T) {
 }
 
 func TestRetentionGroups(t *testing.T) {
-	fixNow(t, time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC))
 	s := testdb(t)
+	fixNow(s, time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC))
 	l := newLoader(t, s)
 	acme := map[string]any{"$groups": map[string]any{"company": "acme"}}
 	globex := map[string]any{"$groups": map[string]any{"company": "globex"}}
@@ -287,7 +284,7 @@ func TestRetentionGroups(t *testing.T) {
 		if err := q.Validate(); err != nil {
 			t.Fatal(err)
 		}
-		bothPlans(t, func(plan string) {
+		bothPlans(t, s, func(plan string) {
 			t.Helper()
 			res, err := s.Retention(context.Background(), 1, time.UTC, &q)
 			if err != nil {
@@ -361,9 +358,9 @@ func BenchmarkRetention(b *testing.B) {
 			if err := q.Validate(); err != nil {
 				b.Fatal(err)
 			}
-			old := maskPeriods
-			maskPeriods = masks
-			defer func() { maskPeriods = old }()
+			old := s.plan.MaskPeriods
+			s.plan.MaskPeriods = masks
+			defer func() { s.plan.MaskPeriods = old }()
 			for i := 0; i < b.N; i++ {
 				if _, err := s.Retention(ctx, 1, tz, &q); err != nil {
 					b.Fatal(err)
@@ -374,10 +371,10 @@ func BenchmarkRetention(b *testing.B) {
 	q := insight.Retention{Start: insight.EventMatch{Event: "signed_up"}, Return: insight.EventMatch{Event: "product_viewed"}, Period: "week", Periods: 8, Range: rng}
 	run("first_time-week8", q, time.UTC, 64)
 	run("first_time-week8-berlin", q, berlin, 64)
-	run("first_time-week8-pairs", q, time.UTC, 0)
+	run("first_time-week8-pairs", q, time.UTC, -1)
 	q.Mode = "recurring"
 	run("recurring-week8", q, time.UTC, 64)
-	run("recurring-week8-pairs", q, time.UTC, 0)
+	run("recurring-week8-pairs", q, time.UTC, -1)
 	q.Mode, q.Breakdown = "first_time", &insight.Breakdown{Property: "utm_source"}
 	run("first_time-week8-breakdown", q, time.UTC, 64)
 	q.Mode = "recurring"
@@ -395,7 +392,7 @@ func TestRetentionDense(t *testing.T) {
 	l := newLoader(t, s)
 	rng := rand.New(rand.NewPCG(9, 10))
 	from := time.Date(2026, 2, 23, 0, 0, 0, 0, time.UTC) // Berlin's DST starts on March 29th
-	fixNow(t, from.AddDate(0, 3, 0))
+	fixNow(s, from.AddDate(0, 3, 0))
 	var evs []event.Raw
 	for p := range 2000 {
 		for range 1 + rng.IntN(10) {
@@ -429,19 +426,19 @@ func TestRetentionDense(t *testing.T) {
 		if err := q.Validate(); err != nil {
 			t.Fatal(err)
 		}
-		denseRetention = false
+		s.plan.NoDenseRetention = true
 		want, err := s.Retention(ctx, 1, tz, &q)
-		denseRetention = true
+		s.plan.NoDenseRetention = false
 		if err != nil {
 			t.Fatal(err)
 		}
 		for _, inPlace := range []bool{true, false} {
-			feedInPlace = inPlace
+			s.plan.NoFeedInPlace = !inPlace
 			boxed := feedChunksBoxed.Get()
-			bounds, to := q.CohortBounds(tz, insightNow())
+			bounds, to := q.CohortBounds(tz, s.plan.now())
 			got := &insight.RetentionResult{Kind: "retention"}
 			ok, err := s.retentionDense(ctx, 1, &q, bounds, to, got)
-			feedInPlace = true
+			s.plan.NoFeedInPlace = false
 			if err != nil || !ok {
 				t.Fatalf("ok = %v, err = %v", ok, err)
 			}

@@ -31,7 +31,7 @@ func (s *Store) Stickiness(ctx context.Context, projectID int64, tz *time.Locati
 	// Intervals per (series, actor): a bitmask's popcount, or distinct
 	// periods when there are too many for a mask.
 	intervals := "count(DISTINCT p)"
-	if len(bounds) <= maskPeriods {
+	if len(bounds) <= s.plan.maskPeriods() {
 		intervals = "bit_count(bit_or(1::UBIGINT << p::UBIGINT))"
 	}
 	query := `SELECT s, n, count(*) FROM (SELECT s, actor, ` + intervals + ` AS n FROM (` + union + `) GROUP BY s, actor) GROUP BY s, n`

@@ -32,7 +32,7 @@ func TestStickiness(t *testing.T) {
 		if err := q.Validate(); err != nil {
 			t.Fatal(err)
 		}
-		bothPlans(t, func(plan string) {
+		bothPlans(t, s, func(plan string) {
 			t.Helper()
 			res, err := s.Stickiness(context.Background(), 1, tz, &q)
 			if err != nil {

@@ -42,7 +42,7 @@ func (s *Store) trendSeries(ctx context.Context, projectID int64, tz *time.Locat
 		return nil, nil
 	}
 	if series.Math == "dau" && len(buckets) <= 64 {
-		if r.Breakdown == nil && src.groupType == "" {
+		if r.Breakdown == nil && src.groupType == "" && !s.plan.NoDenseRetention {
 			counts, ok, err := s.activePerPeriod(ctx, src, buckets)
 			if err != nil || ok {
 				return bucketValues(q, buckets, map[string][]int64{"": counts}), err

@@ -187,10 +187,10 @@ func TestDAUDense(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, inPlace := range []bool{true, false} {
-			feedInPlace = inPlace
+			s.plan.NoFeedInPlace = !inPlace
 			boxed := feedChunksBoxed.Get()
 			counts, ok, err := s.activePerPeriod(ctx, src, buckets)
-			feedInPlace = true
+			s.plan.NoFeedInPlace = false
 			if err != nil || !ok {
 				t.Fatalf("ok = %v, err = %v", ok, err)
 			}
