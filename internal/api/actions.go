@@ -70,7 +70,7 @@ func decodeAction(r *http.Request, p meta.Project) (meta.Action, error) {
 func writeActionError(w http.ResponseWriter, err error) {
 	var e *insight.Error
 	if errors.As(err, &e) {
-		writeError(w, http.StatusBadRequest, e.Error())
+		writeBad(w, err)
 		return
 	}
 	writeError(w, http.StatusInternalServerError, "cannot store action")

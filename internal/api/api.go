@@ -100,6 +100,36 @@ func writeError(w http.ResponseWriter, status int, msg string) {
 	writeJSON(w, status, map[string]string{"error": msg})
 }
 
+// writeBad answers 400 for a bad request body. An *insight.Error also
+// names its field in the data, {"error": "invalid field \"steps[1].event\":
+// …", "field": "steps[1].event"}, so a client marks the control without
+// reading the message.
+func writeBad(w http.ResponseWriter, err error) { writeBadIn(w, "", err) }
+
+// writeBadIn is writeBad for an error about the part of the body at field
+// in ("spec": an insight's spec): the message and the field path are
+// prefixed with it.
+func writeBadIn(w http.ResponseWriter, in string, err error) {
+	msg := err.Error()
+	if in != "" {
+		msg = fmt.Sprintf("invalid field %q: %s", in, msg)
+	}
+	var bad *insight.Error
+	if !errors.As(err, &bad) {
+		writeError(w, http.StatusBadRequest, msg)
+		return
+	}
+	field := bad.Field
+	switch {
+	case in == "":
+	case field == "" || field == "body": // the part as a whole
+		field = in
+	default:
+		field = in + "." + field
+	}
+	writeJSON(w, http.StatusBadRequest, map[string]string{"error": msg, "field": field})
+}
+
 func bearer(r *http.Request) string {
 	h := r.Header.Get("Authorization")
 	if t, ok := strings.CutPrefix(h, "Bearer "); ok {
@@ -323,7 +353,7 @@ func (s *Server) putJourney(w http.ResponseWriter, r *http.Request, p meta.Proje
 		return
 	}
 	if err := insight.ValidateStages("stages", req.Stages); err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
+		writeBad(w, err)
 		return
 	}
 	raw, _ := json.Marshal(req.Stages)

@@ -39,7 +39,7 @@ func decodeCohort(w http.ResponseWriter, r *http.Request) (string, []byte, bool)
 		return "", nil, false
 	}
 	if err := b.Definition.Validate("definition"); err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
+		writeBad(w, err)
 		return "", nil, false
 	}
 	raw, _ := json.Marshal(b.Definition)

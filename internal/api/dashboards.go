@@ -52,7 +52,7 @@ func insightBody(w http.ResponseWriter, r *http.Request) (string, []byte, bool) 
 		return "", nil, false
 	}
 	if _, err := insight.Parse(req.Spec); err != nil {
-		writeError(w, http.StatusBadRequest, "invalid field \"spec\": "+err.Error())
+		writeBadIn(w, "spec", err)
 		return "", nil, false
 	}
 	return strings.TrimSpace(req.Name), req.Spec, true

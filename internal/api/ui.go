@@ -146,7 +146,7 @@ func (s *Server) queryTimeout() time.Duration {
 func specError(w http.ResponseWriter, err error) {
 	var bad *insight.Error
 	if errors.As(err, &bad) {
-		writeError(w, http.StatusBadRequest, bad.Error())
+		writeBad(w, err)
 		return
 	}
 	var timeout *timeoutError
