@@ -1,6 +1,7 @@
-// Package meta is the metadata store: projects, their keys, and (later)
-// users, dashboards, cohorts, flags. SQLite is the embedded implementation;
-// PostgreSQL the scale-out one. Both run the same migrations.
+// Package meta is the metadata store: projects, their keys and settings,
+// cohorts, actions, users, dashboards. SQLite is the embedded database,
+// PostgreSQL the scale-out one; both run one implementation
+// (internal/meta/sqlmeta) over twin migrations.
 package meta
 
 import (
@@ -49,9 +50,8 @@ type Store interface {
 }
 
 // UI is what the web UI stores: users and their roles, sessions, project
-// keys, saved insights and dashboards. Both stores implement it with the
-// same code (internal/meta/sqlmeta). Project-scoped calls take the project
-// id and never reach another project's rows.
+// keys, saved insights and dashboards. Project-scoped calls take the
+// project id and never reach another project's rows.
 type UI interface {
 	CountUsers(ctx context.Context) (int, error)
 	// CreateUser returns ErrExists when the email is taken.
@@ -224,8 +224,7 @@ type Action struct {
 	UpdatedAt   time.Time       `json:"updated_at"`
 }
 
-// ActionStore keeps a project's actions (internal/meta/sqlmeta implements
-// it for both stores). Every call is scoped to a project; ids are never
+// ActionStore keeps a project's actions. Every call is scoped to a project; ids are never
 // reused, so a query naming a deleted action fails instead of reading a
 // newer one.
 type ActionStore interface {

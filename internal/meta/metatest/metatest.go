@@ -5,6 +5,7 @@ package metatest
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sync"
@@ -35,6 +36,15 @@ func Run(t *testing.T, open func(t *testing.T) meta.Store) {
 	runUI(t, open)
 }
 
+// wantJSON checks how v serialises, as the API would send it.
+func wantJSON(t *testing.T, what string, v any, want string) {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil || string(b) != want {
+		t.Fatalf("%s as JSON = %s, %v; want %s", what, b, err, want)
+	}
+}
+
 // lookup checks that a lookup finds project want, or nothing when want is 0.
 func lookup(t *testing.T, what string, want int64, f func() (meta.Project, error)) meta.Project {
 	t.Helper()
@@ -63,8 +73,11 @@ func sameProject(t *testing.T, what string, got, want meta.Project) {
 
 func testProjectsAndKeys(t *testing.T, s meta.Store) {
 	ctx := context.Background()
+	// A fresh store has no projects, listed as [] rather than null.
 	if all, err := s.Projects(ctx); err != nil || all == nil || len(all) != 0 {
-		t.Fatalf("Projects of an empty store = %v, %v", all, err)
+		t.Fatalf("Projects of an empty store = %#v, %v; want an empty, non-nil list", all, err)
+	} else {
+		wantJSON(t, "Projects of an empty store", all, `[]`)
 	}
 	before := time.Now().Add(-time.Minute)
 	a, secretA, err := s.CreateProject(ctx, "shop", "Europe/Berlin")
@@ -227,13 +240,17 @@ func testCohorts(t *testing.T, s meta.Store) {
 	// An empty list is empty, not nil, so the API answers [] rather than null.
 	if list, err := s.Cohorts(ctx, a.ID); err != nil || list == nil || len(list) != 0 {
 		t.Fatalf("cohorts of a new project = %#v, %v; want an empty, non-nil list", list, err)
+	} else {
+		wantJSON(t, "Cohorts of a new project", list, `[]`)
 	}
+	before := time.Now().Add(-time.Minute)
 	c, err := s.CreateCohort(ctx, a.ID, "vips", []byte(`{"distinct_ids":["x"]}`))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.ID == 0 || c.ProjectID != a.ID || c.Name != "vips" || string(c.Definition) != `{"distinct_ids":["x"]}` || c.CreatedAt.IsZero() {
-		t.Fatalf("created cohort = %+v", c)
+	if c.ID == 0 || c.ProjectID != a.ID || c.Name != "vips" || string(c.Definition) != `{"distinct_ids":["x"]}` ||
+		c.CreatedAt.Before(before) || c.CreatedAt.After(time.Now().Add(time.Minute)) {
+		t.Fatalf("created cohort = %+v, want created about now", c)
 	}
 	got, err := s.Cohort(ctx, a.ID, c.ID)
 	if err != nil {

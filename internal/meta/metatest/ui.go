@@ -215,11 +215,24 @@ func testSessions(t *testing.T, s meta.Store) {
 
 func testKeysList(t *testing.T, s meta.Store) {
 	ctx := context.Background()
+	before := time.Now().Add(-time.Minute)
 	a, b := twoProjects(t, s)
 	second := try(s.CreateKey(ctx, a.ID)).must(t)
 	keys := try(s.Keys(ctx, a.ID)).must(t)
-	if len(keys) != 2 || keys[0].CreatedAt.IsZero() || keys[0].ID >= keys[1].ID {
-		t.Fatalf("Keys = %+v, want 2 in creation order with times", keys)
+	if len(keys) != 2 || keys[0].ID >= keys[1].ID {
+		t.Fatalf("Keys = %+v, want 2 in creation order", keys)
+	}
+	for _, k := range keys {
+		if k.CreatedAt.Before(before) || k.CreatedAt.After(time.Now().Add(time.Minute)) || k.CreatedAt.Location() != time.UTC {
+			t.Fatalf("Keys = %+v, want each created about now, in UTC", keys)
+		}
+	}
+	// Each project lists its own keys only: b has its first key.
+	if bk := try(s.Keys(ctx, b.ID)).must(t); len(bk) != 1 || bk[0].ID == keys[0].ID || bk[0].ID == keys[1].ID {
+		t.Fatalf("Keys(b) = %+v, want b's one key", bk)
+	}
+	if none := try(s.Keys(ctx, b.ID+1000)).must(t); none == nil || len(none) != 0 {
+		t.Fatalf("Keys of a missing project = %#v, want an empty, non-nil list", none)
 	}
 	wantNotFound(t, "DeleteKey of another project", s.DeleteKey(ctx, b.ID, keys[1].ID))
 	if err := s.DeleteKey(ctx, a.ID, keys[1].ID); err != nil {

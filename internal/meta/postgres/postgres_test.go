@@ -154,8 +154,8 @@ func checkApplied(t *testing.T, s *Store) {
 		t.Fatalf("schema_migrations = %v, want the %d embedded migrations", got, len(list))
 	}
 	for _, m := range list {
-		if got[m.version] != 1 {
-			t.Fatalf("migration %d recorded %d times (%v)", m.version, got[m.version], got)
+		if got[m.Version] != 1 {
+			t.Fatalf("migration %d recorded %d times (%v)", m.Version, got[m.Version], got)
 		}
 	}
 }

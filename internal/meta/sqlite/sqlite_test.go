@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"path/filepath"
+	"sync"
 	"testing"
 
 	"github.com/journey-dev/journey/internal/meta"
@@ -51,5 +52,80 @@ func TestMigrateTwice(t *testing.T) {
 			t.Fatalf("open %d: %v", i, err)
 		}
 		s.Close()
+	}
+}
+
+// appliedVersions reads schema_migrations (version → times recorded).
+func appliedVersions(t *testing.T, s *Store) map[int]int {
+	t.Helper()
+	rows, err := s.db.Query(`SELECT version, count(*) FROM schema_migrations GROUP BY version`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	out := map[int]int{}
+	for rows.Next() {
+		var v, n int
+		if err := rows.Scan(&v, &n); err != nil {
+			t.Fatal(err)
+		}
+		out[v] = n
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// TestConcurrentOpen: journey processes started at once on one data dir.
+// Each Open is its own *sql.DB, its own SQLite connection, as a second
+// process's would be; without the migration lock they race on CREATE
+// TABLE and fail.
+func TestConcurrentOpen(t *testing.T) {
+	for round := 0; round < 3; round++ {
+		path := filepath.Join(t.TempDir(), "meta.db")
+		const n = 12
+		stores := make([]*Store, n)
+		errs := make([]error, n)
+		start := make(chan struct{})
+		var wg sync.WaitGroup
+		for i := range stores {
+			wg.Go(func() {
+				<-start
+				stores[i], errs[i] = Open(path)
+			})
+		}
+		close(start)
+		wg.Wait()
+		for i, err := range errs {
+			if err != nil {
+				t.Fatalf("round %d: open %d: %v", round, i, err)
+			}
+			t.Cleanup(func() { stores[i].Close() })
+		}
+		list, err := migrationList()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, s := range stores {
+			got := appliedVersions(t, s)
+			if len(got) != len(list) {
+				t.Fatalf("round %d: store %d: schema_migrations = %v, want the %d embedded migrations", round, i, got, len(list))
+			}
+			for _, m := range list {
+				if got[m.Version] != 1 {
+					t.Fatalf("round %d: migration %d recorded %d times (%v)", round, m.Version, got[m.Version], got)
+				}
+			}
+		}
+		// And they share one working schema.
+		ctx := context.Background()
+		p, secret, err := stores[1].CreateProject(ctx, "shop", "UTC")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, err := stores[n-1].ProjectBySecret(ctx, secret); err != nil || got.ID != p.ID {
+			t.Fatalf("another process's ProjectBySecret = %+v, %v", got, err)
+		}
 	}
 }
