@@ -57,7 +57,7 @@ type Options struct {
 	// SequentialTuning is N*, the total sample size at which the
 	// confidence sequence is tightest; default 5000 as in GrowthBook.
 	SequentialTuning float64 `json:"sequential_tuning,omitempty"`
-	Prior            Prior   `json:"prior,omitempty"`   // Bayesian only
+	Prior            Prior   `json:"prior"`             // Bayesian only
 	Inverse          bool    `json:"inverse,omitempty"` // Bayesian: lower is better (chance to win and risk flip)
 }
 

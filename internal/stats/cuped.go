@@ -99,9 +99,9 @@ func newRatioRA(s Stats) ratioRA {
 	// products[i][j] = Σ m_i·m_j for i != j, in the order above
 	prod := [4][4]float64{
 		{0, p.ValueDenominator, p.ValuePre, p.ValuePreDenominator},
-		{p.ValueDenominator, 0, p.DenominatorPre, p.DenominatorPreDenom},
+		{p.ValueDenominator, 0, p.DenominatorPre, p.DenominatorPreDenominator},
 		{p.ValuePre, p.DenominatorPre, 0, p.PrePreDenominator},
-		{p.ValuePreDenominator, p.DenominatorPreDenom, p.PrePreDenominator, 0},
+		{p.ValuePreDenominator, p.DenominatorPreDenominator, p.PrePreDenominator, 0},
 	}
 	r := ratioRA{n: s.N, ratioPost: m[0].Sum / m[1].Sum, ratioPre: m[2].Sum / m[3].Sum}
 	for i := range m {

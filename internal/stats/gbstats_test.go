@@ -53,12 +53,12 @@ func gbRatioRA() (Stats, Stats) {
 		Pre:            &Moments{Sum: 192.59138069991536, SumSquares: 460.076026390857},
 		PreDenominator: &Moments{Sum: 290.1398399750233, SumSquares: 920.9461385038898},
 		Products: Products{
-			ValueDenominator:    3602.146836776702,
-			ValuePre:            1113.6215759318352,
-			ValuePreDenominator: 1559.2878434944676,
-			DenominatorPre:      1460.3181079276983,
-			DenominatorPreDenom: 2130.9404074446747,
-			PrePreDenominator:   634.239482353647,
+			ValueDenominator:          3602.146836776702,
+			ValuePre:                  1113.6215759318352,
+			ValuePreDenominator:       1559.2878434944676,
+			DenominatorPre:            1460.3181079276983,
+			DenominatorPreDenominator: 2130.9404074446747,
+			PrePreDenominator:         634.239482353647,
 		}}
 	b := Stats{N: 100,
 		Value:          Moments{Sum: 514.7757826608777, SumSquares: 2994.897482705013},
@@ -66,12 +66,12 @@ func gbRatioRA() (Stats, Stats) {
 		Pre:            &Moments{Sum: 206.94157227402536, SumSquares: 514.2903702246757},
 		PreDenominator: &Moments{Sum: 302.54389139107326, SumSquares: 994.4506208125663},
 		Products: Products{
-			ValueDenominator:    3918.1561431600717,
-			ValuePre:            1237.0953021125997,
-			ValuePreDenominator: 1701.0287270040265,
-			DenominatorPre:      1604.0759503266522,
-			DenominatorPreDenom: 2292.081739775257,
-			PrePreDenominator:   698.4173425817908,
+			ValueDenominator:          3918.1561431600717,
+			ValuePre:                  1237.0953021125997,
+			ValuePreDenominator:       1701.0287270040265,
+			DenominatorPre:            1604.0759503266522,
+			DenominatorPreDenominator: 2292.081739775257,
+			PrePreDenominator:         698.4173425817908,
 		}}
 	return a, b
 }

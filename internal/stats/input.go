@@ -46,12 +46,12 @@ type Moments struct {
 //	CUPED:        ValuePre
 //	CUPED ratio:  all six
 type Products struct {
-	ValueDenominator    float64 `json:"value_denominator,omitempty"`           // Σ value·denominator
-	ValuePre            float64 `json:"value_pre,omitempty"`                   // Σ value·pre
-	ValuePreDenominator float64 `json:"value_pre_denominator,omitempty"`       // Σ value·pre_denominator
-	DenominatorPre      float64 `json:"denominator_pre,omitempty"`             // Σ denominator·pre
-	DenominatorPreDenom float64 `json:"denominator_pre_denominator,omitempty"` // Σ denominator·pre_denominator
-	PrePreDenominator   float64 `json:"pre_pre_denominator,omitempty"`         // Σ pre·pre_denominator
+	ValueDenominator          float64 `json:"value_denominator,omitempty"`           // Σ value·denominator
+	ValuePre                  float64 `json:"value_pre,omitempty"`                   // Σ value·pre
+	ValuePreDenominator       float64 `json:"value_pre_denominator,omitempty"`       // Σ value·pre_denominator
+	DenominatorPre            float64 `json:"denominator_pre,omitempty"`             // Σ denominator·pre
+	DenominatorPreDenominator float64 `json:"denominator_pre_denominator,omitempty"` // Σ denominator·pre_denominator
+	PrePreDenominator         float64 `json:"pre_pre_denominator,omitempty"`         // Σ pre·pre_denominator
 }
 
 // Stats are the sufficient statistics of one arm. Which optional parts are
@@ -67,7 +67,7 @@ type Stats struct {
 	Denominator    *Moments `json:"denominator,omitempty"`
 	Pre            *Moments `json:"pre,omitempty"`
 	PreDenominator *Moments `json:"pre_denominator,omitempty"`
-	Products       Products `json:"products,omitempty"`
+	Products       Products `json:"products"`
 }
 
 // Mean builds the statistics of a mean metric from n, Σx and Σx².
@@ -186,7 +186,7 @@ func (p Products) validate(field string) error {
 	}{
 		{"value_denominator", p.ValueDenominator}, {"value_pre", p.ValuePre},
 		{"value_pre_denominator", p.ValuePreDenominator}, {"denominator_pre", p.DenominatorPre},
-		{"denominator_pre_denominator", p.DenominatorPreDenom}, {"pre_pre_denominator", p.PrePreDenominator},
+		{"denominator_pre_denominator", p.DenominatorPreDenominator}, {"pre_pre_denominator", p.PrePreDenominator},
 	}
 	for _, x := range vals {
 		if err := finite(field+"."+x.name, x.v); err != nil {
