@@ -34,6 +34,7 @@ type Compiled struct {
 	variants   []variantRange
 	payloads   map[string]json.RawMessage
 	loc        *time.Location
+	deps       bool // some condition depends on another flag
 }
 
 type cond struct {
@@ -220,6 +221,7 @@ func compile(f *Flag, loc *time.Location) (*Compiled, Errors) {
 			p, ok := compileProp(&errs, pp, &g.Properties[j], loc, ctx)
 			if ok {
 				cc.props = append(cc.props, p)
+				c.deps = c.deps || p.src == srcFlag
 			}
 		}
 		c.conds = append(c.conds, cc)

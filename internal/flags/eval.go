@@ -181,6 +181,14 @@ func (e *evaluator) eval(c *Compiled) Result {
 	if r, ok := e.memo[c]; ok {
 		return r
 	}
+	if c.deps {
+		// A flag in a dependency cycle finds itself busy.
+		if e.busy == nil {
+			e.busy = map[*Compiled]bool{}
+		}
+		e.busy[c] = true
+		defer delete(e.busy, c)
+	}
 	r := e.compute(c)
 	if e.memo != nil {
 		e.memo[c] = r
@@ -320,13 +328,12 @@ func (e *evaluator) dependency(p *prop) (bool, error) {
 	if e.busy[dep] {
 		return false, fmt.Errorf("%w: flag %q depends on itself", ErrDependency, dep.flag.Key)
 	}
-	if e.busy == nil {
-		e.busy = map[*Compiled]bool{}
+	if e.memo == nil {
+		// From here on each flag is evaluated once (a flag evaluated
+		// before, and depended on now, is evaluated again).
 		e.memo = map[*Compiled]Result{}
 	}
-	e.busy[dep] = true
 	r := e.eval(dep)
-	delete(e.busy, dep)
 	e.memo[dep] = r
 	var ok bool
 	if p.wantIsBool {

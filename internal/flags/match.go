@@ -43,14 +43,14 @@ func (p *prop) matchValue(v any, present bool, now time.Time, loc *time.Location
 		return !strings.Contains(lower(stringOf(v)), p.s)
 	case opIContainsMulti, opNotIContainsMulti:
 		s := lower(stringOf(v))
-		any := false
+		hit := false
 		for _, x := range p.strs {
 			if strings.Contains(s, x) {
-				any = true
+				hit = true
 				break
 			}
 		}
-		return any == (p.op == opIContainsMulti)
+		return hit == (p.op == opIContainsMulti)
 	case opStartsWith:
 		return strings.HasPrefix(lower(stringOf(v)), p.s)
 	case opNotStartsWith:
@@ -136,7 +136,7 @@ func (p *prop) in(s string) bool {
 		return ok
 	}
 	for _, x := range p.strs {
-		if len(x) == len(s) && x == s || strings.EqualFold(x, s) {
+		if strings.EqualFold(x, s) {
 			return true
 		}
 	}
