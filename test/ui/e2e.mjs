@@ -154,6 +154,55 @@ async function main() {
       await shot(page, 'home-1280');
     });
 
+    await step('a new insight opens with the default trend already drawn', async () => {
+      await page.click(tid('nav-insight'));
+      await page.locator(tid('builder-form')).waitFor();
+      await waitRun(page); // nobody pressed Run
+      const kind = await page.locator(tid('insight-result')).getAttribute('data-kind');
+      check(kind === 'trend', `the builder opened with a ${kind} result, want the default trend`);
+      const drawn = await canvasDrawn(page, tid('insight-result'));
+      check(drawn.ok, `the default trend is not drawn (${drawn.why})`);
+      check(/spec=/.test(page.url()), 'the default insight is not kept in the URL');
+    });
+
+    await step('a refused field is flagged from the answer\'s "field": running and saving', async () => {
+      await page.click(tid('kind-funnel'));
+      await page.fill(tid('funnel-step-event-0'), 'product_viewed');
+      await page.fill(tid('funnel-step-event-1'), '');
+      await page.click(tid('run-insight'));
+      await page.waitForFunction(() => {
+        const el = document.querySelector('[data-testid="insight-result-host"]');
+        return el && (el.dataset.state === 'done' || el.dataset.state === 'error');
+      });
+      check(await page.locator(tid('insight-result-host')).getAttribute('data-state') === 'error', 'a funnel step without an event ran');
+      // What the server named, found by data-field: the step's event input.
+      const flagged = async () => page.evaluate(() => [...document.querySelectorAll('[data-testid="builder-form"] [aria-invalid="true"]')].map((el) => ({
+        testid: el.dataset.testid, field: el.dataset.field, says: (document.getElementById(el.getAttribute('aria-describedby')) || {}).textContent || '',
+      })));
+      let marks = await flagged();
+      check(marks.length === 1 && marks[0].testid === 'funnel-step-event-1' && marks[0].field.split(' ').includes('steps[1].event') && marks[0].says.includes('steps[1].event'),
+        `flagged after the run: ${JSON.stringify(marks)}`);
+      // Saving the same spec: the 400 names spec.steps[1].event.
+      await page.click(tid('save-insight'));
+      await page.waitForFunction(() => {
+        const el = document.querySelector('[data-testid="funnel-step-event-1"][aria-invalid="true"]');
+        const box = el && document.getElementById(el.getAttribute('aria-describedby'));
+        return box && box.dataset.testid !== 'builder-error' && !box.hidden;
+      });
+      marks = await flagged();
+      check(marks.length === 1 && marks[0].testid === 'funnel-step-event-1', `flagged after saving: ${JSON.stringify(marks)}`);
+      await page.fill(tid('funnel-step-event-1'), 'added_to_cart');
+      check(await page.locator(`${tid('funnel-step-event-1')}[aria-invalid]`).count() === 0, 'typing did not clear the flag');
+      // A field with no control of its own (a cohort filter's value, from
+      // a linked spec): the nearest enclosing one, the filter's row.
+      const linked = { kind: 'trend', series: [{ event: '$pageview' }], filters: [{ type: 'cohort', value: 999999 }], ...last(7) };
+      await page.evaluate((h) => { location.hash = h; }, `#/p/${pid}/insight?spec=${encodeURIComponent(JSON.stringify(linked))}`);
+      await page.waitForFunction(() => document.querySelector('[data-testid="insight-result-host"][data-state="error"]'));
+      marks = await flagged();
+      const row = await page.locator(`[data-field="filters[0]"]:has(${tid('filter-cohort-0')})`).getAttribute('aria-invalid');
+      check(marks.length === 1 && marks[0].field === 'filters[0]' && row === 'true', `flagged for filters[0].value: ${JSON.stringify(marks)}`);
+    });
+
     await step('build and run a funnel product_viewed → added_to_cart → order_completed (30 days)', async () => {
       await page.click(tid('nav-insight'));
       await page.locator(tid('builder-form')).waitFor();

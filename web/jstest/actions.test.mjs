@@ -4,7 +4,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { cssEscape, selectorOf, stepFromClick, cleanStep, stepSummary, targetIndex } from '../static/js/actions.js';
 import { parseElementsChain } from '../static/js/eventline.js';
-import { actionId, actionPick, pickText, applyPick, autoName } from '../static/js/spec.js';
+import { actionId, actionPick, pickText, applyPick } from '../static/js/spec.js';
+import { autoName } from '../static/js/kinds/index.js';
 
 const buy = 'button.btn.buy:attr__class="btn buy"attr__id="buy"attr_id="buy"nth-child="2"nth-of-type="1"text="Buy now";div.card:attr__class="card"nth-child="1"nth-of-type="1"';
 const icon = 'svg:nth-child="1"nth-of-type="1";a:attr__href="/cart"href="/cart"nth-child="1"nth-of-type="1"text="Cart";nav.top:nth-child="1"nth-of-type="1"';

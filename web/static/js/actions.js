@@ -9,6 +9,7 @@
 import { h, clear, field, select, errorBox, setError, loading, isAbort } from './dom.js';
 import { get, post, put, del, P } from './api.js';
 import { elementsOf, describeElement } from './eventline.js';
+import { markField, clearMarks } from './form.js';
 
 export const MATCHING = [['exact', 'equals'], ['contains', 'contains'], ['regex', 'matches regex']];
 const STEP_EVENTS = [['$autocapture', 'Autocaptured click'], ['$pageview', 'Page view'], ['$rageclick', 'Rage click'], ['$dead_click', 'Dead click']];
@@ -138,11 +139,11 @@ export default async function actionsPage(ctx) {
       : { name: '', description: '', steps: [{ event: '$autocapture' }] };
     if (!draft.steps.length) draft.steps.push({ event: '$autocapture' });
     const err = errorBox();
-    const stepsHost = h('div');
+    const stepsHost = h('div', { 'data-field': 'steps' });
     const clicksHost = h('div', { class: 'clicks' });
-    const nameIn = h('input', { type: 'text', required: true, value: draft.name, 'data-testid': 'action-name', placeholder: 'e.g. Clicked Buy now' });
+    const nameIn = h('input', { type: 'text', required: true, value: draft.name, 'data-testid': 'action-name', 'data-field': 'name', placeholder: 'e.g. Clicked Buy now' });
     nameIn.addEventListener('input', () => { draft.name = nameIn.value; });
-    const descIn = h('input', { type: 'text', value: draft.description, 'data-testid': 'action-description' });
+    const descIn = h('input', { type: 'text', value: draft.description, 'data-testid': 'action-description', 'data-field': 'description' });
     descIn.addEventListener('input', () => { draft.description = descIn.value; });
     const form = h('form', { class: 'card', 'data-testid': 'action-form' },
       h('h2', null, a ? `Edit “${a.name}”` : 'New action'),
@@ -158,6 +159,7 @@ export default async function actionsPage(ctx) {
     form.addEventListener('submit', async (e) => {
       e.preventDefault();
       setError(err, null);
+      clearMarks(form);
       const body = { name: draft.name.trim(), description: draft.description.trim(), steps: draft.steps.map(cleanStep) };
       if (!body.name) { setError(err, 'Give the action a name.'); nameIn.focus(); return; }
       try {
@@ -166,32 +168,35 @@ export default async function actionsPage(ctx) {
         clear(editorHost);
         refresh();
       } catch (e2) {
-        if (!isAbort(e2)) setError(err, e2);
+        if (isAbort(e2)) return;
+        setError(err, e2);
+        markField(form, e2.field, err); // the control of the field the 400 names
       }
     });
 
-    function text(step, k, label, testid) {
-      const el = h('input', { type: 'text', value: step[k] || '', spellcheck: 'false', 'data-testid': testid });
+    // Step controls carry data-field, the body path they edit (steps[0].text).
+    function text(step, i, k, label, testid) {
+      const el = h('input', { type: 'text', value: step[k] || '', spellcheck: 'false', 'data-testid': testid, 'data-field': `steps[${i}].${k}` });
       el.addEventListener('input', () => { step[k] = el.value; });
       return field(label, el);
     }
-    function matching(step, k, def, testid) {
-      const el = select(MATCHING, step[`${k}_matching`] || def, { 'data-testid': testid });
+    function matching(step, i, k, def, testid) {
+      const el = select(MATCHING, step[`${k}_matching`] || def, { 'data-testid': testid, 'data-field': `steps[${i}].${k}_matching` });
       el.addEventListener('change', () => { step[`${k}_matching`] = el.value; });
       return field('Matching', el);
     }
     function renderSteps() {
       clear(stepsHost, draft.steps.map((st, i) => {
-        const ev = h('input', { type: 'text', list: 'action-step-events', value: st.event || '', required: true, 'data-testid': `step-event-${i}` });
+        const ev = h('input', { type: 'text', list: 'action-step-events', value: st.event || '', required: true, 'data-testid': `step-event-${i}`, 'data-field': `steps[${i}].event` });
         ev.addEventListener('input', () => { st.event = ev.value.trim(); });
-        return h('fieldset', { class: 'step', 'data-testid': `action-step-${i}` },
+        return h('fieldset', { class: 'step', 'data-testid': `action-step-${i}`, 'data-field': `steps[${i}]` },
           h('legend', null, i === 0 ? 'Step 1' : `Or step ${i + 1}`),
           h('datalist', { id: 'action-step-events' }, STEP_EVENTS.map(([v, l]) => h('option', { value: v, label: l }))),
           field('Event', ev),
-          h('div', { class: 'inline' }, text(st, 'text', 'Element text', `step-text-${i}`), matching(st, 'text', 'exact', `step-text-matching-${i}`)),
-          text(st, 'selector', 'CSS selector (tag, .class, #id, [attr="v"], :nth-child(n), descendant and >)', `step-selector-${i}`),
-          h('div', { class: 'inline' }, text(st, 'href', 'Link target (href)', `step-href-${i}`), matching(st, 'href', 'exact', `step-href-matching-${i}`)),
-          h('div', { class: 'inline' }, text(st, 'url', 'Page URL', `step-url-${i}`), matching(st, 'url', 'contains', `step-url-matching-${i}`)),
+          h('div', { class: 'inline' }, text(st, i, 'text', 'Element text', `step-text-${i}`), matching(st, i, 'text', 'exact', `step-text-matching-${i}`)),
+          text(st, i, 'selector', 'CSS selector (tag, .class, #id, [attr="v"], :nth-child(n), descendant and >)', `step-selector-${i}`),
+          h('div', { class: 'inline' }, text(st, i, 'href', 'Link target (href)', `step-href-${i}`), matching(st, i, 'href', 'exact', `step-href-matching-${i}`)),
+          h('div', { class: 'inline' }, text(st, i, 'url', 'Page URL', `step-url-${i}`), matching(st, i, 'url', 'contains', `step-url-matching-${i}`)),
           draft.steps.length > 1 ? h('button', { type: 'button', class: 'btn small', 'data-testid': `remove-step-${i}`, onclick: () => { draft.steps.splice(i, 1); renderSteps(); } }, 'Remove step') : null);
       }));
     }

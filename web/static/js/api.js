@@ -8,11 +8,14 @@ let onUnauthorized = () => {};
 export function setCsrf(token) { csrfToken = token || ''; }
 export function setUnauthorizedHandler(fn) { onUnauthorized = fn; }
 
-// ApiError carries the server's own words ({"error": "..."}) and status.
+// ApiError carries the server's own words ({"error": "..."}), the status
+// and, for a refused field, its path ({"field": "steps[1].event"}; null
+// when the answer names none): the builder flags that field's control.
 export class ApiError extends Error {
-  constructor(status, message) {
+  constructor(status, message, field = null) {
     super(message);
     this.status = status;
+    this.field = field;
   }
 }
 
@@ -46,7 +49,7 @@ export async function api(method, path, body, opts = {}) {
   }
   if (!res.ok) {
     const msg = (data && data.error) || `${res.status} ${res.statusText || 'error'}`;
-    const err = new ApiError(res.status, msg);
+    const err = new ApiError(res.status, msg, data && typeof data.field === 'string' ? data.field : null);
     if (res.status === 401 && !opts.allow401) onUnauthorized();
     throw err;
   }

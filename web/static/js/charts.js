@@ -26,7 +26,8 @@ export function loadECharts() {
   return loadingPromise;
 }
 
-const reducedMotion = window.matchMedia && window.matchMedia('(prefers-reduced-motion: reduce)').matches;
+// (typeof window: the option builders below also run under node --test.)
+const reducedMotion = typeof window !== 'undefined' && window.matchMedia && window.matchMedia('(prefers-reduced-motion: reduce)').matches;
 
 // drawChart renders option into el and resolves once the frame with the
 // chart is painted. The instance follows el's size and dies with scope.
@@ -149,7 +150,7 @@ export function seriesOption(categories, series, type = 'line', opts = {}) {
 
 // esc makes captured text (event names, property values: anyone with the
 // public project token can send them) safe inside tooltip HTML.
-function esc(s) {
+export function esc(s) {
   return String(s).replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]);
 }
 

@@ -1,5 +1,6 @@
-// Insight specs (SPEC §4, internal/insight): date ranges, defaults for each
-// kind, readable names, and the URLs the builder is opened with.
+// Insight specs (SPEC §4, internal/insight): date ranges, the events a
+// spec uses, actions in event pickers, and the URLs the builder is opened
+// with. What differs by kind (defaults, names, tables) is in kinds/.
 
 const DAY = 24 * 3600 * 1000;
 
@@ -51,7 +52,7 @@ export function rangeText(spec) {
 }
 
 // eventsOf lists the event names a spec uses, in order, to seed another
-// kind when the user switches.
+// kind when the user switches (kinds/index.js defaultSpec).
 export function eventsOf(spec) {
   const out = [];
   const add = (e) => { if (e && !out.includes(e)) out.push(e); };
@@ -66,60 +67,6 @@ export function eventsOf(spec) {
   for (const c of (spec.numerator && spec.numerator.conditions) || []) add(c.event);
   for (const b of Array.isArray(spec.bad) ? spec.bad : []) add(b && b.event);
   return out;
-}
-
-// Kinds that accept a breakdown (the others answer 400 to one).
-export const BREAKDOWN_KINDS = new Set(['funnel', 'trend', 'retention', 'journey']);
-
-// defaultSpec builds a runnable spec of kind, keeping the range and filters
-// of base and reusing its events (or the project's most frequent ones).
-export function defaultSpec(kind, base = {}, known = []) {
-  const used = eventsOf(base);
-  const pool = [...used, ...known.filter((e) => !used.includes(e) && e !== '$identify')];
-  const e0 = pool[0] || '$pageview';
-  const e1 = pool[1] || e0;
-  const range = base.from && base.to ? { from: base.from, to: base.to } : presetRange('30d');
-  const common = { ...range };
-  if (base.filters && base.filters.length) common.filters = base.filters;
-  if (base.breakdown && BREAKDOWN_KINDS.has(kind)) common.breakdown = base.breakdown;
-  if (base.unit) common.unit = base.unit;
-  // A funnel step's or trend series' own filters follow its event
-  // between the two kinds.
-  const withFilters = (event) => {
-    const rows = [...(Array.isArray(base.steps) ? base.steps : []), ...(Array.isArray(base.series) ? base.series : [])];
-    const src = rows.find((s) => s && s.event === event && Array.isArray(s.filters) && s.filters.length);
-    return src ? { event, filters: JSON.parse(JSON.stringify(src.filters)) } : { event };
-  };
-  switch (kind) {
-    case 'funnel':
-      return { kind, steps: [withFilters(e0), withFilters(e1)], window: '14d', order: 'ordered', ...common };
-    case 'trend':
-      return { kind, series: [{ ...withFilters(e0), math: 'total' }], interval: 'day', ...common };
-    case 'retention':
-      return { kind, start: { event: e0 }, return: { event: e1 }, period: 'week', periods: 8, mode: 'first_time', ...common };
-    case 'stickiness':
-      return { kind, series: [{ event: e0 }], interval: 'day', ...common };
-    case 'lifecycle':
-      return { kind, event: e0, interval: 'day', ...common };
-    case 'paths':
-      return { kind, start: { event: e0 }, steps: 5, ...common };
-    case 'kpi':
-      return {
-        kind,
-        denominator: { conditions: [{ event: e0, first_time: true }] },
-        numerator: { conditions: [{ event: e1 }] },
-        interval: 'month',
-        ...common,
-      };
-    case 'bad_days': {
-      const bad = known.includes('$exception') ? '$exception' : (used.includes('$exception') ? '$exception' : e0);
-      return { kind, bad: [{ event: bad }], ...common };
-    }
-    case 'journey':
-      return { kind, ...common };
-    default:
-      return { kind, ...common };
-  }
 }
 
 // Actions (PostHog's named matchers) stand where an event can, as
@@ -162,23 +109,6 @@ export function applyPick(x, text) {
     x.event = text;
   }
   return x;
-}
-
-// autoName gives an unsaved insight a readable default name.
-export function autoName(spec) {
-  const ev = (x) => (x && (x.event || (actionId(x) != null ? `action #${actionId(x)}` : ''))) || '?';
-  switch (spec.kind) {
-    case 'funnel': return `Funnel: ${(spec.steps || []).map(ev).join(' → ')}`;
-    case 'trend': return `Trend: ${(spec.series || []).map((s) => `${s.math && s.math !== 'total' ? `${s.math.toUpperCase()} ` : ''}${ev(s)}`).join(', ')}`;
-    case 'retention': return `Retention: ${ev(spec.start)} → ${ev(spec.return)} (${spec.period || 'day'})`;
-    case 'stickiness': return `Stickiness: ${(spec.series || []).map(ev).join(', ')}`;
-    case 'lifecycle': return `Lifecycle: ${ev(spec)}`;
-    case 'paths': return spec.end ? `Paths to ${ev(spec.end)}` : spec.start ? `Paths from ${ev(spec.start)}` : 'Paths';
-    case 'kpi': return 'KPI';
-    case 'bad_days': return `Bad days: ${(spec.bad || []).map(ev).join(', ')}`;
-    case 'journey': return 'Customer journey';
-    default: return spec.kind || 'Insight';
-  }
 }
 
 export function insightURL(pid, spec) {

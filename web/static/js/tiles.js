@@ -3,7 +3,8 @@
 // others, one chart instance per tile.
 
 import { h, clear, errorBox, loading, Scope, isAbort } from './dom.js';
-import { renderResult, kindLabel } from './render.js';
+import { renderResult } from './render.js';
+import { kindLabel } from './kinds/index.js';
 import { rangeText } from './spec.js';
 
 // makeTile builds a tile element. run() (re)runs it and resolves once it
