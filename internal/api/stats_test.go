@@ -111,7 +111,7 @@ func TestStatsCalculator(t *testing.T) {
 		`{"control":{"conversions":2},"treatment":{"n":10,"conversions":3}}`:                         "control.n",
 		`{"control":{"n":10,"sum":2},"treatment":{"n":10,"conversions":3}}`:                          "control.sum_squares",
 		`{"method":"magic","control":{"n":10,"conversions":2},"treatment":{"n":10,"conversions":3}}`: "method",
-		`{"control":{"n":10,"conversions":20},"treatment":{"n":10,"conversions":3}}`:                 "control.sum",
+		`{"control":{"n":10,"conversions":20},"treatment":{"n":10,"conversions":3}}`:                 "control.conversions",
 		`{"contrl":{}}`: "body",
 	} {
 		code, m := post("compare", body)
