@@ -45,6 +45,8 @@ type Store interface {
 	UpdateCohort(ctx context.Context, projectID, id int64, name string, definition []byte) error
 	DeleteCohort(ctx context.Context, projectID, id int64) error
 	ActionStore
+	FlagStore
+	ExperimentStore
 	UI
 	Close() error
 }
@@ -281,4 +283,203 @@ func ValidTimezone(tz string) bool {
 	}
 	_, err := time.LoadLocation(tz)
 	return err == nil
+}
+
+// ErrConflict is returned when a write conflicts with what is stored: a
+// unique key taken (a flag key, a layer name), a version that is not the
+// one expected, or a field that can no longer change.
+var ErrConflict = errors.New("conflict")
+
+// ErrInvalid is returned when the store refuses a value (an unknown
+// status, an empty key, too many rows at once).
+var ErrInvalid = errors.New("invalid")
+
+// FieldError is a refusal about one field of what was sent: Field is its
+// JSON name, so an HTTP layer can mark it. It wraps ErrInvalid or
+// ErrConflict.
+type FieldError struct {
+	Field string
+	Msg   string
+	Err   error
+}
+
+func (e *FieldError) Error() string { return e.Field + ": " + e.Msg }
+
+func (e *FieldError) Unwrap() error { return e.Err }
+
+// Flag is a feature flag. Definition is the flag's PostHog JSON (filters,
+// ensure_experience_continuity …), validated by package flags before it
+// gets here; the store keeps it byte for byte.
+type Flag struct {
+	ID         int64           `json:"id"`
+	ProjectID  int64           `json:"-"`
+	Key        string          `json:"key"`
+	Name       string          `json:"name"`
+	Active     bool            `json:"active"`
+	Definition json.RawMessage `json:"definition"`
+	Version    int             `json:"version"`
+	CreatedBy  int64           `json:"created_by"`
+	UpdatedBy  int64           `json:"updated_by"`
+	CreatedAt  time.Time       `json:"created_at"`
+	UpdatedAt  time.Time       `json:"updated_at"`
+}
+
+// FlagVersion is one entry of a flag's history: the flag as it was after
+// a change, who made it and when. Every change writes one, in the same
+// transaction.
+type FlagVersion struct {
+	FlagID     int64           `json:"flag_id"`
+	Version    int             `json:"version"`
+	UserID     int64           `json:"user_id"`
+	At         time.Time       `json:"at"`
+	Action     string          `json:"action"` // FlagCreated, FlagUpdated or FlagDeleted
+	Key        string          `json:"key"`
+	Name       string          `json:"name"`
+	Active     bool            `json:"active"`
+	Definition json.RawMessage `json:"definition"`
+}
+
+// FlagVersion actions.
+const (
+	FlagCreated = "created"
+	FlagUpdated = "updated"
+	FlagDeleted = "deleted"
+)
+
+// MaxHashKeyPairs bounds one SetFlagHashKeys call: distinct ids × flag keys.
+const MaxHashKeyPairs = 1000
+
+// FlagStore keeps a project's feature flags, their history and the hash
+// keys of experience continuity. Every call is scoped to a project; flag
+// ids are never reused.
+type FlagStore interface {
+	// CreateFlag saves a new flag of f.ProjectID at version 1, by
+	// f.CreatedBy. The key is unique among the project's flags that are
+	// not deleted: a taken key is ErrConflict.
+	CreateFlag(ctx context.Context, f Flag) (Flag, error)
+	// UpdateFlag replaces key, name, active and definition of flag f.ID of
+	// f.ProjectID, by f.UpdatedBy, and bumps its version. ErrConflict when
+	// expectedVersion is not 0 and not the stored version (or the new key
+	// is taken); ErrNotFound when the flag is absent or deleted.
+	UpdateFlag(ctx context.Context, f Flag, expectedVersion int) (Flag, error)
+	// DeleteFlag soft-deletes a flag: it is no longer read or listed, its
+	// key can be reused, and its history is kept.
+	DeleteFlag(ctx context.Context, projectID, id, userID int64) error
+	// Flag returns a flag that is not deleted.
+	Flag(ctx context.Context, projectID, id int64) (Flag, error)
+	// Flags lists the project's flags that are not deleted, by key.
+	Flags(ctx context.Context, projectID int64) ([]Flag, error)
+	// FlagVersions is a flag's history, oldest first, deleted flags'
+	// included; ErrNotFound when the project has no such flag.
+	FlagVersions(ctx context.Context, projectID, id int64) ([]FlagVersion, error)
+	// FlagsRevision is a per-project counter bumped, in the same
+	// transaction, by every change to the project's flags (0 before the
+	// first), for ETags and cache reloads: one indexed read.
+	FlagsRevision(ctx context.Context, projectID int64) (int64, error)
+	// SetFlagHashKeys records hashKey for every (distinct id, flag key)
+	// pair that has none yet: the first bucket wins and is never
+	// overwritten. More than MaxHashKeyPairs pairs is ErrInvalid.
+	SetFlagHashKeys(ctx context.Context, projectID int64, distinctIDs []string, flagKeys []string, hashKey string) error
+	// FlagHashKeys maps flag key → hash key for one distinct id (empty,
+	// not nil, when none).
+	FlagHashKeys(ctx context.Context, projectID int64, distinctID string) (map[string]string, error)
+}
+
+// Experiment statuses.
+const (
+	ExperimentDraft   = "draft"
+	ExperimentRunning = "running"
+	ExperimentStopped = "stopped"
+)
+
+// Experiment decisions ("" while undecided).
+const (
+	DecisionWon          = "won"
+	DecisionLost         = "lost"
+	DecisionInconclusive = "inconclusive"
+)
+
+// Experiment is an A/B test on a feature flag. Definition (variants,
+// weights, metrics, layer …) is opaque here; Result is the result frozen
+// when it stopped: once stored with status stopped it never changes.
+type Experiment struct {
+	ID             int64           `json:"id"`
+	ProjectID      int64           `json:"-"`
+	Name           string          `json:"name"`
+	Hypothesis     string          `json:"hypothesis"`
+	OwnerID        int64           `json:"owner_id"`
+	FlagKey        string          `json:"flag_key"`
+	Status         string          `json:"status"`
+	Definition     json.RawMessage `json:"definition"`
+	Stage          string          `json:"stage"` // the journey stage it targets, free text
+	StartedAt      *time.Time      `json:"started_at"`
+	StoppedAt      *time.Time      `json:"stopped_at"`
+	Decision       string          `json:"decision"`
+	ShippedVariant string          `json:"shipped_variant"`
+	Result         json.RawMessage `json:"result"`
+	Notes          string          `json:"notes"`
+	Version        int             `json:"version"`
+	CreatedAt      time.Time       `json:"created_at"`
+	UpdatedAt      time.Time       `json:"updated_at"`
+}
+
+// ExperimentFilter selects experiments; zero fields select all. Text,
+// Metric and Event match case-insensitively, as substrings (Metric and
+// Event of the definition's JSON). Limit 0 is no limit.
+type ExperimentFilter struct {
+	Status  string
+	Text    string // over name, hypothesis, notes and definition
+	Outcome string // the decision
+	Metric  string
+	Event   string
+	Limit   int
+}
+
+// ExperimentEvent is one entry of an experiment's timeline.
+type ExperimentEvent struct {
+	ExperimentID int64     `json:"experiment_id"`
+	ProjectID    int64     `json:"-"`
+	UserID       int64     `json:"user_id"`
+	At           time.Time `json:"at"`
+	Kind         string    `json:"kind"` // created, started, stopped, decided, note or edited
+	Detail       string    `json:"detail"`
+}
+
+// Layer groups mutually exclusive experiments; membership and traffic
+// shares live in the experiments' definitions.
+type Layer struct {
+	ID        int64     `json:"id"`
+	ProjectID int64     `json:"-"`
+	Name      string    `json:"name"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// ExperimentStore keeps a project's experiments, their timelines and
+// layers. Every call is scoped to a project; ids are never reused.
+type ExperimentStore interface {
+	// CreateExperiment saves a new experiment of e.ProjectID at version 1.
+	// Status and Decision must be known ones (ErrInvalid); an empty
+	// Status is draft.
+	CreateExperiment(ctx context.Context, e Experiment) (Experiment, error)
+	// UpdateExperiment replaces everything but id, project and creation
+	// time, and bumps the version. ErrConflict when expectedVersion is not
+	// 0 and not the stored version, and (as a *FieldError) when it would
+	// change the frozen Result of a stopped experiment, or restart one.
+	UpdateExperiment(ctx context.Context, e Experiment, expectedVersion int) (Experiment, error)
+	Experiment(ctx context.Context, projectID, id int64) (Experiment, error)
+	// Experiments lists the project's experiments that match f, newest
+	// first.
+	Experiments(ctx context.Context, projectID int64, f ExperimentFilter) ([]Experiment, error)
+	// DeleteExperiment deletes an experiment and its timeline.
+	DeleteExperiment(ctx context.Context, projectID, id int64) error
+	// AddExperimentEvent appends to the timeline of experiment
+	// ev.ExperimentID of ev.ProjectID (ErrNotFound when none); a zero At
+	// is now.
+	AddExperimentEvent(ctx context.Context, ev ExperimentEvent) error
+	// ExperimentEvents is an experiment's timeline, by time.
+	ExperimentEvents(ctx context.Context, projectID, id int64) ([]ExperimentEvent, error)
+	// CreateLayer adds a layer; a name taken in the project is ErrConflict.
+	CreateLayer(ctx context.Context, l Layer) (Layer, error)
+	// Layers lists the project's layers by name.
+	Layers(ctx context.Context, projectID int64) ([]Layer, error)
 }

@@ -34,6 +34,8 @@ func Run(t *testing.T, open func(t *testing.T) meta.Store) {
 	t.Run("UnknownProject", func(t *testing.T) { testUnknownProject(t, open(t)) })
 	t.Run("ConcurrentCreate", func(t *testing.T) { testConcurrentCreate(t, open(t)) })
 	runUI(t, open)
+	runFlags(t, open)
+	runExperiments(t, open)
 }
 
 // wantJSON checks how v serialises, as the API would send it.
