@@ -13,6 +13,7 @@ import (
 	duckdb "github.com/duckdb/duckdb-go/v2"
 
 	"github.com/journey-dev/journey/internal/insight"
+	"github.com/journey-dev/journey/internal/store/duckdb/vecfeed"
 )
 
 // actorPeriods collects, for each period and row set (DAU: one set, its
@@ -211,16 +212,16 @@ func feedActorPeriods(ctx context.Context, st *duckdb.ChunkIteratorState) error 
 	n := chunk.GetSize()
 	sh := a.take()
 	defer a.done(sh, n)
-	out, okOut := rawOf(st.GetResultVector())
-	actors, okA := rawInt64s(chunk, 0)
-	ts, okT := rawTimestamps(chunk, 1)
-	sets, okS := rawInt64s(chunk, 2)
+	out, okOut := vecfeed.Of(st.GetResultVector())
+	actors, okA := vecfeed.Int64s(chunk, 0)
+	ts, okT := vecfeed.Timestamps(chunk, 1)
+	sets, okS := vecfeed.Int64s(chunk, 2)
 	if a.inPlace && okOut && okA && okT && okS {
 		feedChunksInPlace.Inc()
 		for i, actor := range actors {
 			a.add(sh, actor, ts[i], uint64(sets[i]))
 		}
-		res := out.bools(n)
+		res := out.Bools(n)
 		for i := range res {
 			res[i] = true
 		}

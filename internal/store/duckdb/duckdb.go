@@ -63,7 +63,7 @@ type Plan struct {
 	// event name instead of event codes (eventCodes).
 	NoEventCodes bool
 	// NoFeedInPlace makes the feeds read DuckDB's vectors through
-	// duckdb-go's boxed values instead of in place (rawvec.go).
+	// duckdb-go's boxed values instead of in place (package vecfeed).
 	NoFeedInPlace bool
 	// Now is the clock retention cuts its periods at; nil = time.Now.
 	Now func() time.Time

@@ -15,6 +15,7 @@ import (
 	duckdb "github.com/duckdb/duckdb-go/v2"
 
 	"github.com/journey-dev/journey/internal/insight"
+	"github.com/journey-dev/journey/internal/store/duckdb/vecfeed"
 	"github.com/journey-dev/journey/internal/store/funnelwalk"
 )
 
@@ -30,7 +31,7 @@ import (
 // packed in one BIGINT, and with a breakdown the start events' values)
 // to Go through a scalar function, journey_funnel_feed, which DuckDB runs
 // on its worker threads in parallel; it reads DuckDB's vectors in place
-// (rawVec). funnelwalk (shared with the ClickHouse store) keeps the rows as
+// (package vecfeed). funnelwalk (shared with the ClickHouse store) keeps the rows as
 // they come, then files them into partitions by actor and, partitions in
 // parallel, groups each by actor (radix sort), puts each actor's events in
 // time order and walks them with the windowFunnel state machine, keeping
@@ -340,8 +341,8 @@ func feedFunnelChunk(ctx context.Context, st *duckdb.ChunkIteratorState) error {
 }
 
 var (
-	// Chunks the funnel feed read in place, and through duckdb-go's boxed
-	// values (a fallback: see rawVec).
+	// Chunks the feeds read in place, and through duckdb-go's boxed
+	// values (a fallback: see package vecfeed).
 	feedChunksInPlace = metrics.NewCounter(`journey_funnel_feed_chunks_total{read="in_place"}`)
 	feedChunksBoxed   = metrics.NewCounter(`journey_funnel_feed_chunks_total{read="boxed"}`)
 )
@@ -349,28 +350,28 @@ var (
 // feedRows are the feed's reused row buffers (Add keeps none).
 var feedRows = sync.Pool{New: func() any { return new([]funnelwalk.Row) }}
 
-// rawRows reads one chunk's rows in place (see rawVec) into rows, the
+// rawRows reads one chunk's rows in place (package vecfeed) into rows, the
 // kept ones, and sets every result; false: it could not, and set nothing.
 func (f *funnelFeedRun) rawRows(st *duckdb.ChunkIteratorState, rows []funnelwalk.Row) (_ []funnelwalk.Row, keys, values []string, ok bool) {
 	chunk := st.GetInputChunk()
 	n := chunk.GetSize()
-	out, ok := rawOf(st.GetResultVector())
+	out, ok := vecfeed.Of(st.GetResultVector())
 	if !ok || n == 0 {
 		return nil, nil, nil, false
 	}
 	rows = slices.Grow(rows, n)[:n]
-	if actors, ok := rawInt64s(chunk, 0); ok {
+	if actors, ok := vecfeed.Int64s(chunk, 0); ok {
 		for i, a := range actors {
 			rows[i] = funnelwalk.Row{Actor: a, BV: -1}
 		}
-	} else if keys, ok = nonNullStrings(chunk, 0); ok {
+	} else if keys, ok = vecfeed.Strings(chunk, 0); ok {
 		for i := range rows {
 			rows[i] = funnelwalk.Row{Actor: int64(i), BV: -1}
 		}
 	} else {
 		return nil, nil, nil, false
 	}
-	x, ok := rawInt64s(chunk, 1)
+	x, ok := vecfeed.Int64s(chunk, 1)
 	if !ok {
 		return nil, nil, nil, false
 	}
@@ -381,7 +382,7 @@ func (f *funnelFeedRun) rawRows(st *duckdb.ChunkIteratorState, rows []funnelwalk
 			rows[i].T, rows[i].M = v>>bits, uint32(v&low)
 		}
 	} else {
-		m, ok := rawInt64s(chunk, 2)
+		m, ok := vecfeed.Int64s(chunk, 2)
 		if !ok {
 			return nil, nil, nil, false
 		}
@@ -396,7 +397,7 @@ func (f *funnelFeedRun) rawRows(st *duckdb.ChunkIteratorState, rows []funnelwalk
 		}
 	}
 	if f.c.Plan().Breakdown {
-		view, err := stringView(chunk, next)
+		view, err := vecfeed.StringView(chunk, next)
 		if err != nil {
 			return nil, nil, nil, false
 		}
@@ -407,7 +408,7 @@ func (f *funnelFeedRun) rawRows(st *duckdb.ChunkIteratorState, rows []funnelwalk
 			}
 		}
 	}
-	res := out.bools(n)
+	res := out.Bools(n)
 	kept := rows[:0]
 	for i, r := range rows {
 		res[i] = r.M != 0 // see funnelSQL's count

@@ -905,7 +905,7 @@ func TestFunnelFeedReads(t *testing.T) {
 		inPlace, boxed := feedChunksInPlace.Get(), feedChunksBoxed.Get()
 		want := runFunnel(t, s, time.UTC, q)
 		if feedChunksInPlace.Get() < inPlace+2 || feedChunksBoxed.Get() != boxed {
-			t.Fatalf("%s: in-place chunks %d → %d, boxed %d → %d: the in-place read was not used (did duckdb-go's vector layout change? see rawvec.go)",
+			t.Fatalf("%s: in-place chunks %d → %d, boxed %d → %d: the in-place read was not used (did duckdb-go's vector layout change? see package vecfeed)",
 				name, inPlace, feedChunksInPlace.Get(), boxed, feedChunksBoxed.Get())
 		}
 		s.plan.NoFeedInPlace = true
