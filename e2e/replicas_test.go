@@ -154,13 +154,9 @@ func TestReplicasKillLoader(t *testing.T) {
 
 func (s scaleOut) storedUUIDs(t *testing.T) map[string]int {
 	t.Helper()
-	res, err := s.ch.SQLForTests(context.Background(), "SELECT toString(uuid) FROM "+s.ch.EventsTable())
-	if err != nil {
-		t.Fatal(err)
-	}
 	out := map[string]int{}
-	for _, id := range res {
-		out[id]++
+	for _, row := range s.Query(t, "SELECT toString(uuid) FROM "+s.ch.EventsTable()) {
+		out[row[0]]++
 	}
 	return out
 }

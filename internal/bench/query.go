@@ -2,6 +2,8 @@ package bench
 
 import (
 	"context"
+	"database/sql"
+	"database/sql/driver"
 	"fmt"
 	"io"
 	"net/http"
@@ -10,6 +12,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	duckdbdriver "github.com/duckdb/duckdb-go/v2"
 
 	"github.com/journey-dev/journey/internal/insight"
 	"github.com/journey-dev/journey/internal/store"
@@ -146,26 +150,65 @@ func Query(ctx context.Context, o QueryOptions, logf func(string, ...any)) (Quer
 	return res, nil
 }
 
-func generate(ctx context.Context, path string, o QueryOptions, n int, logf func(string, ...any)) (*duckdb.Store, error) {
+// duckStore is a benchmark's DuckDB event store and the bench's own
+// connection to the same file, for what the store does not offer:
+// generating the events, the floor queries and the exports. In one
+// process DuckDB keeps one database instance per file, shared by every
+// connector that opens it, so the connection sees the store's data and
+// settings (generate checks that the store sees the events it wrote).
+type duckStore struct {
+	*duckdb.Store
+	sql *sql.DB
+}
+
+func (d *duckStore) Close() error {
+	d.sql.Close()
+	return d.Store.Close()
+}
+
+// openSQL opens the bench's own connection to the DuckDB file at path,
+// in UTC like the store's.
+func openSQL(path string) (*sql.DB, error) {
+	connector, err := duckdbdriver.NewConnector(path, func(execer driver.ExecerContext) error {
+		_, err := execer.ExecContext(context.Background(), "SET TimeZone = 'UTC'", nil)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("cannot open %q: %w", path, err)
+	}
+	return sql.OpenDB(connector), nil
+}
+
+func generate(ctx context.Context, path string, o QueryOptions, n int, logf func(string, ...any)) (*duckStore, error) {
 	os.Remove(path) // a fresh file: --dir may hold an earlier run's
 	os.Remove(path + ".wal")
 	st, err := duckdb.Open(path, duckdb.Options{Threads: o.Threads, AllowExternalAccess: true})
 	if err != nil {
 		return nil, err
 	}
-	start := time.Now()
-	span := int64(56 * 24 * time.Hour / time.Microsecond)
-	q := fmt.Sprintf(generateSQL, benchEnd.AddDate(0, 0, -56).Format("2006-01-02 15:04:05"), span, n, o.Seed, max(1, n/20))
-	if _, err := st.DB().ExecContext(ctx, q); err != nil {
-		st.Close()
-		return nil, fmt.Errorf("cannot generate events: %w", err)
-	}
-	if _, err := st.DB().ExecContext(ctx, "CHECKPOINT"); err != nil {
+	db, err := openSQL(path)
+	if err != nil {
 		st.Close()
 		return nil, err
 	}
+	d := &duckStore{Store: st, sql: db}
+	start := time.Now()
+	span := int64(56 * 24 * time.Hour / time.Microsecond)
+	q := fmt.Sprintf(generateSQL, benchEnd.AddDate(0, 0, -56).Format("2006-01-02 15:04:05"), span, n, o.Seed, max(1, n/20))
+	if _, err := db.ExecContext(ctx, q); err != nil {
+		d.Close()
+		return nil, fmt.Errorf("cannot generate events: %w", err)
+	}
+	if _, err := db.ExecContext(ctx, "CHECKPOINT"); err != nil {
+		d.Close()
+		return nil, err
+	}
+	if stored, err := st.CountEvents(ctx, 1); err != nil || stored != int64(n) {
+		d.Close()
+		return nil, fmt.Errorf("the store sees %d of the %d generated events (%v): its database is not the bench's", stored, n, err)
+	}
 	logf("generated %d events over %d persons in %s", n, max(1, n/20), time.Since(start).Round(time.Millisecond))
-	return st, nil
+	return d, nil
 }
 
 type measurement struct {
@@ -190,10 +233,10 @@ const floorSQL = `SELECT count(*) FROM (
   WHERE project_id = 1 AND ts >= ? AND ts < ? AND event IN (%s)
   GROUP BY person_id)`
 
-func measure(ctx context.Context, st *duckdb.Store, repeat int, logf func(string, ...any)) (measurement, error) {
+func measure(ctx context.Context, st *duckStore, repeat int, logf func(string, ...any)) (measurement, error) {
 	m, err := measureStore(ctx, st, repeat, func() error {
 		var n int64
-		return st.DB().QueryRowContext(ctx, fmt.Sprintf(floorSQL, "'product_viewed', 'added_to_cart', 'order_completed'"), benchRange.From, benchRange.To).Scan(&n)
+		return st.sql.QueryRowContext(ctx, fmt.Sprintf(floorSQL, "'product_viewed', 'added_to_cart', 'order_completed'"), benchRange.From, benchRange.To).Scan(&n)
 	}, logf)
 	if err != nil {
 		return m, err
@@ -201,7 +244,7 @@ func measure(ctx context.Context, st *duckdb.Store, repeat int, logf func(string
 	floor := func(name, events string) (float64, error) {
 		return timeBest(repeat, name, logf, func() error {
 			var n int64
-			return st.DB().QueryRowContext(ctx, fmt.Sprintf(floorSQL, events), benchRange.From, benchRange.To).Scan(&n)
+			return st.sql.QueryRowContext(ctx, fmt.Sprintf(floorSQL, events), benchRange.From, benchRange.To).Scan(&n)
 		})
 	}
 	if m.trendFloor, err = floor("floor (trend)", "'$pageview'"); err != nil {
@@ -270,10 +313,10 @@ func measureStore(ctx context.Context, st store.Store, repeat int, floorFn func(
 
 // clickHouseFunnel loads the same events into ClickHouse and times its
 // windowFunnel over them, returning the per-step counts too.
-func clickHouseFunnel(ctx context.Context, st *duckdb.Store, o QueryOptions, dir string, logf func(string, ...any)) (float64, []int64, error) {
+func clickHouseFunnel(ctx context.Context, st *duckStore, o QueryOptions, dir string, logf func(string, ...any)) (float64, []int64, error) {
 	file := filepath.Join(dir, "events.tsv")
 	start := time.Now()
-	if _, err := st.DB().ExecContext(ctx, `COPY (SELECT person_id, event, epoch(ts)::BIGINT FROM events ORDER BY person_id, ts) TO '`+file+`' (DELIMITER '\t', HEADER false)`); err != nil {
+	if _, err := st.sql.ExecContext(ctx, `COPY (SELECT person_id, event, epoch(ts)::BIGINT FROM events ORDER BY person_id, ts) TO '`+file+`' (DELIMITER '\t', HEADER false)`); err != nil {
 		return 0, nil, fmt.Errorf("cannot export events: %w", err)
 	}
 	defer os.Remove(file)
@@ -352,7 +395,7 @@ func (c *chClient) do(query string, body io.Reader) (string, error) {
 
 // clickHouseStore loads the generated events into a ClickHouse event store
 // (over HTTP, in the store's schema) and times the same insights there.
-func clickHouseStore(ctx context.Context, st *duckdb.Store, o QueryOptions, dir string, logf func(string, ...any)) (*StoreFigures, error) {
+func clickHouseStore(ctx context.Context, st *duckStore, o QueryOptions, dir string, logf func(string, ...any)) (*StoreFigures, error) {
 	if o.ClickHouse == "" {
 		return nil, fmt.Errorf("--events %s needs --clickhouse (the HTTP address used to load the data)", o.Store)
 	}
@@ -363,7 +406,7 @@ func clickHouseStore(ctx context.Context, st *duckdb.Store, o QueryOptions, dir 
 	defer chs.Close()
 	file := filepath.Join(dir, "store.tsv")
 	start := time.Now()
-	if _, err := st.DB().ExecContext(ctx, `COPY (SELECT project_id, uuid, event, distinct_id, person_id,
+	if _, err := st.sql.ExecContext(ctx, `COPY (SELECT project_id, uuid, event, distinct_id, person_id,
 		strftime(ts, '%Y-%m-%d %H:%M:%S'), epoch_us(ts), properties, strftime(received_at, '%Y-%m-%d %H:%M:%S') FROM events)
 		TO '`+file+`' (DELIMITER '\t', HEADER false, QUOTE '', ESCAPE '')`); err != nil {
 		return nil, fmt.Errorf("cannot export events: %w", err)

@@ -38,7 +38,7 @@ var (
 // Loader is the single writer of an event store.
 type Loader struct {
 	log      eventlog.Log
-	store    store.Store
+	store    store.Writer
 	maxBytes int
 
 	pos     atomic.Uint64
@@ -47,7 +47,7 @@ type Loader struct {
 }
 
 // New returns a loader that reads up to maxBytes of log per store write.
-func New(l eventlog.Log, s store.Store, maxBytes int) *Loader {
+func New(l eventlog.Log, s store.Writer, maxBytes int) *Loader {
 	if maxBytes <= 0 {
 		maxBytes = 16 << 20
 	}

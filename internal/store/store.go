@@ -89,6 +89,18 @@ type GroupLink struct {
 	At        time.Time // the call's timestamp, to the microsecond
 }
 
+// Writer is what the loader needs of an event store: where to resume
+// (Checkpoint, Identity), the stored persons a batch touches, and Apply.
+// Every Store is one.
+type Writer interface {
+	Apply(ctx context.Context, w *Write) error
+	Checkpoint(ctx context.Context) (uint64, error)
+	Identity(ctx context.Context) (Identity, error)
+	Persons(ctx context.Context, ids []int64) (map[int64]Person, error)
+}
+
+var _ Writer = Store(nil)
+
 // Store is implemented by every event store.
 type Store interface {
 	Apply(ctx context.Context, w *Write) error
@@ -108,6 +120,7 @@ type Store interface {
 	Paths(ctx context.Context, projectID int64, tz *time.Location, q *insight.Paths) (*insight.PathsResult, error)
 	Journey(ctx context.Context, projectID int64, tz *time.Location, q *insight.Journey) (*insight.JourneyResult, error)
 	KPI(ctx context.Context, projectID int64, tz *time.Location, q *insight.KPI) (*insight.KPIResult, error)
+	Experiment(ctx context.Context, projectID int64, tz *time.Location, q *insight.Experiment) (*insight.ExperimentCounts, error)
 	// SQL runs a user's read-only SELECT scoped to the project.
 	SQL(ctx context.Context, projectID int64, q *insight.SQL) (*insight.SQLResult, error)
 	Explorer

@@ -503,25 +503,6 @@ func (s *Store) CountEvents(ctx context.Context, projectID int64) (int64, error)
 // EventsTable is the table queries read (for tests and tools).
 func (s *Store) EventsTable() string { return s.events }
 
-// SQLForTests runs a query returning one string column. Tests use it to
-// check stored rows directly; it is not reachable from the API.
-func (s *Store) SQLForTests(ctx context.Context, query string) ([]string, error) {
-	rows, err := s.q().Query(ctx, query)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var v string
-		if err := rows.Scan(&v); err != nil {
-			return nil, err
-		}
-		out = append(out, v)
-	}
-	return out, rows.Err()
-}
-
 // memoryLimitExceeded is ClickHouse's MEMORY_LIMIT_EXCEEDED.
 const memoryLimitExceeded = 241
 

@@ -165,9 +165,6 @@ func (s *Store) init(opts Options) error {
 	return nil
 }
 
-// DB exposes the database for tests and benchmarks.
-func (s *Store) DB() *sql.DB { return s.db }
-
 // Close closes the store.
 func (s *Store) Close() error {
 	s.mu.Lock()

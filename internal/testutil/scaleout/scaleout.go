@@ -7,8 +7,10 @@ package scaleout
 import (
 	"context"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net/http"
+	"net/url"
 	"os"
 	"strings"
 	"testing"
@@ -24,6 +26,7 @@ import (
 // Stack holds the addresses to give journey's --events, --meta and --log.
 type Stack struct {
 	Events, Meta, Log string
+	db                string // the ClickHouse database
 }
 
 // New creates the databases and stream names for one test; shards > 1
@@ -59,7 +62,33 @@ func New(t testing.TB, shards int) Stack {
 		Events: events,
 		Meta:   strings.Replace(pgAdmin, "/postgres?", "/"+name+"?", 1),
 		Log:    envOr("JOURNEY_TEST_NATS", "nats://127.0.0.1:14222") + "?stream=" + stream,
+		db:     name,
 	}
+}
+
+// Query runs a SELECT in the stack's ClickHouse database (through the
+// first server's HTTP port) and returns its rows as strings
+// (TabSeparated), failing the test on error: tests read stored rows with
+// it, not through the event store.
+func (s Stack) Query(t testing.TB, query string) [][]string {
+	t.Helper()
+	u := "http://127.0.0.1:18123/?database=" + url.QueryEscape(s.db) + "&query=" + url.QueryEscape(query+" FORMAT TabSeparated")
+	resp, err := http.Post(u, "text/plain", nil)
+	if err != nil {
+		t.Fatalf("cannot reach ClickHouse: %v", err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("clickhouse: %s: %s %v (query %q)", resp.Status, strings.TrimSpace(string(b)), err, query)
+	}
+	var rows [][]string
+	for _, line := range strings.Split(strings.TrimRight(string(b), "\n"), "\n") {
+		if line != "" {
+			rows = append(rows, strings.Split(line, "\t"))
+		}
+	}
+	return rows
 }
 
 // dropClickHouse drops the test's database on both local servers (their
