@@ -20,13 +20,12 @@ func cmdBench(args []string) error {
 	if len(args) == 0 || args[0] != "ingest" {
 		return errors.New("usage: journey bench ingest|query [--json] [flags]")
 	}
-	var o bench.IngestOptions
+	o := bench.IngestOptions{Duration: 10 * time.Second, LatencyFor: 5 * time.Second}
 	var asJSON bool
-	var dur, latFor string
 	f := newFlags("bench ingest")
 	f.boolean(&asJSON, "json", false, "print one JSON object")
-	f.str(&dur, "duration", "10s", "throughput phase length")
-	f.str(&latFor, "latency-duration", "5s", "latency phase length")
+	f.duration(&o.Duration, "duration", "throughput phase length", time.ParseDuration)
+	f.duration(&o.LatencyFor, "latency-duration", "latency phase length", time.ParseDuration)
 	f.integer(&o.Workers, "workers", 8, "concurrent batch senders")
 	f.integer(&o.Rate, "rate", 10000, "single-event requests per second in the latency phase")
 	f.boolean(&o.NoSync, "no-sync", false, "start the server with --no-sync")
@@ -34,12 +33,6 @@ func cmdBench(args []string) error {
 		return err
 	}
 	var err error
-	if o.Duration, err = time.ParseDuration(dur); err != nil {
-		return fmt.Errorf("invalid --duration %q: %w", dur, err)
-	}
-	if o.LatencyFor, err = time.ParseDuration(latFor); err != nil {
-		return fmt.Errorf("invalid --latency-duration %q: %w", latFor, err)
-	}
 	if o.Binary, err = os.Executable(); err != nil {
 		return err
 	}

@@ -3,11 +3,14 @@ package main
 import (
 	"flag"
 	"fmt"
+	"net/netip"
 	"os"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/journey-dev/journey/internal/app"
+	"github.com/journey-dev/journey/internal/store/duckdb"
 )
 
 // envName is the environment twin of a flag: data-dir → JOURNEY_DATA_DIR.
@@ -19,7 +22,8 @@ func envName(flagName string) string {
 // so the command line wins over the environment, which wins over defaults.
 type flags struct {
 	*flag.FlagSet
-	errs []string
+	errs   []string
+	failed error // a typed flag's bad value on the command line
 }
 
 func newFlags(name string) *flags {
@@ -66,9 +70,92 @@ func (f *flags) integer(p *int, name string, def int, help string) {
 	f.IntVar(p, name, def, help+" (env "+envName(name)+")")
 }
 
+// typedValue is a flag parsed once, here, into a typed value: sizes,
+// durations, lists. Its errors name the flag and its JOURNEY_* twin.
+type typedValue[T any] struct {
+	p      *T
+	parse  func(string) (T, error)
+	format func(T) string // "" for the zero value
+	name   string
+	f      *flags
+}
+
+func (v *typedValue[T]) String() string {
+	if v.p == nil { // flag asks a zero typedValue when printing defaults
+		return ""
+	}
+	return v.format(*v.p)
+}
+
+func (v *typedValue[T]) Set(text string) error {
+	x, err := v.parse(text)
+	if err != nil {
+		if v.f.failed == nil {
+			v.f.failed = invalidValue(v.name, text, err)
+		}
+		return err
+	}
+	*v.p = x
+	return nil
+}
+
+// invalidValue is a typed flag's error.
+func invalidValue(name, text string, err error) error {
+	return fmt.Errorf("invalid value %q for flag --%s (%s): %w", text, name, envName(name), err)
+}
+
+// typed binds a typed flag; *p holds its default, which the environment
+// twin replaces when set.
+func typed[T any](f *flags, p *T, name, help string, parse func(string) (T, error), format func(T) string) {
+	v := &typedValue[T]{p: p, parse: parse, format: format, name: name, f: f}
+	if text, ok := os.LookupEnv(envName(name)); ok {
+		if x, err := parse(text); err != nil {
+			f.errs = append(f.errs, invalidValue(name, text, err).Error())
+		} else {
+			*p = x
+		}
+	}
+	f.Var(v, name, help+" (env "+envName(name)+")")
+}
+
+// size binds a size flag such as 2GiB, in bytes (0 = unset).
+func (f *flags) size(p *int64, name, help string, parse func(string) (int64, error)) {
+	typed(f, p, name, help, parse, formatSize)
+}
+
+// duration binds a duration flag such as 30s (0 = unset).
+func (f *flags) duration(p *time.Duration, name, help string, parse func(string) (time.Duration, error)) {
+	typed(f, p, name, help, parse, func(d time.Duration) string {
+		if d == 0 {
+			return ""
+		}
+		return d.String()
+	})
+}
+
+// formatSize writes n bytes as the flags read it, in the largest unit
+// that divides it: 2GiB, 1GB, 1536B; "" for 0.
+func formatSize(n int64) string {
+	if n == 0 {
+		return ""
+	}
+	for _, u := range []struct {
+		name string
+		size int64
+	}{{"TiB", 1 << 40}, {"TB", 1e12}, {"GiB", 1 << 30}, {"GB", 1e9}, {"MiB", 1 << 20}, {"MB", 1e6}, {"KiB", 1 << 10}, {"KB", 1e3}} {
+		if n%u.size == 0 {
+			return strconv.FormatInt(n/u.size, 10) + u.name
+		}
+	}
+	return strconv.FormatInt(n, 10) + "B"
+}
+
 // parse parses args and reports environment errors found while binding.
 func (f *flags) parse(args []string) error {
 	if err := f.Parse(args); err != nil {
+		if f.failed != nil {
+			return f.failed
+		}
 		return err
 	}
 	if len(f.errs) > 0 {
@@ -83,22 +170,32 @@ func appFlags(f *flags, c *app.Config) {
 	f.str(&c.Addr, "addr", "127.0.0.1:8000", "HTTP listen address")
 	f.str(&c.AdminKey, "admin-key", "", "admin key for /api/v1/projects (at least 16 characters)")
 	f.boolean(&c.NoSync, "no-sync", false, "skip fdatasync of the event log: survives kill -9, not a power cut")
-	f.str(&c.MemoryLimit, "memory-limit", "", "DuckDB memory limit for all queries together, e.g. 1GB (default a quarter of the machine's memory)")
-	f.str(&c.QueryTimeout, "query-timeout", "", "time one query may take, e.g. 2m (default 60s)")
-	f.str(&c.QueryMemory, "query-memory", "", "memory one query may take outside the database engine (a funnel's rows), e.g. 4GiB (default 2GiB); when set, also ClickHouse's max_memory_usage")
+	f.size(&c.MemoryLimit, "memory-limit", "DuckDB memory limit for all queries together, e.g. 1GB (default a quarter of the machine's memory)", app.ParseMemoryLimit)
+	f.duration(&c.QueryTimeout, "query-timeout", "time one query may take, e.g. 2m (default 60s)", app.ParseTimeout)
+	f.size(&c.QueryMemory, "query-memory", "memory one query may take outside the database engine (a funnel's rows), e.g. 4GiB (default 2GiB); when set, also ClickHouse's max_memory_usage", app.ParseQueryMemory)
+	typed(f, &c.QueryPlan, "query-plan", "fast query plans of the embedded DuckDB store to turn off, comma-separated: no-masks, no-dense, no-event-codes, no-feed-in-place (each answers the same, slower: a kill switch after an engine upgrade)", duckdb.ParsePlan, duckdb.Plan.String)
 	f.integer(&c.Threads, "threads", 0, "DuckDB threads; 0 = one per core")
 	f.float(&c.RateLimit, "rate-limit", 0, "capture events per second per project token; 0 = unlimited")
 	f.str(&c.Log, "log", "", "event log: empty for the embedded log, or nats://host:port (JetStream)")
 	f.str(&c.Meta, "meta", "", "metadata store: empty for embedded SQLite, or postgres://user@host:port/db")
 	f.str(&c.Events, "events", "", "event store: empty for embedded DuckDB, or clickhouse://host:port[,host2:port2]/db[?cluster=name]")
-	f.str(&c.TrustedProxies, "trusted-proxies", "", "load balancers (comma-separated CIDRs) whose X-Forwarded-For names the client, for login throttling and capture's per-client limits")
-	f.str(&c.HeaderTimeout, "header-timeout", "", "time a client may take to send a request's headers, e.g. 5s (default 10s)")
-	f.str(&c.BodyTimeout, "body-timeout", "", "time a client may take to send a request's body, e.g. 1m (default 30s); slower ones are cut off (capture answers 408)")
-	f.str(&c.IdleTimeout, "idle-timeout", "", "time an idle keep-alive connection stays open, e.g. 1m (default 120s)")
+	typed(f, &c.TrustedProxies, "trusted-proxies", "load balancers (comma-separated CIDRs) whose X-Forwarded-For names the client, for login throttling and capture's per-client limits", app.ParseTrustedProxies, formatPrefixes)
+	f.duration(&c.HeaderTimeout, "header-timeout", "time a client may take to send a request's headers, e.g. 5s (default 10s)", app.ParseTimeout)
+	f.duration(&c.BodyTimeout, "body-timeout", "time a client may take to send a request's body, e.g. 1m (default 30s); slower ones are cut off (capture answers 408)", app.ParseTimeout)
+	f.duration(&c.IdleTimeout, "idle-timeout", "time an idle keep-alive connection stays open, e.g. 1m (default 120s)", app.ParseTimeout)
 	f.integer(&c.ClientBodies, "client-bodies", 0, "request bodies one client address may be sending at once, past which 429, for capture and for the API apart (default 16; behind a load balancer set --trusted-proxies)")
-	f.str(&c.CaptureMemory, "capture-memory", "", "memory all capture requests being received and decoded may take together, past which 503 (one address with several at most 1/8 of it), e.g. 1GiB (default 256MiB)")
+	f.size(&c.CaptureMemory, "capture-memory", "memory all capture requests being received and decoded may take together, past which 503 (one address with several at most 1/8 of it), e.g. 1GiB (default 256MiB)", app.ParseCaptureMemory)
 	f.integer(&c.MaxHeaderBytes, "max-header-bytes", 0, "largest request header, past which 431 (default 65536)")
 	f.integer(&c.ClientConns, "client-conns", 0, "connections one client address may hold open, past which new ones are closed (default 256; trusted proxies count only in --max-conns)")
 	f.integer(&c.MaxConns, "max-conns", 0, "connections open at once in total, past which new ones are closed (default 10000)")
 	f.str(&c.GeoIPDB, "geoip-db", "", "MaxMind-format City or Country database (.mmdb, e.g. GeoLite2-City.mmdb) that adds $geoip_* properties to captured events; empty = no GeoIP")
+}
+
+// formatPrefixes writes CIDRs as --trusted-proxies reads them.
+func formatPrefixes(ps []netip.Prefix) string {
+	out := make([]string, len(ps))
+	for i, p := range ps {
+		out[i] = p.String()
+	}
+	return strings.Join(out, ",")
 }

@@ -4,9 +4,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/journey-dev/journey/internal/store/duckdb"
 )
 
 // TestQueryKindsOverHTTP sends events through capture and runs every
@@ -109,7 +112,7 @@ func TestQueryKindsOverHTTP(t *testing.T) {
 // DAU's person bitsets under a small cap fall back to the SQL plan and
 // answer the same.
 func TestQueryMemoryCap(t *testing.T) {
-	ta := newTestAppWith(t, Config{QueryMemory: "1MiB"})
+	ta := newTestAppWith(t, Config{QueryMemory: 1 << 20})
 	if ta.api.QueryMemory != 1<<20 {
 		t.Fatalf("server cap = %d, want 1 MiB from the config", ta.api.QueryMemory)
 	}
@@ -147,10 +150,58 @@ func TestQueryMemoryCap(t *testing.T) {
 	}
 }
 
+// TestQueryPlanConfig checks --query-plan reaches the DuckDB store: with
+// no-feed-in-place the funnel's feed reads DuckDB's vectors through the
+// boxed API (its counters on /metrics say so) and answers the same.
+func TestQueryPlanConfig(t *testing.T) {
+	day := time.Date(2026, 3, 2, 0, 0, 0, 0, time.UTC)
+	var batch []string
+	for i := range 3000 {
+		for _, e := range []string{"a", "b"} {
+			batch = append(batch, fmt.Sprintf(`{"event":%q,"distinct_id":"u%d","timestamp":%q}`, e, i%500, day.Add(time.Duration(i)*time.Second).Format(time.RFC3339)))
+		}
+	}
+	funnel := fmt.Sprintf(`{"kind":"funnel","steps":[{"event":"a"},{"event":"b"}],"window":"1h","from":%q,"to":%q}`, day.Format(time.RFC3339), day.AddDate(0, 0, 1).Format(time.RFC3339))
+	chunks := func(ta *testApp, read string) int {
+		t.Helper()
+		_, out := ta.do("GET", "/metrics", "", nil)
+		for _, line := range strings.Split(string(out), "\n") {
+			if v, ok := strings.CutPrefix(line, `journey_funnel_feed_chunks_total{read="`+read+`"} `); ok {
+				n, _ := strconv.Atoi(v)
+				return n
+			}
+		}
+		return 0
+	}
+	var answers []string
+	for _, plan := range []duckdb.Plan{{}, {NoFeedInPlace: true}} {
+		ta := newTestAppWith(t, Config{QueryPlan: plan})
+		p := ta.project("p")
+		resp, err := http.Post(ta.URL+"/batch/", "application/json", strings.NewReader(fmt.Sprintf(`{"api_key":%q,"batch":[%s]}`, p.Token, strings.Join(batch, ","))))
+		if err != nil || resp.StatusCode != 200 {
+			t.Fatalf("capture: %v %v", err, resp.Status)
+		}
+		resp.Body.Close()
+		ta.sync()
+		inPlace, boxed := chunks(ta, "in_place"), chunks(ta, "boxed")
+		code, out := ta.do("POST", "/api/v1/query", p.SecretKey, json.RawMessage(funnel))
+		if code != 200 || !strings.Contains(string(out), `"count":500`) {
+			t.Fatalf("%+v: funnel %d %s", plan, code, out)
+		}
+		answers = append(answers, string(out))
+		if moreBoxed, moreInPlace := chunks(ta, "boxed") > boxed, chunks(ta, "in_place") > inPlace; moreBoxed != plan.NoFeedInPlace || moreInPlace == plan.NoFeedInPlace {
+			t.Fatalf("%+v: boxed chunks %d → %d, in place %d → %d", plan, boxed, chunks(ta, "boxed"), inPlace, chunks(ta, "in_place"))
+		}
+	}
+	if answers[0] != answers[1] {
+		t.Fatalf("no-feed-in-place answers %s, the default %s", answers[1], answers[0])
+	}
+}
+
 // TestQueryTimeout checks --query-timeout: a query past it is cancelled
 // and answers 504 naming the timeout.
 func TestQueryTimeout(t *testing.T) {
-	ta := newTestAppWith(t, Config{QueryTimeout: "1ns"})
+	ta := newTestAppWith(t, Config{QueryTimeout: time.Nanosecond})
 	p := ta.project("p")
 	code, out := ta.do("POST", "/api/v1/query", p.SecretKey, json.RawMessage(`{"kind":"trend","series":[{"event":"e"}],"from":"2026-01-01T00:00:00Z","to":"2026-01-02T00:00:00Z"}`))
 	if code != 504 || !strings.Contains(string(out), "query timed out after 1ns") {

@@ -43,16 +43,19 @@ type Config struct {
 	DataDir     string
 	Addr        string
 	AdminKey    string
-	NoSync      bool   // skip fdatasync in the event log (kill -9 safe, not power-cut safe)
-	MemoryLimit string // DuckDB memory_limit
+	NoSync      bool  // skip fdatasync in the event log (kill -9 safe, not power-cut safe)
+	MemoryLimit int64 // DuckDB memory_limit in bytes; 0 = duckdb.DefaultMemoryLimit()
 	// QueryMemory caps one query's memory outside the database engine
-	// and, when set, on ClickHouse its max_memory_usage, e.g. "4GiB"; "" =
+	// and, when set, on ClickHouse its max_memory_usage, in bytes; 0 =
 	// insight.DefaultMemoryCap outside the engine, ClickHouse's profile.
-	QueryMemory string
-	// QueryTimeout bounds one query, e.g. "60s"; "" = 60 s.
-	QueryTimeout string
-	Threads      int     // DuckDB threads; 0 = one per core
-	RateLimit    float64 // capture events/s per token; 0 = unlimited
+	QueryMemory int64
+	// QueryTimeout bounds one query; 0 = 60 s.
+	QueryTimeout time.Duration
+	// QueryPlan turns fast query plans of the embedded DuckDB store off
+	// (--query-plan; the zero value keeps them all).
+	QueryPlan duckdb.Plan
+	Threads   int     // DuckDB threads; 0 = one per core
+	RateLimit float64 // capture events/s per token; 0 = unlimited
 	// Events selects the event store: "" for the embedded DuckDB under
 	// DataDir, or clickhouse://host:port[,host2:port2]/db[?cluster=name].
 	Events string
@@ -63,27 +66,26 @@ type Config struct {
 	// Log selects the event log: "" for the embedded file log under
 	// DataDir, or nats://host:port for NATS JetStream.
 	Log string
-	// TrustedProxies lists the load balancers (CIDRs, comma-separated)
-	// whose X-Forwarded-For is believed when counting login failures and
-	// request bodies per client; their own addresses are exempt from
-	// ClientConns.
-	TrustedProxies string
+	// TrustedProxies lists the load balancers whose X-Forwarded-For is
+	// believed when counting login failures and request bodies per client;
+	// their own addresses are exempt from ClientConns.
+	TrustedProxies []netip.Prefix
 	// HeaderTimeout, BodyTimeout and IdleTimeout bound how long a client
 	// may take to send a request's headers, to send its body, and may keep
-	// an idle connection open, e.g. "30s"; "" = DefaultHeaderTimeout,
+	// an idle connection open; 0 = DefaultHeaderTimeout,
 	// capture.DefaultBodyTimeout, DefaultIdleTimeout.
-	HeaderTimeout string
-	BodyTimeout   string
-	IdleTimeout   string
+	HeaderTimeout time.Duration
+	BodyTimeout   time.Duration
+	IdleTimeout   time.Duration
 	// ClientBodies caps the request bodies one client address may be
 	// sending at once (429 past it), for capture and, counted apart, for
 	// the API, the UI and /flags; 0 = capture.DefaultClientBodies.
 	ClientBodies int
-	// CaptureMemory caps the memory that the capture requests being
-	// received and decoded take together (503 past it; one address with
-	// several requests at most 1/8 of it, 429), e.g. "512MiB"; "" =
+	// CaptureMemory caps the memory, in bytes, that the capture requests
+	// being received and decoded take together (503 past it; one address
+	// with several requests at most 1/8 of it, 429); 0 =
 	// capture.DefaultBodyMemory.
-	CaptureMemory string
+	CaptureMemory int64
 	// MaxHeaderBytes caps a request's header (431 past it); 0 =
 	// DefaultMaxHeaderBytes.
 	MaxHeaderBytes int
@@ -134,101 +136,123 @@ func (c *Config) validateConns() error {
 	return nil
 }
 
-// serverTimeouts parses HeaderTimeout, BodyTimeout and IdleTimeout,
-// defaults filled in.
-func (c *Config) serverTimeouts() (header, body, idle time.Duration, err error) {
-	if header, err = positiveDuration("header-timeout", c.HeaderTimeout, DefaultHeaderTimeout); err != nil {
-		return 0, 0, 0, err
+// serverTimeouts are HeaderTimeout, BodyTimeout and IdleTimeout, defaults
+// filled in.
+func (c *Config) serverTimeouts() (header, body, idle time.Duration) {
+	or := func(d, def time.Duration) time.Duration {
+		if d == 0 {
+			return def
+		}
+		return d
 	}
-	if body, err = positiveDuration("body-timeout", c.BodyTimeout, capture.DefaultBodyTimeout); err != nil {
-		return 0, 0, 0, err
-	}
-	if idle, err = positiveDuration("idle-timeout", c.IdleTimeout, DefaultIdleTimeout); err != nil {
-		return 0, 0, 0, err
-	}
-	return header, body, idle, nil
+	return or(c.HeaderTimeout, DefaultHeaderTimeout), or(c.BodyTimeout, capture.DefaultBodyTimeout), or(c.IdleTimeout, DefaultIdleTimeout)
 }
 
-func positiveDuration(flag, v string, def time.Duration) (time.Duration, error) {
-	if v == "" {
-		return def, nil
-	}
-	d, err := time.ParseDuration(v)
-	if err == nil && d <= 0 {
-		err = errors.New("must be positive")
-	}
-	if err != nil {
-		return 0, fmt.Errorf("invalid --%s %q: want a duration such as %s: %w", flag, v, def, err)
-	}
-	return d, nil
+// The typed settings' parsers, for the flag layer: it parses each flag
+// once with them (its errors name the flag and its JOURNEY_* twin) and
+// hands Config the values. Validate checks the same bounds on a Config
+// built in code, where 0 is each setting's default.
+
+// sizeBound is a size setting's least value and what is wrong below it.
+type sizeBound struct {
+	min     int64
+	tooLow  string
+	example string
 }
 
 // minCaptureMemory lets the largest capture body (20 MB) through.
 const minCaptureMemory = 32 << 20
 
-// captureMemory parses CaptureMemory (0: capture's default).
-func (c *Config) captureMemory() (int64, error) {
-	if c.CaptureMemory == "" {
-		return 0, nil
+var (
+	memoryLimitBound   = sizeBound{1, "must be positive", "1GB"}
+	queryMemoryBound   = sizeBound{1 << 20, "less than 1MiB", "2GiB"}
+	captureMemoryBound = sizeBound{minCaptureMemory, "less than 32MiB, the largest capture body would never fit", "512MiB"}
+)
+
+func (b sizeBound) check(n int64) error {
+	if n < b.min {
+		return errors.New(b.tooLow)
 	}
-	n, err := insight.ParseBytes(c.CaptureMemory)
-	if err == nil && n < minCaptureMemory {
-		err = errors.New("less than 32MiB, the largest capture body would never fit")
-	}
+	return nil
+}
+
+func (b sizeBound) parse(s string) (int64, error) {
+	n, err := insight.ParseBytes(s)
 	if err != nil {
-		return 0, fmt.Errorf("invalid --capture-memory %q: want a size such as 512MiB: %w", c.CaptureMemory, err)
+		return 0, fmt.Errorf("want a size such as %s: %w", b.example, err)
+	}
+	if err := b.check(n); err != nil {
+		return 0, err
 	}
 	return n, nil
 }
 
-// trustedProxies parses TrustedProxies.
-func (c *Config) trustedProxies() ([]netip.Prefix, error) {
+// ParseMemoryLimit reads --memory-limit (DuckDB's memory_limit), e.g. 1GB.
+func ParseMemoryLimit(s string) (int64, error) { return memoryLimitBound.parse(s) }
+
+// ParseQueryMemory reads --query-memory, e.g. 2GiB: at least 1MiB.
+func ParseQueryMemory(s string) (int64, error) { return queryMemoryBound.parse(s) }
+
+// ParseCaptureMemory reads --capture-memory, e.g. 512MiB: at least 32MiB.
+func ParseCaptureMemory(s string) (int64, error) { return captureMemoryBound.parse(s) }
+
+// ParseTimeout reads a timeout flag (--query-timeout, --header-timeout,
+// --body-timeout, --idle-timeout), e.g. 30s: positive.
+func ParseTimeout(s string) (time.Duration, error) {
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return 0, fmt.Errorf("want a duration such as 30s: %w", err)
+	}
+	if d <= 0 {
+		return 0, errors.New("must be positive")
+	}
+	return d, nil
+}
+
+// ParseTrustedProxies reads --trusted-proxies: comma-separated CIDRs or
+// addresses.
+func ParseTrustedProxies(s string) ([]netip.Prefix, error) {
 	var out []netip.Prefix
-	for _, v := range strings.Split(c.TrustedProxies, ",") {
+	for _, v := range strings.Split(s, ",") {
 		if v = strings.TrimSpace(v); v == "" {
 			continue
 		}
 		p, err := netip.ParsePrefix(v)
 		if err != nil {
-			if a, aerr := netip.ParseAddr(v); aerr == nil {
-				p = netip.PrefixFrom(a, a.BitLen())
-			} else {
-				return nil, fmt.Errorf("invalid --trusted-proxies %q: want CIDRs such as 10.0.0.0/8: %w", v, err)
+			a, aerr := netip.ParseAddr(v)
+			if aerr != nil {
+				return nil, fmt.Errorf("want CIDRs such as 10.0.0.0/8: %q: %w", v, err)
 			}
+			p = netip.PrefixFrom(a, a.BitLen())
 		}
 		out = append(out, p.Masked())
 	}
 	return out, nil
 }
 
-// queryMemory parses QueryMemory (0: the default).
-func (c *Config) queryMemory() (int64, error) {
-	if c.QueryMemory == "" {
-		return 0, nil
+// validateTyped checks the typed settings of a Config built in code.
+func (c *Config) validateTyped() error {
+	for _, sz := range []struct {
+		flag string
+		n    int64
+		b    sizeBound
+	}{{"memory-limit", c.MemoryLimit, memoryLimitBound}, {"query-memory", c.QueryMemory, queryMemoryBound}, {"capture-memory", c.CaptureMemory, captureMemoryBound}} {
+		if sz.n == 0 {
+			continue
+		}
+		if err := sz.b.check(sz.n); err != nil {
+			return fmt.Errorf("invalid --%s of %d bytes: %w", sz.flag, sz.n, err)
+		}
 	}
-	n, err := insight.ParseBytes(c.QueryMemory)
-	if err == nil && n < 1<<20 {
-		err = errors.New("less than 1MiB")
+	for _, d := range []struct {
+		flag string
+		d    time.Duration
+	}{{"query-timeout", c.QueryTimeout}, {"header-timeout", c.HeaderTimeout}, {"body-timeout", c.BodyTimeout}, {"idle-timeout", c.IdleTimeout}} {
+		if d.d < 0 {
+			return fmt.Errorf("invalid --%s %s: must be positive", d.flag, d.d)
+		}
 	}
-	if err != nil {
-		return 0, fmt.Errorf("invalid --query-memory %q: want a size such as 2GiB: %w", c.QueryMemory, err)
-	}
-	return n, nil
-}
-
-// queryTimeout parses QueryTimeout (0: the API's default).
-func (c *Config) queryTimeout() (time.Duration, error) {
-	if c.QueryTimeout == "" {
-		return 0, nil
-	}
-	d, err := time.ParseDuration(c.QueryTimeout)
-	if err == nil && d <= 0 {
-		err = errors.New("must be positive")
-	}
-	if err != nil {
-		return 0, fmt.Errorf("invalid --query-timeout %q: want a duration such as 60s: %w", c.QueryTimeout, err)
-	}
-	return d, nil
+	return nil
 }
 
 // Validate checks the configuration before anything is opened.
@@ -247,10 +271,7 @@ func (c *Config) Validate() error {
 	if c.RateLimit < 0 {
 		return errors.New("invalid --rate-limit: must be >= 0")
 	}
-	if _, err := c.queryMemory(); err != nil {
-		return err
-	}
-	if _, err := c.queryTimeout(); err != nil {
+	if err := c.validateTyped(); err != nil {
 		return err
 	}
 	if c.Meta != "" && !strings.HasPrefix(c.Meta, "postgres://") && !strings.HasPrefix(c.Meta, "postgresql://") {
@@ -259,17 +280,8 @@ func (c *Config) Validate() error {
 	if c.Log != "" && !strings.HasPrefix(c.Log, "nats://") {
 		return fmt.Errorf("invalid --log %q: want nats://host:port (or nothing for the embedded log)", c.Log)
 	}
-	if _, err := c.trustedProxies(); err != nil {
-		return err
-	}
-	if _, _, _, err := c.serverTimeouts(); err != nil {
-		return err
-	}
 	if c.ClientBodies < 0 {
 		return errors.New("invalid --client-bodies: must be >= 0")
-	}
-	if _, err := c.captureMemory(); err != nil {
-		return err
 	}
 	if err := c.validateConns(); err != nil {
 		return err
@@ -430,7 +442,7 @@ func openLog(cfg Config) (eventlog.Log, error) {
 
 func openEvents(cfg Config) (store.Store, error) {
 	if cfg.Events == "" {
-		return duckdb.Open(filepath.Join(cfg.DataDir, "events.duckdb"), duckdb.Options{MemoryLimit: cfg.MemoryLimit, Threads: cfg.Threads})
+		return duckdb.Open(filepath.Join(cfg.DataDir, "events.duckdb"), duckdb.Options{MemoryLimit: cfg.MemoryLimit, Threads: cfg.Threads, Plan: cfg.QueryPlan})
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -442,12 +454,11 @@ func (a *App) routes() http.Handler {
 	// everything else is behind capture.Bodies, the same discipline.
 	mux, rest := http.NewServeMux(), http.NewServeMux()
 	hub, sink := a.liveEvents()
-	proxies, _ := a.Config.trustedProxies()           // checked by Validate
-	_, bodyTimeout, _, _ := a.Config.serverTimeouts() // checked by Validate
-	captureMemory, _ := a.Config.captureMemory()      // checked by Validate
+	proxies := a.Config.TrustedProxies
+	_, bodyTimeout, _ := a.Config.serverTimeouts()
 	ch := capture.NewHandler(&tokenCache{meta: a.Meta}, sink, capture.Options{
 		RateLimit: a.Config.RateLimit, BodyTimeout: bodyTimeout, ClientBodies: a.Config.ClientBodies,
-		BodyMemory: captureMemory, TrustedProxies: proxies, GeoIP: a.geo,
+		BodyMemory: a.Config.CaptureMemory, TrustedProxies: proxies, GeoIP: a.geo,
 	})
 	for _, route := range capture.Routes {
 		mux.Handle(route, ch)
@@ -458,10 +469,8 @@ func (a *App) routes() http.Handler {
 	for _, route := range websdk.Routes {
 		rest.Handle(route, sdk)
 	}
-	queryMemory, _ := a.Config.queryMemory()   // checked by Validate
-	queryTimeout, _ := a.Config.queryTimeout() // checked by Validate
 	srv := &api.Server{Meta: a.Meta, Events: a.Events, AdminKey: a.Config.AdminKey, Ready: a.ready, Live: hub, TrustedProxies: proxies,
-		QueryMemory: queryMemory, QueryTimeout: queryTimeout}
+		QueryMemory: a.Config.QueryMemory, QueryTimeout: a.Config.QueryTimeout}
 	srv.Register(rest)
 	a.api = srv
 	rest.Handle("/", web.Handler())
@@ -527,10 +536,7 @@ func (a *App) ready() (bool, string) {
 
 // Serve answers HTTP on ln until ctx is done, then shuts down gracefully.
 func (a *App) Serve(ctx context.Context, ln net.Listener) error {
-	header, body, idle, err := a.Config.serverTimeouts()
-	if err != nil {
-		return err
-	}
+	header, body, idle := a.Config.serverTimeouts()
 	// No ReadTimeout nor WriteTimeout: both would also end long responses
 	// such as the UI's live stream, which sets its own write deadlines.
 	// Bodies get a deadline of their own instead.
@@ -542,11 +548,7 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	// Connections are capped too: each holds a header buffer while its
 	// client takes its time (up to --header-timeout, then again per request).
-	proxies, err := a.Config.trustedProxies()
-	if err != nil {
-		return err
-	}
-	ln = intake.NewListener(ln, a.Config.ClientConns, a.Config.MaxConns, proxies)
+	ln = intake.NewListener(ln, a.Config.ClientConns, a.Config.MaxConns, a.Config.TrustedProxies)
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
 	select {

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"reflect"
 	"sort"
 	"strings"
@@ -262,12 +263,70 @@ func TestConfigValidate(t *testing.T) {
 	f(Config{DataDir: "d", Addr: "nonsense"}, "--addr")
 	f(Config{DataDir: "d", AdminKey: "short"}, "--admin-key")
 	f(Config{DataDir: "d", RateLimit: -1}, "--rate-limit")
-	f(Config{DataDir: "d", TrustedProxies: "10.0.0.0/8, 192.0.2.1,2001:db8::/32"}, "")
-	f(Config{DataDir: "d", TrustedProxies: "10.0.0.0/8,lb.internal"}, `--trusted-proxies "lb.internal"`)
-	f(Config{DataDir: "d", QueryMemory: "512MiB"}, "")
-	f(Config{DataDir: "d", QueryMemory: "lots"}, `--query-memory "lots"`)
-	f(Config{DataDir: "d", QueryMemory: "100KB"}, "less than 1MiB")
-	f(Config{DataDir: "d", QueryTimeout: "2m"}, "")
-	f(Config{DataDir: "d", QueryTimeout: "soon"}, `--query-timeout "soon"`)
-	f(Config{DataDir: "d", QueryTimeout: "0s"}, "must be positive")
+	// Typed settings: their text is parsed by the flag layer (see
+	// TestParseSettings); a Config built in code is checked for bounds.
+	f(Config{DataDir: "d", QueryMemory: 512 << 20}, "")
+	f(Config{DataDir: "d", QueryMemory: 100e3}, "invalid --query-memory of 100000 bytes: less than 1MiB")
+	f(Config{DataDir: "d", QueryTimeout: 2 * time.Minute}, "")
+	f(Config{DataDir: "d", QueryTimeout: -time.Second}, "invalid --query-timeout -1s: must be positive")
+	f(Config{DataDir: "d", MemoryLimit: 1 << 30}, "")
+	f(Config{DataDir: "d", MemoryLimit: -1}, "invalid --memory-limit of -1 bytes: must be positive")
+}
+
+// TestParseSettings: the typed settings' parsers, which the flag layer
+// runs once per flag (cmd/journey's tests check the errors it makes of
+// them, naming the flag and its JOURNEY_* twin).
+func TestParseSettings(t *testing.T) {
+	check := func(in string, got any, err error, want any, wantErr string) {
+		t.Helper()
+		if wantErr == "" && (err != nil || !reflect.DeepEqual(got, want)) || wantErr != "" && (err == nil || !strings.Contains(err.Error(), wantErr)) {
+			t.Fatalf("parse(%q) = %v, %v, want %v %q", in, got, err, want, wantErr)
+		}
+	}
+	size := func(parse func(string) (int64, error), in string, want int64, wantErr string) {
+		t.Helper()
+		got, err := parse(in)
+		check(in, got, err, want, wantErr)
+	}
+	size(ParseQueryMemory, "512MiB", 512<<20, "")
+	size(ParseQueryMemory, "1MiB", 1<<20, "")
+	size(ParseQueryMemory, "lots", 0, `want a size such as 2GiB: cannot parse size "lots"`)
+	size(ParseQueryMemory, "100KB", 0, "less than 1MiB")
+	size(ParseQueryMemory, "0", 0, "less than 1MiB")
+	size(ParseCaptureMemory, "1GiB", 1<<30, "")
+	size(ParseCaptureMemory, "lots", 0, `want a size such as 512MiB: cannot parse size "lots"`)
+	size(ParseCaptureMemory, "16MiB", 0, "less than 32MiB")
+	size(ParseMemoryLimit, "1GB", 1e9, "")
+	size(ParseMemoryLimit, "1.5GiB", 3<<29, "")
+	size(ParseMemoryLimit, "0", 0, "must be positive")
+	size(ParseMemoryLimit, "12XB", 0, `unknown unit "XB"`)
+	timeout := func(in string, want time.Duration, wantErr string) {
+		t.Helper()
+		got, err := ParseTimeout(in)
+		check(in, got, err, want, wantErr)
+	}
+	timeout("2m", 2*time.Minute, "")
+	timeout("1ns", time.Nanosecond, "")
+	timeout("soon", 0, `want a duration such as 30s: time: invalid duration "soon"`)
+	timeout("0s", 0, "must be positive")
+	timeout("-1s", 0, "must be positive")
+	prefixes := func(in string, want []netip.Prefix, wantErr string) {
+		t.Helper()
+		got, err := ParseTrustedProxies(in)
+		check(in, got, err, want, wantErr)
+	}
+	prefixes("10.0.0.0/8, 192.0.2.1,2001:db8::/32", []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("192.0.2.1/32"), netip.MustParsePrefix("2001:db8::/32")}, "")
+	prefixes("10.1.2.3/8", []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}, "")
+	prefixes("", nil, "")
+	prefixes("10.0.0.0/8,lb.internal", nil, `"lb.internal"`)
+}
+
+// proxies parses --trusted-proxies for a test's Config.
+func proxies(t *testing.T, list string) []netip.Prefix {
+	t.Helper()
+	p, err := ParseTrustedProxies(list)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
 }

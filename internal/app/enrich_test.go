@@ -18,7 +18,7 @@ import (
 // client's address as the project's IP setting says (read through the
 // token cache), and its location.
 func TestCaptureEnrichmentEndToEnd(t *testing.T) {
-	ta := newTestAppWith(t, Config{GeoIPDB: geoiptest.Write(t), TrustedProxies: "127.0.0.1/32,::1/128"})
+	ta := newTestAppWith(t, Config{GeoIPDB: geoiptest.Write(t), TrustedProxies: proxies(t, "127.0.0.1/32,::1/128")})
 	keep, trunc := ta.project("keep"), ta.project("truncate")
 	if err := ta.Meta.SetSetting(context.Background(), trunc.ID, meta.SettingSDK, []byte(`{"ip":"truncate"}`)); err != nil {
 		t.Fatal(err)

@@ -92,7 +92,7 @@ func TestHeaderLimit(t *testing.T) {
 // sending a megabyte of headers that never end, hold a few tens of
 // megabytes at most: each is cut off past MaxHeaderBytes.
 func TestStalledHeadersBounded(t *testing.T) {
-	ta := serveApp(t, Config{HeaderTimeout: "5s"})
+	ta := serveApp(t, Config{HeaderTimeout: 5 * time.Second})
 	line := []byte("X-Pad: " + strings.Repeat("p", 1000) + "\r\n")
 	chunk := bytes.Repeat(line, 16)
 	grew := heapPeak(func() {
@@ -145,7 +145,7 @@ func TestConnectionCaps(t *testing.T) {
 			t.Fatalf("connection %d from 127.0.0.2 (total %d): %d, want %d", i+1, i+4, got, want)
 		}
 	}
-	tp := serveApp(t, Config{ClientConns: 3, MaxConns: 5, TrustedProxies: "127.0.0.1/32"})
+	tp := serveApp(t, Config{ClientConns: 3, MaxConns: 5, TrustedProxies: proxies(t, "127.0.0.1/32")})
 	for i, want := range []int{200, 200, 200, 200, 200, 0} {
 		c, err := dialFrom(t, tp.URL, "127.0.0.1")
 		got := 0

@@ -102,7 +102,7 @@ func TestServeTimeouts(t *testing.T) {
 			time.Sleep(limit / 2)
 		}
 	})
-	a := &App{Handler: mux, Config: Config{HeaderTimeout: limit.String(), BodyTimeout: limit.String(), IdleTimeout: limit.String()}}
+	a := &App{Handler: mux, Config: Config{HeaderTimeout: limit, BodyTimeout: limit, IdleTimeout: limit}}
 	url := serveHandler(t, a)
 
 	t.Run("slow headers", func(t *testing.T) {
@@ -176,7 +176,7 @@ func TestServeTimeouts(t *testing.T) {
 // TestLiveStreamThroughServe: the UI's live stream outlives the header
 // and body timeouts when served by Serve.
 func TestLiveStreamThroughServe(t *testing.T) {
-	ta := serveApp(t, Config{HeaderTimeout: "200ms", BodyTimeout: "200ms"})
+	ta := serveApp(t, Config{HeaderTimeout: 200 * time.Millisecond, BodyTimeout: 200 * time.Millisecond})
 	admin := ta.browser()
 	res := admin.call("POST", "/ui/api/bootstrap", map[string]string{"admin_key": testAdminKey, "email": "root@x.io", "password": "correct horse"}, 200)
 	admin.csrf = field(res, "csrf_token").(string)
@@ -215,16 +215,19 @@ func TestConfigValidateLimits(t *testing.T) {
 			t.Fatalf("Validate(%+v) = %v, want %q", c, err, wantErr)
 		}
 	}
-	f(Config{HeaderTimeout: "5s", BodyTimeout: "1m", IdleTimeout: "2m", ClientBodies: 64, CaptureMemory: "1GiB"}, "")
-	f(Config{HeaderTimeout: "soon"}, `--header-timeout "soon"`)
-	f(Config{BodyTimeout: "0s"}, "--body-timeout")
-	f(Config{IdleTimeout: "-1s"}, "must be positive")
+	// Their text is parsed by the flag layer: see TestParseSettings.
+	f(Config{HeaderTimeout: 5 * time.Second, BodyTimeout: time.Minute, IdleTimeout: 2 * time.Minute, ClientBodies: 64, CaptureMemory: 1 << 30}, "")
+	f(Config{HeaderTimeout: -time.Second}, "invalid --header-timeout -1s")
+	f(Config{BodyTimeout: -1}, "--body-timeout")
+	f(Config{IdleTimeout: -time.Second}, "must be positive")
 	f(Config{ClientBodies: -1}, "--client-bodies")
-	f(Config{CaptureMemory: "lots"}, `--capture-memory "lots"`)
-	f(Config{CaptureMemory: "16MiB"}, "less than 32MiB")
-	header, body, idle, err := (&Config{}).serverTimeouts()
-	if err != nil || header != DefaultHeaderTimeout || body != 30*time.Second || idle != DefaultIdleTimeout {
-		t.Fatalf("default timeouts %v %v %v %v", header, body, idle, err)
+	f(Config{CaptureMemory: 16 << 20}, "less than 32MiB")
+	header, body, idle := (&Config{}).serverTimeouts()
+	if header != DefaultHeaderTimeout || body != 30*time.Second || idle != DefaultIdleTimeout {
+		t.Fatalf("default timeouts %v %v %v", header, body, idle)
+	}
+	if header, body, idle := (&Config{HeaderTimeout: time.Second, BodyTimeout: 2 * time.Second, IdleTimeout: 3 * time.Second}).serverTimeouts(); header != time.Second || body != 2*time.Second || idle != 3*time.Second {
+		t.Fatalf("set timeouts %v %v %v", header, body, idle)
 	}
 }
 
@@ -239,7 +242,7 @@ func TestSlowClientSoak(t *testing.T) {
 		addresses = 25
 		deadline  = 2 * time.Second
 	)
-	ta := serveApp(t, Config{BodyTimeout: deadline.String(), TrustedProxies: "127.0.0.1/32"})
+	ta := serveApp(t, Config{BodyTimeout: deadline, TrustedProxies: proxies(t, "127.0.0.1/32")})
 	p := ta.project("soak")
 	batch := fmt.Sprintf(`{"api_key":%q,"batch":[{"event":"normal","distinct_id":"u"}]}`, p.Token)
 	capture := func() (int, error) {

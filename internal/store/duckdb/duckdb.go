@@ -32,8 +32,10 @@ var (
 
 // Options tunes DuckDB.
 type Options struct {
-	MemoryLimit string // e.g. "1GB"; "" = DefaultMemoryLimit()
-	Threads     int    // 0 = DuckDB's default (all cores)
+	// MemoryLimit is DuckDB's memory_limit in bytes; 0 =
+	// DefaultMemoryLimit(), negative = DuckDB's own default.
+	MemoryLimit int64
+	Threads     int // 0 = DuckDB's default (all cores)
 	// AllowExternalAccess keeps DuckDB's file access on (benchmarks export
 	// data with COPY); the server turns it off.
 	AllowExternalAccess bool
@@ -67,6 +69,54 @@ type Plan struct {
 	NoFeedInPlace bool
 	// Now is the clock retention cuts its periods at; nil = time.Now.
 	Now func() time.Time
+}
+
+// planSwitches are --query-plan's names of the fast paths it turns off.
+var planSwitches = []struct {
+	name string
+	set  func(*Plan)
+	off  func(Plan) bool
+}{
+	{"no-masks", func(p *Plan) { p.MaskPeriods = -1 }, func(p Plan) bool { return p.MaskPeriods < 0 }},
+	{"no-dense", func(p *Plan) { p.NoDenseRetention = true }, func(p Plan) bool { return p.NoDenseRetention }},
+	{"no-event-codes", func(p *Plan) { p.NoEventCodes = true }, func(p Plan) bool { return p.NoEventCodes }},
+	{"no-feed-in-place", func(p *Plan) { p.NoFeedInPlace = true }, func(p Plan) bool { return p.NoFeedInPlace }},
+}
+
+// ParsePlan reads a comma-separated list of the fast paths to turn off
+// (--query-plan): no-masks (MaskPeriods < 0), no-dense, no-event-codes,
+// no-feed-in-place; "" turns none off.
+func ParsePlan(list string) (Plan, error) {
+	var p Plan
+	for _, name := range strings.Split(list, ",") {
+		if name = strings.TrimSpace(name); name == "" {
+			continue
+		}
+		known := false
+		var names []string
+		for _, sw := range planSwitches {
+			if sw.name == name {
+				sw.set(&p)
+				known = true
+			}
+			names = append(names, sw.name)
+		}
+		if !known {
+			return Plan{}, fmt.Errorf("unknown query plan switch %q: want a comma-separated list of %s", name, strings.Join(names, ", "))
+		}
+	}
+	return p, nil
+}
+
+// String lists the fast paths p turns off, as ParsePlan reads them.
+func (p Plan) String() string {
+	var off []string
+	for _, sw := range planSwitches {
+		if sw.off(p) {
+			off = append(off, sw.name)
+		}
+	}
+	return strings.Join(off, ",")
 }
 
 // maskPeriods is MaskPeriods resolved (see Plan).
@@ -123,12 +173,13 @@ func Open(path string, opts Options) (*Store, error) {
 
 func (s *Store) init(opts Options) error {
 	ctx := context.Background()
-	if opts.MemoryLimit == "" {
-		opts.MemoryLimit = DefaultMemoryLimit()
+	limit := opts.MemoryLimit
+	if limit == 0 {
+		limit = DefaultMemoryLimit()
 	}
-	if opts.MemoryLimit != "" {
-		if _, err := s.db.ExecContext(ctx, fmt.Sprintf("SET memory_limit = '%s'", strings.ReplaceAll(opts.MemoryLimit, "'", ""))); err != nil {
-			return fmt.Errorf("cannot set memory_limit %q: %w", opts.MemoryLimit, err)
+	if limit > 0 {
+		if _, err := s.db.ExecContext(ctx, fmt.Sprintf("SET memory_limit = '%dB'", limit)); err != nil {
+			return fmt.Errorf("cannot set memory_limit to %d bytes: %w", limit, err)
 		}
 	}
 	if opts.Threads > 0 {
@@ -136,7 +187,7 @@ func (s *Store) init(opts Options) error {
 			return fmt.Errorf("cannot set threads: %w", err)
 		}
 	}
-	if err := s.initGuard(ctx, opts.SQLMemoryBudget); err != nil {
+	if err := s.initGuard(ctx, opts.SQLMemoryBudget, limit); err != nil {
 		return err
 	}
 	if _, err := s.db.ExecContext(ctx, schemaSQL); err != nil {
@@ -459,16 +510,21 @@ func init() {
 	})
 }
 
-func (s *Store) initGuard(ctx context.Context, budget int64) error {
+// initGuard starts the guard with budget (see Options.SQLMemoryBudget);
+// memoryLimit is the memory_limit set, negative for DuckDB's own default.
+func (s *Store) initGuard(ctx context.Context, budget, memoryLimit int64) error {
 	if budget < 0 {
 		return nil
 	}
 	if budget == 0 {
-		var limit string
-		if err := s.db.QueryRowContext(ctx, `SELECT current_setting('memory_limit')`).Scan(&limit); err != nil {
-			return fmt.Errorf("cannot read memory_limit: %w", err)
+		if memoryLimit <= 0 { // DuckDB's default: ask it
+			var text string
+			if err := s.db.QueryRowContext(ctx, `SELECT current_setting('memory_limit')`).Scan(&text); err != nil {
+				return fmt.Errorf("cannot read memory_limit: %w", err)
+			}
+			memoryLimit = parseSize(text)
 		}
-		budget = guardBudget(parseSize(limit))
+		budget = guardBudget(memoryLimit)
 	}
 	s.guard = &guard{budget: budget, read: residentBytes}
 	return nil

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -88,7 +89,7 @@ func TestDedupAfterReopen(t *testing.T) {
 // TestOutOfMemoryError: DuckDB's out-of-memory errors (past
 // --memory-limit) read as *insight.MemoryError; others stay as they are.
 func TestOutOfMemoryError(t *testing.T) {
-	s, err := Open("", Options{MemoryLimit: "20MB"})
+	s, err := Open("", Options{MemoryLimit: 20e6})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -117,4 +118,61 @@ func TestOutOfMemoryError(t *testing.T) {
 // digits is a table of the ten digits (the sql kind has no range()).
 func digits(alias string) string {
 	return "(VALUES ('0'), ('1'), ('2'), ('3'), ('4'), ('5'), ('6'), ('7'), ('8'), ('9')) " + alias + "(x)"
+}
+
+// TestMemoryLimitOption: Options.MemoryLimit, in bytes, becomes DuckDB's
+// memory_limit and the sql guard's default budget; negative leaves
+// DuckDB's own default, which the guard reads.
+func TestMemoryLimitOption(t *testing.T) {
+	for _, limit := range []int64{512e6, 3 << 30, -1} {
+		s, err := Open("", Options{MemoryLimit: limit})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var text string
+		err = s.db.QueryRow(`SELECT current_setting('memory_limit')`).Scan(&text)
+		s.Close()
+		got := parseSize(text)
+		if limit < 0 {
+			if err != nil || got <= 0 || s.guard.budget != guardBudget(got) {
+				t.Fatalf("DuckDB's default: memory_limit %q, guard budget %d, %v", text, s.guard.budget, err)
+			}
+			continue
+		}
+		if err != nil || got < limit-limit/1000 || got > limit+limit/1000 {
+			t.Fatalf("MemoryLimit %d: memory_limit %q (%d), %v", limit, text, got, err)
+		}
+		if s.guard.budget != guardBudget(limit) {
+			t.Fatalf("MemoryLimit %d: guard budget %d, want %d", limit, s.guard.budget, guardBudget(limit))
+		}
+	}
+}
+
+func TestParsePlan(t *testing.T) {
+	f := func(list string, want Plan, wantErr string) {
+		t.Helper()
+		got, err := ParsePlan(list)
+		if wantErr != "" {
+			if err == nil || !strings.Contains(err.Error(), wantErr) {
+				t.Fatalf("ParsePlan(%q) = %v, want an error containing %q", list, err, wantErr)
+			}
+			return
+		}
+		if err != nil || !reflect.DeepEqual(got, want) {
+			t.Fatalf("ParsePlan(%q) = %+v, %v, want %+v", list, got, err, want)
+		}
+		if back, err := ParsePlan(got.String()); err != nil || !reflect.DeepEqual(back, got) {
+			t.Fatalf("ParsePlan(%q.String() = %q) = %+v, %v", list, got.String(), back, err)
+		}
+	}
+	f("", Plan{}, "")
+	f("no-masks", Plan{MaskPeriods: -1}, "")
+	f("no-dense, no-event-codes", Plan{NoDenseRetention: true, NoEventCodes: true}, "")
+	f("no-masks,no-dense,no-event-codes,no-feed-in-place,", Plan{MaskPeriods: -1, NoDenseRetention: true, NoEventCodes: true, NoFeedInPlace: true}, "")
+	f("no-feed-in-place,no-feed-in-place", Plan{NoFeedInPlace: true}, "")
+	f("no-masks,fast", Plan{}, `unknown query plan switch "fast": want a comma-separated list of no-masks, no-dense, no-event-codes, no-feed-in-place`)
+	f("No-Masks", Plan{}, `"No-Masks"`)
+	if s := (Plan{MaskPeriods: -1, NoFeedInPlace: true}).String(); s != "no-masks,no-feed-in-place" {
+		t.Fatalf("String = %q", s)
+	}
 }

@@ -12,14 +12,14 @@ import (
 // 80 % of the machine, leaves too little for the rest of the server when
 // one query takes it all; every query and insight runs within this limit
 // (the sql kind's checker refuses the functions whose memory DuckDB does
-// not count). "" when the memory cannot be read (DuckDB's default then).
-func DefaultMemoryLimit() string {
+// not count). In bytes, whole MiB; -1 when the memory cannot be read
+// (DuckDB's default then).
+func DefaultMemoryLimit() int64 {
 	total := memTotal()
 	if total == 0 {
-		return ""
+		return -1
 	}
-	limit := max(total/4, 256<<20)
-	return strconv.FormatUint(limit>>20, 10) + "MiB"
+	return int64(max(total/4, 256<<20) >> 20 << 20)
 }
 
 // memTotal is the memory available to this process, 0 when unknown.

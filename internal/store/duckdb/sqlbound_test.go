@@ -38,7 +38,7 @@ func digitsJoin(n int) string {
 // the limit stop with a memory error (or finish), the process' memory
 // stays near the limit, and the store still answers afterwards.
 func TestSQLMemoryBounded(t *testing.T) {
-	s, err := Open("", Options{MemoryLimit: "128MB", Threads: 2})
+	s, err := Open("", Options{MemoryLimit: 128e6, Threads: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -195,7 +195,7 @@ func TestInsightTimeoutStopsWork(t *testing.T) {
 // budget stops with a memory error, whatever DuckDB counts; small queries
 // are untouched, and the store answers afterwards.
 func TestSQLGuard(t *testing.T) {
-	s, err := Open("", Options{MemoryLimit: "512MB", Threads: 2, SQLMemoryBudget: 48 << 20})
+	s, err := Open("", Options{MemoryLimit: 512e6, Threads: 2, SQLMemoryBudget: 48 << 20})
 	if err != nil {
 		t.Fatal(err)
 	}
