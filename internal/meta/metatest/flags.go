@@ -15,6 +15,48 @@ func runFlags(t *testing.T, open func(t *testing.T) meta.Store) {
 	t.Run("Flags", func(t *testing.T) { testFlags(t, open(t)) })
 	t.Run("FlagsConcurrentUpdate", func(t *testing.T) { testFlagsConcurrentUpdate(t, open(t)) })
 	t.Run("FlagHashKeys", func(t *testing.T) { testFlagHashKeys(t, open(t)) })
+	t.Run("CohortChangesBumpFlagsRevision", func(t *testing.T) { testCohortRevision(t, open(t)) })
+}
+
+// testCohortRevision: flags target cohorts, so changing or deleting a
+// cohort bumps its project's flags revision (and only its project's);
+// failed changes do not.
+func testCohortRevision(t *testing.T, s meta.Store) {
+	ctx := context.Background()
+	a, _, err := s.CreateProject(ctx, "a", "UTC")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _, err := s.CreateProject(ctx, "b", "UTC")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := s.CreateCohort(ctx, a.ID, "c", []byte(`{"distinct_ids":["x"]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := revision(t, s, a.ID)
+	if err := s.UpdateCohort(ctx, a.ID, c.ID, "c2", []byte(`{"distinct_ids":["y"]}`)); err != nil {
+		t.Fatal(err)
+	}
+	if got := revision(t, s, a.ID); got != start+1 {
+		t.Fatalf("revision after a cohort update = %d, want %d", got, start+1)
+	}
+	if err := s.UpdateCohort(ctx, b.ID, c.ID, "x", []byte(`{}`)); !errors.Is(err, meta.ErrNotFound) {
+		t.Fatalf("update of another project's cohort: %v", err)
+	}
+	if err := s.DeleteCohort(ctx, a.ID, c.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeleteCohort(ctx, a.ID, c.ID); !errors.Is(err, meta.ErrNotFound) {
+		t.Fatalf("second delete: %v", err)
+	}
+	if got := revision(t, s, a.ID); got != start+2 {
+		t.Fatalf("revision after update and delete = %d, want %d", got, start+2)
+	}
+	if got := revision(t, s, b.ID); got != 0 {
+		t.Fatalf("revision of the other project = %d, want 0", got)
+	}
 }
 
 func sameFlag(t *testing.T, what string, got, want meta.Flag) {

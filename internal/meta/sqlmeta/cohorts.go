@@ -65,16 +65,34 @@ func (t *Tables) Cohorts(ctx context.Context, projectID int64) ([]meta.Cohort, e
 
 // UpdateCohort replaces a cohort's name and definition.
 func (t *Tables) UpdateCohort(ctx context.Context, projectID, id int64, name string, definition []byte) error {
-	err := affected(t.exec(ctx, `UPDATE cohorts SET name = ?, definition = ? WHERE project_id = ? AND id = ?`, name, string(definition), projectID, id))
+	err := t.cohortChange(ctx, projectID, `UPDATE cohorts SET name = ?, definition = ? WHERE project_id = ? AND id = ?`, name, string(definition), projectID, id)
 	if err != nil && !errors.Is(err, meta.ErrNotFound) {
 		return fmt.Errorf("cannot update cohort %d: %w", id, err)
 	}
 	return err
 }
 
+// cohortChange runs one statement changing a cohort of project projectID
+// and bumps the project's flags revision with it: flags target cohorts,
+// so flag caches must reload when one changes.
+func (t *Tables) cohortChange(ctx context.Context, projectID int64, query string, args ...any) error {
+	tx, err := t.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if err := affected(tx.ExecContext(ctx, t.q(query), args...)); err != nil {
+		return err
+	}
+	if err := t.bumpFlagsRevision(ctx, tx, projectID); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
 // DeleteCohort removes a cohort.
 func (t *Tables) DeleteCohort(ctx context.Context, projectID, id int64) error {
-	err := affected(t.exec(ctx, `DELETE FROM cohorts WHERE project_id = ? AND id = ?`, projectID, id))
+	err := t.cohortChange(ctx, projectID, `DELETE FROM cohorts WHERE project_id = ? AND id = ?`, projectID, id)
 	if err != nil && !errors.Is(err, meta.ErrNotFound) {
 		return fmt.Errorf("cannot delete cohort %d: %w", id, err)
 	}
