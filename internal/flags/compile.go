@@ -300,6 +300,8 @@ const (
 	opCohortIn
 	opCohortNotIn
 	opFlagIs
+	opInRange // bucket filters (bucket.go)
+	opNotInRange
 )
 
 var operators = map[string]opcode{
@@ -336,6 +338,7 @@ const (
 	srcGroup
 	srcCohort
 	srcFlag
+	srcBucket // Journey's layer and holdout buckets (bucket.go)
 )
 
 type prop struct {
@@ -386,8 +389,10 @@ func compileProp(errs *Errors, path string, p *Property, loc *time.Location, ctx
 		out.src = srcCohort
 	case TypeFlag:
 		out.src = srcFlag
+	case TypeBucket:
+		out.src = srcBucket
 	default:
-		errs.add(path+".type", fmt.Sprintf("unknown property type %q (person, group, cohort or flag)", p.Type))
+		errs.add(path+".type", fmt.Sprintf("unknown property type %q (person, group, cohort, flag or bucket)", p.Type))
 		return out, false
 	}
 	if p.GroupTypeIndex != nil && p.Type != TypeGroup {
@@ -399,6 +404,8 @@ func compileProp(errs *Errors, path string, p *Property, loc *time.Location, ctx
 		compileCohortProp(errs, path, p, &out)
 	case srcFlag:
 		compileFlagProp(errs, path, p, &out, ctx)
+	case srcBucket:
+		compileBucketProp(errs, path, p, &out, ctx)
 	default:
 		if p.Key == "" {
 			errs.add(path+".key", "is required")

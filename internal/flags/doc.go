@@ -81,6 +81,10 @@
 //     Fallback for stored memberships. type "flag" (operator
 //     flag_evaluates_to) compares another flag's value: true matches any
 //     enabled value, false a disabled flag, a string that variant.
+//   - type "bucket" (Journey's own, for experiment layers and holdouts;
+//     see bucket.go): operator in_range / not_in_range, value [from, to],
+//     matches when Hash(key, id, "") is in [from, to). PostHog's SDKs do
+//     not know it and fall back to /flags.
 //   - "negation": true inverts any property.
 //
 // Decode refuses what Journey does not evaluate (early-access super

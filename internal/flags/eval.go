@@ -259,7 +259,7 @@ func (e *evaluator) bucketID(c *Compiled, agg int) (string, bool) {
 
 func (e *evaluator) condition(c *Compiled, cd *cond, id string, r *Result) (bool, Reason) {
 	for i := range cd.props {
-		ok, err := e.property(c, cd, &cd.props[i])
+		ok, err := e.property(c, cd, &cd.props[i], id)
 		if err != nil && r.Err == nil {
 			r.Err = err
 		}
@@ -273,8 +273,10 @@ func (e *evaluator) condition(c *Compiled, cd *cond, id string, r *Result) (bool
 	return false, ReasonOutOfRollout
 }
 
-func (e *evaluator) property(c *Compiled, cd *cond, p *prop) (bool, error) {
+func (e *evaluator) property(c *Compiled, cd *cond, p *prop, id string) (bool, error) {
 	switch p.src {
+	case srcBucket:
+		return p.matchBucket(id) != p.negate, nil
 	case srcCohort:
 		if e.env.Cohorts == nil {
 			return false, fmt.Errorf("cohort %s: no cohort definitions or memberships given", p.cohort)

@@ -69,7 +69,8 @@ type Property struct {
 	// Operator "" means exact (in for cohorts).
 	Operator string `json:"operator,omitempty"`
 	// Type is "person" (or ""), "group", "cohort" (Value is the cohort id)
-	// or "flag" (Key names the flag, Value is what it must evaluate to).
+	// or "flag" (Key names the flag, Value is what it must evaluate to),
+	// or Journey's "bucket" (Key is a salt, Value [from, to]: bucket.go).
 	Type string `json:"type,omitempty"`
 	// GroupTypeIndex picks the group type of a "group" property; nil
 	// means the condition's aggregation.
