@@ -1,5 +1,10 @@
 package insight
 
+import (
+	"fmt"
+	"time"
+)
+
 // BadDays is {"kind":"bad_days"}: the share of actor-days that had a bad
 // event (an exception, a failed payment…) among the actor-days with any
 // activity.
@@ -71,4 +76,52 @@ type BadDaysResult struct {
 	Rate       float64        `json:"rate"`
 	Days       []BadDay       `json:"days"`
 	TopPersons []BadDaysActor `json:"top_persons"`
+}
+
+// BadDaysCounts is a store's counts for a bad-days query over its days
+// (periods of interval day): rows (Measure, Period, Value) with Measure
+// CountActive for the actors active on day Period, CountBad for those of
+// them with a bad event; and the actors with the most bad days (then the
+// most active days, then by actor), at most q.Top, in that order.
+type BadDaysCounts func(days Periods) ([]CountRow, []BadDaysActor, error)
+
+// RunBadDays answers a bad-days query from a store's counts: the rate of
+// each day and of the whole range, and the top actors.
+func RunBadDays(q *BadDays, tz *time.Location, now time.Time, counts BadDaysCounts) (*BadDaysResult, error) {
+	days := NewPeriods(q.From, q.To, tz, "day", now)
+	res := &BadDaysResult{Kind: "bad_days", Days: make([]BadDay, days.Len()), TopPersons: []BadDaysActor{}}
+	for i := range res.Days {
+		res.Days[i].T = days.Label(i)
+	}
+	if days.Len() == 0 {
+		return res, nil
+	}
+	rows, top, err := counts(days)
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range rows {
+		if r.Period < 0 || r.Period >= len(res.Days) || r.Measure != CountActive && r.Measure != CountBad {
+			return nil, fmt.Errorf("bad days: %q count for day %d out of range", r.Measure, r.Period)
+		}
+		if d := &res.Days[r.Period]; r.Measure == CountBad {
+			d.Bad += int64(r.Value)
+		} else {
+			d.Active += int64(r.Value)
+		}
+	}
+	var totalBad, totalActive int64
+	for d := range res.Days {
+		day := &res.Days[d]
+		if day.Active > 0 {
+			day.Rate = float64(day.Bad) / float64(day.Active)
+		}
+		totalBad += day.Bad
+		totalActive += day.Active
+	}
+	if totalActive > 0 {
+		res.Rate = float64(totalBad) / float64(totalActive)
+	}
+	res.TopPersons = append(res.TopPersons, top...)
+	return res, nil
 }

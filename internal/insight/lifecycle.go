@@ -1,5 +1,10 @@
 package insight
 
+import (
+	"fmt"
+	"time"
+)
+
 // Lifecycle is {"kind":"lifecycle"}: for each interval, the actors who did
 // the event split into new, returning and resurrecting, and those who
 // stopped (dormant), PostHog style.
@@ -53,4 +58,59 @@ type LifecyclePoint struct {
 type LifecycleResult struct {
 	Kind   string           `json:"kind"`
 	Points []LifecyclePoint `json:"points"`
+}
+
+// LifecycleCounts is a store's counts for a lifecycle query over periods
+// p: rows (Measure, Period, Value) with Measure CountActive for the actors
+// active in a period (-1, the one before the range, to p.Len()-1),
+// CountReturning for those active in it and the one before, CountNew for
+// those whose first period ever it is (0 to p.Len()-1). Whether an actor
+// is new depends on all their history: stores read the event from the
+// beginning of time up to the range's end, and count activity in the
+// first period from its start even when the range starts later.
+type LifecycleCounts func(p Periods) ([]CountRow, error)
+
+// RunLifecycle answers a lifecycle query from a store's counts: per
+// period t, new = N(t), returning = R(t), resurrecting = A(t) - R(t) -
+// N(t) and dormant = -(A(t-1) - R(t)).
+func RunLifecycle(q *Lifecycle, tz *time.Location, now time.Time, counts LifecycleCounts) (*LifecycleResult, error) {
+	p := NewPeriods(q.From, q.To, tz, q.Interval, now)
+	n := p.Len()
+	res := &LifecycleResult{Kind: "lifecycle", Points: make([]LifecyclePoint, n)}
+	for i := range res.Points {
+		res.Points[i].T = p.Label(i)
+	}
+	if n == 0 {
+		return res, nil
+	}
+	rows, err := counts(p)
+	if err != nil {
+		return nil, err
+	}
+	active := make([]int64, n+1) // period t at t+1
+	returning := make([]int64, n)
+	newActors := make([]int64, n)
+	for _, r := range rows {
+		dst, i := returning, r.Period
+		switch r.Measure {
+		case CountActive:
+			dst, i = active, i+1
+		case CountNew:
+			dst = newActors
+		case CountReturning:
+		default:
+			dst = nil
+		}
+		if i < 0 || i >= len(dst) {
+			return nil, fmt.Errorf("lifecycle: %q count for period %d out of range", r.Measure, r.Period)
+		}
+		dst[i] += int64(r.Value)
+	}
+	for t := range res.Points {
+		pt := &res.Points[t]
+		pt.New, pt.Returning = newActors[t], returning[t]
+		pt.Resurrecting = active[t+1] - returning[t] - newActors[t]
+		pt.Dormant = -(active[t] - returning[t])
+	}
+	return res, nil
 }

@@ -1,5 +1,10 @@
 package insight
 
+import (
+	"fmt"
+	"time"
+)
+
 // Stickiness is {"kind":"stickiness"}: for each series and each k, how many
 // actors did the event on exactly k intervals of the range.
 type Stickiness struct {
@@ -51,9 +56,16 @@ type StickinessResult struct {
 	Series []StickinessSeries `json:"series"`
 }
 
-// EmptyResult is the answer's shape over n intervals, before any actor is
-// counted: each series with a zero point for 1..n days.
-func (q *Stickiness) EmptyResult(n int) *StickinessResult {
+// StickinessCounts is a store's counts for a stickiness query over
+// periods p: rows (Series, Period, Value) say that Value actors did
+// series number Series on exactly Period (1..p.Len()) of the periods.
+type StickinessCounts func(p Periods) ([]CountRow, error)
+
+// RunStickiness answers a stickiness query from a store's counts: each
+// series with a point for every k from 1 to the number of periods.
+func RunStickiness(q *Stickiness, tz *time.Location, now time.Time, counts StickinessCounts) (*StickinessResult, error) {
+	p := NewPeriods(q.From, q.To, tz, q.Interval, now)
+	n := p.Len()
 	res := &StickinessResult{Kind: "stickiness", Series: make([]StickinessSeries, len(q.Series))}
 	for i, series := range q.Series {
 		res.Series[i] = StickinessSeries{Label: series.Label, Points: make([]StickinessPoint, n)}
@@ -61,5 +73,18 @@ func (q *Stickiness) EmptyResult(n int) *StickinessResult {
 			res.Series[i].Points[k].Days = k + 1
 		}
 	}
-	return res
+	if n == 0 {
+		return res, nil
+	}
+	rows, err := counts(p)
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range rows {
+		if r.Series < 0 || r.Series >= len(res.Series) || r.Period < 1 || r.Period > n {
+			return nil, fmt.Errorf("stickiness: series %d, %d intervals out of range", r.Series, r.Period)
+		}
+		res.Series[r.Series].Points[r.Period-1].Count += int64(r.Value)
+	}
+	return res, nil
 }

@@ -9,23 +9,29 @@ import (
 	"time"
 )
 
-// SeriesValues is what a store computes for one series over one range:
-// breakdown value ("" without breakdown) → bucket label → value.
-type SeriesValues func(r Range, s Series) (map[string]map[string]float64, error)
+// TrendCounts is a store's values of one trend series over one range
+// (the query's, or the previous one for a comparison) in periods p: rows
+// (Breakdown, Period, Value), Period indexing p.Starts, none for a period
+// without a value. With a breakdown the store folds the values beyond
+// r.Breakdown.Limit into "$other", ranking them by its aggregate; for wau
+// and mau (p.Windows) Period indexes the windows' Ends instead, every
+// value is handed back and insight keeps the top ones, as distinct counts
+// cannot be added up into "$other".
+type TrendCounts func(r Range, s Series, p Periods) ([]CountRow, error)
 
-// RunTrend assembles a trend from a store's per-series values: every
-// series over the range's buckets, the previous period when asked, and
-// the formula. Stores differ only in SeriesValues.
-func RunTrend(q *Trend, tz *time.Location, values SeriesValues) (*TrendResult, error) {
+// RunTrend answers a trend from a store's counts: every series over the
+// range's periods, the previous period when asked, and the formula. now
+// is the query run's one reading of the store's clock.
+func RunTrend(q *Trend, tz *time.Location, now time.Time, counts TrendCounts) (*TrendResult, error) {
 	over := func(r Range) ([]SeriesResult, error) {
-		buckets := Buckets(r.From, r.To, tz, q.Interval)
+		p := NewPeriods(r.From, r.To, tz, q.Interval, now)
 		var out []SeriesResult
 		for i, s := range q.Series {
-			v, err := values(r, s)
+			v, err := trendValues(r, s, p, counts)
 			if err != nil {
 				return nil, err
 			}
-			out = append(out, SeriesPoints(i, s, r.Breakdown != nil, q.Interval, buckets, v)...)
+			out = append(out, seriesPoints(i, s, r.Breakdown != nil, p, v)...)
 		}
 		return out, nil
 	}
@@ -45,9 +51,46 @@ func RunTrend(q *Trend, tz *time.Location, values SeriesValues) (*TrendResult, e
 		res.Series = append(res.Series, prev...)
 	}
 	if q.Formula != "" {
-		return ApplyFormula(q, res)
+		return applyFormula(q, res)
 	}
 	return res, nil
+}
+
+// trendValues asks the store for a series' counts: breakdown value (""
+// without breakdown) → value per period. A value has a key once the
+// store hands back a row for it; rows outside the periods are dropped.
+func trendValues(r Range, s Series, p Periods, counts TrendCounts) (map[string][]float64, error) {
+	if p.Len() == 0 {
+		return nil, nil
+	}
+	rows, err := counts(r, s, p)
+	if err != nil {
+		return nil, err
+	}
+	w, windowed := p.Windows(s.Math)
+	out := map[string][]float64{}
+	for _, row := range rows {
+		i := row.Period
+		if windowed {
+			if i < 0 || i >= len(w.Ends) {
+				continue
+			}
+			i = w.period[i]
+		}
+		if i < 0 || i >= p.Len() {
+			continue
+		}
+		v := out[row.Breakdown]
+		if v == nil {
+			v = make([]float64, p.Len())
+			out[row.Breakdown] = v
+		}
+		v[i] += row.Value
+	}
+	if windowed && r.Breakdown != nil {
+		out = topBySum(out, r.Breakdown.Limit)
+	}
+	return out, nil
 }
 
 // PreviousRange is the period of the same length just before the range.
@@ -58,11 +101,11 @@ func (t *Trend) PreviousRange() Range {
 	return r
 }
 
-// SeriesPoints turns a store's values for query series number idx
-// (breakdown value → bucket label → value; "" without breakdown) into
-// result series with a point for every bucket. Breakdown series are
-// ordered by their total, "$other" last.
-func SeriesPoints(idx int, s Series, breakdown bool, interval string, buckets []time.Time, values map[string]map[string]float64) []SeriesResult {
+// seriesPoints turns the values of query series number idx (breakdown
+// value → value per period; "" without breakdown) into result series
+// with a point for every period. Breakdown series are ordered by their
+// total, "$other" last.
+func seriesPoints(idx int, s Series, breakdown bool, p Periods, values map[string][]float64) []SeriesResult {
 	keys := []string{""}
 	if breakdown {
 		keys = keys[:0]
@@ -74,8 +117,8 @@ func SeriesPoints(idx int, s Series, breakdown bool, interval string, buckets []
 			}
 		}
 		sort.Slice(keys, func(i, j int) bool {
-			if (keys[i] == "$other") != (keys[j] == "$other") {
-				return keys[j] == "$other"
+			if (keys[i] == BreakdownOther) != (keys[j] == BreakdownOther) {
+				return keys[j] == BreakdownOther
 			}
 			if sums[keys[i]] != sums[keys[j]] {
 				return sums[keys[i]] > sums[keys[j]]
@@ -85,24 +128,27 @@ func SeriesPoints(idx int, s Series, breakdown bool, interval string, buckets []
 	}
 	var out []SeriesResult
 	for _, k := range keys {
-		sr := SeriesResult{Label: s.Label, Points: make([]Point, len(buckets)), index: idx}
+		sr := SeriesResult{Label: s.Label, Points: make([]Point, p.Len()), index: idx}
 		if breakdown {
 			v := k
 			sr.BreakdownValue = &v
 			sr.Label = s.Label + " - " + k
 		}
-		for i, b := range buckets {
-			label := Label(b, interval)
-			sr.Points[i] = Point{T: label, Value: values[k][label]}
+		vals := values[k]
+		for i := range sr.Points {
+			sr.Points[i].T = p.Label(i)
+			if vals != nil {
+				sr.Points[i].Value = vals[i]
+			}
 		}
 		out = append(out, sr)
 	}
 	return out
 }
 
-// ApplyFormula replaces the series of res by the formula's result, per
+// applyFormula replaces the series of res by the formula's result, per
 // breakdown value and per period (current and previous).
-func ApplyFormula(q *Trend, res *TrendResult) (*TrendResult, error) {
+func applyFormula(q *Trend, res *TrendResult) (*TrendResult, error) {
 	expr, err := parseFormula(q.Formula, len(q.Series))
 	if err != nil {
 		return nil, bad("formula", "%v", err)
@@ -274,10 +320,10 @@ func (p *formulaParser) factor() (func([]float64) float64, error) {
 	return nil, fmt.Errorf("unexpected %q at %d", string(c), p.i)
 }
 
-// TopBySum keeps the limit breakdown values whose points sum highest (ties
+// topBySum keeps the limit breakdown values whose points sum highest (ties
 // by value) and drops the rest: distinct counts (WAU, MAU) cannot be added
 // up into "$other".
-func TopBySum(m map[string]map[string]float64, limit int) map[string]map[string]float64 {
+func topBySum(m map[string][]float64, limit int) map[string][]float64 {
 	type kv struct {
 		k   string
 		sum float64
@@ -291,7 +337,7 @@ func TopBySum(m map[string]map[string]float64, limit int) map[string]map[string]
 		all = append(all, kv{k, sum})
 	}
 	sort.Slice(all, func(i, j int) bool { return all[i].sum > all[j].sum || all[i].sum == all[j].sum && all[i].k < all[j].k })
-	out := map[string]map[string]float64{}
+	out := map[string][]float64{}
 	for i, x := range all {
 		if i == limit {
 			break

@@ -3,6 +3,7 @@ package clickhouse
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/journey-dev/journey/internal/insight"
@@ -12,95 +13,85 @@ import (
 // actor-days (days in tz) with a bad event among those with any activity,
 // per day and overall, and the actors with the most bad days.
 func (s *Store) BadDays(ctx context.Context, projectID int64, tz *time.Location, q *insight.BadDays) (*insight.BadDaysResult, error) {
-	days := insight.Buckets(q.From, q.To, tz, "day")
-	res := &insight.BadDaysResult{Kind: "bad_days", Days: make([]insight.BadDay, len(days)), TopPersons: []insight.BadDaysActor{}}
-	index := map[string]int{}
-	for i, d := range days {
-		res.Days[i].T = insight.Label(d, "day")
-		index[res.Days[i].T] = i
-	}
-	if len(days) == 0 {
-		return res, nil
-	}
+	return insight.RunBadDays(q, tz, s.now(), func(days insight.Periods) ([]insight.CountRow, []insight.BadDaysActor, error) {
+		return s.badDaysCounts(ctx, projectID, q, days)
+	})
+}
+
+// badDaysCounts is insight.BadDaysCounts.
+func (s *Store) badDaysCounts(ctx context.Context, projectID int64, q *insight.BadDays, days insight.Periods) ([]insight.CountRow, []insight.BadDaysActor, error) {
 	var events []string // none: any event makes a day active
 	if len(q.Active) > 0 {
-		events = insight.MatchEvents(append(append([]insight.EventMatch(nil), q.Bad...), q.Active...))
+		events = insight.MatchEvents(slices.Concat(q.Bad, q.Active))
 	}
 	src := s.newSource(projectID, &q.Range, events...)
 	// Person filters on a bad or active event read the event's person
 	// (match joins persons for them).
-	active, activeArgs := "toUInt8(1)", []any(nil)
+	active := sqlf("toUInt8(1)")
 	if len(q.Active) > 0 {
-		active, activeArgs = src.matchEvents(q.Active)
+		active = src.matchEvents(q.Active)
 	}
-	bad, badArgs := src.matchEvents(q.Bad)
-	src.extra = []string{bad + " AS is_bad", active + " AS is_active"}
-	src.extraArgs = append(badArgs, activeArgs...)
-	from, fromArgs, err := src.sql()
+	cols := src.matchEvents(q.Bad)
+	cols.add(" AS is_bad, ")
+	cols.addFrag(active)
+	cols.add(" AS is_active")
+	src.column(cols)
+	from, err := src.frag()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	// Active actor-days, and whether each was bad. Rows that match an
 	// event name but not its filters are neither bad nor active.
-	actorDays := `SELECT actor, day, max(is_bad) AS bad_day FROM (
-    SELECT actor, toDate(ts, ?) AS day, is_bad, is_bad OR is_active AS active_row FROM (` + from + `))
-  GROUP BY actor, day HAVING max(active_row) = 1`
-	args := append([]any{tz.String()}, fromArgs...)
+	actorDays := sqlf("SELECT actor, day, max(is_bad) AS bad_day FROM (\n    SELECT actor, ")
+	actorDays.addFrag(periodIndex("ts", days))
+	actorDays.add(" AS day, is_bad, is_bad OR is_active AS active_row FROM (")
+	actorDays.addFrag(from)
+	actorDays.add("))\n  GROUP BY actor, day HAVING max(active_row) = 1")
 
-	query := "SELECT toString(day), count(), countIf(bad_day = 1) FROM (" + actorDays + ") GROUP BY day"
-	rows, err := s.query(ctx, query, args...)
+	query := sqlf("SELECT day, count(), countIf(bad_day = 1) FROM (")
+	query.addFrag(actorDays)
+	query.add(") GROUP BY day")
+	rows, err := s.query(ctx, query.text, query.args...)
 	if err != nil {
-		return nil, fmt.Errorf("cannot run bad days: %w", err)
+		return nil, nil, fmt.Errorf("cannot run bad days: %w", err)
 	}
 	defer rows.Close()
+	var out []insight.CountRow
 	for rows.Next() {
-		var label string
+		var day int64
 		var a, b uint64
-		if err := rows.Scan(&label, &a, &b); err != nil {
-			return nil, err
+		if err := rows.Scan(&day, &a, &b); err != nil {
+			return nil, nil, err
 		}
-		d, ok := index[label]
-		if !ok {
-			return nil, fmt.Errorf("bad days: day %s out of range", label)
-		}
-		res.Days[d].Active, res.Days[d].Bad = int64(a), int64(b)
+		out = append(out,
+			insight.CountRow{Measure: insight.CountActive, Period: int(day), Value: float64(a)},
+			insight.CountRow{Measure: insight.CountBad, Period: int(day), Value: float64(b)})
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("cannot run bad days: %w", err)
-	}
-	var totalBad, totalActive int64
-	for d := range res.Days {
-		day := &res.Days[d]
-		if day.Active > 0 {
-			day.Rate = float64(day.Bad) / float64(day.Active)
-		}
-		totalBad += day.Bad
-		totalActive += day.Active
-	}
-	if totalActive > 0 {
-		res.Rate = float64(totalBad) / float64(totalActive)
+		return nil, nil, fmt.Errorf("cannot run bad days: %w", err)
 	}
 
 	// Ordered by the actor itself (a person id or a group key), as DuckDB
 	// orders ties.
-	query = `SELECT toString(actor), active_days, bad_days FROM (
-  SELECT actor, count() AS active_days, countIf(bad_day = 1) AS bad_days FROM (` + actorDays + `) GROUP BY actor)
-WHERE bad_days > 0 ORDER BY bad_days DESC, active_days DESC, actor LIMIT ?`
-	top, err := s.query(ctx, query, append(args, q.Top)...)
+	query = sqlf("SELECT toString(actor), active_days, bad_days FROM (\n  SELECT actor, count() AS active_days, countIf(bad_day = 1) AS bad_days FROM (")
+	query.addFrag(actorDays)
+	query.add(") GROUP BY actor)\nWHERE bad_days > 0 ORDER BY bad_days DESC, active_days DESC, actor LIMIT ?", q.Top)
+	ranked, err := s.query(ctx, query.text, query.args...)
 	if err != nil {
-		return nil, fmt.Errorf("cannot rank bad days: %w", err)
+		return nil, nil, fmt.Errorf("cannot rank bad days: %w", err)
 	}
-	defer top.Close()
-	for top.Next() {
+	defer ranked.Close()
+	var top []insight.BadDaysActor
+	for ranked.Next() {
 		var actor string
 		var ad, bd uint64
-		if err := top.Scan(&actor, &ad, &bd); err != nil {
-			return nil, err
+		if err := ranked.Scan(&actor, &ad, &bd); err != nil {
+			return nil, nil, err
 		}
-		res.TopPersons = append(res.TopPersons, insight.BadDaysActor{Actor: actor, BadDays: int64(bd), ActiveDays: int64(ad)})
+		top = append(top, insight.BadDaysActor{Actor: actor, BadDays: int64(bd), ActiveDays: int64(ad)})
 	}
-	if err := top.Err(); err != nil {
-		return nil, fmt.Errorf("cannot rank bad days: %w", err)
+	if err := ranked.Err(); err != nil {
+		return nil, nil, fmt.Errorf("cannot rank bad days: %w", err)
 	}
-	return res, nil
+	return out, top, nil
 }

@@ -16,66 +16,55 @@ import (
 //
 // Per interval t (from the one before the range) the query counts the
 // actors active in t (A), those active in t and t-1 (R) and those whose
-// first period ever is t (N); then new = N, returning = R, resurrecting =
-// A(t) - R(t) - N(t) and dormant = A(t-1) - R(t).
+// first period ever is t (N); package insight derives the rest.
 func (s *Store) Lifecycle(ctx context.Context, projectID int64, tz *time.Location, q *insight.Lifecycle) (*insight.LifecycleResult, error) {
-	buckets := insight.Buckets(q.From, q.To, tz, q.Interval)
-	res := &insight.LifecycleResult{Kind: "lifecycle", Points: make([]insight.LifecyclePoint, len(buckets))}
-	if len(buckets) == 0 {
-		return res, nil
-	}
-	prev := insight.Truncate(buckets[0].Add(-time.Nanosecond), q.Interval)
-	index := map[string]int{insight.Label(prev, q.Interval): -1}
-	for i, b := range buckets {
-		res.Points[i].T = insight.Label(b, q.Interval)
-		index[res.Points[i].T] = i
-	}
+	return insight.RunLifecycle(q, tz, s.now(), func(p insight.Periods) ([]insight.CountRow, error) {
+		return s.lifecycleCounts(ctx, projectID, q, p)
+	})
+}
+
+// lifecycleCounts is insight.LifecycleCounts.
+func (s *Store) lifecycleCounts(ctx context.Context, projectID int64, q *insight.Lifecycle, p insight.Periods) ([]insight.CountRow, error) {
 	src := s.newMatchSource(projectID, &q.Range, q.Event, q.Action)
 	src.from = time.Unix(0, 0) // DateTime starts at the epoch
-	from, fromArgs, err := src.sql()
+	from, err := src.frag()
 	if err != nil {
 		return nil, err
 	}
-	before := map[string]string{"day": "subtractDays(%s, 1)", "week": "subtractWeeks(%s, 1)", "month": "subtractMonths(%s, 1)"}[q.Interval]
-	// ClickHouse 18 has no window functions: each actor's periods become
-	// an array, and each period in the range is checked against it.
-	query := `SELECT toString(period), count(), countIf(has(periods, ` + fmt.Sprintf(before, "period") + `)), countIf(period = first_period) FROM (
-  SELECT periods, first_period, arrayJoin(arrayFilter(x -> x >= toDate(?), periods)) AS period FROM (
-    SELECT actor, groupUniqArray(` + periodExpr("ts", q.Interval) + `) AS periods, arrayReduce('min', periods) AS first_period
-    FROM (` + from + `) GROUP BY actor))
-GROUP BY period`
-	args := append([]any{prev.Format("2006-01-02"), tz.String()}, fromArgs...)
-	rows, err := s.query(ctx, query, args...)
+	// ClickHouse 18 has no window functions: each actor's periods (indexes,
+	// -1 the one before the range) become an array, and each period from
+	// -1 on is checked against it.
+	query := sqlf(`SELECT period, count(), countIf(has(periods, period - 1)), countIf(period = first_period) FROM (
+  SELECT periods, first_period, arrayJoin(arrayFilter(x -> x >= -1, periods)) AS period FROM (
+    SELECT actor, groupUniqArray(`)
+	query.addFrag(periodIndex("ts", p))
+	query.add(`) AS periods, arrayReduce('min', periods) AS first_period
+    FROM (`)
+	query.addFrag(from)
+	query.add(`) GROUP BY actor))
+GROUP BY period`)
+	rows, err := s.query(ctx, query.text, query.args...)
 	if err != nil {
 		return nil, fmt.Errorf("cannot run lifecycle for %q: %w", insight.EventNames(q.Event, q.Action), err)
 	}
 	defer rows.Close()
-	active := make([]int64, len(buckets)+1) // interval t at t+1
-	returning := make([]int64, len(buckets))
-	newActors := make([]int64, len(buckets))
+	var out []insight.CountRow
 	for rows.Next() {
-		var label string
+		var period int64
 		var a, r, n uint64
-		if err := rows.Scan(&label, &a, &r, &n); err != nil {
+		if err := rows.Scan(&period, &a, &r, &n); err != nil {
 			return nil, err
 		}
-		t, ok := index[label]
-		if !ok {
-			return nil, fmt.Errorf("lifecycle: interval %s out of range", label)
-		}
-		active[t+1] = int64(a)
+		t := int(period)
+		out = append(out, insight.CountRow{Measure: insight.CountActive, Period: t, Value: float64(a)})
 		if t >= 0 {
-			returning[t], newActors[t] = int64(r), int64(n)
+			out = append(out,
+				insight.CountRow{Measure: insight.CountReturning, Period: t, Value: float64(r)},
+				insight.CountRow{Measure: insight.CountNew, Period: t, Value: float64(n)})
 		}
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("cannot run lifecycle for %q: %w", insight.EventNames(q.Event, q.Action), err)
 	}
-	for t := range res.Points {
-		p := &res.Points[t]
-		p.New, p.Returning = newActors[t], returning[t]
-		p.Resurrecting = active[t+1] - returning[t] - newActors[t]
-		p.Dormant = -(active[t] - returning[t])
-	}
-	return res, nil
+	return out, nil
 }

@@ -3,6 +3,7 @@ package clickhouse
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -18,21 +19,65 @@ import (
 // written. Known difference: visitParam finds a key at any nesting level,
 // so a nested object with the same key can shadow a missing top-level one.
 
-// propExpr is the string value of property ? in the JSON column col.
-func propExpr(col string) string {
-	return fmt.Sprintf("if(substring(visitParamExtractRaw(%[1]s, ?), 1, 1) = '\"', visitParamExtractString(%[1]s, ?), visitParamExtractRaw(%[1]s, ?))", col)
+// frag is a piece of SQL with its bound arguments in text order: text and
+// arguments are only ever appended together, so no caller lines up
+// argument lists by hand.
+type frag struct {
+	text string
+	args []any
 }
 
-func propArgs(name string) []any { return []any{name, name, name} }
+// sqlf is a fragment of text and the arguments of its placeholders.
+func sqlf(text string, args ...any) frag { return frag{text: text, args: args} }
 
-// breakdownValue is property ?'s value as a breakdown value: "$none" when
-// the key is missing or JSON null (as DuckDB's json_extract_string gives
-// NULL for both). Its args are breakdownArgs(name).
-func breakdownValue(col string) string {
-	return "if(visitParamHas(" + col + ", ?) AND visitParamExtractRaw(" + col + ", ?) != 'null', " + propExpr(col) + ", '$none')"
+// add appends text and the arguments of its placeholders.
+func (f *frag) add(text string, args ...any) {
+	f.text += text
+	// Clipped: a copy of f appended to elsewhere never shares arguments.
+	// (Each add copies: build long lists in one add.)
+	f.args = append(slices.Clip(f.args), args...)
 }
 
-func breakdownArgs(name string) []any { return append([]any{name, name}, propArgs(name)...) }
+// addFrag appends another fragment.
+func (f *frag) addFrag(g frag) { f.add(g.text, g.args...) }
+
+// joinFrags joins fragments with sep.
+func joinFrags(sep string, fs []frag) frag {
+	var out frag
+	for i, f := range fs {
+		if i > 0 {
+			out.add(sep)
+		}
+		out.addFrag(f)
+	}
+	return out
+}
+
+// prop is the string value of property name in the JSON column col.
+func prop(col, name string) frag {
+	return sqlf(fmt.Sprintf("if(substring(visitParamExtractRaw(%[1]s, ?), 1, 1) = '\"', visitParamExtractString(%[1]s, ?), visitParamExtractRaw(%[1]s, ?))", col), name, name, name)
+}
+
+// propExpr is prop's text: the string value of property ? in col, with
+// propArgs.
+func propExpr(col string) string { return prop(col, "").text }
+
+func propArgs(name string) []any { return prop("", name).args }
+
+// breakdownFrag is property name's value as a breakdown value: "$none"
+// when the key is missing or JSON null (as DuckDB's json_extract_string
+// gives NULL for both).
+func breakdownFrag(col, name string) frag {
+	f := sqlf("if(visitParamHas("+col+", ?) AND visitParamExtractRaw("+col+", ?) != 'null', ", name, name)
+	f.addFrag(prop(col, name))
+	f.add(", '$none')")
+	return f
+}
+
+// breakdownValue is breakdownFrag's text, with breakdownArgs.
+func breakdownValue(col string) string { return breakdownFrag(col, "").text }
+
+func breakdownArgs(name string) []any { return breakdownFrag("", name).args }
 
 type where struct {
 	conds []string
@@ -44,6 +89,9 @@ func (w *where) add(cond string, args ...any) {
 	w.args = append(w.args, args...)
 }
 
+// addFrag adds a condition fragment.
+func (w *where) addFrag(f frag) { w.add(f.text, f.args...) }
+
 func (w *where) sql() string {
 	if len(w.conds) == 0 {
 		return "1"
@@ -51,28 +99,53 @@ func (w *where) sql() string {
 	return strings.Join(w.conds, " AND ")
 }
 
+// frag is the conditions ANDed.
+func (w *where) frag() frag { return sqlf(w.sql(), w.args...) }
+
 // filter compiles one property filter on JSON column col.
 func (w *where) filter(col string, f insight.Filter) {
 	if f.Type == "element" {
 		w.element(col, f)
 		return
 	}
-	val, args := propExpr(col), propArgs(f.Property)
+	val := prop(col, f.Property)
+	// has is "the key is present and": a missing key reads as "".
+	has := func(cond string, args ...any) {
+		c := sqlf("visitParamHas("+col+", ?) AND ", f.Property)
+		c.addFrag(val)
+		c.add(cond, args...)
+		w.addFrag(c)
+	}
+	num := func(cond string) {
+		c := sqlf("toFloat64OrNull(")
+		c.addFrag(val)
+		c.add(") "+cond, insight.ValueFloat(f.Value))
+		w.addFrag(c)
+	}
 	switch f.Op {
 	case "eq":
-		w.add("visitParamHas("+col+", ?) AND "+val+" = ?", append(append([]any{f.Property}, args...), insight.ValueString(f.Value))...)
+		has(" = ?", insight.ValueString(f.Value))
 	case "neq":
-		w.add("NOT (visitParamHas("+col+", ?) AND "+val+" = ?)", append(append([]any{f.Property}, args...), insight.ValueString(f.Value))...)
+		c := sqlf("NOT (visitParamHas("+col+", ?) AND ", f.Property)
+		c.addFrag(val)
+		c.add(" = ?)", insight.ValueString(f.Value))
+		w.addFrag(c)
 	case "contains":
-		w.add("visitParamHas("+col+", ?) AND positionCaseInsensitiveUTF8("+val+", ?) > 0", append(append([]any{f.Property}, args...), insight.ValueString(f.Value))...)
+		c := sqlf("visitParamHas("+col+", ?) AND positionCaseInsensitiveUTF8(", f.Property)
+		c.addFrag(val)
+		c.add(", ?) > 0", insight.ValueString(f.Value))
+		w.addFrag(c)
 	case "gt":
-		w.add("toFloat64OrNull("+val+") > ?", append(args, insight.ValueFloat(f.Value))...)
+		num("> ?")
 	case "lt":
-		w.add("toFloat64OrNull("+val+") < ?", append(args, insight.ValueFloat(f.Value))...)
+		num("< ?")
 	case "is_set":
 		w.add("visitParamHas("+col+", ?)", f.Property)
 	case "regex":
-		w.add("visitParamHas("+col+", ?) AND match("+val+", ?)", append(append([]any{f.Property}, args...), insight.ValueString(f.Value))...)
+		c := sqlf("visitParamHas("+col+", ?) AND match(", f.Property)
+		c.addFrag(val)
+		c.add(", ?)", insight.ValueString(f.Value))
+		w.addFrag(c)
 	case "in":
 		list, _ := f.Value.([]any)
 		vals := make([]string, len(list))
@@ -83,7 +156,10 @@ func (w *where) filter(col string, f insight.Filter) {
 			w.add("0")
 			return
 		}
-		w.add("visitParamHas("+col+", ?) AND has(?, "+val+")", append(append([]any{f.Property}, vals), args...)...)
+		c := sqlf("visitParamHas("+col+", ?) AND has(?, ", f.Property, vals)
+		c.addFrag(val)
+		c.add(")")
+		w.addFrag(c)
 	}
 }
 
@@ -134,7 +210,14 @@ func (s *Store) personPropsSQL() string {
 	return "SELECT id AS pid, argMax(properties, version) AS pprops FROM " + s.db + ".persons WHERE project_id = ? GROUP BY id"
 }
 
+// sql returns the source's rows as a query and its arguments.
 func (src source) sql() (string, []any, error) {
+	f, err := src.frag()
+	return f.text, f.args, err
+}
+
+// frag is sql as a fragment.
+func (src source) frag() (frag, error) {
 	var w where
 	w.add("project_id = ?", uint64(src.projectID))
 	w.add("ts >= ?", src.from.UTC())
@@ -160,7 +243,7 @@ func (src source) sql() (string, []any, error) {
 		case "cohort":
 			src.cohort(&top, f)
 		default:
-			return "", nil, insight.Bad(fmt.Sprintf("filters[%d].type", i), "unknown filter type %q", f.Type)
+			return frag{}, insight.Bad(fmt.Sprintf("filters[%d].type", i), "unknown filter type %q", f.Type)
 		}
 	}
 	if len(personFilters) > 0 {
@@ -168,35 +251,48 @@ func (src source) sql() (string, []any, error) {
 		for _, f := range personFilters {
 			pw.filter("pprops", f)
 		}
-		top.add("pid IN (SELECT pid FROM ("+src.s.personPropsSQL()+") WHERE "+pw.sql()+")", append([]any{uint64(src.projectID)}, pw.args...)...)
+		c := sqlf("pid IN (SELECT pid FROM ("+src.s.personPropsSQL()+") WHERE ", uint64(src.projectID))
+		c.addFrag(pw.frag())
+		c.add(")")
+		top.addFrag(c)
 	}
-	actor := pidExpr
-	var args []any
+	actor := sqlf(pidExpr)
 	if src.groupType != "" {
-		actor = "visitParamExtractString(visitParamExtractRaw(properties, '$groups'), ?)"
-		args = append(args, src.groupType)
+		actor = sqlf("visitParamExtractString(visitParamExtractRaw(properties, '$groups'), ?)", src.groupType)
 		w.add("visitParamExtractString(visitParamExtractRaw(properties, '$groups'), ?) != ''", src.groupType)
 	}
-	cols := "event, ts, ts_us, properties"
-	inner := "SELECT person_id, " + cols + " FROM " + src.s.events + " WHERE " + w.sql()
-	rows := "SELECT " + actor + " AS actor, " + cols + ", " + pidExpr + " AS pid FROM (" + inner + ") ANY LEFT JOIN (" + src.s.overridesSQL() + ") USING person_id"
-	args = append(args, w.args...)
-	cols = "actor, " + cols + ", pid"
+	const cols = "event, ts, ts_us, properties"
+	rows := sqlf("SELECT ")
+	rows.addFrag(actor)
+	rows.add(" AS actor, " + cols + ", " + pidExpr + " AS pid FROM (SELECT person_id, " + cols + " FROM " + src.s.events + " WHERE ")
+	rows.addFrag(w.frag())
+	rows.add(") ANY LEFT JOIN (" + src.s.overridesSQL() + ") USING person_id")
+	selected := "actor, " + cols + ", pid"
 	if src.persons {
-		rows = "SELECT " + cols + ", pprops FROM (" + rows + ") ANY LEFT JOIN (" + src.s.personPropsSQL() + ") USING pid"
-		args = append(args, uint64(src.projectID))
-		cols += ", pprops"
+		joined := sqlf("SELECT " + selected + ", pprops FROM (")
+		joined.addFrag(rows)
+		joined.add(") ANY LEFT JOIN ("+src.s.personPropsSQL()+") USING pid", uint64(src.projectID))
+		rows, selected = joined, selected+", pprops"
 	}
-	for _, x := range src.extra {
-		cols += ", " + x
+	q := sqlf("SELECT " + selected)
+	if len(src.extra) > 0 {
+		q.add(", "+strings.Join(src.extra, ", "), src.extraArgs...)
 	}
-	q := "SELECT " + cols + " FROM (" + rows + ")"
-	args = append(append([]any{}, src.extraArgs...), args...)
+	q.add(" FROM (")
+	q.addFrag(rows)
+	q.add(")")
 	if len(top.conds) > 0 {
-		q += " WHERE " + top.sql()
-		args = append(args, top.args...)
+		q.add(" WHERE ")
+		q.addFrag(top.frag())
 	}
-	return q, args, nil
+	return q, nil
+}
+
+// column adds a selected column over the row's columns: an expression
+// with its alias.
+func (src *source) column(f frag) {
+	src.extra = append(src.extra, f.text)
+	src.extraArgs = append(src.extraArgs, f.args...)
 }
 
 // cohort adds "actor in the cohort" (or not in) to w, with DuckDB's
@@ -226,11 +322,11 @@ func (src source) cohort(w *where, f insight.Filter) {
 		in = map[string]string{"IN": "NOT IN", "NOT IN": "IN"}[in]
 	}
 	to := src.cohortTo.UTC()
+	cond := sqlf("actor "+in+" (SELECT pid FROM (SELECT "+pidExpr+" AS pid FROM (SELECT person_id FROM "+src.s.events+" WHERE project_id = ? AND ", uint64(src.projectID))
 	isEvent, eventArgs := eventCond(b.Event, b.Action)
-	args := append(append([]any{uint64(src.projectID)}, eventArgs...), to.AddDate(0, 0, -b.Days), to, uint64(b.MinCount))
-	w.add("actor "+in+" (SELECT pid FROM (SELECT "+pidExpr+" AS pid FROM (SELECT person_id FROM "+src.s.events+
-		" WHERE project_id = ? AND "+isEvent+" AND ts >= ? AND ts < ?) ANY LEFT JOIN ("+src.s.overridesSQL()+") USING person_id) GROUP BY pid HAVING count() >= ?)",
-		args...)
+	cond.add(isEvent, eventArgs...)
+	cond.add(" AND ts >= ? AND ts < ?) ANY LEFT JOIN ("+src.s.overridesSQL()+") USING person_id) GROUP BY pid HAVING count() >= ?)", to.AddDate(0, 0, -b.Days), to, uint64(b.MinCount))
+	w.addFrag(cond)
 }
 
 // match returns a condition (0 or 1) over the source's rows that holds
@@ -238,9 +334,14 @@ func (src source) cohort(w *where, f insight.Filter) {
 // and values are bound). A person filter reads the event's person, so it
 // makes the source join persons.
 func (src *source) match(ms []insight.Matcher) (string, []any) {
-	var conds []string
-	var args []any
-	for _, m := range ms {
+	f := src.matchFrag(ms)
+	return f.text, f.args
+}
+
+// matchFrag is match as a fragment.
+func (src *source) matchFrag(ms []insight.Matcher) frag {
+	conds := make([]frag, len(ms))
+	for i, m := range ms {
 		var w where
 		w.and(eventCond(m.Event, m.Action))
 		for _, f := range m.Filters {
@@ -250,54 +351,119 @@ func (src *source) match(ms []insight.Matcher) (string, []any) {
 			}
 			w.filter(col, f)
 		}
-		conds = append(conds, "("+w.sql()+")")
-		args = append(args, w.args...)
+		conds[i] = sqlf("("+w.sql()+")", w.args...)
 	}
 	// A numeric filter on a non-number is NULL: no match.
-	return "toUInt8(ifNull(" + strings.Join(conds, " OR ") + ", 0))", args
+	out := sqlf("toUInt8(ifNull(")
+	out.addFrag(joinFrags(" OR ", conds))
+	out.add(", 0))")
+	return out
 }
 
 // matchEvents is match for EventMatches (bad and active events).
-func (src *source) matchEvents(ms []insight.EventMatch) (string, []any) {
+func (src *source) matchEvents(ms []insight.EventMatch) frag {
 	matchers := make([]insight.Matcher, len(ms))
 	for i, m := range ms {
 		matchers[i] = insight.Matcher{Event: m.Event, Action: m.Action, Filters: m.Filters}
 	}
-	return src.match(matchers)
+	return src.matchFrag(matchers)
 }
 
 // breakdown adds the breakdown value of each row as column bv: the
-// event's property or, for type person, its person's ("$none" when unset).
+// event's property or, for type person, its person's ("$none" when
+// unset); without breakdown the empty string.
 func (src *source) breakdown(b *insight.Breakdown) {
+	if b == nil {
+		src.column(sqlf("'' AS bv"))
+		return
+	}
 	col := "properties"
 	if b.Type == "person" {
 		col, src.persons = "pprops", true
 	}
-	src.extra = append(src.extra, breakdownValue(col)+" AS bv")
-	src.extraArgs = append(src.extraArgs, breakdownArgs(b.Property)...)
+	v := breakdownFrag(col, b.Property)
+	v.add(" AS bv")
+	src.column(v)
 }
 
-// bucketLabel formats ts (a DateTime column) as the bucket's label in tz:
-// the same labels insight.Label gives.
-func bucketLabel(col, interval string) string {
+// appendFilters returns the query's filters followed by an event's own.
+func appendFilters(query, own []insight.Filter) []insight.Filter {
+	return slices.Concat(query, own)
+}
+
+// periodExpr is the start (a Date, in tz bound as ?) of the day, week
+// (from Monday) or month holding the DateTime expression col: the same
+// periods insight.Truncate gives, so toString of it is insight.Label's.
+func periodExpr(col, interval string) string {
 	switch interval {
-	case "hour":
-		return "formatDateTime(toStartOfHour(" + col + ", ?), '%Y-%m-%dT%H:00', ?)"
 	case "week":
-		return "toString(toMonday(" + col + ", ?))"
+		return "toMonday(" + col + ", ?)"
 	case "month":
-		return "toString(toStartOfMonth(" + col + ", ?))"
+		return "toStartOfMonth(" + col + ", ?)"
 	default:
-		return "toString(toDate(" + col + ", ?))"
+		return "toDate(" + col + ", ?)"
 	}
 }
 
-func bucketArgs(interval string, tz *time.Location) []any {
-	if interval == "hour" {
-		return []any{tz.String(), tz.String()}
+// periodIndex is the index in p of the period holding the DateTime
+// column col (an Int64; negative before the first period): days, weeks
+// and months count local dates in p's timezone, hours count real hours
+// from the first period's start, as insight.Buckets makes them.
+func periodIndex(col string, p insight.Periods) frag {
+	tz, first := p.Location().String(), insight.Label(p.Starts[0], "day")
+	switch p.Interval {
+	case "hour":
+		return sqlf("toInt64(floor((toInt64(toUInt32("+col+")) - ?) / 3600))", p.Starts[0].Unix())
+	case "week":
+		return sqlf("toInt64(intDiv(toRelativeDayNum(toMonday("+col+", ?)) - toRelativeDayNum(toDate(?)), 7))", tz, first)
+	case "month":
+		return sqlf("toInt64(toRelativeMonthNum("+col+", ?) - toRelativeMonthNum(toDate(?)))", tz, first)
+	default:
+		return sqlf("toInt64(toRelativeDayNum("+col+", ?) - toRelativeDayNum(toDate(?)))", tz, first)
 	}
-	return []any{tz.String()}
 }
+
+// trendAggregate is a trend series' math over a source's rows: value is
+// the aggregate (a Float64, NULL over no values), rank what breakdown
+// values are ranked by: the aggregate for counts, the number of rows for
+// maths of a property.
+func trendAggregate(series insight.Series) (value, rank frag) {
+	num := sqlf("toFloat64OrNull(")
+	num.addFrag(prop("properties", series.Property))
+	num.add(")")
+	switch series.Math {
+	case "dau":
+		value := sqlf("toFloat64(uniqExact(actor))")
+		return value, value
+	case "sum", "avg", "min", "max":
+		value = sqlf("toFloat64(" + series.Math + "(")
+		value.addFrag(num)
+		value.add("))")
+	case "p50", "p90", "p99":
+		// Linear interpolation between closest ranks, as DuckDB's
+		// quantile_cont (ClickHouse's quantileExact picks one element).
+		level := map[string]string{"p50": "0.5", "p90": "0.9", "p99": "0.99"}[series.Math]
+		value = sqlf("if(length(arraySort(groupArray(")
+		value.addFrag(num)
+		value.add(fmt.Sprintf(`)) AS sorted_values) = 0, NULL,
+			  sorted_values[toUInt64(floor(%[1]s * (length(sorted_values) - 1))) + 1] +
+			  (%[1]s * (length(sorted_values) - 1) - floor(%[1]s * (length(sorted_values) - 1))) *
+			  (sorted_values[least(toUInt64(floor(%[1]s * (length(sorted_values) - 1))) + 2, length(sorted_values))] -
+			   sorted_values[toUInt64(floor(%[1]s * (length(sorted_values) - 1))) + 1]))`, level))
+	default:
+		value := sqlf("toFloat64(count())")
+		return value, value
+	}
+	return value, sqlf("toFloat64(count())")
+}
+
+// clock is where the ClickHouse store reads the time, once per query run
+// (nil: time.Now); tests in this package set it. (A per-store field
+// belongs in Store, with DuckDB's Plan.Now as the model.)
+var clock insight.Clock
+
+// now is the query run's one reading of the clock.
+func (s *Store) now() time.Time { return clock.Now() }
 
 // maxQuerySize lets a query's text (arguments bound in) reach 64 MiB
 // instead of ClickHouse's default 256 KiB: a static cohort may list 10,000

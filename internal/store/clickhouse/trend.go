@@ -8,109 +8,75 @@ import (
 	"github.com/journey-dev/journey/internal/insight"
 )
 
-// Trend runs a trend query; package insight assembles the series,
-// comparison and formula from the values trendSeries computes.
+// Trend runs a trend query: package insight assembles the series,
+// comparison and formula from the counts trendCounts hands back.
 func (s *Store) Trend(ctx context.Context, projectID int64, tz *time.Location, q *insight.Trend) (*insight.TrendResult, error) {
-	return insight.RunTrend(q, tz, func(r insight.Range, series insight.Series) (map[string]map[string]float64, error) {
-		return s.trendSeries(ctx, projectID, tz, q, r, series)
+	return insight.RunTrend(q, tz, s.now(), func(r insight.Range, series insight.Series, p insight.Periods) ([]insight.CountRow, error) {
+		return s.trendCounts(ctx, projectID, r, series, p)
 	})
 }
 
-// aggregate is the series' math over the source columns.
-func aggregate(series insight.Series) (string, []any) {
-	num := "toFloat64OrNull(" + propExpr("properties") + ")"
-	args := propArgs(series.Property)
-	switch series.Math {
-	case "dau":
-		return "toFloat64(uniqExact(actor))", nil
-	case "sum", "avg", "min", "max":
-		return "toFloat64(" + series.Math + "(" + num + "))", args
-	case "p50", "p90", "p99":
-		// Linear interpolation between closest ranks, as DuckDB's
-		// quantile_cont (ClickHouse's quantileExact picks one element).
-		level := map[string]string{"p50": "0.5", "p90": "0.9", "p99": "0.99"}[series.Math]
-		return fmt.Sprintf(`arraySort(groupArray(%[1]s)) AS sorted_values,
-			if(length(sorted_values) = 0, NULL,
-			  sorted_values[toUInt64(floor(%[2]s * (length(sorted_values) - 1))) + 1] +
-			  (%[2]s * (length(sorted_values) - 1) - floor(%[2]s * (length(sorted_values) - 1))) *
-			  (sorted_values[least(toUInt64(floor(%[2]s * (length(sorted_values) - 1))) + 2, length(sorted_values))] -
-			   sorted_values[toUInt64(floor(%[2]s * (length(sorted_values) - 1))) + 1]))`, num, level), args
-	default:
-		return "toFloat64(count())", nil
-	}
-}
-
-// trendSeries returns breakdown value → bucket label → value.
-func (s *Store) trendSeries(ctx context.Context, projectID int64, tz *time.Location, q *insight.Trend, r insight.Range, series insight.Series) (map[string]map[string]float64, error) {
+// trendCounts is insight.TrendCounts: a series' value per breakdown value
+// and period.
+func (s *Store) trendCounts(ctx context.Context, projectID int64, r insight.Range, series insight.Series, p insight.Periods) ([]insight.CountRow, error) {
 	src := s.newMatchSource(projectID, &r, series.Event, series.Action)
-	src.filters = append(append([]insight.Filter(nil), r.Filters...), series.Filters...)
-	if b := r.Breakdown; b != nil {
-		src.breakdown(b)
-	} else {
-		src.extra = []string{"'' AS bv"}
+	src.filters = appendFilters(r.Filters, series.Filters)
+	src.breakdown(r.Breakdown)
+	if w, ok := p.Windows(series.Math); ok {
+		return s.activeUsers(ctx, series, src, p, w)
 	}
-	if series.Math == "wau" || series.Math == "mau" {
-		return s.activeUsers(ctx, tz, q, r, series, src)
-	}
-	from, fromArgs, err := src.sql()
+	from, err := src.frag()
 	if err != nil {
 		return nil, err
 	}
-	agg, aggArgs := aggregate(series)
-	label := bucketLabel("ts", q.Interval)
-	var top []string
+	value, rank := trendAggregate(series)
+	b := sqlf("bv")
 	if r.Breakdown != nil {
-		if top, err = s.topValues(ctx, from, fromArgs, agg, aggArgs, r.Breakdown.Limit); err != nil {
+		top, err := s.topValues(ctx, from, rank, r.Breakdown.Limit)
+		if err != nil {
 			return nil, err
 		}
+		if len(top) > 0 {
+			b = sqlf("if(has(?, bv), bv, '$other')", top)
+		}
 	}
-	bExpr, bArgs := "bv", []any(nil)
-	if len(top) > 0 {
-		bExpr, bArgs = "if(has(?, bv), bv, '$other')", []any{top}
-	}
-	query := "SELECT " + label + " AS bucket, " + bExpr + " AS b, " + agg + " FROM (" + from + ") GROUP BY bucket, b"
-	args := append(append([]any{}, bucketArgs(q.Interval, tz)...), bArgs...)
-	args = append(append(args, aggArgs...), fromArgs...)
-	rows, err := s.query(ctx, query, args...)
+	q := sqlf("SELECT ")
+	q.addFrag(periodIndex("ts", p))
+	q.add(" AS period, ")
+	q.addFrag(b)
+	q.add(" AS b, ")
+	q.addFrag(value)
+	q.add(" AS value FROM (")
+	q.addFrag(from)
+	q.add(") GROUP BY period, b")
+	rows, err := s.query(ctx, q.text, q.args...)
 	if err != nil {
 		return nil, fmt.Errorf("cannot run trend for %q: %w", series.Label, err)
 	}
 	defer rows.Close()
-	out := map[string]map[string]float64{}
-	pct := series.Math == "p50" || series.Math == "p90" || series.Math == "p99"
+	var out []insight.CountRow
 	for rows.Next() {
-		var bucket, b string
+		var period int64
+		var b string
 		var v *float64
-		dest := []any{&bucket, &b}
-		if pct {
-			var sorted []float64
-			dest = append(dest, &sorted)
-		}
-		dest = append(dest, &v)
-		if err := rows.Scan(dest...); err != nil {
+		if err := rows.Scan(&period, &b, &v); err != nil {
 			return nil, err
 		}
-		if v == nil {
-			continue
+		if v != nil {
+			out = append(out, insight.CountRow{Breakdown: b, Period: int(period), Value: *v})
 		}
-		if out[b] == nil {
-			out[b] = map[string]float64{}
-		}
-		out[b][bucket] = *v
 	}
 	return out, rows.Err()
 }
 
-// topValues returns the breakdown values with the largest aggregate.
-func (s *Store) topValues(ctx context.Context, from string, fromArgs []any, agg string, aggArgs []any, limit int) ([]string, error) {
-	query := "SELECT bv FROM (SELECT bv, " + agg + " AS value_for_rank FROM (" + from + ") GROUP BY bv) ORDER BY value_for_rank DESC, bv LIMIT ?"
-	if len(aggArgs) > 0 || len(agg) > 200 {
-		// percentiles define an alias first; rank by the row count instead
-		query = "SELECT bv FROM (SELECT bv, count() AS value_for_rank FROM (" + from + ") GROUP BY bv) ORDER BY value_for_rank DESC, bv LIMIT ?"
-		aggArgs = nil
-	}
-	args := append(append(append([]any{}, aggArgs...), fromArgs...), limit)
-	rows, err := s.query(ctx, query, args...)
+// topValues returns the breakdown values ranked highest by rank.
+func (s *Store) topValues(ctx context.Context, from, rank frag, limit int) ([]string, error) {
+	q := sqlf("SELECT bv FROM (SELECT bv, ")
+	q.addFrag(rank)
+	q.add(" AS value_for_rank FROM (")
+	q.addFrag(from)
+	q.add(") GROUP BY bv) ORDER BY value_for_rank DESC, bv LIMIT ?", limit)
+	rows, err := s.query(ctx, q.text, q.args...)
 	if err != nil {
 		return nil, fmt.Errorf("cannot rank breakdown values: %w", err)
 	}
@@ -126,63 +92,36 @@ func (s *Store) topValues(ctx context.Context, from string, fromArgs []any, agg 
 	return top, rows.Err()
 }
 
-// activeUsers computes WAU/MAU: each actor-day counts toward the window
+// activeUsers counts WAU/MAU: each actor-day counts toward the window
 // ends it falls in (ClickHouse 18 has no inequality join, so the days are
 // expanded with arrayJoin instead). With a breakdown an actor counts under
-// each value it had in the window, and only the values with the largest
-// sums are kept, as on DuckDB (distinct counts cannot be summed into
-// "$other").
-func (s *Store) activeUsers(ctx context.Context, tz *time.Location, q *insight.Trend, r insight.Range, series insight.Series, src source) (map[string]map[string]float64, error) {
-	days := 7
-	if series.Math == "mau" {
-		days = 30
-	}
-	buckets := insight.Buckets(r.From, r.To, tz, q.Interval)
-	ends := make([]string, len(buckets))
-	labels := map[string]string{}
-	for i, b := range buckets {
-		end := insight.BucketEnd(b, q.Interval).AddDate(0, 0, -1)
-		if !end.Before(r.To.In(tz)) {
-			end = r.To.In(tz).Add(-time.Nanosecond)
-		}
-		ends[i] = end.Format("2006-01-02")
-		labels[ends[i]] = insight.Label(b, q.Interval)
-	}
-	src.from = r.From.AddDate(0, 0, -days)
-	from, fromArgs, err := src.sql()
+// each value it had in the window; insight keeps the values with the
+// largest sums, as on DuckDB.
+func (s *Store) activeUsers(ctx context.Context, series insight.Series, src source, p insight.Periods, w insight.Windows) ([]insight.CountRow, error) {
+	src.from = w.From // so the first window is whole
+	from, err := src.frag()
 	if err != nil {
 		return nil, err
 	}
-	query := fmt.Sprintf(`SELECT window_end, bv, toFloat64(uniqExact(actor)) FROM (
+	q := sqlf(fmt.Sprintf(`SELECT toInt64(indexOf(?, window_end)) - 1 AS window_index, bv, toFloat64(uniqExact(actor)) FROM (
   SELECT actor, bv, toString(addDays(day, arrayJoin(range(%d)))) AS window_end FROM (
-    SELECT DISTINCT actor, bv, toDate(ts, ?) AS day FROM (%s)))
-WHERE has(?, window_end) GROUP BY window_end, bv`, days, from)
-	args := append(append([]any{tz.String()}, fromArgs...), ends)
-	rows, err := s.query(ctx, query, args...)
+    SELECT DISTINCT actor, bv, toDate(ts, ?) AS day FROM (`, w.Days), w.Ends, p.Location().String())
+	q.addFrag(from)
+	q.add(")))\nWHERE has(?, window_end) GROUP BY window_index, bv", w.Ends)
+	rows, err := s.query(ctx, q.text, q.args...)
 	if err != nil {
 		return nil, fmt.Errorf("cannot run %s trend for %q: %w", series.Math, series.Label, err)
 	}
 	defer rows.Close()
-	out := map[string]map[string]float64{}
-	if r.Breakdown == nil {
-		out[""] = map[string]float64{}
-	}
+	var out []insight.CountRow
 	for rows.Next() {
-		var end, b string
-		var n float64
-		if err := rows.Scan(&end, &b, &n); err != nil {
+		var i int64
+		var row insight.CountRow
+		if err := rows.Scan(&i, &row.Breakdown, &row.Value); err != nil {
 			return nil, err
 		}
-		if out[b] == nil {
-			out[b] = map[string]float64{}
-		}
-		out[b][labels[end]] = n
+		row.Period = int(i)
+		out = append(out, row)
 	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	if r.Breakdown != nil {
-		return insight.TopBySum(out, r.Breakdown.Limit), nil
-	}
-	return out, nil
+	return out, rows.Err()
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"slices"
 	"sort"
 	"time"
 
@@ -14,28 +15,30 @@ import (
 // with a bad event among those with any activity, per day and overall,
 // and the actors with the most bad days.
 func (s *Store) BadDays(ctx context.Context, projectID int64, tz *time.Location, q *insight.BadDays) (*insight.BadDaysResult, error) {
-	days := insight.Buckets(q.From, q.To, tz, "day")
-	res := &insight.BadDaysResult{Kind: "bad_days", Days: make([]insight.BadDay, len(days)), TopPersons: []insight.BadDaysActor{}}
-	for i, d := range days {
-		res.Days[i].T = insight.Label(d, "day")
-	}
-	if len(days) == 0 {
-		return res, nil
-	}
+	return insight.RunBadDays(q, tz, s.plan.now(), func(days insight.Periods) ([]insight.CountRow, []insight.BadDaysActor, error) {
+		return s.badDaysCounts(ctx, projectID, q, days)
+	})
+}
+
+// badDaysCounts is insight.BadDaysCounts.
+func (s *Store) badDaysCounts(ctx context.Context, projectID int64, q *insight.BadDays, days insight.Periods) ([]insight.CountRow, []insight.BadDaysActor, error) {
 	var events []string // none: any event makes a day active
 	if len(q.Active) > 0 {
-		events = insight.MatchEvents(append(append([]insight.EventMatch(nil), q.Bad...), q.Active...))
+		events = insight.MatchEvents(slices.Concat(q.Bad, q.Active))
 	}
 	src := newSource(projectID, &q.Range, events...)
-	active, activeArgs := "true", []any(nil)
+	active := sqlf("true")
 	if len(q.Active) > 0 {
-		active, activeArgs = matchSQL(src, q.Active)
+		active = matchFrag(src, q.Active)
 	}
-	bad, badArgs := matchSQL(src, q.Bad)
-	src.extra = []string{bad + " AS is_bad", active + " AS is_active"}
-	src.extraArgs = append(badArgs, activeArgs...)
-	from, args := src.sql()
-	rows := "SELECT actor, " + periodIndexSQL(days, 0) + " AS d, is_bad, is_bad OR is_active AS is_active FROM (" + from + ")"
+	bad := matchFrag(src, q.Bad)
+	bad.add(" AS is_bad, ")
+	bad.addFrag(active)
+	bad.add(" AS is_active")
+	src.column(bad)
+	rows := sqlf("SELECT actor, " + periodIndexSQL(days.Starts, 0) + " AS d, is_bad, is_bad OR is_active AS is_active FROM (")
+	rows.addFrag(src.frag())
+	rows.add(")")
 
 	// Rows (kind, i, b, n, actor): kind A and B count n active and bad
 	// actors on day i directly; a and b are byte histograms (byte i of the
@@ -44,33 +47,36 @@ func (s *Store) BadDays(ctx context.Context, projectID int64, tz *time.Location,
 	// bad ones. Rows that match an event name but not its filters are
 	// neither bad nor active: the aggregates skip them (cheaper than a
 	// WHERE).
-	var query string
-	if len(days) <= s.plan.maskPeriods() {
-		query = fmt.Sprintf(`WITH a AS MATERIALIZED (
+	var query frag
+	if days.Len() <= s.plan.maskPeriods() {
+		query.add(`WITH a AS MATERIALIZED (
 				SELECT actor, bit_or(1::UBIGINT << d::UBIGINT) FILTER (is_active) AS am,
 					coalesce(bit_or(1::UBIGINT << d::UBIGINT) FILTER (is_bad), 0::UBIGINT) AS bm
-				FROM (%s) GROUP BY actor)
-			%s UNION ALL %s
+				FROM (`)
+		query.addFrag(rows)
+		query.add(`) GROUP BY actor)
+			` + byteHistogramSQL("a", "a WHERE am IS NOT NULL", "am", days.Len(), ", NULL::VARCHAR") + ` UNION ALL ` + byteHistogramSQL("b", "a", "bm", days.Len(), ", NULL::VARCHAR") + fmt.Sprintf(`
 			UNION ALL SELECT 'T', row_number() OVER (ORDER BY bd DESC, ad DESC, actor), ad, bd, actor::VARCHAR FROM (
 				SELECT actor, bit_count(am)::BIGINT AS ad, bit_count(bm)::BIGINT AS bd
-				FROM a WHERE bm <> 0 ORDER BY bd DESC, ad DESC, actor LIMIT %d)`,
-			rows, byteHistogramSQL("a", "a WHERE am IS NOT NULL", "am", len(days), ", NULL::VARCHAR"), byteHistogramSQL("b", "a", "bm", len(days), ", NULL::VARCHAR"), q.Top)
+				FROM a WHERE bm <> 0 ORDER BY bd DESC, ad DESC, actor LIMIT %d)`, q.Top))
 	} else {
-		query = fmt.Sprintf(`WITH pd AS MATERIALIZED (
-				SELECT actor, d, bool_or(is_bad) AS bad FROM (%s) GROUP BY actor, d HAVING bool_or(is_active))
+		query.add(`WITH pd AS MATERIALIZED (
+				SELECT actor, d, bool_or(is_bad) AS bad FROM (`)
+		query.addFrag(rows)
+		query.add(fmt.Sprintf(`) GROUP BY actor, d HAVING bool_or(is_active))
 			SELECT 'A' AS kind, d::BIGINT AS i, NULL::BIGINT AS b, count(*) AS n, NULL::VARCHAR AS actor FROM pd GROUP BY d
 			UNION ALL SELECT 'B', d, NULL, count(*), NULL FROM pd WHERE bad GROUP BY d
 			UNION ALL SELECT 'T', row_number() OVER (ORDER BY bd DESC, ad DESC, actor), ad, bd, actor::VARCHAR FROM (
 				SELECT actor, count(*) AS ad, count(*) FILTER (bad) AS bd
-				FROM pd GROUP BY actor HAVING bd > 0 ORDER BY bd DESC, ad DESC, actor LIMIT %d)`, rows, q.Top)
+				FROM pd GROUP BY actor HAVING bd > 0 ORDER BY bd DESC, ad DESC, actor LIMIT %d)`, q.Top))
 	}
-	r, err := s.db.QueryContext(ctx, query, args...)
+	r, err := s.db.QueryContext(ctx, query.text, query.args...)
 	if err != nil {
-		return nil, fmt.Errorf("cannot run bad days: %w", err)
+		return nil, nil, fmt.Errorf("cannot run bad days: %w", err)
 	}
 	defer r.Close()
-	activeDays := make([]int64, len(days))
-	badDays := make([]int64, len(days))
+	var out []insight.CountRow
+	var top []insight.BadDaysActor
 	var ranks []int64
 	for r.Next() {
 		var kind string
@@ -78,45 +84,30 @@ func (s *Store) BadDays(ctx context.Context, projectID int64, tz *time.Location,
 		var b sql.NullInt64
 		var actor sql.NullString
 		if err := r.Scan(&kind, &i, &b, &n, &actor); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		ok := true
-		switch kind {
-		case "T":
+		switch {
+		case kind == "T":
 			// Ranked, as rows of a UNION come in no particular order.
-			res.TopPersons = append(res.TopPersons, insight.BadDaysActor{Actor: actor.String, BadDays: n, ActiveDays: b.Int64})
+			top = append(top, insight.BadDaysActor{Actor: actor.String, BadDays: n, ActiveDays: b.Int64})
 			ranks = append(ranks, i)
-		case "A":
-			ok = addCount(activeDays, i, n)
-		case "B":
-			ok = addCount(badDays, i, n)
-		case "a":
-			ok = b.Valid && addByteHistogram(activeDays, i, b.Int64, n)
-		case "b":
-			ok = b.Valid && addByteHistogram(badDays, i, b.Int64, n)
-		}
-		if !ok {
-			return nil, fmt.Errorf("bad days: bad count %s %d", kind, i)
+		case kind == "A":
+			out = append(out, insight.CountRow{Measure: insight.CountActive, Period: int(i), Value: float64(n)})
+		case kind == "B":
+			out = append(out, insight.CountRow{Measure: insight.CountBad, Period: int(i), Value: float64(n)})
+		case kind == "a" && b.Valid:
+			out = bitRows(out, insight.CountRow{Measure: insight.CountActive}, i, b.Int64, n, 0)
+		case kind == "b" && b.Valid:
+			out = bitRows(out, insight.CountRow{Measure: insight.CountBad}, i, b.Int64, n, 0)
+		default:
+			return nil, nil, fmt.Errorf("bad days: bad count %s %d", kind, i)
 		}
 	}
 	if err := r.Err(); err != nil {
-		return nil, fmt.Errorf("cannot run bad days: %w", err)
+		return nil, nil, fmt.Errorf("cannot run bad days: %w", err)
 	}
-	var totalBad, totalActive int64
-	for d := range res.Days {
-		day := &res.Days[d]
-		day.Active, day.Bad = activeDays[d], badDays[d]
-		if day.Active > 0 {
-			day.Rate = float64(day.Bad) / float64(day.Active)
-		}
-		totalBad += day.Bad
-		totalActive += day.Active
-	}
-	sort.Sort(byRank{ranks, res.TopPersons})
-	if totalActive > 0 {
-		res.Rate = float64(totalBad) / float64(totalActive)
-	}
-	return res, nil
+	sort.Sort(byRank{ranks, top})
+	return out, top, nil
 }
 
 // byRank sorts actors by their rank.

@@ -1,17 +1,63 @@
 package duckdb
 
 import (
+	"fmt"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/journey-dev/journey/internal/insight"
 )
 
+// The SQL every insight shares: fragments, sources, filters, periods,
+// breakdown values, aggregates and histograms. A kind's own file builds
+// its query from these and hands its rows of counts to package insight.
+
+// frag is a piece of SQL with its bound arguments in text order: text and
+// arguments are only ever appended together, so no caller lines up
+// argument lists by hand.
+type frag struct {
+	text string
+	args []any
+}
+
+// sqlf is a fragment of text and the arguments of its placeholders.
+func sqlf(text string, args ...any) frag { return frag{text: text, args: args} }
+
+// add appends text and the arguments of its placeholders.
+func (f *frag) add(text string, args ...any) {
+	f.text += text
+	// Clipped: a copy of f appended to elsewhere never shares arguments.
+	// (Each add copies: build long lists in one add.)
+	f.args = append(slices.Clip(f.args), args...)
+}
+
+// addFrag appends another fragment.
+func (f *frag) addFrag(g frag) { f.add(g.text, g.args...) }
+
+// sql is the fragment as a query and its arguments.
+func (f frag) sql() (string, []any) { return f.text, f.args }
+
+// joinFrags joins fragments with sep.
+func joinFrags(sep string, fs []frag) frag {
+	var out frag
+	for i, f := range fs {
+		if i > 0 {
+			out.add(sep)
+		}
+		out.addFrag(f)
+	}
+	return out
+}
+
 // propPath turns a property name into a JSON pointer. The name travels as a
 // bound parameter, never as SQL text.
 func propPath(name string) string {
 	return "/" + strings.NewReplacer("~", "~0", "/", "~1").Replace(name)
 }
+
+// groupPath is the JSON pointer of a group type's key in $groups.
+func groupPath(groupType string) string { return "/$groups" + propPath(groupType) }
 
 // where collects SQL conditions and their arguments.
 type where struct {
@@ -24,7 +70,13 @@ func (w *where) add(cond string, args ...any) {
 	w.args = append(w.args, args...)
 }
 
+// addFrag adds a condition fragment.
+func (w *where) addFrag(f frag) { w.add(f.text, f.args...) }
+
 func (w *where) sql() string { return strings.Join(w.conds, " AND ") }
+
+// frag is the conditions ANDed.
+func (w *where) frag() frag { return sqlf(w.sql(), w.args...) }
 
 // filters adds property filters. Event filters read e.properties, person
 // filters p.properties (the source joins persons when any is present).
@@ -69,11 +121,13 @@ func (w *where) filter(col string, f insight.Filter) {
 			w.add("false")
 			return
 		}
-		args := []any{path}
-		for _, v := range list {
-			args = append(args, insight.ValueString(v))
+		vals := make([]any, len(list))
+		for i, v := range list {
+			vals[i] = insight.ValueString(v)
 		}
-		w.add(val+" IN ("+placeholders(len(list))+")", args...)
+		c := sqlf(val+" IN (", path)
+		c.add(placeholders(len(vals))+")", vals...)
+		w.addFrag(c)
 	}
 }
 
@@ -93,17 +147,50 @@ type source struct {
 	// cohortTo ends behavioural cohorts' windows: the query's to, also
 	// where the rows read end elsewhere (retention's start history).
 	cohortTo time.Time
-	// extra columns to select, e.g. a breakdown value.
+	// extra columns to select, e.g. a breakdown value, with their
+	// arguments in order (column adds both).
 	extra     []string
 	extraArgs []any
+	// persons joins the rows' persons (p) for extra columns that read
+	// p.properties; person filters join them anyway.
+	persons bool
 }
 
 func newSource(projectID int64, r *insight.Range, events ...string) source {
 	return source{projectID: projectID, from: r.From, to: r.To, events: events, filters: r.Filters, groupType: r.GroupType(), cohortTo: r.To}
 }
 
+// column adds a selected column: an expression with its alias.
+func (src *source) column(f frag) {
+	src.extra = append(src.extra, f.text)
+	src.extraArgs = append(src.extraArgs, f.args...)
+}
+
+// breakdownColumn adds column bv: the row's breakdown value ("$none" when
+// unset), or the empty string without breakdown.
+func (src *source) breakdownColumn(b *insight.Breakdown) {
+	if b == nil {
+		src.column(sqlf("'' AS bv"))
+		return
+	}
+	v := breakdownValue(b)
+	src.persons = src.persons || b.Type == "person"
+	src.column(sqlf("coalesce("+v.text+", '$none') AS bv", v.args...))
+}
+
+// actor is the rows' actor expression.
+func (src source) actor() frag {
+	if src.groupType != "" {
+		return sqlf("json_extract_string(e.properties, ?)", groupPath(src.groupType))
+	}
+	return sqlf("coalesce(o.person_id, e.person_id)")
+}
+
 // sql returns "SELECT actor, event, ts, properties[, extra…] FROM …".
-func (src source) sql() (string, []any) {
+func (src source) sql() (string, []any) { return src.frag().sql() }
+
+// frag is sql as a fragment.
+func (src source) frag() frag {
 	var w where
 	w.add("e.project_id = ?", src.projectID)
 	w.add("e.ts >= ?", src.from.UTC())
@@ -118,37 +205,35 @@ func (src source) sql() (string, []any) {
 		w.add("e.event IN ("+placeholders(len(args))+")", args...)
 	}
 	if src.action != nil {
-		c, args := actionCond("e.", src.action)
-		w.add(c, args...)
+		w.and(actionCond("e.", src.action))
 	}
 	w.filters(src.filters)
-	var args []any
-	actor := "coalesce(o.person_id, e.person_id)"
+	actor := src.actor()
 	if src.groupType != "" {
-		actor = "json_extract_string(e.properties, ?)"
-		args = append(args, "/$groups/"+strings.NewReplacer("~", "~0", "/", "~1").Replace(src.groupType))
-		w.add("json_extract_string(e.properties, ?) IS NOT NULL", "/$groups/"+strings.NewReplacer("~", "~0", "/", "~1").Replace(src.groupType))
+		w.add("json_extract_string(e.properties, ?) IS NOT NULL", groupPath(src.groupType))
 	}
 	for _, f := range src.filters {
 		if f.Type == "cohort" {
-			src.cohort(&w, actor, args, f)
+			src.cohort(&w, actor, f)
 		}
 	}
-	cols := actor + " AS actor, e.event, e.ts, e.properties"
-	for _, x := range src.extra {
-		cols += ", " + x
+	q := sqlf("SELECT ")
+	q.addFrag(actor)
+	q.add(" AS actor, e.event, e.ts, e.properties")
+	if len(src.extra) > 0 {
+		q.add(", "+strings.Join(src.extra, ", "), src.extraArgs...)
 	}
-	args = append(args, src.extraArgs...)
-	from := "events e LEFT JOIN person_overrides o ON o.old_person_id = e.person_id"
+	q.add(" FROM events e LEFT JOIN person_overrides o ON o.old_person_id = e.person_id")
 	if src.needsPersons() {
-		from += " LEFT JOIN persons p ON p.id = coalesce(o.person_id, e.person_id)"
+		q.add(" LEFT JOIN persons p ON p.id = coalesce(o.person_id, e.person_id)")
 	}
-	return "SELECT " + cols + " FROM " + from + " WHERE " + w.sql(), append(args, w.args...)
+	q.add(" WHERE ")
+	q.addFrag(w.frag())
+	return q
 }
 
-// cohort adds "actor in cohort" (or not in). actorArgs are the arguments
-// of the actor expression, repeated since it appears again here.
-func (src source) cohort(w *where, actor string, actorArgs []any, f insight.Filter) {
+// cohort adds "actor in cohort" (or not in) for the actor expression.
+func (src source) cohort(w *where, actor frag, f insight.Filter) {
 	c := f.Cohort
 	if c == nil {
 		w.add("false") // an unresolved cohort id: the API resolves them; match nothing rather than everything
@@ -158,13 +243,15 @@ func (src source) cohort(w *where, actor string, actorArgs []any, f insight.Filt
 	if f.Op == "not_in" {
 		in = "NOT IN"
 	}
-	args := append([]any(nil), actorArgs...)
+	cond := actor
 	if len(c.DistinctIDs) > 0 {
-		args = append(args, src.projectID)
-		for _, id := range c.DistinctIDs {
-			args = append(args, id)
+		ids := make([]any, len(c.DistinctIDs))
+		for i, id := range c.DistinctIDs {
+			ids[i] = id
 		}
-		w.add(actor+" "+in+" (SELECT person_id FROM person_distinct_ids WHERE project_id = ? AND distinct_id IN ("+placeholders(len(c.DistinctIDs))+"))", args...)
+		cond.add(" "+in+" (SELECT person_id FROM person_distinct_ids WHERE project_id = ? AND distinct_id IN (", src.projectID)
+		cond.add(placeholders(len(ids))+"))", ids...)
+		w.addFrag(cond)
 		return
 	}
 	b := c.Behavior
@@ -173,21 +260,28 @@ func (src source) cohort(w *where, actor string, actorArgs []any, f insight.Filt
 		in = map[string]string{"IN": "NOT IN", "NOT IN": "IN"}[in]
 	}
 	isEvent, eventArgs := eventCond("e2.", b.Event, b.Action)
-	args = append(args, src.projectID)
-	args = append(args, eventArgs...)
-	args = append(args, src.cohortTo.UTC().AddDate(0, 0, -b.Days), src.cohortTo.UTC(), b.MinCount)
-	w.add(actor+" "+in+` (SELECT coalesce(o2.person_id, e2.person_id) FROM events e2
+	cond.add(" "+in+` (SELECT coalesce(o2.person_id, e2.person_id) FROM events e2
 		LEFT JOIN person_overrides o2 ON o2.old_person_id = e2.person_id
-		WHERE e2.project_id = ? AND `+isEvent+` AND e2.ts >= ? AND e2.ts < ?
-		GROUP BY 1 HAVING count(*) >= ?)`, args...)
+		WHERE e2.project_id = ? AND `, src.projectID)
+	cond.add(isEvent, eventArgs...)
+	cond.add(" AND e2.ts >= ? AND e2.ts < ?\n\t\tGROUP BY 1 HAVING count(*) >= ?)", src.cohortTo.UTC().AddDate(0, 0, -b.Days), src.cohortTo.UTC(), b.MinCount)
+	w.addFrag(cond)
 }
 
+// needsPersons says whether the rows join persons: for person filters,
+// for columns that say so (persons), and for extra columns of callers
+// that do not say so yet but read p.properties.
 func (src source) needsPersons() bool {
+	if src.persons {
+		return true
+	}
 	for _, f := range src.filters {
 		if f.Type == "person" {
 			return true
 		}
 	}
+	// Legacy: funnel, journey and retention breakdowns add person columns
+	// without setting persons.
 	for _, x := range src.extra {
 		if strings.Contains(x, "p.properties") {
 			return true
@@ -196,17 +290,140 @@ func (src source) needsPersons() bool {
 	return false
 }
 
-func aggregate(s insight.Series) (string, []any) {
+// appendFilters returns the query's filters followed by an event's own.
+func appendFilters(query, own []insight.Filter) []insight.Filter {
+	return slices.Concat(query, own)
+}
+
+// matchSQL returns a condition that is true for a row of src matching any
+// of ms: the event name and its filters, cohort filters included (names
+// and values are bound parameters).
+func matchSQL(src source, ms []insight.EventMatch) (string, []any) {
+	return matchFrag(src, ms).sql()
+}
+
+// matchFrag is matchSQL as a fragment.
+func matchFrag(src source, ms []insight.EventMatch) frag {
+	actor := src.actor() // as source.sql writes it, for cohort filters
+	conds := make([]frag, len(ms))
+	for i, m := range ms {
+		var w where
+		w.and(eventCond("e.", m.Event, m.Action))
+		w.filters(m.Filters) // all but cohorts
+		for _, f := range m.Filters {
+			if f.Type == "cohort" {
+				src.cohort(&w, actor, f)
+			}
+		}
+		conds[i] = sqlf("("+w.sql()+")", w.args...)
+	}
+	out := sqlf("coalesce(")
+	out.addFrag(joinFrags(" OR ", conds))
+	out.add(", false)")
+	return out
+}
+
+// breakdownValue selects a breakdown property of the row's event or
+// person (NULL when unset); the property name travels as a bound
+// parameter. A person breakdown needs the source's persons.
+func breakdownValue(b *insight.Breakdown) frag {
+	col := "e.properties"
+	if b.Type == "person" {
+		col = "p.properties"
+	}
+	return sqlf("json_extract_string("+col+", ?)", propPath(b.Property))
+}
+
+// breakdownValueSQL is breakdownValue as text and arguments.
+func breakdownValueSQL(b *insight.Breakdown) (string, []any) { return breakdownValue(b).sql() }
+
+// periodIndexSQL returns a SQL expression giving the index of the period
+// that holds the row's ts: bounds are the periods' starts as instants
+// (ascending, e.g. insight.Buckets in the project timezone), so days,
+// weeks and months follow the project's timezone and its DST changes
+// exactly. A ts before bounds[0] gets first-1, one in [bounds[i],
+// bounds[i+1]) gets first+i, the last period is open-ended. The CASE is a
+// binary search: log2(len(bounds)) comparisons a row, much cheaper than
+// timezone() on every row. Bounds are our own instants, written as
+// literals; nothing of the request is spliced in.
+func periodIndexSQL(bounds []time.Time, first int) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "CASE WHEN ts < %s THEN %d ELSE ", utcLiteral(bounds[0]), first-1)
+	var split func(lo, hi int)
+	split = func(lo, hi int) {
+		if hi-lo == 1 {
+			fmt.Fprintf(&b, "%d", first+lo)
+			return
+		}
+		mid := (lo + hi) / 2
+		fmt.Fprintf(&b, "CASE WHEN ts < %s THEN ", utcLiteral(bounds[mid]))
+		split(lo, mid)
+		b.WriteString(" ELSE ")
+		split(mid, hi)
+		b.WriteString(" END")
+	}
+	split(0, len(bounds))
+	b.WriteString(" END")
+	return b.String()
+}
+
+// utcLiteral writes an instant as a TIMESTAMP literal in UTC, the zone
+// events.ts is stored in.
+func utcLiteral(t time.Time) string {
+	return "TIMESTAMP '" + t.UTC().Format("2006-01-02 15:04:05.999999") + "'"
+}
+
+// aggregate is a trend series' math over a source's rows.
+func aggregate(s insight.Series) frag {
 	num := "TRY_CAST(json_extract_string(properties, ?) AS DOUBLE)"
 	switch s.Math {
 	case "dau":
-		return "count(DISTINCT actor)", nil
+		return sqlf("count(DISTINCT actor)")
 	case "sum", "avg", "min", "max":
-		return s.Math + "(" + num + ")", []any{propPath(s.Property)}
+		return sqlf(s.Math+"("+num+")", propPath(s.Property))
 	case "p50", "p90", "p99":
 		q := map[string]string{"p50": "0.5", "p90": "0.9", "p99": "0.99"}[s.Math]
-		return "quantile_cont(" + num + ", " + q + ")", []any{propPath(s.Property)}
+		return sqlf("quantile_cont("+num+", "+q+")", propPath(s.Property))
 	default:
-		return "count(*)", nil
+		return sqlf("count(*)")
 	}
+}
+
+// byteHistogramSQL counts the values of each byte of the UBIGINT column
+// col (of which bits bits are used) of relation rel: rows (kind, byte
+// position, byte value, actors[, extra]). Per-bit counts follow in Go
+// (bitRows). A few GROUP BYs over 256 values each are several times
+// faster than a sum per bit, and than a row per (actor, bit).
+func byteHistogramSQL(kind, rel, col string, bits int, extra string) string {
+	var parts []string
+	for pos := 0; pos*8 < bits; pos++ {
+		parts = append(parts, fmt.Sprintf("SELECT '%s', %d, ((%s >> %d::UBIGINT) & 255::UBIGINT)::BIGINT AS v, count(*)%s FROM %s GROUP BY v",
+			kind, pos, col, pos*8, extra, rel))
+	}
+	return strings.Join(parts, " UNION ALL ")
+}
+
+// bitRows appends, for a byte histogram's row (n actors whose mask has
+// byte pos equal to value), a count row per set bit: row with Period the
+// bit's number plus shift and Value n.
+func bitRows(rows []insight.CountRow, row insight.CountRow, pos, value, n int64, shift int) []insight.CountRow {
+	for bit := int64(0); bit < 8; bit++ {
+		if value>>bit&1 == 1 {
+			row.Period, row.Value = int(pos*8+bit)+shift, float64(n)
+			rows = append(rows, row)
+		}
+	}
+	return rows
+}
+
+// periodRows are count rows (Period i, Value counts[i]) for the periods
+// with a count, each a copy of row otherwise.
+func periodRows(rows []insight.CountRow, row insight.CountRow, counts []int64) []insight.CountRow {
+	for i, n := range counts {
+		if n != 0 {
+			row.Period, row.Value = i, float64(n)
+			rows = append(rows, row)
+		}
+	}
+	return rows
 }

@@ -5,62 +5,10 @@ import (
 	"fmt"
 	"math/bits"
 	"sort"
-	"strings"
 	"time"
 
 	"github.com/journey-dev/journey/internal/insight"
 )
-
-// periodIndexSQL returns a SQL expression giving the index of the period
-// that holds the row's ts: bounds are the periods' starts as instants
-// (ascending, e.g. insight.Buckets in the project timezone), so days,
-// weeks and months follow the project's timezone and its DST changes
-// exactly. A ts before bounds[0] gets first-1, one in [bounds[i],
-// bounds[i+1]) gets first+i, the last period is open-ended. The CASE is a
-// binary search: log2(len(bounds)) comparisons a row, much cheaper than
-// timezone() on every row. Bounds are our own instants, written as
-// literals; nothing of the request is spliced in.
-func periodIndexSQL(bounds []time.Time, first int) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "CASE WHEN ts < %s THEN %d ELSE ", utcLiteral(bounds[0]), first-1)
-	var split func(lo, hi int)
-	split = func(lo, hi int) {
-		if hi-lo == 1 {
-			fmt.Fprintf(&b, "%d", first+lo)
-			return
-		}
-		mid := (lo + hi) / 2
-		fmt.Fprintf(&b, "CASE WHEN ts < %s THEN ", utcLiteral(bounds[mid]))
-		split(lo, mid)
-		b.WriteString(" ELSE ")
-		split(mid, hi)
-		b.WriteString(" END")
-	}
-	split(0, len(bounds))
-	b.WriteString(" END")
-	return b.String()
-}
-
-// utcLiteral writes an instant as a TIMESTAMP literal in UTC, the zone
-// events.ts is stored in.
-func utcLiteral(t time.Time) string {
-	return "TIMESTAMP '" + t.UTC().Format("2006-01-02 15:04:05.999999") + "'"
-}
-
-// appendFilters returns the query's filters followed by an event's own.
-func appendFilters(query, own []insight.Filter) []insight.Filter {
-	return append(append([]insight.Filter(nil), query...), own...)
-}
-
-// breakdownValueSQL selects a breakdown property of the row's event or
-// person; the property name travels as a bound parameter.
-func breakdownValueSQL(b *insight.Breakdown) (string, []any) {
-	col := "e.properties"
-	if b.Type == "person" {
-		col = "p.properties"
-	}
-	return "json_extract_string(" + col + ", ?)", []any{propPath(b.Property)}
-}
 
 // Retention runs a retention query.
 //
@@ -362,30 +310,4 @@ func retentionSQL(projectID int64, q *insight.Retention, bounds []time.Time, to 
 		SELECT grouping(bd) = 1 AS overall, bd, c, m, count(DISTINCT actor) AS n FROM (
 			SELECT actor, CASE WHEN bd IN (SELECT bd FROM top) THEN bd ELSE '%s' END AS bd, c, m FROM members)
 		GROUP BY GROUPING SETS ((bd, c, m), (c, m))`, with, members, q.Breakdown.Limit, insight.BreakdownOther), args
-}
-
-// matchSQL returns a condition that is true for a row of src matching any
-// of ms: the event name and its filters, cohort filters included (names
-// and values are bound parameters).
-func matchSQL(src source, ms []insight.EventMatch) (string, []any) {
-	// The actor expression, as source.sql writes it, for cohort filters.
-	actor, actorArgs := "coalesce(o.person_id, e.person_id)", []any(nil)
-	if src.groupType != "" {
-		actor, actorArgs = "json_extract_string(e.properties, ?)", []any{"/$groups/" + strings.NewReplacer("~", "~0", "/", "~1").Replace(src.groupType)}
-	}
-	var conds []string
-	var args []any
-	for _, m := range ms {
-		var w where
-		w.and(eventCond("e.", m.Event, m.Action))
-		w.filters(m.Filters) // all but cohorts
-		for _, f := range m.Filters {
-			if f.Type == "cohort" {
-				src.cohort(&w, actor, actorArgs, f)
-			}
-		}
-		conds = append(conds, "("+w.sql()+")")
-		args = append(args, w.args...)
-	}
-	return "coalesce(" + strings.Join(conds, " OR ") + ", false)", args
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"reflect"
+	"strconv"
 	"testing"
 	"time"
 
@@ -72,20 +73,17 @@ func TestParseFormula(t *testing.T) {
 func parseFormulaForTest(src string, n int) (func([]float64) float64, error) {
 	series := make([]insight.Series, n)
 	for i := range series {
-		series[i] = insight.Series{Event: "e", Math: "total"}
+		series[i] = insight.Series{Event: "e", Math: "total", Label: fmt.Sprint(i)}
 	}
-	q := insight.Trend{Series: series, Formula: src, Range: insight.Range{From: day0, To: day0.AddDate(0, 0, 1)}}
+	q := insight.Trend{Series: series, Interval: "day", Formula: src, Range: insight.Range{From: day0, To: day0.AddDate(0, 0, 1)}}
 	res := &insight.TrendResult{Kind: "trend"}
-	buckets := insight.Buckets(q.From, q.To, time.UTC, "day")
 	var vals []float64
 	return func(v []float64) float64 {
 		vals = v
-		r := &insight.TrendResult{Kind: "trend"}
-		for i := range series {
-			pts := map[string]map[string]float64{"": {insight.Label(buckets[0], "day"): vals[i]}}
-			r.Series = append(r.Series, insight.SeriesPoints(i, series[i], false, "day", buckets, pts)...)
-		}
-		out, err := insight.ApplyFormula(&q, r)
+		out, err := insight.RunTrend(&q, time.UTC, day0, func(_ insight.Range, s insight.Series, _ insight.Periods) ([]insight.CountRow, error) {
+			i, err := strconv.Atoi(s.Label)
+			return []insight.CountRow{{Period: 0, Value: vals[i]}}, err
+		})
 		if err != nil {
 			return -1
 		}
@@ -178,14 +176,15 @@ func TestDAUDense(t *testing.T) {
 	f := func(tz *time.Location, interval string, days int) {
 		t.Helper()
 		r := insight.Range{From: from, To: from.AddDate(0, 0, days)}
-		buckets := insight.Buckets(r.From, r.To, tz, interval)
+		p := insight.NewPeriods(r.From, r.To, tz, interval, day0)
+		buckets := p.Starts
 		src := newSource(1, &r, "view")
-		src.extra = []string{"'' AS bv"}
-		q := &insight.Trend{Interval: interval}
-		want, err := s.uniqueActors(ctx, q, r, buckets, src)
+		src.breakdownColumn(nil)
+		rows, err := s.uniqueActors(ctx, nil, p, src)
 		if err != nil {
 			t.Fatal(err)
 		}
+		want := countsOf(rows, len(buckets))
 		for _, inPlace := range []bool{true, false} {
 			s.plan.NoFeedInPlace = !inPlace
 			boxed := feedChunksBoxed.Get()
@@ -197,7 +196,7 @@ func TestDAUDense(t *testing.T) {
 			if used := feedChunksBoxed.Get() > boxed; used == inPlace {
 				t.Fatalf("in place %v: boxed read used = %v", inPlace, used)
 			}
-			got := bucketValues(q, buckets, map[string][]int64{"": counts})
+			got := map[string][]int64{"": counts}
 			if len(want) == 0 || !reflect.DeepEqual(got[""], want[""]) {
 				t.Fatalf("%s %s in place %v: dense %v, SQL %v", tz, interval, inPlace, got, want)
 			}
@@ -250,4 +249,16 @@ func TestDAUDense(t *testing.T) {
 	if err != nil || len(res.Series) != 1 || res.Series[0].Points[0].Value == 0 {
 		t.Fatalf("res = %+v, err = %v", res, err)
 	}
+}
+
+// countsOf adds up count rows into breakdown value → count per period.
+func countsOf(rows []insight.CountRow, n int) map[string][]int64 {
+	out := map[string][]int64{}
+	for _, r := range rows {
+		if out[r.Breakdown] == nil {
+			out[r.Breakdown] = make([]int64, n)
+		}
+		out[r.Breakdown][r.Period] += int64(r.Value)
+	}
+	return out
 }

@@ -72,6 +72,8 @@ func Run(t *testing.T, open Open) {
 		"ActionInsights":     actionInsights,
 		"GroupLinks":         groupLinks,
 		"PersonlessEvents":   personlessEvents,
+		"PeriodsDST":         periodsDST,
+		"TrendBreakdownDV":   trendBreakdownDistinct,
 	}
 	names := make([]string, 0, len(cases))
 	for n := range cases {
