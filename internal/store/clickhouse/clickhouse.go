@@ -41,6 +41,9 @@ type Store struct {
 	shards  []driver.Conn // one per shard; shards[0] answers queries
 	events  string        // the table queries read: events_local or the Distributed events
 	version atomic.Uint64
+	// clock is where queries read the time, once per run (nil: time.Now);
+	// tests set it.
+	clock insight.Clock
 }
 
 // Open connects to clickhouse://host:port[,host2:port2…]/db[?cluster=name].

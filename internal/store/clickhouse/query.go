@@ -457,13 +457,8 @@ func trendAggregate(series insight.Series) (value, rank frag) {
 	return value, sqlf("toFloat64(count())")
 }
 
-// clock is where the ClickHouse store reads the time, once per query run
-// (nil: time.Now); tests in this package set it. (A per-store field
-// belongs in Store, with DuckDB's Plan.Now as the model.)
-var clock insight.Clock
-
 // now is the query run's one reading of the clock.
-func (s *Store) now() time.Time { return clock.Now() }
+func (s *Store) now() time.Time { return s.clock.Now() }
 
 // maxQuerySize lets a query's text (arguments bound in) reach 64 MiB
 // instead of ClickHouse's default 256 KiB: a static cohort may list 10,000

@@ -19,7 +19,7 @@ import (
 // values with the most cohort memberships keep their name, the rest are
 // "$other", and an actor counts once per value and cohort.
 func (s *Store) Retention(ctx context.Context, projectID int64, tz *time.Location, q *insight.Retention) (*insight.RetentionResult, error) {
-	bounds, to := q.CohortBounds(tz, time.Now())
+	bounds, to := q.CohortBounds(tz, s.now())
 	res := &insight.RetentionResult{Kind: "retention", Cohorts: []insight.RetentionCohort{}}
 	if q.Breakdown != nil {
 		res.Breakdown = []insight.RetentionBreakdown{}

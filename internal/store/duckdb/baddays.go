@@ -29,9 +29,9 @@ func (s *Store) badDaysCounts(ctx context.Context, projectID int64, q *insight.B
 	src := newSource(projectID, &q.Range, events...)
 	active := sqlf("true")
 	if len(q.Active) > 0 {
-		active = matchFrag(src, q.Active)
+		active = matchFrag(&src, q.Active)
 	}
-	bad := matchFrag(src, q.Bad)
+	bad := matchFrag(&src, q.Bad)
 	bad.add(" AS is_bad, ")
 	bad.addFrag(active)
 	bad.add(" AS is_active")

@@ -92,6 +92,7 @@ func funnelSQL(p *funnelwalk.Plan, projectID int64, plan Plan) (string, []any, *
 		var w where
 		w.and(eventCond("e.", event, action))
 		w.filters(filters)
+		src.persons = src.persons || w.persons
 		if len(w.conds) == 1 && action == nil {
 			addSimple(event, 1<<bit)
 			return
@@ -162,6 +163,7 @@ func funnelSQL(p *funnelwalk.Plan, projectID int64, plan Plan) (string, []any, *
 		col := "e.properties"
 		if b.Type == "person" {
 			col = "p.properties"
+			src.persons = true
 		}
 		src.extra = append(src.extra, "json_extract_string("+col+", ?) AS bv")
 		src.extraArgs = append(src.extraArgs, propPath(b.Property))

@@ -11,19 +11,20 @@ import (
 
 // matchExpr compiles a matcher into a boolean SQL expression over the
 // source's e (event) and p (person) columns.
-func matchExpr(m insight.Matcher) (string, []any) {
+func matchExpr(src *source, m insight.Matcher) (string, []any) {
 	var w where
 	w.and(eventCond("e.", m.Event, m.Action))
 	w.filters(m.Filters)
+	src.persons = src.persons || w.persons
 	return "(" + w.sql() + ")", w.args
 }
 
 // anyMatch ORs matchers.
-func anyMatch(ms []insight.Matcher) (string, []any) {
+func anyMatch(src *source, ms []insight.Matcher) (string, []any) {
 	var parts []string
 	var args []any
 	for _, m := range ms {
-		expr, a := matchExpr(m)
+		expr, a := matchExpr(src, m)
 		parts = append(parts, expr)
 		args = append(args, a...)
 	}
@@ -53,7 +54,7 @@ func (s *Store) Journey(ctx context.Context, projectID int64, tz *time.Location,
 	var counts []string
 	reached := "true"
 	for i, st := range q.Stages {
-		expr, args := anyMatch(st.Events)
+		expr, args := anyMatch(&src, st.Events)
 		src.extra = append(src.extra, expr+fmt.Sprintf(" AS m%d", i))
 		src.extraArgs = append(src.extraArgs, args...)
 		reached += fmt.Sprintf(" AND c%d >= %d", i, st.MinCount)
@@ -62,6 +63,7 @@ func (s *Store) Journey(ctx context.Context, projectID int64, tz *time.Location,
 	col := "e.properties"
 	if q.Breakdown.Type == "person" {
 		col = "p.properties"
+		src.persons = true
 	}
 	src.extra = append(src.extra, "coalesce(json_extract_string("+col+", ?), '$none') AS bv")
 	src.extraArgs = append(src.extraArgs, propPath(q.Breakdown.Property))

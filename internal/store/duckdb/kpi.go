@@ -28,7 +28,7 @@ func (s *Store) kpiQuery(ctx context.Context, projectID int64, tz *time.Location
 	src.from = time.Time{} // first_time conditions look at all history
 	var counts, firsts []string
 	for i, c := range conds {
-		expr, args := matchExpr(insight.Matcher{Event: c.Event, Action: c.Action, Filters: c.Filters})
+		expr, args := matchExpr(&src, insight.Matcher{Event: c.Event, Action: c.Action, Filters: c.Filters})
 		src.extra = append(src.extra, expr+fmt.Sprintf(" AS m%d", i))
 		src.extraArgs = append(src.extraArgs, args...)
 		counts = append(counts, fmt.Sprintf("count_if(m%d) AS c%d", i, i))

@@ -63,6 +63,9 @@ func groupPath(groupType string) string { return "/$groups" + propPath(groupType
 type where struct {
 	conds []string
 	args  []any
+	// persons: a condition reads p.properties, so the rows must join
+	// persons (callers pass it on to their source).
+	persons bool
 }
 
 func (w *where) add(cond string, args ...any) {
@@ -88,6 +91,7 @@ func (w *where) filters(fs []insight.Filter) {
 		col := "e.properties"
 		if f.Type == "person" {
 			col = "p.properties"
+			w.persons = true
 		}
 		w.filter(col, f)
 	}
@@ -268,22 +272,14 @@ func (src source) cohort(w *where, actor frag, f insight.Filter) {
 	w.addFrag(cond)
 }
 
-// needsPersons says whether the rows join persons: for person filters,
-// for columns that say so (persons), and for extra columns of callers
-// that do not say so yet but read p.properties.
+// needsPersons says whether the rows join persons: for person filters
+// and for columns that read p.properties (callers set persons).
 func (src source) needsPersons() bool {
 	if src.persons {
 		return true
 	}
 	for _, f := range src.filters {
 		if f.Type == "person" {
-			return true
-		}
-	}
-	// Legacy: funnel, journey and retention breakdowns add person columns
-	// without setting persons.
-	for _, x := range src.extra {
-		if strings.Contains(x, "p.properties") {
 			return true
 		}
 	}
@@ -298,18 +294,19 @@ func appendFilters(query, own []insight.Filter) []insight.Filter {
 // matchSQL returns a condition that is true for a row of src matching any
 // of ms: the event name and its filters, cohort filters included (names
 // and values are bound parameters).
-func matchSQL(src source, ms []insight.EventMatch) (string, []any) {
+func matchSQL(src *source, ms []insight.EventMatch) (string, []any) {
 	return matchFrag(src, ms).sql()
 }
 
 // matchFrag is matchSQL as a fragment.
-func matchFrag(src source, ms []insight.EventMatch) frag {
+func matchFrag(src *source, ms []insight.EventMatch) frag {
 	actor := src.actor() // as source.sql writes it, for cohort filters
 	conds := make([]frag, len(ms))
 	for i, m := range ms {
 		var w where
 		w.and(eventCond("e.", m.Event, m.Action))
 		w.filters(m.Filters) // all but cohorts
+		src.persons = src.persons || w.persons
 		for _, f := range m.Filters {
 			if f.Type == "cohort" {
 				src.cohort(&w, actor, f)

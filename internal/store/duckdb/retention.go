@@ -204,14 +204,15 @@ func (s *Store) retentionDense(ctx context.Context, projectID int64, q *insight.
 func retentionSources(projectID int64, q *insight.Retention, bounds []time.Time, to time.Time) (main, history string, args []any) {
 	src := newSource(projectID, &q.Range, insight.MatchEvents([]insight.EventMatch{q.Start, q.Return})...)
 	src.from, src.to = bounds[0], to
-	isStart, startArgs := matchSQL(src, []insight.EventMatch{q.Start})
-	isReturn, returnArgs := matchSQL(src, []insight.EventMatch{q.Return})
+	isStart, startArgs := matchSQL(&src, []insight.EventMatch{q.Start})
+	isReturn, returnArgs := matchSQL(&src, []insight.EventMatch{q.Return})
 	src.extra = []string{isStart + " AS is_s", isReturn + " AS is_r"}
 	src.extraArgs = append(append([]any(nil), startArgs...), returnArgs...)
 	if q.Breakdown != nil {
 		// Only start events need it: JSON extraction is the costliest
 		// part of a row.
 		col, bdArgs := breakdownValueSQL(q.Breakdown)
+		src.persons = src.persons || q.Breakdown.Type == "person"
 		src.extra = append(src.extra, "CASE WHEN "+isStart+" THEN "+col+" END AS bd")
 		src.extraArgs = append(append(src.extraArgs, startArgs...), bdArgs...)
 	}
