@@ -120,6 +120,7 @@ type Store interface {
 	Paths(ctx context.Context, projectID int64, tz *time.Location, q *insight.Paths) (*insight.PathsResult, error)
 	Journey(ctx context.Context, projectID int64, tz *time.Location, q *insight.Journey) (*insight.JourneyResult, error)
 	KPI(ctx context.Context, projectID int64, tz *time.Location, q *insight.KPI) (*insight.KPIResult, error)
+	Experiment(ctx context.Context, projectID int64, tz *time.Location, q *insight.Experiment) (*insight.ExperimentCounts, error)
 	// SQL runs a user's read-only SELECT scoped to the project.
 	SQL(ctx context.Context, projectID int64, q *insight.SQL) (*insight.SQLResult, error)
 	Explorer

@@ -72,6 +72,7 @@ func Run(t *testing.T, open Open) {
 		"ActionInsights":     actionInsights,
 		"GroupLinks":         groupLinks,
 		"PersonlessEvents":   personlessEvents,
+		"Experiment":         experiment,
 		"PeriodsDST":         periodsDST,
 		"TrendBreakdownDV":   trendBreakdownDistinct,
 	}
