@@ -71,6 +71,7 @@ func (s *Server) Register(mux *http.ServeMux) {
 	mux.HandleFunc("PUT /api/v1/settings/journey", s.withProject(s.putJourney))
 	s.registerCohorts(mux)
 	s.registerActions(mux)
+	s.registerFlags(mux)
 	s.registerStats(mux)
 	s.registerUI(mux)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, 200, map[string]string{"status": "ok"}) })

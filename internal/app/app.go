@@ -24,6 +24,7 @@ import (
 	"github.com/journey-dev/journey/internal/enrich"
 	"github.com/journey-dev/journey/internal/event"
 	"github.com/journey-dev/journey/internal/eventlog"
+	"github.com/journey-dev/journey/internal/flagserve"
 	"github.com/journey-dev/journey/internal/insight"
 	"github.com/journey-dev/journey/internal/intake"
 	"github.com/journey-dev/journey/internal/live"
@@ -465,7 +466,8 @@ func (a *App) routes() http.Handler {
 		mux.Handle(route+"/", ch)
 	}
 	// What browser SDKs fetch besides capture: bundles, remote config, /flags.
-	sdk := websdk.NewHandler(&tokenCache{meta: a.Meta}, a.Meta)
+	// Flags are evaluated from per-replica caches (internal/flagserve).
+	sdk := websdk.NewHandler(&tokenCache{meta: a.Meta}, a.Meta, websdk.WithFlags(flagserve.New(a.Meta, a.Events, flagserve.Options{})))
 	for _, route := range websdk.Routes {
 		rest.Handle(route, sdk)
 	}

@@ -1,36 +1,53 @@
 package websdk
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
+	"log/slog"
 	"net/http"
 	"strconv"
 	"strings"
 
 	"github.com/google/uuid"
+
+	"github.com/journey-dev/journey/internal/flags"
+	"github.com/journey-dev/journey/internal/flagserve"
 )
 
-// flagsV2 is the /flags?v=2 answer; Flags stays empty until Journey has
-// feature flags.
+// flagsV2 is the /flags?v=2 answer.
 type flagsV2 struct {
-	Flags                     map[string]any `json:"flags"`
-	ErrorsWhileComputingFlags bool           `json:"errorsWhileComputingFlags"`
-	RequestID                 string         `json:"requestId"`
-	EvaluatedAt               int64          `json:"evaluatedAt"`
+	Flags                     map[string]flags.FlagDetail `json:"flags"`
+	ErrorsWhileComputingFlags bool                        `json:"errorsWhileComputingFlags"`
+	RequestID                 string                      `json:"requestId"`
+	EvaluatedAt               int64                       `json:"evaluatedAt"`
 }
 
 // flagsLegacy is the answer of /decide and of /flags without v=2.
 type flagsLegacy struct {
-	FeatureFlags              map[string]any `json:"featureFlags"`
-	FeatureFlagPayloads       map[string]any `json:"featureFlagPayloads"`
-	ErrorsWhileComputingFlags bool           `json:"errorsWhileComputingFlags"`
-	RequestID                 string         `json:"requestId"`
-	EvaluatedAt               int64          `json:"evaluatedAt"`
+	FeatureFlags              map[string]any    `json:"featureFlags"`
+	FeatureFlagPayloads       map[string]string `json:"featureFlagPayloads"`
+	ErrorsWhileComputingFlags bool              `json:"errorsWhileComputingFlags"`
+	RequestID                 string            `json:"requestId"`
+	EvaluatedAt               int64             `json:"evaluatedAt"`
 }
 
-// flagsDecodes bounds the /flags requests decoding at once (server-wide).
+// flagsDecodes bounds the /flags and OFREP requests decoding at once
+// (server-wide).
 var flagsDecodes = make(chan struct{}, 32)
+
+// acquireDecode takes a decode slot, or reports false when all are taken.
+func acquireDecode() bool {
+	select {
+	case flagsDecodes <- struct{}{}:
+		return true
+	default:
+		return false
+	}
+}
+
+func releaseDecode() { <-flagsDecodes }
 
 // flags answers /flags and /decide, GET or POST, in every encoding
 // DecodeFlagsRequest reads. With config=true (and always on /decide,
@@ -54,15 +71,14 @@ func (h *Handler) flags(w http.ResponseWriter, r *http.Request) {
 	// Decoding inflates a body (or ?data=) up to maxFlagsBody and builds
 	// its maps: a few MB at most, before the token is known, so only so
 	// many run at once. A client past it retries, as after any 429.
-	select {
-	case flagsDecodes <- struct{}{}:
-		defer func() { <-flagsDecodes }()
-	default:
+	if !acquireDecode() {
 		w.Header().Set("Retry-After", "1")
 		writeJSON(w, http.StatusTooManyRequests, map[string]string{"error": "too many /flags requests at once, retry later"})
 		return
 	}
 	req, err := DecodeFlagsRequest(r.Header, query, body)
+	body = nil
+	releaseDecode() // the decoded request is small; evaluation needs no slot
 	if err != nil {
 		de := &DecodeError{Status: http.StatusBadRequest, Msg: err.Error()}
 		errors.As(err, &de)
@@ -83,7 +99,57 @@ func (h *Handler) flags(w http.ResponseWriter, r *http.Request) {
 		c := buildConfig(req.Token, s)
 		config = &c
 	}
-	writeJSON(w, http.StatusOK, flagsAnswer(h.now().UnixMilli(), v2Answer(decide, query.Get("v")), config))
+	ans, err := h.evaluate(r.Context(), id, &req)
+	if err != nil {
+		slog.Warn("cannot evaluate flags", "project", id, "err", err)
+		unavailable(w)
+		return
+	}
+	writeJSON(w, http.StatusOK, flagsAnswer(h.now().UnixMilli(), v2Answer(decide, query.Get("v")), config, ans))
+}
+
+// evaluate answers a /flags request. Without a distinct id no flag is
+// evaluated, and the answer says so when the project has flags.
+func (h *Handler) evaluate(ctx context.Context, projectID int64, req *FlagsRequest) (*flagserve.Answer, error) {
+	er := &flagserve.Request{
+		ProjectID: projectID, DistinctID: req.DistinctID, AnonDistinctID: req.AnonDistinctID,
+		Groups: groupKeys(req.Groups), PersonProperties: req.PersonProperties, GroupProperties: req.GroupProperties,
+		FlagKeys: req.FlagKeys,
+	}
+	if req.DistinctID == "" {
+		n, err := h.svc.Count(ctx, projectID)
+		if err != nil {
+			return nil, err
+		}
+		return &flagserve.Answer{Errored: n > 0}, nil
+	}
+	ans, err := h.svc.Evaluate(ctx, er)
+	if err != nil {
+		return nil, err
+	}
+	return ans, nil
+}
+
+// groupKeys reads the request's groups ({"company": "acme"}); numeric keys
+// are their text, other values are no group.
+func groupKeys(in map[string]any) map[string]string {
+	if len(in) == 0 {
+		return nil
+	}
+	out := make(map[string]string, len(in))
+	for t, v := range in {
+		switch k := v.(type) {
+		case string:
+			out[t] = k
+		case float64:
+			out[t] = strconv.FormatFloat(k, 'f', -1, 64)
+		case json.Number:
+			out[t] = k.String()
+		case bool:
+			out[t] = strconv.FormatBool(k)
+		}
+	}
+	return out
 }
 
 // v2Answer: /flags?v=2 (and later) and /decide?v=4 (and later) answer in
@@ -96,16 +162,19 @@ func v2Answer(decide bool, v string) bool {
 	return n >= 2
 }
 
-func flagsAnswer(nowMs int64, v2 bool, config *remoteConfig) any {
+func flagsAnswer(nowMs int64, v2 bool, config *remoteConfig, ans *flagserve.Answer) any {
 	id := uuid.NewString()
-	var flags any = flagsV2{Flags: map[string]any{}, RequestID: id, EvaluatedAt: nowMs}
-	if !v2 {
-		flags = flagsLegacy{FeatureFlags: map[string]any{}, FeatureFlagPayloads: map[string]any{}, RequestID: id, EvaluatedAt: nowMs}
+	var out any
+	if v2 {
+		out = flagsV2{Flags: flags.Details(ans.Results), ErrorsWhileComputingFlags: ans.Errored, RequestID: id, EvaluatedAt: nowMs}
+	} else {
+		ff, payloads := flags.Legacy(ans.Results)
+		out = flagsLegacy{FeatureFlags: ff, FeatureFlagPayloads: payloads, ErrorsWhileComputingFlags: ans.Errored, RequestID: id, EvaluatedAt: nowMs}
 	}
 	if config == nil {
-		return flags
+		return out
 	}
-	return merged(*config, flags)
+	return merged(*config, out)
 }
 
 // merged is config's fields then the flags' (both are plain structs of

@@ -41,3 +41,37 @@ func FuzzDecodeFlagsRequest(f *testing.F) {
 		}
 	})
 }
+
+// FuzzDecodeOFREP: whatever an OFREP client sends, the decoder answers a
+// targeting key and properties, or an *OFREPError with one of the
+// protocol's codes; it never panics.
+func FuzzDecodeOFREP(f *testing.F) {
+	for _, seed := range []string{
+		`{"context":{"targetingKey":"u1","plan":"pro","n":3,"tags":["a"],"nested":{"x":null}}}`,
+		`{"context":{"targetingKey":"u1"}}`, `{"context":{}}`, `{"context":null}`, `{"context":[]}`,
+		`{"context":{"targetingKey":5}}`, `{}`, `[]`, `null`, ``, `{"context":{"targetingKey":"` + "\xff" + `"}}`,
+		`{"context":{"targetingKey":"u","targetingKey":"v"}}`,
+	} {
+		f.Add([]byte(seed))
+	}
+	codes := map[string]bool{OFREPParseError: true, OFREPTargetingKeyMissing: true, OFREPInvalidContext: true}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		req, err := DecodeOFREP(body)
+		if err != nil {
+			var oe *OFREPError
+			if !errors.As(err, &oe) || !codes[oe.Code] || oe.Details == "" {
+				t.Fatalf("error %v (%T), want an *OFREPError with a code and details", err, err)
+			}
+			return
+		}
+		if req.TargetingKey == "" {
+			t.Fatal("no targeting key and no error")
+		}
+		if _, ok := req.Properties["targetingKey"]; ok {
+			t.Fatal("the targeting key is also a property")
+		}
+		if _, err := json.Marshal(req.Properties); err != nil {
+			t.Fatalf("properties cannot be encoded: %v", err)
+		}
+	})
+}

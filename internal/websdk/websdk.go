@@ -1,8 +1,11 @@
-// Package websdk serves what browser SDKs fetch from Journey besides
-// capture: the posthog-js bundles (vendored from npm by
-// scripts/vendor-sdk.sh and embedded), posthog-js's remote config, and a
-// /flags answer with no flags until flags exist. Every route answers CORS,
-// preflights and errors included, because a page on any site calls them.
+// Package websdk serves what SDKs fetch from Journey besides capture: the
+// posthog-js bundles (vendored from npm by scripts/vendor-sdk.sh and
+// embedded), posthog-js's remote config, feature flags for PostHog's
+// clients (/flags, /decide), their local-evaluation definitions for
+// server SDKs (/flags/definitions, /api/feature_flag/local_evaluation)
+// and OpenFeature's remote evaluation protocol (/ofrep/v1/…), each
+// evaluated by internal/flagserve. Every route answers CORS, preflights
+// and errors included, because a page on any site calls them.
 package websdk
 
 import (
@@ -12,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/journey-dev/journey/internal/flagserve"
 	"github.com/journey-dev/journey/internal/meta"
 )
 
@@ -25,9 +29,18 @@ type Projects interface {
 type Handler struct {
 	projects Projects
 	settings *settingsCache
+	secrets  *secretCache
+	svc      *flagserve.Service
 	mux      *http.ServeMux
 	now      func() time.Time
 }
+
+// Option configures a Handler.
+type Option func(*Handler)
+
+// WithFlags evaluates flags with svc (by default, a flagserve.Service over
+// the metadata store alone: no stored person properties).
+func WithFlags(svc *flagserve.Service) Option { return func(h *Handler) { h.svc = svc } }
 
 // Routes are the mux patterns to mount the handler on.
 var Routes = routes()
@@ -36,6 +49,8 @@ func routes() []string {
 	r := []string{
 		"/array/{token}/config.js", "/array/{token}/config", "/array/{token}/array.js",
 		"/flags", "/flags/{$}", "/decide", "/decide/{$}",
+		"/flags/definitions", "/api/feature_flag/local_evaluation", "/api/feature_flag/local_evaluation/{$}",
+		"/ofrep/v1/evaluate/flags", "/ofrep/v1/evaluate/flags/{key}",
 	}
 	for _, name := range assetNames() {
 		r = append(r, assetPaths(name)...)
@@ -44,9 +59,17 @@ func routes() []string {
 }
 
 // NewHandler serves the SDK routes of the projects p resolves, with the
-// SDK settings read from m (cached for a few seconds).
-func NewHandler(p Projects, m meta.Store) *Handler {
-	h := &Handler{projects: p, settings: newSettingsCache(m, settingsTTL, maxCachedSettings), now: time.Now}
+// SDK settings read from m (cached for a few seconds) and secret keys
+// resolved by m (cached too).
+func NewHandler(p Projects, m meta.Store, opts ...Option) *Handler {
+	h := &Handler{projects: p, settings: newSettingsCache(m, settingsTTL, maxCachedSettings),
+		secrets: newSecretCache(m), now: time.Now}
+	for _, o := range opts {
+		o(h)
+	}
+	if h.svc == nil {
+		h.svc = flagserve.New(m, nil, flagserve.Options{})
+	}
 	h.mux = http.NewServeMux()
 	for _, name := range assetNames() {
 		a := asset(name)
@@ -60,6 +83,11 @@ func NewHandler(p Projects, m meta.Store) *Handler {
 	for _, path := range []string{"/flags", "/flags/{$}", "/decide", "/decide/{$}"} {
 		h.mux.HandleFunc(path, h.flags)
 	}
+	for _, path := range []string{"/flags/definitions", "/api/feature_flag/local_evaluation", "/api/feature_flag/local_evaluation/{$}"} {
+		h.mux.HandleFunc(path, h.definitions)
+	}
+	h.mux.HandleFunc("/ofrep/v1/evaluate/flags", h.ofrepBulk)
+	h.mux.HandleFunc("/ofrep/v1/evaluate/flags/{key}", h.ofrepFlag)
 	return h
 }
 

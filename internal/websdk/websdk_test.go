@@ -105,7 +105,8 @@ func TestRoutesMountable(t *testing.T) {
 	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusTeapot) })
 	for path, want := range map[string]int{
-		"/static/array.js": 200, "/static/app.js": http.StatusTeapot, "/flags/definitions": http.StatusTeapot,
+		"/static/array.js": 200, "/static/app.js": http.StatusTeapot, "/flags/definitions": http.StatusUnauthorized,
+		"/flags/definitions/x": http.StatusTeapot, "/ofrep/v1/evaluate/flags/x": http.StatusMethodNotAllowed,
 		"/flags/?v=2&token=" + f.token: 200, "/array/" + f.token + "/config": 200,
 	} {
 		w := httptest.NewRecorder()
