@@ -5,6 +5,7 @@ package metatest
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -392,4 +393,27 @@ func testConcurrentCreate(t *testing.T, s meta.Store) {
 	if all, err := s.Projects(ctx); err != nil || len(all) != n {
 		t.Fatalf("Projects = %d, %v; want %d", len(all), err, n)
 	}
+}
+
+// AppliedVersions reads a store's schema_migrations: version → how many
+// times it is recorded (migration tests expect 1 each).
+func AppliedVersions(t *testing.T, db *sql.DB) map[int]int {
+	t.Helper()
+	rows, err := db.Query(`SELECT version, count(*) FROM schema_migrations GROUP BY version`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	out := map[int]int{}
+	for rows.Next() {
+		var v, n int
+		if err := rows.Scan(&v, &n); err != nil {
+			t.Fatal(err)
+		}
+		out[v] = n
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
 }

@@ -121,27 +121,6 @@ func TestConformance(t *testing.T) {
 	metatest.Run(t, func(t *testing.T) meta.Store { return harness{open(t, freshDB(t))} })
 }
 
-// appliedVersions reads schema_migrations (version → times recorded).
-func appliedVersions(t *testing.T, s *Store) map[int]int {
-	t.Helper()
-	rows, err := s.pool.Query(context.Background(), `SELECT version, count(*) FROM schema_migrations GROUP BY version`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rows.Close()
-	out := map[int]int{}
-	for rows.Next() {
-		var v, n int
-		if err := rows.Scan(&v, &n); err != nil {
-			t.Fatal(err)
-		}
-		out[v] = n
-	}
-	if err := rows.Err(); err != nil {
-		t.Fatal(err)
-	}
-	return out
-}
 
 func checkApplied(t *testing.T, s *Store) {
 	t.Helper()
@@ -149,7 +128,7 @@ func checkApplied(t *testing.T, s *Store) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := appliedVersions(t, s)
+	got := metatest.AppliedVersions(t, s.db)
 	if len(got) != len(list) {
 		t.Fatalf("schema_migrations = %v, want the %d embedded migrations", got, len(list))
 	}

@@ -55,27 +55,6 @@ func TestMigrateTwice(t *testing.T) {
 	}
 }
 
-// appliedVersions reads schema_migrations (version → times recorded).
-func appliedVersions(t *testing.T, s *Store) map[int]int {
-	t.Helper()
-	rows, err := s.db.Query(`SELECT version, count(*) FROM schema_migrations GROUP BY version`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rows.Close()
-	out := map[int]int{}
-	for rows.Next() {
-		var v, n int
-		if err := rows.Scan(&v, &n); err != nil {
-			t.Fatal(err)
-		}
-		out[v] = n
-	}
-	if err := rows.Err(); err != nil {
-		t.Fatal(err)
-	}
-	return out
-}
 
 // TestConcurrentOpen: journey processes started at once on one data dir.
 // Each Open is its own *sql.DB, its own SQLite connection, as a second
@@ -108,7 +87,7 @@ func TestConcurrentOpen(t *testing.T) {
 			t.Fatal(err)
 		}
 		for i, s := range stores {
-			got := appliedVersions(t, s)
+			got := metatest.AppliedVersions(t, s.db)
 			if len(got) != len(list) {
 				t.Fatalf("round %d: store %d: schema_migrations = %v, want the %d embedded migrations", round, i, got, len(list))
 			}
