@@ -32,9 +32,9 @@ func (s *Store) badDaysCounts(ctx context.Context, projectID int64, q *insight.B
 		active = src.matchEvents(q.Active)
 	}
 	cols := src.matchEvents(q.Bad)
-	cols.add(" AS is_bad, ")
-	cols.addFrag(active)
-	cols.add(" AS is_active")
+	cols.Add(" AS is_bad, ")
+	cols.AddFrag(active)
+	cols.Add(" AS is_active")
 	src.column(cols)
 	from, err := src.frag()
 	if err != nil {
@@ -43,15 +43,15 @@ func (s *Store) badDaysCounts(ctx context.Context, projectID int64, q *insight.B
 	// Active actor-days, and whether each was bad. Rows that match an
 	// event name but not its filters are neither bad nor active.
 	actorDays := sqlf("SELECT actor, day, max(is_bad) AS bad_day FROM (\n    SELECT actor, ")
-	actorDays.addFrag(periodIndex("ts", days))
-	actorDays.add(" AS day, is_bad, is_bad OR is_active AS active_row FROM (")
-	actorDays.addFrag(from)
-	actorDays.add("))\n  GROUP BY actor, day HAVING max(active_row) = 1")
+	actorDays.AddFrag(periodIndex("ts", days))
+	actorDays.Add(" AS day, is_bad, is_bad OR is_active AS active_row FROM (")
+	actorDays.AddFrag(from)
+	actorDays.Add("))\n  GROUP BY actor, day HAVING max(active_row) = 1")
 
 	query := sqlf("SELECT day, count(), countIf(bad_day = 1) FROM (")
-	query.addFrag(actorDays)
-	query.add(") GROUP BY day")
-	rows, err := s.query(ctx, query.text, query.args...)
+	query.AddFrag(actorDays)
+	query.Add(") GROUP BY day")
+	rows, err := s.query(ctx, query.Text, query.Args...)
 	if err != nil {
 		return nil, nil, fmt.Errorf("cannot run bad days: %w", err)
 	}
@@ -74,9 +74,9 @@ func (s *Store) badDaysCounts(ctx context.Context, projectID int64, q *insight.B
 	// Ordered by the actor itself (a person id or a group key), as DuckDB
 	// orders ties.
 	query = sqlf("SELECT toString(actor), active_days, bad_days FROM (\n  SELECT actor, count() AS active_days, countIf(bad_day = 1) AS bad_days FROM (")
-	query.addFrag(actorDays)
-	query.add(") GROUP BY actor)\nWHERE bad_days > 0 ORDER BY bad_days DESC, active_days DESC, actor LIMIT ?", q.Top)
-	ranked, err := s.query(ctx, query.text, query.args...)
+	query.AddFrag(actorDays)
+	query.Add(") GROUP BY actor)\nWHERE bad_days > 0 ORDER BY bad_days DESC, active_days DESC, actor LIMIT ?", q.Top)
+	ranked, err := s.query(ctx, query.Text, query.Args...)
 	if err != nil {
 		return nil, nil, fmt.Errorf("cannot rank bad days: %w", err)
 	}

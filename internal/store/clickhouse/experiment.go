@@ -39,10 +39,10 @@ func (s *Store) exposureRows(projectID int64, p *insight.ExperimentPlan) (frag, 
 	}
 	// The source's filter keeps only responses among the variants.
 	f := sqlf("SELECT actor, ts, toInt64(ts_us) AS us, toUInt8(indexOf(?, ", q.Variants)
-	f.addFrag(prop("properties", "$feature_flag_response"))
-	f.add(") - 1) AS v FROM (")
-	f.addFrag(from)
-	f.add(")")
+	f.AddFrag(prop("properties", "$feature_flag_response"))
+	f.Add(") - 1) AS v FROM (")
+	f.AddFrag(from)
+	f.Add(")")
 	return f, nil
 }
 
@@ -54,8 +54,8 @@ func (s *Store) exposed(projectID int64, p *insight.ExperimentPlan) (frag, error
 		return frag{}, err
 	}
 	f := sqlf("SELECT actor, min(us) AS t0, min(v) AS variant FROM (")
-	f.addFrag(rows)
-	f.add(") GROUP BY actor HAVING min(v) = max(v)")
+	f.AddFrag(rows)
+	f.Add(") GROUP BY actor HAVING min(v) = max(v)")
 	return f, nil
 }
 
@@ -67,11 +67,11 @@ func (s *Store) experimentExposures(ctx context.Context, projectID int64, p *ins
 		return nil, err
 	}
 	q := sqlf("SELECT mask, day, count() FROM (\n  SELECT ")
-	q.addFrag(periodIndex("first_ts", p.Days))
-	q.add(" AS day, mask FROM (\n    SELECT actor, min(ts) AS first_ts, groupBitOr(bitShiftLeft(toUInt64(1), v)) AS mask FROM (")
-	q.addFrag(rows)
-	q.add(")\n    GROUP BY actor))\nGROUP BY mask, day")
-	res, err := s.query(ctx, q.text, q.args...)
+	q.AddFrag(periodIndex("first_ts", p.Days))
+	q.Add(" AS day, mask FROM (\n    SELECT actor, min(ts) AS first_ts, groupBitOr(bitShiftLeft(toUInt64(1), v)) AS mask FROM (")
+	q.AddFrag(rows)
+	q.Add(")\n    GROUP BY actor))\nGROUP BY mask, day")
+	res, err := s.query(ctx, q.Text, q.Args...)
 	if err != nil {
 		return nil, fmt.Errorf("cannot run experiment exposures: %w", err)
 	}
@@ -107,14 +107,14 @@ func (s *Store) experimentMetric(ctx context.Context, projectID int64, p *insigh
 			return frag{}, err
 		}
 		f := sqlf("SELECT actor, variant, post AS x0, pre AS p0 FROM (")
-		f.addFrag(exposed)
-		f.add(") ANY LEFT JOIN (")
-		f.addFrag(x)
-		f.add(") USING actor")
+		f.AddFrag(exposed)
+		f.Add(") ANY LEFT JOIN (")
+		f.AddFrag(x)
+		f.Add(") USING actor")
 		if pm.Y == nil {
 			g := sqlf("SELECT variant, x0, p0, toFloat64(0) AS y0, toFloat64(0) AS q0 FROM (")
-			g.addFrag(f)
-			g.add(")")
+			g.AddFrag(f)
+			g.Add(")")
 			return g, nil
 		}
 		y, err := s.experimentValue(projectID, p, pm.Y)
@@ -122,10 +122,10 @@ func (s *Store) experimentMetric(ctx context.Context, projectID int64, p *insigh
 			return frag{}, err
 		}
 		g := sqlf("SELECT variant, x0, p0, y0, q0 FROM (")
-		g.addFrag(f)
-		g.add(") ANY LEFT JOIN (SELECT actor, post AS y0, pre AS q0 FROM (")
-		g.addFrag(y)
-		g.add(")) USING actor")
+		g.AddFrag(f)
+		g.Add(") ANY LEFT JOIN (SELECT actor, post AS y0, pre AS q0 FROM (")
+		g.AddFrag(y)
+		g.Add(")) USING actor")
 		return g, nil
 	}
 	capOf := func(v *insight.ExperimentValue, col string) (frag, error) {
@@ -147,19 +147,19 @@ func (s *Store) experimentMetric(ctx context.Context, projectID int64, p *insigh
 		return nil, err
 	}
 	withCaps := sqlf("SELECT variant, x0, p0, y0, q0, ")
-	withCaps.addFrag(xcap)
-	withCaps.add(" AS xcap, ")
-	withCaps.addFrag(ycap)
-	withCaps.add(" AS ycap FROM (")
-	withCaps.addFrag(all)
-	withCaps.add(")")
+	withCaps.AddFrag(xcap)
+	withCaps.Add(" AS xcap, ")
+	withCaps.AddFrag(ycap)
+	withCaps.Add(" AS ycap FROM (")
+	withCaps.AddFrag(all)
+	withCaps.Add(")")
 	query := sqlf(`SELECT variant, count(), sum(x), sum(x*x), sum(y), sum(y*y), sum(x*y),
   sum(p), sum(p*p), sum(q), sum(q*q), sum(x*p), sum(x*q), sum(y*p), sum(y*q), sum(p*q),
   any(xcap), any(ycap)
 FROM (SELECT variant, least(x0, xcap) AS x, least(p0, xcap) AS p, least(y0, ycap) AS y, least(q0, ycap) AS q, xcap, ycap FROM (`)
-	query.addFrag(withCaps)
-	query.add("))\nGROUP BY variant")
-	res, err := s.query(ctx, query.text, query.args...)
+	query.AddFrag(withCaps)
+	query.Add("))\nGROUP BY variant")
+	res, err := s.query(ctx, query.Text, query.Args...)
 	if err != nil {
 		return nil, fmt.Errorf("cannot run experiment metric %d: %w", k, err)
 	}
@@ -195,25 +195,25 @@ func (s *Store) experimentValue(projectID int64, p *insight.ExperimentPlan, v *i
 		return frag{}, err
 	}
 	num := sqlf("toFloat64OrNull(")
-	num.addFrag(prop("properties", v.Property))
-	num.add(")")
+	num.AddFrag(prop("properties", v.Property))
+	num.Add(")")
 	rows := sqlf("SELECT actor, toInt64(ts_us) AS us, ")
 	switch v.Agg {
 	case insight.AggSum:
 		// Only finite numbers are kept below: OrZero reads them as OrNull.
-		rows.add("toFloat64OrZero(")
-		rows.addFrag(prop("properties", v.Property))
-		rows.add(")")
+		rows.Add("toFloat64OrZero(")
+		rows.AddFrag(prop("properties", v.Property))
+		rows.Add(")")
 	default:
-		rows.add("toFloat64(1)")
+		rows.Add("toFloat64(1)")
 	}
-	rows.add(" AS val FROM (")
-	rows.addFrag(from)
-	rows.add(")")
+	rows.Add(" AS val FROM (")
+	rows.AddFrag(from)
+	rows.Add(")")
 	if v.Agg == insight.AggSum || v.Agg == insight.AggValued {
-		rows.add(" WHERE ifNull(isFinite(")
-		rows.addFrag(num)
-		rows.add("), 0)")
+		rows.Add(" WHERE ifNull(isFinite(")
+		rows.AddFrag(num)
+		rows.Add("), 0)")
 	}
 	exposed, err := s.exposed(projectID, p)
 	if err != nil {
@@ -224,10 +224,10 @@ func (s *Store) experimentValue(projectID int64, p *insight.ExperimentPlan, v *i
 		agg = "max"
 	}
 	f := sqlf("SELECT actor, toFloat64(" + agg + "(if(us >= t0, val, 0))) AS post, toFloat64(" + agg + "(if(us < t0, val, 0))) AS pre FROM (")
-	f.addFrag(rows)
-	f.add(") ALL INNER JOIN (")
-	f.addFrag(exposed)
-	f.add(") USING actor WHERE us >= t0 - ? AND us < least(t0 + ?, ?) GROUP BY actor", p.PreUs, v.WindowUs, p.ToUs)
+	f.AddFrag(rows)
+	f.Add(") ALL INNER JOIN (")
+	f.AddFrag(exposed)
+	f.Add(") USING actor WHERE us >= t0 - ? AND us < least(t0 + ?, ?) GROUP BY actor", p.PreUs, v.WindowUs, p.ToUs)
 	return f, nil
 }
 
@@ -244,23 +244,23 @@ func (s *Store) experimentFunnel(projectID int64, p *insight.ExperimentPlan, v *
 				return frag{}, err
 			}
 			f := sqlf(fmt.Sprintf("SELECT actor, t0, min(us) AS t_%d FROM (SELECT actor, toInt64(ts_us) AS us FROM (", i))
-			f.addFrag(from)
-			f.add(")) ALL INNER JOIN (")
+			f.AddFrag(from)
+			f.Add(")) ALL INNER JOIN (")
 			if i == 0 {
 				exposed, err := s.exposed(projectID, p)
 				if err != nil {
 					return frag{}, err
 				}
-				f.addFrag(exposed)
-				f.add(") USING actor WHERE us >= ")
-				f.addFrag(lo())
+				f.AddFrag(exposed)
+				f.Add(") USING actor WHERE us >= ")
+				f.AddFrag(lo())
 			} else {
-				f.addFrag(prev)
-				f.add(fmt.Sprintf(") USING actor WHERE us > t_%d", i-1))
+				f.AddFrag(prev)
+				f.Add(fmt.Sprintf(") USING actor WHERE us > t_%d", i-1))
 			}
-			f.add(" AND us < ")
-			f.addFrag(hi())
-			f.add(" GROUP BY actor, t0")
+			f.Add(" AND us < ")
+			f.AddFrag(hi())
+			f.Add(" GROUP BY actor, t0")
 			prev = f
 		}
 		return prev, nil
@@ -270,18 +270,18 @@ func (s *Store) experimentFunnel(projectID int64, p *insight.ExperimentPlan, v *
 		return frag{}, err
 	}
 	f := sqlf("SELECT actor, max(post) AS post, max(pre) AS pre FROM (SELECT actor, toFloat64(1) AS post, toFloat64(0) AS pre FROM (")
-	f.addFrag(post)
-	f.add(")")
+	f.AddFrag(post)
+	f.Add(")")
 	if p.PreUs > 0 {
 		pre, err := chain(func() frag { return sqlf("t0 - ?", p.PreUs) }, func() frag { return sqlf("t0") })
 		if err != nil {
 			return frag{}, err
 		}
-		f.add(" UNION ALL SELECT actor, toFloat64(0) AS post, toFloat64(1) AS pre FROM (")
-		f.addFrag(pre)
-		f.add(")")
+		f.Add(" UNION ALL SELECT actor, toFloat64(0) AS post, toFloat64(1) AS pre FROM (")
+		f.AddFrag(pre)
+		f.Add(")")
 	}
-	f.add(") GROUP BY actor")
+	f.Add(") GROUP BY actor")
 	return f, nil
 }
 
@@ -313,11 +313,11 @@ func experimentCap(v *insight.ExperimentValue, col string, vals func() (frag, er
 	}
 	f := sqlf(`(SELECT if(length(xs) = 0, inf, xs[lo + 1] + (pos - lo) * (xs[least(lo + 2, length(xs))] - xs[lo + 1]))
   FROM (SELECT arraySort(groupArray(`+col+`)) AS xs, toFloat64(?) * (toInt64(length(xs)) - 1) AS pos, toUInt64(floor(pos)) AS lo FROM (`, c.Value)
-	f.addFrag(from)
-	f.add(")")
+	f.AddFrag(from)
+	f.Add(")")
 	if c.IgnoreZeros {
-		f.add(" WHERE " + col + " != 0")
+		f.Add(" WHERE " + col + " != 0")
 	}
-	f.add("))")
+	f.Add("))")
 	return f, nil
 }

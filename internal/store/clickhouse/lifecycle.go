@@ -37,13 +37,13 @@ func (s *Store) lifecycleCounts(ctx context.Context, projectID int64, q *insight
 	query := sqlf(`SELECT period, count(), countIf(has(periods, period - 1)), countIf(period = first_period) FROM (
   SELECT periods, first_period, arrayJoin(arrayFilter(x -> x >= -1, periods)) AS period FROM (
     SELECT actor, groupUniqArray(`)
-	query.addFrag(periodIndex("ts", p))
-	query.add(`) AS periods, arrayReduce('min', periods) AS first_period
+	query.AddFrag(periodIndex("ts", p))
+	query.Add(`) AS periods, arrayReduce('min', periods) AS first_period
     FROM (`)
-	query.addFrag(from)
-	query.add(`) GROUP BY actor))
+	query.AddFrag(from)
+	query.Add(`) GROUP BY actor))
 GROUP BY period`)
-	rows, err := s.query(ctx, query.text, query.args...)
+	rows, err := s.query(ctx, query.Text, query.Args...)
 	if err != nil {
 		return nil, fmt.Errorf("cannot run lifecycle for %q: %w", insight.EventNames(q.Event, q.Action), err)
 	}

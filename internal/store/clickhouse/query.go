@@ -11,6 +11,7 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
 	"github.com/journey-dev/journey/internal/insight"
+	"github.com/journey-dev/journey/internal/store/sqlfrag"
 )
 
 // Property values are read with visitParamExtract* (ClickHouse 18 has no
@@ -19,39 +20,14 @@ import (
 // written. Known difference: visitParam finds a key at any nesting level,
 // so a nested object with the same key can shadow a missing top-level one.
 
-// frag is a piece of SQL with its bound arguments in text order: text and
-// arguments are only ever appended together, so no caller lines up
-// argument lists by hand.
-type frag struct {
-	text string
-	args []any
-}
+// frag is a piece of SQL with its arguments in text order (sqlfrag).
+type frag = sqlfrag.Frag
 
 // sqlf is a fragment of text and the arguments of its placeholders.
-func sqlf(text string, args ...any) frag { return frag{text: text, args: args} }
-
-// add appends text and the arguments of its placeholders.
-func (f *frag) add(text string, args ...any) {
-	f.text += text
-	// Clipped: a copy of f appended to elsewhere never shares arguments.
-	// (Each add copies: build long lists in one add.)
-	f.args = append(slices.Clip(f.args), args...)
-}
-
-// addFrag appends another fragment.
-func (f *frag) addFrag(g frag) { f.add(g.text, g.args...) }
+func sqlf(text string, args ...any) frag { return sqlfrag.New(text, args...) }
 
 // joinFrags joins fragments with sep.
-func joinFrags(sep string, fs []frag) frag {
-	var out frag
-	for i, f := range fs {
-		if i > 0 {
-			out.add(sep)
-		}
-		out.addFrag(f)
-	}
-	return out
-}
+func joinFrags(sep string, fs []frag) frag { return sqlfrag.Join(sep, fs) }
 
 // prop is the string value of property name in the JSON column col.
 func prop(col, name string) frag {
@@ -60,24 +36,24 @@ func prop(col, name string) frag {
 
 // propExpr is prop's text: the string value of property ? in col, with
 // propArgs.
-func propExpr(col string) string { return prop(col, "").text }
+func propExpr(col string) string { return prop(col, "").Text }
 
-func propArgs(name string) []any { return prop("", name).args }
+func propArgs(name string) []any { return prop("", name).Args }
 
 // breakdownFrag is property name's value as a breakdown value: "$none"
 // when the key is missing or JSON null (as DuckDB's json_extract_string
 // gives NULL for both).
 func breakdownFrag(col, name string) frag {
 	f := sqlf("if(visitParamHas("+col+", ?) AND visitParamExtractRaw("+col+", ?) != 'null', ", name, name)
-	f.addFrag(prop(col, name))
-	f.add(", '$none')")
+	f.AddFrag(prop(col, name))
+	f.Add(", '$none')")
 	return f
 }
 
 // breakdownValue is breakdownFrag's text, with breakdownArgs.
-func breakdownValue(col string) string { return breakdownFrag(col, "").text }
+func breakdownValue(col string) string { return breakdownFrag(col, "").Text }
 
-func breakdownArgs(name string) []any { return breakdownFrag("", name).args }
+func breakdownArgs(name string) []any { return breakdownFrag("", name).Args }
 
 type where struct {
 	conds []string
@@ -90,7 +66,7 @@ func (w *where) add(cond string, args ...any) {
 }
 
 // addFrag adds a condition fragment.
-func (w *where) addFrag(f frag) { w.add(f.text, f.args...) }
+func (w *where) addFrag(f frag) { w.add(f.Text, f.Args...) }
 
 func (w *where) sql() string {
 	if len(w.conds) == 0 {
@@ -112,14 +88,14 @@ func (w *where) filter(col string, f insight.Filter) {
 	// has is "the key is present and": a missing key reads as "".
 	has := func(cond string, args ...any) {
 		c := sqlf("visitParamHas("+col+", ?) AND ", f.Property)
-		c.addFrag(val)
-		c.add(cond, args...)
+		c.AddFrag(val)
+		c.Add(cond, args...)
 		w.addFrag(c)
 	}
 	num := func(cond string) {
 		c := sqlf("toFloat64OrNull(")
-		c.addFrag(val)
-		c.add(") "+cond, insight.ValueFloat(f.Value))
+		c.AddFrag(val)
+		c.Add(") "+cond, insight.ValueFloat(f.Value))
 		w.addFrag(c)
 	}
 	switch f.Op {
@@ -127,13 +103,13 @@ func (w *where) filter(col string, f insight.Filter) {
 		has(" = ?", insight.ValueString(f.Value))
 	case "neq":
 		c := sqlf("NOT (visitParamHas("+col+", ?) AND ", f.Property)
-		c.addFrag(val)
-		c.add(" = ?)", insight.ValueString(f.Value))
+		c.AddFrag(val)
+		c.Add(" = ?)", insight.ValueString(f.Value))
 		w.addFrag(c)
 	case "contains":
 		c := sqlf("visitParamHas("+col+", ?) AND positionCaseInsensitiveUTF8(", f.Property)
-		c.addFrag(val)
-		c.add(", ?) > 0", insight.ValueString(f.Value))
+		c.AddFrag(val)
+		c.Add(", ?) > 0", insight.ValueString(f.Value))
 		w.addFrag(c)
 	case "gt":
 		num("> ?")
@@ -143,8 +119,8 @@ func (w *where) filter(col string, f insight.Filter) {
 		w.add("visitParamHas("+col+", ?)", f.Property)
 	case "regex":
 		c := sqlf("visitParamHas("+col+", ?) AND match(", f.Property)
-		c.addFrag(val)
-		c.add(", ?)", insight.ValueString(f.Value))
+		c.AddFrag(val)
+		c.Add(", ?)", insight.ValueString(f.Value))
 		w.addFrag(c)
 	case "in":
 		list, _ := f.Value.([]any)
@@ -157,8 +133,8 @@ func (w *where) filter(col string, f insight.Filter) {
 			return
 		}
 		c := sqlf("visitParamHas("+col+", ?) AND has(?, ", f.Property, vals)
-		c.addFrag(val)
-		c.add(")")
+		c.AddFrag(val)
+		c.Add(")")
 		w.addFrag(c)
 	}
 }
@@ -213,7 +189,7 @@ func (s *Store) personPropsSQL() string {
 // sql returns the source's rows as a query and its arguments.
 func (src source) sql() (string, []any, error) {
 	f, err := src.frag()
-	return f.text, f.args, err
+	return f.Text, f.Args, err
 }
 
 // frag is sql as a fragment.
@@ -252,8 +228,8 @@ func (src source) frag() (frag, error) {
 			pw.filter("pprops", f)
 		}
 		c := sqlf("pid IN (SELECT pid FROM ("+src.s.personPropsSQL()+") WHERE ", uint64(src.projectID))
-		c.addFrag(pw.frag())
-		c.add(")")
+		c.AddFrag(pw.frag())
+		c.Add(")")
 		top.addFrag(c)
 	}
 	actor := sqlf(pidExpr)
@@ -263,27 +239,27 @@ func (src source) frag() (frag, error) {
 	}
 	const cols = "event, ts, ts_us, properties"
 	rows := sqlf("SELECT ")
-	rows.addFrag(actor)
-	rows.add(" AS actor, " + cols + ", " + pidExpr + " AS pid FROM (SELECT person_id, " + cols + " FROM " + src.s.events + " WHERE ")
-	rows.addFrag(w.frag())
-	rows.add(") ANY LEFT JOIN (" + src.s.overridesSQL() + ") USING person_id")
+	rows.AddFrag(actor)
+	rows.Add(" AS actor, " + cols + ", " + pidExpr + " AS pid FROM (SELECT person_id, " + cols + " FROM " + src.s.events + " WHERE ")
+	rows.AddFrag(w.frag())
+	rows.Add(") ANY LEFT JOIN (" + src.s.overridesSQL() + ") USING person_id")
 	selected := "actor, " + cols + ", pid"
 	if src.persons {
 		joined := sqlf("SELECT " + selected + ", pprops FROM (")
-		joined.addFrag(rows)
-		joined.add(") ANY LEFT JOIN ("+src.s.personPropsSQL()+") USING pid", uint64(src.projectID))
+		joined.AddFrag(rows)
+		joined.Add(") ANY LEFT JOIN ("+src.s.personPropsSQL()+") USING pid", uint64(src.projectID))
 		rows, selected = joined, selected+", pprops"
 	}
 	q := sqlf("SELECT " + selected)
 	if len(src.extra) > 0 {
-		q.add(", "+strings.Join(src.extra, ", "), src.extraArgs...)
+		q.Add(", "+strings.Join(src.extra, ", "), src.extraArgs...)
 	}
-	q.add(" FROM (")
-	q.addFrag(rows)
-	q.add(")")
+	q.Add(" FROM (")
+	q.AddFrag(rows)
+	q.Add(")")
 	if len(top.conds) > 0 {
-		q.add(" WHERE ")
-		q.addFrag(top.frag())
+		q.Add(" WHERE ")
+		q.AddFrag(top.frag())
 	}
 	return q, nil
 }
@@ -291,8 +267,8 @@ func (src source) frag() (frag, error) {
 // column adds a selected column over the row's columns: an expression
 // with its alias.
 func (src *source) column(f frag) {
-	src.extra = append(src.extra, f.text)
-	src.extraArgs = append(src.extraArgs, f.args...)
+	src.extra = append(src.extra, f.Text)
+	src.extraArgs = append(src.extraArgs, f.Args...)
 }
 
 // cohort adds "actor in the cohort" (or not in) to w, with DuckDB's
@@ -324,8 +300,8 @@ func (src source) cohort(w *where, f insight.Filter) {
 	to := src.cohortTo.UTC()
 	cond := sqlf("actor "+in+" (SELECT pid FROM (SELECT "+pidExpr+" AS pid FROM (SELECT person_id FROM "+src.s.events+" WHERE project_id = ? AND ", uint64(src.projectID))
 	isEvent, eventArgs := eventCond(b.Event, b.Action)
-	cond.add(isEvent, eventArgs...)
-	cond.add(" AND ts >= ? AND ts < ?) ANY LEFT JOIN ("+src.s.overridesSQL()+") USING person_id) GROUP BY pid HAVING count() >= ?)", to.AddDate(0, 0, -b.Days), to, uint64(b.MinCount))
+	cond.Add(isEvent, eventArgs...)
+	cond.Add(" AND ts >= ? AND ts < ?) ANY LEFT JOIN ("+src.s.overridesSQL()+") USING person_id) GROUP BY pid HAVING count() >= ?)", to.AddDate(0, 0, -b.Days), to, uint64(b.MinCount))
 	w.addFrag(cond)
 }
 
@@ -335,7 +311,7 @@ func (src source) cohort(w *where, f insight.Filter) {
 // makes the source join persons.
 func (src *source) match(ms []insight.Matcher) (string, []any) {
 	f := src.matchFrag(ms)
-	return f.text, f.args
+	return f.Text, f.Args
 }
 
 // matchFrag is match as a fragment.
@@ -355,8 +331,8 @@ func (src *source) matchFrag(ms []insight.Matcher) frag {
 	}
 	// A numeric filter on a non-number is NULL: no match.
 	out := sqlf("toUInt8(ifNull(")
-	out.addFrag(joinFrags(" OR ", conds))
-	out.add(", 0))")
+	out.AddFrag(joinFrags(" OR ", conds))
+	out.Add(", 0))")
 	return out
 }
 
@@ -382,7 +358,7 @@ func (src *source) breakdown(b *insight.Breakdown) {
 		col, src.persons = "pprops", true
 	}
 	v := breakdownFrag(col, b.Property)
-	v.add(" AS bv")
+	v.Add(" AS bv")
 	src.column(v)
 }
 
@@ -429,23 +405,23 @@ func periodIndex(col string, p insight.Periods) frag {
 // maths of a property.
 func trendAggregate(series insight.Series) (value, rank frag) {
 	num := sqlf("toFloat64OrNull(")
-	num.addFrag(prop("properties", series.Property))
-	num.add(")")
+	num.AddFrag(prop("properties", series.Property))
+	num.Add(")")
 	switch series.Math {
 	case "dau":
 		value := sqlf("toFloat64(uniqExact(actor))")
 		return value, value
 	case "sum", "avg", "min", "max":
 		value = sqlf("toFloat64(" + series.Math + "(")
-		value.addFrag(num)
-		value.add("))")
+		value.AddFrag(num)
+		value.Add("))")
 	case "p50", "p90", "p99":
 		// Linear interpolation between closest ranks, as DuckDB's
 		// quantile_cont (ClickHouse's quantileExact picks one element).
 		level := map[string]string{"p50": "0.5", "p90": "0.9", "p99": "0.99"}[series.Math]
 		value = sqlf("if(length(arraySort(groupArray(")
-		value.addFrag(num)
-		value.add(fmt.Sprintf(`)) AS sorted_values) = 0, NULL,
+		value.AddFrag(num)
+		value.Add(fmt.Sprintf(`)) AS sorted_values) = 0, NULL,
 			  sorted_values[toUInt64(floor(%[1]s * (length(sorted_values) - 1))) + 1] +
 			  (%[1]s * (length(sorted_values) - 1) - floor(%[1]s * (length(sorted_values) - 1))) *
 			  (sorted_values[least(toUInt64(floor(%[1]s * (length(sorted_values) - 1))) + 2, length(sorted_values))] -

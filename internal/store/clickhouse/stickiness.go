@@ -29,15 +29,15 @@ func (s *Store) stickinessCounts(ctx context.Context, projectID int64, q *insigh
 			return nil, err
 		}
 		parts[i] = sqlf(fmt.Sprintf("SELECT toUInt32(%d) AS series_index, actor, ", i))
-		parts[i].addFrag(periodIndex("ts", p))
-		parts[i].add(" AS period FROM (")
-		parts[i].addFrag(from)
-		parts[i].add(")")
+		parts[i].AddFrag(periodIndex("ts", p))
+		parts[i].Add(" AS period FROM (")
+		parts[i].AddFrag(from)
+		parts[i].Add(")")
 	}
 	query := sqlf("SELECT series_index, intervals, count() FROM (\n  SELECT series_index, actor, uniqExact(period) AS intervals FROM (")
-	query.addFrag(joinFrags(" UNION ALL ", parts))
-	query.add(")\n  GROUP BY series_index, actor)\nGROUP BY series_index, intervals")
-	rows, err := s.query(ctx, query.text, query.args...)
+	query.AddFrag(joinFrags(" UNION ALL ", parts))
+	query.Add(")\n  GROUP BY series_index, actor)\nGROUP BY series_index, intervals")
+	rows, err := s.query(ctx, query.Text, query.Args...)
 	if err != nil {
 		return nil, fmt.Errorf("cannot run stickiness: %w", err)
 	}

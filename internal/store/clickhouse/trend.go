@@ -41,15 +41,15 @@ func (s *Store) trendCounts(ctx context.Context, projectID int64, r insight.Rang
 		}
 	}
 	q := sqlf("SELECT ")
-	q.addFrag(periodIndex("ts", p))
-	q.add(" AS period, ")
-	q.addFrag(b)
-	q.add(" AS b, ")
-	q.addFrag(value)
-	q.add(" AS value FROM (")
-	q.addFrag(from)
-	q.add(") GROUP BY period, b")
-	rows, err := s.query(ctx, q.text, q.args...)
+	q.AddFrag(periodIndex("ts", p))
+	q.Add(" AS period, ")
+	q.AddFrag(b)
+	q.Add(" AS b, ")
+	q.AddFrag(value)
+	q.Add(" AS value FROM (")
+	q.AddFrag(from)
+	q.Add(") GROUP BY period, b")
+	rows, err := s.query(ctx, q.Text, q.Args...)
 	if err != nil {
 		return nil, fmt.Errorf("cannot run trend for %q: %w", series.Label, err)
 	}
@@ -72,11 +72,11 @@ func (s *Store) trendCounts(ctx context.Context, projectID int64, r insight.Rang
 // topValues returns the breakdown values ranked highest by rank.
 func (s *Store) topValues(ctx context.Context, from, rank frag, limit int) ([]string, error) {
 	q := sqlf("SELECT bv FROM (SELECT bv, ")
-	q.addFrag(rank)
-	q.add(" AS value_for_rank FROM (")
-	q.addFrag(from)
-	q.add(") GROUP BY bv) ORDER BY value_for_rank DESC, bv LIMIT ?", limit)
-	rows, err := s.query(ctx, q.text, q.args...)
+	q.AddFrag(rank)
+	q.Add(" AS value_for_rank FROM (")
+	q.AddFrag(from)
+	q.Add(") GROUP BY bv) ORDER BY value_for_rank DESC, bv LIMIT ?", limit)
+	rows, err := s.query(ctx, q.Text, q.Args...)
 	if err != nil {
 		return nil, fmt.Errorf("cannot rank breakdown values: %w", err)
 	}
@@ -106,9 +106,9 @@ func (s *Store) activeUsers(ctx context.Context, series insight.Series, src sour
 	q := sqlf(fmt.Sprintf(`SELECT toInt64(indexOf(?, window_end)) - 1 AS window_index, bv, toFloat64(uniqExact(actor)) FROM (
   SELECT actor, bv, toString(addDays(day, arrayJoin(range(%d)))) AS window_end FROM (
     SELECT DISTINCT actor, bv, toDate(ts, ?) AS day FROM (`, w.Days), w.Ends, p.Location().String())
-	q.addFrag(from)
-	q.add(")))\nWHERE has(?, window_end) GROUP BY window_index, bv", w.Ends)
-	rows, err := s.query(ctx, q.text, q.args...)
+	q.AddFrag(from)
+	q.Add(")))\nWHERE has(?, window_end) GROUP BY window_index, bv", w.Ends)
+	rows, err := s.query(ctx, q.Text, q.Args...)
 	if err != nil {
 		return nil, fmt.Errorf("cannot run %s trend for %q: %w", series.Math, series.Label, err)
 	}

@@ -32,13 +32,13 @@ func (s *Store) badDaysCounts(ctx context.Context, projectID int64, q *insight.B
 		active = matchFrag(&src, q.Active)
 	}
 	bad := matchFrag(&src, q.Bad)
-	bad.add(" AS is_bad, ")
-	bad.addFrag(active)
-	bad.add(" AS is_active")
+	bad.Add(" AS is_bad, ")
+	bad.AddFrag(active)
+	bad.Add(" AS is_active")
 	src.column(bad)
 	rows := sqlf("SELECT actor, " + periodIndexSQL(days.Starts, 0) + " AS d, is_bad, is_bad OR is_active AS is_active FROM (")
-	rows.addFrag(src.frag())
-	rows.add(")")
+	rows.AddFrag(src.frag())
+	rows.Add(")")
 
 	// Rows (kind, i, b, n, actor): kind A and B count n active and bad
 	// actors on day i directly; a and b are byte histograms (byte i of the
@@ -49,28 +49,28 @@ func (s *Store) badDaysCounts(ctx context.Context, projectID int64, q *insight.B
 	// WHERE).
 	var query frag
 	if days.Len() <= s.plan.maskPeriods() {
-		query.add(`WITH a AS MATERIALIZED (
+		query.Add(`WITH a AS MATERIALIZED (
 				SELECT actor, bit_or(1::UBIGINT << d::UBIGINT) FILTER (is_active) AS am,
 					coalesce(bit_or(1::UBIGINT << d::UBIGINT) FILTER (is_bad), 0::UBIGINT) AS bm
 				FROM (`)
-		query.addFrag(rows)
-		query.add(`) GROUP BY actor)
+		query.AddFrag(rows)
+		query.Add(`) GROUP BY actor)
 			` + byteHistogramSQL("a", "a WHERE am IS NOT NULL", "am", days.Len(), ", NULL::VARCHAR") + ` UNION ALL ` + byteHistogramSQL("b", "a", "bm", days.Len(), ", NULL::VARCHAR") + fmt.Sprintf(`
 			UNION ALL SELECT 'T', row_number() OVER (ORDER BY bd DESC, ad DESC, actor), ad, bd, actor::VARCHAR FROM (
 				SELECT actor, bit_count(am)::BIGINT AS ad, bit_count(bm)::BIGINT AS bd
 				FROM a WHERE bm <> 0 ORDER BY bd DESC, ad DESC, actor LIMIT %d)`, q.Top))
 	} else {
-		query.add(`WITH pd AS MATERIALIZED (
+		query.Add(`WITH pd AS MATERIALIZED (
 				SELECT actor, d, bool_or(is_bad) AS bad FROM (`)
-		query.addFrag(rows)
-		query.add(fmt.Sprintf(`) GROUP BY actor, d HAVING bool_or(is_active))
+		query.AddFrag(rows)
+		query.Add(fmt.Sprintf(`) GROUP BY actor, d HAVING bool_or(is_active))
 			SELECT 'A' AS kind, d::BIGINT AS i, NULL::BIGINT AS b, count(*) AS n, NULL::VARCHAR AS actor FROM pd GROUP BY d
 			UNION ALL SELECT 'B', d, NULL, count(*), NULL FROM pd WHERE bad GROUP BY d
 			UNION ALL SELECT 'T', row_number() OVER (ORDER BY bd DESC, ad DESC, actor), ad, bd, actor::VARCHAR FROM (
 				SELECT actor, count(*) AS ad, count(*) FILTER (bad) AS bd
 				FROM pd GROUP BY actor HAVING bd > 0 ORDER BY bd DESC, ad DESC, actor LIMIT %d)`, q.Top))
 	}
-	r, err := s.db.QueryContext(ctx, query.text, query.args...)
+	r, err := s.db.QueryContext(ctx, query.Text, query.Args...)
 	if err != nil {
 		return nil, nil, fmt.Errorf("cannot run bad days: %w", err)
 	}

@@ -32,11 +32,11 @@ func exposureRows(projectID int64, p *insight.ExperimentPlan) frag {
 	src.filters = appendFilters(q.Filters, p.ExposureFilters)
 	f := sqlf("SELECT actor, ts, CASE json_extract_string(properties, ?)", propPath("$feature_flag_response"))
 	for i, v := range q.Variants {
-		f.add(" WHEN ? THEN "+strconv.Itoa(i), v)
+		f.Add(" WHEN ? THEN "+strconv.Itoa(i), v)
 	}
-	f.add(" END AS v FROM (")
-	f.addFrag(src.frag())
-	f.add(")")
+	f.Add(" END AS v FROM (")
+	f.AddFrag(src.frag())
+	f.Add(")")
 	return f
 }
 
@@ -44,9 +44,9 @@ func exposureRows(projectID int64, p *insight.ExperimentPlan) frag {
 // variants seen and local day of the first exposure, the persons.
 func (s *Store) experimentExposures(ctx context.Context, projectID int64, p *insight.ExperimentPlan) ([]insight.ExperimentExposureRow, error) {
 	q := sqlf("SELECT mask, " + periodIndexSQL(p.Days.Starts, 0) + " AS day, count(*) FROM (\n  SELECT actor, min(ts) AS ts, bit_or(1::UBIGINT << v::UBIGINT) AS mask FROM (")
-	q.addFrag(exposureRows(projectID, p))
-	q.add(")\n  GROUP BY actor)\nGROUP BY mask, day")
-	rows, err := s.db.QueryContext(ctx, q.text, q.args...)
+	q.AddFrag(exposureRows(projectID, p))
+	q.Add(")\n  GROUP BY actor)\nGROUP BY mask, day")
+	rows, err := s.db.QueryContext(ctx, q.Text, q.Args...)
 	if err != nil {
 		return nil, fmt.Errorf("cannot run experiment exposures: %w", err)
 	}
@@ -75,43 +75,43 @@ func (s *Store) experimentMetric(ctx context.Context, projectID int64, p *insigh
 	var ctes []frag
 	cte := func(name string, body frag) {
 		f := sqlf(name + " AS (")
-		f.addFrag(body)
-		f.add(")")
+		f.AddFrag(body)
+		f.Add(")")
 		ctes = append(ctes, f)
 	}
 	exposed := sqlf("SELECT actor, epoch_us(min(ts)) AS t0, min(v) AS variant FROM (")
-	exposed.addFrag(exposureRows(projectID, p))
-	exposed.add(") GROUP BY actor HAVING min(v) = max(v)")
+	exposed.AddFrag(exposureRows(projectID, p))
+	exposed.Add(") GROUP BY actor HAVING min(v) = max(v)")
 	cte("exposed", exposed)
 	experimentValue(projectID, p, "x", pm.X, cte)
 	vals := sqlf("SELECT variant, coalesce(x.post, 0) AS x0, coalesce(x.pre, 0) AS p0, ")
 	if pm.Y != nil {
 		experimentValue(projectID, p, "y", pm.Y, cte)
-		vals.add("coalesce(y.post, 0) AS y0, coalesce(y.pre, 0) AS q0 FROM exposed LEFT JOIN x_value x USING (actor) LEFT JOIN y_value y USING (actor)")
+		vals.Add("coalesce(y.post, 0) AS y0, coalesce(y.pre, 0) AS q0 FROM exposed LEFT JOIN x_value x USING (actor) LEFT JOIN y_value y USING (actor)")
 	} else {
-		vals.add("0::DOUBLE AS y0, 0::DOUBLE AS q0 FROM exposed LEFT JOIN x_value x USING (actor)")
+		vals.Add("0::DOUBLE AS y0, 0::DOUBLE AS q0 FROM exposed LEFT JOIN x_value x USING (actor)")
 	}
 	cte("vals", vals)
 	caps := sqlf("SELECT ")
-	caps.addFrag(experimentCap(pm.X, "x0"))
-	caps.add(" AS xcap, ")
+	caps.AddFrag(experimentCap(pm.X, "x0"))
+	caps.Add(" AS xcap, ")
 	if pm.Y != nil {
-		caps.addFrag(experimentCap(pm.Y, "y0"))
+		caps.AddFrag(experimentCap(pm.Y, "y0"))
 	} else {
-		caps.add("'infinity'::DOUBLE")
+		caps.Add("'infinity'::DOUBLE")
 	}
-	caps.add(" AS ycap")
+	caps.Add(" AS ycap")
 	cte("caps", caps)
 	cte("capped", sqlf("SELECT variant, least(x0, xcap) AS x, least(p0, xcap) AS p, least(y0, ycap) AS y, least(q0, ycap) AS q, xcap, ycap FROM vals, caps"))
 
 	query := sqlf("WITH ")
-	query.addFrag(joinFrags(",\n", ctes))
-	query.add(`
+	query.AddFrag(joinFrags(",\n", ctes))
+	query.Add(`
 SELECT variant, count(*), sum(x), sum(x*x), sum(y), sum(y*y), sum(x*y),
   sum(p), sum(p*p), sum(q), sum(q*q), sum(x*p), sum(x*q), sum(y*p), sum(y*q), sum(p*q),
   any_value(xcap), any_value(ycap)
 FROM capped GROUP BY variant`)
-	rows, err := s.db.QueryContext(ctx, query.text, query.args...)
+	rows, err := s.db.QueryContext(ctx, query.Text, query.Args...)
 	if err != nil {
 		return nil, fmt.Errorf("cannot run experiment metric %d: %w", k, err)
 	}
@@ -145,17 +145,17 @@ func experimentValue(projectID int64, p *insight.ExperimentPlan, name string, v 
 	rows := sqlf("SELECT actor, epoch_us(ts) AS us, ")
 	switch v.Agg {
 	case insight.AggSum:
-		rows.addFrag(num)
+		rows.AddFrag(num)
 	default:
-		rows.add("1")
+		rows.Add("1")
 	}
-	rows.add(" AS val FROM (")
-	rows.addFrag(src.frag())
-	rows.add(")")
+	rows.Add(" AS val FROM (")
+	rows.AddFrag(src.frag())
+	rows.Add(")")
 	if v.Agg == insight.AggSum || v.Agg == insight.AggValued {
-		rows.add(" WHERE isfinite(")
-		rows.addFrag(num)
-		rows.add(")")
+		rows.Add(" WHERE isfinite(")
+		rows.AddFrag(num)
+		rows.Add(")")
 	}
 	agg := "sum"
 	if v.Agg == insight.AggConverted {
@@ -163,8 +163,8 @@ func experimentValue(projectID int64, p *insight.ExperimentPlan, name string, v 
 	}
 	body := sqlf("SELECT actor, " + agg + "(CASE WHEN us >= t0 THEN val ELSE 0 END)::DOUBLE AS post, " +
 		agg + "(CASE WHEN us < t0 THEN val ELSE 0 END)::DOUBLE AS pre FROM (")
-	body.addFrag(rows)
-	body.add(") JOIN exposed USING (actor) WHERE us >= t0 - ? AND us < least(t0 + ?, ?) GROUP BY actor", p.PreUs, v.WindowUs, p.ToUs)
+	body.AddFrag(rows)
+	body.Add(") JOIN exposed USING (actor) WHERE us >= t0 - ? AND us < least(t0 + ?, ?) GROUP BY actor", p.PreUs, v.WindowUs, p.ToUs)
 	cte(name+"_value", body)
 }
 
@@ -177,8 +177,8 @@ func experimentFunnel(projectID int64, p *insight.ExperimentPlan, name string, v
 	for i, st := range v.Steps {
 		src := experimentSource(projectID, p, st.Event, st.Action, st.Filters)
 		rows := sqlf("SELECT actor, epoch_us(ts) AS us FROM (")
-		rows.addFrag(src.frag())
-		rows.add(")")
+		rows.AddFrag(src.frag())
+		rows.Add(")")
 		cte(fmt.Sprintf("%s_step%d", name, i), rows)
 	}
 	// chain is the actors who did every step in [lo, hi), lo and hi
@@ -190,30 +190,30 @@ func experimentFunnel(projectID int64, p *insight.ExperimentPlan, name string, v
 			var f frag
 			if i == 0 {
 				f = sqlf("SELECT actor, t0, min(us) AS t_0 FROM " + step + " JOIN exposed USING (actor) WHERE us >= ")
-				f.addFrag(lo)
+				f.AddFrag(lo)
 			} else {
 				f = sqlf(fmt.Sprintf("SELECT actor, t0, min(us) AS t_%d FROM %s JOIN (", i, step))
-				f.addFrag(prev)
-				f.add(fmt.Sprintf(") USING (actor) WHERE us > t_%d", i-1))
+				f.AddFrag(prev)
+				f.Add(fmt.Sprintf(") USING (actor) WHERE us > t_%d", i-1))
 			}
-			f.add(" AND us < ")
-			f.addFrag(hi)
-			f.add(" GROUP BY actor, t0")
+			f.Add(" AND us < ")
+			f.AddFrag(hi)
+			f.Add(" GROUP BY actor, t0")
 			prev = f
 		}
 		return prev
 	}
 	post := chain(sqlf("t0"), sqlf("least(t0 + ?, ?)", v.WindowUs, p.ToUs))
 	body := sqlf("SELECT actor, max(post) AS post, max(pre) AS pre FROM (SELECT actor, 1::DOUBLE AS post, 0::DOUBLE AS pre FROM (")
-	body.addFrag(post)
-	body.add(")")
+	body.AddFrag(post)
+	body.Add(")")
 	if p.PreUs > 0 {
 		pre := chain(sqlf("t0 - ?", p.PreUs), sqlf("t0"))
-		body.add(" UNION ALL SELECT actor, 0::DOUBLE, 1::DOUBLE FROM (")
-		body.addFrag(pre)
-		body.add(")")
+		body.Add(" UNION ALL SELECT actor, 0::DOUBLE, 1::DOUBLE FROM (")
+		body.AddFrag(pre)
+		body.Add(")")
 	}
-	body.add(") GROUP BY actor")
+	body.Add(") GROUP BY actor")
 	cte(name+"_value", body)
 }
 
@@ -240,8 +240,8 @@ func experimentCap(v *insight.ExperimentValue, col string) frag {
 	// Linear interpolation between closest ranks, as stats.Capping.
 	f := sqlf("coalesce((SELECT quantile_cont("+col+", ?) FROM vals", c.Value)
 	if c.IgnoreZeros {
-		f.add(" WHERE " + col + " <> 0")
+		f.Add(" WHERE " + col + " <> 0")
 	}
-	f.add("), 'infinity'::DOUBLE)")
+	f.Add("), 'infinity'::DOUBLE)")
 	return f
 }

@@ -33,8 +33,8 @@ func (s *Store) lifecycleCounts(ctx context.Context, projectID int64, q *insight
 	src := newMatchSource(projectID, &q.Range, q.Event, q.Action)
 	src.from = time.Time{}
 	rows := sqlf("SELECT actor, " + period + " AS p FROM (")
-	rows.addFrag(src.frag())
-	rows.add(")")
+	rows.AddFrag(src.frag())
+	rows.Add(")")
 
 	// Rows (kind, i, b, n): kind A, R, N count n actors for interval i
 	// directly; a and r are byte histograms (byte i of the mask has value
@@ -45,12 +45,12 @@ func (s *Store) lifecycleCounts(ctx context.Context, projectID int64, q *insight
 		// Per actor, the first period ever (f) and a bitmask m of the
 		// active periods -1..nP-1; m & (m >> 1) has bit t set when active
 		// in t-1 and t.
-		query.add(`WITH a AS MATERIALIZED (
+		query.Add(`WITH a AS MATERIALIZED (
 				SELECT f, m, m & (m >> 1) AS r FROM (
 					SELECT actor, min(p) AS f, bit_or(1::UBIGINT << greatest(p + 1, 0)::UBIGINT) FILTER (p >= -1) AS m
 					FROM (`)
-		query.addFrag(rows)
-		query.add(`) GROUP BY actor)
+		query.AddFrag(rows)
+		query.Add(`) GROUP BY actor)
 				WHERE m IS NOT NULL)
 			SELECT 'N' AS kind, f::BIGINT AS i, NULL::BIGINT AS b, count(*) AS n FROM a WHERE f >= 0 GROUP BY f
 			UNION ALL ` + byteHistogramSQL("a", "a", "m", nP+1, "") + `
@@ -58,16 +58,16 @@ func (s *Store) lifecycleCounts(ctx context.Context, projectID int64, q *insight
 	} else {
 		// Distinct (actor, period) pairs with the actor's previous active
 		// period: none means the actor's first.
-		query.add(`WITH w AS MATERIALIZED (
+		query.Add(`WITH w AS MATERIALIZED (
 				SELECT p, lag(p) OVER (PARTITION BY actor ORDER BY p) AS pp
 				FROM (SELECT DISTINCT actor, greatest(p, -2) AS p FROM (`)
-		query.addFrag(rows)
-		query.add(`)))
+		query.AddFrag(rows)
+		query.Add(`)))
 			SELECT 'A' AS kind, p::BIGINT AS i, NULL::BIGINT AS b, count(*) AS n FROM w WHERE p >= -1 GROUP BY p
 			UNION ALL SELECT 'R', p, NULL, count(*) FROM w WHERE p >= 0 AND pp = p - 1 GROUP BY p
 			UNION ALL SELECT 'N', p, NULL, count(*) FROM w WHERE p >= 0 AND pp IS NULL GROUP BY p`)
 	}
-	r, err := s.db.QueryContext(ctx, query.text, query.args...)
+	r, err := s.db.QueryContext(ctx, query.Text, query.Args...)
 	if err != nil {
 		return nil, fmt.Errorf("cannot run lifecycle: %w", err)
 	}

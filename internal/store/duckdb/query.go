@@ -7,48 +7,21 @@ import (
 	"time"
 
 	"github.com/journey-dev/journey/internal/insight"
+	"github.com/journey-dev/journey/internal/store/sqlfrag"
 )
 
 // The SQL every insight shares: fragments, sources, filters, periods,
 // breakdown values, aggregates and histograms. A kind's own file builds
 // its query from these and hands its rows of counts to package insight.
 
-// frag is a piece of SQL with its bound arguments in text order: text and
-// arguments are only ever appended together, so no caller lines up
-// argument lists by hand.
-type frag struct {
-	text string
-	args []any
-}
+// frag is a piece of SQL with its arguments in text order (sqlfrag).
+type frag = sqlfrag.Frag
 
 // sqlf is a fragment of text and the arguments of its placeholders.
-func sqlf(text string, args ...any) frag { return frag{text: text, args: args} }
-
-// add appends text and the arguments of its placeholders.
-func (f *frag) add(text string, args ...any) {
-	f.text += text
-	// Clipped: a copy of f appended to elsewhere never shares arguments.
-	// (Each add copies: build long lists in one add.)
-	f.args = append(slices.Clip(f.args), args...)
-}
-
-// addFrag appends another fragment.
-func (f *frag) addFrag(g frag) { f.add(g.text, g.args...) }
-
-// sql is the fragment as a query and its arguments.
-func (f frag) sql() (string, []any) { return f.text, f.args }
+func sqlf(text string, args ...any) frag { return sqlfrag.New(text, args...) }
 
 // joinFrags joins fragments with sep.
-func joinFrags(sep string, fs []frag) frag {
-	var out frag
-	for i, f := range fs {
-		if i > 0 {
-			out.add(sep)
-		}
-		out.addFrag(f)
-	}
-	return out
-}
+func joinFrags(sep string, fs []frag) frag { return sqlfrag.Join(sep, fs) }
 
 // propPath turns a property name into a JSON pointer. The name travels as a
 // bound parameter, never as SQL text.
@@ -74,7 +47,7 @@ func (w *where) add(cond string, args ...any) {
 }
 
 // addFrag adds a condition fragment.
-func (w *where) addFrag(f frag) { w.add(f.text, f.args...) }
+func (w *where) addFrag(f frag) { w.add(f.Text, f.Args...) }
 
 func (w *where) sql() string { return strings.Join(w.conds, " AND ") }
 
@@ -130,7 +103,7 @@ func (w *where) filter(col string, f insight.Filter) {
 			vals[i] = insight.ValueString(v)
 		}
 		c := sqlf(val+" IN (", path)
-		c.add(placeholders(len(vals))+")", vals...)
+		c.Add(placeholders(len(vals))+")", vals...)
 		w.addFrag(c)
 	}
 }
@@ -166,8 +139,8 @@ func newSource(projectID int64, r *insight.Range, events ...string) source {
 
 // column adds a selected column: an expression with its alias.
 func (src *source) column(f frag) {
-	src.extra = append(src.extra, f.text)
-	src.extraArgs = append(src.extraArgs, f.args...)
+	src.extra = append(src.extra, f.Text)
+	src.extraArgs = append(src.extraArgs, f.Args...)
 }
 
 // breakdownColumn adds column bv: the row's breakdown value ("$none" when
@@ -179,7 +152,7 @@ func (src *source) breakdownColumn(b *insight.Breakdown) {
 	}
 	v := breakdownValue(b)
 	src.persons = src.persons || b.Type == "person"
-	src.column(sqlf("coalesce("+v.text+", '$none') AS bv", v.args...))
+	src.column(sqlf("coalesce("+v.Text+", '$none') AS bv", v.Args...))
 }
 
 // actor is the rows' actor expression.
@@ -191,7 +164,7 @@ func (src source) actor() frag {
 }
 
 // sql returns "SELECT actor, event, ts, properties[, extra…] FROM …".
-func (src source) sql() (string, []any) { return src.frag().sql() }
+func (src source) sql() (string, []any) { return src.frag().SQL() }
 
 // frag is sql as a fragment.
 func (src source) frag() frag {
@@ -222,17 +195,17 @@ func (src source) frag() frag {
 		}
 	}
 	q := sqlf("SELECT ")
-	q.addFrag(actor)
-	q.add(" AS actor, e.event, e.ts, e.properties")
+	q.AddFrag(actor)
+	q.Add(" AS actor, e.event, e.ts, e.properties")
 	if len(src.extra) > 0 {
-		q.add(", "+strings.Join(src.extra, ", "), src.extraArgs...)
+		q.Add(", "+strings.Join(src.extra, ", "), src.extraArgs...)
 	}
-	q.add(" FROM events e LEFT JOIN person_overrides o ON o.old_person_id = e.person_id")
+	q.Add(" FROM events e LEFT JOIN person_overrides o ON o.old_person_id = e.person_id")
 	if src.needsPersons() {
-		q.add(" LEFT JOIN persons p ON p.id = coalesce(o.person_id, e.person_id)")
+		q.Add(" LEFT JOIN persons p ON p.id = coalesce(o.person_id, e.person_id)")
 	}
-	q.add(" WHERE ")
-	q.addFrag(w.frag())
+	q.Add(" WHERE ")
+	q.AddFrag(w.frag())
 	return q
 }
 
@@ -253,8 +226,8 @@ func (src source) cohort(w *where, actor frag, f insight.Filter) {
 		for i, id := range c.DistinctIDs {
 			ids[i] = id
 		}
-		cond.add(" "+in+" (SELECT person_id FROM person_distinct_ids WHERE project_id = ? AND distinct_id IN (", src.projectID)
-		cond.add(placeholders(len(ids))+"))", ids...)
+		cond.Add(" "+in+" (SELECT person_id FROM person_distinct_ids WHERE project_id = ? AND distinct_id IN (", src.projectID)
+		cond.Add(placeholders(len(ids))+"))", ids...)
 		w.addFrag(cond)
 		return
 	}
@@ -264,11 +237,11 @@ func (src source) cohort(w *where, actor frag, f insight.Filter) {
 		in = map[string]string{"IN": "NOT IN", "NOT IN": "IN"}[in]
 	}
 	isEvent, eventArgs := eventCond("e2.", b.Event, b.Action)
-	cond.add(" "+in+` (SELECT coalesce(o2.person_id, e2.person_id) FROM events e2
+	cond.Add(" "+in+` (SELECT coalesce(o2.person_id, e2.person_id) FROM events e2
 		LEFT JOIN person_overrides o2 ON o2.old_person_id = e2.person_id
 		WHERE e2.project_id = ? AND `, src.projectID)
-	cond.add(isEvent, eventArgs...)
-	cond.add(" AND e2.ts >= ? AND e2.ts < ?\n\t\tGROUP BY 1 HAVING count(*) >= ?)", src.cohortTo.UTC().AddDate(0, 0, -b.Days), src.cohortTo.UTC(), b.MinCount)
+	cond.Add(isEvent, eventArgs...)
+	cond.Add(" AND e2.ts >= ? AND e2.ts < ?\n\t\tGROUP BY 1 HAVING count(*) >= ?)", src.cohortTo.UTC().AddDate(0, 0, -b.Days), src.cohortTo.UTC(), b.MinCount)
 	w.addFrag(cond)
 }
 
@@ -295,7 +268,7 @@ func appendFilters(query, own []insight.Filter) []insight.Filter {
 // of ms: the event name and its filters, cohort filters included (names
 // and values are bound parameters).
 func matchSQL(src *source, ms []insight.EventMatch) (string, []any) {
-	return matchFrag(src, ms).sql()
+	return matchFrag(src, ms).SQL()
 }
 
 // matchFrag is matchSQL as a fragment.
@@ -315,8 +288,8 @@ func matchFrag(src *source, ms []insight.EventMatch) frag {
 		conds[i] = sqlf("("+w.sql()+")", w.args...)
 	}
 	out := sqlf("coalesce(")
-	out.addFrag(joinFrags(" OR ", conds))
-	out.add(", false)")
+	out.AddFrag(joinFrags(" OR ", conds))
+	out.Add(", false)")
 	return out
 }
 
@@ -332,7 +305,7 @@ func breakdownValue(b *insight.Breakdown) frag {
 }
 
 // breakdownValueSQL is breakdownValue as text and arguments.
-func breakdownValueSQL(b *insight.Breakdown) (string, []any) { return breakdownValue(b).sql() }
+func breakdownValueSQL(b *insight.Breakdown) (string, []any) { return breakdownValue(b).SQL() }
 
 // periodIndexSQL returns a SQL expression giving the index of the period
 // that holds the row's ts: bounds are the periods' starts as instants

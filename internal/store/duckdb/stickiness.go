@@ -25,8 +25,8 @@ func (s *Store) stickinessCounts(ctx context.Context, projectID int64, q *insigh
 		src := newMatchSource(projectID, &q.Range, series.Event, series.Action)
 		src.filters = appendFilters(q.Filters, series.Filters)
 		parts[i] = sqlf(fmt.Sprintf("SELECT %d AS s, actor, %s AS p FROM (", i, period))
-		parts[i].addFrag(src.frag())
-		parts[i].add(")")
+		parts[i].AddFrag(src.frag())
+		parts[i].Add(")")
 	}
 	// Intervals per (series, actor): a bitmask's popcount, or distinct
 	// periods when there are too many for a mask.
@@ -35,9 +35,9 @@ func (s *Store) stickinessCounts(ctx context.Context, projectID int64, q *insigh
 		intervals = "bit_count(bit_or(1::UBIGINT << p::UBIGINT))"
 	}
 	query := sqlf("SELECT s, n, count(*) FROM (SELECT s, actor, " + intervals + " AS n FROM (")
-	query.addFrag(joinFrags(" UNION ALL ", parts))
-	query.add(") GROUP BY s, actor) GROUP BY s, n")
-	rows, err := s.db.QueryContext(ctx, query.text, query.args...)
+	query.AddFrag(joinFrags(" UNION ALL ", parts))
+	query.Add(") GROUP BY s, actor) GROUP BY s, n")
+	rows, err := s.db.QueryContext(ctx, query.Text, query.Args...)
 	if err != nil {
 		return nil, fmt.Errorf("cannot run stickiness: %w", err)
 	}

@@ -40,24 +40,24 @@ func (s *Store) trendCounts(ctx context.Context, projectID int64, r insight.Rang
 	period := periodIndexSQL(p.Starts, 0)
 	var q frag
 	if r.Breakdown == nil {
-		q.add("SELECT " + period + " AS period, '' AS b, ")
-		q.addFrag(agg)
-		q.add(" FROM (")
-		q.addFrag(src.frag())
-		q.add(") GROUP BY ALL")
+		q.Add("SELECT " + period + " AS period, '' AS b, ")
+		q.AddFrag(agg)
+		q.Add(" FROM (")
+		q.AddFrag(src.frag())
+		q.Add(") GROUP BY ALL")
 	} else {
 		// Top values by the series' own aggregate over the whole range; the
 		// rest fold into "$other" (aggregated again, so DAU stays distinct).
-		q.add("WITH s AS (")
-		q.addFrag(src.frag())
-		q.add("),\ntop AS (SELECT bv AS v FROM s GROUP BY 1 ORDER BY ")
-		q.addFrag(agg)
-		q.add(" DESC, 1 LIMIT ?)", r.Breakdown.Limit)
-		q.add("\nSELECT " + period + " AS period,\n       CASE WHEN bv IN (SELECT v FROM top) THEN bv ELSE '$other' END AS b, ")
-		q.addFrag(agg)
-		q.add("\nFROM s GROUP BY ALL")
+		q.Add("WITH s AS (")
+		q.AddFrag(src.frag())
+		q.Add("),\ntop AS (SELECT bv AS v FROM s GROUP BY 1 ORDER BY ")
+		q.AddFrag(agg)
+		q.Add(" DESC, 1 LIMIT ?)", r.Breakdown.Limit)
+		q.Add("\nSELECT " + period + " AS period,\n       CASE WHEN bv IN (SELECT v FROM top) THEN bv ELSE '$other' END AS b, ")
+		q.AddFrag(agg)
+		q.Add("\nFROM s GROUP BY ALL")
 	}
-	rows, err := s.db.QueryContext(ctx, q.text, q.args...)
+	rows, err := s.db.QueryContext(ctx, q.Text, q.Args...)
 	if err != nil {
 		return nil, fmt.Errorf("cannot run trend for %q: %w", series.Label, err)
 	}
@@ -84,22 +84,22 @@ func (s *Store) trendCounts(ctx context.Context, projectID int64, r insight.Rang
 func (s *Store) uniqueActors(ctx context.Context, b *insight.Breakdown, p insight.Periods, src source) ([]insight.CountRow, error) {
 	group := "bv"
 	q := sqlf("WITH s AS (")
-	q.addFrag(src.frag())
-	q.add(")")
+	q.AddFrag(src.frag())
+	q.Add(")")
 	if b != nil {
 		group = "CASE WHEN bv IN (SELECT v FROM top) THEN bv ELSE '$other' END"
-		q.add(", top AS (SELECT bv AS v FROM s GROUP BY 1 ORDER BY count(DISTINCT actor) DESC, 1 LIMIT ?)", b.Limit)
+		q.Add(", top AS (SELECT bv AS v FROM s GROUP BY 1 ORDER BY count(DISTINCT actor) DESC, 1 LIMIT ?)", b.Limit)
 	}
 	// Per-period counts come from histograms of the masks' bytes (a few
 	// GROUP BYs over 256 values), several times cheaper than a sum per bit.
-	q.add(", m AS MATERIALIZED (SELECT actor, " + group + " AS b, bit_or(1::UBIGINT << (" + periodIndexSQL(p.Starts, 0) + ")) AS mask FROM s GROUP BY ALL)\n")
+	q.Add(", m AS MATERIALIZED (SELECT actor, " + group + " AS b, bit_or(1::UBIGINT << (" + periodIndexSQL(p.Starts, 0) + ")) AS mask FROM s GROUP BY ALL)\n")
 	for pos := 0; pos*8 < p.Len(); pos++ {
 		if pos > 0 {
-			q.add(" UNION ALL ")
+			q.Add(" UNION ALL ")
 		}
-		q.add(fmt.Sprintf("SELECT b, %d AS pos, ((mask >> %d::UBIGINT) & 255::UBIGINT)::BIGINT AS v, count(*) FROM m GROUP BY b, v", pos, pos*8))
+		q.Add(fmt.Sprintf("SELECT b, %d AS pos, ((mask >> %d::UBIGINT) & 255::UBIGINT)::BIGINT AS v, count(*) FROM m GROUP BY b, v", pos, pos*8))
 	}
-	rows, err := s.db.QueryContext(ctx, q.text, q.args...)
+	rows, err := s.db.QueryContext(ctx, q.Text, q.Args...)
 	if err != nil {
 		return nil, fmt.Errorf("cannot count unique actors: %w", err)
 	}
@@ -121,20 +121,20 @@ func (s *Store) uniqueActors(ctx context.Context, b *insight.Breakdown, p insigh
 func (s *Store) activeUsers(ctx context.Context, series insight.Series, src source, p insight.Periods, w insight.Windows) ([]insight.CountRow, error) {
 	src.from = w.From // so the first window is whole
 	q := sqlf("WITH s AS (")
-	q.addFrag(src.frag())
-	q.add("),\nad AS (SELECT DISTINCT actor, bv, timezone(?, ts::TIMESTAMPTZ)::DATE AS d FROM s),\nends AS (SELECT * FROM (VALUES ", p.Location().String())
+	q.AddFrag(src.frag())
+	q.Add("),\nad AS (SELECT DISTINCT actor, bv, timezone(?, ts::TIMESTAMPTZ)::DATE AS d FROM s),\nends AS (SELECT * FROM (VALUES ", p.Location().String())
 	for i, end := range w.Ends {
 		if i > 0 {
-			q.add(", ")
+			q.Add(", ")
 		}
 		// Our own dates, as literals.
-		q.add(fmt.Sprintf("(%d, DATE '%s')", i, end))
+		q.Add(fmt.Sprintf("(%d, DATE '%s')", i, end))
 	}
-	q.add(fmt.Sprintf(`) AS ends(i, e))
+	q.Add(fmt.Sprintf(`) AS ends(i, e))
 SELECT ends.i, ad.bv, count(DISTINCT ad.actor)
 FROM ends JOIN ad ON ad.d > ends.e - %d AND ad.d <= ends.e
 GROUP BY ALL`, w.Days))
-	rows, err := s.db.QueryContext(ctx, q.text, q.args...)
+	rows, err := s.db.QueryContext(ctx, q.Text, q.Args...)
 	if err != nil {
 		return nil, fmt.Errorf("cannot run %s trend for %q: %w", series.Math, series.Label, err)
 	}
