@@ -845,14 +845,24 @@ func (s *Server) startExperiment(w http.ResponseWriter, r *http.Request, p meta.
 	}
 	run := experiment.Assign(f, p.ID, d.Layer, pct)
 	run.Active = true
-	if _, err := s.Meta.UpdateFlag(ctx, meta.Flag{ID: stored.ID, ProjectID: p.ID, Key: run.Key, Name: run.Name,
-		Active: true, Definition: flagserve.Definition(run), UpdatedBy: userID}, stored.Version); err != nil {
+	started, err := s.Meta.UpdateFlag(ctx, meta.Flag{ID: stored.ID, ProjectID: p.ID, Key: run.Key, Name: run.Name,
+		Active: true, Definition: flagserve.Definition(run), UpdatedBy: userID}, stored.Version)
+	if err != nil {
 		writeFlagError(w, err)
 		return
+	}
+	undo := func() {
+		// The experiment did not start: the flag goes back as it was.
+		back := stored
+		back.UpdatedBy = userID
+		if _, err := s.Meta.UpdateFlag(ctx, back, started.Version); err != nil {
+			slog.Error("cannot restore the flag of an experiment that did not start", "flag", stored.Key, "err", err)
+		}
 	}
 	d.HoldoutPercent = pct
 	def, err := json.Marshal(d)
 	if err != nil {
+		undo()
 		metaError(w, "experiment", err)
 		return
 	}
@@ -861,6 +871,7 @@ func (s *Server) startExperiment(w http.ResponseWriter, r *http.Request, p meta.
 	up.Status, up.StartedAt, up.Definition = meta.ExperimentRunning, &now, def
 	up, err = s.Meta.UpdateExperiment(ctx, up, e.Version)
 	if err != nil {
+		undo()
 		writeExperimentError(w, err)
 		return
 	}
