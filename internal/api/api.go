@@ -74,6 +74,7 @@ func (s *Server) Register(mux *http.ServeMux) {
 	s.registerFlags(mux)
 	s.registerStats(mux)
 	s.registerExperiments(mux) // experiments.go: experiments, layers, holdout, archive (API and UI)
+	s.registerLearn(mux)       // ui_learn.go: flag preview, UI cohorts
 	s.registerUI(mux)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, 200, map[string]string{"status": "ok"}) })
 	mux.HandleFunc("GET /readyz", s.readyz)
