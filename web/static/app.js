@@ -6,6 +6,8 @@
 // Routes:  #/login  #/p/{pid}/home  #/p/{pid}/insight[?spec=…|/{id}]
 //          #/p/{pid}/dashboards[/{id}]  #/p/{pid}/persons[/{id}]
 //          #/p/{pid}/live  #/p/{pid}/actions  #/p/{pid}/settings
+//          #/p/{pid}/flags[/new|/{id}]  #/p/{pid}/experiments[/new|/{id}]
+//          #/p/{pid}/archive[?q=&metric=&event=&outcome=&stage=]
 // and the path /share/<token> (read-only shared dashboard, no login).
 
 import { h, clear, Scope, errorBox, isAbort } from './js/dom.js';
@@ -30,10 +32,17 @@ const ROUTES = [
   { re: /^\/p\/([^/]+)\/live$/, page: pageModule('./js/live.js'), nav: 'live' },
   { re: /^\/p\/([^/]+)\/actions$/, page: pageModule('./js/actions.js'), nav: 'actions' },
   { re: /^\/p\/([^/]+)\/settings$/, page: pageModule('./js/settings.js'), nav: 'settings' },
+  { re: /^\/p\/([^/]+)\/flags$/, page: pageModule('./js/flags.js'), nav: 'flags' },
+  { re: /^\/p\/([^/]+)\/flags\/([^/]+)$/, page: pageModule('./js/flag-editor.js'), nav: 'flags' },
+  { re: /^\/p\/([^/]+)\/experiments$/, page: pageModule('./js/experiments.js'), nav: 'experiments' },
+  { re: /^\/p\/([^/]+)\/experiments\/new$/, page: pageModule('./js/experiments.js', 'wizardPage'), nav: 'experiments' },
+  { re: /^\/p\/([^/]+)\/experiments\/([^/]+)$/, page: pageModule('./js/experiment.js'), nav: 'experiments' },
+  { re: /^\/p\/([^/]+)\/archive$/, page: pageModule('./js/archive.js'), nav: 'experiments' },
 ];
 
 const NAV = [['home', 'Home', 'home'], ['insight', 'Insights', 'insight'], ['dashboards', 'Dashboards', 'dashboards'],
-  ['persons', 'Persons', 'persons'], ['live', 'Live events', 'live'], ['actions', 'Actions', 'actions'], ['settings', 'Settings', 'settings']];
+  ['persons', 'Persons', 'persons'], ['live', 'Live events', 'live'], ['actions', 'Actions', 'actions'],
+  ['flags', 'Flags', 'flags'], ['experiments', 'Experiments', 'experiments'], ['settings', 'Settings', 'settings']];
 
 let session = null; // GET /me: {user, csrf_token, projects}
 let current = null; // {scope, seq}

@@ -7,6 +7,7 @@ import { get, P, qs } from './api.js';
 import { drawChart, sparkline, chartBox, loadECharts } from './charts.js';
 import { PRESETS, presetRange, insightURL } from './spec.js';
 import { sendFirstEvent } from './snippets.js';
+import { showLearnings } from './learnings.js';
 
 export default async function homePage(ctx) {
   const { pid, main, scope, project } = ctx;
@@ -46,11 +47,14 @@ export default async function homePage(ctx) {
   const badSpec = home.bad_days_spec || { kind: 'bad_days', bad: [{ event: '$exception' }], from, to };
 
   const channelChart = chartBox('channels');
+  const learnings = h('section', { class: 'card', 'aria-labelledby': 'learnings-h', hidden: true });
+  showLearnings(learnings, pid, stages, scope); // not awaited: the archive by stage fills in when it comes
   clear(body,
     h('section', { class: 'card', 'aria-labelledby': 'journey-h' },
       h('div', { class: 'card-head' }, h('h2', { id: 'journey-h' }, 'Stages'),
         h('a', { href: insightURL(pid, journeySpec), class: 'btn small', 'data-testid': 'journey-open' }, 'Open in builder')),
       journeyFunnel(stages)),
+    learnings,
     h('section', { class: 'tiles', 'aria-label': 'Key indicators' },
       (home.kpis || []).map((k) => kpiTile(pid, k)),
       home.bad_days ? badDaysTile(pid, home.bad_days, badSpec) : null),
