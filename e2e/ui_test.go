@@ -15,7 +15,12 @@ import (
 // playwright-core (test/ui/e2e.mjs) against `journey demo` data: log in,
 // build a funnel, list a step's dropped persons, save it to a dashboard,
 // open its share link logged out, revoke it, change a retention period,
-// time a six-insight dashboard, and check a phone-width layout.
+// time a six-insight dashboard, and check a phone-width layout; then the
+// learning loop: a flag made in the editor (condition, two variants, a
+// payload, its rollout preview), an experiment made in the wizard and
+// started, exposures ($feature_flag_called with variants) and conversions
+// sent to the capture API by the script, its results, a stop with a
+// decision, and the experiment found in the learning archive.
 // Screenshots go to $JOURNEY_SCREENSHOTS (default test/ui/screenshots).
 func TestWebUIInChromium(t *testing.T) {
 	chromium := os.Getenv("CHROMIUM")

@@ -455,6 +455,190 @@ async function main() {
       await page.locator(tid('builder-form')).waitFor();
     });
 
+    // ------------------------------------------------ flags and experiments
+    const flagKey = `e2e-flag-${stamp}`;
+    const expName = `E2E shorter checkout ${stamp}`;
+    const hypothesis = `Checkout without the address step ${stamp} sells more`;
+    let expURL;
+
+    await step('create a flag with a condition and two variants in the editor; its preview share', async () => {
+      await page.click(tid('nav-flags'));
+      await page.locator(tid('new-flag')).click();
+      await page.locator(tid('flag-form')).waitFor();
+      await page.fill(tid('flag-key'), flagKey);
+      await page.fill(tid('flag-name'), 'E2E members see the new checkout');
+      await page.selectOption(tid('flag-type'), 'multivariate');
+      await page.locator(tid('variant-key-1')).waitFor();
+      check(await page.locator(tid('variant-key-0')).inputValue() === 'control' && await page.locator(tid('variant-key-1')).inputValue() === 'test', 'the variants do not start as control and test');
+      // Shares must sum to 100: 50 + 40 is refused before anything is sent.
+      await page.fill(tid('variant-share-1'), '40');
+      check(/90%/.test(await page.locator(tid('variant-sum')).innerText()), `the sum says ${await page.locator(tid('variant-sum')).innerText()}`);
+      await page.click(tid('flag-save'));
+      await page.locator(`${tid('variant-sum')}[aria-invalid="true"]`).waitFor();
+      check(/sum to 100/.test(await page.locator(tid('flag-error')).innerText()), 'no error says the shares must sum to 100');
+      await page.fill(tid('variant-share-1'), '50');
+      // A payload must be JSON.
+      await page.fill(tid('payload-test'), '{"button": ');
+      check(/not valid JSON/.test(await page.locator(tid('payload-status-test')).innerText()), 'a broken payload is not flagged');
+      await page.fill(tid('payload-test'), '{"button": "Buy now"}');
+      // Members only (person property plan, as the demo sets it).
+      await page.click(tid('cond-0-add'));
+      await page.fill(tid('cond-0-key-0'), 'plan');
+      await page.selectOption(tid('cond-0-op-0'), 'exact');
+      await page.fill(tid('cond-0-value-0'), 'member');
+      await page.waitForFunction(() => {
+        const el = document.querySelector('[data-testid="flag-preview"]');
+        const share = document.querySelector('[data-testid="flag-preview-share"]');
+        return el && el.dataset.state === 'done' && share && !el.hasAttribute('aria-busy');
+      });
+      // The preview follows the last edit: wait until it is not refreshing.
+      await page.waitForTimeout(800);
+      await page.waitForFunction(() => document.querySelector('[data-testid="flag-preview"]').dataset.state === 'done');
+      const share = Number(await page.locator(tid('flag-preview-share')).getAttribute('data-value'));
+      const matched = Number(await page.locator(tid('flag-preview-matched')).getAttribute('data-value'));
+      const split = await numbers(page.locator(tid('flag-preview-variant-count')));
+      check(share > 0 && share < 1, `members are a share ${share} of recent persons, want strictly between 0 and 1`);
+      check(split.length === 2 && split[0] + split[1] === matched && split.every((n) => n > 0), `variant split ${split} of ${matched} matched`);
+      await shot(page, 'flag-editor');
+      await page.click(tid('flag-save'));
+      await page.waitForURL(/#\/p\/[^/]+\/flags\/\d+$/);
+      await page.locator(`${tid('flag-history')} ${tid('flag-version')}`).first().waitFor();
+      // Off from the list, then the history has the change.
+      await page.click(tid('nav-flags'));
+      const row = page.locator(`${tid('flag-row')}[data-key="${flagKey}"]`);
+      await row.waitFor();
+      check(await row.locator(tid('flag-active-toggle')).isChecked(), 'the new flag is not on');
+      await row.locator(tid('flag-active-toggle')).uncheck();
+      await page.waitForFunction((k) => {
+        const t = document.querySelector(`[data-testid="flag-row"][data-key="${k}"] [data-testid="flag-active-toggle"]`);
+        return t && !t.disabled && !t.checked;
+      }, flagKey);
+      await row.locator(tid('flag-link')).click();
+      await page.waitForFunction(() => document.querySelectorAll('[data-testid="flag-version"]').length >= 2);
+      check(!(await page.locator(tid('flag-active')).isChecked()), 'the editor shows the flag on after it was turned off');
+    });
+
+    await step('create an experiment through the wizard, with the sample size estimated live', async () => {
+      await page.click(tid('nav-experiments'));
+      await page.locator(tid('new-experiment')).click();
+      await page.locator(tid('experiment-wizard')).waitFor();
+      await page.fill(tid('exp-name'), expName);
+      await page.fill(tid('exp-hypothesis'), hypothesis);
+      await page.selectOption(tid('exp-stage'), 'Activation');
+      await page.click(tid('wizard-next'));
+      await page.locator(tid('exp-flag-key')).waitFor();
+      check(await page.locator(tid('exp-flag-key')).inputValue() === `e2e-shorter-checkout-${stamp}`, `the flag key is not made from the name: ${await page.locator(tid('exp-flag-key')).inputValue()}`);
+      check(/100%/.test(await page.locator(tid('exp-weight-sum')).innerText()), 'the weights do not start at 100%');
+      await page.click(tid('wizard-next'));
+      // Metrics: Next without the primary event is refused on this step.
+      await page.click(tid('wizard-next'));
+      await page.locator(`${tid('metric-primary-0-event')}[aria-invalid="true"]`).waitFor();
+      await page.fill(tid('metric-primary-0-event'), 'order_completed');
+      await page.locator(`${tid('estimate')}[data-state="done"]`).waitFor();
+      const text = await page.locator(tid('estimate-text')).innerText();
+      check(/persons per variant/.test(text), `the estimate says: ${text}`);
+      const days = await page.locator(tid('estimate-days')).getAttribute('data-value');
+      check(days === 'null' || Number(days) > 0, `estimated days ${days}`);
+      await page.click(tid('metric-guardrail-add'));
+      await page.selectOption(tid('metric-guardrail-0-kind'), 'count');
+      await page.fill(tid('metric-guardrail-0-event'), '$exception');
+      await page.check(tid('metric-guardrail-0-lower'));
+      await page.click(tid('wizard-next'));
+      await page.locator(tid('exp-method')).waitFor();
+      await page.click(tid('wizard-next'));
+      await shot(page, 'experiment-wizard');
+      await page.click(tid('exp-create-start'));
+      await page.waitForURL(/#\/p\/[^/]+\/experiments\/\d+$/);
+      expURL = page.url();
+      await page.locator(tid('experiment-status'), { hasText: 'Running' }).waitFor();
+      check((await page.locator(tid('experiment-name')).innerText()).trim() === expName, 'the results page names another experiment');
+    });
+
+    await step('exposures and conversions arrive: the results page draws effects, intervals and exposures', async () => {
+      const key = `e2e-shorter-checkout-${stamp}`;
+      // 150 persons per variant via the capture API; 20% of control and
+      // 35% of test order after their exposure.
+      await page.evaluate(async ({ p, flag, tag }) => {
+        const me = await (await fetch('/ui/api/me')).json();
+        const token = me.projects.find((x) => String(x.id) === String(p)).token;
+        const t0 = Date.now();
+        const batch = [];
+        for (let i = 0; i < 300; i++) {
+          const variant = i % 2 === 0 ? 'control' : 'test';
+          const id = `e2e-exp-${tag}-${i}`;
+          const k = Math.floor(i / 2);
+          batch.push({ event: '$feature_flag_called', distinct_id: id, timestamp: new Date(t0).toISOString(),
+            properties: { $feature_flag: flag, $feature_flag_response: variant, [`$feature/${flag}`]: variant } });
+          if ((variant === 'control' && k % 10 < 2) || (variant === 'test' && k % 20 < 7)) {
+            batch.push({ event: 'order_completed', distinct_id: id, timestamp: new Date(t0 + 1000).toISOString(), properties: { revenue: 30 } });
+          }
+        }
+        const res = await fetch('/batch/', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ api_key: token, batch, sent_at: new Date().toISOString() }) });
+        if (!res.ok) throw new Error(`capture: ${res.status} ${await res.text()}`);
+      }, { p: pid, flag: key, tag: stamp });
+      // Loaded within seconds: reload the results until all 300 count.
+      let exposed = 0;
+      for (let i = 0; i < 20 && exposed < 300; i++) {
+        await page.waitForTimeout(i === 0 ? 1500 : 1000);
+        await page.reload();
+        await page.locator(`${tid('experiment-results')}[data-state="done"], ${tid('experiment-results')}[data-state="error"]`).waitFor();
+        check(await page.locator(`${tid('experiment-results')}[data-state="error"]`).count() === 0, `the results failed: ${await page.locator(tid('experiment-results')).innerText()}`);
+        exposed = Number(await page.locator(tid('exposed-total')).getAttribute('data-value'));
+      }
+      check(exposed === 300, `${exposed} persons exposed, want 300`);
+      const split = await numbers(page.locator(tid('variant-exposed')));
+      check(split.join() === '150,150', `exposed per variant: ${split}`);
+      const rows = await page.locator(tid('result-row')).evaluateAll((els) => els.map((e) => ({ role: e.dataset.role, verdict: e.dataset.verdict, metric: e.dataset.metric })));
+      check(rows.length === 2 && rows[0].role === 'primary' && rows[1].role === 'guardrail', `result rows: ${JSON.stringify(rows)}`);
+      check(rows[0].verdict === 'win', `the primary metric is ${rows[0].verdict}, want a significant win (20% → 35%)`);
+      const effect = Number(await page.locator(`${tid('result-row')}[data-role="primary"] ${tid('result-effect')}`).getAttribute('data-value'));
+      check(effect > 0.1 && effect < 0.2, `primary effect ${effect}, want about +0.15`);
+      const bar = page.locator(`${tid('result-row')}[data-role="primary"] ${tid('ci-bar')}`);
+      const lo = Number(await bar.getAttribute('data-lo'));
+      const hi = Number(await bar.getAttribute('data-hi'));
+      check(lo > 50 && hi > lo, `the interval bar [${lo}, ${hi}] does not sit right of no change (50)`);
+      check(await page.locator(tid('srm-banner')).count() === 0, 'an SRM banner shows for a 150/150 split');
+      const drawn = await canvasDrawn(page, tid('exposure-chart'));
+      check(drawn.ok, `the exposures chart is not drawn (${drawn.why})`);
+      await shot(page, 'experiment-results');
+    });
+
+    await step('stop it with a decision: results frozen, the timeline says so', async () => {
+      await page.click(tid('exp-stop'));
+      await page.selectOption(tid('exp-decision'), 'won');
+      await page.selectOption(tid('exp-shipped'), 'test');
+      await page.fill(tid('exp-stop-notes'), `Ship the short checkout ${stamp}`);
+      await page.click(tid('exp-stop-confirm'));
+      await page.locator(tid('experiment-status'), { hasText: 'Won — shipped test' }).waitFor();
+      await page.locator(`${tid('timeline-event')}[data-kind="decided"]`).waitFor();
+      check(/Frozen/.test(await page.locator(tid('experiment-results')).innerText()), 'the results do not say they are frozen');
+      check(await page.locator(tid('exp-stop')).count() === 0, 'a stopped experiment can still be stopped');
+    });
+
+    await step('find it in the learning archive by text; it opens the frozen results; home lists it at its stage', async () => {
+      await page.click(tid('nav-experiments'));
+      await page.click(tid('open-archive'));
+      await page.locator(`${tid('archive-results')}[data-state="done"]`).waitFor();
+      await page.fill(tid('archive-q'), `without the address step ${stamp}`);
+      await page.click(tid('archive-search'));
+      await page.waitForFunction(() => /[?&]q=/.test(location.hash));
+      await page.locator(`${tid('archive-results')}[data-state="done"]`).waitFor();
+      const names = await page.locator(`${tid('archive-entry')} ${tid('archive-link')}`).allInnerTexts();
+      check(names.length === 1 && names[0] === expName, `the archive found ${JSON.stringify(names)}`);
+      check(/Won — shipped test/.test(await page.locator(tid('archive-outcome-badge')).innerText()), 'the archive entry does not show the decision');
+      await page.selectOption(tid('archive-outcome'), 'lost');
+      await page.locator(tid('archive-empty')).waitFor();
+      await page.goBack();
+      await page.locator(`${tid('archive-entry')} ${tid('archive-link')}`).first().click();
+      await page.waitForURL((u) => u.toString() === expURL);
+      await page.locator(`${tid('experiment-results')}[data-state="done"]`).waitFor();
+      check(Number(await page.locator(tid('exposed-total')).getAttribute('data-value')) === 300, 'the frozen results lost their exposures');
+      await page.click(tid('nav-home'));
+      const link = page.locator(`${tid('stage-learning')}[data-stage="Activation"] ${tid('stage-learning-link')}`, { hasText: expName });
+      await link.waitFor();
+      await shot(page, 'home-learnings');
+    });
+
     await step('no script errors in the pages', async () => {
       check(pageErrors.length === 0, `uncaught errors: ${pageErrors.join(' | ')}`);
     });
