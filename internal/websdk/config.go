@@ -18,8 +18,8 @@ type remoteConfig struct {
 	// gzip-js makes posthog-js gzip its bodies (sent as text/plain, which
 	// capture recognises by the magic bytes); it picks gzip-js over base64.
 	SupportedCompression []string `json:"supportedCompression"`
-	// false: posthog-js skips /flags at start-up (Journey has no flags
-	// yet); it still asks after identify, and /flags answers.
+	// false (the project has no flags): posthog-js skips /flags at
+	// start-up; it still asks after identify, and /flags answers.
 	HasFeatureFlags bool `json:"hasFeatureFlags"`
 	// Autocapture stays off until this is a boolean.
 	AutocaptureOptOut     bool           `json:"autocapture_opt_out"`
@@ -141,7 +141,16 @@ func (h *Handler) remoteConfig(w http.ResponseWriter, r *http.Request, token str
 	if !ok {
 		return remoteConfig{}, false
 	}
-	return buildConfig(token, s), true
+	c := buildConfig(token, s)
+	c.HasFeatureFlags = h.hasFlags(r.Context(), id)
+	return c, true
+}
+
+// hasFlags reports whether the project has flags (true when they cannot
+// be read: posthog-js then asks /flags, which answers what it can).
+func (h *Handler) hasFlags(ctx context.Context, projectID int64) bool {
+	n, err := h.svc.Count(ctx, projectID)
+	return err != nil || n > 0
 }
 
 func writeScript(w http.ResponseWriter, status int, cache string, body []byte) {

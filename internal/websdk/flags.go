@@ -97,6 +97,7 @@ func (h *Handler) flags(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		c := buildConfig(req.Token, s)
+		c.HasFeatureFlags = h.hasFlags(r.Context(), id)
 		config = &c
 	}
 	ans, err := h.evaluate(r.Context(), id, &req)

@@ -90,6 +90,10 @@ func TestFlagsAnswers(t *testing.T) {
 	if m := decodeMap(t, w.Body.Bytes()); mustJSON(m["flags"]) == "{}" || len(m["flags"].(map[string]any)) != 1 {
 		t.Errorf("flag_keys: %s", w.Body.String())
 	}
+	// posthog-js asks /flags at start-up once the project has flags.
+	if c := decodeMap(t, f.do("GET", "/array/"+f.token+"/config", nil).Body.Bytes()); c["hasFeatureFlags"] != true {
+		t.Errorf("remote config of a project with flags: hasFeatureFlags %v", c["hasFeatureFlags"])
+	}
 	// No distinct id: no flag is evaluated, and the answer says so.
 	w = f.do("GET", "/flags/?v=2&token="+f.token, nil)
 	if m := decodeMap(t, w.Body.Bytes()); mustJSON(m["flags"]) != "{}" || m["errorsWhileComputingFlags"] != true {
