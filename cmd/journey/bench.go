@@ -17,8 +17,11 @@ func cmdBench(args []string) error {
 	if len(args) > 0 && args[0] == "query" {
 		return benchQuery(args[1:])
 	}
+	if len(args) > 0 && args[0] == "experiment" {
+		return benchExperiment(args[1:])
+	}
 	if len(args) == 0 || args[0] != "ingest" {
-		return errors.New("usage: journey bench ingest|query [--json] [flags]")
+		return errors.New("usage: journey bench ingest|query|experiment [--json] [flags]")
 	}
 	o := bench.IngestOptions{Duration: 10 * time.Second, LatencyFor: 5 * time.Second}
 	var asJSON bool
@@ -117,5 +120,44 @@ func benchQuery(args []string) error {
 		fmt.Printf("%d events: funnel %.1f ms = %.2f × the %d-event time (goal ≤ 2.3); floor %.2f ×\n",
 			res.Events2x, res.Funnel2xMS, ratio(res.Funnel2xMS, res.FunnelMS), res.Events, ratio(res.Floor2xMS, res.FloorMS))
 	}
+	return nil
+}
+
+func benchExperiment(args []string) error {
+	var o bench.ExperimentOptions
+	var asJSON bool
+	f := newFlags("bench experiment")
+	f.boolean(&asJSON, "json", false, "print one JSON object")
+	// No JOURNEY_EVENTS twin: that variable is serve's --events store.
+	f.IntVar(&o.Events, "events", 20_000_000, "events to generate: every person's exposures and purchases, then $pageviews")
+	f.integer(&o.Persons, "persons", 1_000_000, "persons, every one exposed to control or test")
+	f.float(&o.Lift, "lift", 0.02, "planted absolute conversion lift of test over control's 0.1")
+	f.integer(&o.Seed, "seed", 1, "generator seed")
+	f.str(&o.Dir, "dir", "", "directory for the benchmark's DuckDB file (default: a temporary one)")
+	f.integer(&o.Threads, "threads", 0, "DuckDB threads (0 = all cores)")
+	f.integer(&o.Repeat, "repeat", 3, "runs per measurement; the best is reported")
+	if err := f.parse(args); err != nil {
+		return err
+	}
+	if o.Events < 1000 || o.Persons < 100 {
+		return fmt.Errorf("--events %d --persons %d: want at least 1000 events and 100 persons", o.Events, o.Persons)
+	}
+	logf := func(format string, a ...any) {
+		if !asJSON {
+			fmt.Printf(format+"\n", a...)
+		}
+	}
+	res, err := bench.Experiment(context.Background(), o, logf)
+	if err != nil {
+		return err
+	}
+	if asJSON {
+		return json.NewEncoder(os.Stdout).Encode(res)
+	}
+	fmt.Printf("\n%d events, %d persons exposed (%d control, %d test, %d to both)\n", res.Events, res.Persons, res.Exposed[0], res.Exposed[1], res.MultipleExposures)
+	fmt.Printf("experiment %8.1f ms  %.2f × floor (goal ≤ 1.5); one conversion metric, CUPED on\n", res.ExperimentMS, res.Ratio)
+	fmt.Printf("floor      %8.1f ms (plain count per person over the exposures and purchases read)\n", res.FloorMS)
+	fmt.Printf("found: conversion %.4f → %.4f, effect %+.4f, 95%% CI [%+.4f, %+.4f], p %.2g (planted %+.4f)\n",
+		res.ControlRate, res.TestRate, res.Effect, res.CI[0], res.CI[1], res.PValue, res.PlantedLift)
 	return nil
 }
