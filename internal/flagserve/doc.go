@@ -3,8 +3,9 @@
 // local-evaluation definitions server SDKs poll, and OpenFeature's OFREP.
 // Package flags does the matching and bucketing; this package brings it
 // the flags, cohorts, person properties and hash keys, from caches, so that
-// a replica answers in about a millisecond without touching the metadata
-// or event store on most requests.
+// a replica answers without touching the metadata or event store on most
+// requests: about 10 µs to evaluate 20 flags from warm caches
+// (BenchmarkEvaluate), the HTTP and JSON work around it aside.
 //
 // # Where an evaluation reads from
 //
