@@ -32,6 +32,13 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz=FuzzClientIP -fuzztime=60s ./internal/enrich/
 	$(GO) test -run='^$$' -fuzz=FuzzTruncate -fuzztime=30s ./internal/enrich/
 	$(GO) test -run='^$$' -fuzz=FuzzDecodeFlagsRequest -fuzztime=60s ./internal/websdk/
+	$(GO) test -run='^$$' -fuzz=FuzzDecodeOFREP -fuzztime=60s ./internal/websdk/
+	$(GO) test -run='^$$' -fuzz=FuzzDecodeFlag -fuzztime=60s ./internal/flags/
+	$(GO) test -run='^$$' -fuzz=FuzzCompileCohorts -fuzztime=30s ./internal/flags/
+	$(GO) test -run='^$$' -fuzz=FuzzDecodeFlagBody -fuzztime=30s ./internal/api/
+	$(GO) test -run='^$$' -fuzz=FuzzDecodeFlagPatch -fuzztime=30s ./internal/api/
+	$(GO) test -run='^$$' -fuzz=FuzzCompare -fuzztime=60s ./internal/stats/
+	$(GO) test -run='^$$' -fuzz=FuzzParseExperiment -fuzztime=30s ./internal/insight/
 	for t in FuzzParseFunnel FuzzParseRetention FuzzParseStickiness FuzzParseLifecycle FuzzParseBadDays; do \
 		$(GO) test -run='^$$' -fuzz=$$t -fuzztime=30s ./internal/insight/ || exit 1; done
 	$(GO) test -run='^$$' -fuzz=FuzzQuery -fuzztime=60s ./internal/app/
