@@ -169,7 +169,10 @@ func decodeExperimentBody(body []byte, v any) error {
 			return insight.Bad(te.Field, "want %s, got %s", te.Type, te.Value)
 		}
 		if f, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
-			return insight.Bad(strings.Trim(f, `"`), "unknown field")
+			if f = strings.Trim(f, `"`); f == "" {
+				return insight.Bad("body", `unknown field ""`)
+			}
+			return insight.Bad(f, "unknown field")
 		}
 		return insight.Bad("body", "cannot decode body as JSON: %v", err)
 	}
