@@ -20,8 +20,11 @@ func cmdBench(args []string) error {
 	if len(args) > 0 && args[0] == "experiment" {
 		return benchExperiment(args[1:])
 	}
+	if len(args) > 0 && args[0] == "flags" {
+		return benchFlags(args[1:])
+	}
 	if len(args) == 0 || args[0] != "ingest" {
-		return errors.New("usage: journey bench ingest|query|experiment [--json] [flags]")
+		return errors.New("usage: journey bench ingest|query|experiment|flags [--json] [flags]")
 	}
 	o := bench.IngestOptions{Duration: 10 * time.Second, LatencyFor: 5 * time.Second}
 	var asJSON bool
@@ -159,5 +162,46 @@ func benchExperiment(args []string) error {
 	fmt.Printf("floor      %8.1f ms (plain count per person over the exposures and purchases read)\n", res.FloorMS)
 	fmt.Printf("found: conversion %.4f → %.4f, effect %+.4f, 95%% CI [%+.4f, %+.4f], p %.2g (planted %+.4f)\n",
 		res.ControlRate, res.TestRate, res.Effect, res.CI[0], res.CI[1], res.PValue, res.PlantedLift)
+	return nil
+}
+
+func benchFlags(args []string) error {
+	o := bench.FlagsOptions{Duration: 10 * time.Second}
+	var asJSON bool
+	f := newFlags("bench flags")
+	f.boolean(&asJSON, "json", false, "print one JSON object")
+	f.integer(&o.Persons, "persons", 1_000_000, "stored persons with properties")
+	// No JOURNEY_FLAGS twin: the name is too generic for the environment.
+	f.IntVar(&o.Flags, "flags", 20, "flags of the project (person-property and cohort targeting, multivariate rollouts)")
+	f.integer(&o.RPS, "rps", 2000, "POST /flags/?v=2 requests per second, open loop")
+	f.duration(&o.Duration, "duration", "measured phase length (default 10s)", time.ParseDuration)
+	f.duration(&o.Warmup, "warmup", "unrecorded phase at the same rate before each measured one (default a fifth of --duration, at most 2s)", time.ParseDuration)
+	f.integer(&o.Workers, "workers", 256, "concurrent client requests at most")
+	f.integer(&o.Seed, "seed", 1, "generator seed")
+	f.str(&o.Dir, "dir", "", "directory for the benchmark's stores (default: a temporary one)")
+	f.integer(&o.Threads, "threads", 0, "DuckDB threads (0 = all cores)")
+	if err := f.parse(args); err != nil {
+		return err
+	}
+	if o.Persons < 1 || o.Flags < 1 || o.RPS < 1 || o.Duration <= 0 || o.Warmup < 0 {
+		return fmt.Errorf("--persons, --flags, --rps and --duration must be positive, --warmup not negative")
+	}
+	logf := func(format string, a ...any) {
+		if !asJSON {
+			fmt.Printf(format+"\n", a...)
+		}
+	}
+	res, err := bench.Flags(context.Background(), o, logf)
+	if err != nil {
+		return err
+	}
+	if asJSON {
+		return json.NewEncoder(os.Stdout).Encode(res)
+	}
+	fmt.Printf("\n%d persons, %d flags, %d cohorts; %d requests/s asked for %s\n", res.Persons, res.Flags, res.Cohorts, res.RPS, o.Duration)
+	fmt.Printf("/flags: %.0f requests/s, p50 %.2f ms, p95 %.2f ms, p99 %.2f ms (goal < 10), max %.1f ms; %d errors\n",
+		res.AchievedRPS, res.P50MS, res.P95MS, res.P99MS, res.MaxMS, res.Errors)
+	fmt.Printf("no-op server, same load: p50 %.2f ms, p99 %.2f ms; CPU %.0f ms (the load generator's own cost) vs %.0f ms: %.0f µs of server CPU per request\n",
+		res.Baseline.P50MS, res.Baseline.P99MS, res.Baseline.CPUMS, res.CPUMS, res.ServerCPUPerRequestUS)
 	return nil
 }

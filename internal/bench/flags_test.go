@@ -1,0 +1,31 @@
+package bench
+
+import (
+	"context"
+	"testing"
+	"time"
+)
+
+// TestFlagsSmall runs the /flags benchmark on 10 000 persons at 200
+// requests/s for 1 s: the stored persons' properties are read (checkFlags
+// fails otherwise), every request is answered without error, and the
+// figures are filled. Timings are not asserted.
+func TestFlagsSmall(t *testing.T) {
+	o := FlagsOptions{Persons: 10_000, Flags: 20, RPS: 200, Duration: time.Second, Seed: 1, Dir: t.TempDir(), Threads: 2}
+	res, err := Flags(context.Background(), o, t.Logf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%+v", res)
+	if res.Persons != 10_000 || res.Flags != 20 || res.Cohorts != 3 || res.AnswerBytes == 0 {
+		t.Fatalf("sizes: %+v", res)
+	}
+	for name, f := range map[string]LoadFigures{"/flags": res.LoadFigures, "baseline": res.Baseline} {
+		if f.Requests != 200 || f.Errors != 0 || f.AchievedRPS <= 0 || f.P50MS <= 0 || f.P99MS < f.P50MS || f.MaxMS < f.P99MS || f.CPUMS <= 0 {
+			t.Errorf("%s: %+v: want 200 requests answered without error and every figure filled", name, f)
+		}
+	}
+	if res.ErrorsWhileComputing != 0 {
+		t.Errorf("%d answers said errorsWhileComputingFlags", res.ErrorsWhileComputing)
+	}
+}
