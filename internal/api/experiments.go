@@ -1020,7 +1020,38 @@ func (s *Server) stopExperiment(w http.ResponseWriter, r *http.Request, p meta.P
 		detail += "; " + b.Notes
 	}
 	s.timeline(ctx, up, userID, "decided", detail)
+	if b.ShippedVariant != "" {
+		s.shipVariant(ctx, p, up, userID, b.ShippedVariant)
+	}
 	s.answerExperiment(w, http.StatusOK, up)
+}
+
+// shipVariant makes the experiment's flag serve the shipped variant to
+// everyone it targets (its layer and holdout filters go), as GrowthBook's
+// and PostHog's "ship" do. The decision stands if this fails: the
+// timeline says so and the flag can be edited by hand.
+func (s *Server) shipVariant(ctx context.Context, p meta.Project, e meta.Experiment, userID int64, variant string) {
+	fail := func(err error) {
+		slog.Error("cannot ship an experiment's variant", "experiment", e.ID, "flag", e.FlagKey, "err", err)
+		s.timeline(ctx, e, userID, "note", fmt.Sprintf("the flag %q could not be switched to %s: %v", e.FlagKey, variant, err))
+	}
+	stored, found, err := s.flagByKey(ctx, p.ID, e.FlagKey)
+	if err != nil || !found {
+		fail(fmt.Errorf("flag not found (%v)", err))
+		return
+	}
+	f, err := flagserve.FromMeta(stored)
+	if err != nil {
+		fail(err)
+		return
+	}
+	shipped := experiment.Ship(f, variant)
+	if _, err := s.Meta.UpdateFlag(ctx, meta.Flag{ID: stored.ID, ProjectID: p.ID, Key: shipped.Key, Name: shipped.Name,
+		Active: stored.Active, Definition: flagserve.Definition(shipped), UpdatedBy: userID}, stored.Version); err != nil {
+		fail(err)
+		return
+	}
+	s.timeline(ctx, e, userID, "note", fmt.Sprintf("flag %q now serves %s to everyone it targets", e.FlagKey, variant))
 }
 
 func (s *Server) addExperimentNote(w http.ResponseWriter, r *http.Request, p meta.Project, userID int64) {

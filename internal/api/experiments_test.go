@@ -310,8 +310,33 @@ func TestExperimentLifecycle(t *testing.T) {
 	for _, ev := range timeline {
 		kinds = append(kinds, ev.Kind)
 	}
-	if got := strings.Join(kinds, " "); got != "created edited started edited edited stopped decided edited note" {
+	if got := strings.Join(kinds, " "); got != "created edited started edited edited stopped decided note edited note" {
 		t.Errorf("timeline %s", got)
+	}
+	// Shipping switched the flag to the winner for everyone it targets.
+	type shippedFlag struct {
+		Key     string `json:"key"`
+		Filters struct {
+			Groups []struct {
+				Properties []any   `json:"properties"`
+				Variant    *string `json:"variant"`
+			} `json:"groups"`
+		} `json:"filters"`
+	}
+	found := 0
+	for _, f := range decodeAs[[]shippedFlag](t, c.do("GET", "/api/v1/flags", nil, 200)) {
+		if f.Key != e.FlagKey {
+			continue
+		}
+		found++
+		for _, g := range f.Filters.Groups {
+			if g.Variant == nil || *g.Variant != "one-page" || len(g.Properties) != 0 {
+				t.Errorf("shipped flag group %+v, want one-page for everyone", g)
+			}
+		}
+	}
+	if found != 1 {
+		t.Errorf("flag %q listed %d times", e.FlagKey, found)
 	}
 	list := decodeAs[[]expAnswer](t, c.do("GET", "/api/v1/experiments?status=stopped&q=ONE-PAGE", nil, 200))
 	if len(list) != 1 || list[0].ID != e.ID {

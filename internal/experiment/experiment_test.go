@@ -253,3 +253,30 @@ func TestFlagAndAssign(t *testing.T) {
 		t.Error("Overlaps")
 	}
 }
+
+// TestShip: the shipped flag serves the winner to everyone its own
+// targeting matches — held-out ids and ids outside the layer share too —
+// and nobody else.
+func TestShip(t *testing.T) {
+	vs := normalise([]Variant{{"control", 1}, {"test", 1}})
+	f := NewFlag("exp-flag", "Experiment", vs)
+	f.Filters.Groups = []flags.Condition{{Properties: []flags.Property{{Key: "plan", Value: "pro"}}}}
+	run := Assign(f, 4, &LayerShare{ID: 2, From: 0, To: 0.5}, 20)
+	run.Active = true
+	shipped := Ship(run, "test")
+	if err := flags.Validate(shipped); err != nil {
+		t.Fatal(err)
+	}
+	if len(run.Filters.Groups[0].Properties) != 3 {
+		t.Fatal("Ship changed its argument")
+	}
+	c := flags.MustCompile(shipped)
+	for i := range 2000 {
+		id := fmt.Sprintf("p%d", i)
+		plan := []string{"pro", "free"}[i%2]
+		r := flags.Evaluate(c, &flags.Subject{DistinctID: id, PersonProperties: map[string]any{"plan": plan}}, nil)
+		if want := plan == "pro"; r.Enabled != want || (want && r.Variant != "test") {
+			t.Fatalf("%s (%s): %+v", id, plan, r)
+		}
+	}
+}

@@ -138,3 +138,29 @@ func SameArms(f *flags.Flag, vs []Variant) error {
 	}
 	return nil
 }
+
+// Ship returns a copy of f that serves variant to everyone the flag
+// targets, as a decided experiment ships its winner: the experiment's
+// layer and holdout filters go, each condition keeps its own targeting
+// and rolls out to 100% with variant as its override.
+func Ship(f *flags.Flag, variant string) *flags.Flag {
+	out := *f
+	all := 100.0
+	v := variant
+	groups := f.Filters.Groups
+	if len(groups) == 0 {
+		groups = []flags.Condition{{}}
+	}
+	out.Filters.Groups = make([]flags.Condition, len(groups))
+	for i, g := range groups {
+		props := make([]flags.Property, 0, len(g.Properties))
+		for _, p := range g.Properties {
+			if !journeySalt(p) {
+				props = append(props, p)
+			}
+		}
+		g.Properties, g.RolloutPercentage, g.Variant = props, &all, &v
+		out.Filters.Groups[i] = g
+	}
+	return &out
+}

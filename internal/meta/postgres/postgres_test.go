@@ -121,7 +121,6 @@ func TestConformance(t *testing.T) {
 	metatest.Run(t, func(t *testing.T) meta.Store { return harness{open(t, freshDB(t))} })
 }
 
-
 func checkApplied(t *testing.T, s *Store) {
 	t.Helper()
 	list, err := migrationList()

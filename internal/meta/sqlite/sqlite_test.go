@@ -55,7 +55,6 @@ func TestMigrateTwice(t *testing.T) {
 	}
 }
 
-
 // TestConcurrentOpen: journey processes started at once on one data dir.
 // Each Open is its own *sql.DB, its own SQLite connection, as a second
 // process's would be; without the migration lock they race on CREATE
