@@ -81,7 +81,8 @@ type FlagsResult struct {
 	// generator's own cost (plus net/http's), to subtract from cpu_ms;
 	// its latencies are what the client and the loopback add.
 	Baseline LoadFigures `json:"baseline"`
-	// ServerCPUPerRequestUS is (cpu_ms - baseline.cpu_ms) per request.
+	// ServerCPUPerRequestUS is (cpu_ms - baseline.cpu_ms) per request
+	// sent (requests - unsent).
 	ServerCPUPerRequestUS float64 `json:"server_cpu_per_request_us"`
 	AnswerBytes           int     `json:"answer_bytes"` // one answer's size
 }
@@ -193,8 +194,8 @@ func Flags(ctx context.Context, o FlagsOptions, logf func(string, ...any)) (Flag
 	if res.LoadFigures, res.ErrorsWhileComputing, err = openLoop(client, srv.url+"/flags/?v=2", bodies, warm, o, logf, "/flags"); err != nil {
 		return res, err
 	}
-	if res.Requests > 0 {
-		res.ServerCPUPerRequestUS = (res.CPUMS - res.Baseline.CPUMS) * 1000 / float64(res.Requests)
+	if sent := res.Requests - res.Unsent; sent > 0 {
+		res.ServerCPUPerRequestUS = (res.CPUMS - res.Baseline.CPUMS) * 1000 / float64(sent)
 	}
 	return res, nil
 }
