@@ -72,6 +72,7 @@ func (s *Server) Register(mux *http.ServeMux) {
 	s.registerCohorts(mux)
 	s.registerActions(mux)
 	s.registerFlags(mux)
+	s.registerFlagUsage(mux)
 	s.registerStats(mux)
 	s.registerExperiments(mux) // experiments.go: experiments, layers, holdout, archive (API and UI)
 	s.registerLearn(mux)       // ui_learn.go: flag preview, UI cohorts
