@@ -134,3 +134,18 @@ test('summaries say who gets a flag', () => {
   '20% of plan equals pro; or everyone · a 50% / b 50%');
   assert.equal(rolloutSummary({ filters: { groups: [] } }), 'nobody (no condition set)');
 });
+
+test('usage totals: calls summed per value, persons of the busiest day, most called first', async () => {
+  const { usageTotals } = await import('../static/js/flagmodel.js');
+  const usage = { series: [
+    { label: 'calls - control', breakdown_value: 'control', points: [{ t: 'd1', value: 4 }, { t: 'd2', value: 0 }] },
+    { label: 'calls - test', breakdown_value: 'test', points: [{ t: 'd1', value: 1 }, { t: 'd2', value: 3 }] },
+    { label: 'persons - control', breakdown_value: 'control', points: [{ t: 'd1', value: 3 }, { t: 'd2', value: 0 }] },
+    { label: 'persons - test', breakdown_value: 'test', points: [{ t: 'd1', value: 1 }, { t: 'd2', value: 2 }] },
+  ] };
+  assert.deepEqual(usageTotals(usage), [
+    { value: 'control', calls: 4, peakPersons: 3 },
+    { value: 'test', calls: 4, peakPersons: 2 },
+  ]);
+  assert.deepEqual(usageTotals(null), []);
+});

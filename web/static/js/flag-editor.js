@@ -16,7 +16,7 @@ import { get, post, api, del, P, qs } from './api.js';
 import { formContext, markField, clearMarks } from './form.js';
 import {
   OPERATORS, COHORT_OPERATORS, PROPERTY_TYPES, operatorKind, newDraft, draftFromFlag, flagBody, validateVariants,
-  evenShares, validatePayload, rolloutSummary, firstErrorPerField,
+  evenShares, validatePayload, rolloutSummary, firstErrorPerField, usageTotals,
 } from './flagmodel.js';
 
 const PLACEHOLDER = { list: 'pro, team', text: 'text', number: '10', range: '10, 20', date: '2026-01-31 or -7d', semver: '1.2.3', none: '' };
@@ -61,6 +61,7 @@ export default async function flagEditorPage(ctx) {
   const saveStatus = h('span', { class: 'save-status', role: 'status', 'data-testid': 'flag-save-status' });
   const previewHost = h('div', { class: 'flag-preview', 'data-testid': 'flag-preview', 'data-state': 'idle', 'aria-live': 'polite' });
   const historyHost = h('div', { 'data-testid': 'flag-history-host' });
+  const usageHost = h('div', { 'data-testid': 'flag-usage-host' });
   const title = h('h1', { 'data-testid': 'flag-title' }, isNew ? 'New flag' : `Flag ${draft.key}`);
 
   clear(main, lists.props, lists.host,
@@ -73,6 +74,7 @@ export default async function flagEditorPage(ctx) {
           h('div', { class: 'card-head' }, h('h2', { id: 'preview-h' }, 'Rollout preview'),
             h('button', { type: 'button', class: 'btn small', 'data-testid': 'flag-preview-run', onclick: () => preview(true) }, 'Refresh')),
           previewHost),
+        isNew ? null : h('section', { class: 'card', 'aria-labelledby': 'usage-h' }, h('h2', { id: 'usage-h' }, 'Usage, last 30 days'), usageHost),
         isNew ? null : h('section', { class: 'card', 'aria-labelledby': 'history-h' }, h('h2', { id: 'history-h' }, 'History'), historyHost))));
 
   const rerender = (focusTestid) => {
@@ -377,8 +379,28 @@ export default async function flagEditorPage(ctx) {
     }
   }
 
+  // ---------------------------------------------------------------- usage
+
+  // loadUsage shows the $feature_flag_called calls SDKs reported per value.
+  async function loadUsage() {
+    if (!stored) return;
+    clear(usageHost, loading('Loading usage…'));
+    try {
+      const res = await get(P(pid, `/flags/${stored.id}/usage?days=30`), { signal: scope.signal });
+      const rows = usageTotals(res && res.usage);
+      clear(usageHost, rows.length
+        ? h('table', { class: 'data', 'data-testid': 'flag-usage' },
+          h('thead', null, h('tr', null, h('th', null, 'Value'), h('th', { class: 'num' }, 'Calls'), h('th', { class: 'num' }, 'Persons, busiest day'))),
+          h('tbody', null, rows.map((r) => h('tr', null, h('td', null, String(r.value)), h('td', { class: 'num' }, fmtNum(r.calls)), h('td', { class: 'num' }, fmtNum(r.peakPersons))))))
+        : h('p', { class: 'muted' }, 'No $feature_flag_called events yet: SDKs send one when code reads the flag.'));
+    } catch (err) {
+      if (!isAbort(err)) clear(usageHost, errorBox(err));
+    }
+  }
+
   renderForm();
   loadHistory();
+  loadUsage();
   preview(true);
   if (isNew) {
     const k = form.querySelector('[data-testid="flag-key"]');

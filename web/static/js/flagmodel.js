@@ -335,3 +335,20 @@ export function firstErrorPerField(errors) {
   const seen = new Set();
   return errors.filter((e) => (seen.has(e.field) ? false : (seen.add(e.field), true)));
 }
+
+// usageTotals sums a flag's usage answer (GET /flags/{id}/usage: a trend
+// of $feature_flag_called by value, series "calls" and "persons") into one
+// row per value reported, most called first: calls over the range and the
+// persons of the busiest day.
+export function usageTotals(usage) {
+  const rows = new Map();
+  for (const s of (usage && usage.series) || []) {
+    const value = s.breakdown_value ?? '';
+    const row = rows.get(value) || { value, calls: 0, peakPersons: 0 };
+    const points = s.points || [];
+    if (String(s.label).startsWith('calls')) row.calls += points.reduce((a, p) => a + (p.value || 0), 0);
+    else row.peakPersons = Math.max(row.peakPersons, ...points.map((p) => p.value || 0));
+    rows.set(value, row);
+  }
+  return [...rows.values()].sort((a, b) => b.calls - a.calls || String(a.value).localeCompare(String(b.value)));
+}
