@@ -47,6 +47,8 @@ type Store interface {
 	ActionStore
 	FlagStore
 	ExperimentStore
+	CampaignStore
+	SendStore
 	UI
 	Close() error
 }
@@ -482,4 +484,207 @@ type ExperimentStore interface {
 	CreateLayer(ctx context.Context, l Layer) (Layer, error)
 	// Layers lists the project's layers by name.
 	Layers(ctx context.Context, projectID int64) ([]Layer, error)
+}
+
+// Campaign kinds.
+const (
+	CampaignTriggered = "triggered" // a message per trigger event, after a wait
+	CampaignBroadcast = "broadcast" // one message to a cohort, now or at a time
+)
+
+// Campaign statuses.
+const (
+	CampaignDraft   = "draft"
+	CampaignActive  = "active"
+	CampaignPaused  = "paused"
+	CampaignStopped = "stopped"
+)
+
+// Campaign is a messaging campaign. Definition (trigger, goal, wait,
+// holdout, channel, variants, audience rules) is opaque here, validated by
+// package campaign; the store keeps it byte for byte. Secret is the
+// channel's secret (a webhook's whsec_… key, an SMTP password): stored as
+// given, so the sender can sign or log in, and never serialised (json:"-"),
+// so a handler that writes a Campaign cannot leak it.
+type Campaign struct {
+	ID         int64           `json:"id"`
+	ProjectID  int64           `json:"-"`
+	Name       string          `json:"name"`
+	Kind       string          `json:"kind"`   // CampaignTriggered or CampaignBroadcast
+	Status     string          `json:"status"` // CampaignDraft, CampaignActive, CampaignPaused or CampaignStopped
+	Definition json.RawMessage `json:"definition"`
+	Secret     string          `json:"-"`
+	Version    int             `json:"version"`
+	CreatedBy  int64           `json:"created_by"`
+	UpdatedBy  int64           `json:"updated_by"`
+	CreatedAt  time.Time       `json:"created_at"`
+	UpdatedAt  time.Time       `json:"updated_at"`
+}
+
+// CampaignStore keeps a project's campaigns. Every call is scoped to a
+// project; ids are never reused.
+type CampaignStore interface {
+	// CreateCampaign saves a new campaign of c.ProjectID at version 1, by
+	// c.CreatedBy. An empty Kind is triggered, an empty Status draft;
+	// unknown ones, an empty Name and a Definition that is not JSON are
+	// ErrInvalid (as a *FieldError).
+	CreateCampaign(ctx context.Context, c Campaign) (Campaign, error)
+	// UpdateCampaign replaces name, kind, status, definition and secret of
+	// campaign c.ID of c.ProjectID, by c.UpdatedBy, and bumps its version.
+	// The secret is replaced too: a caller that did not receive a new one
+	// passes the stored one. ErrConflict when expectedVersion is not 0 and
+	// not the stored version; ErrNotFound when the campaign is absent or
+	// deleted.
+	UpdateCampaign(ctx context.Context, c Campaign, expectedVersion int) (Campaign, error)
+	// Campaign returns a campaign that is not deleted.
+	Campaign(ctx context.Context, projectID, id int64) (Campaign, error)
+	// Campaigns lists the project's campaigns that are not deleted, by id;
+	// a status other than "" lists only those in that status.
+	Campaigns(ctx context.Context, projectID int64, status string) ([]Campaign, error)
+	// DeleteCampaign soft-deletes a campaign, by userID: it is no longer
+	// read or listed, and its pending sends are cancelled in the same
+	// transaction.
+	DeleteCampaign(ctx context.Context, projectID, id, userID int64) error
+	// CampaignsRevision is a per-project counter bumped, in the same
+	// transaction, by every change to the project's campaigns (0 before the
+	// first): a trigger engine polls it, one indexed read, and reloads the
+	// campaigns only when it moved.
+	CampaignsRevision(ctx context.Context, projectID int64) (int64, error)
+}
+
+// Send states. A send is scheduled pending; a sender claims it (sending,
+// with a lease) and completes it (sent, failed, held_out or cancelled) or
+// puts it back (pending, for a retry or later). Cancel and merges move
+// pending sends to cancelled.
+const (
+	SendPending   = "pending"
+	SendSending   = "sending"
+	SendSent      = "sent"
+	SendFailed    = "failed"   // given up after retries, or refused for good
+	SendHeldOut   = "held_out" // a holdout's "would have sent", recorded when it would have been
+	SendCancelled = "cancelled"
+)
+
+// Send arms.
+const (
+	ArmTreatment    = "treatment"
+	ArmHoldout      = "holdout"       // the campaign's holdout share: never messaged
+	ArmControlGroup = "control_group" // the project-wide control group: never messaged
+)
+
+// MaxSendBatch bounds one ScheduleSends call (sends), one ClaimDueSends
+// call (limit) and one CancelSends call (persons).
+const MaxSendBatch = 1000
+
+// ErrNotClaimed is returned when a sender completes, retries or defers a
+// send it no longer holds: its lease ran out and another sender claimed
+// the send, or the send is no longer being sent.
+var ErrNotClaimed = errors.New("send not claimed by this owner")
+
+// Send is one message of the durable schedule. Key is its idempotency key
+// (built by the caller from campaign, person, trigger event and variant),
+// unique in the whole store: scheduling a key twice keeps the first, and
+// the key travels to the receiver (webhook-id, Message-ID, push topic) on
+// every delivery and re-delivery. Payload is the rendered message, fixed
+// at schedule time, so a re-delivery after a crash is the same message.
+// Channel is the campaign's channel type (webhook, email, web_push …),
+// which frequency caps count by. Times are to the millisecond; SentAt,
+// NextAttemptAt and ClaimedUntil are zero when not set.
+type Send struct {
+	ID            int64           `json:"id"`
+	Key           string          `json:"key"`
+	ProjectID     int64           `json:"-"`
+	CampaignID    int64           `json:"campaign_id"`
+	PersonID      int64           `json:"person_id"`
+	DistinctID    string          `json:"distinct_id"`
+	Variant       string          `json:"variant"`
+	TriggerUUID   string          `json:"trigger_uuid"`
+	Channel       string          `json:"channel"`
+	Arm           string          `json:"arm"` // ArmTreatment, ArmHoldout or ArmControlGroup
+	DueAt         time.Time       `json:"due_at"`
+	State         string          `json:"state"` // a Send* state
+	Attempts      int             `json:"attempts"`
+	NextAttemptAt time.Time       `json:"next_attempt_at"`
+	LastError     string          `json:"last_error"`
+	Payload       json.RawMessage `json:"payload"`
+	CreatedAt     time.Time       `json:"created_at"`
+	SentAt        time.Time       `json:"sent_at,omitzero"`
+	ClaimedBy     string          `json:"claimed_by"`
+	ClaimedUntil  time.Time       `json:"claimed_until,omitzero"`
+}
+
+// SendCount is how many sends of a campaign are in one state, per arm and
+// variant.
+type SendCount struct {
+	Arm     string `json:"arm"`
+	Variant string `json:"variant"`
+	State   string `json:"state"`
+	Count   int64  `json:"count"`
+}
+
+// SendStore is the durable schedule of campaign messages, shared by every
+// replica: each key is scheduled once, and each claim is held by one
+// sender at a time. Project-scoped calls never reach another project's
+// sends; claims, completions and retries serve every project at once.
+type SendStore interface {
+	// ScheduleSends adds up to MaxSendBatch sends (more is ErrInvalid) as
+	// pending, due at DueAt (NextAttemptAt, when zero, is DueAt), in one
+	// transaction, and returns how many it inserted: a key already
+	// scheduled (or repeated in the batch) is kept as first scheduled and
+	// not counted, and so are sends of deleted campaigns. Every send needs
+	// a key, a campaign of its project, a channel, a due time and JSON (or
+	// empty) payload; State must be "" or pending and Arm "" (treatment)
+	// or a known arm (ErrInvalid otherwise).
+	ScheduleSends(ctx context.Context, sends []Send) (inserted int, err error)
+	// ClaimDueSends atomically claims up to limit (at most MaxSendBatch)
+	// sends that are pending with NextAttemptAt ≤ now, or sending with a
+	// lease that ran out (ClaimedUntil ≤ now), earliest first: they become
+	// sending, claimed by owner until now+lease. Two callers never claim
+	// one send at once, on one database connection or many.
+	ClaimDueSends(ctx context.Context, owner string, now time.Time, lease time.Duration, limit int) ([]Send, error)
+	// CompleteSend ends a claimed send as state (sent, failed, held_out or
+	// cancelled) at sentAt (required for sent and held_out), with
+	// lastError; sent and failed count an attempt. It succeeds while owner
+	// holds the claim, even past the lease if nobody claimed the send
+	// since; ErrNotClaimed otherwise, ErrNotFound for an unknown id.
+	CompleteSend(ctx context.Context, id int64, owner, state string, sentAt time.Time, lastError string) error
+	// RetrySend puts a claimed send back to pending for another attempt
+	// at nextAttemptAt, counting the failed one and keeping lastError;
+	// ErrNotClaimed and ErrNotFound as CompleteSend.
+	RetrySend(ctx context.Context, id int64, owner string, nextAttemptAt time.Time, lastError string) error
+	// DeferSend puts a claimed send back to pending until nextAttemptAt
+	// without counting an attempt (quiet hours, a rate limit, a paused
+	// campaign); ErrNotClaimed and ErrNotFound as CompleteSend.
+	DeferSend(ctx context.Context, id int64, owner string, nextAttemptAt time.Time) error
+	// CancelSends cancels the pending sends of the campaign (of every
+	// campaign of the project when campaignID is 0) to up to MaxSendBatch
+	// persons, recording reason as their last error (a goal reached, a
+	// merged person who bought), and returns how many. Sends being sent
+	// are left to their sender.
+	CancelSends(ctx context.Context, projectID, campaignID int64, personIDs []int64, reason string) (int, error)
+	// CancelCampaignSends cancels every pending send of the campaign.
+	CancelCampaignSends(ctx context.Context, projectID, campaignID int64, reason string) (int, error)
+	// MoveSends gives every send of fromPersonID to toPersonID (an
+	// identity merge), keys unchanged, in one transaction; a pending send
+	// that then duplicates another of the person for the same campaign and
+	// trigger event (same TriggerUUID) is cancelled: one that is sending or
+	// done wins, else the earliest scheduled. It returns how many sends
+	// moved and how many it cancelled.
+	MoveSends(ctx context.Context, projectID, fromPersonID, toPersonID int64) (moved, cancelled int, err error)
+	// Send returns one send of the project; SendByKey finds it by key.
+	Send(ctx context.Context, projectID, id int64) (Send, error)
+	SendByKey(ctx context.Context, projectID int64, key string) (Send, error)
+	// SendsForPerson lists a person's sends, in every state, by id.
+	SendsForPerson(ctx context.Context, projectID, personID int64) ([]Send, error)
+	// CountSends counts a campaign's sends by arm, variant and state, in
+	// that order.
+	CountSends(ctx context.Context, projectID, campaignID int64) ([]SendCount, error)
+	// LastSentAt is when the person was last sent a message on channel
+	// (on any channel when ""), at or after since; zero when never.
+	LastSentAt(ctx context.Context, projectID, personID int64, channel string, since time.Time) (time.Time, error)
+	// Unsubscribe records that address (as the channel's sender
+	// normalises it: an email lower-cased, a push endpoint as is) wants no
+	// more messages on channel from the project; repeating it is no error.
+	Unsubscribe(ctx context.Context, projectID int64, channel, address string) error
+	IsUnsubscribed(ctx context.Context, projectID int64, channel, address string) (bool, error)
 }

@@ -37,6 +37,7 @@ func Run(t *testing.T, open func(t *testing.T) meta.Store) {
 	runUI(t, open)
 	runFlags(t, open)
 	runExperiments(t, open)
+	runCampaigns(t, open)
 }
 
 // wantJSON checks how v serialises, as the API would send it.

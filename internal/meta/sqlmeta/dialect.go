@@ -35,6 +35,13 @@ type Dialect struct {
 	// PostgreSQL refuses NUL bytes and invalid UTF-8 with an error, where
 	// a lookup of such a string should find nothing, as on SQLite.
 	bindable func(string) bool
+	// skipLocked ends the SELECT that picks the rows a claim takes
+	// (ClaimDueSends): PostgreSQL's FOR UPDATE SKIP LOCKED, so that
+	// replicas claiming at once lock disjoint rows instead of queueing on
+	// (and then losing) the same ones. SQLite has no row locks and needs
+	// none: the claim is one write statement, which takes the database's
+	// write lock before it reads.
+	skipLocked string
 }
 
 // SQLite is the embedded store's database (modernc.org/sqlite).
@@ -58,7 +65,8 @@ var PostgreSQL = Dialect{
 		var e *pgconn.PgError
 		return errors.As(err, &e) && e.Code == "23505" // unique_violation
 	},
-	bindable: func(s string) bool { return utf8.ValidString(s) && strings.IndexByte(s, 0) < 0 },
+	bindable:   func(s string) bool { return utf8.ValidString(s) && strings.IndexByte(s, 0) < 0 },
+	skipLocked: " FOR UPDATE SKIP LOCKED",
 }
 
 // String names the database.
