@@ -53,8 +53,15 @@ func cmdDemo(args []string) error {
 	if err != nil {
 		return err
 	}
+	if password == "" {
+		password = randomKey()[:16]
+	}
+	owner, err := demoUser(ctx, a.Meta, password)
+	if err != nil {
+		return err
+	}
 	if shopSecret != "" || saasSecret != "" { // newly created: fill them
-		if err := loadDemo(ctx, a, shop, saas, count, days, uint64(seed)); err != nil {
+		if err := loadDemo(ctx, a, shop, saas, owner, count, days, uint64(seed)); err != nil {
 			return err
 		}
 	} else {
@@ -66,12 +73,6 @@ func cmdDemo(args []string) error {
 		if saasSecret, err = a.Meta.CreateKey(ctx, saas.ID); err != nil {
 			return err
 		}
-	}
-	if password == "" {
-		password = randomKey()[:16]
-	}
-	if err := demoUser(ctx, a.Meta, password); err != nil {
-		return err
 	}
 	login := func(url string) {
 		printLogin(url, cfg, shop, shopSecret, saas, saasSecret)
@@ -88,21 +89,21 @@ const demoEmail = "admin@journey.local"
 
 // demoUser creates the demo's server admin, or gives it the new password
 // when it exists (passwords are stored hashed, so the old one cannot be
-// printed again).
-func demoUser(ctx context.Context, m meta.Store, password string) error {
+// printed again); it returns the user's id.
+func demoUser(ctx context.Context, m meta.Store, password string) (int64, error) {
 	hash, err := api.HashPassword(password)
 	if err != nil {
-		return fmt.Errorf("invalid --password: %w", err)
+		return 0, fmt.Errorf("invalid --password: %w", err)
 	}
 	u, err := m.UserByEmail(ctx, demoEmail)
 	if errors.Is(err, meta.ErrNotFound) {
-		_, err = m.CreateUser(ctx, demoEmail, hash, true)
-		return err
+		u, err = m.CreateUser(ctx, demoEmail, hash, true)
+		return u.ID, err
 	}
 	if err != nil {
-		return err
+		return 0, err
 	}
-	return m.SetPassword(ctx, u.ID, hash)
+	return u.ID, m.SetPassword(ctx, u.ID, hash)
 }
 
 func randomKey() string {
@@ -137,7 +138,12 @@ func demoProjects(ctx context.Context, m meta.Store) (shop meta.Project, shopSec
 	return
 }
 
-func loadDemo(ctx context.Context, a *app.App, shop, saas meta.Project, events, days int, seed uint64) error {
+// loadDemo generates and loads the demo events; the shop's flags and
+// experiments (demo.Lab, owned by user owner) are stored before its
+// events, which are bucketed by them, and the concluded experiments are
+// stopped once the events are loaded, so their frozen results are the
+// real engine's.
+func loadDemo(ctx context.Context, a *app.App, shop, saas meta.Project, owner int64, events, days int, seed uint64) error {
 	start := time.Now()
 	bar := progressbar.NewOptions(events,
 		progressbar.OptionSetDescription("Generating and loading demo events"),
@@ -157,6 +163,13 @@ func loadDemo(ctx context.Context, a *app.App, shop, saas meta.Project, events, 
 		}
 	}()
 	o := demo.Options{Seed: seed, End: time.Now(), Days: days}
+	lab := demo.NewShopLab(o)
+	if lab != nil {
+		if err := lab.Store(ctx, a.Meta, shop.ID, owner); err != nil {
+			return err
+		}
+		o.Lab = lab // the SaaS has no flags
+	}
 	nShop := events * 4 / 5
 	if _, err := demo.Shop(ctx, shop.ID, a.Log.Append, o, nShop, nil); err != nil {
 		return err
@@ -173,11 +186,22 @@ func loadDemo(ctx context.Context, a *app.App, shop, saas meta.Project, events, 
 	if err != nil {
 		return err
 	}
+	if lab != nil {
+		if err := lab.Conclude(ctx, a.Meta, a.Events, shop); err != nil {
+			return err
+		}
+	}
 	n, err := a.Events.CountEvents(ctx, 0)
 	if err != nil {
 		return err
 	}
 	fmt.Printf("Loaded %d demo events in %s.\n", n, time.Since(start).Round(100*time.Millisecond))
+	if lab != nil {
+		fmt.Println("Demo shop experiments (measure → learn → apply):")
+		for _, line := range lab.Summary() {
+			fmt.Println("  " + line)
+		}
+	}
 	return nil
 }
 

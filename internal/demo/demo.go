@@ -24,6 +24,9 @@ type Options struct {
 	Events int       // total events to generate across both projects (about)
 	End    time.Time // the data covers the Days before End
 	Days   int
+	// Lab, stored (Lab.Store), makes the shop's visitors call its flags
+	// and act on their variants; nil: no flags.
+	Lab *Lab
 }
 
 const batchSize = 2000
@@ -36,16 +39,22 @@ type gen struct {
 	sent    int
 	uuidRng *rand.Rand
 	onBatch func(n int)
+	lab     *Lab
 }
 
-func (g *gen) emit(ctx context.Context, e event.Event) error {
+// uuid is a random (version 4) UUID from the generator's stream.
+func (g *gen) uuid() string {
 	var u uuid.UUID
 	for i := range u {
 		u[i] = byte(g.uuidRng.Uint32())
 	}
 	u[6] = (u[6] & 0x0f) | 0x40 // version 4
 	u[8] = (u[8] & 0x3f) | 0x80 // RFC 4122 variant
-	e.UUID = u.String()
+	return u.String()
+}
+
+func (g *gen) emit(ctx context.Context, e event.Event) error {
+	e.UUID = g.uuid()
 	e.ReceivedAt = e.Timestamp
 	g.buf = append(g.buf, e)
 	if len(g.buf) >= batchSize {

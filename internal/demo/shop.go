@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/journey-dev/journey/internal/event"
+	"github.com/journey-dev/journey/internal/flags"
 )
 
 type product struct {
@@ -58,10 +59,14 @@ var osNames = []string{"Windows", "Mac OS X", "iOS", "Android", "Linux"}
 // product views, likes, carts, orders with revenue, errors and tickets.
 func Shop(ctx context.Context, project int64, sink Sink, o Options, n int, onBatch func(int)) (int, error) {
 	r := rand.New(rand.NewPCG(o.Seed, 1))
-	g := &gen{rng: r, project: project, sink: sink, uuidRng: rand.New(rand.NewPCG(o.Seed, 2)), onBatch: onBatch}
+	g := &gen{rng: r, project: project, sink: sink, uuidRng: rand.New(rand.NewPCG(o.Seed, 2)), onBatch: onBatch, lab: o.Lab}
 	products := catalog(r)
 	start := o.start()
 	for v := 0; g.sent+len(g.buf) < n; v++ {
+		// Each visitor draws from a stream of their own, so that what one
+		// does (a variant's planted effect included) leaves the others as
+		// they are.
+		g.rng = rand.New(rand.NewPCG(o.Seed, 1<<32|uint64(v)))
 		if err := shopVisitor(ctx, g, v, products, start, o.Days); err != nil {
 			return g.sent, err
 		}
@@ -76,6 +81,8 @@ func shopVisitor(ctx context.Context, g *gen, v int, products []product, start t
 	user := fmt.Sprintf("user-%07d", v)
 	distinct := anon
 	identified := false
+	var person map[string]any // the properties /flags knows of the visitor
+	reported := map[string]bool{}
 	browser, osName := pick(r, browsers), pick(r, osNames)
 	firstDay := r.IntN(days)
 	// Engaged visitors come back; most do not.
@@ -101,10 +108,31 @@ func shopVisitor(ctx context.Context, g *gen, v int, products []product, start t
 			t = t.Add(time.Duration(10+r.IntN(170)) * time.Second)
 			return t
 		}
+		// flag asks for a flag as the shop's code does at t; posthog-js
+		// sends $feature_flag_called once per distinct id and value.
+		flag := func(key string) (flags.Result, error) {
+			res, ok := g.lab.evaluate(key, distinct, person, t)
+			if !ok {
+				return res, nil
+			}
+			seen := distinct + "\x00" + key + "\x00" + fmt.Sprint(res.Value())
+			if reported[seen] {
+				return res, nil
+			}
+			reported[seen] = true
+			return res, g.emit(ctx, event.Event{Event: "$feature_flag_called", DistinctID: distinct, Timestamp: t,
+				Properties: exposure(res, g.uuid(), base(nil))})
+		}
 		page := pick(r, []string{"/", "/", "/sale", "/new", "/category/" + pick(r, categories)})
 		if err := g.emit(ctx, event.Event{Event: "$pageview", DistinctID: distinct, Timestamp: t,
 			Properties: base(map[string]any{"$current_url": "https://shop.example" + page, "$pathname": page})}); err != nil {
 			return err
+		}
+		// Signed-in customers may see the free-shipping banner (no effect).
+		if identified {
+			if _, err := flag(FlagFreeShipping); err != nil {
+				return err
+			}
 		}
 		views := 1 + r.IntN(6)
 		var cart []product
@@ -118,12 +146,22 @@ func shopVisitor(ctx context.Context, g *gen, v int, products []product, start t
 			if err := g.emit(ctx, event.Event{Event: "product_viewed", DistinctID: distinct, Timestamp: step(), Properties: props}); err != nil {
 				return err
 			}
+			addRate := 0.22 * ch.intent
+			if identified {
+				res, err := flag(FlagReviews)
+				if err != nil {
+					return err
+				}
+				if res.Variant == "reviews-top" {
+					addRate *= reviewsLift
+				}
+			}
 			if r.Float64() < 0.12 {
 				if err := g.emit(ctx, event.Event{Event: "product_liked", DistinctID: distinct, Timestamp: step(), Properties: props}); err != nil {
 					return err
 				}
 			}
-			if r.Float64() < 0.22*ch.intent {
+			if r.Float64() < addRate {
 				cart = append(cart, p)
 				// posthog-js autocaptures the click on the button, then the
 				// shop's own code sends added_to_cart.
@@ -147,8 +185,9 @@ func shopVisitor(ctx context.Context, g *gen, v int, products []product, start t
 		if !identified && (len(cart) > 0 && r.Float64() < 0.6 || r.Float64() < 0.05) {
 			identified = true
 			props := base(map[string]any{"$anon_distinct_id": anon})
+			person = map[string]any{"email": user + "@example.com", "plan": pick(r, []string{"free", "free", "member"})}
 			if err := g.emit(ctx, event.Event{Event: "$identify", DistinctID: user, Timestamp: step(), Properties: props,
-				Set:     map[string]any{"email": user + "@example.com", "plan": pick(r, []string{"free", "free", "member"})},
+				Set:     person,
 				SetOnce: map[string]any{"initial_utm_source": ch.source, "first_seen_browser": browser}}); err != nil {
 				return err
 			}
@@ -157,7 +196,28 @@ func shopVisitor(ctx context.Context, g *gen, v int, products []product, start t
 				return err
 			}
 		}
-		if len(cart) > 0 && identified && r.Float64() < 0.55*ch.intent {
+		// Checkout: signed-in customers with a cart; the one-page checkout
+		// (new-checkout's test) wins back some of the orders lost there.
+		order := false
+		if len(cart) > 0 && identified {
+			if err := g.emit(ctx, event.Event{Event: "$pageview", DistinctID: distinct, Timestamp: step(),
+				Properties: base(map[string]any{"$current_url": "https://shop.example/checkout", "$pathname": "/checkout"})}); err != nil {
+				return err
+			}
+			res, err := flag(FlagNewCheckout)
+			if err != nil {
+				return err
+			}
+			if _, err := flag(FlagExpress); err != nil {
+				return err
+			}
+			p := min(0.55*ch.intent, 1)
+			if res.Variant == "test" {
+				p += (1 - p) * checkoutRescue
+			}
+			order = r.Float64() < p
+		}
+		if order {
 			revenue := 0.0
 			for _, p := range cart {
 				revenue += p.price
