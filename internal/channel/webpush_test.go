@@ -28,6 +28,8 @@ import (
 	"time"
 
 	webpush "github.com/SherClockHolmes/webpush-go"
+
+	"github.com/journey-dev/journey/internal/testutil"
 )
 
 // decryptAES128GCM is what a browser does with a push body (RFC 8291
@@ -468,11 +470,11 @@ func TestVAPIDKeys(t *testing.T) {
 }
 
 // The service worker, run under Node with a stand-in for the service
-// worker globals (skipped where node is missing).
+// worker globals (node comes with scripts/test-deps.sh).
 func TestServiceWorker(t *testing.T) {
 	node, err := exec.LookPath("node")
 	if err != nil {
-		t.Skip("node not installed")
+		testutil.Missing(t, "node is not installed (scripts/test-deps.sh installs it)")
 	}
 	harness := `
 const fs = require('fs');
