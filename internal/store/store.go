@@ -121,6 +121,9 @@ type Store interface {
 	Journey(ctx context.Context, projectID int64, tz *time.Location, q *insight.Journey) (*insight.JourneyResult, error)
 	KPI(ctx context.Context, projectID int64, tz *time.Location, q *insight.KPI) (*insight.KPIResult, error)
 	Experiment(ctx context.Context, projectID int64, tz *time.Location, q *insight.Experiment) (*insight.ExperimentCounts, error)
+	GoldenTime(ctx context.Context, projectID int64, tz *time.Location, q *insight.GoldenTime) (*insight.GoldenTimeResult, error)
+	EngagementHours(ctx context.Context, projectID int64, tz *time.Location, personIDs []int64, since time.Time) (map[int64][24]float64, error)
+	ProjectEngagementHours(ctx context.Context, projectID int64, tz *time.Location, since time.Time) ([24]float64, error)
 	// SQL runs a user's read-only SELECT scoped to the project.
 	SQL(ctx context.Context, projectID int64, q *insight.SQL) (*insight.SQLResult, error)
 	Explorer

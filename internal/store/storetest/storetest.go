@@ -73,6 +73,7 @@ func Run(t *testing.T, open Open) {
 		"GroupLinks":         groupLinks,
 		"PersonlessEvents":   personlessEvents,
 		"Experiment":         experiment,
+		"GoldenTime":         goldenTime,
 		"PeriodsDST":         periodsDST,
 		"TrendBreakdownDV":   trendBreakdownDistinct,
 	}
