@@ -77,7 +77,9 @@ const (
 )
 
 // layerLock serialises the checks that shares of a layer do not overlap
-// with the writes that take them (within this process).
+// with the writes that take them, and an experiment's start with the
+// deletes of experiments and flags that check it is not running (within
+// this process).
 var layerLock sync.Mutex
 
 // experimentBody is what creating an experiment takes (and what PATCH
@@ -289,24 +291,23 @@ func (s *Server) resolveMetrics(ctx context.Context, projectID int64, d *experim
 	return nil
 }
 
-// checkOwner refuses an owner who is not a user with access to the
-// project.
-func (s *Server) checkOwner(ctx context.Context, projectID, owner int64) error {
-	if owner == 0 {
+// checkOwner refuses an owner who is not a member of the project, with
+// one answer whether the user exists or not (no enumeration of accounts).
+// Server admins are no exception: they own experiments of projects they
+// are members of. The requester may always name themself (a server admin
+// reaches every project): that tells them nothing.
+func (s *Server) checkOwner(ctx context.Context, projectID, requester, owner int64) error {
+	if owner == 0 || owner == requester {
 		return nil
 	}
-	u, err := s.Meta.User(ctx, owner)
-	if errors.Is(err, meta.ErrNotFound) {
-		return insight.Bad("owner_id", "no user %d", owner)
-	}
-	if err != nil {
+	notMember := insight.Bad("owner_id", "not a member of this project")
+	if _, err := s.Meta.Role(ctx, projectID, owner); errors.Is(err, meta.ErrNotFound) {
+		return notMember
+	} else if err != nil {
 		return err
 	}
-	if u.IsAdmin {
-		return nil
-	}
-	if _, err := s.Meta.Role(ctx, projectID, owner); errors.Is(err, meta.ErrNotFound) {
-		return insight.Bad("owner_id", "user %d is not a member of this project", owner)
+	if _, err := s.Meta.User(ctx, owner); errors.Is(err, meta.ErrNotFound) {
+		return notMember
 	} else if err != nil {
 		return err
 	}
@@ -439,7 +440,7 @@ func (s *Server) newExperiment(ctx context.Context, p meta.Project, userID int64
 	if b.OwnerID == 0 {
 		b.OwnerID = userID
 	}
-	if err := s.checkOwner(ctx, p.ID, b.OwnerID); err != nil {
+	if err := s.checkOwner(ctx, p.ID, userID, b.OwnerID); err != nil {
 		return meta.Experiment{}, err
 	}
 	def, err := json.Marshal(d)
@@ -526,17 +527,60 @@ func (s *Server) loadExperiment(w http.ResponseWriter, r *http.Request, p meta.P
 	if !ok {
 		return meta.Experiment{}, nil, false
 	}
-	e, err := s.Meta.Experiment(r.Context(), p.ID, id)
+	e, d, err := s.readExperiment(r.Context(), p.ID, id)
 	if err != nil {
 		writeExperimentError(w, err)
 		return meta.Experiment{}, nil, false
 	}
+	return e, d, true
+}
+
+// readExperiment reads an experiment and its definition.
+func (s *Server) readExperiment(ctx context.Context, projectID, id int64) (meta.Experiment, *experiment.Definition, error) {
+	e, err := s.Meta.Experiment(ctx, projectID, id)
+	if err != nil {
+		return meta.Experiment{}, nil, err
+	}
 	d, err := decodeDefinition(e.Definition)
 	if err != nil {
-		metaError(w, "experiment", err)
-		return meta.Experiment{}, nil, false
+		return meta.Experiment{}, nil, err
 	}
-	return e, d, true
+	return e, d, nil
+}
+
+// isVersionConflict reports whether err is UpdateExperiment's (or
+// UpdateFlag's) answer to a write with a version no longer stored.
+func isVersionConflict(err error) bool {
+	var me *meta.FieldError
+	return errors.As(err, &me) && me.Field == "version" && errors.Is(err, meta.ErrConflict)
+}
+
+// versionRetries bounds the read-merge-write retries of a write that lost
+// a race with another.
+const versionRetries = 5
+
+// updateAsRead writes change applied to e with the version e was read at,
+// so a concurrent write is never undone. When one landed since (a rename,
+// a note), and it left the status and definition change depends on as
+// they were, change is applied again over the experiment read anew;
+// otherwise the conflict is the answer.
+func (s *Server) updateAsRead(ctx context.Context, e meta.Experiment, change func(meta.Experiment) meta.Experiment) (meta.Experiment, error) {
+	cur := e
+	for attempt := 0; ; attempt++ {
+		up, err := s.Meta.UpdateExperiment(ctx, change(cur), cur.Version)
+		if err == nil || !isVersionConflict(err) || attempt >= versionRetries {
+			return up, err
+		}
+		fresh, rerr := s.Meta.Experiment(ctx, e.ProjectID, e.ID)
+		if rerr != nil {
+			return meta.Experiment{}, rerr
+		}
+		if fresh.Status != e.Status || !bytes.Equal(fresh.Definition, e.Definition) {
+			return meta.Experiment{}, &conflictError{field: "version",
+				msg: fmt.Sprintf("experiment %d changed meanwhile (now %s, version %d): read it again", e.ID, fresh.Status, fresh.Version)}
+		}
+		cur = fresh
+	}
 }
 
 func (s *Server) getExperiment(w http.ResponseWriter, r *http.Request, p meta.Project, _ int64) {
@@ -561,7 +605,10 @@ var patchable = map[string]map[string]bool{
 // patchExperiment merges the body's top-level fields into the stored
 // experiment and validates the whole. A field that cannot change in the
 // experiment's status is a 409 naming it (unless sent unchanged).
-// "version", when given, must be the stored version.
+// "version", when given, must be the stored version. The write is always
+// made with the version read (never over a start or stop that landed
+// since); without "version" a lost race is merged again into the newer
+// experiment, a few times, then is a 409.
 func (s *Server) patchExperiment(w http.ResponseWriter, r *http.Request, p meta.Project, userID int64) {
 	raw, ok := readExperimentBody(w, r)
 	if !ok {
@@ -582,35 +629,54 @@ func (s *Server) patchExperiment(w http.ResponseWriter, r *http.Request, p meta.
 		}
 		expected = n
 	}
-	e, d, ok := s.loadExperiment(w, r, p)
+	id, ok := pathID(w, r, "experiment")
 	if !ok {
 		return
 	}
 	ctx := r.Context()
-	up, changed, err := s.mergeExperiment(ctx, p, e, d, patch)
-	if err != nil {
-		writeExperimentError(w, err)
-		return
-	}
-	if len(changed) == 0 {
-		s.answerExperiment(w, http.StatusOK, e)
-		return
-	}
-	layerLock.Lock()
-	err = nil
-	if changed["layer"] {
-		var nd *experiment.Definition
-		if nd, err = decodeDefinition(up.Definition); err == nil {
-			err = s.checkLayer(ctx, p.ID, e.ID, nd.Layer)
+	var up meta.Experiment
+	var changed map[string]bool
+	for attempt := 0; ; attempt++ {
+		// Read, merge, and write with the version read: a start, stop
+		// or edit landing in between makes the write fail, and the patch
+		// is merged again into what it wrote (or 409 with "version").
+		e, d, err := s.readExperiment(ctx, p.ID, id)
+		if err != nil {
+			writeExperimentError(w, err)
+			return
 		}
-	}
-	if err == nil {
-		up, err = s.Meta.UpdateExperiment(ctx, up, expected)
-	}
-	layerLock.Unlock()
-	if err != nil {
-		writeExperimentError(w, err)
-		return
+		if expected != 0 && e.Version != expected {
+			conflict(w, "version", fmt.Sprintf("experiment %d is at version %d, not %d", e.ID, e.Version, expected), nil)
+			return
+		}
+		up, changed, err = s.mergeExperiment(ctx, p, userID, e, d, patch)
+		if err != nil {
+			writeExperimentError(w, err)
+			return
+		}
+		if len(changed) == 0 {
+			s.answerExperiment(w, http.StatusOK, e)
+			return
+		}
+		layerLock.Lock()
+		if changed["layer"] {
+			var nd *experiment.Definition
+			if nd, err = decodeDefinition(up.Definition); err == nil {
+				err = s.checkLayer(ctx, p.ID, e.ID, nd.Layer)
+			}
+		}
+		if err == nil {
+			up, err = s.Meta.UpdateExperiment(ctx, up, e.Version)
+		}
+		layerLock.Unlock()
+		if err != nil && expected == 0 && attempt < versionRetries && isVersionConflict(err) {
+			continue
+		}
+		if err != nil {
+			writeExperimentError(w, err)
+			return
+		}
+		break
 	}
 	names := make([]string, 0, len(changed))
 	for k := range changed {
@@ -623,7 +689,7 @@ func (s *Server) patchExperiment(w http.ResponseWriter, r *http.Request, p meta.
 
 // mergeExperiment is e with patch over it, checked, and the fields that
 // changed.
-func (s *Server) mergeExperiment(ctx context.Context, p meta.Project, e meta.Experiment, d *experiment.Definition, patch map[string]json.RawMessage) (meta.Experiment, map[string]bool, error) {
+func (s *Server) mergeExperiment(ctx context.Context, p meta.Project, userID int64, e meta.Experiment, d *experiment.Definition, patch map[string]json.RawMessage) (meta.Experiment, map[string]bool, error) {
 	cur := bodyOf(e, d)
 	before, err := fieldsOf(cur)
 	if err != nil {
@@ -691,7 +757,7 @@ func (s *Server) mergeExperiment(ctx context.Context, p meta.Project, e meta.Exp
 		}
 	}
 	if changed["owner_id"] {
-		if err := s.checkOwner(ctx, p.ID, b.OwnerID); err != nil {
+		if err := s.checkOwner(ctx, p.ID, userID, b.OwnerID); err != nil {
 			return e, nil, err
 		}
 	}
@@ -719,6 +785,10 @@ func fieldsOf(b experimentBody) (map[string]json.RawMessage, error) {
 // stopped one's may be shipped and stays). A running experiment is a 409:
 // stop it first.
 func (s *Server) deleteExperiment(w http.ResponseWriter, r *http.Request, p meta.Project, userID int64) {
+	// Starts hold layerLock: none lands between the check and the delete
+	// (which would leave the flag serving an experiment that is gone).
+	layerLock.Lock()
+	defer layerLock.Unlock()
 	e, d, ok := s.loadExperiment(w, r, p)
 	if !ok {
 		return
@@ -870,9 +940,10 @@ func (s *Server) startExperiment(w http.ResponseWriter, r *http.Request, p meta.
 		return
 	}
 	now := time.Now().UTC()
-	up := e
-	up.Status, up.StartedAt, up.Definition = meta.ExperimentRunning, &now, def
-	up, err = s.Meta.UpdateExperiment(ctx, up, e.Version)
+	up, err := s.updateAsRead(ctx, e, func(up meta.Experiment) meta.Experiment {
+		up.Status, up.StartedAt, up.Definition = meta.ExperimentRunning, &now, def
+		return up
+	})
 	if err != nil {
 		undo()
 		writeExperimentError(w, err)
@@ -1000,13 +1071,14 @@ func (s *Server) stopExperiment(w http.ResponseWriter, r *http.Request, p meta.P
 		metaError(w, "experiment result", err)
 		return
 	}
-	up := e
-	up.Status, up.StoppedAt, up.Result = meta.ExperimentStopped, &now, frozen
-	up.Decision, up.ShippedVariant = b.Decision, b.ShippedVariant
-	if b.Notes != "" {
-		up.Notes = b.Notes
-	}
-	up, err = s.Meta.UpdateExperiment(ctx, up, e.Version)
+	up, err := s.updateAsRead(ctx, e, func(up meta.Experiment) meta.Experiment {
+		up.Status, up.StoppedAt, up.Result = meta.ExperimentStopped, &now, frozen
+		up.Decision, up.ShippedVariant = b.Decision, b.ShippedVariant
+		if b.Notes != "" {
+			up.Notes = b.Notes
+		}
+		return up
+	})
 	if err != nil {
 		writeExperimentError(w, err)
 		return
@@ -1371,6 +1443,9 @@ func (s *Server) anyEvent(ctx context.Context, projectID int64, from, to time.Ti
 // any event (or, with flag_key, the exposure event of that flag); per_arm
 // is stats.SampleSize and days stats.RuntimeDays at traffic (the share of
 // those persons who enter, default 1; null without traffic).
+// Without a baseline given and no conversions (or none but conversions,
+// or no events) to compute one from, the answer is a 400 naming metric
+// that asks for baseline: the client did not send one to be wrong.
 func (s *Server) estimateExperiment(w http.ResponseWriter, r *http.Request, p meta.Project, _ int64) {
 	raw, ok := readExperimentBody(w, r)
 	if !ok {
@@ -1481,6 +1556,20 @@ func (s *Server) estimateExperiment(w http.ResponseWriter, r *http.Request, p me
 			}
 			baseline = res.Value
 			out["baseline_persons"], out["baseline_conversions"] = res.Denominator, res.Numerator
+			switch {
+			case res.Numerator == 0 || baseline <= 0:
+				writeBad(w, insight.Bad("metric", "no conversions in the last 30 days (%d persons active): "+
+					"no baseline to plan from, give baseline (the conversion rate you expect, in (0, 1))", res.Denominator))
+				return
+			case baseline >= 1:
+				writeBad(w, insight.Bad("metric", "all %d persons active in the last 30 days converted: "+
+					"no baseline to plan from, give baseline (the conversion rate you expect, in (0, 1))", res.Denominator))
+				return
+			}
+		} else {
+			writeBad(w, insight.Bad("metric", "no events in the last 30 days: "+
+				"no baseline to plan from, give baseline (the conversion rate you expect, in (0, 1))"))
+			return
 		}
 		out["baseline_from"], out["baseline_to"] = from, end
 	}

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/journey-dev/journey/internal/flags"
@@ -72,7 +73,7 @@ type flagView struct {
 }
 
 func viewFlag(m meta.Flag) (flagView, error) {
-	f, err := flagserve.FromMeta(m)
+	f, err := decodeStored(m)
 	if err != nil {
 		return flagView{}, err
 	}
@@ -80,6 +81,27 @@ func viewFlag(m meta.Flag) (flagView, error) {
 		ID: m.ID, Key: m.Key, Name: m.Name, Active: m.Active, Version: m.Version,
 		Filters: f.Filters, EnsureExperienceContinuity: f.EnsureExperienceContinuity,
 		CreatedBy: m.CreatedBy, UpdatedBy: m.UpdatedBy, CreatedAt: m.CreatedAt, UpdatedAt: m.UpdatedAt,
+	}, nil
+}
+
+// decodeStored reads a stored flag without compiling it: the API
+// validated it when it stored it, and listing or answering flags needs no
+// compiled regular expressions (compiling every flag on each list took
+// seconds with pathological patterns). Writes still validate the whole
+// flag (DecodeFlagBody).
+func decodeStored(m meta.Flag) (*flags.Flag, error) {
+	var d struct {
+		Filters                    flags.Filters `json:"filters"`
+		EnsureExperienceContinuity bool          `json:"ensure_experience_continuity"`
+	}
+	if len(m.Definition) > 0 {
+		if err := json.Unmarshal(m.Definition, &d); err != nil {
+			return nil, fmt.Errorf("flag %d (%q): cannot decode its definition: %w", m.ID, m.Key, err)
+		}
+	}
+	return &flags.Flag{
+		ID: m.ID, Key: m.Key, Name: m.Name, Active: m.Active, Version: int64(m.Version),
+		Filters: d.Filters, EnsureExperienceContinuity: d.EnsureExperienceContinuity,
 	}, nil
 }
 
@@ -158,7 +180,10 @@ func (s *Server) checkCohorts(ctx context.Context, projectID int64, f *flags.Fla
 func writeFlagError(w http.ResponseWriter, err error) {
 	var fe *flags.FieldError
 	var me *meta.FieldError
+	var c *conflictError
 	switch {
+	case errors.As(err, &c):
+		conflict(w, c.field, c.msg, c.extra)
 	case errors.As(err, &fe):
 		field := fe.Field
 		if field == "" {
@@ -208,6 +233,9 @@ func (s *Server) createFlag(w http.ResponseWriter, r *http.Request, p meta.Proje
 	}
 	f, err := DecodeFlagBody(body)
 	if err == nil {
+		err = checkJourneySalts(nil, f)
+	}
+	if err == nil {
 		err = s.checkCohorts(r.Context(), p.ID, f)
 	}
 	if err != nil {
@@ -251,6 +279,13 @@ func (s *Server) getFlag(w http.ResponseWriter, r *http.Request, p meta.Project,
 // (filters, when given, replace the stored ones whole). "version", when
 // given, must be the stored version (409 otherwise); without it the merge
 // is still atomic: it is retried on a concurrent change.
+//
+// While an experiment runs on the flag, its assignment is the
+// experiment's: key, filters (variants, layer and holdout included) and
+// experience continuity cannot change (409 naming the field and the
+// experiment: stop it first); name and active can, active off being the
+// kill switch, recorded in the experiment's timeline. Bucket filters on
+// Journey's salts are the experiments' at any time (checkJourneySalts).
 func (s *Server) patchFlag(w http.ResponseWriter, r *http.Request, p meta.Project, userID int64) {
 	id, ok := pathID(w, r, "flag")
 	if !ok {
@@ -265,15 +300,34 @@ func (s *Server) patchFlag(w http.ResponseWriter, r *http.Request, p meta.Projec
 		writeFlagError(w, err)
 		return
 	}
+	ctx := r.Context()
 	for attempt := 0; ; attempt++ {
-		cur, err := s.Meta.Flag(r.Context(), p.ID, id)
+		cur, err := s.Meta.Flag(ctx, p.ID, id)
 		if err != nil {
 			writeFlagError(w, err)
 			return
 		}
-		f, err := mergeFlag(cur, patch)
+		stored, err := decodeStored(cur)
+		if err != nil {
+			metaError(w, "flag", err)
+			return
+		}
+		f, err := mergeFlag(stored, patch)
+		// Read after the flag: an experiment starting since changed the
+		// flag's version, so the write below fails and is retried.
+		var running meta.Experiment
+		var isRunning bool
 		if err == nil {
-			err = s.checkCohorts(r.Context(), p.ID, f)
+			running, isRunning, err = s.runningOn(ctx, p.ID, cur.Key)
+		}
+		if err == nil && isRunning {
+			err = guardRunning(stored, f, running)
+		}
+		if err == nil {
+			err = checkJourneySalts(stored, f)
+		}
+		if err == nil {
+			err = s.checkCohorts(ctx, p.ID, f)
 		}
 		if err != nil {
 			writeFlagError(w, err)
@@ -283,7 +337,7 @@ func (s *Server) patchFlag(w http.ResponseWriter, r *http.Request, p meta.Projec
 		if want == 0 {
 			want = cur.Version
 		}
-		m, err := s.Meta.UpdateFlag(r.Context(), meta.Flag{
+		m, err := s.Meta.UpdateFlag(ctx, meta.Flag{
 			ID: id, ProjectID: p.ID, Key: f.Key, Name: f.Name, Active: f.Active,
 			Definition: flagserve.Definition(f), UpdatedBy: userID,
 		}, want)
@@ -295,9 +349,147 @@ func (s *Server) patchFlag(w http.ResponseWriter, r *http.Request, p meta.Projec
 			writeFlagError(w, err)
 			return
 		}
+		if isRunning && cur.Active != m.Active {
+			state := "switched on again: the experiment's variants are served"
+			if !m.Active {
+				state = "switched off (kill switch): nobody gets a variant, and nobody new is exposed, until it is switched on again"
+			}
+			s.timeline(ctx, running, userID, "note", fmt.Sprintf("flag %s %s", m.Key, state))
+		}
 		s.answerFlag(w, http.StatusOK, m)
 		return
 	}
+}
+
+// runningOn finds the running experiment on the project's flag key.
+func (s *Server) runningOn(ctx context.Context, projectID int64, key string) (meta.Experiment, bool, error) {
+	list, err := s.Meta.Experiments(ctx, projectID, meta.ExperimentFilter{Status: meta.ExperimentRunning})
+	if err != nil {
+		return meta.Experiment{}, false, err
+	}
+	for _, e := range list {
+		if e.FlagKey == key && e.Status == meta.ExperimentRunning {
+			return e, true, nil
+		}
+	}
+	return meta.Experiment{}, false, nil
+}
+
+// runningConflict is the 409 of a change the running experiment e
+// forbids on its flag.
+func runningConflict(field string, e meta.Experiment, what string) error {
+	return &conflictError{field: field,
+		msg: fmt.Sprintf("%s while experiment %d %q runs on this flag: stop experiment %d first (active can be switched off as a kill switch)",
+			what, e.ID, e.Name, e.ID),
+		extra: map[string]any{"experiment_id": e.ID, "experiment": e.Name}}
+}
+
+// guardRunning refuses changes to the assignment of the flag of running
+// experiment e: its key, variants, filters and experience continuity.
+func guardRunning(stored, next *flags.Flag, e meta.Experiment) error {
+	if next.Key != stored.Key {
+		return runningConflict("key", e, "key cannot change")
+	}
+	if next.EnsureExperienceContinuity != stored.EnsureExperienceContinuity {
+		return runningConflict("ensure_experience_continuity", e, "ensure_experience_continuity cannot change")
+	}
+	mvA, errA := json.Marshal(stored.Filters.Multivariate)
+	mvB, errB := json.Marshal(next.Filters.Multivariate)
+	if errA != nil || errB != nil || !bytes.Equal(mvA, mvB) {
+		return runningConflict("filters.multivariate", e, "variants cannot change")
+	}
+	fA, errA := json.Marshal(stored.Filters)
+	fB, errB := json.Marshal(next.Filters)
+	if errA != nil || errB != nil || !bytes.Equal(fA, fB) {
+		return runningConflict("filters", e, "filters cannot change")
+	}
+	return nil
+}
+
+// journeySalt reports whether p is a bucket filter on one of Journey's
+// salts (experiment.LayerSalt, experiment.HoldoutSalt): experiments add
+// them when they start and remove them when they ship, the flags API
+// never.
+func journeySalt(p flags.Property) bool {
+	return p.Type == flags.TypeBucket && (strings.HasPrefix(p.Key, "layer:") || strings.HasPrefix(p.Key, "holdout:"))
+}
+
+// saltID identifies a Journey bucket filter by what it does, numbers
+// compared as numbers.
+func saltID(p flags.Property) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%q %q %t", p.Key, p.Operator, p.Negation)
+	list, ok := p.Value.([]any)
+	if !ok {
+		fmt.Fprintf(&b, " %T %v", p.Value, p.Value)
+		return b.String()
+	}
+	for _, v := range list {
+		switch x := v.(type) {
+		case json.Number:
+			if f, err := x.Float64(); err == nil {
+				v = f
+			}
+		case int:
+			v = float64(x)
+		case int64:
+			v = float64(x)
+		}
+		if f, ok := v.(float64); ok {
+			b.WriteString(" " + strconv.FormatFloat(f, 'g', -1, 64))
+		} else {
+			fmt.Fprintf(&b, " %T %v", v, v)
+		}
+	}
+	return b.String()
+}
+
+// checkJourneySalts refuses a flag (next, replacing stored; stored nil on
+// create) that adds or removes bucket filters on Journey's salts
+// (layer:…, holdout:…): the experiment layers and the admin's holdout are
+// managed by experiments only.
+func checkJourneySalts(stored, next *flags.Flag) error {
+	have := map[string]int{}
+	var where []string
+	var ids []string
+	if stored != nil {
+		for i, g := range stored.Filters.Groups {
+			for j, p := range g.Properties {
+				if journeySalt(p) {
+					id := saltID(p)
+					if have[id] == 0 {
+						ids = append(ids, id)
+						where = append(where, fmt.Sprintf("filters.groups[%d].properties[%d]", i, j))
+					}
+					have[id]++
+				}
+			}
+		}
+	}
+	var es flags.Errors
+	for i, g := range next.Filters.Groups {
+		for j, p := range g.Properties {
+			if !journeySalt(p) {
+				continue
+			}
+			if id := saltID(p); have[id] > 0 {
+				have[id]--
+				continue
+			}
+			es = append(es, &flags.FieldError{Field: fmt.Sprintf("filters.groups[%d].properties[%d]", i, j),
+				Msg: fmt.Sprintf("bucket filters on Journey's salts (layer:…, holdout:…) are managed by experiments: %q cannot be added or changed through the flags API", p.Key)})
+		}
+	}
+	for k, id := range ids {
+		if have[id] > 0 {
+			es = append(es, &flags.FieldError{Field: where[k],
+				Msg: "bucket filters on Journey's salts (layer:…, holdout:…) are managed by experiments: this one cannot be removed or changed through the flags API (an experiment's stop with shipped_variant removes them)"})
+		}
+	}
+	if len(es) > 0 {
+		return es
+	}
+	return nil
 }
 
 // DecodeFlagPatch reads a PATCH body: a JSON object of top-level flag
@@ -326,11 +518,7 @@ func DecodeFlagPatch(body []byte) (map[string]json.RawMessage, int, error) {
 
 // mergeFlag is the stored flag with patch's fields over it, decoded and
 // validated as a whole.
-func mergeFlag(cur meta.Flag, patch map[string]json.RawMessage) (*flags.Flag, error) {
-	stored, err := flagserve.FromMeta(cur)
-	if err != nil {
-		return nil, err
-	}
+func mergeFlag(stored *flags.Flag, patch map[string]json.RawMessage) (*flags.Flag, error) {
 	b, err := json.Marshal(stored)
 	if err != nil {
 		return nil, err
@@ -349,12 +537,31 @@ func mergeFlag(cur meta.Flag, patch map[string]json.RawMessage) (*flags.Flag, er
 	return DecodeFlagBody(merged)
 }
 
+// deleteFlag deletes a flag no running experiment is on (409 naming the
+// experiment otherwise: stop it first).
 func (s *Server) deleteFlag(w http.ResponseWriter, r *http.Request, p meta.Project, userID int64) {
 	id, ok := pathID(w, r, "flag")
 	if !ok {
 		return
 	}
-	if err := s.Meta.DeleteFlag(r.Context(), p.ID, id, userID); err != nil {
+	ctx := r.Context()
+	// Experiments start holding layerLock: none starts on this flag
+	// between the check and the delete.
+	layerLock.Lock()
+	defer layerLock.Unlock()
+	cur, err := s.Meta.Flag(ctx, p.ID, id)
+	if err != nil {
+		writeFlagError(w, err)
+		return
+	}
+	if e, running, err := s.runningOn(ctx, p.ID, cur.Key); err != nil {
+		metaError(w, "experiments", err)
+		return
+	} else if running {
+		writeFlagError(w, runningConflict("id", e, "the flag cannot be deleted"))
+		return
+	}
+	if err := s.Meta.DeleteFlag(ctx, p.ID, id, userID); err != nil {
 		writeFlagError(w, err)
 		return
 	}
@@ -373,7 +580,7 @@ func (s *Server) flagVersions(w http.ResponseWriter, r *http.Request, p meta.Pro
 	}
 	out := make([]flagVersionView, 0, len(list))
 	for _, v := range list {
-		f, err := flagserve.FromMeta(meta.Flag{ID: v.FlagID, Key: v.Key, Name: v.Name, Active: v.Active, Definition: v.Definition, Version: v.Version})
+		f, err := decodeStored(meta.Flag{ID: v.FlagID, Key: v.Key, Name: v.Name, Active: v.Active, Definition: v.Definition, Version: v.Version})
 		if err != nil {
 			metaError(w, "flag history", err)
 			return

@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/journey-dev/journey/internal/meta"
 )
 
 const betaFlag = `{"key":"beta","name":"Beta","active":true,"ensure_experience_continuity":false,
@@ -262,4 +264,30 @@ func TestFlagsAPIUI(t *testing.T) {
 		t.Errorf("group types %s", got)
 	}
 	w.pa.do("PUT", base+"/group_types", map[string]string{"7": "x"}, 400)
+}
+
+// TestFlagsListDecodesOnly: listing and reading flags decode the stored
+// definitions without compiling them (GET /api/v1/flags compiled every
+// flag on each list: 2.7 s with pathological regexes); a write still
+// validates the whole flag. A stored definition whose regex does not
+// compile shows that: it lists, and a PATCH of it is refused.
+func TestFlagsListDecodesOnly(t *testing.T) {
+	s, h := testServer(t)
+	ctx := context.Background()
+	p, key, _ := s.Meta.CreateProject(ctx, "a", "UTC")
+	def := `{"filters":{"groups":[{"properties":[{"key":"email","value":"(","operator":"regex","type":"person"}],"rollout_percentage":100}]}}`
+	m, err := s.Meta.CreateFlag(ctx, meta.Flag{ProjectID: p.ID, Key: "stored", Active: true, Definition: json.RawMessage(def)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, out := call(t, h, key, "GET", "/api/v1/flags", ""); code != 200 || !strings.Contains(out, `"value":"("`) {
+		t.Errorf("list: %d %s", code, out)
+	}
+	path := fmt.Sprintf("/api/v1/flags/%d", m.ID)
+	if code, out := call(t, h, key, "GET", path, ""); code != 200 || decodeFlag(t, out).Key != "stored" {
+		t.Errorf("get: %d %s", code, out)
+	}
+	if code, out := call(t, h, key, "PATCH", path, `{"name":"x"}`); code != 400 || !strings.Contains(out, `"field":"filters.groups[0].properties[0].value"`) {
+		t.Errorf("PATCH of a flag that does not compile: %d %s, want 400 naming its regex", code, out)
+	}
 }
