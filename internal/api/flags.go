@@ -233,7 +233,7 @@ func (s *Server) createFlag(w http.ResponseWriter, r *http.Request, p meta.Proje
 	}
 	f, err := DecodeFlagBody(body)
 	if err == nil {
-		err = checkJourneySalts(nil, f)
+		err = checkJourneySalts(nil, f, false)
 	}
 	if err == nil {
 		err = s.checkCohorts(r.Context(), p.ID, f)
@@ -324,7 +324,9 @@ func (s *Server) patchFlag(w http.ResponseWriter, r *http.Request, p meta.Projec
 			err = guardRunning(stored, f, running)
 		}
 		if err == nil {
-			err = checkJourneySalts(stored, f)
+			// Once no experiment runs on the flag, its layer and
+			// holdout filters may go (never be added or changed).
+			err = checkJourneySalts(stored, f, !isRunning)
 		}
 		if err == nil {
 			err = s.checkCohorts(ctx, p.ID, f)
@@ -448,7 +450,7 @@ func saltID(p flags.Property) string {
 // create) that adds or removes bucket filters on Journey's salts
 // (layer:…, holdout:…): the experiment layers and the admin's holdout are
 // managed by experiments only.
-func checkJourneySalts(stored, next *flags.Flag) error {
+func checkJourneySalts(stored, next *flags.Flag, mayRemove bool) error {
 	have := map[string]int{}
 	var where []string
 	var ids []string
@@ -481,9 +483,9 @@ func checkJourneySalts(stored, next *flags.Flag) error {
 		}
 	}
 	for k, id := range ids {
-		if have[id] > 0 {
+		if have[id] > 0 && !mayRemove {
 			es = append(es, &flags.FieldError{Field: where[k],
-				Msg: "bucket filters on Journey's salts (layer:…, holdout:…) are managed by experiments: this one cannot be removed or changed through the flags API (an experiment's stop with shipped_variant removes them)"})
+				Msg: "bucket filters on Journey's salts (layer:…, holdout:…) are managed by experiments: this one cannot be removed or changed through the flags API while an experiment runs on the flag"})
 		}
 	}
 	if len(es) > 0 {
