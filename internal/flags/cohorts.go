@@ -20,17 +20,38 @@ import (
 // computed from the subject's person properties. A cohort it has no
 // definition for, or one with filters it cannot compute (behavioural,
 // static), goes to Fallback.
+//
+// Each membership check computes every cohort it needs once (a cohort
+// referenced twice is not computed twice), and spends at most
+// MaxRegexWork on regexes; ForEvaluation extends both to every check of
+// one evaluation.
 type Cohorts struct {
 	defs map[string]*cohortDef
 	loc  *time.Location
 	// Fallback answers the cohorts the definitions cannot (nil: an error).
 	Fallback CohortMatcher
+	session  *cohortSession // ForEvaluation's; nil: one per InCohort
 }
 
 type cohortDef struct {
 	root        cgroup
 	unsupported string // why membership cannot be computed here
 	refs        []string
+	regexInsts  int // MaxFlagRegexProgram, per definition
+}
+
+// cohortSession is what membership checks for one subject at one time
+// share: the cohorts computed so far and the regex budget left.
+type cohortSession struct {
+	subject *Subject
+	now     time.Time
+	memo    map[string]cohortResult
+	work    budget
+}
+
+type cohortResult struct {
+	in  bool
+	err error
 }
 
 type cgroup struct {
@@ -106,9 +127,38 @@ func CompileCohorts(defs map[string]json.RawMessage, loc *time.Location) (*Cohor
 		state[id] = 2
 		return true
 	}
+	cycle := false
 	for _, id := range ids {
 		if !visit(id) {
 			errs.add("cohorts."+id, "cohorts refer to each other in a cycle")
+			cycle = true
+			break
+		}
+	}
+	// Chains of references are bounded as nesting is, here rather than
+	// while evaluating, so that a cohort's membership does not depend on
+	// where it is referenced from (and can be computed once).
+	height := map[string]int{}
+	var chain func(id string) int
+	chain = func(id string) int {
+		if h, ok := height[id]; ok {
+			return h
+		}
+		h := 1
+		if d := c.defs[id]; d != nil {
+			for _, r := range d.refs {
+				h = max(h, 1+chain(r))
+			}
+		}
+		height[id] = h
+		return h
+	}
+	for _, id := range ids {
+		if cycle {
+			break
+		}
+		if chain(id) > maxCohortDepth+1 {
+			errs.add("cohorts."+id, fmt.Sprintf("cohorts refer to each other more than %d deep", maxCohortDepth))
 			break
 		}
 	}
@@ -199,7 +249,7 @@ func (cc *cohortCompiler) property(path string, m map[string]any) (*prop, bool) 
 	if p.Type == TypeCohort && p.Operator == "" {
 		p.Operator = "in"
 	}
-	out, ok := compileProp(cc.errs, path, &p, cc.loc, propContext{})
+	out, ok := compileProp(cc.errs, path, &p, cc.loc, propContext{regexInsts: &cc.def.regexInsts})
 	if !ok {
 		return nil, false
 	}
@@ -220,12 +270,40 @@ func (c *Cohorts) Has(id string) bool {
 	return ok && d.unsupported == ""
 }
 
-// InCohort implements CohortMatcher.
-func (c *Cohorts) InCohort(id string, s *Subject, now time.Time) (bool, error) {
-	return c.in(id, s, now, 0)
+// ForEvaluation is c for the membership checks of one evaluation (one
+// subject, one time): each cohort is computed once for all of them, the
+// Fallback's answers included, and they share one regex budget. The
+// subject must not change between checks (a check for another subject or
+// time starts afresh). It is not safe for concurrent use; c itself stays
+// shareable.
+func (c *Cohorts) ForEvaluation() *Cohorts {
+	d := *c
+	d.session = &cohortSession{}
+	return &d
 }
 
-func (c *Cohorts) in(id string, s *Subject, now time.Time, depth int) (bool, error) {
+// InCohort implements CohortMatcher.
+func (c *Cohorts) InCohort(id string, s *Subject, now time.Time) (bool, error) {
+	ss := c.session
+	if ss == nil {
+		ss = &cohortSession{}
+	}
+	if ss.memo == nil || ss.subject != s || !ss.now.Equal(now) {
+		*ss = cohortSession{subject: s, now: now, memo: map[string]cohortResult{}, work: newBudget()}
+	}
+	return c.in(id, s, now, 0, ss)
+}
+
+func (c *Cohorts) in(id string, s *Subject, now time.Time, depth int, ss *cohortSession) (bool, error) {
+	if r, ok := ss.memo[id]; ok {
+		return r.in, r.err
+	}
+	in, err := c.compute(id, s, now, depth, ss)
+	ss.memo[id] = cohortResult{in, err}
+	return in, err
+}
+
+func (c *Cohorts) compute(id string, s *Subject, now time.Time, depth int, ss *cohortSession) (bool, error) {
 	d, ok := c.defs[id]
 	if !ok || d.unsupported != "" {
 		if c.Fallback != nil {
@@ -237,14 +315,15 @@ func (c *Cohorts) in(id string, s *Subject, now time.Time, depth int) (bool, err
 		return false, fmt.Errorf("%w: cohort %s: %s", ErrUnknownCohort, id, d.unsupported)
 	}
 	if depth > maxCohortDepth {
+		// CompileCohorts refuses such chains; kept as a guard.
 		return false, fmt.Errorf("%w: cohort %s nests too deeply", ErrUnknownCohort, id)
 	}
-	return c.group(&d.root, s, now, depth)
+	return c.group(&d.root, s, now, depth, ss)
 }
 
 // group: AND needs every item, OR one; an item that errors decides
 // nothing, and the group errors only if no other item decided it.
-func (c *Cohorts) group(g *cgroup, s *Subject, now time.Time, depth int) (bool, error) {
+func (c *Cohorts) group(g *cgroup, s *Subject, now time.Time, depth int, ss *cohortSession) (bool, error) {
 	if len(g.items) == 0 {
 		return true, nil // an empty group is everyone
 	}
@@ -255,13 +334,14 @@ func (c *Cohorts) group(g *cgroup, s *Subject, now time.Time, depth int) (bool, 
 		var err error
 		switch {
 		case it.group != nil:
-			m, err = c.group(it.group, s, now, depth)
+			m, err = c.group(it.group, s, now, depth, ss)
 		case it.prop.src == srcCohort:
-			m, err = c.in(it.prop.cohort, s, now, depth+1)
+			m, err = c.in(it.prop.cohort, s, now, depth+1, ss)
 			m = (m != (it.prop.op == opCohortNotIn)) != it.prop.negate
 		default:
 			v, present := s.PersonProperties[it.prop.key]
-			m = it.prop.matchValue(v, present, now, c.loc) != it.prop.negate
+			m, err = it.prop.matchValue(v, present, now, c.loc, &ss.work)
+			m = m != it.prop.negate
 		}
 		if err != nil {
 			if firstErr == nil {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"regexp"
+	"regexp/syntax"
 	"sort"
 	"strconv"
 	"time"
@@ -13,13 +14,26 @@ import (
 
 // Limits on one flag definition.
 const (
-	MaxKeyLen        = 400
-	MaxNameLen       = 10000
-	MaxGroups        = 1000
-	MaxProperties    = 1000
-	MaxVariants      = 1000
-	MaxListValues    = 10000
-	MaxRegexLen      = 10000
+	MaxKeyLen     = 400
+	MaxNameLen    = 10000
+	MaxGroups     = 1000
+	MaxProperties = 1000
+	MaxVariants   = 1000
+	MaxListValues = 10000
+	// MaxRegexLen bounds a regex's source.
+	MaxRegexLen = 10000
+	// MaxRegexProgram bounds what one regex compiles to, in regexp/syntax
+	// instructions: bounded repeats multiply their operand, so a short
+	// source ((?:.{1000}){900} is 11 bytes a group) can compile to
+	// millions of instructions, megabytes kept with the flag and matched
+	// in time proportional to program size × value length.
+	MaxRegexProgram = 10_000
+	// MaxFlagRegexProgram bounds the instructions of all the regexes of
+	// one flag (or of one cohort definition) together.
+	MaxFlagRegexProgram = 50_000
+	// MaxPayloadBytes bounds a flag's payloads together (compact JSON):
+	// every /flags answer carries the payloads of the values it answers.
+	MaxPayloadBytes  = 64 << 10
 	maxPropertyKeyLn = 1000
 )
 
@@ -35,6 +49,7 @@ type Compiled struct {
 	payloads   map[string]json.RawMessage
 	loc        *time.Location
 	deps       bool // some condition depends on another flag
+	regexInsts int  // the instructions of all the flag's regexes
 }
 
 type cond struct {
@@ -215,7 +230,7 @@ func compile(f *Flag, loc *time.Location) (*Compiled, Errors) {
 		if len(g.Properties) > MaxProperties {
 			errs.add(gp+".properties", fmt.Sprintf("at most %d properties", MaxProperties))
 		}
-		ctx := propContext{flag: f, groupAgg: hasGroupAgg || cc.agg >= 0, inFlag: true}
+		ctx := propContext{flag: f, groupAgg: hasGroupAgg || cc.agg >= 0, inFlag: true, regexInsts: &c.regexInsts}
 		for j := range g.Properties {
 			pp := fmt.Sprintf("%s.properties[%d]", gp, j)
 			p, ok := compileProp(&errs, pp, &g.Properties[j], loc, ctx)
@@ -232,8 +247,10 @@ func compile(f *Flag, loc *time.Location) (*Compiled, Errors) {
 		payloadKeys = append(payloadKeys, k)
 	}
 	sort.Strings(payloadKeys)
+	payloadBytes := 0
 	for _, k := range payloadKeys {
 		v := fs.Payloads[k]
+		payloadBytes += len(v)
 		pp := "filters.payloads." + k
 		switch {
 		case k == "true":
@@ -251,6 +268,10 @@ func compile(f *Flag, loc *time.Location) (*Compiled, Errors) {
 			errs.add(pp, "must be valid JSON")
 		}
 	}
+	if payloadBytes > MaxPayloadBytes {
+		errs.add("filters.payloads", fmt.Sprintf("the payloads total %d bytes; at most %d (%d KiB) in all, as every answer carries them",
+			payloadBytes, MaxPayloadBytes, MaxPayloadBytes>>10))
+	}
 	c.payloads = fs.Payloads
 	return c, errs
 }
@@ -260,6 +281,9 @@ type propContext struct {
 	flag     *Flag // nil inside a cohort definition
 	groupAgg bool  // the condition aggregates by group
 	inFlag   bool
+	// regexInsts counts the regex instructions of the whole definition
+	// (MaxFlagRegexProgram); nil: not counted.
+	regexInsts *int
 }
 
 type opcode uint8
@@ -352,6 +376,7 @@ type prop struct {
 	set   map[string]struct{} // strs as a set, for long lists
 	s     string              // lower-cased value (contains, prefix, suffix)
 	re    *regexp.Regexp
+	insts int     // re's program size: the work of a match is insts × value length
 	lo    float64 // gt…lte, between
 	hi    float64
 	date  time.Time
@@ -413,6 +438,12 @@ func compileProp(errs *Errors, path string, p *Property, loc *time.Location, ctx
 			errs.add(path+".key", fmt.Sprintf("must be at most %d bytes", maxPropertyKeyLn))
 		}
 		compileValueProp(errs, path, p, &out, loc)
+		if out.re != nil && ctx.regexInsts != nil {
+			if *ctx.regexInsts += out.insts; *ctx.regexInsts > MaxFlagRegexProgram {
+				errs.add(path+".value", fmt.Sprintf("the regular expressions of this definition compile to %d instructions in all; at most %d",
+					*ctx.regexInsts, MaxFlagRegexProgram))
+			}
+		}
 	}
 	return out, len(*errs) == n
 }
@@ -541,12 +572,12 @@ func compileValueProp(errs *Errors, path string, p *Property, out *prop, loc *ti
 			errs.add(vp, fmt.Sprintf("must be at most %d bytes", MaxRegexLen))
 			return
 		}
-		re, err := regexp.Compile(s)
+		re, insts, err := compileRegex(s)
 		if err != nil {
-			errs.add(vp, "is not a valid regular expression (RE2 syntax: no lookaround or backreferences): "+err.Error())
+			errs.add(vp, err.Error())
 			return
 		}
-		out.re = re
+		out.re, out.insts = re, insts
 	case opGt, opGte, opLt, opLte:
 		x, ok := numberOf(p.Value)
 		if !ok || math.IsInf(x, 0) || math.IsNaN(x) {
@@ -632,4 +663,83 @@ func asList(v any) ([]any, bool) {
 		return out, true
 	}
 	return nil, false
+}
+
+// compileRegex compiles an RE2 pattern whose program is at most
+// MaxRegexProgram instructions, and returns its size. The size is
+// estimated from the parse tree first, so that a pattern far over the
+// bound is refused before its repeats are expanded (Simplify) at all.
+func compileRegex(s string) (*regexp.Regexp, int, error) {
+	const syntaxErr = "is not a valid regular expression (RE2 syntax: no lookaround or backreferences): "
+	tree, err := syntax.Parse(s, syntax.Perl)
+	if err != nil {
+		return nil, 0, fmt.Errorf("%s%v", syntaxErr, err)
+	}
+	tooLarge := func(what string, n int) error {
+		return fmt.Errorf("compiles to a program of %s%d instructions; at most %d (a bounded repeat such as {2,300} "+
+			"copies what it repeats: use smaller bounds, or * and +)", what, n, MaxRegexProgram)
+	}
+	// The estimate is an upper bound, a few times the real size at most:
+	// only a pattern far over the bound is refused on it.
+	if est := progEstimate(tree, 0); est > 4*MaxRegexProgram {
+		return nil, est, tooLarge("up to ", est)
+	}
+	prog, err := syntax.Compile(tree.Simplify())
+	if err != nil {
+		return nil, 0, fmt.Errorf("%s%v", syntaxErr, err)
+	}
+	if n := len(prog.Inst); n > MaxRegexProgram {
+		return nil, n, tooLarge("", n)
+	}
+	re, err := regexp.Compile(s)
+	if err != nil {
+		return nil, 0, fmt.Errorf("%s%v", syntaxErr, err)
+	}
+	return re, len(prog.Inst), nil
+}
+
+// maxEstimate saturates progEstimate.
+const maxEstimate = 1 << 30
+
+// progEstimate bounds from above the instructions syntax.Compile emits
+// for re once simplified: x{n,m} becomes m copies of x (and m-n
+// alternatives), x{n,} n copies and a loop.
+func progEstimate(re *syntax.Regexp, depth int) int {
+	if depth > 1000 {
+		return maxEstimate
+	}
+	sat := func(n int) int { return min(n, maxEstimate) }
+	sum := func() int {
+		n := 0
+		for _, sub := range re.Sub {
+			n = sat(n + progEstimate(sub, depth+1))
+		}
+		return n
+	}
+	switch re.Op {
+	case syntax.OpLiteral:
+		return max(1, len(re.Rune))
+	case syntax.OpCapture:
+		return sat(2 + sum())
+	case syntax.OpStar, syntax.OpPlus, syntax.OpQuest:
+		return sat(1 + sum())
+	case syntax.OpConcat:
+		return max(1, sum())
+	case syntax.OpAlternate:
+		return sat(sum() + len(re.Sub))
+	case syntax.OpRepeat:
+		n := re.Max
+		if n < 0 {
+			n = re.Min + 1
+		}
+		if n == 0 {
+			return 1
+		}
+		per := sat(sum() + 1)
+		if per > maxEstimate/n {
+			return maxEstimate
+		}
+		return per * n
+	}
+	return 1
 }

@@ -86,6 +86,21 @@
 //     matches when Hash(key, id, "") is in [from, to). PostHog's SDKs do
 //     not know it and fall back to /flags.
 //   - "negation": true inverts any property.
+//   - A property value whose text (as JSON, for lists and objects) is
+//     over MaxMatchLen (64 KiB) is not compared, and one evaluation spends
+//     at most MaxRegexWork (regex program size × value length) on
+//     regexes: a filter not compared does not match, negated or not, and
+//     its result carries an error wrapping ErrNotCompared
+//     (errorsWhileComputingFlags).
+//
+// Limits: a regex is at most MaxRegexLen bytes of source and compiles to
+// at most MaxRegexProgram (10 000) instructions, MaxFlagRegexProgram
+// (50 000) for all the regexes of a flag or cohort definition (a bounded
+// repeat copies what it repeats: (?:.{1000}){9} is 9 000 instructions);
+// a flag's payloads total at most MaxPayloadBytes (64 KiB). Cohorts are
+// computed once per membership check (ForEvaluation: once per
+// evaluation), and chains of cohorts referring to cohorts are at most 32
+// deep.
 //
 // Decode refuses what Journey does not evaluate (early-access super
 // groups, holdouts, device-id bucketing, early_exit) instead of ignoring

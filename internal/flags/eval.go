@@ -157,6 +157,7 @@ type evaluator struct {
 	byKey map[string]*Compiled // lazily, for dependencies
 	memo  map[*Compiled]Result
 	busy  map[*Compiled]bool
+	work  budget // regex matching left (MaxRegexWork)
 }
 
 var emptySubject Subject
@@ -174,7 +175,7 @@ func newEvaluator(s *Subject, env *Env, list []*Compiled) evaluator {
 	if now.IsZero() {
 		now = time.Now()
 	}
-	return evaluator{s: s, env: env, now: now, list: list}
+	return evaluator{s: s, env: env, now: now, list: list, work: newBudget()}
 }
 
 func (e *evaluator) eval(c *Compiled) Result {
@@ -294,7 +295,11 @@ func (e *evaluator) property(c *Compiled, cd *cond, p *prop, id string) (bool, e
 		return ok != p.negate, nil
 	}
 	v, present := e.properties(cd, p)[p.key]
-	return p.matchValue(v, present, e.now, c.loc) != p.negate, nil
+	m, err := p.matchValue(v, present, e.now, c.loc, &e.work)
+	if err != nil {
+		return false, err
+	}
+	return m != p.negate, nil
 }
 
 func (e *evaluator) properties(cd *cond, p *prop) map[string]any {

@@ -402,3 +402,75 @@ func TestEvaluateNilArguments(t *testing.T) {
 		t.Fatal(rs)
 	}
 }
+
+// TestCohortNestingBounded: cohort membership was recomputed for each
+// reference, so cohorts that each reference the next one twice (in an OR
+// that does not match) cost 2^depth evaluations; maxCohortDepth bounded
+// the depth, not the work. Each cohort is computed once per check now,
+// and chains of references deeper than maxCohortDepth are refused when
+// compiled.
+func TestCohortNestingBounded(t *testing.T) {
+	chain := func(depth int) map[string]json.RawMessage {
+		defs := map[string]json.RawMessage{}
+		for i := 0; i < depth; i++ {
+			next := fmt.Sprint(i + 1)
+			defs[fmt.Sprint(i)] = json.RawMessage(fmt.Sprintf(
+				`{"type":"OR","values":[{"key":"id","type":"cohort","value":%s},{"key":"id","type":"cohort","value":%s}]}`, next, next))
+		}
+		defs[fmt.Sprint(depth)] = json.RawMessage(`{"type":"AND","values":[{"key":"plan","operator":"exact","value":"pro","type":"person"}]}`)
+		return defs
+	}
+	const depth = 26
+	cs, err := CompileCohorts(chain(depth), nil)
+	if err != nil {
+		t.Fatalf("compile: %v", err)
+	}
+	done := make(chan time.Duration, 1)
+	go func() {
+		start := time.Now()
+		_, _ = cs.InCohort("0", &Subject{PersonProperties: map[string]any{"plan": "free"}}, time.Now())
+		done <- time.Since(start)
+	}()
+	select {
+	case took := <-done:
+		if took > 100*time.Millisecond {
+			t.Errorf("one membership check over %d small cohorts took %v; want work bounded (memoise per evaluation)", depth+1, took)
+		}
+	case <-time.After(3 * time.Second):
+		t.Fatalf("one membership check over %d small cohorts did not finish in 3s (2^%d evaluations); want work bounded", depth+1, depth)
+	}
+	for plan, want := range map[string]bool{"pro": true, "free": false} {
+		if in, err := cs.InCohort("0", &Subject{PersonProperties: map[string]any{"plan": plan}}, time.Now()); in != want || err != nil {
+			t.Errorf("plan %s: %v %v, want %v", plan, in, err, want)
+		}
+	}
+	// The deepest chain evaluation allows compiles; one more is refused.
+	if _, err := CompileCohorts(chain(maxCohortDepth), nil); err != nil {
+		t.Errorf("a chain of %d references: %v", maxCohortDepth, err)
+	}
+	if _, err := CompileCohorts(chain(maxCohortDepth+1), nil); err == nil || !strings.Contains(err.Error(), "deep") {
+		t.Errorf("a chain of %d references: %v, want refused", maxCohortDepth+1, err)
+	}
+
+	// ForEvaluation computes each cohort once across checks; a fallback
+	// answer too.
+	calls := 0
+	base, _ := CompileCohorts(map[string]json.RawMessage{
+		"1": json.RawMessage(`{"type":"OR","values":[{"key":"id","type":"cohort","value":9}]}`),
+		"2": json.RawMessage(`{"type":"AND","values":[{"key":"id","type":"cohort","value":9}]}`),
+	}, nil)
+	base.Fallback = CohortFunc(func(id string, _ *Subject, _ time.Time) (bool, error) { calls++; return id == "9", nil })
+	ev := base.ForEvaluation()
+	s, now := &Subject{DistinctID: "u"}, time.Now()
+	for _, id := range []string{"1", "2", "9", "1"} {
+		if in, err := ev.InCohort(id, s, now); !in || err != nil {
+			t.Errorf("cohort %s: %v %v", id, in, err)
+		}
+	}
+	if calls != 1 {
+		t.Errorf("the fallback was asked %d times in one evaluation, want once", calls)
+	}
+	if in, _ := ev.InCohort("1", &Subject{DistinctID: "other"}, now); !in || calls != 2 {
+		t.Errorf("another subject: %v after %d fallback calls, want computed afresh", in, calls)
+	}
+}

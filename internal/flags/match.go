@@ -1,10 +1,50 @@
 package flags
 
 import (
+	"encoding/json"
+	"errors"
+	"fmt"
 	"math"
 	"strings"
 	"time"
 )
+
+// Matching limits. A property value comes from the caller (a /flags
+// request) or from stored properties anyone with the public token can set,
+// so its size is the client's; a regex's cost is its program size times
+// the value's length.
+const (
+	// MaxMatchLen bounds the text of a property value (a string, or a
+	// list or object as compact JSON) the operators compare: a longer
+	// value is not compared, and the filter does not match (negated or
+	// not) and reports ErrNotCompared.
+	MaxMatchLen = 64 << 10
+	// MaxRegexWork bounds the regex matching of one evaluation (one
+	// EvaluateAll, one Cohorts membership check): each match costs its
+	// program's instructions × the value's bytes (Go's RE2 runs in time
+	// proportional to both), about 14 ns a unit at worst. Past it, the
+	// remaining regex filters do not match and report ErrNotCompared.
+	MaxRegexWork = 1 << 23
+)
+
+// ErrNotCompared is wrapped by the error of a property filter that was not
+// compared: its value is over MaxMatchLen, or the evaluation spent
+// MaxRegexWork. The filter does not match.
+var ErrNotCompared = errors.New("property value not compared")
+
+// budget is what one evaluation may still spend on regexes.
+type budget struct{ regex int }
+
+func newBudget() budget { return budget{regex: MaxRegexWork} }
+
+// spend takes n units, or reports false (taking none) when fewer are left.
+func (b *budget) spend(n int) bool {
+	if n > b.regex {
+		return false
+	}
+	b.regex -= n
+	return true
+}
 
 // matchValue matches a person or group property value (present: the
 // key is in the properties) against the filter, with the semantics of
@@ -19,15 +59,92 @@ import (
 //     that is no number does not match;
 //   - dates: see dateOf; semver: see parseSemver; a value that does not
 //     parse does not match.
-func (p *prop) matchValue(v any, present bool, now time.Time, loc *time.Location) bool {
+//
+// A value over MaxMatchLen, or a regex past the evaluation's budget b, is
+// not compared: false, with an error wrapping ErrNotCompared.
+func (p *prop) matchValue(v any, present bool, now time.Time, loc *time.Location, b *budget) (bool, error) {
 	if !present {
-		return p.op.negative()
+		return p.op.negative(), nil
 	}
 	switch p.op {
 	case opIsSet:
-		return true
+		return true, nil
 	case opIsNotSet:
+		return false, nil
+	}
+	if n, ok := textLen(v); !ok {
+		return false, fmt.Errorf("%w: property %.100q is over %d bytes", ErrNotCompared, p.key, MaxMatchLen)
+	} else if p.re != nil && b != nil && !b.spend((n+1)*p.insts) {
+		return false, fmt.Errorf("%w: property %.100q: the evaluation's regex budget is spent", ErrNotCompared, p.key)
+	}
+	return p.compare(v, now, loc), nil
+}
+
+// textLen is the length of v's text (stringOf), or false when that is
+// over MaxMatchLen; lists and objects are measured without being encoded.
+func textLen(v any) (int, bool) {
+	switch x := v.(type) {
+	case string:
+		return len(x), len(x) <= MaxMatchLen
+	case json.Number:
+		return len(x), len(x) <= MaxMatchLen
+	case map[string]any, []any, []string:
+		left := MaxMatchLen
+		if !fitsJSON(x, &left, 0) {
+			return 0, false
+		}
+		return MaxMatchLen - left, true
+	}
+	return 32, true // numbers, booleans, null, times: short
+}
+
+// fitsJSON takes v's compact JSON size (escapes aside) from left,
+// and reports false as soon as it does not fit.
+func fitsJSON(v any, left *int, depth int) bool {
+	take := func(n int) bool { *left -= n; return *left >= 0 }
+	if depth > 64 {
 		return false
+	}
+	switch x := v.(type) {
+	case string:
+		return take(len(x) + 2)
+	case map[string]any:
+		if !take(2) {
+			return false
+		}
+		for k, e := range x {
+			if !take(len(k)+4) || !fitsJSON(e, left, depth+1) {
+				return false
+			}
+		}
+		return true
+	case []any:
+		if !take(2) {
+			return false
+		}
+		for _, e := range x {
+			if !take(1) || !fitsJSON(e, left, depth+1) {
+				return false
+			}
+		}
+		return true
+	case []string:
+		if !take(2) {
+			return false
+		}
+		for _, e := range x {
+			if !take(len(e) + 3) {
+				return false
+			}
+		}
+		return true
+	}
+	return take(32)
+}
+
+// compare is matchValue for a present value of bounded size.
+func (p *prop) compare(v any, now time.Time, loc *time.Location) bool {
+	switch p.op {
 	case opExact:
 		return p.in(stringOf(v))
 	case opIsNot:

@@ -2,6 +2,9 @@ package flags
 
 import (
 	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 )
@@ -286,5 +289,63 @@ func TestPropertySources(t *testing.T) {
 	s.GroupProperties["team"]["size"] = 5
 	if Evaluate(c, s, env).Enabled {
 		t.Fatal("group property read from the wrong place")
+	}
+}
+
+// TestRegexEvaluationBounded: Go's RE2 is linear in the input but times
+// the program size, so an ordinary-looking bounded repeat matched against
+// a 250 KB property value cost seconds. Values over MaxMatchLen are not
+// compared, and one evaluation spends at most MaxRegexWork on regexes;
+// what is not compared does not match (negated or not) and says so.
+func TestRegexEvaluationBounded(t *testing.T) {
+	c := mustDecodeCompile(t, regexFlag(`[a-z]{2,300}@corp\.io`))
+	neg := mustDecodeCompile(t, `{"key":"nrx","filters":{"groups":[{"properties":[{"key":"p","operator":"not_regex","value":"[a-z]{2,300}@corp\\.io"}]}]}}`)
+	for _, n := range []int{250_000, MaxMatchLen + 1, 60_000} {
+		subj := &Subject{DistinctID: "x", PersonProperties: map[string]any{"p": strings.Repeat("a", n)}}
+		start := time.Now()
+		rs := EvaluateAll([]*Compiled{c, neg}, subj, nil)
+		if took := time.Since(start); took > 100*time.Millisecond {
+			t.Errorf("%d-byte value: matching took %v", n, took)
+		}
+		for _, r := range rs {
+			if r.Enabled || !errors.Is(r.Err, ErrNotCompared) {
+				t.Errorf("%d-byte value, %s: enabled %v, err %v; want not compared (false, ErrNotCompared)", n, r.Key, r.Enabled, r.Err)
+			}
+		}
+	}
+	if r := Evaluate(c, &Subject{DistinctID: "x", PersonProperties: map[string]any{"p": "jo@corp.io"}}, nil); !r.Enabled || r.Err != nil {
+		t.Errorf("an ordinary value: %+v", r)
+	}
+	// The budget is per evaluation: 30 such flags against a 2 KB value
+	// (1.2 M units each) are not all compared.
+	var list []*Compiled
+	for i := 0; i < 30; i++ {
+		list = append(list, mustDecodeCompile(t, fmt.Sprintf(`{"key":"rx%d","filters":{"groups":[{"properties":[{"key":"p","operator":"regex","value":"[a-z]{2,300}@corp\\.io"}]}]}}`, i)))
+	}
+	subj := &Subject{DistinctID: "x", PersonProperties: map[string]any{"p": strings.Repeat("a", 2000) + "@corp.io"}}
+	start := time.Now()
+	rs := EvaluateAll(list, subj, nil)
+	took := time.Since(start)
+	compared := 0
+	for _, r := range rs {
+		if r.Err == nil {
+			compared++
+			if !r.Enabled {
+				t.Errorf("%s compared and false", r.Key)
+			}
+		} else if !errors.Is(r.Err, ErrNotCompared) {
+			t.Errorf("%s: %v", r.Key, r.Err)
+		}
+	}
+	if compared == 0 || compared == len(list) || took > time.Second {
+		t.Errorf("%d of %d heavy regex flags compared in %v; want the evaluation's budget to stop some", compared, len(list), took)
+	}
+	// Other operators do not compare values over MaxMatchLen either.
+	for _, opName := range []string{"icontains", "not_icontains", "exact", "is_not", "starts_with"} {
+		c := mustDecodeCompile(t, fmt.Sprintf(`{"key":"s","filters":{"groups":[{"properties":[{"key":"p","operator":%q,"value":"zz"}]}]}}`, opName))
+		big := map[string]any{"p": map[string]any{"list": []any{strings.Repeat("z", MaxMatchLen)}}}
+		if r := Evaluate(c, &Subject{DistinctID: "x", PersonProperties: big}, nil); r.Enabled || !errors.Is(r.Err, ErrNotCompared) {
+			t.Errorf("%s on a %d-byte object: %+v", opName, MaxMatchLen, r)
+		}
 	}
 }

@@ -3,9 +3,12 @@ package flags
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"reflect"
+	"runtime"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestDecodeFullFlag(t *testing.T) {
@@ -217,5 +220,94 @@ func TestFiltersUnmarshal(t *testing.T) {
 	}
 	if _, err := Decode([]byte(`{"key":1,"id":"x","version":"y","name":1}`)); err == nil || !strings.HasSuffix(err.Error(), "; …") {
 		t.Fatalf("long error list: %v", err)
+	}
+}
+
+// regexFlag is a flag with one regex filter on person property p.
+func regexFlag(pattern string) string {
+	return fmt.Sprintf(`{"key":"rx","filters":{"groups":[{"properties":[{"key":"p","operator":"regex","value":%q}]}]}}`, pattern)
+}
+
+func mustJSONString(s string) string {
+	b, _ := json.Marshal(s)
+	return string(b)
+}
+
+// TestRegexProgramBounded: MaxRegexLen bounds a regex's source, not what
+// it compiles to; a 9 900-byte pattern of bounded repeats compiled to a
+// program of tens of MB (about a second to compile, kept with the flag,
+// and a 1 MiB flag body holds ~100 of them). The compiled program is
+// bounded per regex and per flag, and a pattern far over the bound is
+// refused before its repeats are expanded.
+func TestRegexProgramBounded(t *testing.T) {
+	pattern := strings.Repeat(`(?:.{1000})`, 900)
+	if len(pattern) > MaxRegexLen {
+		t.Fatalf("pattern of %d bytes is over MaxRegexLen", len(pattern))
+	}
+	runtime.GC()
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	start := time.Now()
+	_, decodeErr := Decode([]byte(regexFlag(pattern)))
+	c, compileErr := Compile(&Flag{Key: "big", Active: true, Filters: Filters{Groups: []Condition{{Properties: []Property{
+		{Key: "p", Operator: "regex", Value: pattern}}}}}})
+	took := time.Since(start)
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	for what, err := range map[string]error{"Decode": decodeErr, "Compile": compileErr} {
+		var fe *FieldError
+		if !errors.As(err, &fe) || fe.Field != "filters.groups[0].properties[0].value" || !strings.Contains(fe.Msg, "instructions") {
+			t.Errorf("%s of a %d-byte regex compiling to ~900 000 instructions: %v; want a field error on the value "+
+				"(the compiled program bounded, not only the source)", what, len(pattern), err)
+		}
+	}
+	if took > 500*time.Millisecond {
+		t.Errorf("refusing it took %v; want it refused on its parse tree, before expanding the repeats", took)
+	}
+	if retained := int64(after.HeapInuse) - int64(before.HeapInuse); retained > 8<<20 {
+		t.Errorf("refusing it retains %d MiB", retained>>20)
+	}
+	runtime.KeepAlive(c)
+
+	// Under the bound: accepted, and the size is exact, not the estimate.
+	if _, err := Decode([]byte(regexFlag(strings.Repeat(".", 9000)))); err != nil {
+		t.Errorf("a 9 002-instruction regex: %v", err)
+	}
+	if _, err := Decode([]byte(regexFlag(`[a-z]{2,300}@corp\.io`))); err != nil {
+		t.Errorf("an ordinary bounded repeat: %v", err)
+	}
+	if _, err := Decode([]byte(regexFlag(strings.Repeat(".{1000}", 10)))); err == nil || !strings.Contains(err.Error(), "of 10002 instructions") {
+		t.Errorf("10 002 instructions: %v, want refused with its exact size", err)
+	}
+	// Per flag: six regexes of ~9 000 instructions are over 50 000 in all.
+	var props []string
+	for i := 0; i < 6; i++ {
+		props = append(props, fmt.Sprintf(`{"key":"p%d","operator":"regex","value":%q}`, i, strings.Repeat(".", 9000)))
+	}
+	_, err := Decode([]byte(`{"key":"many","filters":{"groups":[{"properties":[` + strings.Join(props, ",") + `]}]}}`))
+	var fe *FieldError
+	if !errors.As(err, &fe) || fe.Field != "filters.groups[0].properties[5].value" || !strings.Contains(fe.Msg, "in all") {
+		t.Errorf("six 9 000-instruction regexes in one flag: %v, want the sixth refused (at most %d in all)", err, MaxFlagRegexProgram)
+	}
+	// Cohort definitions are bounded the same way.
+	defs := map[string]json.RawMessage{"1": json.RawMessage(`{"type":"AND","values":[{"key":"p","operator":"regex","type":"person","value":` +
+		mustJSONString(pattern) + `}]}`)}
+	if _, err := CompileCohorts(defs, nil); err == nil || !strings.Contains(err.Error(), "instructions") {
+		t.Errorf("cohort with the same regex: %v", err)
+	}
+}
+
+// TestPayloadsBounded: a flag's payloads are at most MaxPayloadBytes in
+// all (every answer carries them).
+func TestPayloadsBounded(t *testing.T) {
+	payload := func(n int) string { return mustJSONString(`"` + strings.Repeat("x", n) + `"`) }
+	mv := `"multivariate":{"variants":[{"key":"a","rollout_percentage":50},{"key":"b","rollout_percentage":50}]}`
+	if _, err := Decode([]byte(`{"key":"k","filters":{"payloads":{"a":` + payload(30<<10) + `,"b":` + payload(30<<10) + `},` + mv + `}}`)); err != nil {
+		t.Errorf("60 KiB of payloads: %v", err)
+	}
+	_, err := Decode([]byte(`{"key":"k","filters":{"payloads":{"a":` + payload(40<<10) + `,"b":` + payload(40<<10) + `},` + mv + `}}`))
+	var fe *FieldError
+	if !errors.As(err, &fe) || fe.Field != "filters.payloads" || !strings.Contains(fe.Msg, "at most 65536") {
+		t.Errorf("80 KiB of payloads: %v, want a field error on filters.payloads", err)
 	}
 }
