@@ -103,7 +103,8 @@ func compact(raw json.RawMessage) json.RawMessage {
 	return b.Bytes()
 }
 
-// matcher answers cohort filters for a person with these distinct ids.
+// matcher answers cohort filters for a person with these distinct ids,
+// for one evaluation: each cohort is computed once (flags.ForEvaluation).
 func (cs *cohortSet) matcher(ids []string) flags.CohortMatcher {
 	fallback := flags.CohortFunc(func(id string, _ *flags.Subject, _ time.Time) (bool, error) {
 		if set, ok := cs.static[id]; ok {
@@ -122,7 +123,7 @@ func (cs *cohortSet) matcher(ids []string) flags.CohortMatcher {
 	if cs.props == nil {
 		return fallback
 	}
-	c := *cs.props
+	c := cs.props.ForEvaluation()
 	c.Fallback = fallback
-	return &c
+	return c
 }

@@ -30,18 +30,27 @@ func Definition(f *flags.Flag) json.RawMessage {
 // definition's filters and experience continuity. It is validated, as
 // what the API stored always is.
 func FromMeta(m meta.Flag) (*flags.Flag, error) {
-	var d definition
-	if len(m.Definition) > 0 {
-		if err := json.Unmarshal(m.Definition, &d); err != nil {
-			return nil, fmt.Errorf("flag %d (%q): cannot decode its definition: %w", m.ID, m.Key, err)
-		}
-	}
-	f := &flags.Flag{
-		ID: m.ID, Key: m.Key, Name: m.Name, Active: m.Active, Version: int64(m.Version),
-		Filters: d.Filters, EnsureExperienceContinuity: d.EnsureExperienceContinuity,
+	f, err := decodeMeta(m)
+	if err != nil {
+		return nil, fmt.Errorf("flag %d (%q): %w", m.ID, m.Key, err)
 	}
 	if err := flags.Validate(f); err != nil {
 		return nil, fmt.Errorf("flag %d (%q): %w", m.ID, m.Key, err)
 	}
 	return f, nil
+}
+
+// decodeMeta is FromMeta without the validation, for a caller that
+// compiles the flag next (which validates it).
+func decodeMeta(m meta.Flag) (*flags.Flag, error) {
+	var d definition
+	if len(m.Definition) > 0 {
+		if err := json.Unmarshal(m.Definition, &d); err != nil {
+			return nil, fmt.Errorf("cannot decode its definition: %w", err)
+		}
+	}
+	return &flags.Flag{
+		ID: m.ID, Key: m.Key, Name: m.Name, Active: m.Active, Version: int64(m.Version),
+		Filters: d.Filters, EnsureExperienceContinuity: d.EnsureExperienceContinuity,
+	}, nil
 }

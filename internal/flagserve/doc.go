@@ -26,13 +26,18 @@
 //   - Person properties: what Journey stored for the person
 //     (store.PersonByDistinctID, with all the person's distinct ids),
 //     then the request's person_properties over them (the request wins).
-//     Lookups go through a per-replica LRU of Options.MaxPersons (100 000)
-//     entries and at most Options.MaxPersonBytes (64 MiB, estimated) that
-//     expire after Options.PersonTTL (30 s); unknown persons are cached
-//     too, as "no stored properties". A snapshot whose flags have no
-//     person or cohort filter skips the lookup altogether. A store error
-//     evaluates with the request's properties and answers
-//     errorsWhileComputingFlags.
+//     Lookups go through a per-replica cache of Options.MaxPersons
+//     (100 000) entries and at most Options.MaxPersonBytes (64 MiB,
+//     estimated) that expire after Options.PersonTTL (30 s), shared fairly
+//     between projects: when it is full, the project holding the most
+//     gives way, so one project (made-up ids sent with its public token)
+//     evicts its own entries, not another's. Unknown persons are cached
+//     too, as "no stored properties", at most a 64th of the entries per
+//     project; an id longer than MaxDistinctIDLen (200 characters,
+//     capture's bound) is no person, neither looked up nor cached. A
+//     snapshot whose flags have no person or cohort filter skips the
+//     lookup altogether. A store error evaluates with the request's
+//     properties and answers errorsWhileComputingFlags.
 //   - Group properties: the request's group_properties. The event store
 //     has no group getter today; when it implements GroupGetter, stored
 //     group properties are read (uncached) and the request's override them.
@@ -45,15 +50,22 @@
 //     snapshot, never sent to SDKs, so their local evaluation falls back to
 //     /flags); behavioural cohorts are not supported: such a filter does
 //     not match and the answer says errorsWhileComputingFlags.
-//   - Experience continuity: when a /flags request carries
-//     $anon_distinct_id and the project has flags with
-//     ensure_experience_continuity, the anonymous id is recorded as the
-//     hash key of those flags for both ids (meta.SetFlagHashKeys; the first
-//     bucket wins), and those flags are evaluated with the hash key
+//   - Experience continuity (continuity.go): flags with
+//     ensure_experience_continuity are evaluated with the hash key
 //     meta.FlagHashKeys has for the distinct id (Subject.HashOverride).
-//     These two calls are the only metadata reads on the request path, and
-//     only for projects that have such flags.
+//     On identify (a request with $anon_distinct_id) the anonymous id
+//     (or its own hash key) is used, and recorded (meta.SetFlagHashKeys;
+//     the first bucket wins) only for distinct ids of persons the event
+//     store has, only where no row exists, and at most
+//     Options.HashKeyWrites a second per client; a distinct id without
+//     rows later finds them through the person's other distinct ids.
+//     These reads and writes are the only metadata calls on the request
+//     path, and only for projects that have such flags; ids with rows are
+//     cached (rows never change).
 //
 // Flags are answered in key order. Inactive flags are answered too
-// (false, reason flag_disabled), as PostHog's SDKs expect.
+// (false, reason flag_disabled), as PostHog's SDKs expect. Payloads past
+// Options.MaxAnswerPayloads (1 MiB) in one answer are left out, and the
+// answer says errorsWhileComputingFlags. A change to one flag recompiles
+// that flag only.
 package flagserve

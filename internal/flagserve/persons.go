@@ -1,12 +1,10 @@
 package flagserve
 
 import (
-	"container/list"
 	"context"
 	"errors"
-	"strconv"
-	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/journey-dev/journey/internal/store"
 )
@@ -24,62 +22,62 @@ type GroupGetter interface {
 	GroupProperties(ctx context.Context, projectID int64, groupType, groupKey string) (map[string]any, error)
 }
 
+// MaxDistinctIDLen is the longest distinct id, in characters, a person can
+// have: capture truncates longer ids to it, as PostHog does (200). The
+// SDK routes refuse longer ids; here a longer one is no stored person.
+const MaxDistinctIDLen = 200
+
+// ValidDistinctID reports whether id is at most MaxDistinctIDLen
+// characters (capture's count: invalid UTF-8 bytes count one each).
+func ValidDistinctID(id string) bool {
+	return len(id) <= MaxDistinctIDLen || utf8.RuneCountInString(id) <= MaxDistinctIDLen
+}
+
 // person is what the cache keeps of one distinct id: the stored
 // properties (nil for an unknown person) and every distinct id of the
 // person (the id itself for an unknown one). Both are read-only once
-// cached.
+// cached. stored: the event store has the person.
 type person struct {
-	props map[string]any
-	ids   []string
+	props  map[string]any
+	ids    []string
+	stored bool
 }
 
-type personEntry struct {
-	key     string
-	p       person
-	size    int
-	expires time.Time
-}
-
-// personCache is an LRU of persons by (project, distinct id), bounded in
-// entries and in (estimated) bytes, each entry kept for ttl.
+// personCache is a shareCache of persons by (project, distinct id), each
+// entry kept for ttl: a project's share of the cache is bounded, and so
+// are its unknown persons (a 64th of the entries).
 type personCache struct {
-	src      Persons
-	ttl      time.Duration
-	max      int
-	maxBytes int
-	now      func() time.Time
-
-	mu    sync.Mutex
-	byKey map[string]*list.Element
-	lru   list.List // front: most recently used
-	bytes int
+	src Persons
+	ttl time.Duration
+	now func() time.Time
+	shareCache[person]
 }
 
 func newPersonCache(src Persons, ttl time.Duration, max, maxBytes int, now func() time.Time) *personCache {
-	return &personCache{src: src, ttl: ttl, max: max, maxBytes: maxBytes, now: now, byKey: map[string]*list.Element{}}
+	c := &personCache{src: src, ttl: ttl, now: now}
+	c.init(max, maxBytes, max/64)
+	return c
 }
 
 // get returns the person behind distinctID, through the cache. A store
-// error is returned (and not cached) with the unknown person.
+// error is returned (and not cached) with the unknown person. An id over
+// MaxDistinctIDLen is no person, looked up or cached.
 func (c *personCache) get(ctx context.Context, projectID int64, distinctID string) (person, error) {
+	return c.lookup(ctx, projectID, distinctID, false)
+}
+
+// lookup is get; fresh does not trust a cached unknown person, nor caches
+// one (an identify: the person is about to exist, or exists by now).
+func (c *personCache) lookup(ctx context.Context, projectID int64, distinctID string, fresh bool) (person, error) {
 	unknown := person{ids: []string{distinctID}}
-	if c == nil || c.src == nil || distinctID == "" {
+	if c == nil || c.src == nil || distinctID == "" || !ValidDistinctID(distinctID) {
 		return unknown, nil
 	}
-	key := strconv.FormatInt(projectID, 10) + "\x00" + distinctID
+	key := cacheKey(projectID, distinctID)
 	now := c.now()
-	c.mu.Lock()
-	if el, ok := c.byKey[key]; ok {
-		e := el.Value.(*personEntry)
-		if now.Before(e.expires) {
-			c.lru.MoveToFront(el)
-			c.mu.Unlock()
-			return e.p, nil
-		}
-		c.remove(el)
+	if p, ok := c.shareCache.get(key, now); ok && (p.stored || !fresh) {
+		return p, nil
 	}
-	c.mu.Unlock()
-
 	sp, ids, err := c.src.PersonByDistinctID(ctx, projectID, distinctID)
 	var p person
 	switch {
@@ -88,36 +86,21 @@ func (c *personCache) get(ctx context.Context, projectID int64, distinctID strin
 	case err != nil:
 		return unknown, err
 	default:
-		p = person{props: sp.Properties, ids: ids}
+		p = person{props: sp.Properties, ids: ids, stored: true}
 		if len(p.ids) == 0 {
 			p.ids = unknown.ids
 		}
+	}
+	if fresh && !p.stored {
+		c.remove(key)
+		return p, nil
 	}
 	size := len(key) + 64 + approxSize(p.props, 0)
 	for _, id := range p.ids {
 		size += len(id) + 16
 	}
-	if size > c.maxBytes/16 {
-		return p, nil // too large to be worth a 16th of the cache
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if el, ok := c.byKey[key]; ok {
-		c.remove(el)
-	}
-	e := &personEntry{key: key, p: p, size: size, expires: now.Add(c.ttl)}
-	c.byKey[key] = c.lru.PushFront(e)
-	c.bytes += size
-	for c.lru.Len() > c.max || c.bytes > c.maxBytes {
-		c.remove(c.lru.Back())
-	}
+	c.put(projectID, key, p, size, now.Add(c.ttl), !p.stored)
 	return p, nil
-}
-
-func (c *personCache) remove(el *list.Element) {
-	e := c.lru.Remove(el).(*personEntry)
-	delete(c.byKey, e.key)
-	c.bytes -= e.size
 }
 
 // approxSize estimates the memory a decoded JSON value holds.

@@ -78,6 +78,19 @@ type Options struct {
 	// entries, 64 MiB estimated).
 	MaxPersons     int
 	MaxPersonBytes int
+	// MaxHashKeys bounds the cache of experience-continuity hash keys
+	// (100 000 distinct ids, 16 MiB estimated).
+	MaxHashKeys int
+	// HashKeyWrites and HashKeyBurst bound the hash-key writes
+	// (SetFlagHashKeys calls) of one client (Request.Client): 1 a second
+	// and 20 at once; MaxClients bounds the clients remembered (100 000).
+	HashKeyWrites float64
+	HashKeyBurst  int
+	MaxClients    int
+	// MaxAnswerPayloads bounds the payload bytes of one answer (1 MiB):
+	// past it, payloads are left out and the answer says
+	// errorsWhileComputingFlags.
+	MaxAnswerPayloads int
 	// Now is the clock (time.Now).
 	Now func() time.Time
 }
@@ -101,6 +114,21 @@ func (o *Options) defaults() {
 	if o.MaxPersonBytes <= 0 {
 		o.MaxPersonBytes = 64 << 20
 	}
+	if o.MaxHashKeys <= 0 {
+		o.MaxHashKeys = 100_000
+	}
+	if o.HashKeyWrites <= 0 {
+		o.HashKeyWrites = 1
+	}
+	if o.HashKeyBurst <= 0 {
+		o.HashKeyBurst = 20
+	}
+	if o.MaxClients <= 0 {
+		o.MaxClients = 100_000
+	}
+	if o.MaxAnswerPayloads <= 0 {
+		o.MaxAnswerPayloads = 1 << 20
+	}
 	if o.Now == nil {
 		o.Now = time.Now
 	}
@@ -112,6 +140,10 @@ type Service struct {
 	persons *personCache
 	groups  GroupGetter
 	opt     Options
+	// hashKeyCache caches FlagHashKeys answers that have rows (which are
+	// never overwritten); writes bounds SetFlagHashKeys per client.
+	hashKeyCache shareCache[map[string]string]
+	writes       *ClientLimiter
 
 	mu       sync.Mutex
 	projects map[int64]*list.Element // of *projectEntry
@@ -123,7 +155,9 @@ type Service struct {
 // GroupGetter, stored group properties are used.
 func New(m Meta, p Persons, opt Options) *Service {
 	opt.defaults()
-	s := &Service{meta: m, opt: opt, projects: map[int64]*list.Element{}}
+	s := &Service{meta: m, opt: opt, projects: map[int64]*list.Element{},
+		writes: NewClientLimiter(opt.HashKeyWrites, opt.HashKeyBurst, opt.MaxClients, opt.Now)}
+	s.hashKeyCache.init(opt.MaxHashKeys, 16<<20, opt.MaxHashKeys/64)
 	if p != nil {
 		s.persons = newPersonCache(p, opt.PersonTTL, opt.MaxPersons, opt.MaxPersonBytes, opt.Now)
 		s.groups, _ = p.(GroupGetter)
@@ -195,7 +229,7 @@ func (s *Service) snapshot(ctx context.Context, projectID int64) (*snapshot, err
 		if sn = e.snap.Load(); sn != nil {
 			return sn, nil
 		}
-		sn, err := s.load(ctx, projectID, nil, now)
+		sn, err := s.load(ctx, projectID, nil, nil, now)
 		if err != nil {
 			return nil, fmt.Errorf("%w: project %d: %v", ErrUnavailable, projectID, err)
 		}
@@ -224,7 +258,7 @@ func (s *Service) snapshot(ctx context.Context, projectID int64) (*snapshot, err
 	if rev == sn.rev {
 		keep = sn // only the slow parts are due
 	}
-	next, err := s.load(ctx, projectID, keep, now)
+	next, err := s.load(ctx, projectID, keep, sn, now)
 	if err != nil {
 		slog.Warn("cannot reload flags; answering from the last snapshot", "project", projectID, "err", err)
 		return sn, nil
@@ -234,8 +268,10 @@ func (s *Service) snapshot(ctx context.Context, projectID int64) (*snapshot, err
 }
 
 // load builds a snapshot. With keep (same revision), its flags are
-// reused unless the time zone changed.
-func (s *Service) load(ctx context.Context, projectID int64, keep *snapshot, now time.Time) (*snapshot, error) {
+// reused unless the time zone changed; otherwise the flags of prev (the
+// last snapshot) whose version did not change are, so that a change to
+// one flag compiles only that one.
+func (s *Service) load(ctx context.Context, projectID int64, keep, prev *snapshot, now time.Time) (*snapshot, error) {
 	p, err := s.meta.Project(ctx, projectID)
 	if err != nil {
 		return nil, err
@@ -270,19 +306,28 @@ func (s *Service) load(ctx context.Context, projectID int64, keep *snapshot, now
 			return nil, err
 		}
 		sn.byKey = make(map[string]*flags.Compiled, len(stored))
-		for _, m := range stored {
-			f, err := FromMeta(m)
-			var c *flags.Compiled
-			if err == nil {
-				c, err = flags.CompileIn(f, loc)
+		compiled := map[int64]*flags.Compiled{}
+		if prev != nil && prev.loc.String() == loc.String() {
+			for _, c := range prev.flags {
+				compiled[c.Flag().ID] = c
 			}
-			if err != nil {
-				slog.Error("a stored flag cannot be evaluated; it is left out", "project", projectID, "err", err)
-				continue
+		}
+		for _, m := range stored {
+			c := compiled[m.ID]
+			if c == nil || !sameVersion(c.Flag(), m) {
+				f, err := decodeMeta(m)
+				if err == nil {
+					// CompileIn validates, as FromMeta does.
+					c, err = flags.CompileIn(f, loc)
+				}
+				if err != nil {
+					slog.Error("a stored flag cannot be evaluated; it is left out", "project", projectID, "err", fmt.Errorf("flag %d (%q): %w", m.ID, m.Key, err))
+					continue
+				}
 			}
 			sn.flags = append(sn.flags, c)
 			sn.byKey[c.Key()] = c
-			sn.scan(f)
+			sn.scan(c.Flag())
 		}
 		sort.Slice(sn.flags, func(i, j int) bool { return sn.flags[i].Key() < sn.flags[j].Key() })
 	}
@@ -295,6 +340,11 @@ func (s *Service) load(ctx context.Context, projectID int64, keep *snapshot, now
 		sn.cohorts = loadCohorts(list, loc)
 	}
 	return sn, nil
+}
+
+// sameVersion: f was decoded from m's version (every change bumps it).
+func sameVersion(f *flags.Flag, m meta.Flag) bool {
+	return f.ID == m.ID && f.Version == int64(m.Version) && f.Key == m.Key && f.Active == m.Active && f.Name == m.Name
 }
 
 // scan notes what evaluating f needs.
@@ -360,6 +410,9 @@ type Request struct {
 	GroupProperties  map[string]map[string]any
 	// FlagKeys, when not nil, restricts the answer to these flags.
 	FlagKeys []string
+	// Client is the key of the client asking (intake.ClientKey), which
+	// the hash-key writes of experience continuity are limited by.
+	Client string
 }
 
 // Answer is every flag's result, in key order.
@@ -400,12 +453,18 @@ func (s *Service) Evaluate(ctx context.Context, req *Request) (*Answer, error) {
 	}
 	subj := flags.Subject{DistinctID: req.DistinctID, Groups: req.Groups, PersonProperties: req.PersonProperties, GroupProperties: req.GroupProperties}
 	ids := []string{req.DistinctID}
-	if sn.needsPerson {
-		p, err := s.persons.get(ctx, req.ProjectID, req.DistinctID)
-		if err != nil {
-			slog.Warn("cannot read a person's properties for flags; using the request's", "project", req.ProjectID, "err", err)
-			ans.Errored = true
+	// The person is looked up once, when a filter or continuity needs it.
+	var self person
+	looked := false
+	lookup := func() person {
+		if !looked {
+			looked = true
+			self = s.self(ctx, req, ans)
 		}
+		return self
+	}
+	if sn.needsPerson {
+		p := lookup()
 		ids = p.ids
 		subj.PersonProperties = merge(p.props, req.PersonProperties)
 	}
@@ -413,12 +472,12 @@ func (s *Service) Evaluate(ctx context.Context, req *Request) (*Answer, error) {
 		subj.GroupProperties = s.storedGroups(ctx, req, ans)
 	}
 	env := &flags.Env{GroupTypes: sn.groupTypes, Flags: sn.byKey, Now: s.opt.Now()}
-	if sn.usesCohorts {
-		env.Cohorts = sn.cohorts.matcher(ids)
-	}
-	hashKeys := s.hashKeys(ctx, sn, req, list, ans)
+	hashKeys := s.hashKeys(ctx, sn, req, list, lookup, ans)
 	ans.Results = make([]flags.Result, len(list))
 	if len(hashKeys) == 0 {
+		if sn.usesCohorts {
+			env.Cohorts = sn.cohorts.matcher(ids)
+		}
 		copy(ans.Results, flags.EvaluateAll(list, &subj, env))
 	} else {
 		// Flags are evaluated together per hash key they bucket by.
@@ -442,55 +501,19 @@ func (s *Service) Evaluate(ctx context.Context, req *Request) (*Answer, error) {
 			}
 			sub := subj
 			sub.HashOverride = hk
+			if sn.usesCohorts {
+				env.Cohorts = sn.cohorts.matcher(ids)
+			}
 			for j, r := range flags.EvaluateAll(part, &sub, env) {
 				ans.Results[idx[j]] = r
 			}
 		}
 	}
+	s.boundPayloads(req.ProjectID, ans)
 	if flags.Errored(ans.Results) {
 		ans.Errored = true
 	}
 	return ans, nil
-}
-
-// hashKeys records the anonymous id as the hash key of the continuity
-// flags (for both ids; the first bucket wins) and reads the distinct id's
-// hash keys, when list has continuity flags.
-func (s *Service) hashKeys(ctx context.Context, sn *snapshot, req *Request, list []*flags.Compiled, ans *Answer) map[string]string {
-	if len(sn.continuity) == 0 || req.DistinctID == "" {
-		return nil
-	}
-	need := false
-	for _, c := range list {
-		if c.Flag().EnsureExperienceContinuity {
-			need = true
-			break
-		}
-	}
-	if !need {
-		return nil
-	}
-	if anon := req.AnonDistinctID; anon != "" && anon != req.DistinctID {
-		ids := []string{req.DistinctID, anon}
-		per := meta.MaxHashKeyPairs / len(ids)
-		for i := 0; i < len(sn.continuity); i += per {
-			chunk := sn.continuity[i:min(i+per, len(sn.continuity))]
-			if err := s.meta.SetFlagHashKeys(ctx, req.ProjectID, ids, chunk, anon); err != nil {
-				if !errors.Is(err, meta.ErrInvalid) {
-					slog.Warn("cannot record flag hash keys", "project", req.ProjectID, "err", err)
-					ans.Errored = true
-				}
-				break
-			}
-		}
-	}
-	hk, err := s.meta.FlagHashKeys(ctx, req.ProjectID, req.DistinctID)
-	if err != nil {
-		slog.Warn("cannot read flag hash keys", "project", req.ProjectID, "err", err)
-		ans.Errored = true
-		return nil
-	}
-	return hk
 }
 
 // storedGroups reads the request's groups' stored properties, the

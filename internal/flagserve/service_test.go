@@ -197,7 +197,7 @@ func TestCachesBounded(t *testing.T) {
 		w.p.byID[fmt.Sprint(i)] = store.Person{Properties: map[string]any{"plan": "pro"}}
 		w.eval(Request{DistinctID: fmt.Sprint(i)})
 	}
-	if n := w.s.persons.lru.Len(); n != 10 || len(w.s.persons.byKey) != 10 {
+	if n := w.s.persons.len(); n != 10 || len(w.s.persons.byKey) != 10 {
 		t.Errorf("person cache holds %d entries, bounded at 10", n)
 	}
 	for i := int64(0); i < 5; i++ {
@@ -271,26 +271,58 @@ func TestCohorts(t *testing.T) {
 	}
 }
 
-// TestExperienceContinuity: on identify ($anon_distinct_id) the anonymous
-// id becomes the hash key of continuity flags for both ids, so the person
-// keeps the anonymous bucket, then and later; other flags bucket by the
-// distinct id.
-func TestExperienceContinuity(t *testing.T) {
-	w := newWorld(t, Options{})
-	w.flag(`{"key":"keep","ensure_experience_continuity":true,"filters":{"groups":[{"rollout_percentage":50}]}}`)
-	w.flag(`{"key":"plain","filters":{"groups":[{"rollout_percentage":50}]}}`)
-	// An anonymous id inside both rollouts and a user id outside both.
-	var anon, user string
-	for i := 0; anon == "" || user == ""; i++ {
-		id := fmt.Sprint("id-", i)
-		in := flags.Hash("keep", id, "") <= 0.5 && flags.Hash("plain", id, "") <= 0.5
-		out := flags.Hash("keep", id, "") > 0.5 && flags.Hash("plain", id, "") > 0.5
-		if in && anon == "" {
-			anon = id
-		} else if out && user == "" {
-			user = id
+// continuityIDs finds an id inside both 50 % rollouts of keep and plain
+// and one outside both.
+func continuityIDs(prefix string) (in, out string) {
+	for i := 0; in == "" || out == ""; i++ {
+		id := fmt.Sprint(prefix, i)
+		switch {
+		case flags.Hash("keep", id, "") <= 0.5 && flags.Hash("plain", id, "") <= 0.5:
+			if in == "" {
+				in = id
+			}
+		case flags.Hash("keep", id, "") > 0.5 && flags.Hash("plain", id, "") > 0.5:
+			if out == "" {
+				out = id
+			}
 		}
 	}
+	return in, out
+}
+
+func (w *world) continuityFlags() {
+	w.flag(`{"key":"keep","ensure_experience_continuity":true,"filters":{"groups":[{"rollout_percentage":50}]}}`)
+	w.flag(`{"key":"plain","filters":{"groups":[{"rollout_percentage":50}]}}`)
+}
+
+// store makes the event store hold a person with these distinct ids.
+func (p *persons) store(ids ...string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, id := range ids {
+		p.byID[id] = store.Person{Properties: map[string]any{}}
+		p.ids[id] = ids
+	}
+}
+
+func (w *world) hashKeys(id string) map[string]string {
+	w.t.Helper()
+	hk, err := w.meta.FlagHashKeys(context.Background(), w.pid, id)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	return hk
+}
+
+// TestExperienceContinuity: on identify ($anon_distinct_id) the anonymous
+// id becomes the hash key of continuity flags, so the person keeps the
+// anonymous bucket, then and later; other flags bucket by the distinct id.
+func TestExperienceContinuity(t *testing.T) {
+	w := newWorld(t, Options{})
+	w.continuityFlags()
+	anon, user := continuityIDs("id-")
+	w.p.store(anon)
+	w.p.store(user)
 	if got := values(w.eval(Request{DistinctID: anon})); got != "keep=true plain=true" {
 		t.Fatalf("anonymous: %q", got)
 	}
@@ -300,10 +332,231 @@ func TestExperienceContinuity(t *testing.T) {
 	if got := values(w.eval(Request{DistinctID: user})); got != "keep=true plain=false" {
 		t.Errorf("later: %q, want the stored hash key", got)
 	}
-	for _, id := range []string{user, anon} {
-		if hk, _ := w.meta.FlagHashKeys(context.Background(), w.pid, id); hk["keep"] != anon || len(hk) != 1 {
-			t.Errorf("hash keys of %s: %v", id, hk)
+	if hk := w.hashKeys(user); hk["keep"] != anon || len(hk) != 1 {
+		t.Errorf("hash keys of %s: %v", user, hk)
+	}
+}
+
+// countingMeta counts the hash-key reads and writes.
+type countingMeta struct {
+	Meta
+	mu           sync.Mutex
+	reads, sets  int
+	setsByClient map[string]int
+}
+
+func (m *countingMeta) SetFlagHashKeys(ctx context.Context, projectID int64, ids []string, keys []string, hashKey string) error {
+	m.mu.Lock()
+	m.sets++
+	m.mu.Unlock()
+	return m.Meta.SetFlagHashKeys(ctx, projectID, ids, keys, hashKey)
+}
+
+func (m *countingMeta) FlagHashKeys(ctx context.Context, projectID int64, id string) (map[string]string, error) {
+	m.mu.Lock()
+	m.reads++
+	m.mu.Unlock()
+	return m.Meta.FlagHashKeys(ctx, projectID, id)
+}
+
+// TestHashKeysOnlyForStoredPersons: every /flags call with
+// $anon_distinct_id wrote flag_hash_keys rows for any ids, made-up ones
+// included (the meta store grew at MB/s, and an outsider could pin the
+// bucket of a person not seen yet). Rows are written only for distinct
+// ids of persons the event store has, only when missing, and at most so
+// many writes per client; continuity still holds when the $identify
+// reaches the event store after the /flags call.
+func TestHashKeysOnlyForStoredPersons(t *testing.T) {
+	w := newWorld(t, Options{})
+	cm := &countingMeta{Meta: w.meta}
+	w.s = New(cm, w.p, Options{Now: w.clock.now})
+	w.continuityFlags()
+	anon, user := continuityIDs("a-")
+
+	// Made-up ids: answered with the anonymous bucket, nothing stored.
+	if got := values(w.eval(Request{DistinctID: "made-up", AnonDistinctID: anon, Client: "c"})); got != "keep=true plain="+fmt.Sprint(flags.Hash("plain", "made-up", "") <= 0.5) {
+		t.Errorf("made-up ids: %q, want keep in the anonymous bucket", got)
+	}
+	if len(w.hashKeys("made-up")) != 0 || len(w.hashKeys(anon)) != 0 || cm.sets != 0 {
+		t.Errorf("made-up ids stored hash keys: %v %v (%d writes)", w.hashKeys("made-up"), w.hashKeys(anon), cm.sets)
+	}
+
+	// The anonymous visitor is stored; the user asks before identify
+	// (an unknown person, cached as such), then identifies before its
+	// $identify is stored: the anonymous id gets the rows.
+	w.p.store(anon)
+	if got := values(w.eval(Request{DistinctID: user})); got != "keep=false plain=false" {
+		t.Fatalf("the user before identify: %q", got)
+	}
+	if got := values(w.eval(Request{DistinctID: user, AnonDistinctID: anon, Client: "c"})); got != "keep=true plain=false" {
+		t.Errorf("on identify: %q", got)
+	}
+	if hk := w.hashKeys(anon); hk["keep"] != anon || len(w.hashKeys(user)) != 0 {
+		t.Errorf("after identify: anon %v, user %v; want rows for the stored anonymous id only", hk, w.hashKeys(user))
+	}
+	// The $identify reaches the event store: the user's person holds the
+	// anonymous id, and the user keeps its bucket at once (the unknown
+	// person was not kept) and gets its own rows.
+	w.p.store(anon, user)
+	if got := values(w.eval(Request{DistinctID: user})); got != "keep=true plain=false" {
+		t.Errorf("after the merge: %q, want the anonymous bucket through the person's ids", got)
+	}
+	if hk := w.hashKeys(user); hk["keep"] != anon {
+		t.Errorf("after the merge: user rows %v, want copied from the anonymous id", hk)
+	}
+	// Read before write, cached: the same identify again writes nothing,
+	// and once the rows are read (after the write), reads nothing either.
+	w.eval(Request{DistinctID: user, AnonDistinctID: anon, Client: "c"})
+	sets, reads := cm.sets, cm.reads
+	for i := 0; i < 5; i++ {
+		if got := values(w.eval(Request{DistinctID: user, AnonDistinctID: anon, Client: "c"})); got != "keep=true plain=false" {
+			t.Errorf("identify again: %q", got)
 		}
+	}
+	if cm.sets != sets || cm.reads != reads {
+		t.Errorf("identify again: %d writes and %d reads of hash keys, want none", cm.sets-sets, cm.reads-reads)
+	}
+
+	// A person with other ids and no rows: their (empty) rows are read
+	// once, not on every request.
+	w.p.store("many", "many-1", "many-2", "many-3")
+	reads = cm.reads
+	for i := 0; i < 5; i++ {
+		w.eval(Request{DistinctID: "many"})
+	}
+	if n := cm.reads - reads; n != 5+3 {
+		t.Errorf("5 requests of a person with 3 other ids and no rows: %d hash-key reads, want 8 (its own each time, the others once)", n)
+	}
+
+	// No pinning: a made-up id identified with a real anonymous id gets no
+	// rows, so when that person appears it buckets by its own id.
+	victimIn, victim := continuityIDs("v-")
+	_ = victimIn
+	w.eval(Request{DistinctID: victim, AnonDistinctID: anon, Client: "attacker"})
+	w.p.store(victim)
+	w.clock.add(time.Minute)
+	if got := values(w.eval(Request{DistinctID: victim})); got != "keep=false plain=false" || len(w.hashKeys(victim)) != 0 {
+		t.Errorf("victim: %q with rows %v, want its own bucket", got, w.hashKeys(victim))
+	}
+
+	// Per client: 100 stored persons identified from one client are
+	// written at most HashKeyBurst times; another client still writes.
+	for i := 0; i < 100; i++ {
+		w.p.store(fmt.Sprint("p", i))
+		w.p.store(fmt.Sprint("pa", i))
+	}
+	sets = cm.sets
+	errored := 0
+	for i := 0; i < 100; i++ {
+		if w.eval(Request{DistinctID: fmt.Sprint("p", i), AnonDistinctID: fmt.Sprint("pa", i), Client: "flood"}).Errored {
+			errored++
+		}
+	}
+	if n := cm.sets - sets; n != 20 || errored != 80 {
+		t.Errorf("one client's 100 identifies: %d writes, %d answers errored; want 20 (HashKeyBurst) and the rest refused", n, errored)
+	}
+	if a := w.eval(Request{DistinctID: "p99", AnonDistinctID: "pa99", Client: "other"}); a.Errored || w.hashKeys("p99")["keep"] != "pa99" {
+		t.Errorf("another client: errored %v, rows %v", a.Errored, w.hashKeys("p99"))
+	}
+	w.clock.add(time.Second)
+	if a := w.eval(Request{DistinctID: "p98", AnonDistinctID: "pa98", Client: "flood"}); a.Errored {
+		t.Error("the flooding client a second later: still refused")
+	}
+}
+
+// TestPersonCacheNotFlushedByOneClient: the person cache was one LRU for
+// every project, bounded only in total, and /flags took distinct ids of
+// any length; ~130 lookups of 250 KB made-up ids from one client with
+// project A's token evicted every person of every other project. Ids
+// longer than a person's can be are not looked up or cached, and a
+// project filling the cache evicts its own entries.
+func TestPersonCacheNotFlushedByOneClient(t *testing.T) {
+	src := &persons{byID: map[string]store.Person{"vip": {Properties: map[string]any{"plan": "pro"}}}, ids: map[string][]string{}}
+	c := newPersonCache(src, time.Minute, 100_000, 64<<20, time.Now)
+	ctx := context.Background()
+	const victimProject, attackerProject = 2, 1
+	if _, err := c.get(ctx, victimProject, "vip"); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 140; i++ {
+		id := fmt.Sprintf("%d-", i) + strings.Repeat("x", 250_000)
+		if _, err := c.get(ctx, attackerProject, id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before := src.calls
+	if _, err := c.get(ctx, victimProject, "vip"); err != nil {
+		t.Fatal(err)
+	}
+	if src.calls != before {
+		t.Errorf("140 lookups of 250 KB made-up ids for project %d evicted project %d's cached person "+
+			"(cache holds %d bytes); want distinct ids bounded in length and the cache shared fairly across projects/clients",
+			attackerProject, victimProject, c.bytes)
+	}
+	if before != 1 {
+		t.Errorf("%d lookups of ids longer than %d characters reached the store", before-1, MaxDistinctIDLen)
+	}
+
+	// Ids of the longest length: the attacker fills the cache with its
+	// own entries (unknown persons: within their own budget) and the
+	// victim's stay.
+	small := newPersonCache(src, time.Minute, 1000, 64<<20, time.Now)
+	for i := 0; i < 50; i++ {
+		src.byID[fmt.Sprint("v", i)] = store.Person{}
+		small.get(ctx, victimProject, fmt.Sprint("v", i))
+	}
+	for i := 0; i < 5000; i++ {
+		src.byID[fmt.Sprint("a", i)] = store.Person{}
+		small.get(ctx, attackerProject, fmt.Sprintf("a%d", i))
+		small.get(ctx, attackerProject, fmt.Sprintf("%d-%s", i, strings.Repeat("y", 190)))
+	}
+	before = src.calls
+	for i := 0; i < 50; i++ {
+		small.get(ctx, victimProject, fmt.Sprint("v", i))
+	}
+	if src.calls != before {
+		t.Errorf("%d of the victim's 50 persons were evicted by another project's 10 000 lookups", src.calls-before)
+	}
+	if small.len() > 1000 {
+		t.Errorf("the cache holds %d entries, bounded at 1000", small.len())
+	}
+	if neg := small.projects[attackerProject].neg.Len(); neg > 1000/64 {
+		t.Errorf("%d unknown persons cached for one project, budget %d", neg, 1000/64)
+	}
+}
+
+// TestAnswerPayloadsBounded: an answer carries at most MaxAnswerPayloads
+// bytes of payloads; past it they are left out and the answer says so.
+func TestAnswerPayloadsBounded(t *testing.T) {
+	w := newWorld(t, Options{MaxAnswerPayloads: 100})
+	for _, k := range []string{"a", "b", "c"} {
+		w.flag(fmt.Sprintf(`{"key":%q,"filters":{"groups":[{"rollout_percentage":100}],"payloads":{"true":%q}}}`, k, `"`+strings.Repeat("p", 40)+`"`))
+	}
+	a := w.eval(Request{DistinctID: "u"})
+	if a.Results[0].Payload == nil || a.Results[1].Payload == nil || a.Results[2].Payload != nil || !a.Errored {
+		t.Errorf("payloads %q %q %q, errored %v; want the third left out", a.Results[0].Payload, a.Results[1].Payload, a.Results[2].Payload, a.Errored)
+	}
+}
+
+// TestSnapshotReusesCompiledFlags: a change to one flag compiles that
+// flag only (the others keep their compiled regexes).
+func TestSnapshotReusesCompiledFlags(t *testing.T) {
+	w := newWorld(t, Options{})
+	ctx := context.Background()
+	w.flag(`{"key":"a","filters":{"groups":[{"properties":[{"key":"e","operator":"regex","value":"@x\\.io$"}]}]}}`)
+	b := w.flag(`{"key":"b","filters":{"groups":[{"rollout_percentage":10}]}}`)
+	a1, _ := w.s.Flag(ctx, w.pid, "a")
+	b1, _ := w.s.Flag(ctx, w.pid, "b")
+	f, _ := FromMeta(b)
+	f.Filters.Groups[0].RolloutPercentage = nil
+	if _, err := w.meta.UpdateFlag(ctx, meta.Flag{ID: b.ID, ProjectID: w.pid, Key: "b", Active: true, Definition: Definition(f)}, 0); err != nil {
+		t.Fatal(err)
+	}
+	w.clock.add(2 * time.Second)
+	a2, _ := w.s.Flag(ctx, w.pid, "a")
+	b2, _ := w.s.Flag(ctx, w.pid, "b")
+	if a1 == nil || a2 != a1 || b2 == b1 || b2.Flag().Version != 2 {
+		t.Errorf("after changing b: a reused %v, b recompiled %v (version %d)", a2 == a1, b2 != b1, b2.Flag().Version)
 	}
 }
 
