@@ -11,6 +11,9 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+
+	"github.com/journey-dev/journey/internal/flags"
+	"github.com/journey-dev/journey/internal/flagserve"
 )
 
 // maxFlagsBody bounds a /flags body, raw and decompressed: it holds a
@@ -19,6 +22,25 @@ import (
 // objects), and these bodies are not counted in capture's memory budget,
 // so the bound is kept small.
 const maxFlagsBody = 256 << 10
+
+// Bounds on what a /flags or OFREP request carries (400 past them): ids
+// as capture stores them, properties as flags compare them.
+const (
+	// maxRequestProperties bounds the properties of one object
+	// (person_properties, one group's group_properties, an OFREP context).
+	maxRequestProperties = 1000
+	// maxPropertyKeyLen: no filter names a longer key.
+	maxPropertyKeyLen = 1000
+	// maxPropertyValueLen: flags compare no longer value (as JSON).
+	maxPropertyValueLen = flags.MaxMatchLen
+	// maxRequestGroups bounds groups and group_properties (PostHog has 5
+	// group types).
+	maxRequestGroups = 16
+	// maxGroupTypeLen is a group type name's bound (the group type
+	// mapping's); maxGroupKeyLen a group key's.
+	maxGroupTypeLen = 400
+	maxGroupKeyLen  = 1000
+)
 
 // FlagsRequest is what a /flags (or /decide) call asks for, as posthog-js,
 // posthog-node and the other PostHog SDKs send it.
@@ -51,13 +73,23 @@ func badFlags(format string, args ...any) *DecodeError {
 // GET with the payload in ?data= or only ?token=. A token in the query
 // counts when the body has none. It never returns an error other than
 // *DecodeError.
+//
+// Ids over flagserve.MaxDistinctIDLen characters, and properties past the
+// bounds above, are refused (400) naming the field.
 func DecodeFlagsRequest(h http.Header, query url.Values, body []byte) (FlagsRequest, error) {
 	payload, err := flagsPayload(h, query, body)
 	if err != nil {
 		return FlagsRequest{}, err
 	}
+	return decodeFlagsPayload(payload, query)
+}
+
+// decodeFlagsPayload is DecodeFlagsRequest past the encodings: the JSON
+// (or nothing) and the query.
+func decodeFlagsPayload(payload []byte, query url.Values) (FlagsRequest, error) {
 	var req FlagsRequest
 	if len(bytes.TrimSpace(payload)) > 0 {
+		var err error
 		if req, err = parseFlags(payload); err != nil {
 			return FlagsRequest{}, err
 		}
@@ -182,25 +214,134 @@ func parseFlags(payload []byte) (FlagsRequest, error) {
 	if req.Token, err = stringField(fields, "token", "api_key", "$token"); err != nil {
 		return req, err
 	}
-	if req.DistinctID, err = stringField(fields, "distinct_id"); err != nil {
+	if req.DistinctID, err = idField(fields, "distinct_id"); err != nil {
 		return req, err
 	}
-	if req.AnonDistinctID, err = stringField(fields, "$anon_distinct_id"); err != nil {
+	if req.AnonDistinctID, err = idField(fields, "$anon_distinct_id"); err != nil {
 		return req, err
 	}
-	if err = objectField(fields, "groups", &req.Groups); err != nil {
+	if req.Groups, err = groupsField(fields, "groups"); err != nil {
 		return req, err
 	}
-	if err = objectField(fields, "person_properties", &req.PersonProperties); err != nil {
+	if req.PersonProperties, err = propertiesField(fields, "person_properties"); err != nil {
 		return req, err
 	}
-	if err = objectField(fields, "group_properties", &req.GroupProperties); err != nil {
+	if req.GroupProperties, err = groupPropertiesField(fields, "group_properties"); err != nil {
 		return req, err
 	}
 	if err = objectField(fields, "flag_keys", &req.FlagKeys); err != nil {
 		return req, err
 	}
 	return req, nil
+}
+
+// idField is stringField for a distinct id: at most
+// flagserve.MaxDistinctIDLen characters (capture truncates longer ids, so
+// no stored person has one).
+func idField(fields map[string]json.RawMessage, name string) (string, error) {
+	s, err := stringField(fields, name)
+	if err == nil && !flagserve.ValidDistinctID(s) {
+		err = badFlags("invalid field %q: longer than %d characters (the longest distinct id PostHog and Journey store)", name, flagserve.MaxDistinctIDLen)
+	}
+	return s, err
+}
+
+// propertiesField reads an object of properties within the bounds.
+func propertiesField(fields map[string]json.RawMessage, name string) (map[string]any, error) {
+	raw, ok := fields[name]
+	if !ok || string(raw) == "null" {
+		return nil, nil
+	}
+	return properties(name, raw, func(format string, args ...any) error { return badFlags(format, args...) })
+}
+
+// properties decodes raw, an object of at most maxRequestProperties
+// properties with keys of maxPropertyKeyLen bytes and values of
+// maxPropertyValueLen (as JSON) at most; fail makes the error of a
+// message naming the field.
+func properties(name string, raw json.RawMessage, fail func(format string, args ...any) error) (map[string]any, error) {
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return nil, fail("invalid field %q: %v", name, err)
+	}
+	if len(m) > maxRequestProperties {
+		return nil, fail("invalid field %q: %d properties, at most %d", name, len(m), maxRequestProperties)
+	}
+	out := make(map[string]any, len(m))
+	for k, v := range m {
+		if len(k) > maxPropertyKeyLen {
+			return nil, fail("invalid field %q: a property key of %d bytes, at most %d", name, len(k), maxPropertyKeyLen)
+		}
+		if len(v) > maxPropertyValueLen {
+			return nil, fail("invalid field %q: the value is %d bytes (as JSON), at most %d", name+"."+clip(k), len(v), maxPropertyValueLen)
+		}
+		var x any
+		if err := json.Unmarshal(v, &x); err != nil {
+			return nil, fail("invalid field %q: %v", name+"."+clip(k), err)
+		}
+		out[k] = x
+	}
+	return out, nil
+}
+
+// clip shortens a client's key for an error message.
+func clip(s string) string {
+	if len(s) > 100 {
+		return s[:100] + "…"
+	}
+	return s
+}
+
+// groupPropertiesField reads {"<group type>": {properties}} within the
+// bounds.
+func groupPropertiesField(fields map[string]json.RawMessage, name string) (map[string]map[string]any, error) {
+	raw, ok := fields[name]
+	if !ok || string(raw) == "null" {
+		return nil, nil
+	}
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return nil, badFlags("invalid field %q: %v", name, err)
+	}
+	if len(m) > maxRequestGroups {
+		return nil, badFlags("invalid field %q: %d group types, at most %d", name, len(m), maxRequestGroups)
+	}
+	out := make(map[string]map[string]any, len(m))
+	for t, v := range m {
+		if len(t) > maxGroupTypeLen {
+			return nil, badFlags("invalid field %q: a group type of %d bytes, at most %d", name, len(t), maxGroupTypeLen)
+		}
+		if string(v) == "null" {
+			out[t] = nil
+			continue
+		}
+		props, err := properties(name+"."+clip(t), v, func(format string, args ...any) error { return badFlags(format, args...) })
+		if err != nil {
+			return nil, err
+		}
+		out[t] = props
+	}
+	return out, nil
+}
+
+// groupsField reads {"<group type>": "<group key>"} within the bounds.
+func groupsField(fields map[string]json.RawMessage, name string) (map[string]any, error) {
+	var groups map[string]any
+	if err := objectField(fields, name, &groups); err != nil {
+		return nil, err
+	}
+	if len(groups) > maxRequestGroups {
+		return nil, badFlags("invalid field %q: %d groups, at most %d", name, len(groups), maxRequestGroups)
+	}
+	for t, v := range groups {
+		if len(t) > maxGroupTypeLen {
+			return nil, badFlags("invalid field %q: a group type of %d bytes, at most %d", name, len(t), maxGroupTypeLen)
+		}
+		if k, ok := v.(string); ok && len(k) > maxGroupKeyLen {
+			return nil, badFlags("invalid field %q: a group key of %d bytes, at most %d", name+"."+clip(t), len(k), maxGroupKeyLen)
+		}
+	}
+	return groups, nil
 }
 
 // stringField reads the first of names present: a string, or a number

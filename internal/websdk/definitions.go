@@ -45,7 +45,13 @@ const (
 	maxSecrets    = 10_000
 	// maxKeyLen bounds the keys worth a lookup (real ones are 52 bytes).
 	maxKeyLen = 200
+	// secretKeyPrefix starts every secret key (meta.NewSecret) and no
+	// project token (meta.NewToken: "jpt_").
+	secretKeyPrefix = "jsk_"
 )
+
+// isSecretKey: key is a secret key's shape, not a project token's.
+func isSecretKey(key string) bool { return strings.HasPrefix(key, secretKeyPrefix) }
 
 func newSecretCache(src Secrets) *secretCache {
 	return &secretCache{src: src, now: time.Now, known: map[string]secretEntry{}, misses: map[string]time.Time{}}
@@ -113,12 +119,24 @@ func bearerToken(r *http.Request) string {
 // and /api/feature_flag/local_evaluation[/]?token=…&send_cohorts=true
 // (posthog-go, posthog-python), with the project's secret key as
 // "Authorization: Bearer". A token that is not the key's project's is 403.
-// The answer carries a weak ETag; If-None-Match with it is 304.
+// The answer carries a weak ETag; If-None-Match with it is 304. These
+// routes answer no CORS (ServeHTTP) and no preflight: only servers call
+// them.
 func (h *Handler) definitions(w http.ResponseWriter, r *http.Request) {
+	if r.Method == http.MethodOptions {
+		w.Header().Set("Allow", "GET, HEAD")
+		writeJSON(w, http.StatusMethodNotAllowed, map[string]string{"error": "the local-evaluation definitions take a secret key: call them from a server, not a browser"})
+		return
+	}
 	if !allowMethods(w, r, http.MethodGet, http.MethodHead) {
 		return
 	}
 	secret := bearerToken(r)
+	if secret != "" && !isSecretKey(secret) {
+		writeJSON(w, http.StatusUnauthorized, map[string]string{"type": "authentication_error", "code": "authentication_failed",
+			"detail": "not a secret key: Authorization: Bearer <secret key> (the project token goes in ?token=)", "error": "not a secret key"})
+		return
+	}
 	if secret == "" {
 		writeJSON(w, http.StatusUnauthorized, map[string]string{"type": "authentication_error", "code": "not_authenticated",
 			"detail": "a secret key is required: Authorization: Bearer <secret key>", "error": "secret key required"})

@@ -33,28 +33,18 @@ type flagsLegacy struct {
 	EvaluatedAt               int64             `json:"evaluatedAt"`
 }
 
-// flagsDecodes bounds the /flags and OFREP requests decoding at once
-// (server-wide).
-var flagsDecodes = make(chan struct{}, 32)
-
-// acquireDecode takes a decode slot, or reports false when all are taken.
-func acquireDecode() bool {
-	select {
-	case flagsDecodes <- struct{}{}:
-		return true
-	default:
-		return false
-	}
-}
-
-func releaseDecode() { <-flagsDecodes }
-
 // flags answers /flags and /decide, GET or POST, in every encoding
 // DecodeFlagsRequest reads. With config=true (and always on /decide,
 // which older posthog-js read its config from) the remote config fields
 // come along, as PostHog's answer has them.
 func (h *Handler) flags(w http.ResponseWriter, r *http.Request) {
 	if !allowMethods(w, r, http.MethodGet, http.MethodPost) {
+		return
+	}
+	c := h.clientOf(r)
+	if !h.allowRate(w, c, func() {
+		writeJSON(w, http.StatusTooManyRequests, map[string]string{"error": "too many /flags requests from this client, retry later"})
+	}) {
 		return
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxFlagsBody))
@@ -68,26 +58,49 @@ func (h *Handler) flags(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	query := r.URL.Query()
-	// Decoding inflates a body (or ?data=) up to maxFlagsBody and builds
-	// its maps: a few MB at most, before the token is known, so only so
-	// many run at once. A client past it retries, as after any 429.
-	if !acquireDecode() {
+	badRequest := func(err error) {
+		de := &DecodeError{Status: http.StatusBadRequest, Msg: err.Error()}
+		errors.As(err, &de)
+		writeJSON(w, de.Status, map[string]string{"type": "validation_error", "code": "invalid_request", "detail": de.Msg, "error": de.Msg})
+	}
+	// Undoing the encodings (gzip, base64, a form) yields at most
+	// maxFlagsBody, as the body itself.
+	payload, err := flagsPayload(r.Header, query, body)
+	body = nil
+	if err != nil {
+		badRequest(err)
+		return
+	}
+	// An unknown token is refused before the decode, when it can be read
+	// cheaply.
+	peeked, peekedID := "", int64(0)
+	if token, ok := peekFlagsToken(payload, query); ok {
+		if peekedID, ok = h.project(w, r, token, func() { unauthorized(w) }); !ok {
+			return
+		}
+		peeked = token
+	}
+	// Decoding builds the request's maps: a few MB at most, so only so
+	// many run at once, and only a share of them for one client. A client
+	// past it retries, as after any 429.
+	if !h.decodes.acquire(c) {
 		w.Header().Set("Retry-After", "1")
 		writeJSON(w, http.StatusTooManyRequests, map[string]string{"error": "too many /flags requests at once, retry later"})
 		return
 	}
-	req, err := DecodeFlagsRequest(r.Header, query, body)
-	body = nil
-	releaseDecode() // the decoded request is small; evaluation needs no slot
+	req, err := decodeFlagsPayload(payload, query)
+	payload = nil
+	h.decodes.release(c) // the decoded request is small; evaluation needs no slot
 	if err != nil {
-		de := &DecodeError{Status: http.StatusBadRequest, Msg: err.Error()}
-		errors.As(err, &de)
-		writeJSON(w, de.Status, map[string]string{"type": "validation_error", "code": "invalid_request", "detail": de.Msg, "error": de.Msg})
+		badRequest(err)
 		return
 	}
-	id, ok := h.project(w, r, req.Token, func() { unauthorized(w) })
-	if !ok {
-		return
+	id := peekedID
+	if req.Token != peeked || peeked == "" {
+		var ok bool
+		if id, ok = h.project(w, r, req.Token, func() { unauthorized(w) }); !ok {
+			return
+		}
 	}
 	decide := strings.HasPrefix(r.URL.Path, "/decide")
 	var config *remoteConfig
@@ -96,11 +109,11 @@ func (h *Handler) flags(w http.ResponseWriter, r *http.Request) {
 		if !ok {
 			return
 		}
-		c := buildConfig(req.Token, s)
-		c.HasFeatureFlags = h.hasFlags(r.Context(), id)
-		config = &c
+		cfg := buildConfig(req.Token, s)
+		cfg.HasFeatureFlags = h.hasFlags(r.Context(), id)
+		config = &cfg
 	}
-	ans, err := h.evaluate(r.Context(), id, &req)
+	ans, err := h.evaluate(r.Context(), id, &req, c.key)
 	if err != nil {
 		slog.Warn("cannot evaluate flags", "project", id, "err", err)
 		unavailable(w)
@@ -111,11 +124,11 @@ func (h *Handler) flags(w http.ResponseWriter, r *http.Request) {
 
 // evaluate answers a /flags request. Without a distinct id no flag is
 // evaluated, and the answer says so when the project has flags.
-func (h *Handler) evaluate(ctx context.Context, projectID int64, req *FlagsRequest) (*flagserve.Answer, error) {
+func (h *Handler) evaluate(ctx context.Context, projectID int64, req *FlagsRequest, client string) (*flagserve.Answer, error) {
 	er := &flagserve.Request{
 		ProjectID: projectID, DistinctID: req.DistinctID, AnonDistinctID: req.AnonDistinctID,
 		Groups: groupKeys(req.Groups), PersonProperties: req.PersonProperties, GroupProperties: req.GroupProperties,
-		FlagKeys: req.FlagKeys,
+		FlagKeys: req.FlagKeys, Client: client,
 	}
 	if req.DistinctID == "" {
 		n, err := h.svc.Count(ctx, projectID)

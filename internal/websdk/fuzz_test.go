@@ -10,8 +10,10 @@ import (
 )
 
 // FuzzDecodeFlagsRequest: whatever a client sends to /flags, the decoder
-// answers a request or a 4xx *DecodeError, and never panics; the seeds
-// (testdata/fuzz) hold each encoding the SDKs use.
+// answers a request or a 4xx *DecodeError, and never panics; the token
+// peekFlagsToken reads before the decode, when it reads one, is the
+// decoded request's. The seeds (testdata/fuzz) hold each encoding the
+// SDKs use.
 func FuzzDecodeFlagsRequest(f *testing.F) {
 	body := `{"token":"jpt_a","distinct_id":"u1","$anon_distinct_id":"a1","groups":{"company":"acme"},"person_properties":{"plan":"pro"},"group_properties":{"company":{"mrr":10}},"flag_keys":["beta"]}`
 	b64 := base64.StdEncoding.EncodeToString([]byte(body))
@@ -23,12 +25,20 @@ func FuzzDecodeFlagsRequest(f *testing.F) {
 	f.Add("", "", "token=jpt_a", []byte(nil))
 	f.Add("text/plain", "", "", []byte(`{"api_key":123,"distinct_id":4.5e3}`))
 	f.Add("", "", "", []byte(base64.RawURLEncoding.EncodeToString(gz([]byte(body)))))
+	f.Add("application/json", "", "token=q", []byte(`{"token":"","api_key":12e3,"$token":"t","x":{"token":"no"},"token":null}`))
+	f.Add("application/json", "", "", []byte(`{"a":"\"}","token":"t1","token":"t2"} trailing`))
+	f.Add("application/json", "", "", []byte(`{"token":"x","api_key":"k"}`))
 	f.Fuzz(func(t *testing.T, contentType, contentEncoding, query string, body []byte) {
 		h := http.Header{}
 		h.Set("Content-Type", contentType)
 		h.Set("Content-Encoding", contentEncoding)
 		q, _ := url.ParseQuery(query)
 		req, err := DecodeFlagsRequest(h, q, body)
+		if payload, perr := flagsPayload(h, q, body); perr == nil && err == nil {
+			if token, ok := peekFlagsToken(payload, q); ok && token != req.Token {
+				t.Fatalf("peeked token %q, decoded %q", token, req.Token)
+			}
+		}
 		if err != nil {
 			var de *DecodeError
 			if !errors.As(err, &de) || de.Status < 400 || de.Status > 499 || de.Msg == "" {

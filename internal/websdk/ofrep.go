@@ -2,9 +2,9 @@ package websdk
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -21,8 +21,9 @@ import (
 // If-None-Match). The body is {"context":{"targetingKey":…, …}}: the
 // targeting key is the distinct id, every other key a person property
 // (over the stored ones, as /flags' person_properties). Authentication:
-// the project token (or a secret key) as "Authorization: Bearer" or
-// "X-API-Key".
+// the project token (or, from a server, a secret key) as "Authorization:
+// Bearer" or "X-API-Key". metadata.error, when present, is one of the
+// OFREPError… codes.
 //
 // An answer is {key, reason, variant, value, metadata}: value is the
 // flag's PostHog value (true/false, or the variant's key), variant its
@@ -76,11 +77,28 @@ func DecodeOFREP(body []byte) (OFREPRequest, error) {
 	if !ok || string(bytes.TrimSpace(raw)) == "null" {
 		return out, &OFREPError{OFREPTargetingKeyMissing, "no context: want {\"context\":{\"targetingKey\":\"<distinct id>\"}}"}
 	}
-	var ctx map[string]any
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber()
-	if err := dec.Decode(&ctx); err != nil || ctx == nil {
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &fields); err != nil || fields == nil {
 		return out, &OFREPError{OFREPInvalidContext, "context must be a JSON object"}
+	}
+	if len(fields) > maxRequestProperties+1 {
+		return out, &OFREPError{OFREPInvalidContext, fmt.Sprintf("context has %d keys, at most %d and targetingKey", len(fields), maxRequestProperties)}
+	}
+	ctx := make(map[string]any, len(fields))
+	for k, v := range fields {
+		if len(k) > maxPropertyKeyLen {
+			return out, &OFREPError{OFREPInvalidContext, fmt.Sprintf("context has a key of %d bytes, at most %d", len(k), maxPropertyKeyLen)}
+		}
+		if len(v) > maxPropertyValueLen {
+			return out, &OFREPError{OFREPInvalidContext, fmt.Sprintf("context.%s is %d bytes (as JSON), at most %d", clip(k), len(v), maxPropertyValueLen)}
+		}
+		var x any
+		dec := json.NewDecoder(bytes.NewReader(v))
+		dec.UseNumber()
+		if err := dec.Decode(&x); err != nil {
+			return out, &OFREPError{OFREPInvalidContext, "context must be a JSON object"}
+		}
+		ctx[k] = x
 	}
 	switch k := ctx["targetingKey"].(type) {
 	case nil:
@@ -89,8 +107,8 @@ func DecodeOFREP(body []byte) (OFREPRequest, error) {
 		if k == "" {
 			return out, &OFREPError{OFREPTargetingKeyMissing, "context.targetingKey (the distinct id) is empty"}
 		}
-		if len(k) > 1000 {
-			return out, &OFREPError{OFREPInvalidContext, "context.targetingKey is longer than 1000 bytes"}
+		if !flagserve.ValidDistinctID(k) {
+			return out, &OFREPError{OFREPInvalidContext, fmt.Sprintf("context.targetingKey is longer than %d characters (the longest distinct id PostHog and Journey store)", flagserve.MaxDistinctIDLen)}
 		}
 		out.TargetingKey = k
 	default:
@@ -134,9 +152,31 @@ func ofrepResult(c *flags.Compiled, r flags.Result) OFREPResult {
 		out.Metadata["payload"] = string(r.Payload)
 	}
 	if r.Err != nil {
-		out.Metadata["error"] = r.Err.Error()
+		// A code, not the error's text: that names cohorts, flags and
+		// properties, and the caller may be any page.
+		out.Metadata["error"] = ofrepErrorCode(r.Err)
 	}
 	return out
+}
+
+// Codes of metadata.error: what kept a result from being complete.
+const (
+	OFREPErrorCohort     = "COHORT_NOT_EVALUATED"     // a cohort filter (behavioural, static cohorts unknown here, deleted)
+	OFREPErrorDependency = "DEPENDENCY_NOT_EVALUATED" // a flag it depends on is missing or circular
+	OFREPErrorProperty   = "PROPERTY_NOT_COMPARED"    // a property value too long, or the evaluation's regex budget spent
+	OFREPErrorOther      = "NOT_EVALUATED"
+)
+
+func ofrepErrorCode(err error) string {
+	switch {
+	case errors.Is(err, flagserve.ErrCohort), errors.Is(err, flags.ErrUnknownCohort):
+		return OFREPErrorCohort
+	case errors.Is(err, flags.ErrDependency):
+		return OFREPErrorDependency
+	case errors.Is(err, flags.ErrNotCompared):
+		return OFREPErrorProperty
+	}
+	return OFREPErrorOther
 }
 
 func ofrepReason(c *flags.Compiled, r flags.Result) string {
@@ -179,7 +219,10 @@ func ofrepReason(c *flags.Compiled, r flags.Result) string {
 }
 
 // ofrepAuth resolves the project of the request's key (a project token or
-// a secret key, as Bearer or X-API-Key); it answers 401/503 itself.
+// a secret key, as Bearer or X-API-Key; which one by its prefix, so a
+// secret key never goes through the token lookup and its cache); it
+// answers 401/503 itself. A secret key from a browser (a request with an
+// Origin) is refused: in a page it is no secret.
 func (h *Handler) ofrepAuth(w http.ResponseWriter, r *http.Request) (int64, bool) {
 	key := bearerToken(r)
 	if key == "" {
@@ -189,12 +232,22 @@ func (h *Handler) ofrepAuth(w http.ResponseWriter, r *http.Request) (int64, bool
 		writeJSON(w, http.StatusUnauthorized, map[string]string{"errorDetails": "a project token is required: Authorization: Bearer <project token> or X-API-Key"})
 		return 0, false
 	}
+	secret := isSecretKey(key)
+	if secret && r.Header.Get("Origin") != "" {
+		writeJSON(w, http.StatusUnauthorized, map[string]string{"errorCode": "SECRET_KEY_IN_BROWSER",
+			"errorDetails": "a secret key must not be used in a browser, where any visitor can read it: use the project token there (Authorization: Bearer <project token>), and rotate this key if it was published"})
+		return 0, false
+	}
 	if len(key) <= maxKeyLen {
-		id, ok, err := h.projects.ProjectByToken(r.Context(), key)
-		if err == nil && !ok {
+		var id int64
+		var ok bool
+		var err error
+		if secret {
 			var p meta.Project
 			p, ok, err = h.secrets.project(r.Context(), key)
 			id = p.ID
+		} else {
+			id, ok, err = h.projects.ProjectByToken(r.Context(), key)
 		}
 		if err != nil {
 			slog.Warn("cannot look up an OFREP key", "err", err)
@@ -230,13 +283,14 @@ func (h *Handler) ofrepBody(w http.ResponseWriter, r *http.Request, key string) 
 		fail(http.StatusBadRequest, OFREPGeneral, "cannot read request body")
 		return OFREPRequest{}, false
 	}
-	if !acquireDecode() {
+	c := h.clientOf(r)
+	if !h.decodes.acquire(c) {
 		w.Header().Set("Retry-After", "1")
 		fail(http.StatusTooManyRequests, OFREPGeneral, "too many evaluations at once, retry later")
 		return OFREPRequest{}, false
 	}
 	req, err := DecodeOFREP(body)
-	releaseDecode()
+	h.decodes.release(c)
 	if err != nil {
 		oe := err.(*OFREPError)
 		fail(http.StatusBadRequest, oe.Code, oe.Details)
@@ -245,9 +299,21 @@ func (h *Handler) ofrepBody(w http.ResponseWriter, r *http.Request, key string) 
 	return req, true
 }
 
-func (h *Handler) ofrepEvaluate(ctx context.Context, projectID int64, req OFREPRequest, keys []string) (*flagserve.Answer, error) {
-	return h.svc.Evaluate(ctx, &flagserve.Request{ProjectID: projectID, DistinctID: req.TargetingKey,
-		PersonProperties: req.Properties, FlagKeys: keys})
+func (h *Handler) ofrepEvaluate(r *http.Request, projectID int64, req OFREPRequest, keys []string) (*flagserve.Answer, error) {
+	return h.svc.Evaluate(r.Context(), &flagserve.Request{ProjectID: projectID, DistinctID: req.TargetingKey,
+		PersonProperties: req.Properties, FlagKeys: keys, Client: h.clientOf(r).key})
+}
+
+// ofrepRate counts an OFREP request against its client's rate (key "" for
+// the bulk route); it answers 429 itself.
+func (h *Handler) ofrepRate(w http.ResponseWriter, r *http.Request, key string) bool {
+	return h.allowRate(w, h.clientOf(r), func() {
+		m := map[string]string{"errorCode": OFREPGeneral, "errorDetails": "too many evaluations from this client, retry later"}
+		if key != "" {
+			m["key"] = key
+		}
+		writeJSON(w, http.StatusTooManyRequests, m)
+	})
 }
 
 func ofrepCORS(w http.ResponseWriter) {
@@ -261,6 +327,9 @@ func (h *Handler) ofrepFlag(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	key := r.PathValue("key")
+	if !h.ofrepRate(w, r, key) {
+		return
+	}
 	id, ok := h.ofrepAuth(w, r)
 	if !ok {
 		return
@@ -269,7 +338,7 @@ func (h *Handler) ofrepFlag(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	ans, err := h.ofrepEvaluate(r.Context(), id, req, []string{key})
+	ans, err := h.ofrepEvaluate(r, id, req, []string{key})
 	if err != nil {
 		slog.Warn("cannot evaluate flags for OFREP", "project", id, "err", err)
 		writeJSON(w, http.StatusInternalServerError, map[string]string{"errorDetails": "flags are temporarily unavailable"})
@@ -289,6 +358,9 @@ func (h *Handler) ofrepBulk(w http.ResponseWriter, r *http.Request) {
 	if !allowMethods(w, r, http.MethodPost) {
 		return
 	}
+	if !h.ofrepRate(w, r, "") {
+		return
+	}
 	id, ok := h.ofrepAuth(w, r)
 	if !ok {
 		return
@@ -297,7 +369,7 @@ func (h *Handler) ofrepBulk(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	ans, err := h.ofrepEvaluate(r.Context(), id, req, nil)
+	ans, err := h.ofrepEvaluate(r, id, req, nil)
 	if err != nil {
 		slog.Warn("cannot evaluate flags for OFREP", "project", id, "err", err)
 		writeJSON(w, http.StatusInternalServerError, map[string]string{"errorCode": OFREPGeneral, "errorDetails": "flags are temporarily unavailable"})

@@ -4,14 +4,25 @@
 // clients (/flags, /decide), their local-evaluation definitions for
 // server SDKs (/flags/definitions, /api/feature_flag/local_evaluation)
 // and OpenFeature's remote evaluation protocol (/ofrep/v1/…), each
-// evaluated by internal/flagserve. Every route answers CORS, preflights
-// and errors included, because a page on any site calls them.
+// evaluated by internal/flagserve. Every route a browser calls answers
+// CORS, preflights and errors included, because a page on any site calls
+// them; the routes that take a secret key (the local-evaluation
+// definitions) answer none, as only server SDKs call them.
+//
+// The flag routes bound what a client can make the server do: a body is
+// at most 256 KiB (decompressed too), its ids at most 200 characters and
+// its properties at most 1000 per object, keys of 1000 bytes and values
+// of 64 KiB (400 past them, naming the field); a client (ClientLimits) is
+// allowed 100 requests a second and 4 bodies decoding at once, of 32
+// server-wide; and an unknown project token is refused before the body
+// is decoded, when the token can be read without decoding it.
 package websdk
 
 import (
 	"context"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -33,6 +44,11 @@ type Handler struct {
 	svc      *flagserve.Service
 	mux      *http.ServeMux
 	now      func() time.Time
+
+	trusted []netip.Prefix
+	limits  ClientLimits
+	rate    *flagserve.ClientLimiter
+	decodes *decodeSlots
 }
 
 // Option configures a Handler.
@@ -67,6 +83,7 @@ func NewHandler(p Projects, m meta.Store, opts ...Option) *Handler {
 	for _, o := range opts {
 		o(h)
 	}
+	h.newLimits()
 	if h.svc == nil {
 		h.svc = flagserve.New(m, nil, flagserve.Options{})
 	}
@@ -92,12 +109,24 @@ func NewHandler(p Projects, m meta.Store, opts ...Option) *Handler {
 }
 
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if strings.HasPrefix(r.URL.Path, "/static/") {
+	switch {
+	case strings.HasPrefix(r.URL.Path, "/static/"):
 		setAssetCORS(w.Header())
-	} else {
+	case secretRoute(r.URL.Path):
+		// Server SDKs need no CORS; a page must not read these.
+	default:
 		SetCORS(w.Header(), r)
 	}
 	h.mux.ServeHTTP(w, r)
+}
+
+// secretRoute: the routes that take a secret key only.
+func secretRoute(path string) bool {
+	switch strings.TrimSuffix(path, "/") {
+	case "/flags/definitions", "/api/feature_flag/local_evaluation":
+		return true
+	}
+	return false
 }
 
 // project resolves the token of the path; it answers the failure itself

@@ -8,6 +8,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -44,7 +45,7 @@ type fixture struct {
 	id    int64
 }
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t *testing.T, opts ...Option) *fixture {
 	t.Helper()
 	m, err := sqlite.Open(filepath.Join(t.TempDir(), "meta.db"))
 	if err != nil {
@@ -55,15 +56,29 @@ func newFixture(t *testing.T) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &fixture{t: t, meta: m, h: NewHandler(metaProjects{m}, m), token: p.Token, id: p.ID}
+	return &fixture{t: t, meta: m, h: NewHandler(metaProjects{m}, m, opts...), token: p.Token, id: p.ID}
 }
 
 // do sends a request from a page on another site, as a browser would.
 func (f *fixture) do(method, target string, body []byte, header ...string) *httptest.ResponseRecorder {
 	f.t.Helper()
+	return f.doFrom("", method, target, body, header...)
+}
+
+// doFrom is do from the address remote ("": httptest's 192.0.2.1:1234);
+// header "Origin", "" sends no Origin (a server).
+func (f *fixture) doFrom(remote, method, target string, body []byte, header ...string) *httptest.ResponseRecorder {
+	f.t.Helper()
 	r := httptest.NewRequest(method, target, bytes.NewReader(body))
+	if remote != "" {
+		r.RemoteAddr = remote
+	}
 	r.Header.Set("Origin", "https://shop.example")
 	for i := 0; i+1 < len(header); i += 2 {
+		if header[i+1] == "" {
+			r.Header.Del(header[i])
+			continue
+		}
 		r.Header.Set(header[i], header[i+1])
 	}
 	w := httptest.NewRecorder()
@@ -403,14 +418,16 @@ func TestFlagsBadBodies(t *testing.T) {
 		header []string
 		status int
 	}{
-		"not json":          {[]byte(`{"token":`), nil, 400},
-		"array":             {[]byte(`[1]`), nil, 400},
-		"bad gzip header":   {[]byte(`{}`), []string{"Content-Encoding", "gzip"}, 400},
-		"bad token type":    {[]byte(`{"token":{}}`), nil, 400},
-		"bad groups":        {[]byte(`{"token":"x","groups":[1]}`), nil, 400},
-		"form without data": {[]byte(`a=1`), []string{"Content-Type", "application/x-www-form-urlencoded"}, 400},
-		"too large":         {bytes.Repeat([]byte(" "), maxFlagsBody+1), nil, 413},
-		"gzip bomb":         {gz(bytes.Repeat([]byte(" "), maxFlagsBody+1)), nil, 413},
+		"not json":        {[]byte(`{"token":`), nil, 400},
+		"array":           {[]byte(`[1]`), nil, 400},
+		"bad gzip header": {[]byte(`{}`), []string{"Content-Encoding", "gzip"}, 400},
+		"bad token type":  {[]byte(`{"token":{}}`), nil, 400},
+		"bad groups":      {[]byte(`{"token":"` + f.token + `","groups":[1]}`), nil, 400},
+		// An unknown token is refused before the body is decoded.
+		"unknown token, bad groups": {[]byte(`{"token":"x","groups":[1]}`), nil, 401},
+		"form without data":         {[]byte(`a=1`), []string{"Content-Type", "application/x-www-form-urlencoded"}, 400},
+		"too large":                 {bytes.Repeat([]byte(" "), maxFlagsBody+1), nil, 413},
+		"gzip bomb":                 {gz(bytes.Repeat([]byte(" "), maxFlagsBody+1)), nil, 413},
 	} {
 		w := f.do("POST", "/flags/?v=2", c.body, c.header...)
 		if w.Code != c.status {
@@ -450,18 +467,41 @@ func mustJSON(v any) string {
 
 // TestFlagsDecodesBounded: past the decodes running at once, /flags
 // answers 429 (with CORS) at once instead of holding more memory before
-// the token is known; it answers again once a slot frees.
+// the token is known; it answers again once a slot frees. One client
+// holds at most its share of the slots (a flood from a few addresses
+// starved every tenant): past it, that client is refused, others not.
 func TestFlagsDecodesBounded(t *testing.T) {
 	f := newFixture(t)
 	body := []byte(`{"token":"` + f.token + `","distinct_id":"d"}`)
-	for i := 0; i < cap(flagsDecodes); i++ {
-		flagsDecodes <- struct{}{}
+	var held []client
+	for i := 0; i < maxDecodes; i++ {
+		c := client{key: fmt.Sprint("other-", i)}
+		if !f.h.decodes.acquire(c) {
+			t.Fatalf("slot %d", i)
+		}
+		held = append(held, c)
 	}
 	w := f.do("POST", "/flags/?v=2", body)
-	for i := 0; i < cap(flagsDecodes); i++ {
-		<-flagsDecodes
-	}
 	wantStatus(t, w, http.StatusTooManyRequests)
-	wantCORS(t, w)
+	if w.Header().Get("Retry-After") == "" {
+		t.Error("429 without Retry-After")
+	}
+	for _, c := range held {
+		f.h.decodes.release(c)
+	}
 	wantStatus(t, f.do("POST", "/flags/?v=2", body), http.StatusOK)
+
+	// The fixture's requests come from 192.0.2.1 (httptest).
+	me := client{key: "192.0.2.1"}
+	for i := 0; i < DefaultClientLimits.Decodes; i++ {
+		f.h.decodes.acquire(me)
+	}
+	wantStatus(t, f.do("POST", "/flags/?v=2", body), http.StatusTooManyRequests)
+	wantStatus(t, f.doFrom("198.51.100.7:5000", "POST", "/flags/?v=2", body), http.StatusOK)
+	for i := 0; i < DefaultClientLimits.Decodes; i++ {
+		f.h.decodes.release(me)
+	}
+	if len(f.h.decodes.byClient) != 0 || f.h.decodes.inUse != 0 {
+		t.Errorf("slots left taken: %d, clients remembered %v", f.h.decodes.inUse, f.h.decodes.byClient)
+	}
 }
