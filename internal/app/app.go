@@ -467,12 +467,14 @@ func (a *App) routes() http.Handler {
 	}
 	// What browser SDKs fetch besides capture: bundles, remote config, /flags.
 	// Flags are evaluated from per-replica caches (internal/flagserve).
-	sdk := websdk.NewHandler(&tokenCache{meta: a.Meta}, a.Meta, websdk.WithFlags(flagserve.New(a.Meta, a.Events, flagserve.Options{})))
+	sdk := websdk.NewHandler(&tokenCache{meta: a.Meta}, a.Meta, websdk.WithFlags(flagserve.New(a.Meta, a.Events, flagserve.Options{})),
+		websdk.WithTrustedProxies(proxies)) // per-client limits key on the client behind the load balancer
 	for _, route := range websdk.Routes {
 		rest.Handle(route, sdk)
 	}
 	srv := &api.Server{Meta: a.Meta, Events: a.Events, AdminKey: a.Config.AdminKey, Ready: a.ready, Live: hub, TrustedProxies: proxies,
-		QueryMemory: a.Config.QueryMemory, QueryTimeout: a.Config.QueryTimeout}
+		QueryMemory: a.Config.QueryMemory, QueryTimeout: a.Config.QueryTimeout,
+		Campaigns: api.CampaignOptions{AllowPrivate: a.Config.WebhookAllowPrivate, Emit: sink.Append, Cache: a.campaigns}}
 	srv.Register(rest)
 	a.api = srv
 	rest.Handle("/", web.Handler())
