@@ -50,6 +50,8 @@ type Server struct {
 	// TrustedProxies are the load balancers whose X-Forwarded-For names
 	// the client (for login throttling).
 	TrustedProxies []netip.Prefix
+	// Campaigns configure the campaigns API and its click redirect.
+	Campaigns CampaignOptions
 
 	logins failures
 	shares shareLimiter
@@ -75,6 +77,7 @@ func (s *Server) Register(mux *http.ServeMux) {
 	s.registerFlagUsage(mux)
 	s.registerStats(mux)
 	s.registerExperiments(mux) // experiments.go: experiments, layers, holdout, archive (API and UI)
+	s.registerCampaigns(mux)   // campaigns.go: campaigns, their reports and the click redirect /c/{token}
 	s.registerLearn(mux)       // ui_learn.go: flag preview, UI cohorts
 	s.registerUI(mux)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, 200, map[string]string{"status": "ok"}) })

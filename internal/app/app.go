@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/journey-dev/journey/internal/api"
+	"github.com/journey-dev/journey/internal/campaign"
 	"github.com/journey-dev/journey/internal/capture"
 	"github.com/journey-dev/journey/internal/enrich"
 	"github.com/journey-dev/journey/internal/event"
@@ -100,6 +101,16 @@ type Config struct {
 	// capture locates clients' addresses in ($geoip_* properties); "" =
 	// no GeoIP.
 	GeoIPDB string
+	// Campaigns runs the campaign trigger engine (beside the loader) and
+	// the sender worker (on every replica); serve turns it on
+	// (--campaigns, default true).
+	Campaigns bool
+	// WebhookAllowPrivate lets webhooks and pushes reach private and
+	// loopback addresses (--webhook-allow-private; tests on loopback).
+	WebhookAllowPrivate bool
+	// PublicURL is the server's public base URL, the base of campaign
+	// click links (/c/{token}); "" = http:// and Addr.
+	PublicURL string
 }
 
 // Defaults of the server timeouts Config leaves empty.
@@ -323,6 +334,15 @@ type App struct {
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
 	loading atomic.Bool // this process runs the loader (holds the lock)
+
+	// Campaigns: what capture appends to (the log, tapped for the live
+	// stream), which the sender and the click redirect emit to; the cache
+	// the API, the engine and the sender share; the engine's own reader of
+	// a shared log (nil: it reads a.Log).
+	sink      capture.Sink
+	campaigns *campaign.Campaigns
+	engine    *campaign.Engine
+	engineLog eventlog.Log
 }
 
 // Open opens every store under the data directory and starts the loader.
@@ -357,6 +377,16 @@ func Open(cfg Config) (*App, error) {
 		return nil, err
 	}
 	a.Loader = loader.New(a.Log, a.Events, 0)
+	a.campaigns = &campaign.Campaigns{Meta: a.Meta}
+	if cfg.Campaigns {
+		if err := a.openEngine(cfg); err != nil {
+			a.Events.Close()
+			a.Log.Close()
+			a.Meta.Close()
+			a.geo.Close()
+			return nil, err
+		}
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	a.cancel = cancel
 	// Embedded, this process is the only loader; shared, runLoader elects one.
@@ -368,6 +398,9 @@ func Open(cfg Config) (*App, error) {
 		a.runLoader(ctx)
 	}()
 	a.Handler = a.routes()
+	if cfg.Campaigns {
+		a.startSender(ctx)
+	}
 	return a, nil
 }
 
@@ -393,7 +426,9 @@ type loaderLock interface {
 func (a *App) runLoader(ctx context.Context) {
 	lock, shared := a.Meta.(loaderLock)
 	if !shared {
+		stopEngine := a.runEngine(ctx)
 		a.Loader.Run(ctx)
+		stopEngine()
 		return
 	}
 	for ctx.Err() == nil {
@@ -416,7 +451,9 @@ func (a *App) runLoader(ctx context.Context) {
 			}
 		}()
 		a.loading.Store(true)
+		stopEngine := a.runEngine(run)
 		a.Loader.Run(run)
+		stopEngine()
 		a.loading.Store(false)
 		stop()
 		release()
@@ -455,6 +492,7 @@ func (a *App) routes() http.Handler {
 	// everything else is behind capture.Bodies, the same discipline.
 	mux, rest := http.NewServeMux(), http.NewServeMux()
 	hub, sink := a.liveEvents()
+	a.sink = sink
 	proxies := a.Config.TrustedProxies
 	_, bodyTimeout, _ := a.Config.serverTimeouts()
 	ch := capture.NewHandler(&tokenCache{meta: a.Meta}, sink, capture.Options{
@@ -596,6 +634,9 @@ func (a *App) Close() error {
 	a.cancel()
 	a.wg.Wait()
 	errs := []error{a.Log.Close(), a.Events.Close(), a.Meta.Close(), a.geo.Close()}
+	if a.engineLog != nil {
+		errs = append(errs, a.engineLog.Close())
+	}
 	return errors.Join(errs...)
 }
 

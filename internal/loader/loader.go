@@ -44,6 +44,30 @@ type Loader struct {
 	pos     atomic.Uint64
 	mu      sync.Mutex
 	changed chan struct{} // closed when pos moves
+	// trimFloor, when set, bounds what the loader trims: another reader of
+	// the log (the campaign trigger engine) still needs what lies after
+	// the position it returns.
+	trimFloor atomic.Pointer[func() uint64]
+}
+
+// SetTrimFloor makes the loader trim the log only up to min(its own
+// position, floor()): for a second consumer of the log with its own
+// durable checkpoint (the campaign trigger engine), which re-reads from
+// that checkpoint after a restart. nil removes the floor.
+func (l *Loader) SetTrimFloor(floor func() uint64) {
+	if floor == nil {
+		l.trimFloor.Store(nil)
+		return
+	}
+	l.trimFloor.Store(&floor)
+}
+
+// trimTo is how far the log may be trimmed once pos is loaded.
+func (l *Loader) trimTo(pos uint64) uint64 {
+	if f := l.trimFloor.Load(); f != nil {
+		return min(pos, (*f)())
+	}
+	return pos
 }
 
 // New returns a loader that reads up to maxBytes of log per store write.
@@ -122,7 +146,7 @@ func (l *Loader) run(ctx context.Context) error {
 		}
 		pos = w.Checkpoint
 		l.setPos(pos)
-		if err := l.log.Trim(pos); err != nil {
+		if err := l.log.Trim(l.trimTo(pos)); err != nil {
 			slog.Warn("cannot trim event log", "err", err)
 		}
 		loadedEvents.Add(n)

@@ -1,0 +1,476 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/journey-dev/journey/internal/campaign"
+	"github.com/journey-dev/journey/internal/channel"
+	"github.com/journey-dev/journey/internal/event"
+	"github.com/journey-dev/journey/internal/insight"
+	"github.com/journey-dev/journey/internal/meta"
+	"github.com/journey-dev/journey/internal/store"
+)
+
+// CampaignOptions configure the campaigns API.
+type CampaignOptions struct {
+	// AllowPrivate lets webhook URLs name private and loopback hosts (the
+	// server's --webhook-allow-private).
+	AllowPrivate bool
+	// Emit appends events to a project's event log, as capture does: the
+	// click redirect records $message_clicked with it (nil: clicks are
+	// not recorded).
+	Emit func(ctx context.Context, b event.Batch) error
+	// Cache, when set, is the process's campaign cache, dropped after a
+	// change so that the trigger engine and the sender see it at once.
+	Cache *campaign.Campaigns
+}
+
+// Campaigns (SPEC §6, package campaign) over the secret-key API
+// (/api/v1/campaigns) and the UI (/ui/api/projects/{pid}/campaigns:
+// viewers read, members change), and the public click redirect /c/{token}.
+func (s *Server) registerCampaigns(mux *http.ServeMux) {
+	viewer, member := meta.RoleViewer, meta.RoleMember
+	routes := []struct {
+		method, path, role string
+		h                  experimentHandler
+	}{
+		{"GET", "/campaigns", viewer, s.listCampaigns},
+		{"POST", "/campaigns", member, s.createCampaign},
+		{"GET", "/campaigns/{id}", viewer, s.getCampaign},
+		{"PATCH", "/campaigns/{id}", member, s.patchCampaign},
+		{"DELETE", "/campaigns/{id}", member, s.deleteCampaign},
+		{"GET", "/campaigns/{id}/report", viewer, s.campaignReport},
+		{"POST", "/campaigns/{id}/preview", viewer, s.previewCampaign},
+	}
+	for _, rt := range routes {
+		h := rt.h
+		mux.HandleFunc(rt.method+" /api/v1"+rt.path, s.withProject(func(w http.ResponseWriter, r *http.Request, p meta.Project) { h(w, r, p, 0) }))
+		mux.HandleFunc(rt.method+" /ui/api/projects/{pid}"+rt.path, s.withUIProject(rt.role, func(w http.ResponseWriter, r *http.Request, u *uiUser, p meta.Project) { h(w, r, p, u.ID) }))
+	}
+	mux.HandleFunc("GET /c/{token}", s.campaignClick)
+}
+
+// campaignView is a campaign as the API answers it: its definition (never
+// its secret) with its id, version and times.
+type campaignView struct {
+	ID int64 `json:"id"`
+	campaign.Definition
+	Version   int       `json:"version"`
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
+	// StatusReason says why the server last changed the status (a
+	// webhook endpoint gone, say).
+	StatusReason *campaign.StatusReason `json:"status_reason,omitempty"`
+	// WebhookSecret is the signing secret Journey generated for a webhook
+	// sent without one: answered once, when the campaign is created.
+	WebhookSecret string `json:"webhook_secret,omitempty"`
+}
+
+func (s *Server) viewCampaign(ctx context.Context, c meta.Campaign) (campaignView, error) {
+	l, err := campaign.Decode(c)
+	if err != nil {
+		return campaignView{}, err
+	}
+	d := *l.Def
+	d.Channel.Secret = ""
+	v := campaignView{ID: c.ID, Definition: d, Version: c.Version, CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt}
+	if raw, err := s.Meta.Setting(ctx, c.ProjectID, campaign.StatusReasonSetting(c.ID)); err == nil {
+		var sr campaign.StatusReason
+		if json.Unmarshal(raw, &sr) == nil && sr.Status == c.Status {
+			v.StatusReason = &sr
+		}
+	}
+	return v, nil
+}
+
+// writeCampaignError answers a refused body (400 naming its field), a
+// conflict (409), a missing campaign (404) or a store error.
+func writeCampaignError(w http.ResponseWriter, err error) {
+	var bad *insight.Error
+	var c *conflictError
+	var me *meta.FieldError
+	switch {
+	case errors.As(err, &bad):
+		writeBad(w, err)
+	case errors.As(err, &c):
+		conflict(w, c.field, c.msg, c.extra)
+	case errors.As(err, &me) && errors.Is(err, meta.ErrConflict):
+		conflict(w, me.Field, me.Error(), nil)
+	case errors.As(err, &me) && errors.Is(err, meta.ErrInvalid):
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": me.Error(), "field": me.Field})
+	case errors.Is(err, meta.ErrConflict):
+		writeError(w, http.StatusConflict, "the campaign changed meanwhile; read it again")
+	case errors.Is(err, meta.ErrNotFound):
+		writeError(w, http.StatusNotFound, "no such campaign in this project")
+	default:
+		metaError(w, "campaign", err)
+	}
+}
+
+// checkCampaign refuses what the engine does not run yet and webhook URLs
+// the server may not reach; it fills a missing webhook secret (returned
+// as generated).
+func (s *Server) checkCampaign(d *campaign.Definition) (generated string, err error) {
+	if d.Kind == campaign.KindBroadcast {
+		return "", insight.Bad("kind", "broadcast campaigns are not supported yet (only triggered ones)")
+	}
+	if d.Trigger != nil && d.Trigger.Cohort != 0 {
+		return "", insight.Bad("trigger.cohort", "cohort triggers are not supported yet: give an event")
+	}
+	check := func(field string, fs []insight.Filter) error {
+		for i, f := range fs {
+			switch f.Type {
+			case "", "event", "person":
+			default:
+				return insight.Bad(fmt.Sprintf("%s[%d].type", field, i), "%s filters are not supported in campaigns (event and person filters are)", f.Type)
+			}
+		}
+		return nil
+	}
+	if d.Trigger != nil {
+		if err := check("trigger.filters", d.Trigger.Filters); err != nil {
+			return "", err
+		}
+	}
+	if d.Goal != nil {
+		if err := check("goal.filters", d.Goal.Filters); err != nil {
+			return "", err
+		}
+	}
+	if d.Channel.Type == campaign.ChannelWebhook {
+		if _, err := channel.CheckURL(d.Channel.URL, s.Campaigns.AllowPrivate); err != nil {
+			return "", insight.Bad("channel.url", "%v", err)
+		}
+		if d.Channel.Secret == "" {
+			d.Channel.Secret = channel.NewSecret()
+			generated = d.Channel.Secret
+		}
+	}
+	return generated, nil
+}
+
+// storedDefinition is a validated definition as stored: without its
+// secret (kept in its own column) and with its defaults filled in.
+func storedDefinition(d *campaign.Definition) (json.RawMessage, string, error) {
+	secret := d.TakeSecret()
+	b, err := json.Marshal(d)
+	d.Channel.Secret = secret
+	return b, secret, err
+}
+
+func (s *Server) invalidateCampaigns(projectID int64) {
+	if s.Campaigns.Cache != nil {
+		s.Campaigns.Cache.Invalidate(projectID)
+	}
+}
+
+func (s *Server) createCampaign(w http.ResponseWriter, r *http.Request, p meta.Project, userID int64) {
+	body, ok := readExperimentBody(w, r)
+	if !ok {
+		return
+	}
+	d, err := campaign.Parse(body)
+	if err != nil {
+		writeCampaignError(w, err)
+		return
+	}
+	generated, err := s.checkCampaign(d)
+	if err != nil {
+		writeCampaignError(w, err)
+		return
+	}
+	def, secret, err := storedDefinition(d)
+	if err != nil {
+		writeCampaignError(w, err)
+		return
+	}
+	c, err := s.Meta.CreateCampaign(r.Context(), meta.Campaign{ProjectID: p.ID, Name: d.Name, Kind: d.Kind, Status: d.Status,
+		Definition: def, Secret: secret, CreatedBy: userID, UpdatedBy: userID})
+	if err != nil {
+		writeCampaignError(w, err)
+		return
+	}
+	s.invalidateCampaigns(p.ID)
+	v, err := s.viewCampaign(r.Context(), c)
+	if err != nil {
+		writeCampaignError(w, err)
+		return
+	}
+	v.WebhookSecret = generated
+	writeJSON(w, http.StatusCreated, v)
+}
+
+func (s *Server) listCampaigns(w http.ResponseWriter, r *http.Request, p meta.Project, _ int64) {
+	status := r.URL.Query().Get("status")
+	switch status {
+	case "", meta.CampaignDraft, meta.CampaignActive, meta.CampaignPaused, meta.CampaignStopped:
+	default:
+		writeBad(w, insight.Bad("status", "unknown status %q (draft, active, paused, stopped)", status))
+		return
+	}
+	list, err := s.Meta.Campaigns(r.Context(), p.ID, status)
+	if err != nil {
+		writeCampaignError(w, err)
+		return
+	}
+	out := make([]campaignView, 0, len(list))
+	for _, c := range list {
+		v, err := s.viewCampaign(r.Context(), c)
+		if err != nil {
+			slog.Warn("campaign not listed", "campaign", c.ID, "err", err)
+			continue
+		}
+		out = append(out, v)
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"campaigns": out})
+}
+
+func (s *Server) loadCampaign(w http.ResponseWriter, r *http.Request, p meta.Project) (meta.Campaign, bool) {
+	id, ok := pathID(w, r, "campaign")
+	if !ok {
+		return meta.Campaign{}, false
+	}
+	c, err := s.Meta.Campaign(r.Context(), p.ID, id)
+	if err != nil {
+		writeCampaignError(w, err)
+		return meta.Campaign{}, false
+	}
+	return c, true
+}
+
+func (s *Server) getCampaign(w http.ResponseWriter, r *http.Request, p meta.Project, _ int64) {
+	c, ok := s.loadCampaign(w, r, p)
+	if !ok {
+		return
+	}
+	v, err := s.viewCampaign(r.Context(), c)
+	if err != nil {
+		writeCampaignError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, v)
+}
+
+// patchCampaign replaces the top-level fields of the definition that the
+// body names ({"status": "paused"}, {"variants": […]} …), validates the
+// result as a whole and stores it. A channel sent without a secret keeps
+// the stored one (for the same channel type). A stopped campaign cannot
+// change; stopping cancels its pending sends.
+func (s *Server) patchCampaign(w http.ResponseWriter, r *http.Request, p meta.Project, userID int64) {
+	c, ok := s.loadCampaign(w, r, p)
+	if !ok {
+		return
+	}
+	body, ok := readExperimentBody(w, r)
+	if !ok {
+		return
+	}
+	var patch map[string]json.RawMessage
+	if err := decodeExperimentBody(body, &patch); err != nil {
+		writeCampaignError(w, err)
+		return
+	}
+	if c.Status == meta.CampaignStopped {
+		conflict(w, "status", "the campaign is stopped: it cannot change (create another)", nil)
+		return
+	}
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(c.Definition, &fields); err != nil {
+		writeCampaignError(w, err)
+		return
+	}
+	for k, v := range patch {
+		if bytes.Equal(bytes.TrimSpace(v), []byte("null")) {
+			delete(fields, k)
+			continue
+		}
+		fields[k] = v
+	}
+	merged, err := json.Marshal(fields)
+	if err != nil {
+		writeCampaignError(w, err)
+		return
+	}
+	d, err := campaign.Parse(merged)
+	if err != nil {
+		writeCampaignError(w, err)
+		return
+	}
+	old, err := campaign.Decode(c)
+	if err != nil {
+		writeCampaignError(w, err)
+		return
+	}
+	if d.Channel.Secret == "" && d.Channel.Type == old.Def.Channel.Type {
+		d.Channel.Secret = c.Secret
+	}
+	generated, err := s.checkCampaign(d)
+	if err != nil {
+		writeCampaignError(w, err)
+		return
+	}
+	def, secret, err := storedDefinition(d)
+	if err != nil {
+		writeCampaignError(w, err)
+		return
+	}
+	c.Name, c.Kind, c.Status, c.Definition, c.Secret, c.UpdatedBy = d.Name, d.Kind, d.Status, def, secret, userID
+	updated, err := s.Meta.UpdateCampaign(r.Context(), c, c.Version)
+	if err != nil {
+		writeCampaignError(w, err)
+		return
+	}
+	if updated.Status == meta.CampaignStopped {
+		if _, err := s.Meta.CancelCampaignSends(r.Context(), p.ID, c.ID, "campaign stopped"); err != nil {
+			slog.Warn("cannot cancel the sends of a stopped campaign", "campaign", c.ID, "err", err)
+		}
+	}
+	s.invalidateCampaigns(p.ID)
+	v, err := s.viewCampaign(r.Context(), updated)
+	if err != nil {
+		writeCampaignError(w, err)
+		return
+	}
+	v.WebhookSecret = generated
+	writeJSON(w, http.StatusOK, v)
+}
+
+func (s *Server) deleteCampaign(w http.ResponseWriter, r *http.Request, p meta.Project, userID int64) {
+	id, ok := pathID(w, r, "campaign")
+	if !ok {
+		return
+	}
+	if err := s.Meta.DeleteCampaign(r.Context(), p.ID, id, userID); err != nil {
+		writeCampaignError(w, err)
+		return
+	}
+	s.invalidateCampaigns(p.ID)
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Server) campaignReport(w http.ResponseWriter, r *http.Request, p meta.Project, _ int64) {
+	c, ok := s.loadCampaign(w, r, p)
+	if !ok {
+		return
+	}
+	l, err := campaign.Decode(c)
+	if err != nil {
+		writeCampaignError(w, err)
+		return
+	}
+	timeout := s.queryTimeout()
+	ctx, cancel := context.WithTimeout(insight.WithMemoryCap(r.Context(), s.QueryMemory), timeout)
+	defer cancel()
+	rep, err := campaign.BuildReport(ctx, s.Meta, s.Events, l, projectTZ(p), time.Now())
+	if err != nil && ctx.Err() != nil {
+		err = &timeoutError{timeout}
+	}
+	if err != nil {
+		specError(w, store.AsMemoryError(ctx, err))
+		return
+	}
+	writeJSON(w, http.StatusOK, rep)
+}
+
+// previewCampaign renders every variant of the campaign for a real person
+// (by distinct id) and an optional trigger event's properties:
+// {"distinct_id", "event": {…}} → {"variants": [{"name", "subject", "body", "url"}]}.
+func (s *Server) previewCampaign(w http.ResponseWriter, r *http.Request, p meta.Project, _ int64) {
+	c, ok := s.loadCampaign(w, r, p)
+	if !ok {
+		return
+	}
+	body, ok := readExperimentBody(w, r)
+	if !ok {
+		return
+	}
+	var req struct {
+		DistinctID string         `json:"distinct_id"`
+		Event      map[string]any `json:"event"`
+	}
+	if err := decodeExperimentBody(body, &req); err != nil {
+		writeCampaignError(w, err)
+		return
+	}
+	if req.DistinctID == "" {
+		writeBad(w, insight.Bad("distinct_id", "missing: the person to preview the message for"))
+		return
+	}
+	l, err := campaign.Decode(c)
+	if err != nil {
+		writeCampaignError(w, err)
+		return
+	}
+	person, _, err := s.Events.PersonByDistinctID(r.Context(), p.ID, req.DistinctID)
+	if err != nil {
+		writeError(w, http.StatusNotFound, "no person with that distinct id")
+		return
+	}
+	if req.Event == nil {
+		req.Event = map[string]any{}
+	}
+	data := campaign.TemplateData(l, req.DistinctID, person.Properties, req.Event, nil)
+	type rendered struct {
+		Name    string `json:"name"`
+		Subject string `json:"subject"`
+		Body    string `json:"body"`
+		URL     string `json:"url"`
+	}
+	out := []rendered{}
+	for _, v := range l.Def.Variants {
+		subject := v.Subject
+		if subject == "" {
+			subject = l.Def.Channel.Subject
+		}
+		out = append(out, rendered{Name: v.Name, Subject: channel.RenderSubject(subject, data), Body: channel.RenderBody(v.Body, data),
+			URL: campaign.RenderURL(v.URL, data)})
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"person_id": person.ID, "variants": out})
+}
+
+// campaignClick is the tracking redirect of a message's link: it records
+// $message_clicked for the send and redirects to the URL the message was
+// rendered with, and nowhere else; an unknown or forged token is 404.
+func (s *Server) campaignClick(w http.ResponseWriter, r *http.Request) {
+	notFound := func() { writeError(w, http.StatusNotFound, "no such link") }
+	projectID, key, nonce, ok := campaign.ParseClickToken(r.PathValue("token"))
+	if !ok {
+		notFound()
+		return
+	}
+	sd, err := s.Meta.SendByKey(r.Context(), projectID, key)
+	if errors.Is(err, meta.ErrNotFound) {
+		notFound()
+		return
+	}
+	if err != nil {
+		metaError(w, "link", err)
+		return
+	}
+	pl, err := campaign.ParsePayload(sd.Payload)
+	if err != nil || pl.Target == "" || pl.Click == "" || subtle.ConstantTimeCompare([]byte(pl.Click), []byte(nonce)) != 1 {
+		notFound()
+		return
+	}
+	if s.Campaigns.Emit != nil {
+		now := time.Now()
+		ev := campaign.MessageEvent(campaign.EventClicked, sd, pl, now, map[string]any{"$current_url": pl.Target})
+		ev.UUID = uuid.NewString() // every click is an event; reports count messages clicked
+		if err := s.Campaigns.Emit(r.Context(), event.Batch{ProjectID: projectID, Events: []event.Event{ev}}); err != nil {
+			slog.Warn("cannot record a message click", "key", key, "err", err)
+		}
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Referrer-Policy", "no-referrer")
+	http.Redirect(w, r, pl.Target, http.StatusFound)
+}

@@ -1,0 +1,539 @@
+package campaign
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/VictoriaMetrics/metrics"
+	"github.com/google/uuid"
+
+	"github.com/journey-dev/journey/internal/channel"
+	"github.com/journey-dev/journey/internal/event"
+	"github.com/journey-dev/journey/internal/meta"
+	"github.com/journey-dev/journey/internal/store"
+)
+
+// The sender worker (issue 15 items 4, 6 and 7) claims due sends from the
+// durable schedule, with a lease, and ends each: a holdout's "would have
+// sent", a message delivered, retried on the Standard Webhooks schedule,
+// failed, deferred (quiet hours, frequency cap, send rate, a paused
+// campaign) or cancelled (the goal reached meanwhile, under any distinct
+// id of the person; an unsubscribed address; a stopped or deleted
+// campaign). Every replica runs one; the schedule's claims (FOR UPDATE
+// SKIP LOCKED on PostgreSQL) hand each send to one of them at a time, and
+// the key travels with every attempt, so a receiver that deduplicates by
+// webhook-id sees each message once whatever crashes in between.
+
+var (
+	senderDelivered = metrics.NewCounter("journey_campaign_delivered_total")
+	senderHeldOut   = metrics.NewCounter("journey_campaign_held_out_total")
+	senderRetried   = metrics.NewCounter("journey_campaign_retried_total")
+	senderFailed    = metrics.NewCounter("journey_campaign_failed_total")
+	senderCancelled = metrics.NewCounter("journey_campaign_cancelled_total")
+	senderDeferred  = metrics.NewCounter("journey_campaign_deferred_total")
+)
+
+// SenderConfig configures a Sender.
+type SenderConfig struct {
+	Meta      meta.Store
+	Events    store.Store
+	Campaigns *Campaigns
+	// Emit appends events to the project's event log, as capture does
+	// ($message_sent, $message_delivered …).
+	Emit func(ctx context.Context, b event.Batch) error
+	// Owner names this sender in claims (a replica id).
+	Owner string
+	// HTTP is the pooled client of webhooks (with the SSRF guard unless
+	// the server allows private addresses).
+	HTTP *channel.HTTPClient
+	// Channel, when set, makes the sender of a non-webhook campaign (email
+	// over the server's SMTP relay, Web Push with its VAPID keys); nil, or
+	// an error, fails those messages.
+	Channel func(l *Live) (channel.Sender, error)
+	// Lease is how long a claim holds (default 2 min: longer than an
+	// attempt's timeout); Poll how often an idle sender looks for due
+	// sends (default 200 ms); Batch how many it claims at once (default
+	// 100) and Workers how many it sends at once (default 32).
+	Lease   time.Duration
+	Poll    time.Duration
+	Batch   int
+	Workers int
+	// Now is the clock (time.Now when nil).
+	Now func() time.Time
+}
+
+// Sender delivers due sends.
+type Sender struct {
+	cfg  SenderConfig
+	wake chan struct{}
+
+	mu       sync.Mutex
+	webhooks map[int64]webhookEntry // campaign id → its sender at a version
+	nextSlot map[int64]time.Time    // campaign id → the next send its rate allows
+}
+
+type webhookEntry struct {
+	version int
+	sender  channel.Sender
+}
+
+// NewSender returns a sender; Run starts it.
+func NewSender(cfg SenderConfig) *Sender {
+	if cfg.Lease <= 0 {
+		cfg.Lease = 2 * time.Minute
+	}
+	if cfg.Poll <= 0 {
+		cfg.Poll = 200 * time.Millisecond
+	}
+	if cfg.Batch <= 0 {
+		cfg.Batch = 100
+	}
+	cfg.Batch = min(cfg.Batch, meta.MaxSendBatch)
+	if cfg.Workers <= 0 {
+		cfg.Workers = 32
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Campaigns == nil {
+		cfg.Campaigns = &Campaigns{Meta: cfg.Meta}
+	}
+	return &Sender{cfg: cfg, wake: make(chan struct{}, 1), webhooks: map[int64]webhookEntry{}, nextSlot: map[int64]time.Time{}}
+}
+
+// Wake makes an idle sender look for due sends at once.
+func (s *Sender) Wake() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Run sends until ctx is done; sends in flight then finish (their
+// bookkeeping outlives ctx, bounded).
+func (s *Sender) Run(ctx context.Context) error {
+	for ctx.Err() == nil {
+		n, err := s.RunOnce(ctx)
+		if err != nil && ctx.Err() == nil {
+			slog.Error("campaign sender: cannot claim sends; retrying", "err", err)
+		}
+		if n >= s.cfg.Batch && err == nil {
+			continue
+		}
+		t := time.NewTimer(s.cfg.Poll)
+		select {
+		case <-ctx.Done():
+		case <-s.wake:
+		case <-t.C:
+		}
+		t.Stop()
+	}
+	return nil
+}
+
+// RunOnce claims one batch of due sends and handles them; it returns how
+// many it claimed.
+func (s *Sender) RunOnce(ctx context.Context) (int, error) {
+	sends, err := s.cfg.Meta.ClaimDueSends(ctx, s.cfg.Owner, s.cfg.Now(), s.cfg.Lease, s.cfg.Batch)
+	if err != nil {
+		return 0, err
+	}
+	sem := make(chan struct{}, s.cfg.Workers)
+	var wg sync.WaitGroup
+	for _, sd := range sends {
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			if err := s.handle(ctx, sd); err != nil && !errors.Is(err, meta.ErrNotClaimed) {
+				slog.Warn("campaign sender: send left to its lease", "send", sd.ID, "key", sd.Key, "err", err)
+			}
+		}()
+	}
+	wg.Wait()
+	return len(sends), nil
+}
+
+// eventNS is the namespace of the emitted events' uuids: one per key and
+// event name, so an event emitted again after a crash is stored once.
+var eventNS = uuid.MustParse("6f1c3f57-2b39-4d1e-9a59-7d3c0c1b7e21")
+
+// EventUUID is the uuid of the event name emitted for the message key.
+func EventUUID(key, name string) string {
+	return uuid.NewSHA1(eventNS, []byte(key+"\x00"+name)).String()
+}
+
+// MessageEvent is an event about one send ($message_sent …), with the
+// person's distinct id and the send's campaign, variant, key, trigger,
+// arm and channel, and the item under the goal's match property (so a
+// golden-time query from the message to the goal matches the item).
+func MessageEvent(name string, sd meta.Send, p Payload, at time.Time, extra map[string]any) event.Event {
+	props := map[string]any{
+		PropCampaignID: sd.CampaignID, PropVariant: sd.Variant, PropKey: sd.Key, PropTriggerUUID: sd.TriggerUUID,
+		PropArm: sd.Arm, PropChannel: sd.Channel,
+	}
+	if p.Match != "" {
+		if _, taken := props[p.Match]; !taken {
+			props[p.Match] = p.Item
+		}
+	}
+	for k, v := range extra {
+		props[k] = v
+	}
+	return event.Event{UUID: EventUUID(sd.Key, name), Event: name, DistinctID: sd.DistinctID, Timestamp: at,
+		Properties: props, ReceivedAt: at}
+}
+
+// bookkeeping bounds the store writes that end a send; they outlive the
+// run's ctx, so a shutdown does not leave a delivered message uncompleted.
+const bookkeeping = 15 * time.Second
+
+func (s *Sender) handle(ctx context.Context, sd meta.Send) error {
+	bk, cancel := context.WithTimeout(context.WithoutCancel(ctx), bookkeeping)
+	defer cancel()
+	now := s.cfg.Now()
+	m := s.cfg.Meta
+	cancelSend := func(reason string) error {
+		senderCancelled.Inc()
+		return m.CompleteSend(bk, sd.ID, s.cfg.Owner, meta.SendCancelled, time.Time{}, reason)
+	}
+	deferTo := func(at time.Time) error {
+		senderDeferred.Inc()
+		return m.DeferSend(bk, sd.ID, s.cfg.Owner, at)
+	}
+	l, loc, err := s.cfg.Campaigns.Get(bk, sd.ProjectID, sd.CampaignID)
+	if errors.Is(err, meta.ErrNotFound) {
+		return cancelSend("campaign deleted")
+	}
+	if err != nil {
+		return err
+	}
+	switch l.Meta.Status {
+	case meta.CampaignStopped:
+		return cancelSend("campaign stopped")
+	case meta.CampaignActive:
+	default: // paused or draft: messages wait
+		return deferTo(now.Add(time.Minute))
+	}
+	p, err := ParsePayload(sd.Payload)
+	if err != nil {
+		return s.fail(bk, sd, p, now, "bad payload: "+err.Error())
+	}
+	// The person may have been merged since the send was scheduled: its
+	// sends follow the surviving person, whose goals count too.
+	person, found, err := s.resolve(bk, sd)
+	if err != nil {
+		return err
+	}
+	if found && person.ID != sd.PersonID {
+		if _, _, err := m.MoveSends(bk, sd.ProjectID, sd.PersonID, person.ID); err != nil {
+			return err
+		}
+		sd.PersonID = person.ID
+		if dup, err := s.duplicate(bk, sd); err != nil || dup {
+			if err != nil {
+				return err
+			}
+			return cancelSend("merged: another send of this trigger went to the person")
+		}
+	}
+	d := l.Def
+	if d.Goal != nil {
+		reached, err := GoalReached(bk, s.cfg.Events, sd.ProjectID, sd.PersonID, d, p, person.Properties)
+		if err != nil {
+			return err
+		}
+		if reached {
+			return cancelSend("goal reached: " + d.Goal.Event)
+		}
+	}
+	tz := Zone(stringProp(person.Properties, "$timezone"), loc)
+	if q := d.Audience.QuietHours; q.Quiet(now, tz) {
+		return deferTo(q.SendAt(now, tz))
+	}
+	if c := d.Audience.FrequencyCap; c != nil {
+		next, err := s.capped(bk, sd, c, now)
+		if err != nil {
+			return err
+		}
+		if next.After(now) {
+			return deferTo(next)
+		}
+	}
+	if d.Channel.Type == ChannelEmail && p.To != "" {
+		unsub, err := m.IsUnsubscribed(bk, sd.ProjectID, ChannelEmail, strings.ToLower(p.To))
+		if err != nil {
+			return err
+		}
+		if unsub {
+			return cancelSend("unsubscribed")
+		}
+	}
+	if at, ok := s.rate(sd.CampaignID, d.Audience.Spacing(), now); !ok {
+		return deferTo(at)
+	}
+	if sd.Arm != meta.ArmTreatment {
+		// The holdout's (or the control group's) "would have sent", now,
+		// when the message would have gone.
+		if err := s.emit(bk, sd, MessageEvent(EventWouldHaveSent, sd, p, now, nil)); err != nil {
+			return err
+		}
+		senderHeldOut.Inc()
+		return m.CompleteSend(bk, sd.ID, s.cfg.Owner, meta.SendHeldOut, now, "")
+	}
+	snd, err := s.channelFor(l)
+	if err != nil {
+		return s.fail(bk, sd, p, now, err.Error())
+	}
+	msg := channel.Message{Key: sd.Key, CampaignID: sd.CampaignID, PersonID: sd.PersonID, DistinctID: sd.DistinctID,
+		Variant: sd.Variant, TriggerUUID: sd.TriggerUUID, Subject: p.Subject, Body: p.Body, URL: p.URL, To: p.To}
+	o := snd.Send(ctx, msg)
+	at := s.cfg.Now()
+	switch {
+	case o.Delivered:
+		if err := s.emit(bk, sd, MessageEvent(EventSent, sd, p, at, nil), MessageEvent(EventDelivered, sd, p, at, map[string]any{"status": o.Status})); err != nil {
+			return err
+		}
+		senderDelivered.Inc()
+		return m.CompleteSend(bk, sd.ID, s.cfg.Owner, meta.SendSent, at, "")
+	case o.Retry && ctx.Err() != nil:
+		// Shutting down: the attempt was cut short, not failed.
+		return deferTo(at)
+	case o.Retry:
+		if delay, ok := channel.NextDelay(sd.Attempts+1, o); ok {
+			senderRetried.Inc()
+			return m.RetrySend(bk, sd.ID, s.cfg.Owner, at.Add(channel.Jitter(delay)), o.String())
+		}
+		return s.fail(bk, sd, p, at, "gave up after "+strconv.Itoa(sd.Attempts+1)+" attempts: "+o.String())
+	default:
+		if err := s.fail(bk, sd, p, at, o.String()); err != nil {
+			return err
+		}
+		if o.Disable {
+			reason := fmt.Sprintf("the %s endpoint is gone (%s): campaign paused", d.Channel.Type, o.String())
+			if err := SetStatus(bk, m, sd.ProjectID, sd.CampaignID, meta.CampaignPaused, reason); err != nil {
+				return err
+			}
+			s.cfg.Campaigns.Invalidate(sd.ProjectID)
+		}
+		return nil
+	}
+}
+
+// fail ends a send as failed and emits $message_failed.
+func (s *Sender) fail(ctx context.Context, sd meta.Send, p Payload, at time.Time, reason string) error {
+	if err := s.emit(ctx, sd, MessageEvent(EventFailed, sd, p, at, map[string]any{"error": reason})); err != nil {
+		return err
+	}
+	senderFailed.Inc()
+	return s.cfg.Meta.CompleteSend(ctx, sd.ID, s.cfg.Owner, meta.SendFailed, time.Time{}, reason)
+}
+
+func (s *Sender) emit(ctx context.Context, sd meta.Send, evs ...event.Event) error {
+	if s.cfg.Emit == nil {
+		return nil
+	}
+	if err := s.cfg.Emit(ctx, event.Batch{ProjectID: sd.ProjectID, Events: evs}); err != nil {
+		return fmt.Errorf("cannot record %s: %w", evs[0].Event, err)
+	}
+	return nil
+}
+
+// resolve finds the send's person now, by its distinct id.
+func (s *Sender) resolve(ctx context.Context, sd meta.Send) (store.Person, bool, error) {
+	p, _, err := s.cfg.Events.PersonByDistinctID(ctx, sd.ProjectID, sd.DistinctID)
+	if errors.Is(err, store.ErrNotFound) {
+		return store.Person{ID: sd.PersonID}, false, nil
+	}
+	if err != nil {
+		return store.Person{}, false, err
+	}
+	return p, true, nil
+}
+
+// duplicate reports whether, after a merge, another send of the same
+// campaign and trigger event of the person is done or being sent (the
+// lower id wins between two being sent).
+func (s *Sender) duplicate(ctx context.Context, sd meta.Send) (bool, error) {
+	sends, err := s.cfg.Meta.SendsForPerson(ctx, sd.ProjectID, sd.PersonID)
+	if err != nil {
+		return false, err
+	}
+	for _, o := range sends {
+		if o.ID == sd.ID || o.CampaignID != sd.CampaignID || o.TriggerUUID != sd.TriggerUUID {
+			continue
+		}
+		switch o.State {
+		case meta.SendSent, meta.SendHeldOut, meta.SendFailed:
+			return true, nil
+		case meta.SendSending:
+			if o.ID < sd.ID {
+				return true, nil
+			}
+		}
+	}
+	return false, nil
+}
+
+// capped is when the frequency cap next allows a message to the person on
+// the campaign's channel: now, or later.
+func (s *Sender) capped(ctx context.Context, sd meta.Send, c *FrequencyCap, now time.Time) (time.Time, error) {
+	since := now.Add(-c.PerDur)
+	if c.Count == 1 {
+		last, err := s.cfg.Meta.LastSentAt(ctx, sd.ProjectID, sd.PersonID, sd.Channel, since)
+		if err != nil || last.IsZero() {
+			return now, err
+		}
+		return c.NextAllowed([]time.Time{last}, now), nil
+	}
+	sends, err := s.cfg.Meta.SendsForPerson(ctx, sd.ProjectID, sd.PersonID)
+	if err != nil {
+		return now, err
+	}
+	var sent []time.Time
+	for _, o := range sends {
+		if o.State == meta.SendSent && o.Channel == sd.Channel && !o.SentAt.Before(since) {
+			sent = append(sent, o.SentAt)
+		}
+	}
+	return c.NextAllowed(sent, now), nil
+}
+
+// rate spaces a campaign's messages by its send rate (in this process):
+// ok when one may go now, else the time to try again.
+func (s *Sender) rate(campaignID int64, spacing time.Duration, now time.Time) (time.Time, bool) {
+	if spacing <= 0 {
+		return now, true
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	next := s.nextSlot[campaignID]
+	if now.Before(next) {
+		return next, false
+	}
+	s.nextSlot[campaignID] = now.Add(spacing)
+	return now, true
+}
+
+// channelFor is the campaign's sender: a webhook (kept per campaign
+// version), or what Channel makes.
+func (s *Sender) channelFor(l *Live) (channel.Sender, error) {
+	if l.Def.Channel.Type != ChannelWebhook {
+		if s.cfg.Channel == nil {
+			return nil, fmt.Errorf("the %s channel is not configured on this server", l.Def.Channel.Type)
+		}
+		return s.cfg.Channel(l)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if e, ok := s.webhooks[l.Meta.ID]; ok && e.version == l.Meta.Version {
+		return e.sender, nil
+	}
+	if s.cfg.HTTP == nil {
+		return nil, errors.New("webhooks are not configured on this server")
+	}
+	w, err := channel.NewWebhook(l.Def.Channel.URL, l.Def.Channel.Secret, s.cfg.HTTP)
+	if err != nil {
+		return nil, err
+	}
+	s.webhooks[l.Meta.ID] = webhookEntry{version: l.Meta.Version, sender: w}
+	return w, nil
+}
+
+// personEventsRead bounds the events GoalReached reads per send.
+const personEventsRead = 2000
+
+// GoalReached reports whether the person (with every person merged into
+// it) did the campaign's goal after the send's trigger, within the goal's
+// window, on the same item when the goal matches one. It reads the
+// person's latest events from the event store, newest first, back to the
+// trigger.
+func GoalReached(ctx context.Context, events store.Store, projectID, personID int64, d *Definition, p Payload, personProps map[string]any) (bool, error) {
+	rows, err := events.PersonEvents(ctx, projectID, personID, personEventsRead)
+	if err != nil {
+		return false, fmt.Errorf("cannot read the events of person %d: %w", personID, err)
+	}
+	for _, r := range rows {
+		if r.Timestamp.Before(p.TriggerAt) {
+			break
+		}
+		if r.Event != d.Goal.Event {
+			continue
+		}
+		props := decodeProps(r.Properties)
+		if MatchFilters(d.Goal.Filters, props, personProps) && Converts(d, p, r.Timestamp, props) {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// StatusReasonSetting is the project setting that records why a campaign
+// last changed status when the server changed it ({"status", "reason",
+// "at"}): a webhook endpoint that answered 410, say.
+func StatusReasonSetting(campaignID int64) string {
+	return "campaigns.status_reason." + strconv.FormatInt(campaignID, 10)
+}
+
+// StatusReason is a StatusReasonSetting's value.
+type StatusReason struct {
+	Status string    `json:"status"`
+	Reason string    `json:"reason"`
+	At     time.Time `json:"at"`
+}
+
+// SetStatus moves a campaign to status (in its row and its definition)
+// and records why. A stopped campaign stays stopped; stopping cancels its
+// pending sends.
+func SetStatus(ctx context.Context, m meta.Store, projectID, id int64, status, reason string) error {
+	for attempt := 0; ; attempt++ {
+		c, err := m.Campaign(ctx, projectID, id)
+		if err != nil {
+			return err
+		}
+		if c.Status == status || c.Status == meta.CampaignStopped {
+			return nil
+		}
+		def, err := WithStatus(c.Definition, status)
+		if err != nil {
+			return err
+		}
+		c.Status, c.Definition = status, def
+		_, err = m.UpdateCampaign(ctx, c, c.Version)
+		if errors.Is(err, meta.ErrConflict) && attempt < 3 {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		break
+	}
+	if status == meta.CampaignStopped {
+		if _, err := m.CancelCampaignSends(ctx, projectID, id, "campaign stopped"); err != nil {
+			return err
+		}
+	}
+	if reason == "" {
+		return nil
+	}
+	b, _ := json.Marshal(StatusReason{Status: status, Reason: reason, At: time.Now().UTC()})
+	return m.SetSetting(ctx, projectID, StatusReasonSetting(id), b)
+}
+
+// WithStatus returns a stored definition with its status replaced, every
+// other field's value kept as it was.
+func WithStatus(def json.RawMessage, status string) (json.RawMessage, error) {
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(def, &fields); err != nil {
+		return nil, err
+	}
+	fields["status"], _ = json.Marshal(status)
+	return json.Marshal(fields)
+}
