@@ -192,6 +192,10 @@ func appFlags(f *flags, c *app.Config) {
 	f.boolean(&c.Campaigns, "campaigns", true, "run campaigns: the trigger engine beside the loader and the sender worker that delivers due messages")
 	f.boolean(&c.WebhookAllowPrivate, "webhook-allow-private", false, "let campaign webhooks and pushes reach private and loopback addresses (turns the SSRF guard off: for tests against receivers on loopback)")
 	f.str(&c.PublicURL, "public-url", "", "public base URL of this server (https://journey.example.com), the base of campaign click links; default http:// and --addr")
+	f.str(&c.SMTP, "smtp", "", "SMTP relay of email campaigns: smtp://[user[:password]@]host[:port][?tls=starttls|opportunistic|tls|none]; empty = no email campaigns")
+	f.str(&c.VAPIDPublicKey, "vapid-public-key", "", "Web Push: the VAPID public key (base64url, P-256); empty = no Web Push campaigns")
+	f.str(&c.VAPIDPrivateKey, "vapid-private-key", "", "Web Push: the VAPID private key (base64url)")
+	f.str(&c.VAPIDSubject, "vapid-subject", "", "Web Push: the contact push services may reach, mailto:ops@example.com or an https URL")
 }
 
 // formatPrefixes writes CIDRs as --trusted-proxies reads them.

@@ -7,8 +7,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"html"
+	"io"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -33,6 +36,11 @@ type CampaignOptions struct {
 	// Cache, when set, is the process's campaign cache, dropped after a
 	// change so that the trigger engine and the sender see it at once.
 	Cache *campaign.Campaigns
+	// Email says the server has an SMTP relay (--smtp); VAPIDPublicKey is
+	// its Web Push key, "" without Web Push. Campaigns on a channel the
+	// server cannot send are refused.
+	Email          bool
+	VAPIDPublicKey string
 }
 
 // Campaigns (SPEC §6, package campaign) over the secret-key API
@@ -58,6 +66,15 @@ func (s *Server) registerCampaigns(mux *http.ServeMux) {
 		mux.HandleFunc(rt.method+" /ui/api/projects/{pid}"+rt.path, s.withUIProject(rt.role, func(w http.ResponseWriter, r *http.Request, u *uiUser, p meta.Project) { h(w, r, p, u.ID) }))
 	}
 	mux.HandleFunc("GET /c/{token}", s.campaignClick)
+	mux.HandleFunc("GET /u/{token}", s.unsubscribePage)
+	mux.HandleFunc("POST /u/{token}", s.unsubscribe)
+	mux.HandleFunc("GET /push/vapid-public-key", s.vapidPublicKey)
+	mux.HandleFunc("OPTIONS /push/subscribe", s.pushSubscribe)
+	mux.HandleFunc("POST /push/subscribe", s.pushSubscribe)
+	mux.HandleFunc("GET /push/sw.js", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", channel.ServiceWorkerContentType)
+		_, _ = w.Write(channel.ServiceWorker())
+	})
 }
 
 // campaignView is a campaign as the API answers it: its definition (never
@@ -146,6 +163,12 @@ func (s *Server) checkCampaign(d *campaign.Definition) (generated string, err er
 		if err := check("goal.filters", d.Goal.Filters); err != nil {
 			return "", err
 		}
+	}
+	switch {
+	case d.Channel.Type == campaign.ChannelEmail && !s.Campaigns.Email:
+		return "", insight.Bad("channel.type", "this server has no SMTP relay for email campaigns (start it with --smtp)")
+	case d.Channel.Type == campaign.ChannelWebPush && s.Campaigns.VAPIDPublicKey == "":
+		return "", insight.Bad("channel.type", "this server has no Web Push keys (start it with --vapid-public-key, --vapid-private-key and --vapid-subject)")
 	}
 	if d.Channel.Type == campaign.ChannelWebhook {
 		if _, err := channel.CheckURL(d.Channel.URL, s.Campaigns.AllowPrivate); err != nil {
@@ -442,24 +465,13 @@ func (s *Server) previewCampaign(w http.ResponseWriter, r *http.Request, p meta.
 // $message_clicked for the send and redirects to the URL the message was
 // rendered with, and nowhere else; an unknown or forged token is 404.
 func (s *Server) campaignClick(w http.ResponseWriter, r *http.Request) {
-	notFound := func() { writeError(w, http.StatusNotFound, "no such link") }
-	projectID, key, nonce, ok := campaign.ParseClickToken(r.PathValue("token"))
-	if !ok {
-		notFound()
+	sdp, plp := s.sendOfToken(w, r)
+	if sdp == nil {
 		return
 	}
-	sd, err := s.Meta.SendByKey(r.Context(), projectID, key)
-	if errors.Is(err, meta.ErrNotFound) {
-		notFound()
-		return
-	}
-	if err != nil {
-		metaError(w, "link", err)
-		return
-	}
-	pl, err := campaign.ParsePayload(sd.Payload)
-	if err != nil || pl.Target == "" || pl.Click == "" || subtle.ConstantTimeCompare([]byte(pl.Click), []byte(nonce)) != 1 {
-		notFound()
+	sd, pl, projectID, key := *sdp, *plp, sdp.ProjectID, sdp.Key
+	if pl.Target == "" {
+		writeError(w, http.StatusNotFound, "no such link")
 		return
 	}
 	if s.Campaigns.Emit != nil {
@@ -473,4 +485,154 @@ func (s *Server) campaignClick(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("Referrer-Policy", "no-referrer")
 	http.Redirect(w, r, pl.Target, http.StatusFound)
+}
+
+// sendOfToken finds the send of a click or unsubscribe token (nil, and
+// 404 answered, when there is none or the token is forged).
+func (s *Server) sendOfToken(w http.ResponseWriter, r *http.Request) (*meta.Send, *campaign.Payload) {
+	notFound := func() { writeError(w, http.StatusNotFound, "no such link") }
+	projectID, key, nonce, ok := campaign.ParseClickToken(r.PathValue("token"))
+	if !ok {
+		notFound()
+		return nil, nil
+	}
+	sd, err := s.Meta.SendByKey(r.Context(), projectID, key)
+	if errors.Is(err, meta.ErrNotFound) {
+		notFound()
+		return nil, nil
+	}
+	if err != nil {
+		metaError(w, "link", err)
+		return nil, nil
+	}
+	pl, err := campaign.ParsePayload(sd.Payload)
+	if err != nil || pl.Click == "" || subtle.ConstantTimeCompare([]byte(pl.Click), []byte(nonce)) != 1 {
+		notFound()
+		return nil, nil
+	}
+	return &sd, &pl
+}
+
+// unsubscribePage answers the link of an email's unsubscribe URL with a
+// button (a GET never unsubscribes: mail scanners follow links).
+func (s *Server) unsubscribePage(w http.ResponseWriter, r *http.Request) {
+	sd, pl := s.sendOfToken(w, r)
+	if sd == nil {
+		return
+	}
+	if pl.To == "" {
+		writeError(w, http.StatusNotFound, "no such link")
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Referrer-Policy", "no-referrer")
+	fmt.Fprintf(w, `<!DOCTYPE html><html><head><meta charset="utf-8"><title>Unsubscribe</title></head><body>
+<form method="post"><p>Stop emails to %s?</p><button type="submit">Unsubscribe</button></form></body></html>
+`, html.EscapeString(pl.To))
+}
+
+// unsubscribe is the one-click unsubscribe (RFC 8058: a POST of
+// "List-Unsubscribe=One-Click", or the page's button): the address gets
+// no more email from any campaign of the project.
+func (s *Server) unsubscribe(w http.ResponseWriter, r *http.Request) {
+	sd, pl := s.sendOfToken(w, r)
+	if sd == nil {
+		return
+	}
+	if pl.To == "" {
+		writeError(w, http.StatusNotFound, "no such link")
+		return
+	}
+	if err := s.Meta.Unsubscribe(r.Context(), sd.ProjectID, campaign.ChannelEmail, strings.ToLower(pl.To)); err != nil {
+		metaError(w, "unsubscribe", err)
+		return
+	}
+	if s.Campaigns.Emit != nil {
+		ev := campaign.MessageEvent("$message_unsubscribed", *sd, *pl, time.Now(), nil)
+		if err := s.Campaigns.Emit(r.Context(), event.Batch{ProjectID: sd.ProjectID, Events: []event.Event{ev}}); err != nil {
+			slog.Warn("cannot record an unsubscribe", "key", sd.Key, "err", err)
+		}
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	fmt.Fprintf(w, "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>Unsubscribed</title></head><body><p>%s will get no more emails.</p></body></html>\n",
+		html.EscapeString(pl.To))
+}
+
+// vapidPublicKey answers the key browsers subscribe to Web Push with
+// (applicationServerKey): {"public_key"}.
+func (s *Server) vapidPublicKey(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Access-Control-Allow-Origin", "*")
+	if s.Campaigns.VAPIDPublicKey == "" {
+		writeError(w, http.StatusNotFound, "this server has no Web Push keys")
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"public_key": s.Campaigns.VAPIDPublicKey})
+}
+
+// maxSubscribeBody bounds a Web Push subscription request.
+const maxSubscribeBody = 16 << 10
+
+// pushSubscribe records a browser's Web Push subscription for a distinct
+// id: POST /push/subscribe {"token": project token, "distinct_id",
+// "subscription": PushSubscription.toJSON()} (from any origin, as JSON or
+// text/plain, as capture is). It is stored as the person property
+// $web_push_subscription by a $web_push_subscribed event through the
+// event log, so it follows merges like every property.
+func (s *Server) pushSubscribe(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Access-Control-Allow-Origin", "*")
+	if r.Method == http.MethodOptions {
+		w.Header().Set("Access-Control-Allow-Methods", "POST")
+		w.Header().Set("Access-Control-Allow-Headers", "Content-Type")
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	if s.Campaigns.VAPIDPublicKey == "" || s.Campaigns.Emit == nil {
+		writeError(w, http.StatusNotFound, "this server has no Web Push keys")
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxSubscribeBody))
+	if err != nil {
+		writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("body too large: at most %d bytes", maxSubscribeBody))
+		return
+	}
+	var req struct {
+		Token        string          `json:"token"`
+		DistinctID   string          `json:"distinct_id"`
+		Subscription json.RawMessage `json:"subscription"`
+	}
+	if err := json.Unmarshal(body, &req); err != nil {
+		writeBad(w, insight.Bad("body", "cannot decode body as JSON: %v", err))
+		return
+	}
+	if req.DistinctID == "" || len(req.DistinctID) > 200 || !storable(req.DistinctID) {
+		writeBad(w, insight.Bad("distinct_id", "missing (at most 200 bytes of text)"))
+		return
+	}
+	sub, err := channel.ParsePushSubscription(req.Subscription, s.Campaigns.AllowPrivate)
+	if err != nil {
+		writeBad(w, insight.Bad("subscription", "%v", err))
+		return
+	}
+	p, err := s.Meta.ProjectByToken(r.Context(), req.Token)
+	if errors.Is(err, meta.ErrNotFound) {
+		writeError(w, http.StatusUnauthorized, "unknown project token")
+		return
+	}
+	if err != nil {
+		metaError(w, "project", err)
+		return
+	}
+	var value map[string]any
+	b, _ := json.Marshal(sub)
+	_ = json.Unmarshal(b, &value)
+	now := time.Now()
+	ev := event.Event{UUID: uuid.NewString(), Event: "$web_push_subscribed", DistinctID: req.DistinctID, Timestamp: now, ReceivedAt: now,
+		Properties: map[string]any{"endpoint": sub.Endpoint}, Set: map[string]any{campaign.PushSubscriptionProperty: value}}
+	if err := s.Campaigns.Emit(r.Context(), event.Batch{ProjectID: p.ID, Events: []event.Event{ev}}); err != nil {
+		writeError(w, http.StatusServiceUnavailable, "cannot record the subscription; try again")
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "subscribed"})
 }

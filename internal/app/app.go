@@ -22,6 +22,7 @@ import (
 	"github.com/journey-dev/journey/internal/api"
 	"github.com/journey-dev/journey/internal/campaign"
 	"github.com/journey-dev/journey/internal/capture"
+	"github.com/journey-dev/journey/internal/channel"
 	"github.com/journey-dev/journey/internal/enrich"
 	"github.com/journey-dev/journey/internal/event"
 	"github.com/journey-dev/journey/internal/eventlog"
@@ -111,6 +112,16 @@ type Config struct {
 	// PublicURL is the server's public base URL, the base of campaign
 	// click links (/c/{token}); "" = http:// and Addr.
 	PublicURL string
+	// SMTP is the relay email campaigns go through,
+	// smtp://[user[:password]@]host[:port][?tls=…] (ParseSMTP); "" = no
+	// email campaigns.
+	SMTP string
+	// VAPIDPublicKey, VAPIDPrivateKey and VAPIDSubject are the Web Push
+	// application server's keys (base64url, channel.GenerateVAPIDKeys)
+	// and contact (mailto: or https:); unset = no Web Push campaigns.
+	VAPIDPublicKey  string
+	VAPIDPrivateKey string
+	VAPIDSubject    string
 }
 
 // Defaults of the server timeouts Config leaves empty.
@@ -343,6 +354,7 @@ type App struct {
 	campaigns *campaign.Campaigns
 	engine    *campaign.Engine
 	engineLog eventlog.Log
+	smtp      *channel.SMTPConfig // nil without --smtp
 }
 
 // Open opens every store under the data directory and starts the loader.
@@ -378,6 +390,13 @@ func Open(cfg Config) (*App, error) {
 	}
 	a.Loader = loader.New(a.Log, a.Events, 0)
 	a.campaigns = &campaign.Campaigns{Meta: a.Meta}
+	if err := a.openChannels(); err != nil {
+		a.Events.Close()
+		a.Log.Close()
+		a.Meta.Close()
+		a.geo.Close()
+		return nil, err
+	}
 	if cfg.Campaigns {
 		if err := a.openEngine(cfg); err != nil {
 			a.Events.Close()
@@ -512,7 +531,8 @@ func (a *App) routes() http.Handler {
 	}
 	srv := &api.Server{Meta: a.Meta, Events: a.Events, AdminKey: a.Config.AdminKey, Ready: a.ready, Live: hub, TrustedProxies: proxies,
 		QueryMemory: a.Config.QueryMemory, QueryTimeout: a.Config.QueryTimeout,
-		Campaigns: api.CampaignOptions{AllowPrivate: a.Config.WebhookAllowPrivate, Emit: sink.Append, Cache: a.campaigns}}
+		Campaigns: api.CampaignOptions{AllowPrivate: a.Config.WebhookAllowPrivate, Emit: sink.Append, Cache: a.campaigns,
+			Email: a.smtp != nil, VAPIDPublicKey: a.vapidPublic()}}
 	srv.Register(rest)
 	a.api = srv
 	rest.Handle("/", web.Handler())

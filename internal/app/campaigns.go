@@ -2,9 +2,11 @@ package app
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 
 	"github.com/journey-dev/journey/internal/campaign"
@@ -79,13 +81,119 @@ func (a *App) runEngine(ctx context.Context) (stop func()) {
 func (a *App) startSender(ctx context.Context) {
 	host, _ := os.Hostname()
 	owner := fmt.Sprintf("%s-%d-%s", host, os.Getpid(), meta.NewCSRFToken()[:8])
+	client := channel.NewHTTPClient(channel.ClientOptions{AllowPrivate: a.Config.WebhookAllowPrivate})
 	s := campaign.NewSender(campaign.SenderConfig{
 		Meta: a.Meta, Events: a.Events, Campaigns: a.campaigns, Emit: a.sink.Append, Owner: owner,
-		HTTP: channel.NewHTTPClient(channel.ClientOptions{AllowPrivate: a.Config.WebhookAllowPrivate}),
+		HTTP: client, Channel: a.channelSender(client),
 	})
 	a.wg.Add(1)
 	go func() {
 		defer a.wg.Done()
 		s.Run(ctx)
 	}()
+}
+
+// ParseSMTP reads --smtp: smtp://[user[:password]@]host[:port] with
+// optional parameters tls (starttls, the default; opportunistic; tls;
+// none: plain text, for local relays and tests), auth (a SASL
+// mechanism), domain (of Message-IDs), helo and unsubscribe (the address
+// of List-Unsubscribe's mailto: entry); smtps:// is tls=tls. The sender
+// of each campaign is its channel's from.
+func ParseSMTP(raw string) (channel.SMTPConfig, error) {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "smtp" && u.Scheme != "smtps") || u.Hostname() == "" {
+		return channel.SMTPConfig{}, fmt.Errorf("invalid --smtp %q: want smtp://[user[:password]@]host[:port][?tls=starttls|opportunistic|tls|none]", raw)
+	}
+	cfg := channel.SMTPConfig{Host: u.Hostname(), TLS: "starttls"}
+	if u.Scheme == "smtps" {
+		cfg.TLS = "tls"
+	}
+	if p := u.Port(); p != "" {
+		if cfg.Port, err = strconv.Atoi(p); err != nil || cfg.Port < 1 || cfg.Port > 65535 {
+			return channel.SMTPConfig{}, fmt.Errorf("invalid --smtp port %q", p)
+		}
+	}
+	if u.User != nil {
+		cfg.Username = u.User.Username()
+		cfg.Password, _ = u.User.Password()
+	}
+	q := u.Query()
+	if v := q.Get("tls"); v != "" {
+		cfg.TLS = v
+	}
+	cfg.AuthMechanism, cfg.Domain, cfg.HELO, cfg.UnsubscribeMailto = q.Get("auth"), q.Get("domain"), q.Get("helo"), q.Get("unsubscribe")
+	// The configuration is checked with a placeholder sender.
+	probe := cfg
+	probe.From = "journey@example.com"
+	if _, err := channel.NewEmail(probe); err != nil {
+		return channel.SMTPConfig{}, fmt.Errorf("invalid --smtp: %w", err)
+	}
+	return cfg, nil
+}
+
+// openChannels checks the email and Web Push settings.
+func (a *App) openChannels() error {
+	if a.Config.SMTP != "" {
+		cfg, err := ParseSMTP(a.Config.SMTP)
+		if err != nil {
+			return err
+		}
+		a.smtp = &cfg
+	}
+	c := a.Config
+	switch n := btoi(c.VAPIDPublicKey != "") + btoi(c.VAPIDPrivateKey != "") + btoi(c.VAPIDSubject != ""); n {
+	case 0:
+	case 3:
+		if _, err := channel.LoadVAPIDKeys(c.VAPIDPublicKey, c.VAPIDPrivateKey); err != nil {
+			return fmt.Errorf("invalid --vapid-public-key/--vapid-private-key: %w", err)
+		}
+		if _, err := channel.NewWebPush(channel.WebPushConfig{Keys: channel.VAPIDKeys{Public: c.VAPIDPublicKey, Private: c.VAPIDPrivateKey},
+			Subject: c.VAPIDSubject, Client: channel.NewHTTPClient(channel.ClientOptions{})}); err != nil {
+			return fmt.Errorf("invalid --vapid-subject: %w", err)
+		}
+	default:
+		return errors.New("web push needs --vapid-public-key, --vapid-private-key and --vapid-subject together")
+	}
+	return nil
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// vapidPublic is the VAPID public key browsers subscribe with, "" when
+// Web Push is off.
+func (a *App) vapidPublic() string {
+	if a.Config.VAPIDPrivateKey == "" || a.Config.VAPIDSubject == "" {
+		return ""
+	}
+	return a.Config.VAPIDPublicKey
+}
+
+// channelSender makes the senders of email and Web Push campaigns.
+func (a *App) channelSender(client *channel.HTTPClient) func(l *campaign.Live) (channel.Sender, error) {
+	return func(l *campaign.Live) (channel.Sender, error) {
+		ch := l.Def.Channel
+		switch ch.Type {
+		case campaign.ChannelEmail:
+			if a.smtp == nil {
+				return nil, errors.New("email campaigns need the server's --smtp relay")
+			}
+			cfg := *a.smtp
+			cfg.From, cfg.ReplyTo = ch.From, ch.ReplyTo
+			return channel.NewEmail(cfg)
+		case campaign.ChannelWebPush:
+			if a.vapidPublic() == "" {
+				return nil, errors.New("web push campaigns need the server's --vapid-* keys")
+			}
+			return channel.NewWebPush(channel.WebPushConfig{
+				Keys:    channel.VAPIDKeys{Public: a.Config.VAPIDPublicKey, Private: a.Config.VAPIDPrivateKey},
+				Subject: a.Config.VAPIDSubject, TTL: ch.TTLDur, Urgency: ch.Urgency, Client: client,
+			})
+		}
+		return nil, fmt.Errorf("no sender for %s campaigns", ch.Type)
+	}
 }

@@ -87,8 +87,13 @@ type Payload struct {
 	Target string `json:"target,omitempty"`
 	// Click is the random part of the click token.
 	Click string `json:"click,omitempty"`
-	// To is an email's recipient (the person's email property).
-	To string `json:"to,omitempty"`
+	// To is an email's recipient (the person's email property) and
+	// Unsubscribe its one-click unsubscribe URL (/u/{token}).
+	To          string `json:"to,omitempty"`
+	Unsubscribe string `json:"unsubscribe,omitempty"`
+	// Push is a Web Push's subscription (the person's
+	// $web_push_subscription property).
+	Push *channel.PushSubscription `json:"push,omitempty"`
 	// TriggerEvent and TriggerAt are the trigger's name and time.
 	TriggerEvent string    `json:"trigger_event"`
 	TriggerAt    time.Time `json:"trigger_at"`
@@ -780,6 +785,29 @@ func EmailOf(props map[string]any) string {
 	return ""
 }
 
+// PushSubscriptionProperty is the person property that holds the
+// browser's Web Push subscription (set by POST /push/subscribe).
+const PushSubscriptionProperty = "$web_push_subscription"
+
+// PushSubscriptionOf is a person's Web Push subscription, nil when none
+// (or not a usable one; the sender checks it again against its SSRF
+// guard).
+func PushSubscriptionOf(props map[string]any) *channel.PushSubscription {
+	v, ok := props[PushSubscriptionProperty]
+	if !ok || v == nil {
+		return nil
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil
+	}
+	sub, err := channel.ParsePushSubscription(b, true)
+	if err != nil {
+		return nil
+	}
+	return sub
+}
+
 // TemplateData is what a variant's templates read: the person's
 // properties (with distinct_id), the trigger event's (with event, uuid
 // and timestamp), the item (the trigger's value of the goal's match
@@ -837,12 +865,22 @@ func (e *Engine) render(projectID int64, l *Live, v *Variant, key string, ev *ev
 	}
 	p.Subject = channel.RenderSubject(subject, data)
 	p.Body = channel.RenderBody(v.Body, data)
-	if target := RenderURL(v.URL, data); target != "" && e.cfg.PublicURL != "" {
+	base := strings.TrimRight(e.cfg.PublicURL, "/")
+	if target := RenderURL(v.URL, data); target != "" && base != "" {
 		p.Target, p.Click = target, newNonce()
-		p.URL = strings.TrimRight(e.cfg.PublicURL, "/") + "/c/" + ClickToken(projectID, key, p.Click)
+		p.URL = base + "/c/" + ClickToken(projectID, key, p.Click)
 	}
-	if l.Def.Channel.Type == ChannelEmail {
+	switch l.Def.Channel.Type {
+	case ChannelEmail:
 		p.To = EmailOf(person.Properties)
+		if base != "" {
+			if p.Click == "" {
+				p.Click = newNonce()
+			}
+			p.Unsubscribe = base + "/u/" + ClickToken(projectID, key, p.Click)
+		}
+	case ChannelWebPush:
+		p.Push = PushSubscriptionOf(person.Properties)
 	}
 	return p
 }

@@ -75,11 +75,11 @@ type Sender struct {
 	wake chan struct{}
 
 	mu       sync.Mutex
-	webhooks map[int64]webhookEntry // campaign id → its sender at a version
-	nextSlot map[int64]time.Time    // campaign id → the next send its rate allows
+	senders  map[int64]senderEntry // campaign id → its channel's sender at a version
+	nextSlot map[int64]time.Time   // campaign id → the next send its rate allows
 }
 
-type webhookEntry struct {
+type senderEntry struct {
 	version int
 	sender  channel.Sender
 }
@@ -105,7 +105,7 @@ func NewSender(cfg SenderConfig) *Sender {
 	if cfg.Campaigns == nil {
 		cfg.Campaigns = &Campaigns{Meta: cfg.Meta}
 	}
-	return &Sender{cfg: cfg, wake: make(chan struct{}, 1), webhooks: map[int64]webhookEntry{}, nextSlot: map[int64]time.Time{}}
+	return &Sender{cfg: cfg, wake: make(chan struct{}, 1), senders: map[int64]senderEntry{}, nextSlot: map[int64]time.Time{}}
 }
 
 // Wake makes an idle sender look for due sends at once.
@@ -267,13 +267,28 @@ func (s *Sender) handle(ctx context.Context, sd meta.Send) error {
 			return deferTo(next)
 		}
 	}
-	if d.Channel.Type == ChannelEmail && p.To != "" {
+	switch d.Channel.Type {
+	case ChannelEmail:
+		if p.To == "" {
+			return cancelSend("the person has no email address")
+		}
 		unsub, err := m.IsUnsubscribed(bk, sd.ProjectID, ChannelEmail, strings.ToLower(p.To))
 		if err != nil {
 			return err
 		}
 		if unsub {
 			return cancelSend("unsubscribed")
+		}
+	case ChannelWebPush:
+		if p.Push == nil {
+			return cancelSend("the person has no push subscription")
+		}
+		unsub, err := m.IsUnsubscribed(bk, sd.ProjectID, ChannelWebPush, p.Push.Endpoint)
+		if err != nil {
+			return err
+		}
+		if unsub {
+			return cancelSend("the push subscription is gone")
 		}
 	}
 	if at, ok := s.rate(sd.CampaignID, d.Audience.Spacing(), now); !ok {
@@ -293,7 +308,8 @@ func (s *Sender) handle(ctx context.Context, sd meta.Send) error {
 		return s.fail(bk, sd, p, now, err.Error())
 	}
 	msg := channel.Message{Key: sd.Key, CampaignID: sd.CampaignID, PersonID: sd.PersonID, DistinctID: sd.DistinctID,
-		Variant: sd.Variant, TriggerUUID: sd.TriggerUUID, Subject: p.Subject, Body: p.Body, URL: p.URL, To: p.To}
+		Variant: sd.Variant, TriggerUUID: sd.TriggerUUID, Subject: p.Subject, Body: p.Body, URL: p.URL, To: p.To,
+		Unsubscribe: p.Unsubscribe, Push: p.Push}
 	o := snd.Send(ctx, msg)
 	at := s.cfg.Now()
 	switch {
@@ -317,12 +333,42 @@ func (s *Sender) handle(ctx context.Context, sd meta.Send) error {
 			return err
 		}
 		if o.Disable {
-			reason := fmt.Sprintf("the %s endpoint is gone (%s): campaign paused", d.Channel.Type, o.String())
-			if err := SetStatus(bk, m, sd.ProjectID, sd.CampaignID, meta.CampaignPaused, reason); err != nil {
-				return err
-			}
-			s.cfg.Campaigns.Invalidate(sd.ProjectID)
+			return s.disable(bk, sd, d, p, o)
 		}
+		return nil
+	}
+}
+
+// disable stops sending where a receiver said the destination is gone:
+// a webhook endpoint (410) pauses its campaign, saying why; a mailbox
+// that does not exist (SMTP 5.1.x) and a push subscription that expired
+// (404, 410) are suppressed in every campaign of the project, as
+// unsubscribes are, and the subscription is unset on the person.
+func (s *Sender) disable(ctx context.Context, sd meta.Send, d *Definition, p Payload, o channel.Outcome) error {
+	switch d.Channel.Type {
+	case ChannelEmail:
+		if p.To == "" {
+			return nil
+		}
+		return s.cfg.Meta.Unsubscribe(ctx, sd.ProjectID, ChannelEmail, strings.ToLower(p.To))
+	case ChannelWebPush:
+		if p.Push == nil {
+			return nil
+		}
+		if err := s.cfg.Meta.Unsubscribe(ctx, sd.ProjectID, ChannelWebPush, p.Push.Endpoint); err != nil {
+			return err
+		}
+		at := s.cfg.Now()
+		gone := event.Event{UUID: EventUUID(sd.Key, "$web_push_unsubscribed"), Event: "$web_push_unsubscribed", DistinctID: sd.DistinctID,
+			Timestamp: at, ReceivedAt: at, Properties: map[string]any{"endpoint": p.Push.Endpoint, "reason": o.String()},
+			Unset: []string{PushSubscriptionProperty}}
+		return s.emit(ctx, sd, gone)
+	default:
+		reason := fmt.Sprintf("the %s endpoint is gone (%s): campaign paused", d.Channel.Type, o.String())
+		if err := SetStatus(ctx, s.cfg.Meta, sd.ProjectID, sd.CampaignID, meta.CampaignPaused, reason); err != nil {
+			return err
+		}
+		s.cfg.Campaigns.Invalidate(sd.ProjectID)
 		return nil
 	}
 }
@@ -422,29 +468,32 @@ func (s *Sender) rate(campaignID int64, spacing time.Duration, now time.Time) (t
 	return now, true
 }
 
-// channelFor is the campaign's sender: a webhook (kept per campaign
-// version), or what Channel makes.
+// channelFor is the campaign's sender, kept per campaign version: a
+// webhook, or what Channel makes.
 func (s *Sender) channelFor(l *Live) (channel.Sender, error) {
-	if l.Def.Channel.Type != ChannelWebhook {
-		if s.cfg.Channel == nil {
-			return nil, fmt.Errorf("the %s channel is not configured on this server", l.Def.Channel.Type)
-		}
-		return s.cfg.Channel(l)
-	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if e, ok := s.webhooks[l.Meta.ID]; ok && e.version == l.Meta.Version {
+	if e, ok := s.senders[l.Meta.ID]; ok && e.version == l.Meta.Version {
 		return e.sender, nil
 	}
-	if s.cfg.HTTP == nil {
-		return nil, errors.New("webhooks are not configured on this server")
+	var snd channel.Sender
+	var err error
+	switch {
+	case l.Def.Channel.Type == ChannelWebhook && s.cfg.HTTP != nil:
+		snd, err = channel.NewWebhook(l.Def.Channel.URL, l.Def.Channel.Secret, s.cfg.HTTP)
+	case l.Def.Channel.Type != ChannelWebhook && s.cfg.Channel != nil:
+		snd, err = s.cfg.Channel(l)
+	default:
+		err = fmt.Errorf("the %s channel is not configured on this server", l.Def.Channel.Type)
 	}
-	w, err := channel.NewWebhook(l.Def.Channel.URL, l.Def.Channel.Secret, s.cfg.HTTP)
 	if err != nil {
 		return nil, err
 	}
-	s.webhooks[l.Meta.ID] = webhookEntry{version: l.Meta.Version, sender: w}
-	return w, nil
+	if len(s.senders) > 10000 {
+		s.senders = map[int64]senderEntry{}
+	}
+	s.senders[l.Meta.ID] = senderEntry{version: l.Meta.Version, sender: snd}
+	return snd, nil
 }
 
 // personEventsRead bounds the events GoalReached reads per send.
