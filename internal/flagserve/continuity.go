@@ -29,6 +29,13 @@ import (
 //     distinct ids (at most maxLinkedIDs of them; the identified person
 //     holds the anonymous id by then) and copies what it finds to its
 //     own rows, so that the next request reads one row.
+//   - When neither id was a stored person at identify (the visitor's
+//     events are still on their way to the event store), the replica
+//     remembers the anonymous id for a while (bounded, per project
+//     share): once the store shows the distinct id's person holding that
+//     anonymous id — the merge happened — the anonymous id's bucket is
+//     recorded for the distinct id. A made-up pair never merges, so it
+//     still writes nothing.
 //
 // Writes are only of rows that do not exist yet (FlagHashKeys is read
 // first, and the ids that have rows are cached: rows never change; the
@@ -122,10 +129,41 @@ func (s *Service) hashKeys(ctx context.Context, sn *snapshot, req *Request, list
 			break
 		}
 	}
+	if len(out) < len(need) {
+		s.adoptIdentified(req, me, out, found, need)
+	}
 	if len(found) > 0 {
 		s.writeHashKeys(ctx, req, distinct, found, ans)
 	}
 	return out
+}
+
+// identifiedTTL is how long an identify whose ids were not stored yet is
+// remembered: long enough for its events to be loaded.
+const identifiedTTL = 10 * time.Minute
+
+// adoptIdentified completes out and found with the anonymous id an
+// earlier identify of this distinct id remembered, once the distinct
+// id's person holds it (me, a stored person).
+func (s *Service) adoptIdentified(req *Request, me person, out, found map[string]string, need []string) {
+	key := cacheKey(req.ProjectID, req.DistinctID)
+	anon, ok := s.identified.get(key, s.opt.Now())
+	if !ok {
+		return
+	}
+	merged := false
+	for _, id := range me.ids {
+		merged = merged || id == anon
+	}
+	if !merged {
+		return
+	}
+	s.identified.remove(key)
+	for _, k := range need {
+		if _, ok := out[k]; !ok {
+			out[k], found[k] = anon, anon
+		}
+	}
 }
 
 // identify completes out (the distinct id's own hash keys) with the
@@ -196,6 +234,11 @@ func (s *Service) identify(ctx context.Context, sn *snapshot, req *Request, own,
 		if len(want) > 0 {
 			s.writeHashKeys(ctx, req, anon, want, ans)
 		}
+	default:
+		// Neither is stored yet: remember the pair until the store
+		// shows the merge (adoptIdentified).
+		key := cacheKey(req.ProjectID, req.DistinctID)
+		s.identified.put(req.ProjectID, key, anon, len(key)+len(anon)+64, s.opt.Now().Add(identifiedTTL), false)
 	}
 }
 

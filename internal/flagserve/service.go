@@ -144,6 +144,9 @@ type Service struct {
 	// never overwritten); writes bounds SetFlagHashKeys per client.
 	hashKeyCache shareCache[map[string]string]
 	writes       *ClientLimiter
+	// identified remembers, briefly, the anonymous id of an identify
+	// whose ids were not stored persons yet (see continuity.go).
+	identified shareCache[string]
 
 	mu       sync.Mutex
 	projects map[int64]*list.Element // of *projectEntry
@@ -158,6 +161,7 @@ func New(m Meta, p Persons, opt Options) *Service {
 	s := &Service{meta: m, opt: opt, projects: map[int64]*list.Element{},
 		writes: NewClientLimiter(opt.HashKeyWrites, opt.HashKeyBurst, opt.MaxClients, opt.Now)}
 	s.hashKeyCache.init(opt.MaxHashKeys, 16<<20, opt.MaxHashKeys/64)
+	s.identified.init(opt.MaxHashKeys, 8<<20, 1)
 	if p != nil {
 		s.persons = newPersonCache(p, opt.PersonTTL, opt.MaxPersons, opt.MaxPersonBytes, opt.Now)
 		s.groups, _ = p.(GroupGetter)

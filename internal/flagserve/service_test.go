@@ -628,3 +628,37 @@ func BenchmarkEvaluate(b *testing.B) {
 		}
 	}
 }
+
+// TestContinuityBeforeEitherIsStored: posthog-js identifies before the
+// visitor's first events reach the event store (neither id is a stored
+// person): the answer uses the anonymous bucket, nothing is written, and
+// once the store shows the merge the user keeps that bucket and gets its
+// rows. A pair that never merges writes nothing.
+func TestContinuityBeforeEitherIsStored(t *testing.T) {
+	w := newWorld(t, Options{})
+	w.continuityFlags()
+	anon, user := continuityIDs("early-")
+	if got := values(w.eval(Request{DistinctID: user, AnonDistinctID: anon, Client: "c"})); got != "keep=true plain=false" {
+		t.Fatalf("on identify: %q", got)
+	}
+	if len(w.hashKeys(user)) != 0 || len(w.hashKeys(anon)) != 0 {
+		t.Fatalf("rows written before either id is a stored person: %v %v", w.hashKeys(user), w.hashKeys(anon))
+	}
+	// A made-up pair for another id: never merges, never written.
+	if got := values(w.eval(Request{DistinctID: "victim", AnonDistinctID: anon, Client: "c"})); !strings.HasPrefix(got, "keep=true") {
+		t.Fatalf("made-up pair: %q", got)
+	}
+	w.p.store("victim")
+	w.eval(Request{DistinctID: "victim"})
+	if hk := w.hashKeys("victim"); len(hk) != 0 {
+		t.Errorf("a pair that never merged wrote rows: %v", hk)
+	}
+	// The events arrive: the user's person holds the anonymous id.
+	w.p.store(anon, user)
+	if got := values(w.eval(Request{DistinctID: user})); got != "keep=true plain=false" {
+		t.Errorf("after the merge: %q, want the anonymous bucket", got)
+	}
+	if hk := w.hashKeys(user); hk["keep"] != anon {
+		t.Errorf("after the merge: user rows %v, want the anonymous id", hk)
+	}
+}
