@@ -10,6 +10,7 @@ import (
 	"html"
 	"io"
 	"log/slog"
+	"math"
 	"net/http"
 	"strings"
 	"time"
@@ -41,24 +42,30 @@ type CampaignOptions struct {
 	// server cannot send are refused.
 	Email          bool
 	VAPIDPublicKey string
+	// Sender, when set, makes a campaign's channel sender for test sends
+	// (POST /campaigns/{id}/test).
+	Sender func(l *campaign.Live) (channel.Sender, error)
 }
 
 // Campaigns (SPEC §6, package campaign) over the secret-key API
 // (/api/v1/campaigns) and the UI (/ui/api/projects/{pid}/campaigns:
 // viewers read, members change), and the public click redirect /c/{token}.
 func (s *Server) registerCampaigns(mux *http.ServeMux) {
-	viewer, member := meta.RoleViewer, meta.RoleMember
+	viewer, member, admin := meta.RoleViewer, meta.RoleMember, meta.RoleAdmin
 	routes := []struct {
 		method, path, role string
 		h                  experimentHandler
 	}{
 		{"GET", "/campaigns", viewer, s.listCampaigns},
+		{"GET", "/campaigns/control-group", viewer, s.getControlGroup},
+		{"PUT", "/campaigns/control-group", admin, s.putControlGroup},
 		{"POST", "/campaigns", member, s.createCampaign},
 		{"GET", "/campaigns/{id}", viewer, s.getCampaign},
 		{"PATCH", "/campaigns/{id}", member, s.patchCampaign},
 		{"DELETE", "/campaigns/{id}", member, s.deleteCampaign},
 		{"GET", "/campaigns/{id}/report", viewer, s.campaignReport},
 		{"POST", "/campaigns/{id}/preview", viewer, s.previewCampaign},
+		{"POST", "/campaigns/{id}/test", member, s.testCampaign},
 	}
 	for _, rt := range routes {
 		h := rt.h
@@ -635,4 +642,134 @@ func (s *Server) pushSubscribe(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "subscribed"})
+}
+
+// maxControlGroup bounds the project-wide control group, in percent.
+const maxControlGroup = 50
+
+// getControlGroup answers the project-wide control group that no
+// campaign messages: {"percent"} (0: none).
+func (s *Server) getControlGroup(w http.ResponseWriter, r *http.Request, p meta.Project, _ int64) {
+	raw, err := s.Meta.Setting(r.Context(), p.ID, campaign.ControlGroupSetting)
+	pct := 0.0
+	if err == nil {
+		var v struct {
+			Percent float64 `json:"percent"`
+		}
+		_ = json.Unmarshal(raw, &v)
+		pct = v.Percent
+	} else if !errors.Is(err, meta.ErrNotFound) {
+		metaError(w, "control group", err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"percent": pct})
+}
+
+// putControlGroup sets it (admins): {"percent": 0..50}. Persons fall in
+// it by a project-wide stable hash, so the same persons stay in it as
+// long as the share does not shrink.
+func (s *Server) putControlGroup(w http.ResponseWriter, r *http.Request, p meta.Project, _ int64) {
+	raw, ok := readExperimentBody(w, r)
+	if !ok {
+		return
+	}
+	var b struct {
+		Percent *float64 `json:"percent"`
+	}
+	if err := decodeExperimentBody(raw, &b); err != nil {
+		writeBad(w, err)
+		return
+	}
+	if b.Percent == nil || math.IsNaN(*b.Percent) || *b.Percent < 0 || *b.Percent > maxControlGroup {
+		writeBad(w, insight.Bad("percent", "must be 0..%d", maxControlGroup))
+		return
+	}
+	out, _ := json.Marshal(map[string]float64{"percent": *b.Percent})
+	if err := s.Meta.SetSetting(r.Context(), p.ID, campaign.ControlGroupSetting, out); err != nil {
+		metaError(w, "control group", err)
+		return
+	}
+	s.invalidateCampaigns(p.ID)
+	writeJSON(w, http.StatusOK, map[string]any{"percent": *b.Percent})
+}
+
+// testCampaign sends one variant of the campaign, rendered for a real
+// person, once and at once, to the campaign's channel (to "to" instead of
+// the person's address, for an email): {"distinct_id", "variant", "to",
+// "event": {…}} → {"delivered", "status", "outcome", "key"}. A test send
+// is outside the schedule: no events, no frequency cap, a fresh key.
+func (s *Server) testCampaign(w http.ResponseWriter, r *http.Request, p meta.Project, _ int64) {
+	c, ok := s.loadCampaign(w, r, p)
+	if !ok {
+		return
+	}
+	body, ok := readExperimentBody(w, r)
+	if !ok {
+		return
+	}
+	var req struct {
+		DistinctID string         `json:"distinct_id"`
+		Variant    string         `json:"variant"`
+		To         string         `json:"to"`
+		Event      map[string]any `json:"event"`
+	}
+	if err := decodeExperimentBody(body, &req); err != nil {
+		writeCampaignError(w, err)
+		return
+	}
+	if req.DistinctID == "" {
+		writeBad(w, insight.Bad("distinct_id", "missing: the person to render the message for"))
+		return
+	}
+	if s.Campaigns.Sender == nil {
+		writeError(w, http.StatusServiceUnavailable, "this server does not send campaigns")
+		return
+	}
+	l, err := campaign.Decode(c)
+	if err != nil {
+		writeCampaignError(w, err)
+		return
+	}
+	v := &l.Def.Variants[0]
+	if req.Variant != "" {
+		v = nil
+		for i := range l.Def.Variants {
+			if l.Def.Variants[i].Name == req.Variant {
+				v = &l.Def.Variants[i]
+			}
+		}
+		if v == nil {
+			writeBad(w, insight.Bad("variant", "the campaign has no variant %q", req.Variant))
+			return
+		}
+	}
+	person, _, err := s.Events.PersonByDistinctID(r.Context(), p.ID, req.DistinctID)
+	if err != nil {
+		writeError(w, http.StatusNotFound, "no person with that distinct id")
+		return
+	}
+	if req.Event == nil {
+		req.Event = map[string]any{}
+	}
+	data := campaign.TemplateData(l, req.DistinctID, person.Properties, req.Event, nil)
+	subject := v.Subject
+	if subject == "" {
+		subject = l.Def.Channel.Subject
+	}
+	key := "test_" + strings.ReplaceAll(uuid.NewString(), "-", "")
+	m := channel.Message{Key: key, CampaignID: c.ID, PersonID: person.ID, DistinctID: req.DistinctID, Variant: v.Name,
+		Subject: channel.RenderSubject(subject, data), Body: channel.RenderBody(v.Body, data), URL: campaign.RenderURL(v.URL, data),
+		To: req.To, Push: campaign.PushSubscriptionOf(person.Properties)}
+	if m.To == "" {
+		m.To = campaign.EmailOf(person.Properties)
+	}
+	snd, err := s.Campaigns.Sender(l)
+	if err != nil {
+		writeBad(w, insight.Bad("channel", "%v", err))
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
+	defer cancel()
+	o := snd.Send(ctx, m)
+	writeJSON(w, http.StatusOK, map[string]any{"delivered": o.Delivered, "status": o.Status, "outcome": o.String(), "key": key})
 }

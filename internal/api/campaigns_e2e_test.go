@@ -460,6 +460,30 @@ func TestCampaignEndToEnd(t *testing.T) {
 		t.Fatalf("variants %+v", rep.Variants)
 	}
 
+	// A test send renders for a real person and sends at once, with a
+	// key of its own, outside the schedule.
+	var ts struct {
+		Delivered bool   `json:"delivered"`
+		Key       string `json:"key"`
+	}
+	x.decode(x.do("POST", "/api/v1/campaigns/"+cid+"/test", x.key, map[string]any{"distinct_id": "u001", "variant": "urgent",
+		"event": map[string]any{"item": "preview-item"}}, 200), &ts)
+	if !ts.Delivered || !strings.HasPrefix(ts.Key, "test_") {
+		t.Fatalf("test send %+v", ts)
+	}
+	if m := rc.messages()["u001"]; len(m) != 2 && !(len(m) == 1 && !wantMsg["u001"]) {
+		t.Fatalf("u001 has %d messages after a test send", len(m))
+	}
+	var pv struct {
+		Variants []struct {
+			Name, Subject, Body, URL string
+		} `json:"variants"`
+	}
+	x.decode(x.do("POST", "/api/v1/campaigns/"+cid+"/preview", x.key, map[string]any{"distinct_id": "u002", "event": map[string]any{"item": "a&b"}}, 200), &pv)
+	if len(pv.Variants) != 2 || pv.Variants[0].Body != "a&b is waiting, Pu002" || pv.Variants[0].URL != "https://shop.example.com/item/a%26b" {
+		t.Fatalf("preview %+v", pv)
+	}
+
 	// Pausing stops the messages, stopping cancels them.
 	x.do("PATCH", "/api/v1/campaigns/"+cid, x.key, map[string]any{"status": "stopped"}, 200)
 	x.do("PATCH", "/api/v1/campaigns/"+cid, x.key, map[string]any{"status": "active"}, 409)
@@ -584,5 +608,56 @@ func TestCampaignRetryAndGone(t *testing.T) {
 	x.decode(x.do("GET", "/api/v1/campaigns/"+strconv.FormatInt(g.ID, 10)+"/report", x.key, nil, 200), &rep)
 	if rep.Sent != 1 || rep.Delivered != 0 {
 		t.Fatalf("gone report %+v", rep)
+	}
+}
+
+// TestCampaignControlGroup: the project-wide control group (a stable
+// hash share of the project's persons) is never messaged by a campaign;
+// it gets "would have sent" records, reported apart from the holdout.
+func TestCampaignControlGroup(t *testing.T) {
+	secret := channel.NewSecret()
+	rc := newReceiver(t, secret)
+	x, _ := campaignStack(t, t.TempDir(), true)
+	x.createProject()
+	x.do("PUT", "/api/v1/campaigns/control-group", x.key, map[string]any{"percent": 80}, 400)
+	x.do("PUT", "/api/v1/campaigns/control-group", x.key, map[string]any{"percent": 30}, 200)
+	var cg struct {
+		Percent float64 `json:"percent"`
+	}
+	x.decode(x.do("GET", "/api/v1/campaigns/control-group", x.key, nil, 200), &cg)
+	if cg.Percent != 30 {
+		t.Fatalf("control group %v", cg.Percent)
+	}
+	var c campaignOut
+	x.decode(x.do("POST", "/api/v1/campaigns", x.key, reminderBody(rc.srv.URL, secret, "0s", 0), 201), &c)
+	var evs []event
+	for i := range 60 {
+		evs = append(evs, ev("added_to_cart", fmt.Sprintf("g%02d", i), time.Now(), map[string]any{"item": "sku", "price": 1}))
+	}
+	x.send(evs)
+	x.settle(c.ID, 60, 20*time.Second)
+	msgs := rc.messages()
+	control := 0
+	for i := range 60 {
+		who := fmt.Sprintf("g%02d", i)
+		arm := campaign.Assign(strconv.FormatInt(x.pid, 10), strconv.FormatInt(c.ID, 10), strconv.FormatInt(x.personID(who), 10), 0, 0.3)
+		if arm == campaign.ArmControlGroup {
+			control++
+		}
+		if got := len(msgs[who]); (arm == campaign.ArmTreatment) != (got == 1) {
+			t.Errorf("%s in %s got %d messages", who, arm, got)
+		}
+	}
+	if control < 8 || control > 30 {
+		t.Fatalf("%d of 60 in a 30%% control group", control)
+	}
+	x.syncLoader()
+	var rep struct {
+		Holdout      struct{ Persons int64 } `json:"holdout"`
+		ControlGroup struct{ Persons int64 } `json:"control_group"`
+	}
+	x.decode(x.do("GET", "/api/v1/campaigns/"+strconv.FormatInt(c.ID, 10)+"/report", x.key, nil, 200), &rep)
+	if rep.ControlGroup.Persons != int64(control) || rep.Holdout.Persons != 0 {
+		t.Fatalf("report %+v, want %d in the control group", rep, control)
 	}
 }

@@ -355,6 +355,7 @@ type App struct {
 	engine    *campaign.Engine
 	engineLog eventlog.Log
 	smtp      *channel.SMTPConfig // nil without --smtp
+	client    *channel.HTTPClient // webhooks' and pushes' (SSRF guard unless --webhook-allow-private)
 }
 
 // Open opens every store under the data directory and starts the loader.
@@ -532,7 +533,7 @@ func (a *App) routes() http.Handler {
 	srv := &api.Server{Meta: a.Meta, Events: a.Events, AdminKey: a.Config.AdminKey, Ready: a.ready, Live: hub, TrustedProxies: proxies,
 		QueryMemory: a.Config.QueryMemory, QueryTimeout: a.Config.QueryTimeout,
 		Campaigns: api.CampaignOptions{AllowPrivate: a.Config.WebhookAllowPrivate, Emit: sink.Append, Cache: a.campaigns,
-			Email: a.smtp != nil, VAPIDPublicKey: a.vapidPublic()}}
+			Email: a.smtp != nil, VAPIDPublicKey: a.vapidPublic(), Sender: a.testSender}}
 	srv.Register(rest)
 	a.api = srv
 	rest.Handle("/", web.Handler())

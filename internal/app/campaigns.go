@@ -81,10 +81,9 @@ func (a *App) runEngine(ctx context.Context) (stop func()) {
 func (a *App) startSender(ctx context.Context) {
 	host, _ := os.Hostname()
 	owner := fmt.Sprintf("%s-%d-%s", host, os.Getpid(), meta.NewCSRFToken()[:8])
-	client := channel.NewHTTPClient(channel.ClientOptions{AllowPrivate: a.Config.WebhookAllowPrivate})
 	s := campaign.NewSender(campaign.SenderConfig{
 		Meta: a.Meta, Events: a.Events, Campaigns: a.campaigns, Emit: a.sink.Append, Owner: owner,
-		HTTP: client, Channel: a.channelSender(client),
+		HTTP: a.client, Channel: a.channelSender(a.client),
 	})
 	a.wg.Add(1)
 	go func() {
@@ -131,8 +130,10 @@ func ParseSMTP(raw string) (channel.SMTPConfig, error) {
 	return cfg, nil
 }
 
-// openChannels checks the email and Web Push settings.
+// openChannels checks the email and Web Push settings and makes the
+// HTTP client of webhooks and pushes.
 func (a *App) openChannels() error {
+	a.client = channel.NewHTTPClient(channel.ClientOptions{AllowPrivate: a.Config.WebhookAllowPrivate})
 	if a.Config.SMTP != "" {
 		cfg, err := ParseSMTP(a.Config.SMTP)
 		if err != nil {
@@ -196,4 +197,12 @@ func (a *App) channelSender(client *channel.HTTPClient) func(l *campaign.Live) (
 		}
 		return nil, fmt.Errorf("no sender for %s campaigns", ch.Type)
 	}
+}
+
+// testSender makes a campaign's sender for a test send from the API.
+func (a *App) testSender(l *campaign.Live) (channel.Sender, error) {
+	if l.Def.Channel.Type == campaign.ChannelWebhook {
+		return channel.NewWebhook(l.Def.Channel.URL, l.Def.Channel.Secret, a.client)
+	}
+	return a.channelSender(a.client)(l)
 }
