@@ -183,6 +183,7 @@ type projectCampaigns struct {
 	checkedAt time.Time // when the revision was last read
 	loadedAt  time.Time // when the campaigns were last read
 	byID      map[int64]*Live
+	broken    map[int64]error    // campaigns whose stored definition does not decode
 	triggers  map[string][]*Live // active triggered campaigns by trigger event
 	goals     map[string][]*Live // active triggered campaigns by goal event
 	control   float64            // the project's control-group share
@@ -244,12 +245,13 @@ func (cs *Campaigns) reload(ctx context.Context, projectID int64, p *projectCamp
 	if err != nil {
 		return err
 	}
-	byID := map[int64]*Live{}
+	byID, broken := map[int64]*Live{}, map[int64]error{}
 	triggers, goals := map[string][]*Live{}, map[string][]*Live{}
 	for _, c := range list {
 		l, err := Decode(c)
 		if err != nil {
 			slog.Warn("campaign skipped", "project", projectID, "campaign", c.ID, "err", err)
+			broken[c.ID] = err
 			continue
 		}
 		byID[c.ID] = l
@@ -280,12 +282,14 @@ func (cs *Campaigns) reload(ctx context.Context, projectID int64, p *projectCamp
 	} else if !errors.Is(err, meta.ErrNotFound) {
 		return err
 	}
-	p.byID, p.triggers, p.goals, p.loc, p.control = byID, triggers, goals, loc, control
+	p.byID, p.broken, p.triggers, p.goals, p.loc, p.control = byID, broken, triggers, goals, loc, control
 	return nil
 }
 
 // Get returns one campaign of the project (any status), at most MaxAge
-// old; meta.ErrNotFound when it does not exist or was deleted.
+// old; meta.ErrNotFound when it does not exist or was deleted, the
+// decoding error when its stored definition does not decode (its sends
+// then wait rather than being cancelled).
 func (cs *Campaigns) Get(ctx context.Context, projectID, id int64) (*Live, *time.Location, error) {
 	p, err := cs.fresh(ctx, projectID, time.Time{})
 	if err != nil {
@@ -295,6 +299,9 @@ func (cs *Campaigns) Get(ctx context.Context, projectID, id int64) (*Live, *time
 	defer p.mu.Unlock()
 	l := p.byID[id]
 	if l == nil {
+		if err := p.broken[id]; err != nil {
+			return nil, nil, err
+		}
 		return nil, nil, meta.ErrNotFound
 	}
 	return l, p.loc, nil
