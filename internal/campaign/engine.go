@@ -323,63 +323,21 @@ type Checkpoints interface {
 	Save(ctx context.Context, pos uint64) error
 }
 
-// EngineCheckpointSetting is the setting that holds the engine's
-// position.
-const EngineCheckpointSetting = "campaigns.engine_checkpoint"
+// EngineConsumer is the engine's name among the log's consumers.
+const EngineConsumer = "campaigns"
 
-// MetaCheckpoints keeps the engine's checkpoint in the metadata store, as
-// a setting of the project with the lowest id: settings belong to a
-// project (a foreign key), projects are never deleted, and the log holds
-// no event before the first project exists. Save before any project
-// exists stores nothing (and there is nothing to lose).
+// MetaCheckpoints keeps the engine's checkpoint in the metadata store
+// (its row of log_consumers).
 type MetaCheckpoints struct {
 	Meta meta.Store
-
-	mu      sync.Mutex
-	project int64
-}
-
-func (m *MetaCheckpoints) home(ctx context.Context) (int64, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.project != 0 {
-		return m.project, nil
-	}
-	ps, err := m.Meta.Projects(ctx)
-	if err != nil || len(ps) == 0 {
-		return 0, err
-	}
-	m.project = ps[0].ID // Projects lists by id
-	return m.project, nil
 }
 
 func (m *MetaCheckpoints) Load(ctx context.Context) (uint64, bool, error) {
-	p, err := m.home(ctx)
-	if err != nil || p == 0 {
-		return 0, false, err
-	}
-	raw, err := m.Meta.Setting(ctx, p, EngineCheckpointSetting)
-	if errors.Is(err, meta.ErrNotFound) {
-		return 0, false, nil
-	}
-	if err != nil {
-		return 0, false, err
-	}
-	var v struct {
-		Position uint64 `json:"position"`
-	}
-	if err := json.Unmarshal(raw, &v); err != nil {
-		return 0, false, fmt.Errorf("bad %s setting: %w", EngineCheckpointSetting, err)
-	}
-	return v.Position, true, nil
+	return m.Meta.ConsumerPosition(ctx, EngineConsumer)
 }
 
 func (m *MetaCheckpoints) Save(ctx context.Context, pos uint64) error {
-	p, err := m.home(ctx)
-	if err != nil || p == 0 {
-		return err
-	}
-	return m.Meta.SetSetting(ctx, p, EngineCheckpointSetting, []byte(fmt.Sprintf(`{"position":%d}`, pos)))
+	return m.Meta.SetConsumerPosition(ctx, EngineConsumer, pos)
 }
 
 // EngineConfig configures an Engine.

@@ -49,6 +49,11 @@ type Store interface {
 	ExperimentStore
 	CampaignStore
 	SendStore
+	// ConsumerPosition is the stored event-log position of a consumer
+	// besides the loader (e.g. "campaigns"); ok is false when none is.
+	ConsumerPosition(ctx context.Context, name string) (pos uint64, ok bool, err error)
+	// SetConsumerPosition stores a consumer's position.
+	SetConsumerPosition(ctx context.Context, name string, pos uint64) error
 	UI
 	Close() error
 }
