@@ -457,11 +457,47 @@ type ExperimentSums struct {
 	XP, XQ, YP, YQ, PQ float64
 }
 
-// ExperimentQueries are a store's two reads: the exposure rows, and one
-// metric's rows (one per variant with exposed persons).
+// ExperimentRows are a store's rows for an experiment: the exposure rows
+// and, one per plan metric, each metric's rows (one per variant with
+// persons exposed to it alone). Metrics may be nil when nobody was
+// exposed to one variant alone: RunExperiment reads no metric then.
+type ExperimentRows struct {
+	Exposures []ExperimentExposureRow
+	Metrics   [][]ExperimentMetricRow
+}
+
+// ExperimentRead is a store's read of an experiment's rows: in one pass
+// (DuckDB: one statement computes the exposed persons once for the
+// exposure rows and every metric), or with ExperimentQueries.Read one
+// query at a time.
+type ExperimentRead func(p *ExperimentPlan) (*ExperimentRows, error)
+
+// ExperimentQueries are a store's reads one at a time: the exposure rows,
+// and one metric's rows (one per variant with exposed persons).
 type ExperimentQueries struct {
 	Exposures func(p *ExperimentPlan) ([]ExperimentExposureRow, error)
 	Metric    func(p *ExperimentPlan, metric int) ([]ExperimentMetricRow, error)
+}
+
+// Read is an ExperimentRead: the exposure rows, then, when some person
+// was exposed to one variant alone, each metric's rows.
+func (q ExperimentQueries) Read(p *ExperimentPlan) (*ExperimentRows, error) {
+	rows, err := q.Exposures(p)
+	if err != nil {
+		return nil, err
+	}
+	out := &ExperimentRows{Exposures: rows}
+	if !slices.ContainsFunc(rows, func(r ExperimentExposureRow) bool { return bits.OnesCount64(r.Mask) == 1 && r.Persons > 0 }) {
+		return out, nil // nobody to measure
+	}
+	for k := range p.Metrics {
+		m, err := q.Metric(p, k)
+		if err != nil {
+			return nil, err
+		}
+		out.Metrics = append(out.Metrics, m)
+	}
+	return out, nil
 }
 
 // ExperimentCounts is the answer to an Experiment: per variant, the
@@ -580,8 +616,8 @@ func (m *ExperimentMetric) value() *ExperimentValue {
 	return v
 }
 
-// RunExperiment answers an experiment from a store's rows.
-func RunExperiment(q *Experiment, tz *time.Location, run ExperimentQueries) (*ExperimentCounts, error) {
+// RunExperiment answers an experiment from the rows read reads.
+func RunExperiment(q *Experiment, tz *time.Location, read ExperimentRead) (*ExperimentCounts, error) {
 	p := q.Plan(tz)
 	days := p.Days.Len()
 	res := &ExperimentCounts{Kind: "experiment", FlagKey: q.FlagKey, Days: make([]string, days),
@@ -601,10 +637,11 @@ func RunExperiment(q *Experiment, tz *time.Location, run ExperimentQueries) (*Ex
 		}
 	}
 
-	rows, err := run.Exposures(p)
+	data, err := read(p)
 	if err != nil {
 		return nil, err
 	}
+	rows := data.Exposures
 	all := uint64(1)<<len(q.Variants) - 1
 	pairs := map[[2]int]int64{}
 	var exposed int64
@@ -646,11 +683,10 @@ func RunExperiment(q *Experiment, tz *time.Location, run ExperimentQueries) (*Ex
 	if exposed == 0 {
 		return res, nil // nobody to measure
 	}
-	for k := range q.Metrics {
-		rows, err := run.Metric(p, k)
-		if err != nil {
-			return nil, err
-		}
+	if len(data.Metrics) != len(q.Metrics) {
+		return nil, fmt.Errorf("experiment: rows for %d metrics, want %d", len(data.Metrics), len(q.Metrics))
+	}
+	for k, rows := range data.Metrics {
 		for _, r := range rows {
 			if r.Variant < 0 || r.Variant >= len(q.Variants) {
 				return nil, fmt.Errorf("experiment: metric %d: variant %d out of range", k, r.Variant)

@@ -139,7 +139,7 @@ func TestRunExperimentAssembly(t *testing.T) {
 			1: {{Variant: 2, N: 4, Sums: ExperimentSums{X: 10, XX: 30, Y: 4, YY: 6, XY: 12, P: 1, PP: 1, Q: 2, QQ: 2, XP: 3, XQ: 4, YP: 5, YQ: 6, PQ: 7}, XCap: 9.5, YCap: math.Inf(1)}},
 		},
 	}
-	res, err := RunExperiment(e, time.UTC, f.queries())
+	res, err := RunExperiment(e, time.UTC, f.queries().Read)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -183,15 +183,22 @@ func TestRunExperimentAssembly(t *testing.T) {
 
 	// Nobody exposed to one variant alone: no metric is read.
 	f = &fakeExperiment{exposures: []ExperimentExposureRow{{Mask: 0b11, Day: 0, Persons: 3}}}
-	res, err = RunExperiment(e, time.UTC, f.queries())
+	res, err = RunExperiment(e, time.UTC, f.queries().Read)
 	if err != nil || len(f.asked) != 0 || res.MultipleExposures.Persons != 3 || res.Variants[0].Metrics[0].N != 0 {
 		t.Fatalf("%+v %v, asked %v", res, err, f.asked)
 	}
 	// Rows out of range are a store's bug, not a zero.
 	for _, rows := range [][]ExperimentExposureRow{{{Mask: 0b10000, Persons: 1}}, {{Mask: 1, Day: 3, Persons: 1}}, {{Mask: 0, Persons: 1}}} {
 		f = &fakeExperiment{exposures: rows}
-		if _, err := RunExperiment(e, time.UTC, f.queries()); err == nil || !strings.Contains(err.Error(), "out of range") {
+		if _, err := RunExperiment(e, time.UTC, f.queries().Read); err == nil || !strings.Contains(err.Error(), "out of range") {
 			t.Errorf("rows %+v: %v", rows, err)
 		}
+	}
+	// A one-pass read answers every metric, or it is a store's bug.
+	one := func(*ExperimentPlan) (*ExperimentRows, error) {
+		return &ExperimentRows{Exposures: []ExperimentExposureRow{{Mask: 1, Persons: 2}}, Metrics: [][]ExperimentMetricRow{nil}}, nil
+	}
+	if _, err := RunExperiment(e, time.UTC, one); err == nil || !strings.Contains(err.Error(), "rows for 1 metrics, want 2") {
+		t.Errorf("one metric's rows for two metrics: %v", err)
 	}
 }

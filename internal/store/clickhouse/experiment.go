@@ -15,7 +15,8 @@ import (
 // rows of counts and sums. Times are compared in microseconds (ts_us).
 // ClickHouse 18 has neither CTEs nor joins of more than two relations,
 // so the exposed persons and the per-person values are subqueries,
-// repeated where read twice.
+// repeated where read twice, and the reads are one query at a time
+// (insight.ExperimentQueries.Read: the exposures, then each metric).
 func (s *Store) Experiment(ctx context.Context, projectID int64, tz *time.Location, q *insight.Experiment) (*insight.ExperimentCounts, error) {
 	return insight.RunExperiment(q, tz, insight.ExperimentQueries{
 		Exposures: func(p *insight.ExperimentPlan) ([]insight.ExperimentExposureRow, error) {
@@ -24,7 +25,7 @@ func (s *Store) Experiment(ctx context.Context, projectID int64, tz *time.Locati
 		Metric: func(p *insight.ExperimentPlan, k int) ([]insight.ExperimentMetricRow, error) {
 			return s.experimentMetric(ctx, projectID, p, k)
 		},
-	})
+	}.Read)
 }
 
 // exposureRows are the exposure events: (actor, ts, us, v), v (UInt8) the

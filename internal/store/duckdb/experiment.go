@@ -2,184 +2,405 @@ package duckdb
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"math"
+	"math/bits"
+	"reflect"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/journey-dev/journey/internal/insight"
 	"github.com/journey-dev/journey/internal/stats"
 )
 
 // Experiment runs an experiment query (SPEC §5): package insight plans it
-// and assembles the answer; this file only reads rows of counts and sums.
-// Times are compared in microseconds (epoch_us), as on ClickHouse (ts_us).
+// and assembles the answer; this file reads its rows of counts and sums,
+// all in one statement. Times are compared in microseconds (epoch_us), as
+// on ClickHouse (ts_us).
+//
+// The statement's CTEs: exposed (actor, t0 µs, mask of the variants
+// seen), materialized once from one scan of the exposure events with one
+// JSON parse each; single, the actors exposed to one variant alone; per
+// group of values (of any metrics) over the same events, their per-actor
+// (post, pre) from one scan of those events joined with single (a
+// funnel's from its steps'); per metric, vals, caps and capped. Its
+// rows, UNION ALL: the exposures per mask and local day of the first
+// exposure (metric -1), then each metric's sums per mask (one variant's
+// bit).
 func (s *Store) Experiment(ctx context.Context, projectID int64, tz *time.Location, q *insight.Experiment) (*insight.ExperimentCounts, error) {
-	return insight.RunExperiment(q, tz, insight.ExperimentQueries{
-		Exposures: func(p *insight.ExperimentPlan) ([]insight.ExperimentExposureRow, error) {
-			return s.experimentExposures(ctx, projectID, p)
-		},
-		Metric: func(p *insight.ExperimentPlan, k int) ([]insight.ExperimentMetricRow, error) {
-			return s.experimentMetric(ctx, projectID, p, k)
-		},
+	return insight.RunExperiment(q, tz, func(p *insight.ExperimentPlan) (*insight.ExperimentRows, error) {
+		return s.experimentRows(ctx, projectID, p)
 	})
 }
 
-// exposureRows are the exposure events: (actor, ts, v), v the index of
-// the variant the event exposed the actor to.
-func exposureRows(projectID int64, p *insight.ExperimentPlan) frag {
+// experimentFlagType is json_transform's type for the two properties an
+// exposure reads: one parse of the properties instead of one per
+// property. json_transform reads a property as json_extract_string does
+// (the first of duplicate keys; numbers, booleans, objects and arrays as
+// their JSON text; null as NULL).
+const experimentFlagType = `'{"$feature_flag":"VARCHAR","$feature_flag_response":"VARCHAR"}'`
+
+// experimentExposed is CTE exposed: per actor with an exposure event
+// (ExposureEvent in [from, to) passing the query's filters, whose
+// $feature_flag is the flag and $feature_flag_response one of the
+// variants: the plan's ExposureFilters), t0 the first exposure's µs and
+// mask the variants seen (bit i: Variants[i]).
+func experimentExposed(projectID int64, p *insight.ExperimentPlan) frag {
 	q := p.Q
 	src := newSource(projectID, &q.Range, insight.ExposureEvent)
-	src.filters = appendFilters(q.Filters, p.ExposureFilters)
-	f := sqlf("SELECT actor, ts, CASE json_extract_string(properties, ?)", propPath("$feature_flag_response"))
+	// v is one list_position, not CASE ff[…] WHEN …, which DuckDB turns
+	// into one json_transform per variant.
+	variants := make([]any, len(q.Variants))
 	for i, v := range q.Variants {
-		f.Add(" WHEN ? THEN "+strconv.Itoa(i), v)
+		variants[i] = v
 	}
-	f.Add(" END AS v FROM (")
+	f := sqlf("SELECT actor, min(us) AS t0, bit_or(1::UBIGINT << v::UBIGINT) AS mask FROM (\n"+
+		"    SELECT actor, epoch_us(ts) AS us, list_position(["+placeholders(len(variants))+"], CASE WHEN ff['$feature_flag'] = ? THEN ff['$feature_flag_response'] END) - 1 AS v\n",
+		append(variants, q.FlagKey)...)
+	f.Add("    FROM (SELECT actor, ts, json_transform(properties, " + experimentFlagType + ") AS ff FROM (")
 	f.AddFrag(src.frag())
 	f.Add(")")
+	if flagPrefilter(q.FlagKey) {
+		// Rows that cannot be the flag's are not parsed.
+		f.Add(" WHERE contains(properties, ?) OR contains(properties, ?)", q.FlagKey, `\`)
+	}
+	f.Add("))\n  WHERE v IS NOT NULL GROUP BY actor")
 	return f
 }
 
-// experimentExposures is insight.ExperimentQueries.Exposures: per mask of
-// variants seen and local day of the first exposure, the persons.
-func (s *Store) experimentExposures(ctx context.Context, projectID int64, p *insight.ExperimentPlan) ([]insight.ExperimentExposureRow, error) {
-	q := sqlf("SELECT mask, " + periodIndexSQL(p.Days.Starts, 0) + " AS day, count(*) FROM (\n  SELECT actor, min(ts) AS ts, bit_or(1::UBIGINT << v::UBIGINT) AS mask FROM (")
-	q.AddFrag(exposureRows(projectID, p))
-	q.Add(")\n  GROUP BY actor)\nGROUP BY mask, day")
-	rows, err := s.db.QueryContext(ctx, q.Text, q.Args...)
+// flagPrefilter says whether rows whose properties contain neither the
+// flag key nor a backslash may be skipped unparsed. Without a backslash
+// the text has no escapes, so a $feature_flag string equal to the key is
+// written in it as the key's bytes; but a number, boolean, object or
+// array also reads as text (1e2 as "100.0"), so keys that one of those
+// could print as are not prefiltered.
+func flagPrefilter(key string) bool {
+	if key == "" || !utf8.ValidString(key) || key[0] == '{' || key[0] == '[' {
+		return false
+	}
+	switch strings.ToLower(key) {
+	case "true", "false", "null":
+		return false
+	}
+	_, err := strconv.ParseFloat(key, 64)
+	if err == nil || errors.Is(err, strconv.ErrRange) {
+		return false // a number ("inf" and "nan" included)
+	}
+	return true
+}
+
+// experimentSums are the columns of a metric's row after (metric, mask,
+// day, persons): the ExperimentSums in order, then the two caps.
+var experimentSums = []string{"x", "x*x", "y", "y*y", "x*y", "p", "p*p", "q", "q*q", "x*p", "x*q", "y*p", "y*q", "p*q"}
+
+// experimentRows is the ExperimentRead: one statement for the exposures
+// and every metric.
+func (s *Store) experimentRows(ctx context.Context, projectID int64, p *insight.ExperimentPlan) (*insight.ExperimentRows, error) {
+	var c ctes
+	c.materialized("exposed", experimentExposed(projectID, p)) // read by the exposures and every metric
+	c.add("single", sqlf("SELECT actor, t0, mask FROM exposed WHERE mask & (mask - 1) = 0"))
+	zeros := strings.Repeat(", 0::DOUBLE", len(experimentSums)+2)
+	branches := []frag{sqlf("SELECT -1 AS metric, mask, day, count(*) AS persons" + zeros +
+		" FROM (SELECT mask, " + periodIndexSQL(p.Days.Starts, 0) + " AS day FROM (SELECT mask, make_timestamp(t0) AS ts FROM exposed)) GROUP BY mask, day")}
+	cols := experimentValues(projectID, p, &c)
+	for k := range p.Metrics {
+		branches = append(branches, experimentMetric(p, k, &c, cols))
+	}
+	query := sqlf("WITH ")
+	query.AddFrag(joinFrags(",\n", c.list))
+	query.Add("\n")
+	query.AddFrag(joinFrags("\nUNION ALL\n", branches))
+	rows, err := s.db.QueryContext(ctx, query.Text, query.Args...)
 	if err != nil {
-		return nil, fmt.Errorf("cannot run experiment exposures: %w", err)
+		return nil, fmt.Errorf("cannot run experiment: %w", err)
 	}
 	defer rows.Close()
-	var out []insight.ExperimentExposureRow
+	out := &insight.ExperimentRows{}
+	type key struct {
+		metric int
+		mask   uint64
+	}
+	sums := map[key]insight.ExperimentMetricRow{}
+	persons := map[uint64]int64{} // per single mask
 	for rows.Next() {
-		var r insight.ExperimentExposureRow
-		if err := rows.Scan(&r.Mask, &r.Day, &r.Persons); err != nil {
+		var k, day, n int64
+		var mask uint64
+		var r insight.ExperimentMetricRow
+		m := &r.Sums
+		if err := rows.Scan(&k, &mask, &day, &n, &m.X, &m.XX, &m.Y, &m.YY, &m.XY,
+			&m.P, &m.PP, &m.Q, &m.QQ, &m.XP, &m.XQ, &m.YP, &m.YQ, &m.PQ, &r.XCap, &r.YCap); err != nil {
 			return nil, err
 		}
-		out = append(out, r)
+		if k < 0 {
+			out.Exposures = append(out.Exposures, insight.ExperimentExposureRow{Mask: mask, Day: int(day), Persons: n})
+			if bits.OnesCount64(mask) == 1 {
+				persons[mask] += n
+			}
+			continue
+		}
+		if bits.OnesCount64(mask) != 1 || k >= int64(len(p.Metrics)) {
+			return nil, fmt.Errorf("experiment: metric %d's row for mask %#x", k, mask)
+		}
+		sums[key{int(k), mask}] = r
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("cannot run experiment exposures: %w", err)
+		return nil, fmt.Errorf("cannot run experiment: %w", err)
+	}
+	// Every variant with persons gets a row, zero where none of its
+	// persons had the metric's events (their values are all 0). The caps
+	// are the same on every row of a metric.
+	out.Metrics = make([][]insight.ExperimentMetricRow, len(p.Metrics))
+	for k, pm := range p.Metrics {
+		xcap, ycap := experimentCapValue(pm.X), experimentCapValue(pm.Y)
+		for v := range p.Q.Variants {
+			if r, ok := sums[key{k, 1 << v}]; ok {
+				xcap, ycap = r.XCap, r.YCap
+				break
+			}
+		}
+		for v := range p.Q.Variants {
+			mask := uint64(1) << v
+			if persons[mask] == 0 {
+				continue
+			}
+			r := sums[key{k, mask}]
+			r.Variant, r.N, r.XCap, r.YCap = v, persons[mask], xcap, ycap
+			out.Metrics[k] = append(out.Metrics[k], r)
+		}
 	}
 	return out, nil
 }
 
-// experimentMetric is insight.ExperimentQueries.Metric: per variant, the
-// metric's sums over the persons exposed to it alone. The CTEs: exposed
-// (actor, t0 µs, variant), each value's per-actor (actor, post, pre) for
-// the actors with events, vals (every exposed person's x, p, y, q, zeros
-// included), caps (the thresholds) and the sums.
-func (s *Store) experimentMetric(ctx context.Context, projectID int64, p *insight.ExperimentPlan, k int) ([]insight.ExperimentMetricRow, error) {
+// ctes are a statement's common table expressions, in order.
+type ctes struct{ list []frag }
+
+func (c *ctes) add(name string, body frag) { c.with(name+" AS (", body) }
+
+// materialized adds a CTE computed once however often it is read.
+func (c *ctes) materialized(name string, body frag) { c.with(name+" AS MATERIALIZED (", body) }
+
+func (c *ctes) with(head string, body frag) {
+	f := sqlf(head)
+	f.AddFrag(body)
+	f.Add(")")
+	c.list = append(c.list, f)
+}
+
+// experimentCapValue is the cap of a value without rows to compute it
+// from: none (+Inf) unless absolute.
+func experimentCapValue(v *insight.ExperimentValue) float64 {
+	if v != nil && v.Cap != nil && v.Cap.Type == stats.CapAbsolute {
+		return v.Cap.Value
+	}
+	return math.Inf(1)
+}
+
+// experimentCol is where a value's per-actor (post, pre) are: columns
+// post and pre of CTE cte, which has a mask column unless it is a
+// funnel's.
+type experimentCol struct {
+	cte, post, pre string
+	masked         bool
+}
+
+// experimentGroup is the values of all metrics that read the same events
+// (event or action, and filters), computed by one CTE from one scan of
+// them joined with single.
+type experimentGroup struct {
+	event   string
+	action  *insight.ActionDef
+	filters []insight.Filter
+	values  []*insight.ExperimentValue
+}
+
+// experimentValues adds the CTEs of every metric's values and says where
+// each value's columns are: one CTE per group of values over the same
+// events (a mean's sum and count, several metrics of one event), one per
+// funnel.
+func experimentValues(projectID int64, p *insight.ExperimentPlan, c *ctes) map[*insight.ExperimentValue]experimentCol {
+	cols := map[*insight.ExperimentValue]experimentCol{}
+	var groups []*experimentGroup
+	for k, pm := range p.Metrics {
+		for i, v := range []*insight.ExperimentValue{pm.X, pm.Y} {
+			if v == nil {
+				continue
+			}
+			if len(v.Steps) > 0 {
+				name := fmt.Sprintf("f%d_%d", k, i)
+				experimentFunnel(projectID, p, name, v, c)
+				cols[v] = experimentCol{cte: name, post: "post", pre: "pre"}
+				continue
+			}
+			gi := slices.IndexFunc(groups, func(g *experimentGroup) bool {
+				return g.event == v.Event && reflect.DeepEqual(g.action, v.Action) && reflect.DeepEqual(g.filters, v.Filters)
+			})
+			if gi < 0 {
+				gi = len(groups)
+				groups = append(groups, &experimentGroup{event: v.Event, action: v.Action, filters: v.Filters})
+			}
+			g := groups[gi]
+			j := len(g.values)
+			g.values = append(g.values, v)
+			cols[v] = experimentCol{cte: fmt.Sprintf("g%d", gi), post: fmt.Sprintf("v%dpost", j), pre: fmt.Sprintf("v%dpre", j), masked: true}
+		}
+	}
+	for i, g := range groups {
+		c.add(fmt.Sprintf("g%d", i), experimentGroupSQL(projectID, p, g))
+	}
+	return cols
+}
+
+// experimentGroupSQL is a group's CTE: (actor, mask, v<j>post, v<j>pre
+// for each value j) for the actors exposed to one variant alone who have
+// the group's events in [t0 - pre, min(t0 + the longest window, to)):
+// value j's post over [t0, min(t0 + its window, to)), pre over [t0 - pre,
+// t0). Properties are parsed after the join, on the rows it keeps only.
+func experimentGroupSQL(projectID int64, p *insight.ExperimentPlan, g *experimentGroup) frag {
+	src := experimentSource(projectID, p, g.event, g.action, g.filters)
+	rows := sqlf("SELECT actor, mask, us < t0 AS pre")
+	var longest int64
+	for _, v := range g.values {
+		longest = max(longest, v.WindowUs)
+	}
+	// window → its condition: the row is in [t0, min(t0 + window, to));
+	// for the longest, every row not before t0.
+	windows := map[int64]string{longest: "(NOT pre)"}
+	props := map[string]string{} // property → its column
+	for _, v := range g.values {
+		if windows[v.WindowUs] == "" {
+			w := fmt.Sprintf("w%d", len(windows))
+			windows[v.WindowUs] = w
+			rows.Add(", us >= t0 AND us < least(t0 + ?, ?) AS "+w, v.WindowUs, p.ToUs)
+		}
+		if (v.Agg == insight.AggSum || v.Agg == insight.AggValued) && props[v.Property] == "" {
+			n := fmt.Sprintf("n%d", len(props))
+			props[v.Property] = n
+			rows.Add(", TRY_CAST(json_extract_string(properties, ?) AS DOUBLE) AS "+n, propPath(v.Property))
+		}
+	}
+	rows.Add(" FROM (SELECT actor, epoch_us(ts) AS us")
+	if len(props) > 0 {
+		rows.Add(", properties")
+	}
+	rows.Add(" FROM (")
+	rows.AddFrag(src.frag())
+	rows.Add(")) JOIN single USING (actor) WHERE us >= t0 - ? AND us < least(t0 + ?, ?)", p.PreUs, longest, p.ToUs)
+	body := sqlf("SELECT actor, any_value(mask) AS mask")
+	for j, v := range g.values {
+		pre := "0::DOUBLE" // without CUPED every row is at or after t0
+		if p.PreUs > 0 {
+			pre = experimentAgg(v, props[v.Property], "pre")
+		}
+		body.Add(fmt.Sprintf(", %s AS v%dpost, %s AS v%dpre", experimentAgg(v, props[v.Property], windows[v.WindowUs]), j, pre, j))
+	}
+	body.Add(" FROM (")
+	body.AddFrag(rows)
+	body.Add(") GROUP BY actor")
+	return body
+}
+
+// experimentAgg is a value's aggregate over the rows where column cond
+// holds; num is the column of its property's number.
+func experimentAgg(v *insight.ExperimentValue, num, cond string) string {
+	switch v.Agg {
+	case insight.AggConverted:
+		return "coalesce(bool_or(" + cond + "), false)::DOUBLE"
+	case insight.AggCount:
+		return "(count(*) FILTER (" + cond + "))::DOUBLE"
+	case insight.AggValued:
+		return "(count(*) FILTER (" + cond + " AND isfinite(" + num + ")))::DOUBLE"
+	default: // AggSum
+		return "coalesce(sum(" + num + ") FILTER (" + cond + " AND isfinite(" + num + ")), 0)::DOUBLE"
+	}
+}
+
+// experimentMetric adds metric k's CTEs and returns its branch: per mask,
+// the sums over the persons exposed to that variant alone who have the
+// metric's events (every person's values are 0 otherwise, and capped at a
+// non-negative cap stay 0), or over all of them when a percentile cap
+// (zeros count) or a funnel (its CTE has no masks) needs every person.
+func experimentMetric(p *insight.ExperimentPlan, k int, c *ctes, cols map[*insight.ExperimentValue]experimentCol) frag {
 	pm := p.Metrics[k]
-	var ctes []frag
-	cte := func(name string, body frag) {
-		f := sqlf(name + " AS (")
-		f.AddFrag(body)
-		f.Add(")")
-		ctes = append(ctes, f)
+	name := fmt.Sprintf("m%d", k)
+	x := cols[pm.X]
+	col := func(alias string, v experimentCol, post, pre string) string {
+		return fmt.Sprintf("coalesce(%s.%s, 0) AS %s, coalesce(%s.%s, 0) AS %s", alias, v.post, post, alias, v.pre, pre)
 	}
-	exposed := sqlf("SELECT actor, epoch_us(min(ts)) AS t0, min(v) AS variant FROM (")
-	exposed.AddFrag(exposureRows(projectID, p))
-	exposed.Add(") GROUP BY actor HAVING min(v) = max(v)")
-	cte("exposed", exposed)
-	experimentValue(projectID, p, "x", pm.X, cte)
-	vals := sqlf("SELECT variant, coalesce(x.post, 0) AS x0, coalesce(x.pre, 0) AS p0, ")
-	if pm.Y != nil {
-		experimentValue(projectID, p, "y", pm.Y, cte)
-		vals.Add("coalesce(y.post, 0) AS y0, coalesce(y.pre, 0) AS q0 FROM exposed LEFT JOIN x_value x USING (actor) LEFT JOIN y_value y USING (actor)")
+	var vals frag
+	switch {
+	case experimentPercentile(pm.X) || experimentPercentile(pm.Y) || !x.masked || (pm.Y != nil && !cols[pm.Y].masked):
+		from := "single s LEFT JOIN " + x.cte + " x USING (actor)"
+		ys := "0::DOUBLE AS y0, 0::DOUBLE AS q0"
+		if pm.Y != nil {
+			y := cols[pm.Y]
+			if y.cte != x.cte {
+				from += " LEFT JOIN " + y.cte + " y USING (actor)"
+				ys = col("y", y, "y0", "q0")
+			} else {
+				ys = col("x", y, "y0", "q0")
+			}
+		}
+		vals = sqlf("SELECT s.mask, " + col("x", x, "x0", "p0") + ", " + ys + " FROM " + from)
+	case pm.Y == nil:
+		vals = sqlf("SELECT mask, " + col("x", x, "x0", "p0") + ", 0::DOUBLE AS y0, 0::DOUBLE AS q0 FROM " + x.cte + " x")
+	case cols[pm.Y].cte == x.cte:
+		vals = sqlf("SELECT mask, " + col("x", x, "x0", "p0") + ", " + col("x", cols[pm.Y], "y0", "q0") + " FROM " + x.cte + " x")
+	default:
+		y := cols[pm.Y]
+		vals = sqlf("SELECT coalesce(x.mask, y.mask) AS mask, " + col("x", x, "x0", "p0") + ", " + col("y", y, "y0", "q0") +
+			" FROM " + x.cte + " x FULL JOIN " + y.cte + " y USING (actor)")
+	}
+	valsName := name + "_vals"
+	if experimentPercentile(pm.X) || experimentPercentile(pm.Y) {
+		c.materialized(valsName, vals) // read by the caps' quantiles and by the sums
 	} else {
-		vals.Add("0::DOUBLE AS y0, 0::DOUBLE AS q0 FROM exposed LEFT JOIN x_value x USING (actor)")
+		c.add(valsName, vals)
 	}
-	cte("vals", vals)
 	caps := sqlf("SELECT ")
-	caps.AddFrag(experimentCap(pm.X, "x0"))
+	caps.AddFrag(experimentCap(pm.X, "x0", valsName))
 	caps.Add(" AS xcap, ")
 	if pm.Y != nil {
-		caps.AddFrag(experimentCap(pm.Y, "y0"))
+		caps.AddFrag(experimentCap(pm.Y, "y0", valsName))
 	} else {
 		caps.Add("'infinity'::DOUBLE")
 	}
 	caps.Add(" AS ycap")
-	cte("caps", caps)
-	cte("capped", sqlf("SELECT variant, least(x0, xcap) AS x, least(p0, xcap) AS p, least(y0, ycap) AS y, least(q0, ycap) AS q, xcap, ycap FROM vals, caps"))
-
-	query := sqlf("WITH ")
-	query.AddFrag(joinFrags(",\n", ctes))
-	query.Add(`
-SELECT variant, count(*), sum(x), sum(x*x), sum(y), sum(y*y), sum(x*y),
-  sum(p), sum(p*p), sum(q), sum(q*q), sum(x*p), sum(x*q), sum(y*p), sum(y*q), sum(p*q),
-  any_value(xcap), any_value(ycap)
-FROM capped GROUP BY variant`)
-	rows, err := s.db.QueryContext(ctx, query.Text, query.Args...)
-	if err != nil {
-		return nil, fmt.Errorf("cannot run experiment metric %d: %w", k, err)
-	}
-	defer rows.Close()
-	var out []insight.ExperimentMetricRow
-	for rows.Next() {
-		var r insight.ExperimentMetricRow
-		m := &r.Sums
-		if err := rows.Scan(&r.Variant, &r.N, &m.X, &m.XX, &m.Y, &m.YY, &m.XY,
-			&m.P, &m.PP, &m.Q, &m.QQ, &m.XP, &m.XQ, &m.YP, &m.YQ, &m.PQ, &r.XCap, &r.YCap); err != nil {
-			return nil, err
+	c.add(name+"_caps", caps)
+	c.add(name+"_capped", sqlf("SELECT mask, least(x0, xcap) AS x, least(p0, xcap) AS p, least(y0, ycap) AS y, least(q0, ycap) AS q, xcap, ycap FROM "+valsName+", "+name+"_caps"))
+	cuped := p.PreUs > 0
+	sel := make([]string, len(experimentSums))
+	for i, e := range experimentSums {
+		needY := strings.Contains(e, "y") || strings.Contains(e, "q")
+		needPre := strings.Contains(e, "p") || strings.Contains(e, "q")
+		if (needY && pm.Y == nil) || (needPre && !cuped) {
+			sel[i] = "0::DOUBLE" // a product of zeros
+		} else {
+			sel[i] = "sum(" + e + ")"
 		}
-		out = append(out, r)
 	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("cannot run experiment metric %d: %w", k, err)
-	}
-	return out, nil
+	return sqlf(fmt.Sprintf("SELECT %d, mask, 0, 0, %s, any_value(xcap), any_value(ycap) FROM %s_capped GROUP BY mask", k, strings.Join(sel, ", "), name))
 }
 
-// experimentValue adds CTE <name>_value: (actor, post, pre) for the
-// exposed actors with events of the value (post over [t0, min(t0 +
-// window, to)), pre over [t0 - pre, t0)), with the CTEs it reads.
-func experimentValue(projectID int64, p *insight.ExperimentPlan, name string, v *insight.ExperimentValue, cte func(string, frag)) {
-	if len(v.Steps) > 0 {
-		experimentFunnel(projectID, p, name, v, cte)
-		return
-	}
-	src := experimentSource(projectID, p, v.Event, v.Action, v.Filters)
-	num := sqlf("TRY_CAST(json_extract_string(properties, ?) AS DOUBLE)", propPath(v.Property))
-	rows := sqlf("SELECT actor, epoch_us(ts) AS us, ")
-	switch v.Agg {
-	case insight.AggSum:
-		rows.AddFrag(num)
-	default:
-		rows.Add("1")
-	}
-	rows.Add(" AS val FROM (")
-	rows.AddFrag(src.frag())
-	rows.Add(")")
-	if v.Agg == insight.AggSum || v.Agg == insight.AggValued {
-		rows.Add(" WHERE isfinite(")
-		rows.AddFrag(num)
-		rows.Add(")")
-	}
-	agg := "sum"
-	if v.Agg == insight.AggConverted {
-		agg = "max"
-	}
-	body := sqlf("SELECT actor, " + agg + "(CASE WHEN us >= t0 THEN val ELSE 0 END)::DOUBLE AS post, " +
-		agg + "(CASE WHEN us < t0 THEN val ELSE 0 END)::DOUBLE AS pre FROM (")
-	body.AddFrag(rows)
-	body.Add(") JOIN exposed USING (actor) WHERE us >= t0 - ? AND us < least(t0 + ?, ?) GROUP BY actor", p.PreUs, v.WindowUs, p.ToUs)
-	cte(name+"_value", body)
+func experimentPercentile(v *insight.ExperimentValue) bool {
+	return v != nil && v.Cap != nil && v.Cap.Type == stats.CapPercentile
 }
 
-// experimentFunnel adds CTE <name>_value for a funnel conversion: post 1
-// for the actors who did the steps in [t0, min(t0 + window, to)), pre 1
-// for those who did them in [t0 - pre, t0). Each step is the first of
-// its events strictly after the previous step (a greedy chain, which
-// finds a chain whenever there is one).
-func experimentFunnel(projectID int64, p *insight.ExperimentPlan, name string, v *insight.ExperimentValue, cte func(string, frag)) {
+// experimentFunnel adds CTE name for a funnel conversion: (actor, post,
+// pre), post 1 for the actors who did the steps in [t0, min(t0 + window,
+// to)), pre 1 for those who did them in [t0 - pre, t0). Each step is the
+// first of its events strictly after the previous step (a greedy chain,
+// which finds a chain whenever there is one).
+func experimentFunnel(projectID int64, p *insight.ExperimentPlan, name string, v *insight.ExperimentValue, c *ctes) {
 	for i, st := range v.Steps {
 		src := experimentSource(projectID, p, st.Event, st.Action, st.Filters)
 		rows := sqlf("SELECT actor, epoch_us(ts) AS us FROM (")
 		rows.AddFrag(src.frag())
 		rows.Add(")")
-		cte(fmt.Sprintf("%s_step%d", name, i), rows)
+		c.add(fmt.Sprintf("%s_step%d", name, i), rows)
 	}
 	// chain is the actors who did every step in [lo, hi), lo and hi
 	// expressions of t0.
@@ -189,7 +410,7 @@ func experimentFunnel(projectID int64, p *insight.ExperimentPlan, name string, v
 			step := fmt.Sprintf("%s_step%d", name, i)
 			var f frag
 			if i == 0 {
-				f = sqlf("SELECT actor, t0, min(us) AS t_0 FROM " + step + " JOIN exposed USING (actor) WHERE us >= ")
+				f = sqlf("SELECT actor, t0, min(us) AS t_0 FROM " + step + " JOIN single USING (actor) WHERE us >= ")
 				f.AddFrag(lo)
 			} else {
 				f = sqlf(fmt.Sprintf("SELECT actor, t0, min(us) AS t_%d FROM %s JOIN (", i, step))
@@ -214,7 +435,7 @@ func experimentFunnel(projectID int64, p *insight.ExperimentPlan, name string, v
 		body.Add(")")
 	}
 	body.Add(") GROUP BY actor")
-	cte(name+"_value", body)
+	c.add(name, body)
 }
 
 // experimentSource is the rows of a metric's event (or action) with its
@@ -227,9 +448,9 @@ func experimentSource(projectID int64, p *insight.ExperimentPlan, event string, 
 	return newMatchSource(projectID, &r, event, a)
 }
 
-// experimentCap is the cap of a value over column col of vals: +infinity
-// when none (or a percentile of no values).
-func experimentCap(v *insight.ExperimentValue, col string) frag {
+// experimentCap is the cap of a value over column col of CTE vals:
+// +infinity when none (or a percentile of no values).
+func experimentCap(v *insight.ExperimentValue, col, vals string) frag {
 	c := v.Cap
 	switch {
 	case c == nil:
@@ -238,7 +459,7 @@ func experimentCap(v *insight.ExperimentValue, col string) frag {
 		return sqlf("?::DOUBLE", c.Value)
 	}
 	// Linear interpolation between closest ranks, as stats.Capping.
-	f := sqlf("coalesce((SELECT quantile_cont("+col+", ?) FROM vals", c.Value)
+	f := sqlf("coalesce((SELECT quantile_cont("+col+", ?) FROM "+vals, c.Value)
 	if c.IgnoreZeros {
 		f.Add(" WHERE " + col + " <> 0")
 	}

@@ -104,3 +104,71 @@ func TestExperimentPlantedLift(t *testing.T) {
 		t.Errorf("CUPED: θ %v, SE %v vs %v without: want a positive θ and a smaller SE", withCUPED.Theta, withCUPED.SE, plain.SE)
 	}
 }
+
+// TestExperimentExposureText checks the exposures' one-parse read and
+// its prefilter on stored text that no loader writes: escapes in the
+// flag key and the response, a number, a boolean, an object and a nested
+// or duplicate key. Each row is one person's only exposure.
+func TestExperimentExposureText(t *testing.T) {
+	s := testdb(t)
+	rows := []struct {
+		person int
+		props  string
+	}{
+		{1, `{"$feature_flag":"new-checkout","$feature_flag_response":"control"}`},
+		{2, `{"$feature_flag":"new\u002dcheckout","$feature_flag_response":"test"}`},                    // an escaped key
+		{3, `{"\u0024feature_flag":"new-checkout","$feature_flag_response":"te\u0073t"}`},               // escaped names and response
+		{4, `{"$feature_flag":"new-checkout","$feature_flag":"other","$feature_flag_response":"test"}`}, // the first of duplicates
+		{5, `{"$feature_flag":"other","$feature_flag":"new-checkout","$feature_flag_response":"test"}`}, // not the flag's
+		{6, `{"x":{"$feature_flag":"new-checkout"},"$feature_flag_response":"test"}`},                   // nested: not the flag's
+		{7, `{"$feature_flag":"new-checkout","$feature_flag_response":"Test"}`},                         // no variant
+		{8, `{"$feature_flag":1e2,"$feature_flag_response":"control"}`},                                 // flag "100.0"
+		{9, `{"$feature_flag":true,"$feature_flag_response":"control"}`},                                // flag "true"
+		{10, `{"$feature_flag":{"a": [1, "b"]},"$feature_flag_response":"control"}`},                    // flag `{"a":[1,"b"]}`
+		{11, `{"$feature_flag":"x\"y","$feature_flag_response":"control"}`},                             // flag `x"y`
+	}
+	for _, r := range rows {
+		if _, err := s.db.Exec(`INSERT INTO events VALUES (1, uuid(), '$feature_flag_called', ?, ?, ?, ?, ?)`,
+			fmt.Sprint("d", r.person), r.person, day0.Add(time.Hour), r.props, day0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, c := range []struct {
+		flag    string
+		exposed [2]int64 // control, test
+	}{
+		{"new-checkout", [2]int64{1, 3}}, // persons 1; 2, 3, 4
+		{"100.0", [2]int64{1, 0}},
+		{"true", [2]int64{1, 0}},
+		{`{"a":[1,"b"]}`, [2]int64{1, 0}},
+		{`x"y`, [2]int64{1, 0}},
+		{"other", [2]int64{0, 1}}, // person 5
+	} {
+		off := false
+		q := &insight.Experiment{FlagKey: c.flag, Variants: []string{"control", "test"}, CUPED: &off,
+			Metrics: []insight.ExperimentMetric{{Kind: insight.MetricConversion, Event: "purchase"}},
+			Range:   insight.Range{From: day0, To: day0.AddDate(0, 0, 1)}}
+		if err := q.Validate(); err != nil {
+			t.Fatal(err)
+		}
+		res, err := s.Experiment(context.Background(), 1, time.UTC, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := [2]int64{res.Variants[0].Exposed, res.Variants[1].Exposed}; got != c.exposed {
+			t.Errorf("flag %q: exposed %v, want %v", c.flag, got, c.exposed)
+		}
+	}
+}
+
+func TestFlagPrefilter(t *testing.T) {
+	for key, want := range map[string]bool{
+		"new-checkout": true, "null-test": true, "x\"y": true, "é": true,
+		"": false, "100.0": false, "1e2": false, "-0": false, "1e400": false, "NaN": false, "-Infinity": false, "inf": false,
+		"true": false, "False": false, "null": false, `{"a":1}`: false, "[1]": false, "\xff": false,
+	} {
+		if got := flagPrefilter(key); got != want {
+			t.Errorf("flagPrefilter(%q) = %v, want %v", key, got, want)
+		}
+	}
+}
