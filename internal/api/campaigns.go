@@ -10,7 +10,6 @@ import (
 	"html"
 	"io"
 	"log/slog"
-	"math"
 	"net/http"
 	"strings"
 	"time"
@@ -644,53 +643,20 @@ func (s *Server) pushSubscribe(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]string{"status": "subscribed"})
 }
 
-// maxControlGroup bounds the project-wide control group, in percent.
-const maxControlGroup = 50
+// controlGroup is the project-wide control group that no campaign
+// messages, at most 50 percent.
+var controlGroup = percentSetting{key: campaign.ControlGroupSetting, what: "control group", max: 50}
 
-// getControlGroup answers the project-wide control group that no
-// campaign messages: {"percent"} (0: none).
+// getControlGroup answers it: {"percent"} (0: none).
 func (s *Server) getControlGroup(w http.ResponseWriter, r *http.Request, p meta.Project, _ int64) {
-	raw, err := s.Meta.Setting(r.Context(), p.ID, campaign.ControlGroupSetting)
-	pct := 0.0
-	if err == nil {
-		var v struct {
-			Percent float64 `json:"percent"`
-		}
-		_ = json.Unmarshal(raw, &v)
-		pct = v.Percent
-	} else if !errors.Is(err, meta.ErrNotFound) {
-		metaError(w, "control group", err)
-		return
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"percent": pct})
+	controlGroup.get(w, r, s.Meta, p)
 }
 
 // putControlGroup sets it (admins): {"percent": 0..50}. Persons fall in
 // it by a project-wide stable hash, so the same persons stay in it as
 // long as the share does not shrink.
 func (s *Server) putControlGroup(w http.ResponseWriter, r *http.Request, p meta.Project, _ int64) {
-	raw, ok := readExperimentBody(w, r)
-	if !ok {
-		return
-	}
-	var b struct {
-		Percent *float64 `json:"percent"`
-	}
-	if err := decodeExperimentBody(raw, &b); err != nil {
-		writeBad(w, err)
-		return
-	}
-	if b.Percent == nil || math.IsNaN(*b.Percent) || *b.Percent < 0 || *b.Percent > maxControlGroup {
-		writeBad(w, insight.Bad("percent", "must be 0..%d", maxControlGroup))
-		return
-	}
-	out, _ := json.Marshal(map[string]float64{"percent": *b.Percent})
-	if err := s.Meta.SetSetting(r.Context(), p.ID, campaign.ControlGroupSetting, out); err != nil {
-		metaError(w, "control group", err)
-		return
-	}
-	s.invalidateCampaigns(p.ID)
-	writeJSON(w, http.StatusOK, map[string]any{"percent": *b.Percent})
+	controlGroup.put(w, r, s.Meta, p, func() { s.invalidateCampaigns(p.ID) })
 }
 
 // testCampaign sends one variant of the campaign, rendered for a real

@@ -812,31 +812,16 @@ func (s *Server) deleteExperiment(w http.ResponseWriter, r *http.Request, p meta
 	w.WriteHeader(http.StatusNoContent)
 }
 
+// holdout is the project holdout setting (admins set it).
+var holdout = percentSetting{key: holdoutSetting, what: "holdout", max: experiment.MaxHoldoutPercent}
+
 // holdoutPercent is the project's holdout (0 when unset).
 func (s *Server) holdoutPercent(ctx context.Context, projectID int64) (float64, error) {
-	raw, err := s.Meta.Setting(ctx, projectID, holdoutSetting)
-	if errors.Is(err, meta.ErrNotFound) {
-		return 0, nil
-	}
-	if err != nil {
-		return 0, err
-	}
-	var h struct {
-		Percent float64 `json:"percent"`
-	}
-	if err := json.Unmarshal(raw, &h); err != nil {
-		return 0, fmt.Errorf("cannot decode the holdout setting: %w", err)
-	}
-	return h.Percent, nil
+	return holdout.read(ctx, s.Meta, projectID)
 }
 
 func (s *Server) getHoldout(w http.ResponseWriter, r *http.Request, p meta.Project, _ int64) {
-	pct, err := s.holdoutPercent(r.Context(), p.ID)
-	if err != nil {
-		metaError(w, "holdout", err)
-		return
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"percent": pct})
+	holdout.get(w, r, s.Meta, p)
 }
 
 // putHoldout sets the project holdout: the percent of persons (by
@@ -844,31 +829,7 @@ func (s *Server) getHoldout(w http.ResponseWriter, r *http.Request, p meta.Proje
 // from now on leave out. Running experiments keep the holdout they
 // started with.
 func (s *Server) putHoldout(w http.ResponseWriter, r *http.Request, p meta.Project, _ int64) {
-	raw, ok := readExperimentBody(w, r)
-	if !ok {
-		return
-	}
-	var b struct {
-		Percent *float64 `json:"percent"`
-	}
-	if err := decodeExperimentBody(raw, &b); err != nil {
-		writeBad(w, err)
-		return
-	}
-	switch {
-	case b.Percent == nil:
-		writeBad(w, insight.Bad("percent", "missing"))
-		return
-	case math.IsNaN(*b.Percent) || *b.Percent < 0 || *b.Percent > experiment.MaxHoldoutPercent:
-		writeBad(w, insight.Bad("percent", "must be 0..%d", experiment.MaxHoldoutPercent))
-		return
-	}
-	out, _ := json.Marshal(map[string]float64{"percent": *b.Percent})
-	if err := s.Meta.SetSetting(r.Context(), p.ID, holdoutSetting, out); err != nil {
-		metaError(w, "holdout", err)
-		return
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"percent": *b.Percent})
+	holdout.put(w, r, s.Meta, p, nil)
 }
 
 // startExperiment starts a draft: its flag gets the layer's share and the
