@@ -25,9 +25,6 @@ import (
 // New checkout, an honest null in Free-shipping banner) and the running
 // one's live results.
 func TestDemoLearn(t *testing.T) {
-	if testing.Short() {
-		t.Skip("loads 300 000 demo events")
-	}
 	ctx := context.Background()
 	a, err := app.Open(app.Config{DataDir: t.TempDir(), AdminKey: "demo-test-admin-key-0123456789", NoSync: true})
 	if err != nil {
