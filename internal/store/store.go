@@ -124,6 +124,8 @@ type Store interface {
 	GoldenTime(ctx context.Context, projectID int64, tz *time.Location, q *insight.GoldenTime) (*insight.GoldenTimeResult, error)
 	EngagementHours(ctx context.Context, projectID int64, tz *time.Location, personIDs []int64, since time.Time) (map[int64][24]float64, error)
 	ProjectEngagementHours(ctx context.Context, projectID int64, tz *time.Location, since time.Time) ([24]float64, error)
+	// CohortPersons pages through a cohort's members (cohortpersons.go).
+	CohortPersons(ctx context.Context, projectID int64, c *insight.CohortDef, asOf time.Time, after int64, limit int) ([]CohortPerson, error)
 	// SQL runs a user's read-only SELECT scoped to the project.
 	SQL(ctx context.Context, projectID int64, q *insight.SQL) (*insight.SQLResult, error)
 	Explorer

@@ -59,6 +59,7 @@ func Run(t *testing.T, open Open) {
 		"Explorer":           explorer,
 		"CohortFilters":      cohortFilters,
 		"CohortRetention":    cohortRetention,
+		"CohortPersons":      cohortPersons,
 		"TrendByPerson":      trendByPerson,
 		"ActiveUsersBy":      activeUsersBy,
 		"JourneyByPerson":    journeyByPerson,
