@@ -122,6 +122,9 @@ type Store interface {
 	KPI(ctx context.Context, projectID int64, tz *time.Location, q *insight.KPI) (*insight.KPIResult, error)
 	Experiment(ctx context.Context, projectID int64, tz *time.Location, q *insight.Experiment) (*insight.ExperimentCounts, error)
 	GoldenTime(ctx context.Context, projectID int64, tz *time.Location, q *insight.GoldenTime) (*insight.GoldenTimeResult, error)
+	// Attribution reads a campaign report's touches, conversions and goal
+	// value (issue 15 item 8).
+	Attribution(ctx context.Context, projectID int64, q *insight.Attribution) (*insight.AttributionResult, error)
 	EngagementHours(ctx context.Context, projectID int64, tz *time.Location, personIDs []int64, since time.Time) (map[int64][24]float64, error)
 	ProjectEngagementHours(ctx context.Context, projectID int64, tz *time.Location, since time.Time) ([24]float64, error)
 	// CohortPersons pages through a cohort's members (cohortpersons.go).

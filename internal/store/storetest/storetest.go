@@ -75,6 +75,7 @@ func Run(t *testing.T, open Open) {
 		"PersonlessEvents":   personlessEvents,
 		"Experiment":         experiment,
 		"GoldenTime":         goldenTime,
+		"Attribution":        attribution,
 		"PeriodsDST":         periodsDST,
 		"TrendBreakdownDV":   trendBreakdownDistinct,
 	}
