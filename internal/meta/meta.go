@@ -57,6 +57,7 @@ type Store interface {
 	SetConsumerPosition(ctx context.Context, name string, pos uint64) error
 	UI
 	Close() error
+	FeedbackStore // feedback.go: the voice-of-customer inbox
 }
 
 // UI is what the web UI stores: users and their roles, sessions, project

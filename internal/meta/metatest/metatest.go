@@ -40,6 +40,7 @@ func Run(t *testing.T, open func(t *testing.T) meta.Store) {
 	runCampaigns(t, open)
 	runSurveys(t, open) // surveys.go
 	t.Run("LogConsumers", func(t *testing.T) { testConsumers(t, open(t)) })
+	runFeedback(t, open) // feedback.go
 }
 
 // wantJSON checks how v serialises, as the API would send it.
