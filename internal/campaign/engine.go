@@ -101,6 +101,13 @@ type Payload struct {
 	// it (its text, as goals are matched: the same item).
 	Match string `json:"match,omitempty"`
 	Item  string `json:"item,omitempty"`
+	// IDs digests the person's distinct ids and Goal the campaign's goal
+	// when the send was scheduled, and Recheck says the engine may have
+	// processed a converting goal before: the sender reads the person's
+	// events for the goal only when one of them says so (goals.go).
+	IDs     string `json:"ids,omitempty"`
+	Goal    string `json:"goal,omitempty"`
+	Recheck bool   `json:"recheck,omitempty"`
 }
 
 // ParsePayload decodes a send's payload.
@@ -255,12 +262,16 @@ func (cs *Campaigns) reload(ctx context.Context, projectID int64, p *projectCamp
 			continue
 		}
 		byID[c.ID] = l
-		if c.Status != meta.CampaignActive || l.Def.Kind != KindTriggered || l.Def.Trigger == nil || l.Def.Trigger.Event == "" {
+		if c.Status == meta.CampaignStopped || l.Def.Kind != KindTriggered || l.Def.Trigger == nil || l.Def.Trigger.Event == "" {
 			continue
 		}
-		triggers[l.Def.Trigger.Event] = append(triggers[l.Def.Trigger.Event], l)
+		// Goals of paused campaigns too: their sends wait, and the
+		// sender relies on the engine to cancel converted ones.
 		if l.Def.Goal != nil {
 			goals[l.Def.Goal.Event] = append(goals[l.Def.Goal.Event], l)
+		}
+		if c.Status == meta.CampaignActive {
+			triggers[l.Def.Trigger.Event] = append(triggers[l.Def.Trigger.Event], l)
 		}
 	}
 	proj, err := cs.Meta.Project(ctx, projectID)
@@ -376,6 +387,8 @@ type Engine struct {
 
 	hoursMu sync.Mutex
 	hours   map[hoursKey]hoursEntry // project engagement histograms (best time fallback)
+
+	goals goalCache // goals processed, for sends scheduled after them
 }
 
 type hoursKey struct {
@@ -447,9 +460,12 @@ func (e *Engine) run(ctx context.Context) error {
 	// after, and campaigns act only on what was captured after they were
 	// created, so replaying it is harmless, and skipping it could drop
 	// triggers loaded while the engine was not running.
-	pos, _, err := e.cfg.Checkpoints.Load(ctx)
+	pos, had, err := e.cfg.Checkpoints.Load(ctx)
 	if err != nil {
 		return fmt.Errorf("cannot read the campaign engine's checkpoint: %w", err)
+	}
+	if err := e.goals.load(ctx, e.cfg.Meta, had, e.cfg.Now()); err != nil {
+		return err
 	}
 	e.stored.Store(pos)
 	e.started.Store(true)
@@ -481,7 +497,10 @@ func (e *Engine) run(ctx context.Context) error {
 		// Stored even when ctx ends meanwhile (bounded): what was
 		// processed need not be processed again.
 		save, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-		err = e.cfg.Checkpoints.Save(save, pos)
+		err = e.goals.save(save, e.cfg.Meta)
+		if err == nil {
+			err = e.cfg.Checkpoints.Save(save, pos)
+		}
 		cancel()
 		if err != nil {
 			return fmt.Errorf("cannot store the campaign engine's checkpoint: %w", err)
@@ -510,6 +529,7 @@ type personKey struct {
 type resolved struct {
 	person store.Person
 	found  bool
+	ids    []string // the person's distinct ids
 }
 
 // Process applies entries the loader has applied: it schedules the sends
@@ -542,7 +562,7 @@ func (b *batch) entry(rb event.RawBatch) error {
 	pc.mu.Lock()
 	triggers, goals, loc, control := pc.triggers, pc.goals, pc.loc, pc.control
 	pc.mu.Unlock()
-	if len(triggers) == 0 {
+	if len(triggers) == 0 && len(goals) == 0 {
 		return nil
 	}
 	for i := range rb.Events {
@@ -587,8 +607,8 @@ func (b *batch) person(projectID int64, distinctID string) (*resolved, error) {
 	if r, ok := b.persons[k]; ok {
 		return r, nil
 	}
-	p, _, err := b.e.cfg.Events.PersonByDistinctID(b.ctx, projectID, distinctID)
-	r := &resolved{person: p, found: err == nil}
+	p, ids, err := b.e.cfg.Events.PersonByDistinctID(b.ctx, projectID, distinctID)
+	r := &resolved{person: p, found: err == nil, ids: ids}
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return nil, fmt.Errorf("cannot resolve distinct id %q: %w", distinctID, err)
 	}
@@ -652,6 +672,8 @@ func (b *batch) trigger(projectID int64, l *Live, ev *event.Raw, props map[strin
 	due = d.Audience.QuietHours.SendAt(due, tz)
 	key := channel.NewKey(c.ID, person.ID, ev.UUID, v.Name)
 	payload := b.e.render(projectID, l, v, key, ev, props, person, item)
+	payload.IDs, payload.Goal = IDsDigest(r.ids), GoalSig(d)
+	payload.Recheck = d.Goal != nil && b.e.goals.mayConvert(projectID, c.ID, ev.DistinctID, r.ids, ev.Timestamp)
 	raw, err := json.Marshal(payload)
 	if err != nil {
 		return err
@@ -852,10 +874,8 @@ func (e *Engine) render(projectID int64, l *Live, v *Variant, key string, ev *ev
 
 // goal handles a goal event for one campaign: the person's pending sends
 // of the campaign that it converts (the same item when the goal matches
-// one, a trigger before it and within the goal's window) are cancelled.
-// CancelSends cancels all of a person's pending sends of a campaign, so it
-// runs only when every one of them is converted; otherwise the sender's
-// check at send time (GoalReached) cancels the converted ones.
+// one, a trigger before it and within the goal's window) are cancelled,
+// and the others keep waiting (goals.go).
 func (b *batch) goal(projectID int64, l *Live, ev *event.Raw, props map[string]any) error {
 	d := l.Def
 	if ev.NoPerson || ev.DistinctID == "" {
@@ -868,30 +888,7 @@ func (b *batch) goal(projectID int64, l *Live, ev *event.Raw, props map[string]a
 	if !MatchFilters(d.Goal.Filters, props, r.person.Properties) {
 		return nil
 	}
-	if err := b.flush(); err != nil { // this batch's triggers first
-		return err
-	}
-	sends, err := b.e.cfg.Meta.SendsForPerson(b.ctx, projectID, r.person.ID)
-	if err != nil {
-		return err
-	}
-	pending, converted := 0, 0
-	for _, s := range sends {
-		if s.CampaignID != l.Meta.ID || s.State != meta.SendPending {
-			continue
-		}
-		pending++
-		p, err := ParsePayload(s.Payload)
-		if err == nil && Converts(d, p, ev.Timestamp, props) {
-			converted++
-		}
-	}
-	if converted == 0 || converted < pending {
-		return nil
-	}
-	n, err := b.e.cfg.Meta.CancelSends(b.ctx, projectID, l.Meta.ID, []int64{r.person.ID}, "goal reached: "+d.Goal.Event+" "+ev.UUID)
-	engineCancelled.Add(n)
-	return err
+	return b.goalCancels(projectID, l, ev, props, r.person.ID)
 }
 
 // Converts reports whether a goal event at `at` with props converts the

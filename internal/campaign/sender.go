@@ -38,6 +38,8 @@ var (
 	senderFailed    = metrics.NewCounter("journey_campaign_failed_total")
 	senderCancelled = metrics.NewCounter("journey_campaign_cancelled_total")
 	senderDeferred  = metrics.NewCounter("journey_campaign_deferred_total")
+	// goalReads counts sends whose goal was checked in the event store.
+	goalReads = metrics.NewCounter("journey_campaign_goal_reads_total")
 )
 
 // SenderConfig configures a Sender.
@@ -228,7 +230,8 @@ func (s *Sender) handle(ctx context.Context, sd meta.Send) error {
 	}
 	// The person may have been merged since the send was scheduled: its
 	// sends follow the surviving person, whose goals count too.
-	person, found, err := s.resolve(bk, sd)
+	scheduledFor := sd.PersonID
+	person, ids, found, err := s.resolve(bk, sd)
 	if err != nil {
 		return err
 	}
@@ -245,7 +248,10 @@ func (s *Sender) handle(ctx context.Context, sd meta.Send) error {
 		}
 	}
 	d := l.Def
-	if d.Goal != nil {
+	// The engine cancels the sends a goal converts as it sees the goal;
+	// the person's events are read only where it may have missed one.
+	if d.Goal != nil && goalsCheckedAt(p, d, scheduledFor, person, found, ids) {
+		goalReads.Inc()
 		reached, err := GoalReached(bk, s.cfg.Events, sd.ProjectID, sd.PersonID, d, p, person.Properties)
 		if err != nil {
 			return err
@@ -392,16 +398,17 @@ func (s *Sender) emit(ctx context.Context, sd meta.Send, evs ...event.Event) err
 	return nil
 }
 
-// resolve finds the send's person now, by its distinct id.
-func (s *Sender) resolve(ctx context.Context, sd meta.Send) (store.Person, bool, error) {
-	p, _, err := s.cfg.Events.PersonByDistinctID(ctx, sd.ProjectID, sd.DistinctID)
+// resolve finds the send's person now, by its distinct id, and the
+// person's distinct ids.
+func (s *Sender) resolve(ctx context.Context, sd meta.Send) (store.Person, []string, bool, error) {
+	p, ids, err := s.cfg.Events.PersonByDistinctID(ctx, sd.ProjectID, sd.DistinctID)
 	if errors.Is(err, store.ErrNotFound) {
-		return store.Person{ID: sd.PersonID}, false, nil
+		return store.Person{ID: sd.PersonID}, nil, false, nil
 	}
 	if err != nil {
-		return store.Person{}, false, err
+		return store.Person{}, nil, false, err
 	}
-	return p, true, nil
+	return p, ids, true, nil
 }
 
 // duplicate reports whether, after a merge, another send of the same

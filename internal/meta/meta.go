@@ -580,7 +580,8 @@ const (
 )
 
 // MaxSendBatch bounds one ScheduleSends call (sends), one ClaimDueSends
-// call (limit) and one CancelSends call (persons).
+// call (limit), one CancelSends call (persons) and one CancelSendsByKey
+// call (keys).
 const MaxSendBatch = 1000
 
 // ErrNotClaimed is returned when a sender completes, retries or defers a
@@ -669,6 +670,11 @@ type SendStore interface {
 	// merged person who bought), and returns how many. Sends being sent
 	// are left to their sender.
 	CancelSends(ctx context.Context, projectID, campaignID int64, personIDs []int64, reason string) (int, error)
+	// CancelSendsByKey cancels the campaign's pending sends of up to
+	// MaxSendBatch keys (the ones a goal event converts) with reason and
+	// returns how many; sends of other campaigns or projects, and sends
+	// being sent or done, are left as they are.
+	CancelSendsByKey(ctx context.Context, projectID, campaignID int64, keys []string, reason string) (int, error)
 	// CancelCampaignSends cancels every pending send of the campaign.
 	CancelCampaignSends(ctx context.Context, projectID, campaignID int64, reason string) (int, error)
 	// MoveSends gives every send of fromPersonID to toPersonID (an

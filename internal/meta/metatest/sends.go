@@ -20,6 +20,7 @@ func runSends(t *testing.T, open func(t *testing.T) meta.Store) {
 	t.Run("SendsLease", func(t *testing.T) { testSendsLease(t, open(t)) })
 	t.Run("SendsRetry", func(t *testing.T) { testSendsRetry(t, open(t)) })
 	t.Run("SendsCancel", func(t *testing.T) { testSendsCancel(t, open(t)) })
+	t.Run("SendsCancelByKey", func(t *testing.T) { testSendsCancelByKey(t, open(t)) })
 	t.Run("SendsMove", func(t *testing.T) { testSendsMove(t, open(t)) })
 	t.Run("SendsCountsAndCaps", func(t *testing.T) { testSendsCountsAndCaps(t, open(t)) })
 	t.Run("Unsubscribes", func(t *testing.T) { testUnsubscribes(t, open(t)) })
@@ -530,6 +531,53 @@ func testSendsCancel(t *testing.T, s meta.Store) {
 	}
 	wantState(t, s, a.ID, "late-c2", meta.SendPending)
 	wantState(t, s, a.ID, "a-c1-p3", meta.SendSending)
+}
+
+// testSendsCancelByKey: a goal cancels exactly the sends it converts, by
+// key, in the campaign and project named; sends being sent or done, and
+// other campaigns' and projects' sends of the same keys, are untouched.
+func testSendsCancelByKey(t *testing.T, s meta.Store) {
+	ctx := context.Background()
+	a, b := twoProjects(t, s)
+	c1, c2, cb := campaignFor(t, s, a.ID, "reminder"), campaignFor(t, s, a.ID, "other"), campaignFor(t, s, b.ID, "b's")
+	try(s.ScheduleSends(ctx, []meta.Send{
+		newSend("item-1", a.ID, c1.ID, 1, t0.Add(time.Hour)), newSend("item-2", a.ID, c1.ID, 1, t0.Add(time.Hour)),
+		newSend("item-3", a.ID, c1.ID, 1, t0.Add(-time.Hour)), newSend("c2-item-1", a.ID, c2.ID, 1, t0), newSend("b-item-1", b.ID, cb.ID, 1, t0),
+	})).must(t)
+	wantKeys(t, "claim", try(s.ClaimDueSends(ctx, "w", t0.Add(-time.Hour), time.Minute, 1)).must(t), "item-3")
+	if n := try(s.CancelSendsByKey(ctx, b.ID, c1.ID, []string{"item-1", "item-2"}, "x")).must(t); n != 0 {
+		t.Fatalf("CancelSendsByKey in another project = %d, want 0", n)
+	}
+	if n := try(s.CancelSendsByKey(ctx, a.ID, c2.ID, []string{"item-1"}, "x")).must(t); n != 0 {
+		t.Fatalf("CancelSendsByKey of another campaign = %d, want 0", n)
+	}
+	if n := try(s.CancelSendsByKey(ctx, a.ID, c1.ID, []string{"item-1", "item-3", "c2-item-1", "b-item-1", "nope", "bad\xff"}, "goal reached: bought item 1")).must(t); n != 1 {
+		t.Fatalf("CancelSendsByKey = %d, want 1 (item-3 is being sent)", n)
+	}
+	if r := wantState(t, s, a.ID, "item-1", meta.SendCancelled); r.LastError != "goal reached: bought item 1" {
+		t.Fatalf("cancelled send = %+v", r)
+	}
+	wantState(t, s, a.ID, "item-2", meta.SendPending)
+	wantState(t, s, a.ID, "item-3", meta.SendSending)
+	wantState(t, s, a.ID, "c2-item-1", meta.SendPending)
+	wantState(t, s, b.ID, "b-item-1", meta.SendPending)
+	if n := try(s.CancelSendsByKey(ctx, a.ID, c1.ID, []string{"item-1"}, "again")).must(t); n != 0 {
+		t.Fatalf("second CancelSendsByKey = %d, want 0", n)
+	}
+	if n := try(s.CancelSendsByKey(ctx, a.ID, c1.ID, nil, "none")).must(t); n != 0 {
+		t.Fatalf("CancelSendsByKey of no keys = %d, want 0", n)
+	}
+	if _, err := s.CancelSendsByKey(ctx, a.ID, c1.ID, make([]string, meta.MaxSendBatch+1), "x"); !errors.Is(err, meta.ErrInvalid) {
+		t.Fatalf("CancelSendsByKey of too many keys: want ErrInvalid, got %v", err)
+	}
+	// Put back to pending (a deferral), the send is cancellable again.
+	if err := s.DeferSend(ctx, sendByKey(t, s, a.ID, "item-3").ID, "w", t0.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if n := try(s.CancelSendsByKey(ctx, a.ID, c1.ID, []string{"item-3"}, "goal")).must(t); n != 1 {
+		t.Fatalf("CancelSendsByKey after a deferral = %d, want 1", n)
+	}
+	wantKeys(t, "claim after cancelling", try(s.ClaimDueSends(ctx, "w", t0.Add(24*time.Hour), time.Minute, 10)).must(t), "b-item-1", "c2-item-1", "item-2")
 }
 
 // testSendsMove: an identity merge gives the merged person every send of

@@ -365,6 +365,34 @@ func (t *Tables) CancelSends(ctx context.Context, projectID, campaignID int64, p
 	return int(n), nil
 }
 
+// CancelSendsByKey cancels the campaign's pending sends of the keys, in
+// one statement: the ones a goal event converts, picked by the trigger
+// engine from the person's sends, while the others keep waiting.
+func (t *Tables) CancelSendsByKey(ctx context.Context, projectID, campaignID int64, keys []string, reason string) (int, error) {
+	if len(keys) > meta.MaxSendBatch {
+		return 0, fmt.Errorf("cannot cancel %d sends: at most %d at once: %w", len(keys), meta.MaxSendBatch, meta.ErrInvalid)
+	}
+	args := []any{errorText(reason), projectID, campaignID}
+	for _, k := range keys {
+		if storable(k) { // others were never stored, on either database
+			args = append(args, k)
+		}
+	}
+	if len(args) == 3 {
+		return 0, nil
+	}
+	res, err := t.exec(ctx, `UPDATE sends SET state = 'cancelled', last_error = ?
+		WHERE project_id = ? AND campaign_id = ? AND state = 'pending' AND key IN (`+strings.TrimSuffix(strings.Repeat("?, ", len(args)-3), ", ")+`)`, args...)
+	if err != nil {
+		return 0, fmt.Errorf("cannot cancel sends of campaign %d: %w", campaignID, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, fmt.Errorf("cannot cancel sends of campaign %d: %w", campaignID, err)
+	}
+	return int(n), nil
+}
+
 // CancelCampaignSends cancels all the pending sends of a campaign.
 func (t *Tables) CancelCampaignSends(ctx context.Context, projectID, campaignID int64, reason string) (int, error) {
 	res, err := t.exec(ctx, `UPDATE sends SET state = 'cancelled', last_error = ? WHERE project_id = ? AND campaign_id = ? AND state = 'pending'`,
