@@ -63,6 +63,7 @@ func (s *Server) registerCampaigns(mux *http.ServeMux) {
 		{"PATCH", "/campaigns/{id}", member, s.patchCampaign},
 		{"DELETE", "/campaigns/{id}", member, s.deleteCampaign},
 		{"GET", "/campaigns/{id}/report", viewer, s.campaignReport},
+		{"GET", "/campaigns/{id}/golden-time", viewer, s.campaignGoldenTime},
 		{"POST", "/campaigns/{id}/preview", viewer, s.previewCampaign},
 		{"POST", "/campaigns/{id}/test", member, s.testCampaign},
 	}
