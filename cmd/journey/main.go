@@ -14,6 +14,9 @@ Usage:
   journey import  [flags] FILE...  import NDJSON events (PostHog or Segment format)
   journey query KIND [flags]       run an insight on a server (table with bars, or --json)
   journey bench ingest [flags]     measure capture throughput and latency
+  journey backup DIR [flags]       snapshot the embedded stack (--url: of a running server)
+  journey restore DIR --data DATADIR  restore a backup into an empty data directory
+  journey version           version, commit, Go and DuckDB versions
   journey help              this text
 
 Every flag has an environment twin: --data-dir ↔ JOURNEY_DATA_DIR.
@@ -31,7 +34,9 @@ func main() {
 		"import": cmdImport,
 		"bench":  cmdBench,
 		"query":  cmdQuery,
+		"backup": cmdBackup,
 	}
+	cmds["restore"], cmds["version"] = cmdRestore, cmdVersion // backup.go, version.go
 	name, args := os.Args[1], os.Args[2:]
 	if name == "help" || name == "-h" || name == "--help" {
 		fmt.Print(usage)

@@ -67,6 +67,7 @@ func (s *Server) SetBootstrapKey(key string) { s.bootstrapKey.Store(&key) }
 func (s *Server) Register(mux *http.ServeMux) {
 	mux.HandleFunc("POST /api/v1/projects", s.admin(s.createProject))
 	mux.HandleFunc("GET /api/v1/projects", s.admin(s.listProjects))
+	mux.HandleFunc("POST /api/v1/admin/backup", s.admin(s.backupData)) // backup.go: snapshot of the embedded stack
 	mux.HandleFunc("GET /api/v1/persons/by-distinct-id/{id}", s.withProject(s.personByDistinctID))
 	mux.HandleFunc("POST /api/v1/query", s.withProject(s.query))
 	mux.HandleFunc("GET /api/v1/settings/journey", s.withProject(s.getJourney))
