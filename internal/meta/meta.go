@@ -49,6 +49,7 @@ type Store interface {
 	ExperimentStore
 	CampaignStore
 	SendStore
+	CohortMemberStore
 	SurveyStore // surveys.go
 	// ConsumerPosition is the stored event-log position of a consumer
 	// besides the loader (e.g. "campaigns"); ok is false when none is.

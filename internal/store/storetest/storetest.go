@@ -78,6 +78,7 @@ func Run(t *testing.T, open Open) {
 		"Attribution":        attribution,
 		"PeriodsDST":         periodsDST,
 		"TrendBreakdownDV":   trendBreakdownDistinct,
+		"FeedbackPersons":    feedbackPersons, // voc.go
 	}
 	names := make([]string, 0, len(cases))
 	for n := range cases {

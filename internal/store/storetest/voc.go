@@ -1,0 +1,93 @@
+package storetest
+
+import (
+	"context"
+	"reflect"
+	"sort"
+	"testing"
+	"time"
+
+	"github.com/journey-dev/journey/internal/event"
+	"github.com/journey-dev/journey/internal/insight"
+	"github.com/journey-dev/journey/internal/store"
+)
+
+func groupSet(distinct, key string, at time.Time, set map[string]any) event.Raw {
+	return Ev(event.GroupIdentify, distinct, at, map[string]any{event.PropGroupType: "company", event.PropGroupKey: key, event.PropGroupSet: set})
+}
+
+// feedbackPersons: the authors of feedback by distinct id, with their
+// persons after merges (an anonymous id and the id it identified as
+// answer one person), the accounts of their events' $groups in the range
+// and whether they had a bad event in it; unknown ids and other projects'
+// are left out. GroupProperties reads the groups' current properties.
+func feedbackPersons(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	h := func(n float64) time.Time { return Day0.Add(time.Duration(n * float64(time.Hour))) }
+	groups := func(key string) map[string]any { return map[string]any{"$groups": map[string]any{"company": key}} }
+	l := NewLoader(t, s)
+	l.Load(1,
+		groupSet("admin", "acme", h(0), map[string]any{"mrr": 100, "plan": "pro"}),
+		groupSet("admin", "globex", h(0), map[string]any{"mrr": "250"}),
+		groupSet("admin", "initech", h(0), map[string]any{"plan": "free"}),
+		Ev("$pageview", "u1", h(1), groups("acme")), Ev("$exception", "u1", h(2), nil),
+		Ev("$pageview", "u2", h(1), groups("globex")), Ev("$pageview", "u2", h(3), groups("acme")),
+		Ev("$pageview", "a1", h(1), groups("initech")),
+		Ev("$exception", "u4", h(-5), nil), Ev("$pageview", "u4", h(4), nil),
+		Ev("$pageview", "u6", h(30), groups("late")), // after the range
+	)
+	l.Load(1, Ev(event.Identify, "u3", h(5), map[string]any{event.PropAnonID: "a1"}), Ev("$exception", "u3", h(6), nil))
+	l.Load(2, Ev("$pageview", "u5", h(1), groups("acme")), groupSet("admin", "acme", h(0), map[string]any{"mrr": 999}))
+	l.Load(1, groupSet("admin", "globex", h(7), map[string]any{"mrr": 300}))
+
+	q := &store.FeedbackPersonsQuery{DistinctIDs: []string{"u1", "u2", "u3", "a1", "u4", "u5", "u6", "nobody", "u1"}, GroupType: "company",
+		Bad: []insight.EventMatch{{Event: "$exception"}}, From: Day0, To: Day0.AddDate(0, 0, 1)}
+	got, err := s.FeedbackPersons(ctx, 1, q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sort.Slice(got, func(i, j int) bool { return got[i].DistinctID < got[j].DistinctID })
+	pid := func(d string) int64 {
+		p, _, err := s.PersonByDistinctID(ctx, 1, d)
+		if err != nil {
+			t.Fatalf("person of %s: %v", d, err)
+		}
+		return p.ID
+	}
+	u3 := pid("u3")
+	want := []store.FeedbackPerson{
+		{DistinctID: "a1", Person: u3, Accounts: []string{"initech"}, Bad: true},
+		{DistinctID: "u1", Person: pid("u1"), Accounts: []string{"acme"}, Bad: true},
+		{DistinctID: "u2", Person: pid("u2"), Accounts: []string{"acme", "globex"}},
+		{DistinctID: "u3", Person: u3, Accounts: []string{"initech"}, Bad: true},
+		{DistinctID: "u4", Person: pid("u4"), Accounts: []string{}},
+		{DistinctID: "u6", Person: pid("u6"), Accounts: []string{}},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("FeedbackPersons =\n%+v\nwant\n%+v", got, want)
+	}
+	// Without a group type or bad events: persons only.
+	got, err = s.FeedbackPersons(ctx, 1, &store.FeedbackPersonsQuery{DistinctIDs: []string{"u1"}, From: Day0, To: Day0.AddDate(0, 0, 1)})
+	if err != nil || len(got) != 1 || got[0].Person != pid("u1") || len(got[0].Accounts) != 0 || got[0].Bad {
+		t.Fatalf("plain FeedbackPersons = %+v, %v", got, err)
+	}
+	if got, err := s.FeedbackPersons(ctx, 1, &store.FeedbackPersonsQuery{}); err != nil || len(got) != 0 {
+		t.Fatalf("no distinct ids = %+v, %v", got, err)
+	}
+
+	props, err := s.GroupProperties(ctx, 1, "company", []string{"acme", "globex", "initech", "missing"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantProps := map[string]map[string]any{
+		"acme":    {"mrr": float64(100), "plan": "pro"},
+		"globex":  {"mrr": float64(300)},
+		"initech": {"plan": "free"},
+	}
+	if !reflect.DeepEqual(props, wantProps) {
+		t.Fatalf("GroupProperties = %v, want %v", props, wantProps)
+	}
+	if props, err := s.GroupProperties(ctx, 1, "team", []string{"acme"}); err != nil || len(props) != 0 {
+		t.Fatalf("another group type = %v, %v", props, err)
+	}
+}
