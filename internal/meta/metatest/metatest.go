@@ -38,6 +38,7 @@ func Run(t *testing.T, open func(t *testing.T) meta.Store) {
 	runFlags(t, open)
 	runExperiments(t, open)
 	runCampaigns(t, open)
+	runCohortMembers(t, open)
 	runSurveys(t, open) // surveys.go
 	t.Run("LogConsumers", func(t *testing.T) { testConsumers(t, open(t)) })
 	runFeedback(t, open) // feedback.go
