@@ -27,7 +27,7 @@ func cmdVersion(args []string) error {
 	}
 	commit := b.Commit
 	if commit == "" {
-		commit = "unknown (not built from a checkout)"
+		commit = "unknown (built outside a checkout or with -buildvcs=false)"
 	} else if b.Modified {
 		commit += " (with uncommitted changes)"
 	}
