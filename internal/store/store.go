@@ -132,6 +132,7 @@ type Store interface {
 	// SQL runs a user's read-only SELECT scoped to the project.
 	SQL(ctx context.Context, projectID int64, q *insight.SQL) (*insight.SQLResult, error)
 	Explorer
+	SurveyReader
 	VoC // voc.go: the voice-of-customer ranking's reads
 	// CountEvents counts a project's stored events (all projects when 0).
 	CountEvents(ctx context.Context, projectID int64) (int64, error)

@@ -79,6 +79,7 @@ func Run(t *testing.T, open Open) {
 		"PeriodsDST":         periodsDST,
 		"TrendBreakdownDV":   trendBreakdownDistinct,
 		"FeedbackPersons":    feedbackPersons, // voc.go
+		"SurveyResponses":    surveyResponses, // surveys.go
 	}
 	names := make([]string, 0, len(cases))
 	for n := range cases {
