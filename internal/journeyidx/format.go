@@ -1,0 +1,360 @@
+package journeyidx
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"math"
+)
+
+// A segment file holds one project's events sorted by (dense person,
+// time, code), in blocks of whole persons:
+//
+//	magic "JIDXSEG1"
+//	block*              (see encodeBlock)
+//	block index         nBlocks × 40 bytes (see blockRef)
+//	footer              64 bytes (see footer)
+//
+// Every block has its CRC-32C in the index, the index and footer one of
+// their own, so a damaged file is found when it is opened (verify) and the
+// index is rebuilt instead of read wrong.
+
+const (
+	segMagic    = "JIDXSEG1"
+	footMagic   = "JIDXEND1"
+	refSize     = 40
+	footerSize  = 64
+	blockEvents = 4096 // a block is cut at the first person boundary past this many events
+)
+
+// maxAbsTime bounds stored times (µs, about ±73 000 years) so that no
+// difference of two of them overflows.
+const maxAbsTime = 1 << 61
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// entry is one event as the index keeps it.
+type entry struct {
+	dense uint32 // the person's dense id (project dictionary)
+	code  uint32 // the event name's code (project dictionary)
+	t     int64  // µs since the Unix epoch, UTC
+}
+
+func lessEntry(a, b entry) int {
+	switch {
+	case a.dense != b.dense:
+		return compare(a.dense, b.dense)
+	case a.t != b.t:
+		return compare(a.t, b.t)
+	}
+	return compare(a.code, b.code)
+}
+
+func compare[T int64 | uint32](a, b T) int {
+	if a < b {
+		return -1
+	}
+	if a > b {
+		return 1
+	}
+	return 0
+}
+
+// blockRef locates one block and bounds what it holds, so that scans skip
+// blocks outside their persons or times without decoding them.
+type blockRef struct {
+	off         uint64
+	length      uint32
+	crc         uint32
+	first, last uint32 // dense ids of its first and last person
+	minT, maxT  int64
+}
+
+// footer is a segment's summary.
+type footer struct {
+	project    int64
+	checkpoint uint64 // the store's log position the segment's events go up to
+	events     uint64
+	indexOff   uint64
+	nBlocks    uint32
+	maxCode    uint32 // every code is < maxCode
+	maxDense   uint32 // every dense id is < maxDense
+}
+
+// encodeSegment encodes entries sorted by lessEntry.
+func encodeSegment(project int64, checkpoint uint64, es []entry) []byte {
+	out := make([]byte, 0, len(segMagic)+len(es)*3+footerSize)
+	out = append(out, segMagic...)
+	var refs []blockRef
+	f := footer{project: project, checkpoint: checkpoint, events: uint64(len(es))}
+	for i := 0; i < len(es); {
+		j := min(i+blockEvents, len(es))
+		for j < len(es) && es[j].dense == es[j-1].dense {
+			j++
+		}
+		start := len(out)
+		out = encodeBlock(out, es[i:j])
+		ref := blockRef{off: uint64(start), length: uint32(len(out) - start), first: es[i].dense, last: es[j-1].dense,
+			minT: math.MaxInt64, maxT: math.MinInt64}
+		ref.crc = crc32.Checksum(out[start:], castagnoli)
+		for _, e := range es[i:j] {
+			ref.minT, ref.maxT = min(ref.minT, e.t), max(ref.maxT, e.t)
+			f.maxCode, f.maxDense = max(f.maxCode, e.code+1), max(f.maxDense, e.dense+1)
+		}
+		refs = append(refs, ref)
+		i = j
+	}
+	f.indexOff, f.nBlocks = uint64(len(out)), uint32(len(refs))
+	for _, r := range refs {
+		out = binary.LittleEndian.AppendUint64(out, r.off)
+		out = binary.LittleEndian.AppendUint32(out, r.length)
+		out = binary.LittleEndian.AppendUint32(out, r.crc)
+		out = binary.LittleEndian.AppendUint32(out, r.first)
+		out = binary.LittleEndian.AppendUint32(out, r.last)
+		out = binary.LittleEndian.AppendUint64(out, uint64(r.minT))
+		out = binary.LittleEndian.AppendUint64(out, uint64(r.maxT))
+	}
+	out = append(out, footMagic...)
+	out = binary.LittleEndian.AppendUint64(out, uint64(f.project))
+	out = binary.LittleEndian.AppendUint64(out, f.checkpoint)
+	out = binary.LittleEndian.AppendUint64(out, f.events)
+	out = binary.LittleEndian.AppendUint64(out, f.indexOff)
+	out = binary.LittleEndian.AppendUint32(out, f.nBlocks)
+	out = binary.LittleEndian.AppendUint32(out, f.maxCode)
+	out = binary.LittleEndian.AppendUint32(out, f.maxDense)
+	out = binary.LittleEndian.AppendUint64(out, 0) // reserved
+	out = binary.LittleEndian.AppendUint32(out, crc32.Checksum(out[f.indexOff:], castagnoli))
+	return out
+}
+
+// encodeBlock appends one block of whole persons' entries:
+//
+//	uvarint persons, uvarint events, varint base time
+//	persons × (uvarint dense delta, uvarint events)
+//	events × uvarint time: the person's first minus base, then deltas
+//	events × uvarint code
+//
+// Times per person only grow, so deltas are small (seconds to hours
+// apart: 3–5 bytes); codes are small dictionary numbers (one byte).
+func encodeBlock(out []byte, es []entry) []byte {
+	base := es[0].t
+	persons := 0
+	for i := range es {
+		base = min(base, es[i].t)
+		if i == 0 || es[i].dense != es[i-1].dense {
+			persons++
+		}
+	}
+	out = binary.AppendUvarint(out, uint64(persons))
+	out = binary.AppendUvarint(out, uint64(len(es)))
+	out = binary.AppendVarint(out, base)
+	prev := uint32(0)
+	for i := 0; i < len(es); {
+		j := i + 1
+		for j < len(es) && es[j].dense == es[i].dense {
+			j++
+		}
+		out = binary.AppendUvarint(out, uint64(es[i].dense-prev))
+		out = binary.AppendUvarint(out, uint64(j-i))
+		prev = es[i].dense
+		i = j
+	}
+	for i := range es {
+		if i == 0 || es[i].dense != es[i-1].dense {
+			out = binary.AppendUvarint(out, uint64(es[i].t-base))
+		} else {
+			out = binary.AppendUvarint(out, uint64(es[i].t-es[i-1].t))
+		}
+	}
+	for i := range es {
+		out = binary.AppendUvarint(out, uint64(es[i].code))
+	}
+	return out
+}
+
+// segment is an opened, verified segment file's bytes.
+type segment struct {
+	data []byte
+	foot footer
+	refs []blockRef
+}
+
+var errCorrupt = errors.New("corrupt segment")
+
+func corrupt(format string, args ...any) error {
+	return fmt.Errorf("%w: "+format, append([]any{errCorrupt}, args...)...)
+}
+
+// parseSegment reads a segment's footer and block index; with verify it
+// also checks every block's checksum (on open: a damaged file must be
+// found before a query reads it).
+func parseSegment(data []byte, verify bool) (*segment, error) {
+	if len(data) < len(segMagic)+footerSize || string(data[:len(segMagic)]) != segMagic {
+		return nil, corrupt("no segment header")
+	}
+	ft := data[len(data)-footerSize:]
+	if string(ft[:8]) != footMagic {
+		return nil, corrupt("no segment footer")
+	}
+	le := binary.LittleEndian
+	f := footer{
+		project: int64(le.Uint64(ft[8:])), checkpoint: le.Uint64(ft[16:]), events: le.Uint64(ft[24:]),
+		indexOff: le.Uint64(ft[32:]), nBlocks: le.Uint32(ft[40:]), maxCode: le.Uint32(ft[44:]), maxDense: le.Uint32(ft[48:]),
+	}
+	if f.indexOff < uint64(len(segMagic)) || f.indexOff > uint64(len(data)-footerSize) ||
+		(uint64(len(data)-footerSize)-f.indexOff) != uint64(f.nBlocks)*refSize {
+		return nil, corrupt("bad block index bounds")
+	}
+	if crc32.Checksum(data[f.indexOff:len(data)-4], castagnoli) != le.Uint32(ft[60:]) {
+		return nil, corrupt("block index checksum mismatch")
+	}
+	s := &segment{data: data, foot: f, refs: make([]blockRef, f.nBlocks)}
+	next := uint64(len(segMagic))
+	for i := range s.refs {
+		b := data[f.indexOff+uint64(i)*refSize:]
+		r := blockRef{off: le.Uint64(b), length: le.Uint32(b[8:]), crc: le.Uint32(b[12:]), first: le.Uint32(b[16:]),
+			last: le.Uint32(b[20:]), minT: int64(le.Uint64(b[24:])), maxT: int64(le.Uint64(b[32:]))}
+		// Blocks are contiguous, in person order, each holding persons
+		// after the previous block's.
+		if r.off != next || r.length == 0 || r.off+uint64(r.length) > f.indexOff || r.first > r.last || r.minT > r.maxT ||
+			r.minT < -maxAbsTime || r.maxT > maxAbsTime ||
+			r.last >= f.maxDense || i > 0 && r.first <= s.refs[i-1].last {
+			return nil, corrupt("bad block %d", i)
+		}
+		if verify && crc32.Checksum(data[r.off:r.off+uint64(r.length)], castagnoli) != r.crc {
+			return nil, corrupt("block %d checksum mismatch", i)
+		}
+		next = r.off + uint64(r.length)
+		s.refs[i] = r
+	}
+	if next != f.indexOff {
+		return nil, corrupt("gap before block index")
+	}
+	return s, nil
+}
+
+// block is one decoded block; its slices are reused from block to block.
+type block struct {
+	persons []uint32 // dense ids, ascending
+	ends    []int    // persons[i]'s events are [ends[i-1], ends[i])
+	ts      []int64
+	codes   []uint32
+}
+
+// decode decodes block i into b, checking it against its reference: no
+// input, however damaged, makes it panic or return entries outside the
+// block's bounds.
+func (s *segment) decode(i int, b *block) error {
+	r := s.refs[i]
+	data := s.data[r.off : r.off+uint64(r.length)]
+	d := decoder{buf: data}
+	np, ne := d.uvarint(), d.uvarint()
+	base := d.varint()
+	if d.err != nil || np == 0 || np > ne || ne > uint64(len(data)) || base != r.minT {
+		return corrupt("block %d header", i)
+	}
+	b.persons, b.ends = resize(b.persons, int(np)), resize(b.ends, int(np))
+	b.ts, b.codes = resize(b.ts, int(ne)), resize(b.codes, int(ne))
+	dense, end := uint64(0), uint64(0)
+	for p := range b.persons {
+		delta, n := d.uvarint(), d.uvarint()
+		dense += delta
+		end += n
+		if d.err != nil || n == 0 || end > ne || dense > uint64(r.last) || p == 0 && dense != uint64(r.first) || p > 0 && delta == 0 {
+			return corrupt("block %d persons", i)
+		}
+		b.persons[p], b.ends[p] = uint32(dense), int(end)
+	}
+	if end != ne || uint64(b.persons[np-1]) != uint64(r.last) {
+		return corrupt("block %d persons", i)
+	}
+	p := 0
+	t := base
+	for k := range b.ts {
+		x := d.uvarint()
+		if k == 0 || k == b.ends[p] {
+			if k > 0 {
+				p++
+			}
+			t = base
+		}
+		if x > uint64(r.maxT-t) {
+			return corrupt("block %d times", i)
+		}
+		t += int64(x)
+		b.ts[k] = t
+	}
+	for k := range b.codes {
+		c := d.uvarint()
+		if c >= uint64(s.foot.maxCode) {
+			return corrupt("block %d codes", i)
+		}
+		b.codes[k] = uint32(c)
+	}
+	if d.err != nil || len(d.buf) != 0 {
+		return corrupt("block %d length", i)
+	}
+	return nil
+}
+
+// decoder reads varints, remembering the first error.
+type decoder struct {
+	buf []byte
+	err error
+}
+
+func (d *decoder) uvarint() uint64 {
+	if len(d.buf) > 0 && d.buf[0] < 0x80 { // the common one-byte case
+		v := uint64(d.buf[0])
+		d.buf = d.buf[1:]
+		return v
+	}
+	v, n := binary.Uvarint(d.buf)
+	if n <= 0 {
+		d.err = errCorrupt
+		d.buf = nil
+		return 0
+	}
+	d.buf = d.buf[n:]
+	return v
+}
+
+func (d *decoder) varint() int64 {
+	v, n := binary.Varint(d.buf)
+	if n <= 0 {
+		d.err = errCorrupt
+		d.buf = nil
+		return 0
+	}
+	d.buf = d.buf[n:]
+	return v
+}
+
+func resize[T any](s []T, n int) []T {
+	if cap(s) < n {
+		return make([]T, n, n+n/4)
+	}
+	return s[:n]
+}
+
+// entries decodes a whole segment (merges and tests).
+func (s *segment) entries() ([]entry, error) {
+	out := make([]entry, 0, s.foot.events)
+	var b block
+	for i := range s.refs {
+		if err := s.decode(i, &b); err != nil {
+			return nil, err
+		}
+		k := 0
+		for p, d := range b.persons {
+			for ; k < b.ends[p]; k++ {
+				out = append(out, entry{dense: d, t: b.ts[k], code: b.codes[k]})
+			}
+		}
+	}
+	if uint64(len(out)) != s.foot.events {
+		return nil, corrupt("holds %d events, footer says %d", len(out), s.foot.events)
+	}
+	return out, nil
+}

@@ -1,0 +1,206 @@
+package journeyidx
+
+import (
+	"fmt"
+	"math/bits"
+	"path/filepath"
+	"time"
+)
+
+// background flushes a tail that waited FlushEvery and merges segments
+// when woken, until Close.
+func (ix *Index) background() {
+	defer ix.wg.Done()
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ix.stop:
+			return
+		case <-ix.mergeWake:
+			for ix.mergeOnce() {
+				select {
+				case <-ix.stop:
+					return
+				default:
+				}
+			}
+		case <-tick.C:
+			ix.mu.Lock()
+			if ix.opts.FlushEvery > 0 && ix.tailEvents > 0 && time.Since(ix.lastFlush) >= ix.opts.FlushEvery {
+				ix.flushErr = ix.flushLocked()
+			}
+			ix.mu.Unlock()
+		}
+	}
+}
+
+func (ix *Index) wakeMerge() {
+	select {
+	case ix.mergeWake <- struct{}{}:
+	default:
+	}
+}
+
+// Merge runs merges until no size tier holds MergeRuns segments (tests,
+// and callers with NoBackground).
+func (ix *Index) Merge() error {
+	for ix.mergeOnce() {
+	}
+	return ix.Err()
+}
+
+// mergeHook, when set (tests), runs after the merged segment's file is
+// written and before the manifest names it; an error stops the merge
+// there, as a crash would.
+var mergeHook func(stage string) error
+
+// mergeOnce merges one project's tier of segments, if one is due, and
+// reports whether it did.
+//
+// Tiers: a segment of n events is in tier ⌊log4(n / FlushEvents)⌋, so
+// that each event is rewritten about once per tier (log4 of the data's
+// size over a flush's), and a project keeps fewer than MergeRuns
+// segments per tier.
+func (ix *Index) mergeOnce() bool {
+	ix.mu.Lock()
+	p, picked := ix.pickMerge()
+	if p == nil {
+		ix.mu.Unlock()
+		return false
+	}
+	p.merging = true
+	gen := ix.gen
+	for _, f := range picked {
+		f.acquire()
+	}
+	ix.mu.Unlock()
+	seq := ix.seq(p.id)
+
+	merged, err := ix.mergeSegments(p.id, picked, seq)
+	for _, f := range picked {
+		f.release()
+	}
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	delete(ix.inflight, segName(p.id, seq))
+	p.merging = false
+	if err != nil || gen != ix.gen || ix.closed {
+		if err != nil {
+			ix.flushErr = err
+		}
+		if merged != nil {
+			merged.dead.Store(true)
+			merged.release()
+		}
+		return false
+	}
+	// Replace the picked segments, which only merges remove, by the
+	// merged one, in the place of the first: the order of runs does not
+	// change what a query reads.
+	gone := map[*segFile]bool{}
+	for _, f := range picked {
+		gone[f] = true
+	}
+	var segs []*segFile
+	for _, f := range p.segs {
+		switch {
+		case !gone[f]:
+			segs = append(segs, f)
+		case merged != nil:
+			segs = append(segs, merged)
+			merged = nil
+		}
+	}
+	p.segs = segs
+	if ix.ready && ix.opts.Dir != "" {
+		// The tail's events are in no segment: the manifest still covers
+		// what the last flush did.
+		if err := ix.writeManifest(ix.durable); err != nil {
+			ix.flushErr = err
+		}
+	}
+	for f := range gone {
+		f.dead.Store(true)
+		f.release()
+	}
+	return true
+}
+
+// pickMerge chooses a project and its segments to merge; ix.mu is held.
+func (ix *Index) pickMerge() (*project, []*segFile) {
+	for _, p := range ix.projects {
+		if p.merging {
+			continue
+		}
+		tiers := map[int][]*segFile{}
+		for _, f := range p.segs {
+			t := tier(f.seg.foot.events, ix.opts.FlushEvents)
+			tiers[t] = append(tiers[t], f)
+			if len(tiers[t]) >= ix.opts.MergeRuns {
+				return p, tiers[t]
+			}
+		}
+	}
+	return nil, nil
+}
+
+func tier(events uint64, flush int) int {
+	n := events / uint64(max(flush, 1))
+	return (bits.Len64(n) + 1) / 2 // ⌈log4⌉, 0 for a flush's size or less
+}
+
+// mergeSegments k-way merges segments into a new one (file seq).
+func (ix *Index) mergeSegments(projectID int64, segs []*segFile, seq uint64) (*segFile, error) {
+	var checkpoint uint64
+	runs := make([][]entry, len(segs))
+	total := 0
+	for i, f := range segs {
+		es, err := f.seg.entries()
+		if err != nil {
+			return nil, fmt.Errorf("cannot merge journey index segment %q: %w", f.name, err)
+		}
+		runs[i] = es
+		total += len(es)
+		checkpoint = max(checkpoint, f.seg.foot.checkpoint)
+	}
+	out := mergeRuns(runs, total)
+	data := encodeSegment(projectID, checkpoint, out)
+	if ix.opts.Dir == "" {
+		seg, err := parseSegment(data, false)
+		if err != nil {
+			return nil, err
+		}
+		f := &segFile{seg: seg}
+		f.refs.Store(1)
+		return f, nil
+	}
+	name := segName(projectID, seq)
+	if err := writeFileAtomic(filepath.Join(ix.opts.Dir, name), data); err != nil {
+		return nil, err
+	}
+	if mergeHook != nil {
+		if err := mergeHook("written"); err != nil {
+			return nil, err
+		}
+	}
+	return ix.mapSegment(name, false)
+}
+
+// mergeRuns merges sorted runs (a loser tree would save comparisons; the
+// runs are few, MergeRuns of them).
+func mergeRuns(runs [][]entry, total int) []entry {
+	out := make([]entry, 0, total)
+	pos := make([]int, len(runs))
+	for len(out) < total {
+		best := -1
+		for i, r := range runs {
+			if pos[i] < len(r) && (best < 0 || lessEntry(r[pos[i]], runs[best][pos[best]]) < 0) {
+				best = i
+			}
+		}
+		out = append(out, runs[best][pos[best]])
+		pos[best]++
+	}
+	return out
+}
