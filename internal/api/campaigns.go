@@ -21,7 +21,6 @@ import (
 	"github.com/journey-dev/journey/internal/event"
 	"github.com/journey-dev/journey/internal/insight"
 	"github.com/journey-dev/journey/internal/meta"
-	"github.com/journey-dev/journey/internal/store"
 )
 
 // CampaignOptions configure the campaigns API.
@@ -63,6 +62,10 @@ func (s *Server) registerCampaigns(mux *http.ServeMux) {
 		{"PATCH", "/campaigns/{id}", member, s.patchCampaign},
 		{"DELETE", "/campaigns/{id}", member, s.deleteCampaign},
 		{"GET", "/campaigns/{id}/report", viewer, s.campaignReport},
+		// Reports side by side and the decision after the test phase
+		// (campaigns_report.go).
+		{"GET", "/campaigns/compare", viewer, s.compareCampaigns},
+		{"POST", "/campaigns/{id}/decision", member, s.decideCampaign},
 		{"GET", "/campaigns/{id}/golden-time", viewer, s.campaignGoldenTime},
 		{"POST", "/campaigns/{id}/preview", viewer, s.previewCampaign},
 		{"POST", "/campaigns/{id}/test", member, s.testCampaign},
@@ -141,15 +144,13 @@ func writeCampaignError(w http.ResponseWriter, err error) {
 	}
 }
 
-// checkCampaign refuses what the engine does not run yet and webhook URLs
+// checkCampaign refuses cohorts the project does not have
+// (campaigns_cohorts.go), filters the engine does not run and webhook URLs
 // the server may not reach; it fills a missing webhook secret (returned
 // as generated).
-func (s *Server) checkCampaign(d *campaign.Definition) (generated string, err error) {
-	if d.Kind == campaign.KindBroadcast {
-		return "", insight.Bad("kind", "broadcast campaigns are not supported yet (only triggered ones)")
-	}
-	if d.Trigger != nil && d.Trigger.Cohort != 0 {
-		return "", insight.Bad("trigger.cohort", "cohort triggers are not supported yet: give an event")
+func (s *Server) checkCampaign(ctx context.Context, projectID int64, d *campaign.Definition) (generated string, err error) {
+	if err := s.checkCampaignCohort(ctx, projectID, d); err != nil {
+		return "", err
 	}
 	check := func(field string, fs []insight.Filter) error {
 		for i, f := range fs {
@@ -214,7 +215,7 @@ func (s *Server) createCampaign(w http.ResponseWriter, r *http.Request, p meta.P
 		writeCampaignError(w, err)
 		return
 	}
-	generated, err := s.checkCampaign(d)
+	generated, err := s.checkCampaign(r.Context(), p.ID, d)
 	if err != nil {
 		writeCampaignError(w, err)
 		return
@@ -344,7 +345,7 @@ func (s *Server) patchCampaign(w http.ResponseWriter, r *http.Request, p meta.Pr
 	if d.Channel.Secret == "" && d.Channel.Type == old.Def.Channel.Type {
 		d.Channel.Secret = c.Secret
 	}
-	generated, err := s.checkCampaign(d)
+	generated, err := s.checkCampaign(r.Context(), p.ID, d)
 	if err != nil {
 		writeCampaignError(w, err)
 		return
@@ -388,29 +389,7 @@ func (s *Server) deleteCampaign(w http.ResponseWriter, r *http.Request, p meta.P
 	w.WriteHeader(http.StatusNoContent)
 }
 
-func (s *Server) campaignReport(w http.ResponseWriter, r *http.Request, p meta.Project, _ int64) {
-	c, ok := s.loadCampaign(w, r, p)
-	if !ok {
-		return
-	}
-	l, err := campaign.Decode(c)
-	if err != nil {
-		writeCampaignError(w, err)
-		return
-	}
-	timeout := s.queryTimeout()
-	ctx, cancel := context.WithTimeout(insight.WithMemoryCap(r.Context(), s.QueryMemory), timeout)
-	defer cancel()
-	rep, err := campaign.BuildReport(ctx, s.Meta, s.Events, l, projectTZ(p), time.Now())
-	if err != nil && ctx.Err() != nil {
-		err = &timeoutError{timeout}
-	}
-	if err != nil {
-		specError(w, store.AsMemoryError(ctx, err))
-		return
-	}
-	writeJSON(w, http.StatusOK, rep)
-}
+// campaignReport is in campaigns_report.go.
 
 // previewCampaign renders every variant of the campaign for a real person
 // (by distinct id) and an optional trigger event's properties:

@@ -1228,6 +1228,11 @@ type archiveEntry struct {
 	StoppedAt      *time.Time           `json:"stopped_at"`
 	Result         json.RawMessage      `json:"result"`
 	Link           string               `json:"link"`
+	// Kind is "experiment", or "campaign" for a campaign's decision
+	// (campaigns_report.go), whose campaign CampaignID is and Link
+	// points at.
+	Kind       string `json:"kind"`
+	CampaignID int64  `json:"campaign_id,omitempty"`
 }
 
 // archived lists the stopped experiments matching the request's q (text
@@ -1299,6 +1304,7 @@ func (s *Server) archive(w http.ResponseWriter, r *http.Request, p meta.Project,
 			FlagKey: e.FlagKey, Variants: ds[i].Variants, Metrics: ds[i].Metrics, Decision: e.Decision,
 			ShippedVariant: e.ShippedVariant, Notes: e.Notes, StartedAt: e.StartedAt, StoppedAt: e.StoppedAt,
 			Result: e.Result, Link: experimentLink(e.ID)})
+		campaignArchiveKind(&out[len(out)-1], e.Definition)
 	}
 	writeJSON(w, http.StatusOK, out)
 }

@@ -61,6 +61,9 @@ type Report struct {
 	Attribution string    `json:"attribution"`
 	From        time.Time `json:"from"`
 	To          time.Time `json:"to"`
+	// ReportExtras: revenue and the series over time, asked for by
+	// ReportOptions (reportseries.go; issue 15 item 8).
+	ReportExtras
 }
 
 // ArmReport is a non-messaged arm's persons ("would have sent" records) and
@@ -70,6 +73,7 @@ type ArmReport struct {
 	Persons     int64   `json:"persons"`
 	Conversions int64   `json:"conversions"`
 	CVR         float64 `json:"cvr"`
+	ArmRevenue          // with a revenue property (reportseries.go)
 }
 
 // Lift is an effect and its confidence interval.
