@@ -2,7 +2,7 @@
 # targets' seed corpora included). CI runs exactly this (.ci/run).
 GO ?= go
 
-.PHONY: test deps vet build demo fuzz bench
+.PHONY: test deps vet build demo fuzz bench vendor-sdk
 
 test: deps vet
 	$(GO) test -count=1 -timeout 30m ./...
@@ -19,6 +19,11 @@ build:
 
 demo:
 	$(GO) run ./cmd/journey demo
+
+# Re-vendors the posthog-js bundles Journey embeds and serves (surveys.js
+# included) from the npm release pinned in scripts/vendor-sdk.sh.
+vendor-sdk:
+	./scripts/vendor-sdk.sh
 
 # Longer fuzzing of every decoder (the seeds also run in `make test`).
 fuzz:

@@ -30,7 +30,7 @@ type remoteConfig struct {
 	Heatmaps              bool           `json:"heatmaps"`
 	ElementsChainAsString bool           `json:"elementsChainAsString"` // $elements_chain as PostHog stores it
 	SessionRecording      bool           `json:"sessionRecording"`      // always false: no replay in Journey
-	Surveys               bool           `json:"surveys"`               // false until surveys exist
+	Surveys               bool           `json:"surveys"`               // whether the project has an active survey
 	ProductTours          bool           `json:"productTours"`
 	Conversations         bool           `json:"conversations"`
 	SiteApps              []any          `json:"siteApps"`
@@ -143,6 +143,7 @@ func (h *Handler) remoteConfig(w http.ResponseWriter, r *http.Request, token str
 	}
 	c := buildConfig(token, s)
 	c.HasFeatureFlags = h.hasFlags(r.Context(), id)
+	c.Surveys = h.surveys.active(r.Context(), id)
 	return c, true
 }
 

@@ -111,6 +111,7 @@ func (h *Handler) flags(w http.ResponseWriter, r *http.Request) {
 		}
 		cfg := buildConfig(req.Token, s)
 		cfg.HasFeatureFlags = h.hasFlags(r.Context(), id)
+		cfg.Surveys = h.surveys.active(r.Context(), id)
 		config = &cfg
 	}
 	ans, err := h.evaluate(r.Context(), id, &req, c.key)

@@ -40,6 +40,7 @@ type Projects interface {
 type Handler struct {
 	projects Projects
 	settings *settingsCache
+	surveys  *surveysCache // surveys.go
 	secrets  *secretCache
 	svc      *flagserve.Service
 	mux      *http.ServeMux
@@ -78,7 +79,7 @@ func routes() []string {
 // SDK settings read from m (cached for a few seconds) and secret keys
 // resolved by m (cached too).
 func NewHandler(p Projects, m meta.Store, opts ...Option) *Handler {
-	h := &Handler{projects: p, settings: newSettingsCache(m, settingsTTL, maxCachedSettings),
+	h := &Handler{projects: p, settings: newSettingsCache(m, settingsTTL, maxCachedSettings), surveys: newSurveysCache(m, settingsTTL, maxCachedSettings),
 		secrets: newSecretCache(m), now: time.Now}
 	for _, o := range opts {
 		o(h)
