@@ -74,7 +74,9 @@ func TestSurveysBundlePaths(t *testing.T) {
 
 type fakeProjects struct{}
 
-func (fakeProjects) ProjectByToken(ctx context.Context, token string) (int64, bool, error) { return 0, false, nil }
+func (fakeProjects) ProjectByToken(ctx context.Context, token string) (int64, bool, error) {
+	return 0, false, nil
+}
 
 // surveysMeta is a metadata store whose only active surveys are those of
 // its field (the rest of meta.Store panics if called).
