@@ -8,6 +8,7 @@ import {
   parseGoDuration, goDuration, normalizeDuration, humanDuration, newDraft, campaignBody, patchBody, draftFromCampaign,
   localDateTime, fromLocalDateTime, weightShares, waitText, triggerText, goalText, fmtRate, fmtLift, fmtCI, liftVerdict, liftText,
   times, reportFacts, variantRows, liftDomain, goldenSeries, goldenPeak, goldenSummary, listQuery, statusActions, canReport,
+  seriesData, ratioText, compareRows, compareHeadline, decisionBody, revenueFacts,
 } from '../static/js/campaignmodel.js';
 
 test('Go durations are read and written as Go does; days and weeks become hours', () => {
@@ -267,4 +268,34 @@ test('golden time reads as chart series and one sentence', () => {
   assert.equal(goldenSummary({ triggers: 4, converted: 0, horizon_hours: 24 }), 'None of the 4 triggers converted within 24 h.');
   assert.equal(goldenPeak({ histogram: [] }), null);
   assert.deepEqual(goldenSeries(null).labels, []);
+});
+
+test('the report over time, side by side with another campaign, and the decision', () => {
+  const series = { series: [{ date: '2026-03-01', sent: 10, holdout_persons: 2, ctr: 0.1, cvr: 0.2, holdout_cvr: 0.05 },
+    { date: '2026-03-02', sent: 5, holdout_persons: 1, ctr: 0, cvr: 0.4, holdout_cvr: 0 }] };
+  assert.deepEqual(seriesData(series), { dates: ['2026-03-01', '2026-03-02'], sent: [10, 5], held: [2, 1], ctr: [0.1, 0], cvr: [0.2, 0.4], holdoutCvr: [0.05, 0] });
+  assert.deepEqual(seriesData({}).dates, []);
+
+  assert.equal(ratioText(13.04), '13 ×');
+  assert.equal(ratioText(2.46), '2.5 ×');
+  assert.equal(ratioText(null), '–');
+  const cmp = { reports: [rep, { ...rep, sent: 1000, ctr: 0.01, cvr: 0.02, lift: null }], ctr_ratio: 13.3, cvr_ratio: 10, revenue_per_recipient_ratio: undefined };
+  const rows = compareRows(cmp);
+  assert.deepEqual(rows.map((r) => r.key), ['triggered', 'sent', 'delivered', 'clicked', 'ctr', 'recipients', 'conversions', 'cvr', 'lift']);
+  assert.deepEqual(rows[1], { key: 'sent', label: 'Sent', a: '100', b: '1,000' });
+  assert.deepEqual(rows[4], { key: 'ctr', label: 'CTR', a: '13.3%', b: '1.00%', ratio: '13 ×' });
+  assert.equal(rows[8].b, '–');
+  assert.equal(compareHeadline(cmp, 'Spring sale'), 'CTR 13 ×, CVR 10 × those of Spring sale');
+  const withRevenue = { ...cmp, reports: [{ ...rep, revenue_per_recipient: 12.5 }, { ...rep, revenue_per_recipient: 2.5 }], revenue_per_recipient_ratio: 5 };
+  assert.deepEqual(compareRows(withRevenue).at(-1), { key: 'revenue_per_recipient', label: 'Revenue per recipient', a: '12.5', b: '2.5', ratio: '5.0 ×' });
+
+  assert.deepEqual(decisionBody({ decision: 'won', notes: ' ship it ', holdout_after: 5, stage: 'Retention' }, 0.2),
+    { body: { decision: 'won', notes: 'ship it', stage: 'Retention', holdout_after: 0.05 }, errors: [] });
+  assert.deepEqual(decisionBody({ decision: 'lost', notes: '', holdout_after: '' }, 0.2).body, { decision: 'lost', notes: '' });
+  assert.deepEqual(decisionBody({ decision: '', holdout_after: 30 }, 0.2).errors.map((e) => e.field), ['decision', 'holdout_after']);
+  assert.match(decisionBody({ decision: 'won', holdout_after: 30 }, 0.2).errors[0].msg, /0–20%/);
+
+  assert.deepEqual(revenueFacts(rep), []);
+  const rf = revenueFacts({ ...rep, revenue: 1234.5, revenue_per_recipient: 13, holdout: { revenue_per_recipient: 4 }, revenue_lift: { effect: 9, ci: [2, 16] } });
+  assert.deepEqual(rf.map((f) => f.text), ['1,234.5', '13', '4', '9 [2, 16]']);
 });

@@ -8,6 +8,7 @@
 //          #/p/{pid}/live  #/p/{pid}/actions  #/p/{pid}/settings
 //          #/p/{pid}/flags[/new|/{id}]  #/p/{pid}/experiments[/new|/{id}]
 //          #/p/{pid}/archive[?q=&metric=&event=&outcome=&stage=]
+//          #/p/{pid}/campaigns[?status=|/new[?kind=broadcast|?copy={id}]|/{id}[/edit]]
 // and the path /share/<token> (read-only shared dashboard, no login).
 
 import { h, clear, Scope, errorBox, isAbort } from './js/dom.js';
@@ -38,11 +39,16 @@ const ROUTES = [
   { re: /^\/p\/([^/]+)\/experiments\/new$/, page: pageModule('./js/experiments.js', 'wizardPage'), nav: 'experiments' },
   { re: /^\/p\/([^/]+)\/experiments\/([^/]+)$/, page: pageModule('./js/experiment.js'), nav: 'experiments' },
   { re: /^\/p\/([^/]+)\/archive$/, page: pageModule('./js/archive.js'), nav: 'experiments' },
+  { re: /^\/p\/([^/]+)\/campaigns$/, page: pageModule('./js/campaigns.js'), nav: 'campaigns' },
+  { re: /^\/p\/([^/]+)\/campaigns\/new$/, page: pageModule('./js/campaign-editor.js'), nav: 'campaigns' },
+  { re: /^\/p\/([^/]+)\/campaigns\/([^/]+)\/edit$/, page: pageModule('./js/campaign-editor.js'), nav: 'campaigns' },
+  { re: /^\/p\/([^/]+)\/campaigns\/([^/]+)$/, page: pageModule('./js/campaign.js'), nav: 'campaigns' },
 ];
 
 const NAV = [['home', 'Home', 'home'], ['insight', 'Insights', 'insight'], ['dashboards', 'Dashboards', 'dashboards'],
   ['persons', 'Persons', 'persons'], ['live', 'Live events', 'live'], ['actions', 'Actions', 'actions'],
-  ['flags', 'Flags', 'flags'], ['experiments', 'Experiments', 'experiments'], ['settings', 'Settings', 'settings']];
+  ['flags', 'Flags', 'flags'], ['experiments', 'Experiments', 'experiments'],
+  ['campaigns', 'Campaigns', 'campaigns'], ['settings', 'Settings', 'settings']];
 
 let session = null; // GET /me: {user, csrf_token, projects}
 let current = null; // {scope, seq}

@@ -553,3 +553,87 @@ export function statusActions(status) {
     default: return [];
   }
 }
+
+// ---------------------------------------------------------------- over time, compare, decision
+
+export const INTERVALS = [['day', 'By day'], ['week', 'By week'], ['hour', 'By hour']];
+
+// seriesData turns a report's series (GET …/report?interval=day) into
+// chart columns: messages sent per period, and the messaged and held-out
+// CVRs and the CTR of the period's messages.
+export function seriesData(rep) {
+  const pts = (rep && rep.series) || [];
+  return {
+    dates: pts.map((p) => p.date),
+    sent: pts.map((p) => p.sent),
+    held: pts.map((p) => p.holdout_persons),
+    ctr: pts.map((p) => p.ctr),
+    cvr: pts.map((p) => p.cvr),
+    holdoutCvr: pts.map((p) => p.holdout_cvr),
+  };
+}
+
+const fmtMoney = (x) => (isNum(x) ? new Intl.NumberFormat('en-US', { maximumFractionDigits: 2 }).format(x) : '–');
+
+// ratioText is a compare answer's ratio: 13.04 → "13 ×", null → '–'.
+export function ratioText(r) {
+  if (!isNum(r)) return '–';
+  return `${r >= 10 ? r.toFixed(0) : r.toFixed(1)} ×`;
+}
+
+// compareRows lays two reports side by side (GET …/campaigns/compare):
+// [{key, label, a, b, ratio?}], the ratios the server's (the first
+// campaign's rate over the second's).
+export function compareRows(cmp) {
+  const [a, b] = (cmp && cmp.reports) || [{}, {}];
+  const n = (k, label) => ({ key: k, label, a: fmtInt(a[k] ?? 0), b: fmtInt(b[k] ?? 0) });
+  const rows = [n('triggered', 'Triggered'), n('sent', 'Sent'), n('delivered', 'Delivered'), n('clicked', 'Clicked'),
+    { key: 'ctr', label: 'CTR', a: fmtRate(a.ctr), b: fmtRate(b.ctr), ratio: ratioText(cmp.ctr_ratio) },
+    n('recipients', 'Recipients'), n('conversions', 'Conversions'),
+    { key: 'cvr', label: 'CVR', a: fmtRate(a.cvr), b: fmtRate(b.cvr), ratio: ratioText(cmp.cvr_ratio) },
+    { key: 'lift', label: 'Lift vs holdout', a: liftText(a.lift), b: liftText(b.lift) }];
+  if (a.revenue_per_recipient != null || b.revenue_per_recipient != null) {
+    rows.push({ key: 'revenue_per_recipient', label: 'Revenue per recipient', a: fmtMoney(a.revenue_per_recipient), b: fmtMoney(b.revenue_per_recipient), ratio: ratioText(cmp.revenue_per_recipient_ratio) });
+  }
+  return rows;
+}
+
+// compareHeadline: "CTR 13 ×, CVR 10 × those of Spring sale".
+export function compareHeadline(cmp, otherName) {
+  if (!cmp) return '';
+  return `CTR ${ratioText(cmp.ctr_ratio)}, CVR ${ratioText(cmp.cvr_ratio)} those of ${otherName}`;
+}
+
+export const DECISIONS = [['won', 'Won: keep it running'], ['lost', 'Lost'], ['inconclusive', 'Inconclusive']];
+
+// decisionBody is the POST …/decision body of the decision form (the
+// holdout from now on in percent, at most the current share): {body,
+// errors}.
+export function decisionBody(f, currentHoldout) {
+  const errors = [];
+  const body = { decision: f.decision || '', notes: trim(f.notes) };
+  if (!DECISIONS.some(([d]) => d === body.decision)) errors.push({ field: 'decision', msg: 'choose won, lost or inconclusive' });
+  if (trim(f.hypothesis)) body.hypothesis = trim(f.hypothesis);
+  if (trim(f.stage)) body.stage = trim(f.stage);
+  if (trim(f.revenue_property)) body.revenue_property = trim(f.revenue_property);
+  if (f.holdout_after !== '' && f.holdout_after != null) {
+    const p = Number(f.holdout_after);
+    const max = round2(Number(currentHoldout) || 0);
+    if (!Number.isFinite(p) || p < 0 || p > max) errors.push({ field: 'holdout_after', msg: `the holdout may shrink to 0–${max}%, not grow` });
+    else body.holdout_after = Math.round(p * 1e4) / 1e6;
+  }
+  return { body, errors };
+}
+
+// revenueFacts are the report's revenue parts ([] without a revenue
+// property).
+export function revenueFacts(rep) {
+  if (!rep || rep.revenue == null) return [];
+  const h = rep.holdout || {};
+  return [
+    { key: 'revenue', label: 'Revenue', text: fmtMoney(rep.revenue), value: rep.revenue },
+    { key: 'revenue_per_recipient', label: 'Per recipient', text: fmtMoney(rep.revenue_per_recipient), value: rep.revenue_per_recipient },
+    { key: 'holdout_revenue_per_recipient', label: 'Per holdout person', text: fmtMoney(h.revenue_per_recipient), value: h.revenue_per_recipient ?? null },
+    { key: 'revenue_lift', label: 'Revenue lift', text: rep.revenue_lift ? `${fmtMoney(rep.revenue_lift.effect)} [${fmtMoney(rep.revenue_lift.ci && rep.revenue_lift.ci[0])}, ${fmtMoney(rep.revenue_lift.ci && rep.revenue_lift.ci[1])}]` : '–', value: rep.revenue_lift ? rep.revenue_lift.effect : null },
+  ];
+}
