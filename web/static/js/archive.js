@@ -70,12 +70,24 @@ export default async function archivePage(ctx) {
     h('ul', { class: 'archive-list', 'data-testid': 'archive-list' }, list.map((e) => archiveEntry(pid, e))));
 }
 
-// archiveEntry is one concluded experiment (shared with home.js).
+// archiveHref is where an archive entry opens: its experiment, or the
+// campaign of a campaign's decision.
+export function archiveHref(pid, e) {
+  if (e.kind === 'campaign' && e.campaign_id) return `#/p/${pid}/campaigns/${encodeURIComponent(e.campaign_id)}`;
+  return `#/p/${pid}/experiments/${encodeURIComponent(e.id)}`;
+}
+
+// archiveEntry is one concluded experiment (shared with home.js). A
+// campaign's decision (kind "campaign") opens its campaign instead: its
+// frozen report is the entry's result.
 export function archiveEntry(pid, e) {
   const metrics = ((e.metrics && e.metrics.primary) || []).map((m) => m.name || m.event).filter(Boolean);
-  return h('li', { class: 'card', 'data-testid': 'archive-entry', 'data-id': String(e.id) },
+  const isCampaign = e.kind === 'campaign' && !!e.campaign_id;
+  const href = archiveHref(pid, e);
+  return h('li', { class: 'card', 'data-testid': 'archive-entry', 'data-id': String(e.id), 'data-kind': e.kind || 'experiment' },
     h('div', { class: 'card-head' },
-      h('h2', null, h('a', { href: `#/p/${pid}/experiments/${e.id}`, 'data-testid': 'archive-link' }, e.name)),
+      h('h2', null, h('a', { href, 'data-testid': 'archive-link' }, e.name)),
+      isCampaign ? h('span', { class: 'badge', 'data-testid': 'archive-kind-badge' }, 'Campaign') : null,
       h('span', { class: `badge ${e.decision || ''}`, 'data-testid': 'archive-outcome-badge' }, decisionText(e))),
     e.hypothesis ? h('p', { class: 'hypothesis' }, h('b', null, 'Hypothesis: '), e.hypothesis) : null,
     e.notes ? h('p', { class: 'small' }, h('b', null, 'Learned: '), e.notes) : null,
