@@ -171,10 +171,12 @@ func (s *Server) decideCampaign(w http.ResponseWriter, r *http.Request, p meta.P
 	if dec.HoldoutAfter != nil {
 		after = *dec.HoldoutAfter
 	}
-	if prior, err := s.campaignDecision(r.Context(), p.ID, c.ID); err != nil {
+	prior, err := s.campaignDecision(r.Context(), p.ID, c.ID)
+	if err != nil {
 		metaError(w, "experiments", err)
 		return
-	} else if prior != nil {
+	}
+	if prior != nil {
 		conflict(w, "decision", fmt.Sprintf("campaign %d was decided already (%s)", c.ID, prior.Decision),
 			map[string]any{"experiment_id": prior.ID, "link": experimentLink(prior.ID)})
 		return

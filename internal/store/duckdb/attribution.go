@@ -70,7 +70,7 @@ vals AS (SELECT goal.actor, sum(goal.v) AS x FROM goal ASOF JOIN trig ON goal.ac
 	f.Add("b AS (SELECT actor, n, conv, " + insight.BucketCase("t", p.BoundsUs) + " AS bucket FROM firsts)\n")
 	counts := "coalesce(sum(n), 0)::BIGINT, coalesce(sum(n) FILTER (WHERE conv), 0)::BIGINT, count(DISTINCT actor), count(DISTINCT actor) FILTER (WHERE conv)"
 	f.Add("SELECT -1::BIGINT AS bucket, " + counts + ", (SELECT coalesce(sum(x), 0)::DOUBLE FROM px), (SELECT coalesce(sum(x*x), 0)::DOUBLE FROM px) FROM b")
-	if len(p.BoundsUs) > 0 || len(q.Starts) > 0 {
+	if len(q.Starts) > 0 {
 		f.Add("\nUNION ALL SELECT bucket::BIGINT, " + counts + ", 0::DOUBLE, 0::DOUBLE FROM b GROUP BY bucket")
 	}
 	rows, err := s.db.QueryContext(ctx, f.Text, f.Args...)
