@@ -109,6 +109,10 @@ type Config struct {
 	// WebhookAllowPrivate lets webhooks and pushes reach private and
 	// loopback addresses (--webhook-allow-private; tests on loopback).
 	WebhookAllowPrivate bool
+	// CampaignLease is how long a sender's claim on a send holds before
+	// another sender may take it (after a crash); 0 = the sender's
+	// default (2 min).
+	CampaignLease time.Duration
 	// PublicURL is the server's public base URL, the base of campaign
 	// click links (/c/{token}); "" = http:// and Addr.
 	PublicURL string

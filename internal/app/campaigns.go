@@ -83,7 +83,7 @@ func (a *App) startSender(ctx context.Context) {
 	owner := fmt.Sprintf("%s-%d-%s", host, os.Getpid(), meta.NewCSRFToken()[:8])
 	s := campaign.NewSender(campaign.SenderConfig{
 		Meta: a.Meta, Events: a.Events, Campaigns: a.campaigns, Emit: a.sink.Append, Owner: owner,
-		HTTP: a.client, Channel: a.channelSender(a.client),
+		HTTP: a.client, Channel: a.channelSender(a.client), Lease: a.Config.CampaignLease,
 	})
 	a.wg.Add(1)
 	go func() {
