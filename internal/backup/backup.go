@@ -154,13 +154,8 @@ func prepareTarget(dataDir, dir string) error {
 	if !filepath.IsAbs(dir) {
 		return fmt.Errorf("invalid backup directory %q: want an absolute path (on the server's machine)", dir)
 	}
-	dir = filepath.Clean(dir)
-	data, err := filepath.Abs(dataDir)
-	if err != nil {
-		return fmt.Errorf("cannot resolve data directory %q: %w", dataDir, err)
-	}
-	if inside(dir, data) || inside(data, dir) {
-		return fmt.Errorf("invalid backup directory %q: it overlaps the data directory %q", dir, data)
+	if err := apart(dir, dataDir, "backup directory", "data directory"); err != nil {
+		return err
 	}
 	if err := requireEmpty(dir); err != nil {
 		return err
@@ -169,6 +164,42 @@ func prepareTarget(dataDir, dir string) error {
 		return fmt.Errorf("cannot create backup directory %q: %w", dir, err)
 	}
 	return nil
+}
+
+// apart fails when a and b are the same directory or one is inside the
+// other, symbolic links resolved.
+func apart(a, b, aName, bName string) error {
+	ra, err := resolve(a)
+	if err != nil {
+		return fmt.Errorf("cannot resolve %s %q: %w", aName, a, err)
+	}
+	rb, err := resolve(b)
+	if err != nil {
+		return fmt.Errorf("cannot resolve %s %q: %w", bName, b, err)
+	}
+	if inside(ra, rb) || inside(rb, ra) {
+		return fmt.Errorf("invalid %s %q: it overlaps the %s %q", aName, a, bName, b)
+	}
+	return nil
+}
+
+// resolve makes path absolute with the symbolic links of its existing
+// part resolved (the rest may not exist yet).
+func resolve(path string) (string, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return "", err
+	}
+	var rest []string
+	for p := abs; ; p = filepath.Dir(p) {
+		if r, err := filepath.EvalSymlinks(p); err == nil {
+			return filepath.Join(append([]string{r}, rest...)...), nil
+		}
+		if filepath.Dir(p) == p {
+			return abs, nil
+		}
+		rest = append([]string{filepath.Base(p)}, rest...)
+	}
 }
 
 // inside reports whether path is base or below it.

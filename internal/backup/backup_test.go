@@ -216,6 +216,23 @@ func TestRestoreRefuses(t *testing.T) {
 		t.Fatalf("source has %d events after the refused restore, want 2", got)
 	}
 
+	// Never into (or around) the backup itself, even with --force.
+	for _, into := range []string{dir, filepath.Join(dir, "log"), filepath.Dir(dir)} {
+		if _, err := backup.Restore(ctx, dir, into, true); err == nil || !strings.Contains(err.Error(), "overlaps") {
+			t.Fatalf("restore into %s: %v", into, err)
+		}
+	}
+	if _, err := backup.Verify(dir); err != nil {
+		t.Fatalf("backup damaged by a refused restore: %v", err)
+	}
+	link := filepath.Join(t.TempDir(), "link")
+	if err := os.Symlink(src.Dir, link); err != nil {
+		t.Fatal(err)
+	}
+	if status, out := call(t, "POST", src.URL+"/api/v1/admin/backup", adminKey, map[string]string{"dir": filepath.Join(link, "b")}); status != 400 {
+		t.Fatalf("backup into the data directory through a symlink: %d %s", status, out)
+	}
+
 	copyDir := func(t *testing.T) string {
 		out := filepath.Join(t.TempDir(), "b")
 		if err := os.CopyFS(out, os.DirFS(dir)); err != nil {

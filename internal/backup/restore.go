@@ -129,6 +129,9 @@ func Restore(ctx context.Context, dir, dataDir string, force bool) (*Manifest, e
 	if err != nil {
 		return nil, fmt.Errorf("cannot resolve data directory %q: %w", dataDir, err)
 	}
+	if err := apart(target, dir, "data directory", "backup"); err != nil {
+		return nil, err
+	}
 	if err := requireEmpty(target); err != nil {
 		if !force {
 			return nil, fmt.Errorf("cannot restore into %q: %w; restore into an empty directory, or pass --force to replace its stores", target, err)
