@@ -81,6 +81,7 @@ func (s *Server) Register(mux *http.ServeMux) {
 	s.registerCampaigns(mux)   // campaigns.go: campaigns, their reports and the click redirect /c/{token}
 	s.registerSurveys(mux)     // surveys.go: surveys, their results and the public list posthog-js reads
 	s.registerLearn(mux)       // ui_learn.go: flag preview, UI cohorts
+	s.registerFeedback(mux)    // feedback.go: the VoC inbox, themes and their impact ranking, the widget's /feedback/
 	s.registerUI(mux)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, 200, map[string]string{"status": "ok"}) })
 	mux.HandleFunc("GET /readyz", s.readyz)
