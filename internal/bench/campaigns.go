@@ -171,7 +171,7 @@ func Campaigns(ctx context.Context, o CampaignsOptions, logf func(string, ...any
 	logf("(a) %d trigger events/s for %s in batches of %d from %d persons", o.Rate, o.For, o.Batch, o.Persons)
 	acks, errs, retries, achieved := sendTriggers(srv.URL, token, o)
 	res.Triggers, res.CaptureErrors, res.CaptureRetries, res.AchievedRate = len(acks), errs, retries, achieved
-	lat, err := scheduledLatency(db, cid, acks, 60*time.Second)
+	lat, err := scheduledLatency(db, cid, acks, 10*time.Minute)
 	if err != nil {
 		return res, err
 	}
