@@ -19,7 +19,11 @@ import (
 // webhook secret shown once), the list with its numbers and status
 // filter, triggers and conversions captured through /batch/, the
 // campaign page's report, variants, lift and golden time equal to the
-// API's, a preview with a real person, a test send, pause and resume.
+// API's, a preview with a real person, a test send, an edit (PATCH), a
+// broadcast to a cohort at a time, the report over time, side by side
+// with the broadcast equal to /campaigns/compare, the decision (a growing
+// holdout refused, then won with a smaller one, found in the archive),
+// pause and resume.
 // Screenshots go to $JOURNEY_SCREENSHOTS (default test/ui/screenshots).
 func TestCampaignsUIInChromium(t *testing.T) {
 	chromium := os.Getenv("CHROMIUM")

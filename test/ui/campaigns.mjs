@@ -11,7 +11,9 @@
 // field first), finds it in the list, sends triggers and conversions, and
 // checks that the campaign page shows the API's report, variants, lift and
 // golden-time numbers; then a preview with a real person, a test send to
-// the receiver, and a pause. Prints one line per passed step and exits 1
+// the receiver, an edit, a broadcast to a cohort made in the editor, the
+// report over time, side by side with the broadcast, the decision that
+// ends the test phase, and a pause. Prints one line per passed step and exits 1
 // at the first failure (with a screenshot in SHOT_DIR).
 
 import { chromium } from 'playwright-core';
@@ -98,6 +100,7 @@ async function main() {
     page.on('pageerror', (err) => pageErrors.push(err.message));
     let pid;
     let token;
+    let secretKey;
     let csrf;
     let cid;
     const api = async (method, p, body) => {
@@ -129,6 +132,7 @@ async function main() {
       const p = await api('POST', '/projects', { name: 'Campaign shop', timezone: 'UTC' });
       pid = p.id;
       token = p.token;
+      secretKey = p.secret_key;
       // History for golden time: carts 5 days ago, bought 2 h and 30 h later, or not.
       const t0 = Date.now() - 5 * 864e5;
       const at = (ms) => new Date(t0 + ms).toISOString();
@@ -294,6 +298,75 @@ async function main() {
       const test = receiver.got[receiver.got.length - 1];
       check(/^test_/.test(test.id) && test.variant === 'B' && test.distinct_id === 'p0', `test message ${JSON.stringify(test)}`);
       await shot(page, 'campaign-editor');
+    });
+
+    await step('save an edit: the weights change through PATCH', async () => {
+      await page.fill(tid('campaign-variant-weight-0'), '1');
+      await page.fill(tid('campaign-variant-weight-1'), '3');
+      check((await page.locator(tid('variant-share-1')).innerText()).startsWith('75%'), 'the share of B does not follow its weight');
+      await page.click(tid('campaign-save'));
+      await page.locator(`${tid('campaign-report')}[data-state="done"]`).waitFor();
+      const c = await api('GET', `/projects/${pid}/campaigns/${cid}`);
+      check(JSON.stringify(c.variants.map((v) => v.weight)) === '[0.25,0.75]' && c.status === 'active' && c.trigger.filters[0].value === 5, `after the edit: ${JSON.stringify(c)}`);
+    });
+
+    let bid;
+    await step('a broadcast to a cohort at a time, made in the editor', async () => {
+      const res = await ctx.request.post(`${BASE}/api/v1/cohorts`, { headers: { Authorization: `Bearer ${secretKey}` }, data: { name: 'Newsletter', definition: { distinct_ids: ['p1', 'p2', 'p3'] } } });
+      check(res.ok(), `cohort: ${res.status()} ${await res.text()}`);
+      const cohort = await res.json();
+      await page.click(tid('nav-campaigns'));
+      await page.click(tid('new-broadcast'));
+      await page.locator(tid('campaign-form')).waitFor();
+      check(await page.inputValue(tid('campaign-kind')) === 'broadcast', 'New broadcast opened another kind');
+      await page.fill(tid('campaign-name'), 'Spring sale');
+      await page.selectOption(tid('campaign-cohort'), String(cohort.id));
+      const at = new Date(Date.now() + 864e5);
+      const pad = (n) => String(n).padStart(2, '0');
+      await page.fill(tid('campaign-broadcast-at'), `${at.getFullYear()}-${pad(at.getMonth() + 1)}-${pad(at.getDate())}T${pad(at.getHours())}:${pad(at.getMinutes())}`);
+      await page.fill(tid('campaign-goal-event'), 'order_completed');
+      await page.fill(tid('campaign-channel-url'), receiver.url);
+      await page.fill(tid('campaign-variant-body-0'), 'Spring sale: 20% off');
+      await page.click(tid('campaign-variant-remove-1'));
+      await page.check(tid('campaign-activate'));
+      await page.click(tid('campaign-save'));
+      await page.click(tid('campaign-open'));
+      await page.locator(tid('campaign-name')).waitFor();
+      bid = Number(/campaigns\/(\d+)/.exec(page.url())[1]);
+      const b = await api('GET', `/projects/${pid}/campaigns/${bid}`);
+      check(b.kind === 'broadcast' && b.broadcast.cohort === cohort.id && Math.abs(Date.parse(b.broadcast.at) - at.getTime()) < 60e3 && !b.trigger && !b.wait && b.variants.length === 1,
+        `stored as ${JSON.stringify(b)}`);
+      check(/Newsletter/.test(await page.locator(tid('campaign-facts')).innerText()), 'the page does not name the cohort');
+    });
+
+    await step('over time, side by side with the broadcast, and the decision', async () => {
+      await page.goto(`${BASE}/#/p/${pid}/campaigns/${cid}`);
+      await page.locator(`${tid('campaign-report')}[data-state="done"]`).waitFor();
+      const series = await api('GET', `/projects/${pid}/campaigns/${cid}/report?interval=day`);
+      await page.locator(`${tid('series-body')}[data-state="done"]`).waitFor();
+      check(Number(await page.getAttribute(tid('series-body'), 'data-points')) === series.series.length && series.series.length >= 1, 'the series has other periods than the API\'s');
+      await page.waitForFunction(() => { const c = document.querySelector('[data-testid="series-chart"] canvas'); return c && c.width > 0; });
+      await page.selectOption(tid('compare-with'), String(bid));
+      await page.locator(`${tid('compare-body')}[data-state="done"]`).waitFor();
+      const cmp = await api('GET', `/projects/${pid}/campaigns/compare?ids=${cid},${bid}`);
+      const cells = await page.locator(tid('compare-row')).evaluateAll((els) => Object.fromEntries(els.map((e) => [e.dataset.key, [...e.querySelectorAll('td')].map((td) => td.textContent)])));
+      check(cells.sent[0] === String(cmp.reports[0].sent) && cells.sent[1] === String(cmp.reports[1].sent), `compare sent: page ${cells.sent}, API ${cmp.reports[0].sent}/${cmp.reports[1].sent}`);
+      check(cells.conversions[0] === String(cmp.reports[0].conversions), 'compare conversions differ');
+      check(/Spring sale/.test(await page.locator(tid('compare-headline')).innerText()), 'no headline');
+      await page.selectOption(tid('campaign-decision-choice'), 'won');
+      await page.fill(tid('campaign-decision-holdout'), '30'); // more than now: refused
+      await page.click(tid('campaign-decide'));
+      check(await page.getAttribute(tid('campaign-decision-holdout'), 'aria-invalid') === 'true', 'a growing holdout was not refused');
+      await page.fill(tid('campaign-decision-holdout'), '10');
+      await page.fill(tid('campaign-decision-notes'), 'Reminders convert; keep a 10% holdout.');
+      await page.click(tid('campaign-decide'));
+      await page.locator(tid('campaign-archive-link')).waitFor();
+      const c = await api('GET', `/projects/${pid}/campaigns/${cid}`);
+      check(c.holdout === 0.1 && c.status === 'active', `after the decision: holdout ${c.holdout}, ${c.status}`);
+      check((await page.locator(tid('campaign-holdout')).innerText()) === '10.0%', 'the page does not show the smaller holdout');
+      const archive = await api('GET', `/projects/${pid}/archive?q=${encodeURIComponent('Cart reminder')}`);
+      check(archive.length === 1 && archive[0].decision === 'won', `archive: ${JSON.stringify(archive).slice(0, 300)}`);
+      await shot(page, 'campaign-decided');
     });
 
     await step('pause and resume from the campaign page', async () => {

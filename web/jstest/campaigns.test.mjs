@@ -286,6 +286,8 @@ test('the report over time, side by side with another campaign, and the decision
   assert.deepEqual(rows[4], { key: 'ctr', label: 'CTR', a: '13.3%', b: '1.00%', ratio: '13 ×' });
   assert.equal(rows[8].b, '–');
   assert.equal(compareHeadline(cmp, 'Spring sale'), 'CTR 13 ×, CVR 10 × those of Spring sale');
+  assert.equal(compareHeadline({ ...cmp, ctr_ratio: null, cvr_ratio: null }, 'Spring sale'), 'Spring sale has no CTR or CVR to compare with yet');
+  assert.equal(compareHeadline({ ...cmp, ctr_ratio: null }, 'B'), 'CTR –, CVR 10 × those of B');
   const withRevenue = { ...cmp, reports: [{ ...rep, revenue_per_recipient: 12.5 }, { ...rep, revenue_per_recipient: 2.5 }], revenue_per_recipient_ratio: 5 };
   assert.deepEqual(compareRows(withRevenue).at(-1), { key: 'revenue_per_recipient', label: 'Revenue per recipient', a: '12.5', b: '2.5', ratio: '5.0 ×' });
 

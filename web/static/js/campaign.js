@@ -435,7 +435,7 @@ export default async function campaignPage(ctx) {
     const stage = h('input', { type: 'text', 'data-testid': 'campaign-decision-stage', 'data-field': 'stage', placeholder: 'Retention' });
     const err = errorBox();
     const result = h('div', { 'data-testid': 'campaign-decision-result', role: 'status' });
-    const f = h('form', { class: 'inline-form', 'data-testid': 'campaign-decision-form' },
+    const f = h('form', { class: 'inline-form', 'data-testid': 'campaign-decision-form', novalidate: true },
       h('p', { class: 'muted small' }, 'Ends the test phase: the report as it is now is frozen into the learning archive, and the campaign keeps running with the holdout below (it may only shrink).'),
       h('div', { class: 'inline wrap' }, field('Decision', decision), field('Holdout from now on %', holdoutAfter), field('Journey stage', stage)),
       field('Notes (kept in the archive)', notes),

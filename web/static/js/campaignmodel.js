@@ -601,6 +601,7 @@ export function compareRows(cmp) {
 // compareHeadline: "CTR 13 ×, CVR 10 × those of Spring sale".
 export function compareHeadline(cmp, otherName) {
   if (!cmp) return '';
+  if (!isNum(cmp.ctr_ratio) && !isNum(cmp.cvr_ratio)) return `${otherName} has no CTR or CVR to compare with yet`;
   return `CTR ${ratioText(cmp.ctr_ratio)}, CVR ${ratioText(cmp.cvr_ratio)} those of ${otherName}`;
 }
 
