@@ -106,6 +106,10 @@ type Config struct {
 	// the sender worker (on every replica); serve turns it on
 	// (--campaigns, default true).
 	Campaigns bool
+	// CohortInterval is how often cohort-triggered campaigns evaluate
+	// their cohorts (--cohort-interval; 0 = 1 min); broadcasts are looked
+	// for at least as often.
+	CohortInterval time.Duration
 	// WebhookAllowPrivate lets webhooks and pushes reach private and
 	// loopback addresses (--webhook-allow-private; tests on loopback).
 	WebhookAllowPrivate bool

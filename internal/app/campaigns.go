@@ -90,6 +90,21 @@ func (a *App) startSender(ctx context.Context) {
 		defer a.wg.Done()
 		s.Run(ctx)
 	}()
+	a.startCohorts(ctx, owner)
+}
+
+// startCohorts runs broadcasts and cohort triggers on every replica: each
+// campaign's pass is claimed with a lease, so one replica works on it at a
+// time, and its keys make a page scheduled twice harmless.
+func (a *App) startCohorts(ctx context.Context, owner string) {
+	base, _ := a.publicURL() // checked by openEngine
+	cs := campaign.NewCohortScheduler(campaign.CohortConfig{Meta: a.Meta, Events: a.Events, Campaigns: a.campaigns,
+		PublicURL: base, Owner: owner, Interval: a.Config.CohortInterval})
+	a.wg.Add(1)
+	go func() {
+		defer a.wg.Done()
+		cs.Run(ctx)
+	}()
 }
 
 // ParseSMTP reads --smtp: smtp://[user[:password]@]host[:port] with

@@ -322,3 +322,29 @@ func TestBroadcastWaits(t *testing.T) {
 		t.Fatalf("status reason %s, %v", raw, err)
 	}
 }
+
+// TestCampaignsGetSeesNewCampaigns: a cache read before a campaign was
+// created (by another replica) still finds it: a broadcast's sends are
+// claimed at once, and "not found" would cancel them as deleted.
+func TestCampaignsGetSeesNewCampaigns(t *testing.T) {
+	w := newCohortWorld(t)
+	cs := &Campaigns{Meta: w.m, MaxAge: time.Hour}
+	if _, _, err := cs.Get(w.ctx, w.pid, 1); !errors.Is(err, meta.ErrNotFound) {
+		t.Fatalf("before: %v", err)
+	}
+	c := w.campaign(broadcastBody(w.cohort(`{"distinct_ids": ["a"]}`), ""))
+	l, _, err := cs.Get(w.ctx, w.pid, c.ID)
+	if err != nil || l.Meta.ID != c.ID {
+		t.Fatalf("a campaign created after the cache was read: %v", err)
+	}
+	if err := w.m.DeleteCampaign(w.ctx, w.pid, c.ID, 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := cs.Get(w.ctx, w.pid, c.ID); err != nil {
+		t.Fatalf("within MaxAge the cached campaign is answered: %v", err)
+	}
+	cs.Invalidate(w.pid)
+	if _, _, err := cs.Get(w.ctx, w.pid, c.ID); !errors.Is(err, meta.ErrNotFound) {
+		t.Fatalf("a deleted campaign: %v", err)
+	}
+}

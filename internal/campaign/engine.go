@@ -302,7 +302,18 @@ func (cs *Campaigns) reload(ctx context.Context, projectID int64, p *projectCamp
 // decoding error when its stored definition does not decode (its sends
 // then wait rather than being cancelled).
 func (cs *Campaigns) Get(ctx context.Context, projectID, id int64) (*Live, *time.Location, error) {
-	p, err := cs.fresh(ctx, projectID, time.Time{})
+	l, loc, err := cs.get(ctx, projectID, id, time.Time{})
+	if errors.Is(err, meta.ErrNotFound) {
+		// Perhaps created on another replica since the cache was read
+		// (a broadcast's sends come at once): a deletion is believed
+		// only from a cache read now.
+		l, loc, err = cs.get(ctx, projectID, id, time.Now())
+	}
+	return l, loc, err
+}
+
+func (cs *Campaigns) get(ctx context.Context, projectID, id int64, asOf time.Time) (*Live, *time.Location, error) {
+	p, err := cs.fresh(ctx, projectID, asOf)
 	if err != nil {
 		return nil, nil, err
 	}
