@@ -533,9 +533,11 @@ type Campaign struct {
 // project; ids are never reused.
 type CampaignStore interface {
 	// CreateCampaign saves a new campaign of c.ProjectID at version 1, by
-	// c.CreatedBy. An empty Kind is triggered, an empty Status draft;
-	// unknown ones, an empty Name and a Definition that is not JSON are
-	// ErrInvalid (as a *FieldError).
+	// c.CreatedBy, created (and updated) at c.CreatedAt when it is set (a
+	// campaign with a history, such as the demo's), else now. An empty
+	// Kind is triggered, an empty Status draft; unknown ones, an empty
+	// Name and a Definition that is not JSON are ErrInvalid (as a
+	// *FieldError).
 	CreateCampaign(ctx context.Context, c Campaign) (Campaign, error)
 	// UpdateCampaign replaces name, kind, status, definition and secret of
 	// campaign c.ID of c.ProjectID, by c.UpdatedBy, and bumps its version.

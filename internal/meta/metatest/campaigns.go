@@ -17,6 +17,7 @@ func runCampaigns(t *testing.T, open func(t *testing.T) meta.Store) {
 	t.Run("Campaigns", func(t *testing.T) { testCampaigns(t, open(t)) })
 	t.Run("CampaignsConcurrentUpdate", func(t *testing.T) { testCampaignsConcurrentUpdate(t, open(t)) })
 	t.Run("CampaignDeleteCancelsSends", func(t *testing.T) { testCampaignDeleteCancelsSends(t, open(t)) })
+	t.Run("CampaignCreatedAt", func(t *testing.T) { testCampaignCreatedAt(t, open(t)) })
 	runSends(t, open)
 }
 
@@ -286,4 +287,24 @@ func testCampaignDeleteCancelsSends(t *testing.T, s meta.Store) {
 	}
 	_, err := s.SendByKey(ctx, a.ID, "g3")
 	wantNotFound(t, "a send of a deleted campaign", err)
+}
+
+// testCampaignCreatedAt: a campaign created with a time (a history: the
+// demo's, an import) keeps it, to the millisecond, in UTC, as created and
+// updated; without one it is now.
+func testCampaignCreatedAt(t *testing.T, s meta.Store) {
+	ctx := context.Background()
+	a, _ := twoProjects(t, s)
+	past := time.Date(2026, 3, 1, 9, 30, 0, 123_456_789, time.FixedZone("CET", 3600))
+	old := try(s.CreateCampaign(ctx, meta.Campaign{ProjectID: a.ID, Name: "Cart reminder", Status: meta.CampaignActive, CreatedAt: past})).must(t)
+	want := past.UTC().Truncate(time.Millisecond)
+	if !old.CreatedAt.Equal(want) || !old.UpdatedAt.Equal(want) || old.CreatedAt.Location() != time.UTC {
+		t.Fatalf("CreateCampaign at %s = created %s, updated %s; want %s in UTC", past, old.CreatedAt, old.UpdatedAt, want)
+	}
+	sameCampaign(t, "Campaign created in the past", try(s.Campaign(ctx, a.ID, old.ID)).must(t), old)
+	before := time.Now().Add(-time.Minute)
+	now := try(s.CreateCampaign(ctx, meta.Campaign{ProjectID: a.ID, Name: "Ad push"})).must(t)
+	if now.CreatedAt.Before(before) || now.CreatedAt.After(time.Now().Add(time.Minute)) {
+		t.Fatalf("CreateCampaign without a time = created %s, want now", now.CreatedAt)
+	}
 }

@@ -78,8 +78,13 @@ func (t *Tables) CreateCampaign(ctx context.Context, c meta.Campaign) (meta.Camp
 	if err := checkCampaign(&c); err != nil {
 		return meta.Campaign{}, err
 	}
-	now := fromMS(ms(time.Now()))
-	c.Version, c.UpdatedBy, c.CreatedAt, c.UpdatedAt = 1, c.CreatedBy, now, now
+	// A given creation time is kept (a campaign with a history: the
+	// demo's, an import); reports and triggers start from it.
+	created := fromMS(ms(time.Now()))
+	if !c.CreatedAt.IsZero() {
+		created = fromMS(ms(c.CreatedAt))
+	}
+	c.Version, c.UpdatedBy, c.CreatedAt, c.UpdatedAt = 1, c.CreatedBy, created, created
 	tx, err := t.db.BeginTx(ctx, nil)
 	if err != nil {
 		return meta.Campaign{}, err
@@ -87,7 +92,7 @@ func (t *Tables) CreateCampaign(ctx context.Context, c meta.Campaign) (meta.Camp
 	defer tx.Rollback()
 	c.ID, err = t.insertOn(ctx, tx, `INSERT INTO campaigns (project_id, name, kind, status, definition, secret, version, created_by, updated_by, created_ms, updated_ms)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		c.ProjectID, c.Name, c.Kind, c.Status, string(c.Definition), c.Secret, c.Version, c.CreatedBy, c.UpdatedBy, ms(now), ms(now))
+		c.ProjectID, c.Name, c.Kind, c.Status, string(c.Definition), c.Secret, c.Version, c.CreatedBy, c.UpdatedBy, ms(created), ms(created))
 	if err != nil {
 		return meta.Campaign{}, fmt.Errorf("cannot create campaign %q: %w", c.Name, err)
 	}
