@@ -185,6 +185,21 @@ test('a campaign as answered becomes the draft and back; a PATCH names every fie
   assert.deepEqual(weightShares([{ weight: 0 }, { weight: 0 }]), [50, 50]);
 });
 
+test('a cohort trigger messages new members; the goal matches no item then', () => {
+  const d = { ...reminder(), trigger_mode: 'cohort' };
+  assert.deepEqual(campaignBody(d).errors.map((e) => e.field), ['trigger.cohort']);
+  d.trigger_cohort = '4';
+  const { body, errors } = campaignBody(d);
+  assert.deepEqual(errors, []);
+  assert.deepEqual(body.trigger, { cohort: 4 });
+  assert.deepEqual(body.goal, { event: 'order_completed', within: '72h' });
+  const back = draftFromCampaign({ ...body, kind: 'triggered' });
+  assert.equal(back.trigger_mode, 'cohort');
+  assert.equal(back.trigger_cohort, '4');
+  assert.deepEqual(patchBody(back).body.trigger, { cohort: 4 });
+  assert.equal(triggerText({ kind: 'triggered', trigger: { cohort: 4 } }, (id) => `Loyal (${id})`), 'entering Loyal (4)');
+});
+
 test('summaries say what a campaign does', () => {
   const c = { kind: 'triggered', trigger: { event: 'added_to_cart', filters: [{}] }, goal: { event: 'order_completed', match: 'item', within: '72h' }, wait: { delay: '24h' } };
   assert.equal(triggerText(c), 'added_to_cart (1 filter)');

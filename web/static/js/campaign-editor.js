@@ -1,6 +1,7 @@
 // The campaign editor: #/p/{pid}/campaigns/new[?kind=broadcast|?copy={id}]
 // and #/p/{pid}/campaigns/{id}/edit. A triggered reminder: the trigger
-// event and its filters (the insight builder's filter rows, form.js), the
+// event and its filters (the insight builder's filter rows, form.js) or
+// entering a cohort, the
 // goal (an event, matched on a trigger property such as the same item,
 // within a window), the wait (a fixed delay or the person's best time
 // after a minimum delay), the holdout and attribution, the audience rules
@@ -115,20 +116,33 @@ export default async function campaignEditorPage(ctx) {
 
   function triggerSection() {
     if (d.kind === 'broadcast') {
-      const opts = (cohorts || []).map((c) => [String(c.id), c.name]);
-      if (d.cohort && !opts.some(([v]) => v === d.cohort)) opts.push([d.cohort, `cohort ${d.cohort} (not found)`]);
       const at = h('input', { type: 'datetime-local', value: d.at, 'data-field': 'broadcast.at', 'data-testid': 'campaign-broadcast-at' });
       at.addEventListener('input', () => { d.at = at.value; });
       return h('section', { class: 'card' }, h('h2', null, 'Audience and time'),
         h('div', { class: 'inline wrap' },
-          field('Cohort', opts.length ? fx.selectInput('broadcast.cohort', [['', 'Choose a cohort…'], ...opts], d.cohort, (v) => { d.cohort = v; }, { 'data-testid': 'campaign-cohort' })
-            : h('p', { class: 'muted small', 'data-field': 'broadcast.cohort' }, 'This project has no cohorts yet: create one in an insight.')),
+          field('Cohort', cohortPicker('broadcast.cohort', d.cohort, (v) => { d.cohort = v; }, 'campaign-cohort')),
           field('Send at (your time)', at, 'Empty: when the campaign is activated.')));
     }
-    return h('section', { class: 'card' }, h('h2', null, 'Trigger'),
+    const mode = field('Starts when', fx.selectInput('trigger', [['event', 'A person does an event'], ['cohort', 'A person enters a cohort']], d.trigger_mode,
+      (v) => { d.trigger_mode = v; rerender('campaign-trigger-mode'); }, { 'data-testid': 'campaign-trigger-mode' }));
+    if (d.trigger_mode === 'cohort') {
+      return h('section', { class: 'card' }, h('h2', null, 'Trigger'), mode,
+        field('Cohort', cohortPicker('trigger.cohort', d.trigger_cohort, (v) => { d.trigger_cohort = v; }, 'campaign-trigger-cohort'),
+          'The cohort is evaluated regularly; each person new in it gets one message.'));
+    }
+    return h('section', { class: 'card' }, h('h2', null, 'Trigger'), mode,
       h('p', { class: 'muted hint' }, 'Each such event of a person starts one reminder (the audience rules below may skip it).'),
       field('When a person does', fx.plainEventInput('trigger.event', d.trigger.event, (v) => { d.trigger.event = v; }, { 'data-testid': 'campaign-trigger-event', placeholder: 'added_to_cart' })),
       fx.subFilters(d.trigger, 'trigger', 'trigger-', () => d.trigger.event, 'the trigger'));
+  }
+
+  // cohortPicker chooses one of the project's cohorts (a stored id that is
+  // gone stays choosable, marked).
+  function cohortPicker(path, value, set, testid) {
+    const opts = (cohorts || []).map((c) => [String(c.id), c.name]);
+    if (value && !opts.some(([v]) => v === value)) opts.push([value, `cohort ${value} (not found)`]);
+    if (!opts.length) return h('p', { class: 'muted small', 'data-field': path }, 'This project has no cohorts yet: save one from an insight.');
+    return fx.selectInput(path, [['', 'Choose a cohort…'], ...opts], value, set, { 'data-testid': testid });
   }
 
   function goalSection() {
@@ -139,7 +153,7 @@ export default async function campaignEditorPage(ctx) {
         : 'The conversion: doing it before the message cancels the reminder; after it, it counts as the message\'s conversion.'),
       h('div', { class: 'inline wrap' },
         field('Goal event', fx.plainEventInput('goal.event', d.goal.event, (v) => { d.goal.event = v; }, { 'data-testid': 'campaign-goal-event', placeholder: 'order_completed', required: !broadcast })),
-        broadcast ? null : field('Same value of the trigger\'s', fx.propInput('goal.match', d.goal.match, (v) => { d.goal.match = v; }, { 'data-testid': 'campaign-goal-match', placeholder: 'item' }),
+        broadcast || d.trigger_mode === 'cohort' ? null : field('Same value of the trigger\'s', fx.propInput('goal.match', d.goal.match, (v) => { d.goal.match = v; }, { 'data-testid': 'campaign-goal-match', placeholder: 'item' }),
           'Optional: a purchase of another item does not count.'),
         broadcast ? null : field('Within', durationInput('goal.within', d.goal.within, (v) => { d.goal.within = v; }, { 'data-testid': 'campaign-goal-within', placeholder: '72h' }))),
       fx.subFilters(d.goal, 'goal', 'goal-', () => d.goal.event, 'the goal'));

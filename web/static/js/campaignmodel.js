@@ -108,6 +108,7 @@ export function newDraft(kind = 'triggered') {
   return {
     name: '', kind: kind === 'broadcast' ? 'broadcast' : 'triggered', activate: false,
     trigger: { event: '', filters: [] },
+    trigger_mode: 'event', trigger_cohort: '',
     goal: { event: '', filters: [], match: '', within: '72h' },
     wait_mode: 'delay', delay: '24h', min_delay: '1h',
     holdout: 10,
@@ -148,6 +149,7 @@ export function draftFromCampaign(c) {
   const d = newDraft(c.kind);
   d.name = c.name || '';
   if (c.trigger) d.trigger = { event: c.trigger.event || '', filters: copyFilters(c.trigger.filters) };
+  if (c.trigger && c.trigger.cohort) { d.trigger_mode = 'cohort'; d.trigger_cohort = String(c.trigger.cohort); }
   if (c.goal) d.goal = { event: c.goal.event || '', filters: copyFilters(c.goal.filters), match: c.goal.match || '', within: c.goal.within || '' };
   if (c.wait) {
     d.wait_mode = c.wait.best_time ? 'best_time' : 'delay';
@@ -312,6 +314,10 @@ export function campaignBody(d) {
       if (!at) errors.push({ field: 'broadcast.at', msg: 'give a date and time, or leave it empty to send on activation' });
       else body.broadcast.at = at;
     }
+  } else if (d.trigger_mode === 'cohort') {
+    const cohort = Number(d.trigger_cohort);
+    if (!d.trigger_cohort || !Number.isInteger(cohort) || cohort <= 0) errors.push({ field: 'trigger.cohort', msg: 'choose the cohort whose new members get the message' });
+    body.trigger = { cohort };
   } else {
     const event = trim(d.trigger.event);
     if (!event) errors.push({ field: 'trigger.event', msg: 'give the event that starts the reminder (added_to_cart)' });
@@ -332,7 +338,7 @@ export function campaignBody(d) {
     const goal = { event: goalEvent };
     const gf = filtersBody(errors, 'goal.filters', d.goal.filters);
     if (gf.length) goal.filters = gf;
-    if (d.kind !== 'broadcast' && trim(d.goal.match)) goal.match = trim(d.goal.match);
+    if (d.kind !== 'broadcast' && d.trigger_mode !== 'cohort' && trim(d.goal.match)) goal.match = trim(d.goal.match);
     const within = durationField(errors, 'goal.within', d.goal.within, 1, LIMITS.window, false, 'the goal window');
     if (within) goal.within = within;
     body.goal = goal;
