@@ -14,6 +14,7 @@ import (
 
 	"github.com/journey-dev/journey/internal/channel"
 	"github.com/journey-dev/journey/internal/event"
+	"github.com/journey-dev/journey/internal/insight"
 	"github.com/journey-dev/journey/internal/meta"
 	"github.com/journey-dev/journey/internal/meta/sqlite"
 	"github.com/journey-dev/journey/internal/store"
@@ -306,6 +307,15 @@ func TestBroadcastWaits(t *testing.T) {
 	if n := w.count(later.ID); n != 11 {
 		t.Fatalf("%d sends, want the 11 persons of the static cohort", n)
 	}
+	// A broadcast without a goal reports its sends and no conversions.
+	l, err := Decode(later)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := BuildReport(w.ctx, w.m, w.events, l, time.UTC, w.now)
+	if err != nil || rep.Triggered != 11 || rep.Conversions != 0 || rep.Pending+rep.Holdout.Scheduled != 11 {
+		t.Fatalf("report %+v, %v", rep, err)
+	}
 	// The cohort of another broadcast is deleted before it runs.
 	gone := w.cohort(`{"distinct_ids": ["u20"]}`)
 	orphan := w.campaign(broadcastBody(gone, ""))
@@ -347,4 +357,47 @@ func TestCampaignsGetSeesNewCampaigns(t *testing.T) {
 	if _, _, err := cs.Get(w.ctx, w.pid, c.ID); !errors.Is(err, meta.ErrNotFound) {
 		t.Fatalf("a deleted campaign: %v", err)
 	}
+}
+
+// FuzzParseCohortCampaign: the campaign decoder never panics on broadcast
+// and cohort-trigger bodies, answers field errors, and what it accepts
+// (as stored: marshalled) it accepts again with the same kind and cohort.
+func FuzzParseCohortCampaign(f *testing.F) {
+	for _, seed := range []string{
+		broadcastBody(3, ""),
+		broadcastBody(3, `, "at": "2026-02-01T09:00:00+01:00"`),
+		broadcastBody(0, ""),
+		broadcastBody(-1, `, "at": "tomorrow"`),
+		cohortTriggerBody(4, ""),
+		cohortTriggerBody(4, `, "audience": {"reeligible_after": "168h"}`),
+		`{"name": "n", "kind": "broadcast", "broadcast": {"cohort": 1e99}}`,
+		`{"name": "n", "kind": "broadcast", "broadcast": null, "trigger": {"cohort": 1}}`,
+		`{"name": "n", "trigger": {"cohort": 2, "event": "x"}}`,
+		`[]`, ``, `{"kind": 7}`,
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		d, err := Parse(body)
+		if err != nil {
+			var bad *insight.Error
+			if !errors.As(err, &bad) || bad.Field == "" {
+				t.Fatalf("error without a field: %v", err)
+			}
+			return
+		}
+		stored, err := json.Marshal(d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		again, err := Parse(stored)
+		if err != nil {
+			t.Fatalf("stored %s does not parse again: %v", stored, err)
+		}
+		if again.Kind != d.Kind || onCohort(again) != onCohort(d) ||
+			(d.Broadcast != nil && again.Broadcast.Cohort != d.Broadcast.Cohort) ||
+			(d.Trigger != nil && again.Trigger.Cohort != d.Trigger.Cohort) {
+			t.Fatalf("stored %s parses as another campaign", stored)
+		}
+	})
 }

@@ -252,7 +252,10 @@ func decodeStrict(body []byte, v any) error {
 			return bad("broadcast.at", "want an RFC 3339 time: %v", err)
 		}
 		if name, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
-			return bad(strings.Trim(name, `"`), "unknown field")
+			if name = strings.Trim(name, `"`); name == "" {
+				name = "body" // an empty key: no field to name
+			}
+			return bad(name, "unknown field")
 		}
 		return bad("body", "cannot decode campaign: %v", err)
 	}
