@@ -162,6 +162,9 @@ func Open(opts Options) (*Index, error) {
 	return ix, loadErr
 }
 
+// Dir is the index's directory ("" in memory).
+func (ix *Index) Dir() string { return ix.opts.Dir }
+
 // Checkpoint is the log position the index covers: the store's
 // checkpoint when they are consistent.
 func (ix *Index) Checkpoint() uint64 {

@@ -17,6 +17,8 @@ type Snapshot struct {
 	Persons    []int64  // stored person id by dense id
 	runs       []*segFile
 	events     int64
+	ix         *Index
+	p          *project // nil: no events
 }
 
 // Snapshot returns a project's snapshot; false while the index is being
@@ -28,11 +30,12 @@ func (ix *Index) Snapshot(projectID int64) (*Snapshot, bool) {
 	if !ix.ready || ix.closed {
 		return nil, false
 	}
-	s := &Snapshot{Project: projectID, Checkpoint: ix.checkpoint}
+	s := &Snapshot{Project: projectID, Checkpoint: ix.checkpoint, ix: ix}
 	p := ix.projects[projectID]
 	if p == nil {
 		return s, true
 	}
+	s.p = p
 	// The dictionaries only grow: the prefixes stay as they are.
 	s.Names, s.Persons = p.names[:len(p.names):len(p.names)], p.persons[:len(p.persons):len(p.persons)]
 	if len(p.tail) > 0 && p.tailRun == nil {
@@ -72,6 +75,25 @@ func (s *Snapshot) Events() int64 { return s.events }
 
 // Runs is how many sorted runs a scan merges (segments and the tail).
 func (s *Snapshot) Runs() int { return len(s.runs) }
+
+// Dense returns the dense ids of stored person ids, -1 for those the
+// snapshot does not know.
+func (s *Snapshot) Dense(persons []int64) []int64 {
+	out := make([]int64, len(persons))
+	s.ix.mu.Lock()
+	defer s.ix.mu.Unlock()
+	p := s.p
+	for i, id := range persons {
+		out[i] = -1
+		if p == nil {
+			continue
+		}
+		if d, ok := p.dense[id]; ok && int(d) < len(s.Persons) {
+			out[i] = int64(d)
+		}
+	}
+	return out
+}
 
 // Code returns an event name's code; false when the project never had
 // such an event.

@@ -16,6 +16,7 @@ import (
 	duckdb "github.com/duckdb/duckdb-go/v2"
 
 	"github.com/journey-dev/journey/internal/insight"
+	"github.com/journey-dev/journey/internal/journeyidx"
 	"github.com/journey-dev/journey/internal/store"
 )
 
@@ -45,6 +46,9 @@ type Options struct {
 	SQLMemoryBudget int64
 	// Plan switches the fast query plans (zero value: all on).
 	Plan Plan
+	// JourneyIndexDir holds the journey index (journeyidx.go); "" = the
+	// database file's path + ".jidx", in memory for an in-memory store.
+	JourneyIndexDir string
 }
 
 // Plan holds the switches of the store's fast query plans. Each one has a
@@ -67,6 +71,9 @@ type Plan struct {
 	// NoFeedInPlace makes the feeds read DuckDB's vectors through
 	// duckdb-go's boxed values instead of in place (package vecfeed).
 	NoFeedInPlace bool
+	// NoJourneyIndex turns the journey index off: it is neither kept nor
+	// read (journeyidx.go); a later open with it on rebuilds it.
+	NoJourneyIndex bool
 	// Now is the clock retention cuts its periods at; nil = time.Now.
 	Now func() time.Time
 }
@@ -81,11 +88,12 @@ var planSwitches = []struct {
 	{"no-dense", func(p *Plan) { p.NoDenseRetention = true }, func(p Plan) bool { return p.NoDenseRetention }},
 	{"no-event-codes", func(p *Plan) { p.NoEventCodes = true }, func(p Plan) bool { return p.NoEventCodes }},
 	{"no-feed-in-place", func(p *Plan) { p.NoFeedInPlace = true }, func(p Plan) bool { return p.NoFeedInPlace }},
+	{"no-journey-index", func(p *Plan) { p.NoJourneyIndex = true }, func(p Plan) bool { return p.NoJourneyIndex }},
 }
 
 // ParsePlan reads a comma-separated list of the fast paths to turn off
 // (--query-plan): no-masks (MaskPeriods < 0), no-dense, no-event-codes,
-// no-feed-in-place; "" turns none off.
+// no-feed-in-place, no-journey-index; "" turns none off.
 func ParsePlan(list string) (Plan, error) {
 	var p Plan
 	for _, name := range strings.Split(list, ",") {
@@ -147,6 +155,8 @@ type Store struct {
 	mu    sync.Mutex // serialises Apply on the write connection
 	write *sql.Conn
 	seen  *seenFilter // stored (project, uuid) pairs; guarded by mu
+
+	jidx *jindex // the journey index; nil when off (journeyidx.go)
 }
 
 var _ store.Store = (*Store)(nil)
@@ -166,6 +176,10 @@ func Open(path string, opts Options) (*Store, error) {
 	s := &Store{db: db, plan: opts.Plan}
 	if err := s.init(opts); err != nil {
 		db.Close()
+		return nil, err
+	}
+	if err := s.openJourneyIndex(path, opts); err != nil {
+		s.Close()
 		return nil, err
 	}
 	return s, nil
@@ -218,12 +232,13 @@ func (s *Store) init(opts Options) error {
 
 // Close closes the store.
 func (s *Store) Close() error {
+	ierr := s.closeJourneyIndex()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.write != nil {
 		s.write.Close()
 	}
-	return s.db.Close()
+	return errors.Join(s.db.Close(), ierr)
 }
 
 // Apply stores one loader batch atomically with its checkpoint.
@@ -244,13 +259,15 @@ func (s *Store) Apply(ctx context.Context, w *store.Write) error {
 		return err
 	}
 	defer tx.Rollback()
+	var inserted []journeyidx.Event // for the journey index
 	if len(w.Events) > 0 {
 		lo, hi := timeRange(w.Events)
-		if !s.maybeStored(w.Events) {
+		stored := s.maybeStored(w.Events)
+		if !stored {
 			// No uuid of the batch can be stored yet: skip the scan.
 			lo, hi = time.Time{}, time.Time{}.Add(time.Nanosecond)
 		}
-		if _, err := tx.ExecContext(ctx, insertEventsSQL, lo.Add(-DedupMargin), hi.Add(DedupMargin)); err != nil {
+		if inserted, err = s.insertEvents(ctx, tx, w.Events, stored, lo.Add(-DedupMargin), hi.Add(DedupMargin)); err != nil {
 			return fmt.Errorf("cannot insert events: %w", err)
 		}
 	}
@@ -264,6 +281,7 @@ func (s *Store) Apply(ctx context.Context, w *store.Write) error {
 		return fmt.Errorf("cannot commit batch: %w", err)
 	}
 	s.markStored(w.Events)
+	s.addToJourneyIndex(inserted, w.Checkpoint)
 	return nil
 }
 

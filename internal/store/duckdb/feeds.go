@@ -22,7 +22,7 @@ func registerFeeds(conn *sql.Conn) error {
 	if err := duckdb.RegisterScalarUDF(conn, actorPeriodsName, actorPeriodsFeed{}); err != nil {
 		return fmt.Errorf("cannot register %s: %w", actorPeriodsName, err)
 	}
-	return nil
+	return registerJourneyIndexFeed(conn) // journeyidx.go
 }
 
 // typeInfo is a primitive type's TypeInfo.

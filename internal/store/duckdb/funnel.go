@@ -49,6 +49,9 @@ import (
 // before any funnel logic. BenchmarkFunnel in funnel_test.go keeps those
 // alternatives measurable.
 func (s *Store) Funnel(ctx context.Context, projectID int64, tz *time.Location, q *insight.Funnel) (*insight.FunnelResult, error) {
+	if res, ok, err := s.indexFunnel(ctx, projectID, tz, q); ok { // journeyidx.go
+		return res, err
+	}
 	p := funnelwalk.NewPlan(q)
 	query, args, feed := funnelSQL(p, projectID, s.plan)
 	c := funnelwalk.NewCollector(p, insight.MemoryCap(ctx))

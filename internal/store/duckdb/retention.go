@@ -24,6 +24,9 @@ func (s *Store) Retention(ctx context.Context, projectID int64, tz *time.Locatio
 	if len(bounds) == 0 {
 		return res, nil
 	}
+	if ok, err := s.indexRetention(ctx, projectID, q, bounds, to, res); ok || err != nil { // journeyidx_plans.go
+		return res, err
+	}
 	if !s.plan.NoDenseRetention && q.Breakdown == nil && q.GroupType() == "" && len(bounds) <= s.plan.maskPeriods() {
 		ok, err := s.retentionDense(ctx, projectID, q, bounds, to, res)
 		if err != nil || ok {

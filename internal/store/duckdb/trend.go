@@ -19,6 +19,9 @@ func (s *Store) Trend(ctx context.Context, projectID int64, tz *time.Location, q
 // trendCounts is insight.TrendCounts: a series' value per breakdown value
 // and period.
 func (s *Store) trendCounts(ctx context.Context, projectID int64, r insight.Range, series insight.Series, p insight.Periods) ([]insight.CountRow, error) {
+	if rows, ok, err := s.indexTrendCounts(ctx, projectID, r, series, p); ok { // journeyidx_plans.go
+		return rows, err
+	}
 	src := newMatchSource(projectID, &r, series.Event, series.Action)
 	src.filters = appendFilters(r.Filters, series.Filters)
 	src.breakdownColumn(r.Breakdown)

@@ -1,0 +1,291 @@
+package duckdb
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/journey-dev/journey/internal/insight"
+	"github.com/journey-dev/journey/internal/journeyidx"
+)
+
+// Retention and trends on the journey index (see journeyidx.go): plain
+// event names, persons as the unit, no filters or breakdown; anything
+// else answers ok = false and runs the SQL plans.
+
+// plainMatch: an event match the index answers (a name, nothing more).
+func plainMatch(m insight.EventMatch) bool {
+	return m.Event != "" && m.Action == nil && m.ActionID == 0 && len(m.Filters) == 0
+}
+
+// codesOf marks the codes of names in keep (sized for the snapshot) and
+// returns them; a name the project never had has no code.
+func codesOf(snap *journeyidx.Snapshot, keep []bool, names ...string) []int {
+	out := make([]int, len(names))
+	for i, n := range names {
+		out[i] = -1
+		if c, ok := snap.Code(n); ok {
+			out[i] = int(c)
+			keep[c] = true
+		}
+	}
+	return out
+}
+
+// micros are instants as µs since the epoch.
+func micros(ts []time.Time) []int64 {
+	out := make([]int64, len(ts))
+	for i, t := range ts {
+		out[i] = t.UnixMicro()
+	}
+	return out
+}
+
+// periodOf is the index of the period holding t (bounds ascending, the
+// last period open-ended); -1 before the first.
+func periodOf(bounds []int64, t int64) int {
+	return sort.Search(len(bounds), func(i int) bool { return bounds[i] > t }) - 1
+}
+
+// indexRetention fills res (without breakdown) from the index, as
+// retentionDense does from the store: per actor, the periods of its start
+// and return events; for first_time, whether a start event precedes the
+// first cohort.
+func (s *Store) indexRetention(ctx context.Context, projectID int64, q *insight.Retention, bounds []time.Time, to time.Time, res *insight.RetentionResult) (ok bool, err error) {
+	if q.Breakdown != nil || q.GroupType() != "" || len(q.Filters) > 0 || !plainMatch(q.Start) || !plainMatch(q.Return) {
+		return false, nil
+	}
+	snap := s.journeySnapshot(ctx, projectID)
+	if snap == nil {
+		return false, nil
+	}
+	defer snap.Close()
+	actors, err := s.journeyActors(ctx, projectID, snap)
+	if err != nil {
+		return true, err
+	}
+	keep := make([]bool, len(snap.Names))
+	codes := codesOf(snap, keep, q.Start.Event, q.Return.Event)
+	isStart := make([]bool, len(snap.Names))
+	isReturn := make([]bool, len(snap.Names))
+	if codes[0] >= 0 {
+		isStart[codes[0]] = true
+	}
+	if codes[1] >= 0 {
+		isReturn[codes[1]] = true
+	}
+	nP := len(bounds)
+	b := micros(bounds)
+	firstTime := q.Mode == insight.RetentionFirstTime
+	from := b[0]
+	if firstTime {
+		from = -1 << 62 // the start events' history
+	}
+	workers := s.jidx.workers
+	type counts struct {
+		size     []int64
+		retained [][]int64
+		starts   []int
+		returns  []int
+	}
+	per := make([]*counts, workers)
+	for w := range per {
+		c := &counts{size: make([]int64, nP), retained: make([][]int64, nP)}
+		for i := range c.retained {
+			c.retained[i] = make([]int64, min(q.Periods, nP-i))
+		}
+		per[w] = c
+	}
+	err = scanActors(ctx, snap, actors, workers, from, to.UnixMicro(), keep, func(w int, _ int64, ts []int64, cs []uint32) {
+		c := per[w]
+		c.starts, c.returns = c.starts[:0], c.returns[:0]
+		p := -1
+		history := false
+		for i, t := range ts {
+			for p+1 < nP && b[p+1] <= t {
+				p++
+			}
+			if p < 0 {
+				history = history || isStart[cs[i]]
+				continue
+			}
+			// Periods only grow along the events: keep each once.
+			if isStart[cs[i]] && (len(c.starts) == 0 || c.starts[len(c.starts)-1] != p) {
+				c.starts = append(c.starts, p)
+			}
+			if isReturn[cs[i]] && (len(c.returns) == 0 || c.returns[len(c.returns)-1] != p) {
+				c.returns = append(c.returns, p)
+			}
+		}
+		if firstTime {
+			if history || len(c.starts) == 0 {
+				return
+			}
+			c.starts = c.starts[:1]
+		}
+		for _, co := range c.starts {
+			c.size[co]++
+			ret := c.retained[co]
+			for _, r := range c.returns {
+				if k := r - co; k >= 1 && k < len(ret) {
+					ret[k]++
+				}
+			}
+		}
+	})
+	if err != nil {
+		return true, fmt.Errorf("cannot run retention: %w", err)
+	}
+	res.Cohorts = make([]insight.RetentionCohort, nP)
+	for co := range res.Cohorts {
+		rc := insight.RetentionCohort{Start: insight.Label(bounds[co], q.Period), Retained: make([]int64, min(q.Periods, nP-co))}
+		for _, c := range per {
+			rc.Size += c.size[co]
+			for k := 1; k < len(rc.Retained); k++ {
+				rc.Retained[k] += c.retained[co][k]
+			}
+		}
+		rc.Retained[0] = rc.Size
+		res.Cohorts[co] = rc
+	}
+	return true, nil
+}
+
+// indexTrendCounts is trendCounts on the index for total counts, DAU,
+// WAU and MAU of a plain event name.
+func (s *Store) indexTrendCounts(ctx context.Context, projectID int64, r insight.Range, series insight.Series, p insight.Periods) (_ []insight.CountRow, ok bool, _ error) {
+	w, windows := p.Windows(series.Math)
+	switch {
+	case r.Breakdown != nil || r.GroupType() != "" || len(r.Filters) > 0 || p.Len() == 0:
+		return nil, false, nil
+	case !plainMatch(insight.EventMatch{Event: series.Event, Action: series.Action, ActionID: series.ActionID, Filters: series.Filters}):
+		return nil, false, nil
+	case series.Math != "" && series.Math != "total" && series.Math != "dau" && !windows:
+		return nil, false, nil
+	case !windows && r.From.Before(p.Starts[0]): // rows before the first period: the SQL's period -1
+		return nil, false, nil
+	}
+	snap := s.journeySnapshot(ctx, projectID)
+	if snap == nil {
+		return nil, false, nil
+	}
+	defer snap.Close()
+	actors, err := s.journeyActors(ctx, projectID, snap)
+	if err != nil {
+		return nil, true, err
+	}
+	keep := make([]bool, len(snap.Names))
+	if codesOf(snap, keep, series.Event)[0] < 0 {
+		return nil, true, nil // the project never had the event
+	}
+	if windows {
+		rows, err := s.indexActiveUsers(ctx, snap, actors, keep, r, p, w)
+		return rows, true, err
+	}
+	b := micros(p.Starts)
+	nP := len(b)
+	workers := s.jidx.workers
+	per := make([][]int64, workers)
+	for i := range per {
+		per[i] = make([]int64, nP)
+	}
+	dau := series.Math == "dau"
+	err = scanActors(ctx, snap, actors, workers, r.From.UnixMicro(), r.To.UnixMicro(), keep, func(w int, _ int64, ts []int64, _ []uint32) {
+		c := per[w]
+		last := -1
+		k := periodOf(b, ts[0])
+		for _, t := range ts {
+			for k+1 < nP && b[k+1] <= t {
+				k++
+			}
+			if !dau {
+				c[k]++
+			} else if k != last {
+				c[k]++
+				last = k
+			}
+		}
+	})
+	if err != nil {
+		return nil, true, fmt.Errorf("cannot run trend for %q: %w", series.Label, err)
+	}
+	total := make([]int64, nP)
+	for _, c := range per {
+		for i, n := range c {
+			total[i] += n
+		}
+	}
+	return periodRows(nil, insight.CountRow{}, total), true, nil
+}
+
+// indexActiveUsers counts WAU/MAU as activeUsers does: for each window,
+// the actors active on one of its local days.
+func (s *Store) indexActiveUsers(ctx context.Context, snap *journeyidx.Snapshot, actors *journeyActors, keep []bool, r insight.Range, p insight.Periods, w insight.Windows) ([]insight.CountRow, error) {
+	loc := p.Location()
+	// Local days from w.From's to the last window's end, as the UTC
+	// instants of their midnights.
+	first := w.From.In(loc)
+	day0 := time.Date(first.Year(), first.Month(), first.Day(), 0, 0, 0, 0, loc)
+	ends := make([]int, len(w.Ends))
+	civil := func(t time.Time) int { // days since day0, by calendar date
+		a := time.Date(t.Year(), t.Month(), t.Day(), 12, 0, 0, 0, time.UTC)
+		b := time.Date(day0.Year(), day0.Month(), day0.Day(), 12, 0, 0, 0, time.UTC)
+		return int(a.Sub(b).Hours() / 24)
+	}
+	lastDay := 0
+	for i, e := range w.Ends {
+		d, err := time.ParseInLocation("2006-01-02", e, loc)
+		if err != nil {
+			return nil, fmt.Errorf("cannot read window end %q: %w", e, err)
+		}
+		ends[i] = civil(d)
+		lastDay = max(lastDay, ends[i])
+	}
+	midnights := make([]int64, lastDay+2)
+	for i := range midnights {
+		midnights[i] = time.Date(day0.Year(), day0.Month(), day0.Day()+i, 0, 0, 0, 0, loc).UnixMicro()
+	}
+	workers := s.jidx.workers
+	per := make([][]int64, workers)
+	days := make([][]int, workers)
+	for i := range per {
+		per[i] = make([]int64, len(ends))
+	}
+	err := scanActors(ctx, snap, actors, workers, w.From.UnixMicro(), r.To.UnixMicro(), keep, func(wk int, _ int64, ts []int64, _ []uint32) {
+		ds := days[wk][:0]
+		d := periodOf(midnights, ts[0])
+		for _, t := range ts {
+			for d+1 < len(midnights) && midnights[d+1] <= t {
+				d++
+			}
+			if len(ds) == 0 || ds[len(ds)-1] != d {
+				ds = append(ds, d)
+			}
+		}
+		days[wk] = ds
+		j := 0
+		for i, e := range ends {
+			for j < len(ds) && ds[j] <= e-w.Days {
+				j++
+			}
+			if j < len(ds) && ds[j] <= e {
+				per[wk][i]++
+			}
+		}
+	})
+	if err != nil {
+		return nil, fmt.Errorf("cannot count active users: %w", err)
+	}
+	var out []insight.CountRow
+	for i := range ends {
+		var n int64
+		for _, c := range per {
+			n += c[i]
+		}
+		if n > 0 {
+			out = append(out, insight.CountRow{Period: i, Value: float64(n)})
+		}
+	}
+	return out, nil
+}
