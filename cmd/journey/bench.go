@@ -23,11 +23,14 @@ func cmdBench(args []string) error {
 	if len(args) > 0 && args[0] == "flags" {
 		return benchFlags(args[1:])
 	}
+	if len(args) > 0 && args[0] == "voc" {
+		return benchVoC(args[1:]) // bench_voc.go
+	}
 	if len(args) > 0 && args[0] == "campaigns" {
 		return benchCampaigns(args[1:])
 	}
 	if len(args) == 0 || args[0] != "ingest" {
-		return errors.New("usage: journey bench ingest|query|experiment|flags|campaigns [--json] [flags]")
+		return errors.New("usage: journey bench ingest|query|experiment|flags|campaigns|voc [--json] [flags]")
 	}
 	o := bench.IngestOptions{Duration: 10 * time.Second, LatencyFor: 5 * time.Second}
 	var asJSON bool

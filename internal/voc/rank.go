@@ -253,7 +253,10 @@ func readRevenue(ctx context.Context, events store.VoC, projectID int64, o RankO
 	var keys []string
 	for _, m := range aggs {
 		for _, a := range m {
-			a.accounts = slices.Compact(slices.Sorted(slices.Values(a.accounts)))
+			if len(a.accounts) > 1 { // most items name one account or none
+				slices.Sort(a.accounts)
+				a.accounts = slices.Compact(a.accounts)
+			}
 			for _, k := range a.accounts {
 				if !seen[k] {
 					seen[k] = true
@@ -299,7 +302,11 @@ func number(v any) (float64, bool) {
 }
 
 func (a *agg) impact(id int64, name, status, prop string, bad map[int64]bool, revenue revenueTable, now time.Time) Impact {
-	persons := slices.Compact(slices.Sorted(slices.Values(a.persons)))
+	persons := a.persons
+	if len(persons) > 1 {
+		slices.Sort(persons)
+		persons = slices.Compact(persons)
+	}
 	im := Impact{ID: id, Name: name, Status: status, RevenueProperty: prop, Items: a.items, Persons: len(persons),
 		Accounts: len(a.accounts), Votes: a.votes, LastAt: a.last.UTC(), RecentItems: a.recent, PreviousItems: a.previous}
 	for _, p := range persons {

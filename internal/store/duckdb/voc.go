@@ -12,10 +12,12 @@ import (
 )
 
 // FeedbackPersons answers a ranking's question about feedback authors in
-// one query: their distinct ids' persons after merges (dp), then one scan
-// of the range's events of those persons for the group keys in $groups
-// and the bad events, grouped by person and key. The distinct ids travel
-// as one list parameter, so 100 000 of them cost one hash join.
+// one query: their distinct ids' persons after merges (dp), the stored
+// person ids whose events are theirs (rawp: each survivor and the persons
+// merged into it), then the range's events of those ids only, joined
+// before any JSON is read, for the group keys in $groups and the bad
+// events, grouped by person and key. The distinct ids travel as one list
+// parameter, so 100 000 of them cost one hash join.
 func (s *Store) FeedbackPersons(ctx context.Context, projectID int64, q *store.FeedbackPersonsQuery) ([]store.FeedbackPerson, error) {
 	out := []store.FeedbackPerson{}
 	if len(q.DistinctIDs) == 0 {
@@ -25,25 +27,32 @@ func (s *Store) FeedbackPersons(ctx context.Context, projectID int64, q *store.F
 		return nil, fmt.Errorf("cannot read %d feedback persons: at most %d at once", len(q.DistinctIDs), store.MaxFeedbackPersons)
 	}
 	src := newSource(projectID, &insight.Range{From: q.From, To: q.To})
-	grp := sqlf("NULL::VARCHAR AS grp")
+	cols := sqlf("NULL::VARCHAR AS grp, ")
 	if q.GroupType != "" {
-		grp = sqlf("json_extract_string(e.properties, ?) AS grp", groupPath(q.GroupType))
+		cols = sqlf("json_extract_string(e.properties, ?) AS grp, ", groupPath(q.GroupType))
 	}
-	src.column(grp)
-	bad := sqlf("false")
 	if len(q.Bad) > 0 {
-		bad = matchFrag(&src, q.Bad)
+		cols.AddFrag(matchFrag(&src, q.Bad)) // may ask for persons (src.persons)
+	} else {
+		cols.Add("false")
 	}
-	bad.Add(" AS is_bad")
-	src.column(bad)
 	query := sqlf(`WITH d AS (SELECT DISTINCT unnest(?::VARCHAR[]) AS distinct_id),
 		dp AS MATERIALIZED (SELECT m.distinct_id, coalesce(o.person_id, m.person_id) AS pid
 			FROM person_distinct_ids m JOIN d ON d.distinct_id = m.distinct_id
 			LEFT JOIN person_overrides o ON o.old_person_id = m.person_id WHERE m.project_id = ?),
-		f AS (SELECT actor, grp, bool_or(is_bad) AS bad FROM (`, q.DistinctIDs, projectID)
-	query.AddFrag(src.frag())
-	query.Add(`) s WHERE actor IN (SELECT pid FROM dp) AND (is_bad OR grp IS NOT NULL) GROUP BY actor, grp)
-		SELECT dp.distinct_id, dp.pid, f.grp, coalesce(f.bad, false) FROM dp LEFT JOIN f ON f.actor = dp.pid`)
+		rawp AS MATERIALIZED (SELECT DISTINCT pid AS raw FROM dp
+			UNION SELECT o.old_person_id FROM person_overrides o WHERE o.person_id IN (SELECT pid FROM dp)),
+		f AS (SELECT actor, grp, bool_or(is_bad) AS bad FROM (
+			SELECT coalesce(o.person_id, e.person_id) AS actor, `, q.DistinctIDs, projectID)
+	query.AddFrag(cols)
+	query.Add(` AS is_bad FROM events e JOIN rawp r ON r.raw = e.person_id
+			LEFT JOIN person_overrides o ON o.old_person_id = e.person_id`)
+	if src.needsPersons() {
+		query.Add(" LEFT JOIN persons p ON p.id = coalesce(o.person_id, e.person_id)")
+	}
+	query.Add(` WHERE e.project_id = ? AND e.ts >= ? AND e.ts < ?
+		) s WHERE is_bad OR grp IS NOT NULL GROUP BY actor, grp)
+		SELECT dp.distinct_id, dp.pid, f.grp, coalesce(f.bad, false) FROM dp LEFT JOIN f ON f.actor = dp.pid`, projectID, q.From.UTC(), q.To.UTC())
 	rows, err := s.db.QueryContext(ctx, query.Text, query.Args...)
 	if err != nil {
 		return nil, fmt.Errorf("cannot read feedback persons: %w", store.AsMemoryError(ctx, err))
