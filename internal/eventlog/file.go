@@ -16,6 +16,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/VictoriaMetrics/metrics"
 	"github.com/journey-dev/journey/internal/event"
@@ -198,6 +199,7 @@ func readRecord(r io.Reader) ([]byte, int64, error) {
 
 // Append encodes b and waits until it is durable.
 func (l *File) Append(ctx context.Context, b event.Batch) error {
+	defer fileAppends.Since(time.Now()) // metrics.go
 	payload, err := json.Marshal(b)
 	if err != nil {
 		return fmt.Errorf("cannot encode batch: %w", err)

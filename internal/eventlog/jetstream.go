@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"net/url"
 	"slices"
 	"strconv"
@@ -92,6 +93,7 @@ type JetStream struct {
 
 	end     atomic.Uint64 // highest sequence seen acknowledged or in stream info
 	trimmed atomic.Uint64 // highest upTo purged
+	meanMsg atomic.Uint64 // float64 bits: the stream's bytes per message at the last End
 
 	rmu  sync.Mutex // one Read at a time; guards next and dirty
 	next uint64     // sequence the reading consumer delivers next
@@ -216,6 +218,7 @@ func (l *JetStream) bumpEnd(seq uint64) {
 // Append fails and the caller retries, and the event store's uuid dedup
 // drops what was stored twice.
 func (l *JetStream) Append(ctx context.Context, b event.Batch) error {
+	defer jetStreamAppends.Since(time.Now()) // metrics.go
 	l.appending.RLock()
 	defer l.appending.RUnlock()
 	select {
@@ -324,11 +327,19 @@ func (l *JetStream) End() uint64 {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		if info, err := l.stream.Info(ctx); err == nil {
 			l.bumpEnd(info.State.LastSeq)
+			if info.State.Msgs > 0 {
+				l.meanMsg.Store(math.Float64bits(float64(info.State.Bytes) / float64(info.State.Msgs)))
+			}
 		}
 		cancel()
 	}
 	return l.end.Load()
 }
+
+// PositionBytes is the stream's mean message size as of the last End:
+// positions are message sequence numbers, so a loader's lag in positions
+// times this is its lag in bytes (an estimate).
+func (l *JetStream) PositionBytes() float64 { return math.Float64frombits(l.meanMsg.Load()) }
 
 // Read returns the messages with sequence after from, waiting for one if
 // there are none. It reads through an ephemeral pull consumer that starts

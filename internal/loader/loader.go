@@ -17,6 +17,7 @@ import (
 	"github.com/journey-dev/journey/internal/event"
 	"github.com/journey-dev/journey/internal/eventlog"
 	"github.com/journey-dev/journey/internal/identity"
+	"github.com/journey-dev/journey/internal/obs"
 	"github.com/journey-dev/journey/internal/store"
 )
 
@@ -25,14 +26,9 @@ var (
 	loadedBatches = metrics.NewCounter("journey_loader_applies_total")
 	loadErrors    = metrics.NewCounter("journey_loader_errors_total")
 	loadDuration  = metrics.NewSummary("journey_loader_apply_seconds")
-	// current is the loader the lag gauge reports (one per process outside tests).
+	// current is the loader the lag gauges report (one per process outside
+	// tests; lag.go).
 	current atomic.Pointer[Loader]
-	_       = metrics.NewGauge("journey_loader_lag_bytes", func() float64 {
-		if l := current.Load(); l != nil {
-			return float64(l.Lag())
-		}
-		return 0
-	})
 )
 
 // Loader is the single writer of an event store.
@@ -48,6 +44,9 @@ type Loader struct {
 	// the log (the campaign trigger engine) still needs what lies after
 	// the position it returns.
 	trimFloor atomic.Pointer[func() uint64]
+
+	lagState // lag.go
+	writes   *obs.Histogram
 }
 
 // SetTrimFloor makes the loader trim the log only up to min(its own
@@ -75,7 +74,8 @@ func New(l eventlog.Log, s store.Writer, maxBytes int) *Loader {
 	if maxBytes <= 0 {
 		maxBytes = 16 << 20
 	}
-	ld := &Loader{log: l, store: s, maxBytes: maxBytes, changed: make(chan struct{})}
+	ld := &Loader{log: l, store: s, maxBytes: maxBytes, changed: make(chan struct{}),
+		writes: storeWrites.With(obs.Label("store", obs.PackageName(s)))}
 	current.Store(ld)
 	return ld
 }
@@ -95,6 +95,8 @@ func (l *Loader) Lag() uint64 {
 // Run loads until ctx is done. Store errors are retried with back-off after
 // reloading the identity state, so a failed write never half-applies.
 func (l *Loader) Run(ctx context.Context) error {
+	l.running.Store(true)
+	defer l.running.Store(false)
 	for {
 		err := l.run(ctx)
 		if ctx.Err() != nil || errors.Is(err, eventlog.ErrClosed) {
@@ -141,9 +143,13 @@ func (l *Loader) run(ctx context.Context) error {
 			return err
 		}
 		w.Checkpoint = entries[len(entries)-1].Next
+		write := time.Now()
 		if err := l.store.Apply(ctx, w); err != nil {
 			return err
 		}
+		l.writes.Since(write)
+		l.loadedEvents.Add(uint64(n))
+		l.loadedPositions.Add(w.Checkpoint - pos)
 		pos = w.Checkpoint
 		l.setPos(pos)
 		if err := l.log.Trim(l.trimTo(pos)); err != nil {
@@ -189,6 +195,11 @@ func (l *Loader) gather(ctx context.Context, pos uint64) ([]eventlog.Entry, erro
 
 func (l *Loader) setPos(p uint64) {
 	l.pos.Store(p)
+	l.notify()
+}
+
+// notify wakes the WaitFor callers after pos moved.
+func (l *Loader) notify() {
 	l.mu.Lock()
 	close(l.changed)
 	l.changed = make(chan struct{})

@@ -10,6 +10,8 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"path"
+	"reflect"
 	"sort"
 	"strconv"
 	"strings"
@@ -135,4 +137,17 @@ func (h *Histogram) write(b *strings.Builder, name string) {
 	}
 	fmt.Fprintf(b, "%s_sum%s %s\n", name, braces, strconv.FormatFloat(math.Float64frombits(h.sumBits.Load()), 'g', -1, 64))
 	fmt.Fprintf(b, "%s_count%s %d\n", name, braces, cum)
+}
+
+// PackageName names an implementation by its package (duckdb,
+// clickhouse): the store label of the write and query latencies.
+func PackageName(v any) string {
+	t := reflect.TypeOf(v)
+	for t != nil && t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t == nil || t.PkgPath() == "" {
+		return "other"
+	}
+	return path.Base(t.PkgPath())
 }
