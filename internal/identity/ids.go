@@ -30,7 +30,9 @@ import (
 // walks the loser's circle, then joins it to the survivor's by swapping two
 // links, so no map of persons is kept.
 //
-// Nothing is ever deleted: a distinct id, once seen, is only re-pointed.
+// Nothing is ever removed: a distinct id, once seen, is only re-pointed, or
+// forgotten when its person is deleted (forget.go), which leaves its entry
+// behind as a tombstone that lookups skip.
 // The hash is maphash with a per-table seed, so nobody can pick ids ahead
 // that collide (which would turn probing into a scan); tests swap in a weak
 // one to force collisions.
@@ -72,7 +74,9 @@ func (t *idTable) find(project int64, id string) (uint32, bool) {
 		if i == 0 {
 			return 0, false
 		}
-		if t.entries[i-1].hash == h && bytes.Equal(t.keyOf(i-1), t.key) {
+		// A forgotten entry (forget.go) no longer maps its key: probing
+		// goes on to the entry the key got after, if any.
+		if e := &t.entries[i-1]; e.hash == h && e.person != forgotten && bytes.Equal(t.keyOf(i-1), t.key) {
 			return i - 1, true
 		}
 	}
