@@ -40,6 +40,16 @@ type Person struct {
 	Properties map[string]any
 }
 
+// ResolvedPerson is a person with all its distinct ids (sorted), what
+// PersonsByDistinctIDs answers per distinct id.
+type ResolvedPerson struct {
+	Person      Person
+	DistinctIDs []string
+}
+
+// MaxDistinctIDs bounds one PersonsByDistinctIDs call (more is an error).
+const MaxDistinctIDs = 1000
+
 // Override says events stored with OldPersonID belong to PersonID (a merge
 // that happened after the events were stored).
 type Override struct {
@@ -110,6 +120,11 @@ type Store interface {
 	Persons(ctx context.Context, ids []int64) (map[int64]Person, error)
 	// PersonByDistinctID returns the person and all its distinct ids.
 	PersonByDistinctID(ctx context.Context, projectID int64, distinctID string) (Person, []string, error)
+	// PersonsByDistinctIDs resolves up to MaxDistinctIDs distinct ids of
+	// a project at once (the trigger engine's and the sender's batches):
+	// each id found maps to its person and all the person's distinct ids,
+	// as PersonByDistinctID answers; ids not found are absent.
+	PersonsByDistinctIDs(ctx context.Context, projectID int64, distinctIDs []string) (map[string]ResolvedPerson, error)
 	// Trend runs a trend query for a project in timezone tz.
 	Trend(ctx context.Context, projectID int64, tz *time.Location, q *insight.Trend) (*insight.TrendResult, error)
 	Funnel(ctx context.Context, projectID int64, tz *time.Location, q *insight.Funnel) (*insight.FunnelResult, error)

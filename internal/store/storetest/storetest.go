@@ -80,6 +80,7 @@ func Run(t *testing.T, open Open) {
 		"TrendBreakdownDV":   trendBreakdownDistinct,
 		"FeedbackPersons":    feedbackPersons, // voc.go
 		"SurveyResponses":    surveyResponses, // surveys.go
+		"PersonsByIDs":       personsByIDs,    // resolve.go
 	}
 	names := make([]string, 0, len(cases))
 	for n := range cases {
