@@ -16,7 +16,6 @@ import (
 
 	"github.com/journey-dev/journey/internal/event"
 	"github.com/journey-dev/journey/internal/eventlog"
-	"github.com/journey-dev/journey/internal/identity"
 	"github.com/journey-dev/journey/internal/obs"
 	"github.com/journey-dev/journey/internal/store"
 )
@@ -47,6 +46,8 @@ type Loader struct {
 
 	lagState // lag.go
 	writes   *obs.Histogram
+
+	exclusive // exclusive.go: deletions between batches
 }
 
 // SetTrimFloor makes the loader trim the log only up to min(its own
@@ -118,11 +119,11 @@ func (l *Loader) run(ctx context.Context) error {
 		return fmt.Errorf("cannot read loader checkpoint: %w", err)
 	}
 	l.setPos(pos)
-	st, err := l.store.Identity(ctx)
+	resolver, err := l.loadResolver(ctx)
 	if err != nil {
-		return fmt.Errorf("cannot load identity state: %w", err)
+		return err
 	}
-	resolver := identity.New(st)
+	defer l.setResolver(nil)
 	for {
 		entries, err := l.gather(ctx, pos)
 		if err != nil {
@@ -138,13 +139,17 @@ func (l *Loader) run(ctx context.Context) error {
 			batches[i] = e.Batch
 			n += len(e.Batch.Events)
 		}
+		l.excl.Lock() // no deletion between resolving and storing a batch
 		w, err := resolver.Resolve(ctx, batches, l.store.Persons)
 		if err != nil {
+			l.excl.Unlock()
 			return err
 		}
 		w.Checkpoint = entries[len(entries)-1].Next
 		write := time.Now()
-		if err := l.store.Apply(ctx, w); err != nil {
+		err = l.store.Apply(ctx, w)
+		l.excl.Unlock()
+		if err != nil {
 			return err
 		}
 		l.writes.Since(write)
