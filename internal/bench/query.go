@@ -10,6 +10,8 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"runtime"
+	"slices"
 	"strings"
 	"time"
 
@@ -69,6 +71,25 @@ type QueryResult struct {
 	ClickHouseSteps []int64 `json:"clickhouse_steps,omitempty"`
 	// ClickHouseStore: the same insights through Journey's ClickHouse store.
 	ClickHouseStore *StoreFigures `json:"clickhouse_store,omitempty"`
+	// The journey index (issue 18): the figures above read it; these are
+	// the same insights on the SQL plans (--query-plan no-journey-index),
+	// in the same run.
+	FunnelNoIndexMS    float64 `json:"funnel_no_index_ms"`
+	RetentionNoIndexMS float64 `json:"retention_no_index_ms"`
+	TrendNoIndexMS     float64 `json:"trend_no_index_ms"`
+	Funnel2xNoIndexMS  float64 `json:"funnel_2x_no_index_ms,omitempty"`
+	// IndexBuildMS: rebuilding the index from the event store; IndexBytes:
+	// its files.
+	IndexBuildMS float64 `json:"index_build_ms"`
+	IndexBytes   int64   `json:"index_bytes"`
+	// ClickHouseServerMS is ClickHouse's own query_duration_ms of the best
+	// windowFunnel run (system.query_log), beside the wall time above.
+	ClickHouseServerMS float64 `json:"clickhouse_funnel_server_ms,omitempty"`
+	// Threads both sides ran with (DuckDB threads, the index's scan
+	// workers, ClickHouse's max_threads); LoadAverage is the machine's
+	// 1-minute load when the run ended.
+	Threads     int    `json:"threads"`
+	LoadAverage string `json:"load_average,omitempty"`
 }
 
 // The generated data covers the 56 days before benchEnd: the retention
@@ -111,20 +132,27 @@ func Query(ctx context.Context, o QueryOptions, logf func(string, ...any)) (Quer
 		defer os.RemoveAll(d)
 		dir = d
 	}
-	res := QueryResult{Events: o.Events, Persons: max(1, o.Events/20)}
+	if o.Threads <= 0 {
+		o.Threads = runtime.NumCPU()
+	}
+	res := QueryResult{Events: o.Events, Persons: max(1, o.Events/20), Threads: o.Threads}
 	st, err := generate(ctx, filepath.Join(dir, "q1.duckdb"), o, o.Events, logf)
 	if err != nil {
 		return res, err
 	}
 	defer st.Close()
+	if res.IndexBuildMS, res.IndexBytes, err = buildIndex(ctx, st, logf); err != nil {
+		return res, err
+	}
 	m, err := measure(ctx, st, o.Repeat, logf)
 	if err != nil {
 		return res, err
 	}
 	res.FunnelMS, res.RetentionMS, res.TrendMS, res.FloorMS, res.FunnelSteps = m.funnel, m.retention, m.trend, m.floor, m.steps
 	res.TrendFloorMS, res.RetentionFloorMS = m.trendFloor, m.retentionFloor
+	res.FunnelNoIndexMS, res.RetentionNoIndexMS, res.TrendNoIndexMS = m.sql.funnel, m.sql.retention, m.sql.trend
 	if o.ClickHouse != "" {
-		if res.ClickHouseFunnelMS, res.ClickHouseSteps, err = clickHouseFunnel(ctx, st, o, dir, logf); err != nil {
+		if res.ClickHouseFunnelMS, res.ClickHouseServerMS, res.ClickHouseSteps, err = clickHouseFunnel(ctx, st, o, dir, logf); err != nil {
 			return res, err
 		}
 	}
@@ -141,12 +169,16 @@ func Query(ctx context.Context, o QueryOptions, logf func(string, ...any)) (Quer
 			return res, err
 		}
 		defer st2.Close()
+		if _, _, err := buildIndex(ctx, st2, logf); err != nil {
+			return res, err
+		}
 		m2, err := measure(ctx, st2, o.Repeat, logf)
 		if err != nil {
 			return res, err
 		}
-		res.Events2x, res.Funnel2xMS, res.Floor2xMS = 2*o.Events, m2.funnel, m2.floor
+		res.Events2x, res.Funnel2xMS, res.Floor2xMS, res.Funnel2xNoIndexMS = 2*o.Events, m2.funnel, m2.floor, m2.sql.funnel
 	}
+	res.LoadAverage = loadAverage()
 	return res, nil
 }
 
@@ -215,6 +247,44 @@ type measurement struct {
 	funnel, retention, trend, floor float64
 	trendFloor, retentionFloor      float64
 	steps                           []int64
+	// sql: the same insights with the journey index off.
+	sql *measurement
+}
+
+// buildIndex builds the journey index of events the generator wrote
+// behind the store's back, and returns how long it took and its size.
+func buildIndex(ctx context.Context, st *duckStore, logf func(string, ...any)) (float64, int64, error) {
+	start := time.Now()
+	if err := st.RebuildJourneyIndex(ctx); err != nil {
+		return 0, 0, err
+	}
+	ms := float64(time.Since(start).Microseconds()) / 1000
+	var size int64
+	if dir := st.JourneyIndexDir(); dir != "" {
+		filepath.WalkDir(dir, func(_ string, d os.DirEntry, err error) error {
+			if err == nil && !d.IsDir() {
+				if info, err := d.Info(); err == nil {
+					size += info.Size()
+				}
+			}
+			return nil
+		})
+	}
+	logf("built the journey index in %.0f ms: %.1f MB", ms, float64(size)/1e6)
+	return ms, size, nil
+}
+
+// loadAverage is the machine's 1-minute load average ("" where unknown).
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return ""
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return ""
+	}
+	return f[0]
 }
 
 var benchRange = insight.Range{From: benchEnd.AddDate(0, 0, -56), To: benchEnd}
@@ -234,6 +304,16 @@ const floorSQL = `SELECT count(*) FROM (
   GROUP BY person_id)`
 
 func measure(ctx context.Context, st *duckStore, repeat int, logf func(string, ...any)) (measurement, error) {
+	// The SQL plans first, then the index (warm caches for both: each
+	// insight's first run is not its best).
+	logf("-- journey index off (--query-plan no-journey-index)")
+	st.UseJourneyIndex(false)
+	sqlm, err := measureStore(ctx, st, repeat, nil, logf)
+	st.UseJourneyIndex(true)
+	if err != nil {
+		return sqlm, err
+	}
+	logf("-- journey index on")
 	m, err := measureStore(ctx, st, repeat, func() error {
 		var n int64
 		return st.sql.QueryRowContext(ctx, fmt.Sprintf(floorSQL, "'product_viewed', 'added_to_cart', 'order_completed'"), benchRange.From, benchRange.To).Scan(&n)
@@ -251,11 +331,18 @@ func measure(ctx context.Context, st *duckStore, repeat int, logf func(string, .
 		return m, err
 	}
 	m.retentionFloor, err = floor("floor (retention)", "'signed_up', 'product_viewed'")
+	if err == nil && !slices.Equal(m.steps, sqlm.steps) {
+		err = fmt.Errorf("the funnel on the journey index counts %v, on the SQL plan %v", m.steps, sqlm.steps)
+	}
+	m.sql = &sqlm
 	return m, err
 }
 
 // timeBest runs f repeat times and returns the best time in ms.
 func timeBest(repeat int, name string, logf func(string, ...any), f func() error) (float64, error) {
+	if err := f(); err != nil { // warm-up, not counted
+		return 0, fmt.Errorf("cannot run %s: %w", name, err)
+	}
 	b := -1.0
 	for i := 0; i < repeat; i++ {
 		start := time.Now()
@@ -307,55 +394,78 @@ func measureStore(ctx context.Context, st store.Store, repeat int, floorFn func(
 	if m.trend, err = best("trend", func() error { _, err := st.Trend(ctx, 1, time.UTC, tq); return err }); err != nil {
 		return m, err
 	}
-	m.floor, err = best("floor", floorFn)
+	if floorFn != nil {
+		m.floor, err = best("floor", floorFn)
+	}
 	return m, err
 }
 
 // clickHouseFunnel loads the same events into ClickHouse and times its
 // windowFunnel over them, returning the per-step counts too.
-func clickHouseFunnel(ctx context.Context, st *duckStore, o QueryOptions, dir string, logf func(string, ...any)) (float64, []int64, error) {
+//
+// Fairness: the table is merged to one part first (OPTIMIZE … FINAL
+// waits for it), a warm-up run is not counted, the best of o.Repeat runs
+// is reported, ClickHouse runs with max_threads = o.Threads as DuckDB and
+// the index do, and its own query_duration_ms (system.query_log) is
+// reported beside the wall time, which adds HTTP and result formatting.
+func clickHouseFunnel(ctx context.Context, st *duckStore, o QueryOptions, dir string, logf func(string, ...any)) (wallMS, serverMS float64, steps []int64, err error) {
 	file := filepath.Join(dir, "events.tsv")
 	start := time.Now()
 	if _, err := st.sql.ExecContext(ctx, `COPY (SELECT person_id, event, epoch(ts)::BIGINT FROM events ORDER BY person_id, ts) TO '`+file+`' (DELIMITER '\t', HEADER false)`); err != nil {
-		return 0, nil, fmt.Errorf("cannot export events: %w", err)
+		return 0, 0, nil, fmt.Errorf("cannot export events: %w", err)
 	}
 	defer os.Remove(file)
 	ch := &chClient{url: o.ClickHouse}
 	db := fmt.Sprintf("journey_bench_%d", time.Now().UnixNano())
 	if _, err := ch.do("CREATE DATABASE "+db, nil); err != nil {
-		return 0, nil, err
+		return 0, 0, nil, err
 	}
 	defer ch.do("DROP DATABASE IF EXISTS "+db, nil)
 	if _, err := ch.do("CREATE TABLE "+db+".events (person_id UInt64, event String, ts DateTime('UTC')) ENGINE = MergeTree ORDER BY (person_id, ts)", nil); err != nil {
-		return 0, nil, err
+		return 0, 0, nil, err
 	}
 	f, err := os.Open(file)
 	if err != nil {
-		return 0, nil, err
+		return 0, 0, nil, err
 	}
 	defer f.Close()
 	if _, err := ch.do("INSERT INTO "+db+".events FORMAT TabSeparated", f); err != nil {
-		return 0, nil, err
+		return 0, 0, nil, err
 	}
-	ch.do("OPTIMIZE TABLE "+db+".events FINAL", nil)
+	if _, err := ch.do("OPTIMIZE TABLE "+db+".events FINAL", nil); err != nil {
+		return 0, 0, nil, err
+	}
 	logf("loaded the events into ClickHouse in %s", time.Since(start).Round(time.Millisecond))
 	q := fmt.Sprintf(`SELECT level, count() FROM (
   SELECT person_id, windowFunnel(86400)(ts, event = 'product_viewed', event = 'added_to_cart', event = 'order_completed') AS level
   FROM %s.events WHERE ts >= toDateTime(%d) AND ts < toDateTime(%d) AND event IN ('product_viewed', 'added_to_cart', 'order_completed')
   GROUP BY person_id) GROUP BY level ORDER BY level FORMAT TabSeparated`, db, benchRange.From.Unix(), benchRange.To.Unix())
-	best := -1.0
+	settings := fmt.Sprintf("&max_threads=%d&log_queries=1", o.Threads)
 	var out string
+	if out, err = ch.do(q, nil, settings); err != nil { // warm-up, not counted
+		return 0, 0, nil, err
+	}
+	wallMS = -1.0
+	var ids []string
 	for i := 0; i < max(1, o.Repeat); i++ {
+		id := fmt.Sprintf("%s_%d", db, i)
+		ids = append(ids, "'"+id+"'")
 		t := time.Now()
-		if out, err = ch.do(q, nil); err != nil {
-			return 0, nil, err
+		if out, err = ch.do(q, nil, settings+"&query_id="+id); err != nil {
+			return 0, 0, nil, err
 		}
 		ms := float64(time.Since(t).Microseconds()) / 1000
-		if best < 0 || ms < best {
-			best = ms
+		if wallMS < 0 || ms < wallMS {
+			wallMS = ms
 		}
 	}
-	logf("%-10s %9.1f ms", "clickhouse", best)
+	// The server's own time of its best run.
+	if _, err := ch.do("SYSTEM FLUSH LOGS", nil); err == nil {
+		if v, err := ch.do("SELECT min(query_duration_ms) FROM system.query_log WHERE toString(type) IN ('2', 'QueryFinish') AND query_id IN ("+strings.Join(ids, ", ")+") FORMAT TabSeparated", nil); err == nil {
+			fmt.Sscan(strings.TrimSpace(v), &serverMS)
+		}
+	}
+	logf("%-18s %9.1f ms wall, %.0f ms in ClickHouse (query_log), max_threads %d", "clickhouse", wallMS, serverMS, o.Threads)
 	// Per-level counts → cumulative step counts.
 	levels := make([]int64, 4)
 	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
@@ -365,23 +475,24 @@ func clickHouseFunnel(ctx context.Context, st *duckStore, o QueryOptions, dir st
 			levels[lvl] = n
 		}
 	}
-	steps := make([]int64, 3)
+	steps = make([]int64, 3)
 	for k := 1; k <= 3; k++ {
 		for l := k; l <= 3; l++ {
 			steps[k-1] += levels[l]
 		}
 	}
-	return best, steps, nil
+	return wallMS, serverMS, steps, nil
 }
 
 type chClient struct{ url string }
 
-func (c *chClient) do(query string, body io.Reader) (string, error) {
+// do runs a query; settings are more URL parameters ("&name=value…").
+func (c *chClient) do(query string, body io.Reader, settings ...string) (string, error) {
 	if body == nil {
 		body = strings.NewReader("")
 	}
 	// insert_distributed_sync: inserts into a Distributed table are visible when they return.
-	resp, err := http.Post(c.url+"/?insert_distributed_sync=1&query="+url.QueryEscape(query), "text/plain", body)
+	resp, err := http.Post(c.url+"/?insert_distributed_sync=1"+strings.Join(settings, "")+"&query="+url.QueryEscape(query), "text/plain", body)
 	if err != nil {
 		return "", fmt.Errorf("cannot reach ClickHouse at %s: %w", c.url, err)
 	}

@@ -356,3 +356,34 @@ func child(dir string) {
 		ix.Add(childBatch(n), n)
 	}
 }
+
+// BenchmarkScan reads 2 M events of 100 k persons (one segment) with a
+// trivial callback: the index's own cost per event.
+func BenchmarkScan(b *testing.B) {
+	ix, err := Open(Options{NoBackground: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer ix.Close()
+	r := rand.New(rand.NewPCG(1, 1))
+	evs := make([]Event, 2_000_000)
+	names := []string{"$pageview", "product_viewed", "added_to_cart", "order_completed", "signed_up", "other"}
+	for i := range evs {
+		evs[i] = Event{Project: 1, Person: int64(r.IntN(100_000)), T: 1_700_000_000_000_000 + int64(i)*2_400_000, Name: names[r.IntN(len(names))]}
+	}
+	if err := ix.Load(evs); err != nil {
+		b.Fatal(err)
+	}
+	ix.SetReady(1)
+	s, _ := ix.Snapshot(1)
+	defer s.Close()
+	keep := []bool{false, true, true, true, false, false}
+	b.ResetTimer()
+	for b.Loop() {
+		var n [8]int64
+		if err := s.Scan(context.Background(), 2, 0, 1<<61, keep, func(w int, _ uint32, ts []int64, _ []uint32) { n[w] += int64(len(ts)) }); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/2e6, "ns/event")
+}

@@ -124,6 +124,16 @@ func (s *Snapshot) Scan(ctx context.Context, workers int, from, to int64, keep [
 		return nil
 	}
 	workers = max(1, workers)
+	codes := len(keep)
+	for _, f := range s.runs {
+		codes = max(codes, int(f.seg.foot.maxCode))
+	}
+	keep8 := make([]uint8, codes)
+	for i, k := range keep {
+		if k {
+			keep8[i] = 1
+		}
+	}
 	parts := min(n, workers*16)
 	var next atomic.Int64
 	var wg sync.WaitGroup
@@ -134,7 +144,7 @@ func (s *Snapshot) Scan(ctx context.Context, workers int, from, to int64, keep [
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			sc := scanner{s: s, from: from, to: to, keep: keep, fn: fn, worker: w}
+			sc := scanner{s: s, from: from, to: to, keep: keep8, fn: fn, worker: w}
 			sc.curs = make([]cursor, len(s.runs))
 			for {
 				part := int(next.Add(1) - 1)
@@ -168,7 +178,7 @@ func (s *Snapshot) Scan(ctx context.Context, workers int, from, to int64, keep [
 type scanner struct {
 	s        *Snapshot
 	from, to int64
-	keep     []bool
+	keep     []uint8 // by code, at least every run's maxCode long
 	fn       ScanFunc
 	worker   int
 	curs     []cursor
@@ -215,16 +225,9 @@ func (sc *scanner) scan(lo, hi uint32) error {
 				continue
 			}
 			before := len(sc.ts)
-			start := 0
-			if c.pi > 0 {
-				start = c.b.ends[c.pi-1]
-			}
-			for k := start; k < c.b.ends[c.pi]; k++ {
-				t, code := c.b.ts[k], c.b.codes[k]
-				if t >= sc.from && t < sc.to && int(code) < len(sc.keep) && sc.keep[code] {
-					sc.ts = append(sc.ts, t)
-					sc.codes = append(sc.codes, code)
-				}
+			var err error
+			if sc.ts, sc.codes, err = c.b.events(c.pi, sc.from, sc.to, sc.keep, sc.ts, sc.codes); err != nil {
+				return err
 			}
 			if len(sc.ts) > before {
 				runs++

@@ -346,3 +346,62 @@ func TestJourneyIndexTimeout(t *testing.T) {
 		t.Fatalf("%v of CPU in the half second after the timeout", used)
 	}
 }
+
+// BenchmarkJourneyIndex times the index's funnel, retention and DAU on
+// generated events (JOURNEY_BENCH_EVENTS, default 2 M) for profiling;
+// `journey bench query` is the benchmark of record.
+func BenchmarkJourneyIndex(b *testing.B) {
+	n := 2_000_000
+	if v := os.Getenv("JOURNEY_BENCH_EVENTS"); v != "" {
+		fmt.Sscan(v, &n)
+	}
+	s, err := Open("", Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := s.db.Exec(fmt.Sprintf(`INSERT INTO events SELECT 1, uuid(),
+		CASE WHEN k < 50 THEN '$pageview' WHEN k < 75 THEN 'product_viewed' WHEN k < 87 THEN 'added_to_cart'
+			WHEN k < 92 THEN 'order_completed' WHEN k < 95 THEN 'signed_up' ELSE 'other_event' END,
+		'p' || person, person, TIMESTAMP '2026-01-05' + to_microseconds((i::HUGEINT * 56 * 86400000000 // %[1]d)::BIGINT), '{}', now()
+		FROM (SELECT i, 1 + (hash(i) %% %[2]d)::BIGINT AS person, (hash(i, 2) %% 100)::INTEGER AS k FROM range(%[1]d) t(i))`, n, n/20)); err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := s.RebuildJourneyIndex(ctx); err != nil {
+		b.Fatal(err)
+	}
+	rng := insight.Range{From: day0, To: day0.AddDate(0, 0, 56)}
+	fq := &insight.Funnel{Steps: []insight.FunnelStep{{Event: "product_viewed"}, {Event: "added_to_cart"}, {Event: "order_completed"}}, Window: "24h", Range: rng}
+	rq := &insight.Retention{Start: insight.EventMatch{Event: "signed_up"}, Return: insight.EventMatch{Event: "product_viewed"}, Period: "week", Periods: 8, Range: rng}
+	tq := &insight.Trend{Series: []insight.Series{{Event: "$pageview", Math: "dau"}}, Interval: "day", Range: rng}
+	for _, v := range []interface{ Validate() error }{fq, rq, tq} {
+		if err := v.Validate(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for _, plan := range []string{"index", "sql"} {
+		s.UseJourneyIndex(plan == "index")
+		b.Run("funnel-"+plan, func(b *testing.B) {
+			for b.Loop() {
+				if _, err := s.Funnel(ctx, 1, time.UTC, fq); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run("retention-"+plan, func(b *testing.B) {
+			for b.Loop() {
+				if _, err := s.Retention(ctx, 1, time.UTC, rq); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run("dau-"+plan, func(b *testing.B) {
+			for b.Loop() {
+				if _, err := s.Trend(ctx, 1, time.UTC, tq); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
