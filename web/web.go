@@ -63,6 +63,7 @@ func load() map[string]*asset {
 // Handler serves the UI.
 func Handler() http.Handler {
 	mux := http.NewServeMux()
+	mux.HandleFunc("GET /widget/{name}", serveWidget) // widget.go: for customers' sites
 	mux.HandleFunc("GET /share/{token}", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Referrer-Policy", "no-referrer") // keep the token out of other sites' logs
 		serve(w, r, assets()["/index.html"])

@@ -82,6 +82,7 @@ func (s *Server) Register(mux *http.ServeMux) {
 	s.registerSurveys(mux)     // surveys.go: surveys, their results and the public list posthog-js reads
 	s.registerLearn(mux)       // ui_learn.go: flag preview, UI cohorts
 	s.registerFeedback(mux)    // feedback.go: the VoC inbox, themes and their impact ranking, the widget's /feedback/
+	s.registerFeedbackSLA(mux) // feedback_sla.go: SLA view and settings, VoC channels (replies, close the loop, alerts)
 	s.registerUI(mux)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, 200, map[string]string{"status": "ok"}) })
 	mux.HandleFunc("GET /readyz", s.readyz)

@@ -454,6 +454,7 @@ func (s *Server) feedbackComment(kind string) experimentHandler {
 			feedbackError(w, "feedback item", err)
 			return
 		}
+		s.deliverReply(r, p, c) // feedback_sla.go: a reply goes to the customer
 		writeJSON(w, http.StatusCreated, c)
 	}
 }
@@ -825,6 +826,7 @@ func (s *Server) patchTheme(w http.ResponseWriter, r *http.Request, p meta.Proje
 		feedbackError(w, "theme", err)
 		return
 	}
+	s.themeChanged(r, out) // feedback_sla.go: a theme done closes the loop
 	writeJSON(w, http.StatusOK, out)
 }
 

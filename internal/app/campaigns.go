@@ -91,6 +91,7 @@ func (a *App) startSender(ctx context.Context) {
 		s.Run(ctx)
 	}()
 	a.startCohorts(ctx, owner)
+	a.startVoC(ctx) // voc.go: VoC replies, close the loop, SLA alerts
 }
 
 // startCohorts runs broadcasts and cohort triggers on every replica: each
