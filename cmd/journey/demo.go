@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/schollz/progressbar/v3"
@@ -43,11 +44,16 @@ func cmdDemo(args []string) error {
 	// The demo data is regenerated on a fresh data dir only; fsync is not
 	// needed for generated data, so skip it while loading.
 	cfg.NoSync = true
+	// The shop's campaign history is recorded as the trigger engine and
+	// the sender would have made it (demo.Act): neither runs while the
+	// demo loads; they start with the server.
+	campaigns := cfg.Campaigns
+	cfg.Campaigns = false
 	a, err := app.Open(cfg)
 	if err != nil {
 		return err
 	}
-	defer a.Close()
+	defer func() { a.Close() }()
 	ctx := context.Background()
 	shop, shopSecret, saas, saasSecret, err := demoProjects(ctx, a.Meta)
 	if err != nil {
@@ -81,6 +87,13 @@ func cmdDemo(args []string) error {
 	if noServe {
 		login("(not serving)")
 		return nil
+	}
+	if campaigns {
+		a.Close()
+		cfg.Campaigns = true
+		if a, err = app.Open(cfg); err != nil {
+			return err
+		}
 	}
 	return serve(a, login)
 }
@@ -163,7 +176,7 @@ func loadDemo(ctx context.Context, a *app.App, shop, saas meta.Project, owner in
 		}
 	}()
 	o := demo.Options{Seed: seed, End: time.Now(), Days: days}
-	lab := demo.NewShopLab(o)
+	lab, act := demo.NewShopLab(o), demo.NewShopAct(o)
 	if lab != nil {
 		if err := lab.Store(ctx, a.Meta, shop.ID, owner); err != nil {
 			return err
@@ -173,6 +186,11 @@ func loadDemo(ctx context.Context, a *app.App, shop, saas meta.Project, owner in
 	nShop := events * 4 / 5
 	if _, err := demo.Shop(ctx, shop.ID, a.Log.Append, o, nShop, nil); err != nil {
 		return err
+	}
+	if act != nil {
+		if err := act.Events(ctx, shop.ID, a.Log.Append, o); err != nil {
+			return err
+		}
 	}
 	if _, err := demo.SaaS(ctx, saas.ID, a.Log.Append, o, events-nShop, nil); err != nil {
 		return err
@@ -191,6 +209,16 @@ func loadDemo(ctx context.Context, a *app.App, shop, saas meta.Project, owner in
 			return err
 		}
 	}
+	if act != nil {
+		base := a.Config.PublicURL
+		if base == "" && a.Config.Addr != "" {
+			base = "http://" + a.Config.Addr
+		}
+		if err := act.Run(ctx, demo.ActEnv{Meta: a.Meta, Events: a.Events, Sink: a.Log.Append, Sync: a.Loader.Sync, Handler: a.Handler,
+			Project: shop, Owner: owner, BaseURL: strings.TrimRight(base, "/"), Seed: seed}); err != nil {
+			return err
+		}
+	}
 	n, err := a.Events.CountEvents(ctx, 0)
 	if err != nil {
 		return err
@@ -199,6 +227,12 @@ func loadDemo(ctx context.Context, a *app.App, shop, saas meta.Project, owner in
 	if lab != nil {
 		fmt.Println("Demo shop experiments (measure → learn → apply):")
 		for _, line := range lab.Summary() {
+			fmt.Println("  " + line)
+		}
+	}
+	if act != nil {
+		fmt.Println("Demo shop campaigns (act → measure → decide):")
+		for _, line := range act.Summary() {
 			fmt.Println("  " + line)
 		}
 	}

@@ -313,6 +313,11 @@ func (a *Act) Events(ctx context.Context, project int64, sink Sink, o Options) e
 					return err
 				}
 			}
+			// posthog-react-native's screen view, then the shop's own event.
+			if err := g.emitAs(ctx, event.Event{Event: "$screen", DistinctID: u.distinct, Timestamp: s.at.Add(50 * time.Second),
+				Properties: u.props(map[string]any{"$screen_name": "Product", "item": s.product.id})}); err != nil {
+				return err
+			}
 			if err := g.emitAs(ctx, event.Event{Event: "product_viewed", DistinctID: u.distinct, Timestamp: s.at.Add(time.Minute),
 				Properties: u.props(s.product.props())}); err != nil {
 				return err
@@ -330,6 +335,7 @@ func (a *Act) Events(ctx context.Context, project int64, sink Sink, o Options) e
 func (a *Act) cartEvents(ctx context.Context, g *gen, u *appUser, c *appCart) error {
 	evs := []event.Event{
 		{Event: appOpened, Timestamp: c.at.Add(-4 * time.Minute), Properties: u.props(nil)},
+		{Event: "$screen", Timestamp: c.at.Add(-3*time.Minute - 10*time.Second), Properties: u.props(map[string]any{"$screen_name": "Product", "item": c.product.id})},
 		{Event: "product_viewed", Timestamp: c.at.Add(-3 * time.Minute), Properties: u.props(c.product.props())},
 	}
 	if c.liked {
