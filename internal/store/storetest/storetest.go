@@ -81,6 +81,7 @@ func Run(t *testing.T, open Open) {
 		"FeedbackPersons":    feedbackPersons, // voc.go
 		"SurveyResponses":    surveyResponses, // surveys.go
 		"PersonsByIDs":       personsByIDs,    // resolve.go
+		"PersonScan":         personScan,      // personscan.go
 	}
 	names := make([]string, 0, len(cases))
 	for n := range cases {
