@@ -14,18 +14,35 @@ import (
 	"github.com/journey-dev/journey/internal/app"
 )
 
+// serveOptions are serve's flags outside the stack's Config.
+type serveOptions struct {
+	pprofAddr string
+	logFormat logFormat
+}
+
+// serveFlags binds every flag journey serve takes; deploy's tests parse
+// the compose file's commands with it.
+func serveFlags(cfg *app.Config, o *serveOptions) *flags {
+	f := newFlags("serve")
+	appFlags(f, cfg)
+	f.str(&o.pprofAddr, "pprof", "", "serve Go's pprof profiles on this address (e.g. 127.0.0.1:6060) for debugging")
+	typed(f, &o.logFormat, "log-format", "log lines as text (key=value) or json (one object a line, for a log shipper)", parseLogFormat, logFormat.String)
+	f.str(&cfg.MetricsToken, "metrics-token", "", "bearer token /metrics asks for (at least 16 characters); empty = /metrics open to whoever reaches the port")
+	f.duration(&cfg.ReadyMaxLag, "ready-max-lag", "loader lag past which /readyz answers 503, e.g. 1m (default 5m)", app.ParseTimeout)
+	f.size(&cfg.ReadyMaxLagBytes, "ready-max-lag-bytes", "loader lag in bytes of event log past which /readyz answers 503, e.g. 64MiB (default 256MiB)", app.ParseReadyMaxLagBytes)
+	return f
+}
+
 func cmdServe(args []string) error {
 	var cfg app.Config
-	var pprofAddr string
-	f := newFlags("serve")
-	appFlags(f, &cfg)
-	f.str(&pprofAddr, "pprof", "", "serve Go's pprof profiles on this address (e.g. 127.0.0.1:6060) for debugging")
-	if err := f.parse(args); err != nil {
+	var o serveOptions
+	if err := serveFlags(&cfg, &o).parse(args); err != nil {
 		return err
 	}
-	if pprofAddr != "" {
+	slog.SetDefault(slog.New(o.logFormat.handler(os.Stderr)))
+	if o.pprofAddr != "" {
 		// A separate listener keeps profiles off the public port.
-		go func() { slog.Error("pprof server stopped", "err", http.ListenAndServe(pprofAddr, nil)) }()
+		go func() { slog.Error("pprof server stopped", "err", http.ListenAndServe(o.pprofAddr, nil)) }()
 	}
 	a, err := app.Open(cfg)
 	if err != nil {

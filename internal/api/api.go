@@ -18,8 +18,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/VictoriaMetrics/metrics"
-
 	"github.com/journey-dev/journey/internal/insight"
 	"github.com/journey-dev/journey/internal/live"
 	"github.com/journey-dev/journey/internal/meta"
@@ -36,6 +34,11 @@ type Server struct {
 	Events   store.Store
 	AdminKey string
 	Ready    Ready
+	// LoaderLag, when set, is the loader's lag that /readyz shows.
+	LoaderLag func() any
+	// MetricsToken, when set, is the bearer token /metrics asks for
+	// (metrics.go).
+	MetricsToken string
 	// QueryTimeout bounds one query; 0 = 60 s.
 	QueryTimeout time.Duration
 	// QueryMemory caps one query's memory (insight.WithMemoryCap), in
@@ -86,7 +89,7 @@ func (s *Server) Register(mux *http.ServeMux) {
 	s.registerUI(mux)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, 200, map[string]string{"status": "ok"}) })
 	mux.HandleFunc("GET /readyz", s.readyz)
-	mux.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) { metrics.WritePrometheus(w, true) })
+	mux.HandleFunc("GET /metrics", s.metrics) // metrics.go
 }
 
 // writeJSON encodes the whole answer before writing the status, so an
@@ -377,11 +380,16 @@ func (s *Server) putJourney(w http.ResponseWriter, r *http.Request, p meta.Proje
 }
 
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	body := map[string]any{"status": "ready"}
+	if s.LoaderLag != nil {
+		body["loader_lag"] = s.LoaderLag()
+	}
 	if s.Ready != nil {
 		if ok, why := s.Ready(); !ok {
-			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "not ready", "reason": why})
+			body["status"], body["reason"] = "not ready", why
+			writeJSON(w, http.StatusServiceUnavailable, body)
 			return
 		}
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+	writeJSON(w, http.StatusOK, body)
 }

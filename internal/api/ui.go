@@ -124,11 +124,15 @@ func (s *Server) runSpec(ctx context.Context, p meta.Project, spec []byte) (any,
 	timeout := s.queryTimeout()
 	ctx, cancel := context.WithTimeout(insight.WithMemoryCap(ctx, s.QueryMemory), timeout)
 	defer cancel()
+	start := time.Now()
 	res, err := s.run(ctx, p.ID, tz, q.Spec)
 	if err != nil && ctx.Err() != nil {
-		return nil, &timeoutError{timeout}
+		res, err = nil, &timeoutError{timeout}
+	} else {
+		err = store.AsMemoryError(ctx, err)
 	}
-	return res, store.AsMemoryError(ctx, err)
+	observeQuery(q.Kind, s.Events, time.Since(start), err) // metrics.go
+	return res, err
 }
 
 type timeoutError struct{ after time.Duration }

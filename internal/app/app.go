@@ -130,6 +130,12 @@ type Config struct {
 	VAPIDPublicKey  string
 	VAPIDPrivateKey string
 	VAPIDSubject    string
+	// MetricsToken, when set, is the bearer token /metrics asks for.
+	MetricsToken string
+	// ReadyMaxLag and ReadyMaxLagBytes bound the loader lag past which
+	// /readyz answers 503 (observe.go); 0 = the defaults.
+	ReadyMaxLag      time.Duration
+	ReadyMaxLagBytes int64
 }
 
 // Defaults of the server timeouts Config leaves empty.
@@ -305,6 +311,9 @@ func (c *Config) Validate() error {
 	if err := c.validateTyped(); err != nil {
 		return err
 	}
+	if err := c.validateObserve(); err != nil {
+		return err
+	}
 	if c.Meta != "" && !strings.HasPrefix(c.Meta, "postgres://") && !strings.HasPrefix(c.Meta, "postgresql://") {
 		return fmt.Errorf("invalid --meta %q: want postgres://user@host:port/db (or nothing for the embedded store)", c.Meta)
 	}
@@ -425,6 +434,8 @@ func Open(cfg Config) (*App, error) {
 		defer a.wg.Done()
 		a.runLoader(ctx)
 	}()
+	a.watchLag(ctx) // observe.go
+	dataDir.Store(&cfg.DataDir)
 	a.Handler = a.routes()
 	if cfg.Campaigns {
 		a.startSender(ctx)
@@ -538,7 +549,7 @@ func (a *App) routes() http.Handler {
 	for _, route := range websdk.Routes {
 		rest.Handle(route, sdk)
 	}
-	srv := &api.Server{Meta: a.Meta, Events: a.Events, AdminKey: a.Config.AdminKey, Ready: a.ready, Live: hub, TrustedProxies: proxies,
+	srv := &api.Server{Meta: a.Meta, Events: a.Events, AdminKey: a.Config.AdminKey, Ready: a.ready, LoaderLag: a.loaderLag, MetricsToken: a.Config.MetricsToken, Live: hub, TrustedProxies: proxies,
 		QueryMemory: a.Config.QueryMemory, QueryTimeout: a.Config.QueryTimeout,
 		Campaigns: api.CampaignOptions{AllowPrivate: a.Config.WebhookAllowPrivate, Emit: sink.Append, Cache: a.campaigns,
 			Email: a.smtp != nil, VAPIDPublicKey: a.vapidPublic(), Sender: a.testSender}}
@@ -594,15 +605,6 @@ func (a *App) liveEvents() (*live.Hub, capture.Sink) {
 		return hub, a.Log
 	}
 	return hub, live.Tap{Sink: a.Log, Hub: hub}
-}
-
-// ready is false while the loader is far behind the log (after a restart
-// with a long backlog, say), so a load balancer sends queries elsewhere.
-func (a *App) ready() (bool, string) {
-	if lag := a.Loader.Lag(); lag > 256<<20 {
-		return false, fmt.Sprintf("loader is %d MB behind the event log", lag>>20)
-	}
-	return true, ""
 }
 
 // Serve answers HTTP on ln until ctx is done, then shuts down gracefully.

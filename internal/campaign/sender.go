@@ -32,12 +32,13 @@ import (
 // webhook-id sees each message once whatever crashes in between.
 
 var (
-	senderDelivered = metrics.NewCounter("journey_campaign_delivered_total")
-	senderHeldOut   = metrics.NewCounter("journey_campaign_held_out_total")
-	senderRetried   = metrics.NewCounter("journey_campaign_retried_total")
-	senderFailed    = metrics.NewCounter("journey_campaign_failed_total")
-	senderCancelled = metrics.NewCounter("journey_campaign_cancelled_total")
-	senderDeferred  = metrics.NewCounter("journey_campaign_deferred_total")
+	// Sends by outcome, one series each (deploy/ alerts on failed).
+	senderDelivered = metrics.NewCounter(`journey_campaign_sends_total{status="delivered"}`)
+	senderHeldOut   = metrics.NewCounter(`journey_campaign_sends_total{status="held_out"}`)
+	senderRetried   = metrics.NewCounter(`journey_campaign_sends_total{status="retried"}`)
+	senderFailed    = metrics.NewCounter(`journey_campaign_sends_total{status="failed"}`)
+	senderCancelled = metrics.NewCounter(`journey_campaign_sends_total{status="cancelled"}`)
+	senderDeferred  = metrics.NewCounter(`journey_campaign_sends_total{status="deferred"}`)
 	// goalReads counts sends whose goal was checked in the event store.
 	goalReads = metrics.NewCounter("journey_campaign_goal_reads_total")
 )

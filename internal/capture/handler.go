@@ -70,7 +70,8 @@ func lookupRoute(path string) (route, bool) {
 	return route{}, false
 }
 
-func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+// serve answers a capture request; ServeHTTP (metrics.go) counts it.
+func (h *handler) serve(w http.ResponseWriter, r *http.Request) {
 	SetCORS(w.Header(), r)
 	path := r.URL.Path
 	if len(path) > 1 {

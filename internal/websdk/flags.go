@@ -115,6 +115,7 @@ func (h *Handler) flags(w http.ResponseWriter, r *http.Request) {
 		config = &cfg
 	}
 	ans, err := h.evaluate(r.Context(), id, &req, c.key)
+	countFlags(flagsEndpoint(decide), ans, err) // metrics.go
 	if err != nil {
 		slog.Warn("cannot evaluate flags", "project", id, "err", err)
 		unavailable(w)

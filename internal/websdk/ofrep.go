@@ -300,8 +300,10 @@ func (h *Handler) ofrepBody(w http.ResponseWriter, r *http.Request, key string) 
 }
 
 func (h *Handler) ofrepEvaluate(r *http.Request, projectID int64, req OFREPRequest, keys []string) (*flagserve.Answer, error) {
-	return h.svc.Evaluate(r.Context(), &flagserve.Request{ProjectID: projectID, DistinctID: req.TargetingKey,
+	ans, err := h.svc.Evaluate(r.Context(), &flagserve.Request{ProjectID: projectID, DistinctID: req.TargetingKey,
 		PersonProperties: req.Properties, FlagKeys: keys, Client: h.clientOf(r).key})
+	countFlags("ofrep", ans, err) // metrics.go
+	return ans, err
 }
 
 // ofrepRate counts an OFREP request against its client's rate (key "" for
