@@ -43,3 +43,8 @@ func (t *idTable) forgetCircle(i uint32) {
 		j = next
 	}
 }
+
+// Personless is the person id events of a distinct id are stored with
+// while it has no person ($process_person_profile: false); a merge that
+// gives the id a person adopts them by an override from this id.
+func Personless(project int64, distinctID string) int64 { return personless(project, distinctID) }

@@ -396,6 +396,9 @@ func (s *Store) Identity(ctx context.Context) (store.Identity, error) {
 	if err := s.q().QueryRow(ctx, "SELECT max(id) FROM "+s.db+".persons").Scan(&maxPerson); err == nil {
 		id.MaxPersonID = max(id.MaxPersonID, maxPerson)
 	}
+	if err := s.q().QueryRow(ctx, "SELECT max(person_id) FROM "+s.db+".erased_persons").Scan(&maxPerson); err == nil {
+		id.MaxPersonID = max(id.MaxPersonID, maxPerson) // delete.go's tombstones
+	}
 	links, err := s.groupLinks(ctx)
 	if err != nil {
 		return id, err

@@ -54,3 +54,11 @@ CREATE TABLE IF NOT EXISTS {db}.loader_checkpoint (
     position UInt64,
     version  UInt64
 ) ENGINE = ReplacingMergeTree(version) ORDER BY id;
+
+-- Tombstones of deleted persons (internal/privacy): their ids only, so that
+-- the resolver never gives a deleted person's id to a new one.
+CREATE TABLE IF NOT EXISTS {db}.erased_persons (
+    project_id UInt64,
+    person_id  Int64,
+    version    UInt64
+) ENGINE = ReplacingMergeTree(version) ORDER BY (project_id, person_id);

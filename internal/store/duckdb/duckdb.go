@@ -407,7 +407,8 @@ func (s *Store) Identity(ctx context.Context) (store.Identity, error) {
 	err = s.db.QueryRowContext(ctx, `SELECT greatest(
 		coalesce((SELECT max(id) FROM persons), 0),
 		coalesce((SELECT max(person_id) FROM person_distinct_ids), 0),
-		coalesce((SELECT max(old_person_id) FROM person_overrides), 0))`).Scan(&id.MaxPersonID)
+		coalesce((SELECT max(old_person_id) FROM person_overrides), 0),
+		coalesce((SELECT max(person_id) FROM erased_persons), 0))`).Scan(&id.MaxPersonID) // delete.go's tombstones
 	if err != nil {
 		return id, err
 	}

@@ -50,3 +50,10 @@ CREATE TABLE IF NOT EXISTS loader_checkpoint (
     id       INTEGER PRIMARY KEY,
     position UBIGINT NOT NULL
 );
+
+-- Tombstones of deleted persons (internal/privacy): their ids only, so that
+-- the resolver never gives a deleted person's id to a new one.
+CREATE TABLE IF NOT EXISTS erased_persons (
+    project_id BIGINT NOT NULL,
+    person_id  BIGINT PRIMARY KEY
+);

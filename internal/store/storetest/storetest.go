@@ -80,6 +80,8 @@ func Run(t *testing.T, open Open) {
 		"TrendBreakdownDV":   trendBreakdownDistinct,
 		"FeedbackPersons":    feedbackPersons, // voc.go
 		"SurveyResponses":    surveyResponses, // surveys.go
+		"Deletion":           deletion,        // deletion.go
+		"EventRetention":     eventRetention,  // deletion.go
 		"PersonsByIDs":       personsByIDs,    // resolve.go
 		"PersonScan":         personScan,      // personscan.go
 	}
