@@ -64,9 +64,9 @@ import (
 // The push gateway's host is in .invalid (RFC 6761, never resolves): a
 // server that runs the campaign on after the demo (new carts in the app)
 // fails those messages harmlessly. The demo loads with no trigger engine
-// or sender running; a server started later replays the log and finds
-// every trigger scheduled already (the same keys), so it sends nothing of
-// the history.
+// or sender running, and the engine's checkpoint is left at the end of
+// the history; an engine that read the log again would find every trigger
+// scheduled already, so nothing of the history is ever sent.
 
 // Names of the demo shop's campaigns and cohort.
 const (
@@ -414,7 +414,26 @@ func (a *Act) Run(ctx context.Context, env ActEnv) error {
 	if err := env.Sync(ctx); err != nil {
 		return err
 	}
+	if err := markEngine(ctx, env); err != nil {
+		return err
+	}
 	return a.decide(ctx, env)
+}
+
+// markEngine moves the trigger engine's checkpoint to the end of what is
+// loaded (unless it is there already): the history's triggers are
+// recorded, so a server's engine goes on after them instead of finding
+// its checkpoint trimmed from the log.
+func markEngine(ctx context.Context, env ActEnv) error {
+	end, err := env.Events.Checkpoint(ctx)
+	if err != nil {
+		return err
+	}
+	pos, ok, err := env.Meta.ConsumerPosition(ctx, campaign.EngineConsumer)
+	if err != nil || (ok && pos >= end) {
+		return err
+	}
+	return env.Meta.SetConsumerPosition(ctx, campaign.EngineConsumer, end)
 }
 
 // createCampaign validates definition d as the API does and stores it,

@@ -181,18 +181,22 @@ func TestShopAct(t *testing.T) {
 	}
 	srv.Close()
 
-	// What a server with campaigns on does with the history: its engine
-	// reads the triggers again (here every tenth cart of the app, as
-	// logged, at the time it came) and its cohort scheduler looks at the
-	// push. Nothing is scheduled again, nothing is left to send.
-	before := sendCounts(t, a.Meta, shop.ID, reminder, push)
-	var clock time.Time
-	engine := campaign.NewEngine(campaign.EngineConfig{Meta: a.Meta, Events: a.Events, Campaigns: &campaign.Campaigns{Meta: a.Meta},
-		PublicURL: env.BaseURL, Now: func() time.Time { return clock }})
+	// A server with campaigns on: its engine goes on after the history;
+	// were it to read the triggers again (here every tenth cart of the
+	// app, as logged, at the time it came), it would schedule nothing,
+	// and its cohort scheduler finds the push done. Nothing is left to
+	// send.
 	end, err := a.Events.Checkpoint(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
+	if pos, ok, err := a.Meta.ConsumerPosition(ctx, campaign.EngineConsumer); err != nil || !ok || pos != end {
+		t.Errorf("the engine's checkpoint is %d (%v, %v), want the end of the history %d", pos, ok, err, end)
+	}
+	before := sendCounts(t, a.Meta, shop.ID, reminder, push)
+	var clock time.Time
+	engine := campaign.NewEngine(campaign.EngineConfig{Meta: a.Meta, Events: a.Events, Campaigns: &campaign.Campaigns{Meta: a.Meta},
+		PublicURL: env.BaseURL, Now: func() time.Time { return clock }})
 	carts := 0
 	for pos := uint64(0); pos < end; {
 		entries, err := a.Log.Read(ctx, pos, 4<<20)
