@@ -624,6 +624,21 @@ type Send struct {
 	ClaimedUntil  time.Time       `json:"claimed_until,omitzero"`
 }
 
+// SendOutcome is how one claimed send ends, or goes back to wait, in a
+// CompleteSends call.
+type SendOutcome struct {
+	ID    int64
+	State string // sent, failed, held_out or cancelled; pending: back to wait
+	// SentAt is when a sent or held_out send was (required for them).
+	SentAt time.Time
+	// NextAttemptAt is when a pending one is claimable again (required
+	// for it); Attempt counts the failed attempt (a retry, not a
+	// deferral).
+	NextAttemptAt time.Time
+	Attempt       bool
+	LastError     string
+}
+
 // SendCount is how many sends of a campaign are in one state, per arm and
 // variant.
 type SendCount struct {
@@ -667,6 +682,18 @@ type SendStore interface {
 	// without counting an attempt (quiet hours, a rate limit, a paused
 	// campaign); ErrNotClaimed and ErrNotFound as CompleteSend.
 	DeferSend(ctx context.Context, id int64, owner string, nextAttemptAt time.Time) error
+	// CompleteSends applies up to MaxSendBatch outcomes of sends that
+	// owner holds at once (a sender's whole claim), in one transaction,
+	// and returns the ids it applied, in no order. An outcome of state
+	// sent, failed, held_out or cancelled ends its send as CompleteSend
+	// does; one of state pending puts it back until NextAttemptAt, as
+	// RetrySend (Attempt: the failed attempt counted, LastError stored) or
+	// DeferSend (no attempt, the last error unchanged) do. A send that
+	// owner does not hold (done, or claimed by another since its lease ran
+	// out) or that does not exist is left as it is and not returned. An
+	// outcome CompleteSend, RetrySend or DeferSend would refuse, or an id
+	// given twice, is ErrInvalid and nothing is applied.
+	CompleteSends(ctx context.Context, owner string, outcomes []SendOutcome) (applied []int64, err error)
 	// CancelSends cancels the pending sends of the campaign (of every
 	// campaign of the project when campaignID is 0) to up to MaxSendBatch
 	// persons, recording reason as their last error (a goal reached, a

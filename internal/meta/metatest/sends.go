@@ -19,6 +19,7 @@ func runSends(t *testing.T, open func(t *testing.T) meta.Store) {
 	t.Run("SendsClaimConcurrent", func(t *testing.T) { testSendsClaimConcurrent(t, open(t)) })
 	t.Run("SendsLease", func(t *testing.T) { testSendsLease(t, open(t)) })
 	t.Run("SendsRetry", func(t *testing.T) { testSendsRetry(t, open(t)) })
+	t.Run("SendsCompleteBatch", func(t *testing.T) { testSendsCompleteBatch(t, open(t)) }) // sendsbatch.go
 	t.Run("SendsCancel", func(t *testing.T) { testSendsCancel(t, open(t)) })
 	t.Run("SendsCancelByKey", func(t *testing.T) { testSendsCancelByKey(t, open(t)) })
 	t.Run("SendsMove", func(t *testing.T) { testSendsMove(t, open(t)) })
