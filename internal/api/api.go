@@ -86,6 +86,7 @@ func (s *Server) Register(mux *http.ServeMux) {
 	s.registerLearn(mux)       // ui_learn.go: flag preview, UI cohorts
 	s.registerFeedback(mux)    // feedback.go: the VoC inbox, themes and their impact ranking, the widget's /feedback/
 	s.registerFeedbackSLA(mux) // feedback_sla.go: SLA view and settings, VoC channels (replies, close the loop, alerts)
+	s.registerHomeVoC(mux)     // home_voc.go: the top themes on the customer journey (UI home)
 	s.registerUI(mux)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, 200, map[string]string{"status": "ok"}) })
 	mux.HandleFunc("GET /readyz", s.readyz)
