@@ -54,8 +54,10 @@ import (
 //     anyway (both arms alike); a reminded customer taps the push with
 //     17% ("reassure") or 22% ("urgency") and then buys with 40%: a
 //     planted lift of about +7 pp over the holdout. The ad push is tapped
-//     by 1.5% (a quarter of them buy) and 0.7% buy anyway: reminder CTR
-//     about 13×, CVR about 10× the push's.
+//     by 1.5% (a quarter of them buy) and 0.65% buy anyway: reminder CTR
+//     13×, CVR about 10× the push's. Shares after a message are dealt in
+//     shuffled blocks (exactly 3 of every 100 held out buy, and so on), so
+//     the sample shows the planted effect, not a draw around it.
 //   - The decision: the report (the real report code over these events
 //     and sends) is frozen through POST /campaigns/{id}/decision, in
 //     process, as the demo admin: won when the lift's interval excludes
@@ -93,16 +95,6 @@ const (
 	actCartShare = 0.375
 	// actQuickBuy buy within the hour of the cart, before any reminder.
 	actQuickBuy = 0.08
-	// actOrganicBuy buy the item within 3 days of the (would-have-been)
-	// message without tapping it; the holdout's conversion.
-	actOrganicBuy = 0.03
-	// actTapBuy of those who tap the reminder buy the item.
-	actTapBuy = 0.40
-	// actPushTap tap the ad push, actPushTapBuy of them buy, and
-	// actPushBuy of the others buy something within 3 days.
-	actPushTap    = 0.015
-	actPushTapBuy = 0.25
-	actPushBuy    = 0.007
 	// actHoldout is the reminder's holdout during the test, actHoldoutAfter
 	// after the decision.
 	actHoldout      = 0.10
@@ -113,13 +105,32 @@ const (
 	actOwner   = "demo"
 )
 
+// rate is a planted share: hits of every `of` (dealt by a deck).
+type rate struct{ hits, of int }
+
+func (r rate) p() float64 { return float64(r.hits) / float64(r.of) }
+
+// What messaged (and held-out) customers do.
+var (
+	// actOrganicBuy buy the item within 3 days of the (would-have-been)
+	// message without tapping it: the holdout's conversion.
+	actOrganicBuy = rate{3, 100}
+	// actTapBuy of those who tap the reminder buy the item.
+	actTapBuy = rate{2, 5}
+	// actPushTap tap the ad push, actPushTapBuy of them buy, and
+	// actPushBuy of the others buy something within 3 days.
+	actPushTap    = rate{3, 200}
+	actPushTapBuy = rate{1, 4}
+	actPushBuy    = rate{13, 2000}
+)
+
 // actVariants are the reminder's two copies and how often each is tapped.
 var actVariants = []struct {
 	name, subject, body string
-	tap                 float64
+	tap                 rate
 }{
-	{"reassure", "Still thinking about {{event.name}}?", "It is waiting in your cart. Free returns for 30 days.", 0.17},
-	{"urgency", "{{event.name}} is selling fast", "Only a few left in your size: complete your order before it is gone.", 0.22},
+	{"reassure", "Still thinking about {{event.name}}?", "It is waiting in your cart. Free returns for 30 days.", rate{17, 100}},
+	{"urgency", "{{event.name}} is selling fast", "Only a few left in your size: complete your order before it is gone.", rate{22, 100}},
 }
 
 // PlantedReminderLift is the planted lift of the reminder's conversion
@@ -129,24 +140,24 @@ var actVariants = []struct {
 func PlantedReminderLift() float64 {
 	var tap float64
 	for _, v := range actVariants {
-		tap += v.tap / float64(len(actVariants))
+		tap += v.tap.p() / float64(len(actVariants))
 	}
-	return tap * (actTapBuy - actOrganicBuy)
+	return tap * (actTapBuy.p() - actOrganicBuy.p())
 }
 
 // Act is the demo shop's campaign story. NewShopAct plans it, Events
 // sends the app users' own events (with the shop's), Run records the
 // campaigns once those are loaded.
 type Act struct {
-	end, testStart       time.Time
-	broadcastAt, bcasted time.Time // the push's time and when it was made
-	users                []*appUser
-	byDistinct           map[string]*appUser
-	products             []product
-	secret               string
-	nonces               *rand.Rand
-	reminderID, pushID   int64
-	summary              []string
+	end, testStart           time.Time
+	broadcastAt, pushCreated time.Time // the push's time and when it was made
+	users                    []*appUser
+	byDistinct               map[string]*appUser
+	products                 []product
+	secret                   string
+	nonces                   *rand.Rand
+	reminderID, pushID       int64
+	summary                  []string
 }
 
 type appUser struct {
@@ -154,11 +165,10 @@ type appUser struct {
 	hour                int          // the local hour they open the app most
 	sessions            []appSession // in time order
 	cart                *appCart     // nil: no cart during the test
-	// Draws for what they do with the reminder and with the push, made
-	// when planned, so both arms of the reminder see the same numbers.
-	tap, buy, pushTap, pushBuy float64
-	tapAfter, buyAfter, later  time.Duration
-	pushProduct                product
+	// How long they take to tap, to buy after a tap, and to buy without
+	// one; what they buy after the push.
+	tapAfter, buyAfter, later time.Duration
+	pushProduct               product
 }
 
 // appSession is an app start and the product looked at.
@@ -191,7 +201,7 @@ func NewShopAct(o Options) *Act {
 	for a.testStart.Sub(a.broadcastAt) < 75*time.Hour {
 		a.broadcastAt = a.broadcastAt.Add(-24 * time.Hour)
 	}
-	a.bcasted = a.broadcastAt.Add(-26 * time.Hour)
+	a.pushCreated = a.broadcastAt.Add(-26 * time.Hour)
 	key := make([]byte, 32)
 	kr := rand.New(rand.NewPCG(o.Seed, 5))
 	for i := range key {
@@ -219,10 +229,8 @@ func shopZone() *time.Location {
 // planUser plans app user n: sessions from a first day 21 to 11 days
 // before the end, most at their hour, and perhaps a cart in the test.
 func (a *Act) planUser(r *rand.Rand, n int, loc *time.Location, uuids *gen) *appUser {
-	u := &appUser{distinct: fmt.Sprintf("app-%05d", n), os: pick(r, []string{"iOS", "iOS", "Android"})}
+	u := &appUser{distinct: fmt.Sprintf("app-%05d", n), os: pick(r, []string{"iOS", "iOS", "Android"}), hour: appHour(r)}
 	u.email = u.distinct + "@example.com"
-	for u.hour = hourOfDay(r); u.hour < 8 || u.hour >= 22; u.hour = hourOfDay(r) {
-	}
 	span := a.broadcastAt.Add(-2 * time.Hour).Sub(a.end.Add(-minActDays * 24 * time.Hour))
 	first := a.end.Add(-minActDays * 24 * time.Hour).Add(time.Duration(r.Int64N(int64(span))))
 	at := func(day time.Time) time.Time {
@@ -233,19 +241,10 @@ func (a *Act) planUser(r *rand.Rand, n int, loc *time.Location, uuids *gen) *app
 		l := day.In(loc)
 		return time.Date(l.Year(), l.Month(), l.Day(), h, r.IntN(60), r.IntN(60), 0, loc).UTC()
 	}
-	last := a.end.Add(-24 * time.Hour)
+	last, sessions := a.end.Add(-24*time.Hour), 1+r.IntN(4)
 	if r.Float64() < actCartShare {
-		c := &appCart{uuid: uuids.uuid(), orderID: uuids.uuid(), product: pick(r, a.products), liked: r.Float64() < 0.4}
-		window := a.end.Add(-36 * time.Hour).Sub(a.testStart.Add(30 * time.Minute))
-		c.at = a.testStart.Add(30 * time.Minute).Add(time.Duration(r.Int64N(int64(window))))
-		if r.Float64() < actQuickBuy {
-			c.quickAt = c.at.Add(time.Duration(2+r.IntN(53)) * time.Minute)
-		}
-		u.cart, last = c, c.at.Add(-2*time.Hour)
-	}
-	sessions := 1 + r.IntN(4)
-	if u.cart != nil {
-		sessions = 5 + r.IntN(5) // enough history for a best time of their own
+		u.cart = a.planCart(r, uuids)
+		last, sessions = u.cart.at.Add(-2*time.Hour), 5+r.IntN(5) // enough history for a best time of their own
 	}
 	days := max(1, int(last.Sub(first).Hours()/24))
 	u.sessions = append(u.sessions, appSession{first, pick(r, a.products)})
@@ -255,12 +254,33 @@ func (a *Act) planUser(r *rand.Rand, n int, loc *time.Location, uuids *gen) *app
 		}
 	}
 	sort.Slice(u.sessions, func(i, j int) bool { return u.sessions[i].at.Before(u.sessions[j].at) })
-	u.tap, u.buy, u.pushTap, u.pushBuy = r.Float64(), r.Float64(), r.Float64(), r.Float64()
 	u.tapAfter = time.Duration(lognormal(r, 8, 0.8)*60) * time.Second
 	u.buyAfter = time.Duration(3+r.IntN(40)) * time.Minute
 	u.later = time.Duration(math.Min(10+r.ExpFloat64()*18*60, 70*60)) * time.Minute
 	u.pushProduct = pick(r, a.products)
 	return u
+}
+
+// appHour is a user's favourite hour of the day, out of quiet hours.
+func appHour(r *rand.Rand) int {
+	for {
+		if h := hourOfDay(r); h >= 8 && h < 22 {
+			return h
+		}
+	}
+}
+
+// planCart plans a cart during the test, at least 36 h before the end (so
+// its reminder is due before the end), and perhaps an order within the
+// hour.
+func (a *Act) planCart(r *rand.Rand, uuids *gen) *appCart {
+	c := &appCart{uuid: uuids.uuid(), orderID: uuids.uuid(), product: pick(r, a.products), liked: r.Float64() < 0.4}
+	from := a.testStart.Add(30 * time.Minute)
+	c.at = from.Add(time.Duration(r.Int64N(int64(a.end.Add(-36 * time.Hour).Sub(from)))))
+	if r.Float64() < actQuickBuy {
+		c.quickAt = c.at.Add(time.Duration(2+r.IntN(53)) * time.Minute)
+	}
+	return c
 }
 
 func (u *appUser) props(extra map[string]any) map[string]any {
@@ -381,12 +401,15 @@ func (a *Act) Run(ctx context.Context, env ActEnv) error {
 		loc = time.UTC
 	}
 	behavior := insight.CohortDef{Behavior: &insight.Behavior{Event: appOpened, Days: 30}}
+	if err := behavior.Validate("cohort"); err != nil {
+		return err
+	}
 	raw, _ := json.Marshal(behavior)
 	cohort, err := env.Meta.CreateCohort(ctx, env.Project.ID, CohortAppUsers, raw)
 	if err != nil {
 		return fmt.Errorf("cannot create demo cohort: %w", err)
 	}
-	push, err := a.createCampaign(ctx, env, a.pushDefinition(cohort.ID), a.bcasted)
+	push, err := a.createCampaign(ctx, env, a.pushDefinition(cohort.ID), a.pushCreated)
 	if err != nil {
 		return err
 	}
@@ -635,10 +658,11 @@ func stringOf(props map[string]any, k string) string {
 // what the customers then did: taps through the click link, orders.
 // Events after the end have not happened yet.
 func (a *Act) deliver(ctx context.Context, env ActEnv, g *gen) error {
-	taps := map[string]float64{}
+	taps := map[string]rate{}
 	for _, v := range actVariants {
 		taps[v.name] = v.tap
 	}
+	ds := &decks{r: rand.New(rand.NewPCG(env.Seed, 9)), m: map[string]*deck{}}
 	for {
 		sends, err := env.Meta.ClaimDueSends(ctx, actOwner, a.end, time.Hour, meta.MaxSendBatch)
 		if err != nil {
@@ -656,7 +680,7 @@ func (a *Act) deliver(ctx context.Context, env ActEnv, g *gen) error {
 			if err != nil {
 				return err
 			}
-			state, evs := a.outcome(sd, pl, u, taps)
+			state, evs := a.outcome(sd, pl, u, taps, ds)
 			for _, e := range evs {
 				if e.Timestamp.After(a.end) {
 					continue
@@ -689,36 +713,73 @@ func (a *Act) nothingPending(ctx context.Context, env ActEnv) error {
 	return nil
 }
 
+// A deck deals outcomes in shuffled blocks with exactly its rate of hits
+// (blocked randomisation): the planted rates hold in each arm, up to its
+// last block, not only in expectation.
+type deck struct {
+	r     *rand.Rand
+	rate  rate
+	cards []bool
+}
+
+func (d *deck) deal() bool {
+	if len(d.cards) == 0 {
+		d.cards = make([]bool, d.rate.of)
+		for i := range d.rate.hits {
+			d.cards[i] = true
+		}
+		d.r.Shuffle(len(d.cards), func(i, j int) { d.cards[i], d.cards[j] = d.cards[j], d.cards[i] })
+	}
+	c := d.cards[0]
+	d.cards = d.cards[1:]
+	return c
+}
+
+// decks are the decks of the outcomes, by campaign, arm and outcome.
+type decks struct {
+	r *rand.Rand
+	m map[string]*deck
+}
+
+func (ds *decks) deal(name string, r rate) bool {
+	d := ds.m[name]
+	if d == nil {
+		d = &deck{r: ds.r, rate: r}
+		ds.m[name] = d
+	}
+	return d.deal()
+}
+
 // outcome is how send sd ends and the events of it and of what u did.
-func (a *Act) outcome(sd meta.Send, pl campaign.Payload, u *appUser, taps map[string]float64) (string, []event.Event) {
+func (a *Act) outcome(sd meta.Send, pl campaign.Payload, u *appUser, taps map[string]rate, ds *decks) (string, []event.Event) {
 	at := sd.DueAt
 	if sd.Arm != meta.ArmTreatment {
 		evs := []event.Event{campaign.MessageEvent(campaign.EventWouldHaveSent, sd, pl, at, nil)}
-		if u.buy < actOrganicBuy {
+		if ds.deal("reminder holdout organic", actOrganicBuy) {
 			evs = append(evs, u.order(u.cart.product, at.Add(u.later), ""))
 		}
 		return meta.SendHeldOut, evs
 	}
 	evs := []event.Event{campaign.MessageEvent(campaign.EventSent, sd, pl, at, nil),
 		campaign.MessageEvent(campaign.EventDelivered, sd, pl, at, map[string]any{"status": http.StatusOK})}
-	tapped, bought, tapBuy, organic, item := u.tap < taps[sd.Variant], u.buy, actTapBuy, actOrganicBuy, u.pushProduct
+	name, tap, tapBuy, organic, item := "reminder "+sd.Variant, taps[sd.Variant], actTapBuy, actOrganicBuy, u.pushProduct
 	if sd.CampaignID == a.pushID {
-		tapped, bought, tapBuy, organic = u.pushTap < actPushTap, u.pushBuy, actPushTapBuy, actPushBuy
+		name, tap, tapBuy, organic = "push", actPushTap, actPushTapBuy, actPushBuy
 	} else {
 		item = u.cart.product
 	}
-	if tapped {
+	if ds.deal(name+" tap", tap) {
 		t := at.Add(u.tapAfter)
 		click := campaign.MessageEvent(campaign.EventClicked, sd, pl, t, map[string]any{"$current_url": pl.Target})
 		click.UUID = "" // every click is an event of its own (as /c/{token} records them)
 		evs = append(evs, click,
 			event.Event{Event: "product_viewed", DistinctID: u.distinct, Timestamp: t.Add(10 * time.Second), Properties: u.props(item.props())})
-		if bought < tapBuy {
+		if ds.deal(name+" tap buy", tapBuy) {
 			evs = append(evs, u.order(item, t.Add(u.buyAfter), ""))
 		}
 		return meta.SendSent, evs
 	}
-	if bought < organic {
+	if ds.deal(name+" organic", organic) {
 		evs = append(evs, u.order(item, at.Add(u.later), ""))
 	}
 	return meta.SendSent, evs
