@@ -41,6 +41,7 @@ func cmdBench(args []string) error {
 	f.integer(&o.Workers, "workers", 8, "concurrent batch senders")
 	f.integer(&o.Rate, "rate", 10000, "single-event requests per second in the latency phase")
 	f.boolean(&o.NoSync, "no-sync", false, "start the server with --no-sync")
+	f.str(&o.QueryPlan, "query-plan", "", "the server's --query-plan (no-journey-index: without the journey index)")
 	if err := f.parse(args[1:]); err != nil {
 		return err
 	}
@@ -60,7 +61,7 @@ func cmdBench(args []string) error {
 	if asJSON {
 		return json.NewEncoder(os.Stdout).Encode(res)
 	}
-	fmt.Printf("ingest: %.0f events/s (gzip batches of 100, durable)\n", res.EventsPerS)
+	fmt.Printf("ingest: %.0f events/s (gzip batches of 100, durable); stored by the loader at %.0f events/s\n", res.EventsPerS, res.LoadedPerS)
 	fmt.Printf("latency at %d req/s: p50 %.2f ms, p99 %.2f ms\n", res.Rate, res.P50ms, res.P99ms)
 	fmt.Printf("server peak RSS: %.0f MB; failed requests: %d\n", res.RSSMB, res.Errors)
 	return nil

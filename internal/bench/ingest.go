@@ -35,6 +35,7 @@ type IngestOptions struct {
 	Rate       int           // single-event requests per second in the latency phase
 	LatencyFor time.Duration // latency phase
 	NoSync     bool
+	QueryPlan  string // the server's --query-plan (no-journey-index: ingest without the journey index)
 }
 
 // IngestResult is the contract output of `journey bench ingest --json`.
@@ -45,6 +46,9 @@ type IngestResult struct {
 	RSSMB      float64 `json:"rss_mb"`
 	Rate       int     `json:"rate"`
 	Errors     int64   `json:"errors"`
+	// LoadedPerS: the events acknowledged over the time until the loader
+	// had stored them all (event store and journey index).
+	LoadedPerS float64 `json:"loaded_events_per_s"`
 }
 
 // Server is a journey server process started for a benchmark or a test.
@@ -231,6 +235,9 @@ func Ingest(ctx context.Context, o IngestOptions, logf func(string, ...any)) (In
 	if o.NoSync {
 		extra = append(extra, "--no-sync")
 	}
+	if o.QueryPlan != "" {
+		extra = append(extra, "--query-plan", o.QueryPlan)
+	}
 	srv, err := StartServer(o.Binary, o.DataDir, extra...)
 	if err != nil {
 		return IngestResult{}, err
@@ -282,6 +289,8 @@ func Ingest(ctx context.Context, o IngestOptions, logf func(string, ...any)) (In
 	if err := srv.WaitLoaded(2 * time.Minute); err != nil {
 		return res, err
 	}
+	res.LoadedPerS = float64(acked.Load()) / time.Since(start).Seconds()
+	logf("loaded: all %d events stored %s after the start", acked.Load(), time.Since(start).Round(time.Millisecond))
 	lat, lerr := latency(client, srv.URL, token, o.Rate, o.LatencyFor)
 	errs.Add(lerr)
 	res.P50ms, res.P99ms = quantile(lat, 0.5), quantile(lat, 0.99)

@@ -183,6 +183,18 @@ func TestIndexInMemory(t *testing.T) {
 		}
 	}
 	check(t, ix, m, 3) // with a tail
+	if err := ix.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if err := ix.Compact(); err != nil {
+		t.Fatal(err)
+	}
+	for id := int64(1); id <= 3; id++ {
+		if s, _ := ix.Snapshot(id); s.Runs() != 1 {
+			t.Fatalf("project %d: %d runs after Compact", id, s.Runs())
+		}
+	}
+	check(t, ix, m, 3)
 	if ix.Checkpoint() != 40 {
 		t.Fatalf("checkpoint %d", ix.Checkpoint())
 	}

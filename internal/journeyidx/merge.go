@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/bits"
 	"path/filepath"
+	"slices"
 	"time"
 )
 
@@ -65,6 +66,43 @@ var mergeHook func(stage string) error
 func (ix *Index) mergeOnce() bool {
 	ix.mu.Lock()
 	p, picked := ix.pickMerge()
+	return ix.merge(p, picked)
+}
+
+// Compact merges each project's segments into one (after a rebuild,
+// whose batches are many segments of one tier): a scan then reads one
+// run per person.
+func (ix *Index) Compact() error {
+	ix.mu.Lock()
+	var ids []int64
+	for id := range ix.projects {
+		ids = append(ids, id)
+	}
+	ix.mu.Unlock()
+	for _, id := range ids {
+		for {
+			ix.mu.Lock()
+			p := ix.projects[id]
+			if p == nil || len(p.segs) < 2 {
+				ix.mu.Unlock()
+				break
+			}
+			if p.merging { // a background merge: wait for it
+				ix.mu.Unlock()
+				time.Sleep(5 * time.Millisecond)
+				continue
+			}
+			if !ix.merge(p, slices.Clone(p.segs)) {
+				break
+			}
+		}
+	}
+	return ix.Err()
+}
+
+// merge merges picked, segments of p (nil: nothing to do); ix.mu is held
+// and is released.
+func (ix *Index) merge(p *project, picked []*segFile) bool {
 	if p == nil {
 		ix.mu.Unlock()
 		return false

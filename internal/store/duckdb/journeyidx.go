@@ -57,6 +57,10 @@ var (
 	journeyIndexRebuilds  = metrics.NewCounter(`journey_index_rebuilds_total`)
 )
 
+// journeyIndexFlushEvents is the index's tail size (0: its default);
+// tests make it small so that flushes and merges happen often.
+var journeyIndexFlushEvents = 0
+
 // openJourneyIndex opens (or creates) the store's journey index: dir, or
 // beside the database file, or in memory for an in-memory store. One that
 // does not cover the store's checkpoint and events is rebuilt in the
@@ -69,7 +73,7 @@ func (s *Store) openJourneyIndex(path string, opts Options) error {
 	if dir == "" && path != "" {
 		dir = path + ".jidx"
 	}
-	ix, err := journeyidx.Open(journeyidx.Options{Dir: dir})
+	ix, err := journeyidx.Open(journeyidx.Options{Dir: dir, FlushEvents: journeyIndexFlushEvents})
 	if ix == nil {
 		return err
 	}
@@ -379,6 +383,9 @@ func (s *Store) rebuildJourneyIndex(ctx context.Context) error {
 	}
 	if feed.n != fed {
 		return fmt.Errorf("cannot rebuild the journey index: the query counted %d events, the index received %d", fed, feed.n)
+	}
+	if err := ix.Compact(); err != nil {
+		return err
 	}
 	return ix.SetReady(ckpt)
 }
