@@ -59,6 +59,7 @@ type Store interface {
 	UI
 	Close() error
 	FeedbackStore // feedback.go: the voice-of-customer inbox
+	DeletionStore // deletions.go: persons' deletion jobs and metadata exports
 }
 
 // UI is what the web UI stores: users and their roles, sessions, project

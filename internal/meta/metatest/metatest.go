@@ -41,7 +41,8 @@ func Run(t *testing.T, open func(t *testing.T) meta.Store) {
 	runCohortMembers(t, open)
 	runSurveys(t, open) // surveys.go
 	t.Run("LogConsumers", func(t *testing.T) { testConsumers(t, open(t)) })
-	runFeedback(t, open) // feedback.go
+	runFeedback(t, open)  // feedback.go
+	runDeletions(t, open) // deletions.go
 }
 
 // wantJSON checks how v serialises, as the API would send it.
