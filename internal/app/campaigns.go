@@ -54,7 +54,7 @@ func (a *App) openEngine(cfg Config) error {
 	}
 	a.engine = campaign.NewEngine(campaign.EngineConfig{Log: log, Meta: a.Meta, Events: a.Events, Campaigns: a.campaigns,
 		WaitApplied: a.Loader.WaitFor, Start: a.Events.Checkpoint, PublicURL: base})
-	a.Loader.SetTrimFloor(a.engine.Position)
+	a.openDetractors() // voc.go: detractors' answers become feedback; sets the loader's trim floor
 	return nil
 }
 
@@ -70,9 +70,11 @@ func (a *App) runEngine(ctx context.Context) (stop func()) {
 		defer close(done)
 		a.engine.Run(ctx)
 	}()
+	stopVoC := a.runDetractors(ctx) // voc.go
 	return func() {
 		cancel()
 		<-done
+		stopVoC()
 	}
 }
 
