@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"io"
 	"log/slog"
 	"strings"
 	"testing"
@@ -18,7 +19,9 @@ func TestServeObservabilityFlags(t *testing.T) {
 	parse := func(args ...string) (app.Config, serveOptions, error) {
 		var cfg app.Config
 		var o serveOptions
-		err := serveFlags(&cfg, &o).parse(args)
+		f := serveFlags(&cfg, &o)
+		f.SetOutput(io.Discard) // the usage a bad value prints
+		err := f.parse(args)
 		return cfg, o, err
 	}
 	if _, o, err := parse(); err != nil || o.logFormat != logText {
