@@ -162,6 +162,7 @@ type Act struct {
 
 type appUser struct {
 	distinct, email, os string
+	plan                string       // as the shop's customers: free or member
 	hour                int          // the local hour they open the app most
 	sessions            []appSession // in time order
 	cart                *appCart     // nil: no cart during the test
@@ -230,7 +231,7 @@ func shopZone() *time.Location {
 // before the end, most at their hour, and perhaps a cart in the test.
 func (a *Act) planUser(r *rand.Rand, n int, loc *time.Location, uuids *gen) *appUser {
 	u := &appUser{distinct: fmt.Sprintf("app-%05d", n), os: pick(r, []string{"iOS", "iOS", "Android"}), hour: appHour(r)}
-	u.email = u.distinct + "@example.com"
+	u.email, u.plan = u.distinct+"@example.com", pick(r, []string{"free", "free", "member"})
 	span := a.broadcastAt.Add(-2 * time.Hour).Sub(a.end.Add(-minActDays * 24 * time.Hour))
 	first := a.end.Add(-minActDays * 24 * time.Hour).Add(time.Duration(r.Int64N(int64(span))))
 	at := func(day time.Time) time.Time {
@@ -329,7 +330,7 @@ func (a *Act) Events(ctx context.Context, project int64, sink Sink, o Options) e
 			}
 			if i == 0 {
 				if err := g.emitAs(ctx, event.Event{Event: "$identify", DistinctID: u.distinct, Timestamp: s.at.Add(20 * time.Second),
-					Properties: u.props(nil), Set: map[string]any{"email": u.email, "push_enabled": true, "platform": "app"}}); err != nil {
+					Properties: u.props(nil), Set: map[string]any{"email": u.email, "plan": u.plan, "push_enabled": true, "platform": "app"}}); err != nil {
 					return err
 				}
 			}
