@@ -219,6 +219,11 @@ func loadDemo(ctx context.Context, a *app.App, shop, saas meta.Project, owner in
 			return err
 		}
 	}
+	// The SaaS's voice of customer (demo/voc.go): feedback, an NPS survey, SLA history.
+	vs, err := demo.VoC(ctx, demo.VoCEnv{Meta: a.Meta, Events: a.Events, Sink: a.Log.Append, Sync: a.Loader.Sync, Project: saas, Seed: seed, End: o.End})
+	if err != nil {
+		return err
+	}
 	n, err := a.Events.CountEvents(ctx, 0)
 	if err != nil {
 		return err
@@ -229,6 +234,10 @@ func loadDemo(ctx context.Context, a *app.App, shop, saas meta.Project, owner in
 		for _, line := range lab.Summary() {
 			fmt.Println("  " + line)
 		}
+	}
+	fmt.Println("Demo SaaS voice of customer:")
+	for _, line := range vs.Summary() {
+		fmt.Println("  " + line)
 	}
 	if act != nil {
 		fmt.Println("Demo shop campaigns (act → measure → decide):")
