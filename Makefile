@@ -45,6 +45,8 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz=FuzzExperimentBody -fuzztime=30s ./internal/api/
 	$(GO) test -run='^$$' -fuzz=FuzzParseSurvey -fuzztime=30s ./internal/voc/
 	$(GO) test -run='^$$' -fuzz=FuzzSurveyResponses -fuzztime=30s ./internal/voc/
+	$(GO) test -run='^$$' -fuzz=FuzzParseSLA -fuzztime=30s ./internal/voc/
+	$(GO) test -run='^$$' -fuzz=FuzzDecodeNotify -fuzztime=30s ./internal/voc/
 	$(GO) test -run='^$$' -fuzz=FuzzCompare -fuzztime=60s ./internal/stats/
 	$(GO) test -run='^$$' -fuzz=FuzzParseExperiment -fuzztime=30s ./internal/insight/
 	for t in FuzzParseFunnel FuzzParseRetention FuzzParseStickiness FuzzParseLifecycle FuzzParseBadDays; do \
