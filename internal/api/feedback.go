@@ -21,6 +21,7 @@ import (
 	"github.com/journey-dev/journey/internal/insight"
 	"github.com/journey-dev/journey/internal/intake"
 	"github.com/journey-dev/journey/internal/meta"
+	"github.com/journey-dev/journey/internal/ngram"
 	"github.com/journey-dev/journey/internal/voc"
 )
 
@@ -558,7 +559,7 @@ func (s *Server) listFeedback(w http.ResponseWriter, r *http.Request, p meta.Pro
 		return
 	}
 	if text := q.Get("q"); strings.TrimSpace(text) != "" {
-		f.Grams, f.MinGrams = voc.SearchGrams(text)
+		f.Grams, f.MinGrams = ngram.SearchGrams(text)
 		if len(f.Grams) == 0 {
 			writeJSON(w, http.StatusOK, map[string]any{"items": []meta.FeedbackItem{}})
 			return

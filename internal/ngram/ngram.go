@@ -1,10 +1,9 @@
-// Package voc is the voice-of-customer inbox (SPEC §7): feedback bodies
-// decoded and validated (API, widget, CSV import, help-desk webhooks),
-// character n-grams for similar-text theme suggestions and full-text
-// search that work for Korean as for English, and the impact ranking of
-// themes and items by the persons, accounts, revenue and bad days they
-// touch.
-package voc
+// Package ngram turns text into character n-grams for the voice-of-customer
+// inbox's similar-text suggestions (package voc) and its full-text search
+// index (package sqlmeta), so both work for Korean as for English. It is
+// its own package because the metadata store indexes with it and package
+// voc depends on the metadata store.
+package ngram
 
 import (
 	"hash/fnv"

@@ -5,23 +5,8 @@ import (
 	"testing"
 
 	"github.com/journey-dev/journey/internal/meta"
+	"github.com/journey-dev/journey/internal/ngram"
 )
-
-func TestGrams(t *testing.T) {
-	for text, want := range map[string][]string{
-		"Export!":   {" ex", "exp", "xpo", "por", "ort", "rt "},
-		"송장 내보내기":   {"송장", "내보", "보내", "내기"},
-		"API키":      {" ap", "api", "pi ", "키"},
-		"  ...  ":   nil,
-		"A b":       {" a ", " b "},
-		"ÉTÉ été":   {" ét", "été", "té "},
-		"로그인\x00실패": {"로그", "그인", "실패"},
-	} {
-		if got := Grams(text); !slices.Equal(got, want) {
-			t.Errorf("Grams(%q) = %q, want %q", text, got, want)
-		}
-	}
-}
 
 // Near-duplicates in Korean and in English score above the suggestion
 // threshold; unrelated texts, and a Korean text against an English one,
@@ -39,19 +24,19 @@ func TestSimilarity(t *testing.T) {
 		{"송장 내보내기가 실패해요", "Invoice export fails"},
 	}
 	for _, p := range near {
-		if s := Similarity(NewProfile(p[0]), NewProfile(p[1])); s < SuggestThreshold {
+		if s := ngram.Similarity(ngram.NewProfile(p[0]), ngram.NewProfile(p[1])); s < SuggestThreshold {
 			t.Errorf("similarity(%q, %q) = %.2f, want ≥ %.2f", p[0], p[1], s, SuggestThreshold)
 		}
 	}
 	for _, p := range far {
-		if s := Similarity(NewProfile(p[0]), NewProfile(p[1])); s >= 0.2 {
+		if s := ngram.Similarity(ngram.NewProfile(p[0]), ngram.NewProfile(p[1])); s >= 0.2 {
 			t.Errorf("similarity(%q, %q) = %.2f, want < 0.2", p[0], p[1], s)
 		}
 	}
-	if s := Similarity(NewProfile("same"), NewProfile("SAME")); s != 1 {
+	if s := ngram.Similarity(ngram.NewProfile("same"), ngram.NewProfile("SAME")); s != 1 {
 		t.Errorf("case-folded duplicates = %v", s)
 	}
-	if s := Similarity(NewProfile(""), NewProfile("x")); s != 0 {
+	if s := ngram.Similarity(ngram.NewProfile(""), ngram.NewProfile("x")); s != 0 {
 		t.Errorf("empty text = %v", s)
 	}
 }

@@ -213,7 +213,7 @@ func TestSummarise(t *testing.T) {
 		{PersonID: 6, Timestamp: at(9), Segment: "free", Values: raw(6, nil, nil, nil, nil, nil)},
 		{PersonID: 7, Timestamp: at(9), Segment: "free", Values: raw(11, nil, 9, nil, nil, nil)}, // out of range: no answer
 	}
-	o := ResultsOptions{From: d0.Truncate(24 * time.Hour), To: d0.Truncate(24 * time.Hour).AddDate(0, 0, 14), Interval: "week", Breakdown: "plan", TZ: time.UTC}
+	o := ResultsOptions{From: d0.Truncate(24 * time.Hour), To: d0.Truncate(24*time.Hour).AddDate(0, 0, 14), Interval: "week", Breakdown: "plan", TZ: time.UTC}
 	res, err := s.Summarise(9, rows, o)
 	if err != nil {
 		t.Fatal(err)

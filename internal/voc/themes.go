@@ -1,13 +1,19 @@
+// Package voc is the voice-of-customer inbox (SPEC §7): feedback bodies
+// decoded and validated (API, widget, CSV import, help-desk webhooks),
+// similar-text theme suggestions (package ngram) that work for Korean as
+// for English, the impact ranking of themes and items by the persons,
+// accounts, revenue and bad days they touch, and surveys.
 package voc
 
 import (
 	"sort"
 
 	"github.com/journey-dev/journey/internal/meta"
+	"github.com/journey-dev/journey/internal/ngram"
 )
 
 // Theme suggestions by similar text (character n-grams, so Korean and
-// English near-duplicates match alike; see ngram.go).
+// English near-duplicates match alike; see package ngram).
 
 // SuggestThreshold is the least similarity a suggestion needs: Dice of
 // two n-gram sets, where rewordings of one complaint ("invoice export
@@ -40,15 +46,15 @@ type Suggestion struct {
 // similarity to the theme's items and the share of the theme's name it
 // contains (a short name inside a long text). Merged themes are skipped.
 func SuggestThemes(text string, themes []ThemeSample) []Suggestion {
-	p := NewProfile(text)
+	p := ngram.NewProfile(text)
 	out := []Suggestion{}
 	for _, th := range themes {
 		if th.Theme.MergedInto != 0 {
 			continue
 		}
-		best := 0.9 * Containment(NewProfile(th.Theme.Name), p)
+		best := 0.9 * Containment(ngram.NewProfile(th.Theme.Name), p)
 		for _, t := range th.Texts[:min(len(th.Texts), MaxSampleTexts)] {
-			best = max(best, Similarity(p, NewProfile(t)))
+			best = max(best, ngram.Similarity(p, ngram.NewProfile(t)))
 		}
 		if best >= SuggestThreshold {
 			out = append(out, Suggestion{ThemeID: th.Theme.ID, Name: th.Theme.Name, Score: round3(best)})
@@ -59,11 +65,11 @@ func SuggestThemes(text string, themes []ThemeSample) []Suggestion {
 }
 
 // Containment is the share of a's grams that b holds (0 when a is empty).
-func Containment(a, b Profile) float64 {
+func Containment(a, b ngram.Profile) float64 {
 	if len(a) == 0 {
 		return 0
 	}
-	return Similarity(a, b) * float64(len(a)+len(b)) / (2 * float64(len(a)))
+	return ngram.Similarity(a, b) * float64(len(a)+len(b)) / (2 * float64(len(a)))
 }
 
 // Cluster is a group of similar unthemed items: a new theme to suggest,
@@ -80,15 +86,15 @@ type Cluster struct {
 func ClusterItems(items []meta.FeedbackItem) []Cluster {
 	items = items[:min(len(items), MaxClusterItems)]
 	type cl struct {
-		lead Profile
+		lead ngram.Profile
 		c    Cluster
 	}
 	var cls []*cl
 	for _, it := range items {
-		p := NewProfile(it.Text)
+		p := ngram.NewProfile(it.Text)
 		var home *cl
 		for _, c := range cls {
-			if Similarity(c.lead, p) >= SuggestThreshold {
+			if ngram.Similarity(c.lead, p) >= SuggestThreshold {
 				home = c
 				break
 			}

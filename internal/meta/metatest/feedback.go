@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/journey-dev/journey/internal/meta"
-	"github.com/journey-dev/journey/internal/voc"
+	"github.com/journey-dev/journey/internal/ngram"
 )
 
 func runFeedback(t *testing.T, open func(t *testing.T) meta.Store) {
@@ -190,7 +190,7 @@ func testFeedbackItems(t *testing.T, s meta.Store) {
 
 func search(t *testing.T, s meta.Store, projectID int64, q string) []int64 {
 	t.Helper()
-	grams, min := voc.SearchGrams(q)
+	grams, min := ngram.SearchGrams(q)
 	return ids(try(s.ListFeedback(context.Background(), projectID, meta.FeedbackFilter{Grams: grams, MinGrams: min})).must(t))
 }
 

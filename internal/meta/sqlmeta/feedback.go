@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/journey-dev/journey/internal/meta"
-	"github.com/journey-dev/journey/internal/voc"
+	"github.com/journey-dev/journey/internal/ngram"
 )
 
 var _ meta.FeedbackStore = (*Tables)(nil)
@@ -225,7 +225,7 @@ func (t *Tables) writeGrams(ctx context.Context, q queryer, projectID, itemID in
 	if _, err := q.ExecContext(ctx, t.q(`DELETE FROM feedback_grams WHERE item_id = ?`), itemID); err != nil {
 		return err
 	}
-	return t.insertPairs(ctx, q, `feedback_grams (project_id, gram, item_id)`, projectID, itemID, voc.Grams(text))
+	return t.insertPairs(ctx, q, `feedback_grams (project_id, gram, item_id)`, projectID, itemID, ngram.Grams(text))
 }
 
 // insertPairs inserts (project, value, item) rows of distinct values, many
