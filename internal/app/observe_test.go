@@ -20,6 +20,7 @@ import (
 	"github.com/journey-dev/journey/internal/eventlog"
 	"github.com/journey-dev/journey/internal/loader"
 	"github.com/journey-dev/journey/internal/store/duckdb"
+	"github.com/journey-dev/journey/internal/testutil/scaleout"
 )
 
 const testMetricsToken = "metrics-token-0123456789"
@@ -279,5 +280,45 @@ func TestObserveConfig(t *testing.T) {
 	}
 	if _, err := ParseReadyMaxLagBytes("0"); err == nil {
 		t.Error("--ready-max-lag-bytes 0 accepted")
+	}
+}
+
+// TestLagOnReplicas: two replicas on ClickHouse, PostgreSQL and NATS;
+// exactly one loads, and both /readyz answers show the shared lag, which
+// goes back to zero once what one replica captured is loaded.
+func TestLagOnReplicas(t *testing.T) {
+	so := scaleout.New(t, 1)
+	cfg := Config{Events: so.Events, Meta: so.Meta, Log: so.Log}
+	a, b := newTestAppWith(t, cfg), newTestAppWith(t, cfg)
+	p := a.project("replicas")
+	if code, body := b.do("POST", "/batch/", "", map[string]any{"api_key": p.Token, "batch": []map[string]any{{"event": "seen", "distinct_id": "d1"}}}); code != 200 {
+		t.Fatalf("capture: %d %s", code, body)
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		var lags []loader.Lag
+		for _, r := range []*testApp{a, b} {
+			code, body := r.do("GET", "/readyz", "", nil)
+			var ready struct {
+				Lag loader.Lag `json:"loader_lag"`
+			}
+			if err := json.Unmarshal(body, &ready); code != 200 || err != nil {
+				t.Fatalf("/readyz: %d %s", code, body)
+			}
+			lags = append(lags, ready.Lag)
+		}
+		loading := 0
+		for _, g := range lags {
+			if g.Loading {
+				loading++
+			}
+		}
+		if loading == 1 && lags[0].Bytes == 0 && lags[1].Bytes == 0 && a.Log.End() > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("replicas' lags never settled with one loader: %+v", lags)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }
