@@ -191,6 +191,7 @@ func appFlags(f *flags, c *app.Config) {
 	f.str(&c.GeoIPDB, "geoip-db", "", "MaxMind-format City or Country database (.mmdb, e.g. GeoLite2-City.mmdb) that adds $geoip_* properties to captured events; empty = no GeoIP")
 	f.boolean(&c.Campaigns, "campaigns", true, "run campaigns: the trigger engine beside the loader and the sender worker that delivers due messages")
 	f.duration(&c.CohortInterval, "cohort-interval", "how often campaigns triggered by entering a cohort evaluate it, e.g. 30s (default 1m)", app.ParseTimeout)
+	f.duration(&c.RetentionInterval, "retention-interval", "how often events older than a project's retention_days are dropped, e.g. 10m (default 1h; negative = never)", time.ParseDuration)
 	f.duration(&c.CampaignLease, "campaign-lease", "how long a campaign sender's claim on a message holds before another may send it after a crash (default 2m; longer than a delivery attempt)", time.ParseDuration)
 	f.boolean(&c.WebhookAllowPrivate, "webhook-allow-private", false, "let campaign webhooks and pushes reach private and loopback addresses (turns the SSRF guard off: for tests against receivers on loopback)")
 	f.str(&c.PublicURL, "public-url", "", "public base URL of this server (https://journey.example.com), the base of campaign click links; default http:// and --addr")

@@ -85,6 +85,7 @@ func (s *Server) Register(mux *http.ServeMux) {
 	s.registerSurveys(mux)     // surveys.go: surveys, their results and the public list posthog-js reads
 	s.registerLearn(mux)       // ui_learn.go: flag preview, UI cohorts
 	s.registerFeedback(mux)    // feedback.go: the VoC inbox, themes and their impact ranking, the widget's /feedback/
+	s.registerPrivacy(mux)     // privacy.go: person deletion jobs, exports, data retention
 	s.registerFeedbackSLA(mux) // feedback_sla.go: SLA view and settings, VoC channels (replies, close the loop, alerts)
 	s.registerHomeVoC(mux)     // home_voc.go: the top themes on the customer journey (UI home)
 	s.registerUI(mux)

@@ -136,6 +136,10 @@ type Config struct {
 	// /readyz answers 503 (observe.go); 0 = the defaults.
 	ReadyMaxLag      time.Duration
 	ReadyMaxLagBytes int64
+	// RetentionInterval is how often events past the projects' retention
+	// are dropped (privacy.go, --retention-interval); 0 = 1 h, negative =
+	// never.
+	RetentionInterval time.Duration
 }
 
 // Defaults of the server timeouts Config leaves empty.
@@ -434,7 +438,8 @@ func Open(cfg Config) (*App, error) {
 		defer a.wg.Done()
 		a.runLoader(ctx)
 	}()
-	a.watchLag(ctx) // observe.go
+	a.watchLag(ctx)     // observe.go
+	a.startPrivacy(ctx) // privacy.go: deletion jobs and retention
 	dataDir.Store(&cfg.DataDir)
 	a.Handler = a.routes()
 	if cfg.Campaigns {
