@@ -46,7 +46,8 @@ func cmdDemo(args []string) error {
 	cfg.NoSync = true
 	// The shop's campaign history is recorded as the trigger engine and
 	// the sender would have made it (demo.Act): neither runs while the
-	// demo loads; they start with the server.
+	// demo loads; they start with the server, and the log is kept whole
+	// until then for the log's other consumers (the detractors' answers).
 	campaigns := cfg.Campaigns
 	cfg.Campaigns = false
 	a, err := app.Open(cfg)
@@ -54,6 +55,7 @@ func cmdDemo(args []string) error {
 		return err
 	}
 	defer func() { a.Close() }()
+	a.Loader.SetTrimFloor(func() uint64 { return 0 })
 	ctx := context.Background()
 	shop, shopSecret, saas, saasSecret, err := demoProjects(ctx, a.Meta)
 	if err != nil {
