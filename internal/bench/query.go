@@ -304,28 +304,25 @@ const floorSQL = `SELECT count(*) FROM (
   GROUP BY person_id)`
 
 func measure(ctx context.Context, st *duckStore, repeat int, logf func(string, ...any)) (measurement, error) {
-	// The SQL plans first, then the index (warm caches for both: each
-	// insight's first run is not its best).
-	logf("-- journey index off (--query-plan no-journey-index)")
-	st.UseJourneyIndex(false)
-	sqlm, err := measureStore(ctx, st, repeat, nil, logf)
-	st.UseJourneyIndex(true)
-	if err != nil {
-		return sqlm, err
-	}
-	logf("-- journey index on")
-	m, err := measureStore(ctx, st, repeat, func() error {
+	// Each insight alternates the SQL plans (index off) and the index in
+	// every round, so that a change of the machine's load between them
+	// does not decide the comparison; a warm-up of each comes first.
+	logf("(each line: journey index off = the SQL plans, then on)")
+	ms, err := measureStore(ctx, st, repeat, func() error {
 		var n int64
 		return st.sql.QueryRowContext(ctx, fmt.Sprintf(floorSQL, "'product_viewed', 'added_to_cart', 'order_completed'"), benchRange.From, benchRange.To).Scan(&n)
-	}, logf)
+	}, logf, func() { st.UseJourneyIndex(false) }, func() { st.UseJourneyIndex(true) })
+	st.UseJourneyIndex(true)
 	if err != nil {
-		return m, err
+		return measurement{}, err
 	}
+	m, sqlm := ms[1], ms[0]
 	floor := func(name, events string) (float64, error) {
-		return timeBest(repeat, name, logf, func() error {
+		b, err := timeBestOf(repeat, name, logf, nil, func() error {
 			var n int64
 			return st.sql.QueryRowContext(ctx, fmt.Sprintf(floorSQL, events), benchRange.From, benchRange.To).Scan(&n)
 		})
+		return b[0], err
 	}
 	if m.trendFloor, err = floor("floor (trend)", "'$pageview'"); err != nil {
 		return m, err
@@ -338,66 +335,111 @@ func measure(ctx context.Context, st *duckStore, repeat int, logf func(string, .
 	return m, err
 }
 
-// timeBest runs f repeat times and returns the best time in ms.
+// timeBest runs f repeat times after a warm-up and returns the best time
+// in ms.
 func timeBest(repeat int, name string, logf func(string, ...any), f func() error) (float64, error) {
-	if err := f(); err != nil { // warm-up, not counted
-		return 0, fmt.Errorf("cannot run %s: %w", name, err)
+	b, err := timeBestOf(repeat, name, logf, nil, f)
+	if err != nil {
+		return 0, err
 	}
-	b := -1.0
+	return b[0], nil
+}
+
+// timeBestOf is timeBest of variants: each round runs f once after each
+// setup, and the best of each variant comes back (nil: f alone).
+func timeBestOf(repeat int, name string, logf func(string, ...any), setups []func(), f func() error) ([]float64, error) {
+	if len(setups) == 0 {
+		setups = []func(){func() {}}
+	}
+	best := make([]float64, len(setups))
+	for v, setup := range setups {
+		setup()
+		if err := f(); err != nil { // warm-up, not counted
+			return nil, fmt.Errorf("cannot run %s: %w", name, err)
+		}
+		best[v] = -1
+	}
 	for i := 0; i < repeat; i++ {
-		start := time.Now()
-		if err := f(); err != nil {
-			return 0, fmt.Errorf("cannot run %s: %w", name, err)
-		}
-		ms := float64(time.Since(start).Microseconds()) / 1000
-		if b < 0 || ms < b {
-			b = ms
+		for v, setup := range setups {
+			setup()
+			start := time.Now()
+			if err := f(); err != nil {
+				return nil, fmt.Errorf("cannot run %s: %w", name, err)
+			}
+			if ms := float64(time.Since(start).Microseconds()) / 1000; best[v] < 0 || ms < best[v] {
+				best[v] = ms
+			}
 		}
 	}
-	logf("%-18s %9.1f ms", name, b)
-	return b, nil
+	line := fmt.Sprintf("%-18s", name)
+	for _, b := range best {
+		line += fmt.Sprintf(" %9.1f ms", b)
+	}
+	logf("%s", line)
+	return best, nil
 }
 
 // measureStore times the funnel, retention and DAU trend on any event
-// store, and its floor with floorFn.
-func measureStore(ctx context.Context, st store.Store, repeat int, floorFn func() error, logf func(string, ...any)) (measurement, error) {
-	var m measurement
-	best := func(name string, f func() error) (float64, error) { return timeBest(repeat, name, logf, f) }
-	var err error
+// store, and its floor with floorFn (nil: none); with variants (setups
+// switching the store's plans), one measurement per variant, their runs
+// alternating.
+func measureStore(ctx context.Context, st store.Store, repeat int, floorFn func() error, logf func(string, ...any), variants ...func()) ([]measurement, error) {
+	n := max(1, len(variants))
+	ms := make([]measurement, n)
+	var cur int // the variant running now
+	setups := make([]func(), len(variants))
+	for i, v := range variants {
+		setups[i] = func() { cur = i; v() }
+	}
+	put := func(get func(*measurement) *float64, best []float64) {
+		for i := range ms {
+			*get(&ms[i]) = best[i]
+		}
+	}
 	fq := funnelSpec()
 	if err := fq.Validate(); err != nil {
-		return m, err
+		return nil, err
 	}
-	if m.funnel, err = best("funnel", func() error {
+	best, err := timeBestOf(repeat, "funnel", logf, setups, func() error {
 		r, err := st.Funnel(ctx, 1, time.UTC, fq)
 		if err == nil {
+			m := &ms[cur]
 			m.steps = m.steps[:0]
 			for _, s := range r.Steps {
 				m.steps = append(m.steps, s.Count)
 			}
 		}
 		return err
-	}); err != nil {
-		return m, err
+	})
+	if err != nil {
+		return nil, err
 	}
+	put(func(m *measurement) *float64 { return &m.funnel }, best)
 	rq := &insight.Retention{Start: insight.EventMatch{Event: "signed_up"}, Return: insight.EventMatch{Event: "product_viewed"}, Period: "week", Periods: 8, Mode: "first_time", Range: benchRange}
 	if err := rq.Validate(); err != nil {
-		return m, err
+		return nil, err
 	}
-	if m.retention, err = best("retention", func() error { _, err := st.Retention(ctx, 1, time.UTC, rq); return err }); err != nil {
-		return m, err
+	if best, err = timeBestOf(repeat, "retention", logf, setups, func() error { _, err := st.Retention(ctx, 1, time.UTC, rq); return err }); err != nil {
+		return nil, err
 	}
+	put(func(m *measurement) *float64 { return &m.retention }, best)
 	tq := &insight.Trend{Series: []insight.Series{{Event: "$pageview", Math: "dau"}}, Interval: "day", Range: benchRange}
 	if err := tq.Validate(); err != nil {
-		return m, err
+		return nil, err
 	}
-	if m.trend, err = best("trend", func() error { _, err := st.Trend(ctx, 1, time.UTC, tq); return err }); err != nil {
-		return m, err
+	if best, err = timeBestOf(repeat, "trend", logf, setups, func() error { _, err := st.Trend(ctx, 1, time.UTC, tq); return err }); err != nil {
+		return nil, err
 	}
+	put(func(m *measurement) *float64 { return &m.trend }, best)
 	if floorFn != nil {
-		m.floor, err = best("floor", floorFn)
+		if best, err = timeBestOf(repeat, "floor", logf, nil, floorFn); err != nil {
+			return nil, err
+		}
+		for i := range ms {
+			ms[i].floor = best[0]
+		}
 	}
-	return m, err
+	return ms, nil
 }
 
 // clickHouseFunnel loads the same events into ClickHouse and times its
@@ -534,7 +576,7 @@ func clickHouseStore(ctx context.Context, st *duckStore, o QueryOptions, dir str
 		return nil, err
 	}
 	logf("loaded the events into the ClickHouse store %s in %s", o.Store, time.Since(start).Round(time.Millisecond))
-	m, err := measureStore(ctx, chs, o.Repeat, func() error {
+	ms, err := measureStore(ctx, chs, o.Repeat, func() error {
 		_, err := ch.do(fmt.Sprintf(`SELECT count() FROM (SELECT person_id, count() FROM %s WHERE project_id = 1 AND ts >= toDateTime(%d) AND ts < toDateTime(%d)
 			AND event IN ('product_viewed', 'added_to_cart', 'order_completed') GROUP BY person_id)`, table, benchRange.From.Unix(), benchRange.To.Unix()), nil)
 		return err
@@ -542,5 +584,6 @@ func clickHouseStore(ctx context.Context, st *duckStore, o QueryOptions, dir str
 	if err != nil {
 		return nil, err
 	}
+	m := ms[0]
 	return &StoreFigures{Store: o.Store, FunnelMS: m.funnel, RetentionMS: m.retention, TrendMS: m.trend, FloorMS: m.floor, FunnelSteps: m.steps}, nil
 }

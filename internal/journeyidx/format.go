@@ -1,10 +1,12 @@
 package journeyidx
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"io"
 	"math"
 	"math/bits"
 	"slices"
@@ -86,29 +88,75 @@ type footer struct {
 
 // encodeSegment encodes entries sorted by lessEntry.
 func encodeSegment(project int64, checkpoint uint64, es []entry) []byte {
-	out := make([]byte, 0, len(segMagic)+len(es)*3+footerSize)
-	out = append(out, segMagic...)
-	var refs []blockRef
-	f := footer{project: project, checkpoint: checkpoint, events: uint64(len(es))}
-	for i := 0; i < len(es); {
-		j := min(i+blockEvents, len(es))
-		for j < len(es) && es[j].dense == es[j-1].dense {
-			j++
-		}
-		start := len(out)
-		out = encodeBlock(out, es[i:j])
-		ref := blockRef{off: uint64(start), length: uint32(len(out) - start), first: es[i].dense, last: es[j-1].dense,
-			minT: math.MaxInt64, maxT: math.MinInt64}
-		ref.crc = crc32.Checksum(out[start:], castagnoli)
-		for _, e := range es[i:j] {
-			ref.minT, ref.maxT = min(ref.minT, e.t), max(ref.maxT, e.t)
-			f.maxCode, f.maxDense = max(f.maxCode, e.code+1), max(f.maxDense, e.dense+1)
-		}
-		refs = append(refs, ref)
-		i = j
+	var buf bytes.Buffer
+	buf.Grow(len(segMagic) + len(es)*6 + footerSize)
+	w := newSegWriter(&buf, project, checkpoint)
+	for _, e := range es {
+		w.add(e)
 	}
-	f.indexOff, f.nBlocks = uint64(len(out)), uint32(len(refs))
-	for _, r := range refs {
+	w.close() // a bytes.Buffer does not fail
+	return buf.Bytes()
+}
+
+// segWriter writes a segment as its entries come, sorted by lessEntry,
+// holding one block: merges of large segments stream through it.
+type segWriter struct {
+	w     io.Writer
+	off   uint64
+	err   error
+	block []entry
+	buf   []byte
+	refs  []blockRef
+	foot  footer
+}
+
+func newSegWriter(w io.Writer, project int64, checkpoint uint64) *segWriter {
+	sw := &segWriter{w: w, foot: footer{project: project, checkpoint: checkpoint}}
+	sw.write([]byte(segMagic))
+	return sw
+}
+
+func (sw *segWriter) write(b []byte) {
+	if sw.err == nil {
+		_, sw.err = sw.w.Write(b)
+		sw.off += uint64(len(b))
+	}
+}
+
+// add appends the next entry; a block is cut at the first person
+// boundary past blockEvents.
+func (sw *segWriter) add(e entry) {
+	if n := len(sw.block); n >= blockEvents && sw.block[n-1].dense != e.dense {
+		sw.flushBlock()
+	}
+	sw.block = append(sw.block, e)
+}
+
+func (sw *segWriter) flushBlock() {
+	es := sw.block
+	if len(es) == 0 {
+		return
+	}
+	sw.buf = encodeBlock(sw.buf[:0], es)
+	ref := blockRef{off: sw.off, length: uint32(len(sw.buf)), first: es[0].dense, last: es[len(es)-1].dense,
+		minT: math.MaxInt64, maxT: math.MinInt64, crc: crc32.Checksum(sw.buf, castagnoli)}
+	for _, e := range es {
+		ref.minT, ref.maxT = min(ref.minT, e.t), max(ref.maxT, e.t)
+		sw.foot.maxCode, sw.foot.maxDense = max(sw.foot.maxCode, e.code+1), max(sw.foot.maxDense, e.dense+1)
+	}
+	sw.foot.events += uint64(len(es))
+	sw.refs = append(sw.refs, ref)
+	sw.write(sw.buf)
+	sw.block = sw.block[:0]
+}
+
+// close writes the last block, the block index and the footer.
+func (sw *segWriter) close() error {
+	sw.flushBlock()
+	f := &sw.foot
+	f.indexOff, f.nBlocks = sw.off, uint32(len(sw.refs))
+	out := make([]byte, 0, len(sw.refs)*refSize+footerSize)
+	for _, r := range sw.refs {
 		out = binary.LittleEndian.AppendUint64(out, r.off)
 		out = binary.LittleEndian.AppendUint32(out, r.length)
 		out = binary.LittleEndian.AppendUint32(out, r.crc)
@@ -126,8 +174,56 @@ func encodeSegment(project int64, checkpoint uint64, es []entry) []byte {
 	out = binary.LittleEndian.AppendUint32(out, f.maxCode)
 	out = binary.LittleEndian.AppendUint32(out, f.maxDense)
 	out = binary.LittleEndian.AppendUint64(out, 0) // reserved
-	out = binary.LittleEndian.AppendUint32(out, crc32.Checksum(out[f.indexOff:], castagnoli))
-	return out
+	out = binary.LittleEndian.AppendUint32(out, crc32.Checksum(out, castagnoli))
+	sw.write(out)
+	return sw.err
+}
+
+// segIter reads a segment's entries in order, one block at a time.
+type segIter struct {
+	s     *segment
+	bi    int
+	b     block
+	p     int // person in the block
+	ts    []int64
+	codes []uint32
+	k     int
+	keep  []uint8
+	cur   entry
+	err   error
+}
+
+func newSegIter(s *segment) *segIter {
+	it := &segIter{s: s, bi: -1, keep: make([]uint8, s.foot.maxCode)}
+	for i := range it.keep {
+		it.keep[i] = 1
+	}
+	return it
+}
+
+// next moves to the next entry (cur); false at the end or on an error.
+func (it *segIter) next() bool {
+	for it.k >= len(it.ts) {
+		if it.err != nil {
+			return false
+		}
+		it.p++
+		if it.bi < 0 || it.p >= len(it.b.persons) {
+			it.bi++
+			if it.bi >= len(it.s.refs) {
+				return false
+			}
+			if it.err = it.s.decode(it.bi, &it.b); it.err != nil {
+				return false
+			}
+			it.p = 0
+		}
+		it.ts, it.codes, it.err = it.b.events(it.p, math.MinInt64, math.MaxInt64, it.keep, it.ts[:0], it.codes[:0])
+		it.k = 0
+	}
+	it.cur = entry{dense: it.b.persons[it.p], t: it.ts[it.k], code: it.codes[it.k]}
+	it.k++
+	return true
 }
 
 // encodeBlock appends one block of whole persons' entries:
@@ -446,29 +542,15 @@ func resize[T any](s []T, n int) []T {
 	return s[:n]
 }
 
-// entries decodes a whole segment (merges and tests).
+// entries decodes a whole segment (tests).
 func (s *segment) entries() ([]entry, error) {
 	out := make([]entry, 0, s.foot.events)
-	keep := make([]uint8, s.foot.maxCode)
-	for i := range keep {
-		keep[i] = 1
+	it := newSegIter(s)
+	for it.next() {
+		out = append(out, it.cur)
 	}
-	var b block
-	var ts []int64
-	var codes []uint32
-	for i := range s.refs {
-		if err := s.decode(i, &b); err != nil {
-			return nil, err
-		}
-		for p, d := range b.persons {
-			var err error
-			if ts, codes, err = b.events(p, math.MinInt64, math.MaxInt64, keep, ts[:0], codes[:0]); err != nil {
-				return nil, err
-			}
-			for k := range ts {
-				out = append(out, entry{dense: d, t: ts[k], code: codes[k]})
-			}
-		}
+	if it.err != nil {
+		return nil, it.err
 	}
 	if uint64(len(out)) != s.foot.events {
 		return nil, corrupt("holds %d events, footer says %d", len(out), s.foot.events)

@@ -99,7 +99,7 @@ type project struct {
 	names   []string // code → name
 	codes   map[string]uint32
 	persons []int64 // dense id → person id
-	dense   map[int64]uint32
+	dense   denseIDs
 	// namesKept, personsKept: how many entries (and bytes) the dictionary
 	// files hold, as the manifest records.
 	namesKept, personsKept   int
@@ -303,7 +303,7 @@ func (ix *Index) Close() error {
 func (ix *Index) project(id int64) *project {
 	p := ix.projects[id]
 	if p == nil {
-		p = &project{id: id, codes: map[string]uint32{}, dense: map[int64]uint32{}}
+		p = &project{id: id, codes: map[string]uint32{}}
 		ix.projects[id] = p
 	}
 	return p
@@ -317,13 +317,50 @@ func (p *project) entry(e Event) entry {
 		p.codes[e.Name] = code
 		p.names = append(p.names, e.Name)
 	}
-	d, ok := p.dense[e.Person]
+	d, ok := p.dense.get(e.Person)
 	if !ok {
 		d = uint32(len(p.persons))
-		p.dense[e.Person] = d
+		p.dense.set(e.Person, d, len(p.persons))
 		p.persons = append(p.persons, e.Person)
 	}
 	return entry{dense: d, code: code, t: min(max(e.T, -maxAbsTime), maxAbsTime)}
+}
+
+// denseIDs maps stored person ids to dense ids: person ids count up from
+// 1, so most are found in a slice (a map lookup per event was most of a
+// rebuild's time at a million persons); the rest (personless events'
+// negative ids, sparse large ones) in a map.
+type denseIDs struct {
+	low []uint32 // by person id: dense id + 1, 0 when absent
+	far map[int64]uint32
+}
+
+func (m *denseIDs) get(id int64) (uint32, bool) {
+	if id >= 0 && id < int64(len(m.low)) {
+		if d := m.low[id]; d != 0 {
+			return d - 1, true
+		}
+	}
+	d, ok := m.far[id] // also ids set before the slice reached them
+	return d, ok
+}
+
+// set maps id to d; n is how many persons there are, which bounds the
+// slice (about twice the persons, plus a million).
+func (m *denseIDs) set(id int64, d uint32, n int) {
+	if id >= 0 && id < int64(2*n+1<<20) {
+		if id >= int64(len(m.low)) {
+			m.low = slices.Grow(m.low, int(id)+1-len(m.low))[:id+1]
+		}
+		if _, ok := m.far[id]; !ok { // never in both
+			m.low[id] = d + 1
+			return
+		}
+	}
+	if m.far == nil {
+		m.far = map[int64]uint32{}
+	}
+	m.far[id] = d
 }
 
 // flushLocked writes each project's tail as a segment, then the
@@ -411,12 +448,24 @@ func (ix *Index) mapSegment(name string, verify bool) (*segFile, error) {
 // writeFileAtomic writes data to path through a temporary file, so that
 // a crash leaves either nothing or the whole file.
 func writeFileAtomic(path string, data []byte) error {
+	return writeFileAtomicFunc(path, func(w io.Writer) error {
+		_, err := w.Write(data)
+		return err
+	})
+}
+
+// writeFileAtomicFunc is writeFileAtomic of what write writes.
+func writeFileAtomicFunc(path string, write func(io.Writer) error) error {
 	tmp := path + ".tmp"
 	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
 	if err != nil {
 		return fmt.Errorf("cannot create %q: %w", tmp, err)
 	}
-	if _, err := f.Write(data); err != nil {
+	bw := bufio.NewWriterSize(f, 1<<20)
+	if err := write(bw); err == nil {
+		err = bw.Flush()
+	}
+	if err != nil {
 		f.Close()
 		return fmt.Errorf("cannot write %q: %w", tmp, err)
 	}
@@ -639,10 +688,10 @@ func (p *project) loadDicts(dir string, pm projectManifest) error {
 		if d.err != nil {
 			return fmt.Errorf("cannot read journey index persons of project %d: damaged", p.id)
 		}
-		if _, dup := p.dense[id]; dup {
+		if _, dup := p.dense.get(id); dup {
 			return fmt.Errorf("cannot read journey index persons of project %d: %d twice", p.id, id)
 		}
-		p.dense[id] = uint32(len(p.persons))
+		p.dense.set(id, uint32(len(p.persons)), len(p.persons))
 		p.persons = append(p.persons, id)
 	}
 	if len(p.names) != pm.Names || len(p.persons) != pm.Persons {

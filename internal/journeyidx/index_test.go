@@ -399,3 +399,33 @@ func BenchmarkScan(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/2e6, "ns/event")
 }
+
+// TestDenseIDs: ids set while past the slice (kept in the map) are still
+// found once the slice grows past them; negative and sparse ids too.
+func TestDenseIDs(t *testing.T) {
+	var m denseIDs
+	r := rand.New(rand.NewPCG(2, 3))
+	want := map[int64]uint32{}
+	ids := []int64{5_000_000, -7, 3, 1 << 40, 4_000_000}
+	for range 20000 {
+		ids = append(ids, int64(r.IntN(3_000_000)))
+	}
+	for _, id := range ids {
+		if _, ok := want[id]; ok {
+			continue
+		}
+		d := uint32(len(want))
+		m.set(id, d, len(want))
+		want[id] = d
+	}
+	for id, d := range want {
+		if got, ok := m.get(id); !ok || got != d {
+			t.Fatalf("id %d: %d %v, want %d", id, got, ok, d)
+		}
+	}
+	if _, ok := m.get(42); ok && want[42] == 0 {
+		if _, in := want[42]; !in {
+			t.Fatal("an id never set is found")
+		}
+	}
+}

@@ -1,7 +1,9 @@
 package journeyidx
 
 import (
+	"bytes"
 	"fmt"
+	"io"
 	"math/bits"
 	"path/filepath"
 	"slices"
@@ -188,24 +190,33 @@ func tier(events uint64, flush int) int {
 	return (bits.Len64(n) + 1) / 2 // ⌈log4⌉, 0 for a flush's size or less
 }
 
-// mergeSegments k-way merges segments into a new one (file seq).
+// mergeSegments k-way merges segments into a new one (file seq),
+// streaming: it holds one decoded block per input and one being written.
 func (ix *Index) mergeSegments(projectID int64, segs []*segFile, seq uint64) (*segFile, error) {
-	var checkpoint uint64
-	runs := make([][]entry, len(segs))
-	total := 0
-	for i, f := range segs {
-		es, err := f.seg.entries()
-		if err != nil {
-			return nil, fmt.Errorf("cannot merge journey index segment %q: %w", f.name, err)
-		}
-		runs[i] = es
-		total += len(es)
+	var checkpoint, total uint64
+	for _, f := range segs {
 		checkpoint = max(checkpoint, f.seg.foot.checkpoint)
+		total += f.seg.foot.events
 	}
-	out := mergeRuns(runs, total)
-	data := encodeSegment(projectID, checkpoint, out)
+	write := func(w io.Writer) error {
+		sw := newSegWriter(w, projectID, checkpoint)
+		if err := mergeInto(sw, segs); err != nil {
+			return err
+		}
+		if err := sw.close(); err != nil {
+			return err
+		}
+		if sw.foot.events != total {
+			return fmt.Errorf("cannot merge journey index segments: %d events in, %d out", total, sw.foot.events)
+		}
+		return nil
+	}
 	if ix.opts.Dir == "" {
-		seg, err := parseSegment(data, false)
+		var buf bytes.Buffer
+		if err := write(&buf); err != nil {
+			return nil, err
+		}
+		seg, err := parseSegment(buf.Bytes(), false)
 		if err != nil {
 			return nil, err
 		}
@@ -214,7 +225,7 @@ func (ix *Index) mergeSegments(projectID int64, segs []*segFile, seq uint64) (*s
 		return f, nil
 	}
 	name := segName(projectID, seq)
-	if err := writeFileAtomic(filepath.Join(ix.opts.Dir, name), data); err != nil {
+	if err := writeFileAtomicFunc(filepath.Join(ix.opts.Dir, name), write); err != nil {
 		return nil, err
 	}
 	if mergeHook != nil {
@@ -225,20 +236,50 @@ func (ix *Index) mergeSegments(projectID int64, segs []*segFile, seq uint64) (*s
 	return ix.mapSegment(name, false)
 }
 
-// mergeRuns merges sorted runs (a loser tree would save comparisons; the
-// runs are few, MergeRuns of them).
-func mergeRuns(runs [][]entry, total int) []entry {
-	out := make([]entry, 0, total)
-	pos := make([]int, len(runs))
-	for len(out) < total {
-		best := -1
-		for i, r := range runs {
-			if pos[i] < len(r) && (best < 0 || lessEntry(r[pos[i]], runs[best][pos[best]]) < 0) {
-				best = i
-			}
+// mergeInto writes the segments' entries to sw in order: a binary heap
+// of the inputs' next entries (a compaction after a rebuild merges a
+// dozen or more).
+func mergeInto(sw *segWriter, segs []*segFile) error {
+	var heap []*segIter
+	for _, f := range segs {
+		it := newSegIter(f.seg)
+		if it.next() {
+			heap = append(heap, it)
+		} else if it.err != nil {
+			return fmt.Errorf("cannot merge journey index segment %q: %w", f.name, it.err)
 		}
-		out = append(out, runs[best][pos[best]])
-		pos[best]++
 	}
-	return out
+	less := func(i, j int) bool { return lessEntry(heap[i].cur, heap[j].cur) < 0 }
+	down := func(i int) {
+		for {
+			l, small := 2*i+1, i
+			if l < len(heap) && less(l, small) {
+				small = l
+			}
+			if r := l + 1; r < len(heap) && less(r, small) {
+				small = r
+			}
+			if small == i {
+				return
+			}
+			heap[i], heap[small] = heap[small], heap[i]
+			i = small
+		}
+	}
+	for i := len(heap)/2 - 1; i >= 0; i-- {
+		down(i)
+	}
+	for len(heap) > 0 {
+		it := heap[0]
+		sw.add(it.cur)
+		if !it.next() {
+			if it.err != nil {
+				return fmt.Errorf("cannot merge journey index segments: %w", it.err)
+			}
+			heap[0] = heap[len(heap)-1]
+			heap = heap[:len(heap)-1]
+		}
+		down(0)
+	}
+	return nil
 }

@@ -88,7 +88,7 @@ func (s *Snapshot) Dense(persons []int64) []int64 {
 		if p == nil {
 			continue
 		}
-		if d, ok := p.dense[id]; ok && int(d) < len(s.Persons) {
+		if d, ok := p.dense.get(id); ok && int(d) < len(s.Persons) {
 			out[i] = int64(d)
 		}
 	}

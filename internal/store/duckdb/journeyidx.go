@@ -202,7 +202,7 @@ func (s *Store) WaitJourneyIndex(ctx context.Context) error {
 
 // rebuildBatch is how many events a rebuild hands the index at a time
 // (each becomes a sorted segment; merges follow).
-const rebuildBatch = 1 << 21
+const rebuildBatch = 1 << 20
 
 // rebuildFeedName is the scalar function a rebuild's scan calls on each
 // event, journey_index_feed(project, person, t, event): it runs on
