@@ -9,6 +9,8 @@
 //          #/p/{pid}/flags[/new|/{id}]  #/p/{pid}/experiments[/new|/{id}]
 //          #/p/{pid}/archive[?q=&metric=&event=&outcome=&stage=]
 //          #/p/{pid}/campaigns[?status=|/new[?kind=broadcast|?copy={id}]|/{id}[/edit]]
+//          #/p/{pid}/feedback[?q=&status=&theme=&tag=|/{id}]  #/p/{pid}/themes[?sort=]
+//          #/p/{pid}/surveys[?status=|/new|/{id}[/edit]]
 // and the path /share/<token> (read-only shared dashboard, no login).
 
 import { h, clear, Scope, errorBox, isAbort } from './js/dom.js';
@@ -43,12 +45,19 @@ const ROUTES = [
   { re: /^\/p\/([^/]+)\/campaigns\/new$/, page: pageModule('./js/campaign-editor.js'), nav: 'campaigns' },
   { re: /^\/p\/([^/]+)\/campaigns\/([^/]+)\/edit$/, page: pageModule('./js/campaign-editor.js'), nav: 'campaigns' },
   { re: /^\/p\/([^/]+)\/campaigns\/([^/]+)$/, page: pageModule('./js/campaign.js'), nav: 'campaigns' },
+  { re: /^\/p\/([^/]+)\/feedback$/, page: pageModule('./js/feedback.js'), nav: 'feedback' },
+  { re: /^\/p\/([^/]+)\/feedback\/(\d+)$/, page: pageModule('./js/feedback.js', 'itemPage'), nav: 'feedback' },
+  { re: /^\/p\/([^/]+)\/themes$/, page: pageModule('./js/themes.js'), nav: 'feedback' },
+  { re: /^\/p\/([^/]+)\/surveys$/, page: pageModule('./js/surveys.js'), nav: 'feedback' },
+  { re: /^\/p\/([^/]+)\/surveys\/new$/, page: pageModule('./js/survey-editor.js'), nav: 'feedback' },
+  { re: /^\/p\/([^/]+)\/surveys\/(\d+)\/edit$/, page: pageModule('./js/survey-editor.js'), nav: 'feedback' },
+  { re: /^\/p\/([^/]+)\/surveys\/(\d+)$/, page: pageModule('./js/survey.js'), nav: 'feedback' },
 ];
 
 const NAV = [['home', 'Home', 'home'], ['insight', 'Insights', 'insight'], ['dashboards', 'Dashboards', 'dashboards'],
   ['persons', 'Persons', 'persons'], ['live', 'Live events', 'live'], ['actions', 'Actions', 'actions'],
   ['flags', 'Flags', 'flags'], ['experiments', 'Experiments', 'experiments'],
-  ['campaigns', 'Campaigns', 'campaigns'], ['settings', 'Settings', 'settings']];
+  ['campaigns', 'Campaigns', 'campaigns'], ['feedback', 'Feedback', 'feedback'], ['settings', 'Settings', 'settings']];
 
 let session = null; // GET /me: {user, csrf_token, projects}
 let current = null; // {scope, seq}

@@ -8,6 +8,7 @@ import { drawChart, sparkline, chartBox, loadECharts } from './charts.js';
 import { PRESETS, presetRange, insightURL } from './spec.js';
 import { sendFirstEvent } from './snippets.js';
 import { showLearnings } from './learnings.js';
+import { showHomeVoC } from './homevoc.js';
 
 export default async function homePage(ctx) {
   const { pid, main, scope, project } = ctx;
@@ -49,11 +50,15 @@ export default async function homePage(ctx) {
   const channelChart = chartBox('channels');
   const learnings = h('section', { class: 'card', 'aria-labelledby': 'learnings-h', hidden: true });
   showLearnings(learnings, pid, stages, scope); // not awaited: the archive by stage fills in when it comes
+  const funnel = journeyFunnel(stages);
+  const voc = h('section', { class: 'card voc-home', 'aria-labelledby': 'home-voc-h', hidden: true, 'data-testid': 'home-voc' });
+  showHomeVoC(voc, funnel, pid, { from, to }, scope); // not awaited: themes join the stages when they come
   clear(body,
     h('section', { class: 'card', 'aria-labelledby': 'journey-h' },
       h('div', { class: 'card-head' }, h('h2', { id: 'journey-h' }, 'Stages'),
         h('a', { href: insightURL(pid, journeySpec), class: 'btn small', 'data-testid': 'journey-open' }, 'Open in builder')),
-      journeyFunnel(stages)),
+      funnel),
+    voc,
     learnings,
     h('section', { class: 'tiles', 'aria-label': 'Key indicators' },
       (home.kpis || []).map((k) => kpiTile(pid, k)),
