@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/journey-dev/journey/internal/testutil/scaleout"
 )
 
 var privacyDay = time.Now().UTC().Truncate(24*time.Hour).AddDate(0, 0, -3)
@@ -72,8 +74,17 @@ func (ta *testApp) waitDeletion(url, key string) map[string]any {
 // later capture with its distinct id starts a new person. Refusals: no
 // key 401, unknown ids 404, missing distinct_id 400 naming it, another
 // project's key 404 for the person and for the job.
-func TestPersonDeletionAPI(t *testing.T) {
-	ta := newTestApp(t)
+func TestPersonDeletionAPI(t *testing.T) { personDeletionScript(t, newTestApp(t)) }
+
+// TestPersonDeletionAPIScaleOut: the same on JetStream, PostgreSQL and
+// two-shard ClickHouse, where the job runs in the replica holding the
+// loader lock and deletes by mutations.
+func TestPersonDeletionAPIScaleOut(t *testing.T) {
+	so := scaleout.New(t, 2)
+	personDeletionScript(t, newTestAppWith(t, Config{Events: so.Events, Meta: so.Meta, Log: so.Log}))
+}
+
+func personDeletionScript(t *testing.T, ta *testApp) {
 	a, b := ta.project("a"), ta.project("b")
 	ta.capture(a.Token,
 		ev("view", "anon-1", nil), ev("view", "alice", map[string]any{"$set": map[string]any{"email": "alice@example.com"}}),
