@@ -358,6 +358,10 @@ type App struct {
 	Log    eventlog.Log
 	Events store.Store
 	Loader *loader.Loader
+	// FlagIndex holds what flags read of every person (embedded stack
+	// only; nil on the scale-out one): fed by the loader, so a person
+	// erased outside it must be forgotten there (PersonIndex.Forget).
+	FlagIndex *flagserve.PersonIndex
 	// Handler serves capture, the API and the UI.
 	Handler http.Handler
 
@@ -549,7 +553,7 @@ func (a *App) routes() http.Handler {
 	}
 	// What browser SDKs fetch besides capture: bundles, remote config, /flags.
 	// Flags are evaluated from per-replica caches (internal/flagserve).
-	sdk := websdk.NewHandler(&tokenCache{meta: a.Meta}, a.Meta, websdk.WithFlags(flagserve.New(a.Meta, a.Events, flagserve.Options{})),
+	sdk := websdk.NewHandler(&tokenCache{meta: a.Meta}, a.Meta, websdk.WithFlags(flagserve.New(a.Meta, a.Events, a.flagOptions())),
 		websdk.WithTrustedProxies(proxies)) // per-client limits key on the client behind the load balancer
 	for _, route := range websdk.Routes {
 		rest.Handle(route, sdk)
@@ -610,6 +614,22 @@ func (a *App) liveEvents() (*live.Hub, capture.Sink) {
 		return hub, a.Log
 	}
 	return hub, live.Tap{Sink: a.Log, Hub: hub}
+}
+
+// flagOptions: on the embedded stack, where this process' loader is the
+// event store's only writer, flags read persons from an in-memory index
+// the loader's writes keep current (flagserve.PersonIndex); replicas
+// sharing the stores read them through flagserve's person cache.
+func (a *App) flagOptions() flagserve.Options {
+	sc, ok := a.Events.(store.PersonScanner)
+	if _, shared := a.Meta.(loaderLock); shared || !ok {
+		return flagserve.Options{}
+	}
+	if a.FlagIndex == nil {
+		a.FlagIndex = flagserve.NewPersonIndex(sc, flagserve.IndexOptions{})
+		a.Loader.SetApplied(a.FlagIndex.Feed, a.FlagIndex.ForgetIDs)
+	}
+	return flagserve.Options{Index: a.FlagIndex}
 }
 
 // Serve answers HTTP on ln until ctx is done, then shuts down gracefully.

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -41,6 +42,10 @@ type FlagsOptions struct {
 	Dir     string // where the stores go; "" = a temporary directory
 	Threads int    // DuckDB threads; 0 = all cores
 	Workers int    // concurrent client requests at most (default 256)
+	// NoPersonIndex serves without flagserve's person index: persons are
+	// read from the event store through the person cache, as the
+	// scale-out replicas do (the figures before the index).
+	NoPersonIndex bool
 }
 
 // LoadFigures are one open-loop run's figures. Latency counts from when
@@ -84,7 +89,29 @@ type FlagsResult struct {
 	// ServerCPUPerRequestUS is (cpu_ms - baseline.cpu_ms) per request
 	// sent (requests - unsent).
 	ServerCPUPerRequestUS float64 `json:"server_cpu_per_request_us"`
+	// LoadGeneratorCPUShare is baseline.cpu_ms / cpu_ms: the share of
+	// the measured run's CPU time that the load generator itself (with
+	// net/http's client and server work) accounts for.
+	LoadGeneratorCPUShare float64 `json:"load_generator_cpu_share"`
 	AnswerBytes           int     `json:"answer_bytes"` // one answer's size
+	// The person index (flagserve.PersonIndex; absent with
+	// --no-person-index): its build from the store, the Go heap it
+	// holds (after a GC, against before the build) per stored person,
+	// and flagserve's own estimate.
+	PersonIndex *IndexFigures `json:"person_index,omitempty"`
+	// LoadAverage is the machine's 1-, 5- and 15-minute load when the
+	// measured run ended (other work on the machine shows in it).
+	LoadAverage string `json:"load_average,omitempty"`
+}
+
+// IndexFigures describe the person index of a run.
+type IndexFigures struct {
+	Keys           int     `json:"keys"`
+	Persons        int     `json:"persons"`
+	BuildMS        float64 `json:"build_ms"`
+	HeapBytes      int64   `json:"heap_bytes"`
+	BytesPerPerson float64 `json:"bytes_per_person"`
+	EstimatedBytes int64   `json:"estimated_bytes"`
 }
 
 // Flags runs the /flags benchmark: an embedded server's flag evaluation
@@ -148,7 +175,13 @@ func Flags(ctx context.Context, o FlagsOptions, logf func(string, ...any)) (Flag
 	// from one address, standing in for many clients, so the per-address
 	// body cap is lifted.
 	rest := http.NewServeMux()
-	sdk := websdk.NewHandler(&tokens{meta: m}, m, websdk.WithFlags(flagserve.New(m, st.Store, flagserve.Options{})))
+	var idx *flagserve.PersonIndex
+	var heap0 uint64
+	if !o.NoPersonIndex {
+		heap0 = heapAlloc()
+		idx = flagserve.NewPersonIndex(st.Store, flagserve.IndexOptions{})
+	}
+	sdk := websdk.NewHandler(&tokens{meta: m}, m, websdk.WithFlags(flagserve.New(m, st.Store, flagserve.Options{Index: idx})))
 	for _, route := range websdk.Routes {
 		rest.Handle(route, sdk)
 	}
@@ -161,9 +194,23 @@ func Flags(ctx context.Context, o FlagsOptions, logf func(string, ...any)) (Flag
 
 	client := &http.Client{Transport: &http.Transport{MaxIdleConns: o.Workers, MaxIdleConnsPerHost: o.Workers}, Timeout: 30 * time.Second}
 	defer client.CloseIdleConnections()
+	built := time.Now()
 	answer, err := checkFlags(ctx, client, srv.url, project.Token, st, o)
 	if err != nil {
 		return res, err
+	}
+	if idx != nil {
+		// The first request started the build; the store answered
+		// meanwhile. Then the same checks through the index.
+		if res.PersonIndex, err = waitIndex(ctx, idx, project.ID, built, heap0); err != nil {
+			return res, err
+		}
+		logf("person index: %d persons, %d keys, built in %.0f ms, %.1f MB of heap (%.0f bytes a person; estimated %.1f MB)",
+			res.PersonIndex.Persons, res.PersonIndex.Keys, res.PersonIndex.BuildMS, float64(res.PersonIndex.HeapBytes)/1e6,
+			res.PersonIndex.BytesPerPerson, float64(res.PersonIndex.EstimatedBytes)/1e6)
+		if answer, err = checkFlags(ctx, client, srv.url, project.Token, st, o); err != nil {
+			return res, fmt.Errorf("through the person index: %w", err)
+		}
 	}
 	res.AnswerBytes = len(answer)
 
@@ -197,7 +244,57 @@ func Flags(ctx context.Context, o FlagsOptions, logf func(string, ...any)) (Flag
 	if sent := res.Requests - res.Unsent; sent > 0 {
 		res.ServerCPUPerRequestUS = (res.CPUMS - res.Baseline.CPUMS) * 1000 / float64(sent)
 	}
+	if res.CPUMS > 0 {
+		res.LoadGeneratorCPUShare = res.Baseline.CPUMS / res.CPUMS
+	}
+	res.LoadAverage = machineLoad()
 	return res, nil
+}
+
+// heapAlloc is the live Go heap after a collection.
+func heapAlloc() uint64 {
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return ms.HeapAlloc
+}
+
+// waitIndex waits for the project's person index (started at start) and
+// measures it: the heap grown since heap0, and its own figures.
+func waitIndex(ctx context.Context, idx *flagserve.PersonIndex, projectID int64, start time.Time, heap0 uint64) (*IndexFigures, error) {
+	for !idx.Ready(projectID) {
+		if time.Since(start) > 10*time.Minute {
+			return nil, errors.New("the person index was not built within 10 minutes")
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	f := &IndexFigures{BuildMS: float64(time.Since(start).Microseconds()) / 1000}
+	st := idx.Stats(projectID)
+	f.Keys, f.Persons, f.EstimatedBytes = st.Keys, st.Persons, st.EstimatedBytes
+	if h := heapAlloc(); h > heap0 {
+		f.HeapBytes = int64(h - heap0)
+	}
+	if f.Persons > 0 {
+		f.BytesPerPerson = float64(f.HeapBytes) / float64(f.Persons)
+	}
+	return f, nil
+}
+
+// machineLoad is /proc/loadavg's three load averages ("" elsewhere).
+func machineLoad() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return ""
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return ""
+	}
+	return strings.Join(f[:3], " ")
 }
 
 // personsSQL stores persons 1..%[3]d of project %[1]d with properties

@@ -28,4 +28,12 @@ func TestFlagsSmall(t *testing.T) {
 	if res.ErrorsWhileComputing != 0 {
 		t.Errorf("%d answers said errorsWhileComputingFlags", res.ErrorsWhileComputing)
 	}
+	// The person index holds every person and the six keys the flags and
+	// cohorts read (plan, country, email, age, app_version, beta).
+	if pi := res.PersonIndex; pi == nil || pi.Persons != 10_000 || pi.Keys != 6 || pi.BuildMS <= 0 || pi.EstimatedBytes <= 0 {
+		t.Errorf("person index: %+v", pi)
+	}
+	if res.LoadGeneratorCPUShare <= 0 || res.LoadGeneratorCPUShare > 1.5 {
+		t.Errorf("load generator CPU share %v", res.LoadGeneratorCPUShare)
+	}
 }

@@ -56,9 +56,9 @@ const hashKeyTTL = 10 * time.Minute
 // whatever is cached (an unknown person cached by an earlier request may
 // exist by now), and an unknown person is not cached: its $identify is on
 // its way.
-func (s *Service) self(ctx context.Context, req *Request, ans *Answer) person {
+func (s *Service) self(ctx context.Context, sn *snapshot, req *Request, ans *Answer) person {
 	identify := req.AnonDistinctID != "" && req.AnonDistinctID != req.DistinctID
-	p, err := s.persons.lookup(ctx, req.ProjectID, req.DistinctID, identify)
+	p, err := s.person(ctx, sn, req.ProjectID, req.DistinctID, identify)
 	if err != nil {
 		slog.Warn("cannot read a person's properties for flags; using the request's", "project", req.ProjectID, "err", err)
 		ans.Errored = true
@@ -177,7 +177,7 @@ func (s *Service) identify(ctx context.Context, sn *snapshot, req *Request, own,
 		var err error
 		// Fresh too: the anonymous visitor's own first /flags may have
 		// found no person yet.
-		if other, err = s.persons.lookup(ctx, req.ProjectID, anon, true); err != nil {
+		if other, err = s.person(ctx, sn, req.ProjectID, anon, true); err != nil {
 			slog.Warn("cannot read a person for flag hash keys", "project", req.ProjectID, "err", err)
 			ans.Errored = true
 		}

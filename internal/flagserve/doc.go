@@ -26,7 +26,11 @@
 //   - Person properties: what Journey stored for the person
 //     (store.PersonByDistinctID, with all the person's distinct ids),
 //     then the request's person_properties over them (the request wins).
-//     Lookups go through a per-replica cache of Options.MaxPersons
+//     On the embedded stack they come from the person index (index.go,
+//     Options.Index): every person's distinct ids and values of the keys
+//     the project's flags and cohorts read, built from the store in one
+//     scan and kept current by the loader's writes, so a request reads
+//     no store. Elsewhere, and until the index is built, lookups go through a per-replica cache of Options.MaxPersons
 //     (100 000) entries and at most Options.MaxPersonBytes (64 MiB,
 //     estimated) that expire after Options.PersonTTL (30 s), shared fairly
 //     between projects: when it is full, the project holding the most

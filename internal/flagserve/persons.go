@@ -59,6 +59,18 @@ func newPersonCache(src Persons, ttl time.Duration, max, maxBytes int, now func(
 	return c
 }
 
+// person looks a distinct id's person up in the person index when it
+// answers for the snapshot's keys (always current: no cache, fresh or
+// not), else through the cache.
+func (s *Service) person(ctx context.Context, sn *snapshot, projectID int64, distinctID string, fresh bool) (person, error) {
+	if s.opt.Index != nil && distinctID != "" && ValidDistinctID(distinctID) {
+		if p, ok := s.opt.Index.lookup(projectID, sn.personKeys, distinctID); ok {
+			return p, nil
+		}
+	}
+	return s.persons.lookup(ctx, projectID, distinctID, fresh)
+}
+
 // get returns the person behind distinctID, through the cache. A store
 // error is returned (and not cached) with the unknown person. An id over
 // MaxDistinctIDLen is no person, looked up or cached.

@@ -93,6 +93,9 @@ type Options struct {
 	MaxAnswerPayloads int
 	// Now is the clock (time.Now).
 	Now func() time.Time
+	// Index, when set, answers person lookups from memory (index.go);
+	// only where this process sees every write of the event store.
+	Index *PersonIndex
 }
 
 func (o *Options) defaults() {
@@ -185,6 +188,9 @@ type snapshot struct {
 	usesCohorts bool
 	groupTypes  map[int]string
 	cohorts     *cohortSet
+	// personKeys are the person property keys the flags and cohorts
+	// read, sorted: what the person index holds (index.go).
+	personKeys []string
 
 	defsOnce sync.Once
 	defs     []byte
@@ -343,7 +349,24 @@ func (s *Service) load(ctx context.Context, projectID int64, keep, prev *snapsho
 		}
 		sn.cohorts = loadCohorts(list, loc)
 	}
+	sn.personKeys = personKeysOf(sn.flags, sn.cohorts)
 	return sn, nil
+}
+
+// personKeysOf is every person property key the flags and cohorts read,
+// sorted.
+func personKeysOf(list []*flags.Compiled, cs *cohortSet) []string {
+	set := map[string]struct{}{}
+	for _, c := range list {
+		c.PersonKeys(set)
+	}
+	cs.props.PersonKeys(set)
+	keys := make([]string, 0, len(set))
+	for k := range set {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
 }
 
 // sameVersion: f was decoded from m's version (every change bumps it).
@@ -463,7 +486,7 @@ func (s *Service) Evaluate(ctx context.Context, req *Request) (*Answer, error) {
 	lookup := func() person {
 		if !looked {
 			looked = true
-			self = s.self(ctx, req, ans)
+			self = s.self(ctx, sn, req, ans)
 		}
 		return self
 	}

@@ -56,5 +56,8 @@ func (l *Loader) Exclusive(ctx context.Context, fn func(ctx context.Context, for
 		if l.resolver != nil {
 			l.resolver.Forget(project, distinctIDs)
 		}
+		if f := l.forgotten.Load(); f != nil {
+			(*f)(project, distinctIDs) // SetApplied's views forget them too
+		}
 	})
 }

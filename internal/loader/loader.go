@@ -43,6 +43,10 @@ type Loader struct {
 	// the log (the campaign trigger engine) still needs what lies after
 	// the position it returns.
 	trimFloor atomic.Pointer[func() uint64]
+	// applied, when set, is called with every write the store committed;
+	// forgotten with the distinct ids an Exclusive deletion removed.
+	applied   atomic.Pointer[func(*store.Write)]
+	forgotten atomic.Pointer[func(project int64, distinctIDs []string)]
 
 	lagState // lag.go
 	writes   *obs.Histogram
@@ -60,6 +64,25 @@ func (l *Loader) SetTrimFloor(floor func() uint64) {
 		return
 	}
 	l.trimFloor.Store(&floor)
+}
+
+// SetApplied makes the loader call f with every write, in order, once the
+// store committed it: for in-memory views of the store that the loader's
+// writes keep current (flagserve's person index). f runs on the loader's
+// goroutine, so it must be quick. forgotten, when not nil, is called
+// with the distinct ids a deletion removed from the store (Exclusive's
+// forget), before the next write. nil removes them.
+func (l *Loader) SetApplied(f func(*store.Write), forgotten func(project int64, distinctIDs []string)) {
+	if f == nil {
+		l.applied.Store(nil)
+	} else {
+		l.applied.Store(&f)
+	}
+	if forgotten == nil {
+		l.forgotten.Store(nil)
+	} else {
+		l.forgotten.Store(&forgotten)
+	}
 }
 
 // trimTo is how far the log may be trimmed once pos is loaded.
@@ -153,6 +176,9 @@ func (l *Loader) run(ctx context.Context) error {
 			return err
 		}
 		l.writes.Since(write)
+		if f := l.applied.Load(); f != nil {
+			(*f)(w)
+		}
 		l.loadedEvents.Add(uint64(n))
 		l.loadedPositions.Add(w.Checkpoint - pos)
 		pos = w.Checkpoint
