@@ -182,20 +182,11 @@ func (s *Server) getRetention(w http.ResponseWriter, r *http.Request, p meta.Pro
 	writeJSON(w, http.StatusOK, ret)
 }
 
-// putRetention sets retention_days (0 keeps events forever); unknown
-// fields are refused, so a typo does not silently keep everything.
+// putRetention sets retention_days (0 keeps events forever).
 func (s *Server) putRetention(w http.ResponseWriter, r *http.Request, p meta.Project, by string) {
-	var ret meta.Retention
-	d := json.NewDecoder(io.LimitReader(r.Body, 1<<16))
-	d.DisallowUnknownFields()
-	if err := d.Decode(&ret); err != nil {
-		writeField(w, http.StatusBadRequest, "body", "cannot decode body as JSON: "+err.Error())
-		return
-	}
-	if err := ret.Validate(); err != nil {
-		var fe *meta.FieldError
-		errors.As(err, &fe)
-		writeField(w, http.StatusBadRequest, fe.Field, fmt.Sprintf("invalid field %q: %s", fe.Field, fe.Msg))
+	ret, field, err := decodeRetention(io.LimitReader(r.Body, 1<<16))
+	if err != nil {
+		writeField(w, http.StatusBadRequest, field, err.Error())
 		return
 	}
 	raw, _ := json.Marshal(ret)
@@ -205,4 +196,25 @@ func (s *Server) putRetention(w http.ResponseWriter, r *http.Request, p meta.Pro
 	}
 	slog.Info("retention set", "project", p.ID, "days", ret.Days, "by", by)
 	writeJSON(w, http.StatusOK, ret)
+}
+
+// decodeRetention reads a retention body: one JSON object whose only
+// field is retention_days, in range (unknown fields are refused, so a
+// typo does not silently keep everything); on error it names the field.
+func decodeRetention(body io.Reader) (meta.Retention, string, error) {
+	var ret meta.Retention
+	d := json.NewDecoder(body)
+	d.DisallowUnknownFields()
+	if err := d.Decode(&ret); err != nil {
+		return ret, "body", fmt.Errorf("cannot decode body as JSON: %w", err)
+	}
+	if d.More() {
+		return ret, "body", errors.New("cannot decode body as JSON: more than one value")
+	}
+	if err := ret.Validate(); err != nil {
+		var fe *meta.FieldError
+		errors.As(err, &fe)
+		return ret, fe.Field, fmt.Errorf("invalid field %q: %s", fe.Field, fe.Msg)
+	}
+	return ret, "", nil
 }
