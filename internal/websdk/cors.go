@@ -50,6 +50,11 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	if err != nil {
 		status, b = http.StatusInternalServerError, []byte(`{"error":"cannot encode the answer"}`)
 	}
+	writeJSONBytes(w, status, b)
+}
+
+// writeJSONBytes is writeJSON of an encoded answer b.
+func writeJSONBytes(w http.ResponseWriter, status int, b []byte) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Content-Length", strconv.Itoa(len(b)+1))
 	if w.Header().Get("Cache-Control") == "" {
