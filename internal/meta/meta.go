@@ -60,6 +60,9 @@ type Store interface {
 	Close() error
 	FeedbackStore // feedback.go: the voice-of-customer inbox
 	DeletionStore // deletions.go: persons' deletion jobs and metadata exports
+
+	PersonalKeyStore // personalkeys.go: users' personal API keys
+	AuditStore       // personalkeys.go: the audit log of admin actions
 }
 
 // UI is what the web UI stores: users and their roles, sessions, project

@@ -43,6 +43,8 @@ func Run(t *testing.T, open func(t *testing.T) meta.Store) {
 	t.Run("LogConsumers", func(t *testing.T) { testConsumers(t, open(t)) })
 	runFeedback(t, open)  // feedback.go
 	runDeletions(t, open) // deletions.go
+	// personalkeys.go: personal API keys and the audit log
+	runPersonalKeys(t, open)
 }
 
 // wantJSON checks how v serialises, as the API would send it.
