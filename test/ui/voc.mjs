@@ -129,6 +129,11 @@ async function main() {
       }
       evs.push({ event: '$exception', distinct_id: 'ann', timestamp: at(70), properties: {} });
       await capture(evs);
+      // The empty inbox shows the widget's script tag with the project token.
+      await page.goto(`${BASE}/#/p/${pid}/feedback`);
+      await page.locator(tid('fb-empty')).waitFor();
+      const snippet = await page.locator(tid('fb-widget-snippet')).innerText();
+      check(snippet.includes(`${BASE}/widget/feedback.js`) && snippet.includes(`data-token="${token}"`), `widget snippet ${snippet}`);
       themes.invoice = (await v1('POST', '/themes', { name: 'Invoice export fails' })).id;
       themes.dark = (await v1('POST', '/themes', { name: 'Dark mode' })).id;
       items.ko = (await v1('POST', '/feedback', { text: '송장 내보내기가 계속 실패해요', distinct_id: 'ann', source: 'api', tags: ['billing'], theme_id: themes.invoice })).id;

@@ -5,7 +5,7 @@
 // theme (with the server's suggestions), tags, votes and merge into
 // another item. vocTabs is the sub-navigation the VoC pages share.
 
-import { h, clear, field, select, errorBox, setError, loading, fmtTime, isAbort } from './dom.js';
+import { h, clear, field, select, errorBox, setError, loading, fmtTime, isAbort, codeBlock } from './dom.js';
 import { get, post, api, del, P } from './api.js';
 import {
   STATUSES, PRIORITIES, statusText, priorityText, sourceText, inboxFilters, inboxQuery, hasFilters, parseTags, itemPatch,
@@ -75,7 +75,8 @@ export default async function inboxPage(ctx) {
     clear(listHost, h('section', { class: 'card empty-state', 'data-testid': 'fb-empty' },
       h('h2', null, hasFilters(f) ? 'Nothing matches' : 'No feedback yet'),
       h('p', null, hasFilters(f) ? 'Try fewer words or another filter.'
-        : 'Add the feedback widget to your site (one script tag, see Settings), send it through the API, or import a CSV file.')));
+        : 'Add the feedback widget to your site with this one script tag, send feedback through the API, or import a CSV file.'),
+      hasFilters(f) ? null : codeBlock(`<script src="${location.origin}/widget/feedback.js" data-token="${ctx.project.token || '<project token>'}" async></script>`, 'fb-widget-snippet')));
     return;
   }
   clear(listHost, h('div', { class: 'table-wrap card' }, h('table', { class: 'data', 'data-testid': 'fb-list' },
