@@ -356,7 +356,9 @@ async function main() {
       await page.selectOption(tid('campaign-decision-choice'), 'won');
       await page.fill(tid('campaign-decision-holdout'), '30'); // more than now: refused
       await page.click(tid('campaign-decide'));
-      check(await page.getAttribute(tid('campaign-decision-holdout'), 'aria-invalid') === 'true', 'a growing holdout was not refused');
+      // The refusal may come from the server's answer: wait for it rather than read at once.
+      const refused = await page.locator(`${tid('campaign-decision-holdout')}[aria-invalid="true"]`).waitFor({ timeout: 10000 }).then(() => true, () => false);
+      check(refused, 'a growing holdout was not refused');
       await page.fill(tid('campaign-decision-holdout'), '10');
       await page.fill(tid('campaign-decision-notes'), 'Reminders convert; keep a 10% holdout.');
       await page.click(tid('campaign-decide'));
