@@ -184,7 +184,7 @@ func (s *Server) dashboardView(r *http.Request, d meta.Dashboard) (map[string]an
 	}
 	return map[string]any{
 		"id": d.ID, "name": d.Name, "range": d.Range, "refresh_seconds": d.RefreshSeconds, "tiles": tiles,
-		"share_token": d.ShareToken, "insights": insights, "created_at": d.CreatedAt, "updated_at": d.UpdatedAt,
+		"shared": d.Shared, "insights": insights, "created_at": d.CreatedAt, "updated_at": d.UpdatedAt,
 	}, nil
 }
 
@@ -251,7 +251,7 @@ func (s *Server) sharedDashboard(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	delete(view, "id")
-	delete(view, "share_token")
+	delete(view, "shared")
 	writeJSON(w, http.StatusOK, view)
 }
 

@@ -284,6 +284,10 @@ func TestUIAPI(t *testing.T) {
 	if field(sh, "name") != "Growth" || field(sh, "share_token") != nil || len(field(sh, "insights").([]any)) != 2 {
 		t.Fatalf("shared = %v", sh)
 	}
+	// Only the token's hash is kept: the dashboard says it is shared, never the token.
+	if got := member.call("GET", dPath, nil, 200); field(got, "shared") != true || field(got, "share_token") != nil {
+		t.Fatalf("dashboard after sharing = %v, want shared without its token", got)
+	}
 	run := anon.call("POST", fmt.Sprintf("/ui/api/shared/%s/insights/%v/run?range=30d", token, field(in, "id")), nil, 200)
 	if pts := field(run, "series", 0, "points").([]any); len(pts) != 30 { // the last 30 days, today included
 		t.Fatalf("shared run over 30d: %d points", len(pts))

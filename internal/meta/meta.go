@@ -208,7 +208,7 @@ type Dashboard struct {
 	Range          string    `json:"range"`
 	RefreshSeconds int       `json:"refresh_seconds"`
 	Tiles          []Tile    `json:"tiles"`
-	ShareToken     string    `json:"share_token"`
+	Shared         bool      `json:"shared"` // a share link exists: its token is shown once, only its hash is kept
 	CreatedAt      time.Time `json:"created_at"`
 	UpdatedAt      time.Time `json:"updated_at"`
 }

@@ -2,6 +2,8 @@ package metatest
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"testing"
 	"time"
@@ -291,7 +293,7 @@ func testDashboards(t *testing.T, s meta.Store) {
 	ctx := context.Background()
 	a, b := twoProjects(t, s)
 	d := try(s.CreateDashboard(ctx, meta.Dashboard{ProjectID: a.ID, Name: "Growth", Range: "30d", Tiles: []meta.Tile{{InsightID: 7, Width: 2}}})).must(t)
-	if d.ID == 0 || d.Name != "Growth" || d.Range != "30d" || len(d.Tiles) != 1 || d.Tiles[0] != (meta.Tile{InsightID: 7, Width: 2}) || d.ShareToken != "" {
+	if d.ID == 0 || d.Name != "Growth" || d.Range != "30d" || len(d.Tiles) != 1 || d.Tiles[0] != (meta.Tile{InsightID: 7, Width: 2}) || d.Shared {
 		t.Fatalf("CreateDashboard = %+v", d)
 	}
 	_, err := s.Dashboard(ctx, b.ID, d.ID)
@@ -311,14 +313,26 @@ func testDashboards(t *testing.T, s meta.Store) {
 	if err := s.SetShareToken(ctx, a.ID, d.ID, "tok-1"); err != nil {
 		t.Fatal(err)
 	}
-	if got := try(s.DashboardByShareToken(ctx, "tok-1")).must(t); got.ID != d.ID || got.ProjectID != a.ID || got.ShareToken != "tok-1" {
+	if got := try(s.DashboardByShareToken(ctx, "tok-1")).must(t); got.ID != d.ID || got.ProjectID != a.ID || !got.Shared {
 		t.Fatalf("DashboardByShareToken = %+v", got)
 	}
+	if got := try(s.Dashboard(ctx, a.ID, d.ID)).must(t); !got.Shared {
+		t.Fatalf("Dashboard after SetShareToken = %+v, want shared", got)
+	}
+	// Looked up by hash: another token, or the hash itself, opens nothing.
+	_, err = s.DashboardByShareToken(ctx, "tok-2")
+	wantNotFound(t, "another share token", err)
+	sum := sha256.Sum256([]byte("tok-1"))
+	_, err = s.DashboardByShareToken(ctx, hex.EncodeToString(sum[:]))
+	wantNotFound(t, "the token's hash as a share token", err)
 	if err := s.SetShareToken(ctx, a.ID, d.ID, ""); err != nil {
 		t.Fatal(err)
 	}
 	_, err = s.DashboardByShareToken(ctx, "tok-1")
 	wantNotFound(t, "revoked share token", err)
+	if got := try(s.Dashboard(ctx, a.ID, d.ID)).must(t); got.Shared {
+		t.Fatalf("Dashboard after revoking = %+v, want not shared", got)
+	}
 	_, err = s.DashboardByShareToken(ctx, "")
 	wantNotFound(t, "empty share token", err)
 

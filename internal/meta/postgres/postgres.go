@@ -69,6 +69,10 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 		pool.Close()
 		return nil, fmt.Errorf("cannot migrate metadata database %q: %w", where, err)
 	}
+	if err := s.Tables.HashShareTokens(ctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("cannot migrate metadata database %q: %w", where, err)
+	}
 	return s, nil
 }
 

@@ -39,7 +39,12 @@ func Open(path string) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("cannot migrate metadata database %q: %w", path, err)
 	}
-	return &Store{db: db, Tables: sqlmeta.New(db, sqlmeta.SQLite)}, nil
+	t := sqlmeta.New(db, sqlmeta.SQLite)
+	if err := t.HashShareTokens(context.Background()); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("cannot migrate metadata database %q: %w", path, err)
+	}
+	return &Store{db: db, Tables: t}, nil
 }
 
 func migrationList() ([]sqlmeta.Migration, error) {

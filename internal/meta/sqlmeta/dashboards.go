@@ -2,7 +2,9 @@ package sqlmeta
 
 import (
 	"context"
+	"crypto/sha256"
 	"database/sql"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"time"
@@ -33,7 +35,10 @@ func tilesJSON(tiles []meta.Tile) (string, error) {
 	return string(b), err
 }
 
-const dashboardCols = `id, project_id, name, date_range, refresh_seconds, tiles, share_token, created_ms, updated_ms`
+// share_token_hash, not the token: only its creator ever sees a share
+// token (SetShareToken's caller), so a copy of the database or a dashboard
+// listing does not open the link.
+const dashboardCols = `id, project_id, name, date_range, refresh_seconds, tiles, share_token_hash, created_ms, updated_ms`
 
 func scanDashboard(row interface{ Scan(...any) error }) (meta.Dashboard, error) {
 	var d meta.Dashboard
@@ -46,7 +51,7 @@ func scanDashboard(row interface{ Scan(...any) error }) (meta.Dashboard, error) 
 	if err := json.Unmarshal([]byte(tiles), &d.Tiles); err != nil {
 		return meta.Dashboard{}, fmt.Errorf("cannot decode tiles of dashboard %d: %w", d.ID, err)
 	}
-	d.ShareToken, d.CreatedAt, d.UpdatedAt = share.String, fromMS(created), fromMS(updated)
+	d.Shared, d.CreatedAt, d.UpdatedAt = share.Valid, fromMS(created), fromMS(updated)
 	return d, nil
 }
 
@@ -91,19 +96,67 @@ func (t *Tables) DeleteDashboard(ctx context.Context, projectID, id int64) error
 	return affected(t.exec(ctx, `DELETE FROM dashboards WHERE project_id = ? AND id = ?`, projectID, id))
 }
 
-// SetShareToken sets or ("" ) revokes a dashboard's share token.
+// shareTokenHash is what the dashboards table keeps of a share token: its
+// SHA-256 in hex. The token is 128 random bits, so a plain hash (no salt,
+// no stretching) is as hard to invert as guessing the token.
+func shareTokenHash(token string) string {
+	sum := sha256.Sum256([]byte(token))
+	return hex.EncodeToString(sum[:])
+}
+
+// SetShareToken sets or ("") revokes a dashboard's share token; only its
+// hash is stored.
 func (t *Tables) SetShareToken(ctx context.Context, projectID, id int64, token string) error {
 	var v any
 	if token != "" {
-		v = token
+		v = shareTokenHash(token)
 	}
-	return affected(t.exec(ctx, `UPDATE dashboards SET share_token = ? WHERE project_id = ? AND id = ?`, v, projectID, id))
+	return affected(t.exec(ctx, `UPDATE dashboards SET share_token_hash = ?, share_token = NULL WHERE project_id = ? AND id = ?`, v, projectID, id))
 }
 
-// DashboardByShareToken finds the dashboard a share link points to.
+// DashboardByShareToken finds the dashboard a share link points to, by the
+// token's hash.
 func (t *Tables) DashboardByShareToken(ctx context.Context, token string) (meta.Dashboard, error) {
 	if token == "" {
 		return meta.Dashboard{}, meta.ErrNotFound
 	}
-	return scanDashboard(t.row(ctx, `SELECT `+dashboardCols+` FROM dashboards WHERE share_token = ?`, token))
+	return scanDashboard(t.row(ctx, `SELECT `+dashboardCols+` FROM dashboards WHERE share_token_hash = ?`, shareTokenHash(token)))
+}
+
+// HashShareTokens replaces the plaintext share tokens stored before
+// migration 0016 by their hashes. It runs in Go after the migrations, on
+// every open (a no-op once done, so a crash between the migration and this
+// step only defers it): SQLite has no SHA-256 in SQL, and the twin
+// migrations keep one behaviour on both stores. Each row is updated only
+// while it still holds the token read, so two replicas opening at once
+// agree.
+func (t *Tables) HashShareTokens(ctx context.Context) error {
+	rows, err := t.query(ctx, `SELECT id, share_token FROM dashboards WHERE share_token IS NOT NULL`)
+	if err != nil {
+		return fmt.Errorf("cannot read share tokens to hash: %w", err)
+	}
+	type plain struct {
+		id    int64
+		token string
+	}
+	var todo []plain
+	for rows.Next() {
+		var p plain
+		if err := rows.Scan(&p.id, &p.token); err != nil {
+			rows.Close()
+			return fmt.Errorf("cannot read share tokens to hash: %w", err)
+		}
+		todo = append(todo, p)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("cannot read share tokens to hash: %w", err)
+	}
+	for _, p := range todo {
+		if _, err := t.exec(ctx, `UPDATE dashboards SET share_token_hash = ?, share_token = NULL WHERE id = ? AND share_token = ?`,
+			shareTokenHash(p.token), p.id, p.token); err != nil {
+			return fmt.Errorf("cannot hash the share token of dashboard %q: %w", fmt.Sprint(p.id), err)
+		}
+	}
+	return nil
 }

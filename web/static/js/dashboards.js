@@ -45,7 +45,7 @@ export async function dashboardsPage(ctx) {
       h('a', { href: `#/p/${pid}/dashboards/${d.id}`, 'data-testid': 'dashboard-link' }, d.name),
       h('span', { class: 'muted small' }, ` ${(d.tiles || []).length} tile${(d.tiles || []).length === 1 ? '' : 's'}`,
         d.range ? ` · ${DASH_RANGES.find(([v]) => v === d.range)?.[1] || d.range}` : '',
-        d.share_token ? ' · shared' : '')))));
+        d.shared ? ' · shared' : '')))));
   } catch (e) {
     if (!isAbort(e)) clear(listHost, errorBox(e));
   }
@@ -178,11 +178,16 @@ export async function dashboardPage(ctx) {
   const shareBox = h('div', { class: 'share-box', 'data-testid': 'share-box' });
   const shareErr = errorBox();
   const renderShare = () => {
-    if (!ctx.canWrite && !dash.share_token) { clear(shareBox); return; }
+    if (!ctx.canWrite && !dash.share_token && !dash.shared) { clear(shareBox); return; }
     if (dash.share_token) {
       const url = `${location.origin}/share/${dash.share_token}`;
       const input = h('input', { type: 'text', readonly: true, value: url, 'data-testid': 'share-url', 'aria-label': 'Share link', onfocus: (e) => e.target.select() });
       clear(shareBox, h('span', { class: 'muted small' }, 'Read-only link: '), input, copyButton(() => url, 'Copy', { 'data-testid': 'share-copy' }),
+        ctx.canWrite ? h('button', { type: 'button', class: 'btn small danger', 'data-testid': 'share-revoke', onclick: revoke }, 'Revoke') : null, shareErr);
+    } else if (dash.shared) {
+      // Only the link's hash is stored: the link itself was shown once, when made.
+      clear(shareBox, h('span', { class: 'muted small', 'data-testid': 'share-exists' }, 'Shared by a read-only link (shown only when made). '),
+        ctx.canWrite ? h('button', { type: 'button', class: 'btn small', 'data-testid': 'share-create', onclick: share }, 'New link') : null,
         ctx.canWrite ? h('button', { type: 'button', class: 'btn small danger', 'data-testid': 'share-revoke', onclick: revoke }, 'Revoke') : null, shareErr);
     } else {
       clear(shareBox, h('button', { type: 'button', class: 'btn', 'data-testid': 'share-create', onclick: share }, 'Share'), shareErr);
@@ -193,6 +198,7 @@ export async function dashboardPage(ctx) {
     try {
       const r = await post(P(pid, `/dashboards/${dash.id}/share`), {});
       dash.share_token = r.share_token;
+      dash.shared = true;
       renderShare();
       shareBox.querySelector('[data-testid="share-url"]').focus();
     } catch (err) {
@@ -204,6 +210,7 @@ export async function dashboardPage(ctx) {
     try {
       await del(P(pid, `/dashboards/${dash.id}/share`));
       dash.share_token = '';
+      dash.shared = false;
       renderShare();
       shareBox.querySelector('[data-testid="share-create"]')?.focus();
     } catch (err) {
