@@ -25,7 +25,7 @@ import (
 // index is rebuilt instead of read wrong.
 
 const (
-	segMagic    = "JIDXSEG2"
+	segMagic    = "JIDXSEG3"
 	footMagic   = "JIDXEND1"
 	refSize     = 40
 	footerSize  = 64
@@ -45,14 +45,17 @@ type entry struct {
 	t     int64  // µs since the Unix epoch, UTC
 }
 
+// lessEntry is the order of a segment: person, then event name, then
+// time, so that each person's events of one name are a run a scan can
+// skip whole when the query does not read that name.
 func lessEntry(a, b entry) int {
 	switch {
 	case a.dense != b.dense:
 		return compare(a.dense, b.dense)
-	case a.t != b.t:
-		return compare(a.t, b.t)
+	case a.code != b.code:
+		return compare(a.code, b.code)
 	}
-	return compare(a.code, b.code)
+	return compare(a.t, b.t)
 }
 
 func compare[T int64 | uint32](a, b T) int {
@@ -188,18 +191,11 @@ type segIter struct {
 	ts    []int64
 	codes []uint32
 	k     int
-	keep  []uint8
 	cur   entry
 	err   error
 }
 
-func newSegIter(s *segment) *segIter {
-	it := &segIter{s: s, bi: -1, keep: make([]uint8, s.foot.maxCode)}
-	for i := range it.keep {
-		it.keep[i] = 1
-	}
-	return it
-}
+func newSegIter(s *segment) *segIter { return &segIter{s: s, bi: -1} }
 
 // next moves to the next entry (cur); false at the end or on an error.
 func (it *segIter) next() bool {
@@ -218,7 +214,7 @@ func (it *segIter) next() bool {
 			}
 			it.p = 0
 		}
-		it.ts, it.codes, it.err = it.b.events(it.p, math.MinInt64, math.MaxInt64, it.keep, it.ts[:0], it.codes[:0])
+		it.ts, it.codes, it.err = it.b.raw(it.p, it.ts[:0], it.codes[:0])
 		it.k = 0
 	}
 	it.cur = entry{dense: it.b.persons[it.p], t: it.ts[it.k], code: it.codes[it.k]}
@@ -226,64 +222,74 @@ func (it *segIter) next() bool {
 	return true
 }
 
-// encodeBlock appends one block of whole persons' entries:
+// encodeBlock appends one block of whole persons' entries (sorted by
+// lessEntry):
 //
-//	uvarint persons, uvarint events, varint base time, byte tbits, byte cbits
-//	persons × (uvarint dense delta, uvarint events)
-//	events × tbits: the time, the person's first minus base, then deltas,
+//	uvarint persons, uvarint events, varint base time, byte tbits
+//	persons × (uvarint dense delta, uvarint runs, runs × (uvarint code, uvarint events))
+//	events × tbits: each run's times, its first minus base then deltas,
 //	         bit-packed, then pad bytes
-//	events × cbits: the code, bit-packed, then pad bytes
 //
-// Times per person only grow, so deltas are small; codes are small
-// dictionary numbers (3 bits for 8 names). Fixed widths per block decode
-// without a branch per byte: a scan reads ~1 ns an event, where varints
-// of multi-day deltas (6 bytes) took ~6.
+// A run is one person's events of one name, in time order: a scan reads
+// only the runs of the names it asks for and skips the others by their
+// bit count (a DAU trend of one name reads half the events, retention a
+// quarter). Times within a run only grow, so deltas are small; fixed
+// widths per block decode without a branch per byte.
 func encodeBlock(out []byte, es []entry) []byte {
 	base := es[0].t
 	persons := 0
 	var maxDelta uint64
-	var maxCode uint32
 	for i := range es {
 		base = min(base, es[i].t)
-		maxCode = max(maxCode, es[i].code)
 		if i == 0 || es[i].dense != es[i-1].dense {
 			persons++
+		}
+	}
+	for i := range es {
+		if i == 0 || es[i].dense != es[i-1].dense || es[i].code != es[i-1].code {
+			maxDelta = max(maxDelta, uint64(es[i].t-base))
 		} else {
 			maxDelta = max(maxDelta, uint64(es[i].t-es[i-1].t))
 		}
 	}
-	for i := range es {
-		if i == 0 || es[i].dense != es[i-1].dense {
-			maxDelta = max(maxDelta, uint64(es[i].t-base))
-		}
-	}
-	tbits, cbits := bits.Len64(maxDelta), bits.Len32(maxCode)
+	tbits := bits.Len64(maxDelta)
 	out = binary.AppendUvarint(out, uint64(persons))
 	out = binary.AppendUvarint(out, uint64(len(es)))
 	out = binary.AppendVarint(out, base)
-	out = append(out, byte(tbits), byte(cbits))
+	out = append(out, byte(tbits))
 	prev := uint32(0)
 	for i := 0; i < len(es); {
 		j := i + 1
 		for j < len(es) && es[j].dense == es[i].dense {
 			j++
 		}
+		runs := 1
+		for k := i + 1; k < j; k++ {
+			if es[k].code != es[k-1].code {
+				runs++
+			}
+		}
 		out = binary.AppendUvarint(out, uint64(es[i].dense-prev))
-		out = binary.AppendUvarint(out, uint64(j-i))
+		out = binary.AppendUvarint(out, uint64(runs))
+		for k := i; k < j; {
+			l := k + 1
+			for l < j && es[l].code == es[k].code {
+				l++
+			}
+			out = binary.AppendUvarint(out, uint64(es[k].code))
+			out = binary.AppendUvarint(out, uint64(l-k))
+			k = l
+		}
 		prev = es[i].dense
 		i = j
 	}
 	var w bitWriter
 	for i := range es {
-		if i == 0 || es[i].dense != es[i-1].dense {
+		if i == 0 || es[i].dense != es[i-1].dense || es[i].code != es[i-1].code {
 			w.put(uint64(es[i].t-base), tbits)
 		} else {
 			w.put(uint64(es[i].t-es[i-1].t), tbits)
 		}
-	}
-	out = w.flush(out)
-	for i := range es {
-		w.put(uint64(es[i].code), cbits)
 	}
 	return w.flush(out)
 }
@@ -406,21 +412,22 @@ func parseSegment(data []byte, verify bool) (*segment, error) {
 	return s, nil
 }
 
-// block is one block with its header and persons decoded; its times and
-// codes stay packed until a scan reads a person (events). Its slices are
+// block is one block with its header, persons and runs decoded; its
+// times stay packed until a scan reads a person (events). Its slices are
 // reused from block to block.
 type block struct {
-	persons      []uint32 // dense ids, ascending
-	ends         []int    // persons[i]'s events are [ends[i-1], ends[i])
-	times, codes []byte   // packed
-	tbits, cbits int
-	base         int64
-	span         uint64 // maxT - minT: no person's time may pass it
-	maxCode      uint64
-	idx          int // which block (errors)
+	persons  []uint32 // dense ids, ascending
+	runEnds  []int    // persons[i]'s runs are [runEnds[i-1], runEnds[i])
+	runCodes []uint32
+	ends     []int // run r's events are [ends[r-1], ends[r])
+	times    []byte
+	tbits    int
+	base     int64
+	span     uint64 // maxT - minT: no run's time may pass it
+	idx      int    // which block (errors)
 }
 
-// decode reads block i's header and persons into b, checking them
+// decode reads block i's header, persons and runs into b, checking them
 // against the block's reference: no input, however damaged, makes it or
 // events panic or return entries outside the block's bounds.
 func (s *segment) decode(i int, b *block) error {
@@ -429,68 +436,117 @@ func (s *segment) decode(i int, b *block) error {
 	d := decoder{buf: data}
 	np, ne := d.uvarint(), d.uvarint()
 	base := d.varint()
-	if d.err != nil || len(d.buf) < 2 || np == 0 || np > ne || ne > uint64(len(data))*8 || base != r.minT {
+	if d.err != nil || len(d.buf) < 1 || np == 0 || np > ne || ne > uint64(len(data))*8 || base != r.minT {
 		return corrupt("block %d header", i)
 	}
-	tbits, cbits := int(d.buf[0]), int(d.buf[1])
-	d.buf = d.buf[2:]
-	if tbits > 64 || cbits > 32 {
+	tbits := int(d.buf[0])
+	d.buf = d.buf[1:]
+	if tbits > 64 {
 		return corrupt("block %d widths", i)
 	}
-	b.persons, b.ends = resize(b.persons, int(np)), resize(b.ends, int(np))
+	b.persons, b.runEnds = resize(b.persons, int(np)), resize(b.runEnds, int(np))
+	b.runCodes, b.ends = b.runCodes[:0], b.ends[:0]
 	dense, end := uint64(0), uint64(0)
 	for p := range b.persons {
-		delta, n := d.uvarint(), d.uvarint()
+		delta, runs := d.uvarint(), d.uvarint()
 		dense += delta
-		end += n
-		if d.err != nil || n == 0 || end > ne || dense > uint64(r.last) || p == 0 && dense != uint64(r.first) || p > 0 && delta == 0 {
+		if d.err != nil || runs == 0 || runs > ne || dense > uint64(r.last) || p == 0 && dense != uint64(r.first) || p > 0 && delta == 0 {
 			return corrupt("block %d persons", i)
 		}
-		b.persons[p], b.ends[p] = uint32(dense), int(end)
+		for k := uint64(0); k < runs; k++ {
+			code, n := d.uvarint(), d.uvarint()
+			end += n
+			if d.err != nil || n == 0 || end > ne || code >= uint64(s.foot.maxCode) ||
+				k > 0 && code <= uint64(b.runCodes[len(b.runCodes)-1]) {
+				return corrupt("block %d runs", i)
+			}
+			b.runCodes = append(b.runCodes, uint32(code))
+			b.ends = append(b.ends, int(end))
+		}
+		b.persons[p], b.runEnds[p] = uint32(dense), len(b.ends)
 	}
 	if end != ne || uint64(b.persons[np-1]) != uint64(r.last) {
 		return corrupt("block %d persons", i)
 	}
-	tlen, clen := packedLen(ne, tbits), packedLen(ne, cbits)
-	if uint64(len(d.buf)) != tlen+clen {
+	if uint64(len(d.buf)) != packedLen(ne, tbits) {
 		return corrupt("block %d length", i)
 	}
-	b.times, b.codes = d.buf[:tlen], d.buf[tlen:]
-	b.tbits, b.cbits, b.base, b.span, b.maxCode, b.idx = tbits, cbits, base, uint64(r.maxT-r.minT), uint64(s.foot.maxCode), i
+	b.times = d.buf
+	b.tbits, b.base, b.span, b.idx = tbits, base, uint64(r.maxT-r.minT), i
 	return nil
 }
 
-// events appends person p's events in [from, to) whose code keep marks
-// (keep[code] == 1; keep holds at least maxCode entries) to ts and codes.
-//
-// One pass over the packed times and codes, without a branch on what is
-// kept: every event is written and the length moves by keep[code] and
-// the time test, which a scan keeping some of many event names would
-// mispredict about half the time.
-func (b *block) events(p int, from, to int64, keep []uint8, ts []int64, codes []uint32) ([]int64, []uint32, error) {
+// run appends run r's times in [from, to) to ts and its code as many
+// times to codes: one pass over the packed times, without a branch on
+// what is kept (the length moves by the time test).
+func (b *block) run(r int, from, to int64, ts []int64, codes []uint32) ([]int64, []uint32, error) {
 	start := 0
-	if p > 0 {
-		start = b.ends[p-1]
+	if r > 0 {
+		start = b.ends[r-1]
 	}
-	end := b.ends[p]
+	end := b.ends[r]
 	n := len(ts)
 	ts, codes = slices.Grow(ts, end-start)[:n+end-start], slices.Grow(codes, end-start)[:n+end-start]
-	tw, cw := uint64(b.tbits), uint64(b.cbits)
-	tpos, cpos := uint64(start)*tw, uint64(start)*cw
+	tw := uint64(b.tbits)
+	pos := uint64(start) * tw
+	code := b.runCodes[r]
 	off := uint64(0)
 	for k := start; k < end; k++ {
-		x := getBits(b.times, tpos, b.tbits)
-		c := getBits(b.codes, cpos, b.cbits)
-		tpos, cpos = tpos+tw, cpos+cw
-		if x > b.span-off || c >= b.maxCode {
+		x := getBits(b.times, pos, b.tbits)
+		pos += tw
+		if x > b.span-off {
 			return ts[:n], codes[:n], corrupt("block %d events", b.idx)
 		}
 		off += x
 		t := b.base + int64(off)
-		ts[n], codes[n] = t, uint32(c)
-		n += int(keep[c] & isIn(t, from, to))
+		ts[n], codes[n] = t, code
+		n += int(isIn(t, from, to))
 	}
 	return ts[:n], codes[:n], nil
+}
+
+// events appends person p's events in [from, to) whose code keep marks
+// (keep[code] == 1; keep holds at least maxCode entries) to ts and codes,
+// in (time, code) order: the kept runs, merged.
+func (b *block) events(p int, from, to int64, keep []uint8, ts []int64, codes []uint32) ([]int64, []uint32, error) {
+	r0 := 0
+	if p > 0 {
+		r0 = b.runEnds[p-1]
+	}
+	n, runs := len(ts), 0
+	for r := r0; r < b.runEnds[p]; r++ {
+		if keep[b.runCodes[r]] == 0 {
+			continue
+		}
+		before := len(ts)
+		var err error
+		if ts, codes, err = b.run(r, from, to, ts, codes); err != nil {
+			return ts[:n], codes[:n], err
+		}
+		if len(ts) > before {
+			runs++
+		}
+	}
+	if runs > 1 {
+		sortEvents(ts[n:], codes[n:])
+	}
+	return ts, codes, nil
+}
+
+// raw appends all of person p's events in segment order (code, then
+// time): merges.
+func (b *block) raw(p int, ts []int64, codes []uint32) ([]int64, []uint32, error) {
+	r0 := 0
+	if p > 0 {
+		r0 = b.runEnds[p-1]
+	}
+	for r := r0; r < b.runEnds[p]; r++ {
+		var err error
+		if ts, codes, err = b.run(r, math.MinInt64, math.MaxInt64, ts, codes); err != nil {
+			return ts, codes, err
+		}
+	}
+	return ts, codes, nil
 }
 
 // isIn is 1 when from <= t < to, else 0 (compiled without a branch).

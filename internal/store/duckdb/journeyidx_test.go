@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"slices"
+	"syscall"
 	"testing"
 	"time"
 
@@ -386,25 +387,31 @@ func BenchmarkJourneyIndex(b *testing.B) {
 	for _, plan := range []string{"index", "sql"} {
 		s.UseJourneyIndex(plan == "index")
 		b.Run("funnel-"+plan, func(b *testing.B) {
+			cpu := benchCPU(b)
 			for b.Loop() {
 				if _, err := s.Funnel(ctx, 1, time.UTC, fq); err != nil {
 					b.Fatal(err)
 				}
 			}
+			b.ReportMetric(float64(benchCPU(b)-cpu)/float64(b.N)/1e6, "cpu-ms/op")
 		})
 		b.Run("retention-"+plan, func(b *testing.B) {
+			cpu := benchCPU(b)
 			for b.Loop() {
 				if _, err := s.Retention(ctx, 1, time.UTC, rq); err != nil {
 					b.Fatal(err)
 				}
 			}
+			b.ReportMetric(float64(benchCPU(b)-cpu)/float64(b.N)/1e6, "cpu-ms/op")
 		})
 		b.Run("dau-"+plan, func(b *testing.B) {
+			cpu := benchCPU(b)
 			for b.Loop() {
 				if _, err := s.Trend(ctx, 1, time.UTC, tq); err != nil {
 					b.Fatal(err)
 				}
 			}
+			b.ReportMetric(float64(benchCPU(b)-cpu)/float64(b.N)/1e6, "cpu-ms/op")
 		})
 	}
 }
@@ -482,4 +489,13 @@ func TestJourneyIndexKill9(t *testing.T) {
 		t.Logf("round %d: %d events stored; rebuilt at open: %v", round, n, journeyIndexRebuilds.Get() > rebuilds)
 		s.Close()
 	}
+}
+
+// benchCPU is the process' CPU time (every thread: DuckDB's too).
+func benchCPU(b *testing.B) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
