@@ -9,11 +9,13 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/journey-dev/journey/internal/bench"
 	"github.com/journey-dev/journey/internal/channel"
+	"github.com/journey-dev/journey/internal/meta/sqlite"
 )
 
 // TestVoCCloseLoopKill9 (issue 16, checked by): a theme marked done
@@ -132,6 +134,8 @@ func TestVoCCloseLoopKill9(t *testing.T) {
 		srv = start()
 	}
 	if err := rc.WaitUnique(persons, 2*time.Minute); err != nil {
+		srv.Kill()
+		logOpenSends(t, dir)
 		t.Fatal(err)
 	}
 	// Late re-deliveries, and a sweep of the restarted server, count too.
@@ -163,4 +167,25 @@ func slowProxy(t *testing.T, target string, delay time.Duration) string {
 	}))
 	t.Cleanup(srv.Close)
 	return srv.URL + "/hook"
+}
+
+// logOpenSends logs the sends of a stopped server's data directory that
+// were not sent, to tell a dropped message from a late one.
+func logOpenSends(t *testing.T, dir string) {
+	m, err := sqlite.Open(filepath.Join(dir, "meta.db"))
+	if err != nil {
+		t.Log(err)
+		return
+	}
+	defer m.Close()
+	for pid := int64(1); pid <= 2; pid++ {
+		for person := int64(0); person <= 400; person++ {
+			sends, _ := m.SendsForPerson(context.Background(), pid, person)
+			for _, sd := range sends {
+				if sd.State != "sent" {
+					t.Logf("send %d %s person %d (%s): %s, %d attempts, next %s, error %q", sd.ID, sd.Key, sd.PersonID, sd.DistinctID, sd.State, sd.Attempts, sd.NextAttemptAt, sd.LastError)
+				}
+			}
+		}
+	}
 }

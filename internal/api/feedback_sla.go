@@ -19,7 +19,7 @@ import (
 // notices as it is marked done. Same routes under /api/v1 and the UI's
 // /ui/api/projects/{pid}.
 
-func (s *Server) registerFeedbackSLA(mux *http.ServeMux) {
+func (s *Server) registerFeedbackSLA(mux *routeMux) {
 	viewer, member := meta.RoleViewer, meta.RoleMember
 	routes := []struct {
 		method, path, role string
@@ -70,8 +70,23 @@ func (s *Server) themeChanged(r *http.Request, th meta.Theme) {
 	if th.Status != meta.FeedbackDone {
 		return
 	}
-	if _, err := s.messenger(r).CloseLoop(r.Context(), th); err != nil {
-		slog.Error("cannot notify a done theme's customers now; the sweep will", "project", th.ProjectID, "theme", th.ID, "err", err)
+	// The items' persons are loaded from their events within moments:
+	// wait for them a little (bounded), else the sweep schedules later.
+	m := s.messenger(r)
+	for wait := 50 * time.Millisecond; ; wait *= 2 {
+		_, err := m.CloseLoop(r.Context(), th)
+		switch {
+		case err == nil:
+			return
+		case errors.Is(err, voc.ErrPersonsPending) && wait <= 800*time.Millisecond:
+			time.Sleep(wait)
+			continue
+		case errors.Is(err, voc.ErrPersonsPending):
+			slog.Info("a done theme's customers are notified once their persons are loaded", "project", th.ProjectID, "theme", th.ID)
+		default:
+			slog.Error("cannot notify a done theme's customers now; the sweep will", "project", th.ProjectID, "theme", th.ID, "err", err)
+		}
+		return
 	}
 }
 

@@ -3,6 +3,7 @@ package voc
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -87,21 +88,35 @@ type person struct {
 }
 
 // resolve finds a distinct id's person now (after merges); unknown to
-// the event store, it is the given id with no email.
-func (m *Messenger) resolve(ctx context.Context, projectID int64, distinctID string, fallback int64) (person, error) {
-	p := person{id: fallback, distinctID: distinctID}
+// the event store, it is the given id (found false) with no email.
+func (m *Messenger) resolve(ctx context.Context, projectID int64, distinctID string, fallback int64) (person, bool, error) {
+	p := person{id: sendPerson(fallback, distinctID), distinctID: distinctID}
 	if m.Events == nil || distinctID == "" {
-		return p, nil
+		return p, false, nil
 	}
 	found, _, err := m.Events.PersonByDistinctID(ctx, projectID, distinctID)
 	if errors.Is(err, store.ErrNotFound) {
-		return p, nil
+		return p, false, nil
 	}
 	if err != nil {
-		return p, fmt.Errorf("cannot resolve distinct id %q: %w", distinctID, err)
+		return p, false, fmt.Errorf("cannot resolve distinct id %q: %w", distinctID, err)
 	}
 	p.id, p.email = found.ID, campaign.EmailOf(found.Properties)
-	return p, nil
+	return p, true, nil
+}
+
+// sendPerson is the person id of a send: the person's, or for a distinct
+// id the event store does not know yet a negative id of its own. Never 0:
+// the sender moves the sends of a send's person to the person its
+// distinct id resolves to at send time, and the unresolved sends of many
+// persons under one id 0 would all move to the first person resolved,
+// and be cancelled there as duplicates.
+func sendPerson(personID int64, distinctID string) int64 {
+	if personID > 0 {
+		return personID
+	}
+	h := sha256.Sum256([]byte(distinctID))
+	return -int64(binary.BigEndian.Uint64(h[:8])>>2) - 1
 }
 
 // schedule stores sends in batches; it returns how many were new.
@@ -134,7 +149,7 @@ func (m *Messenger) Reply(ctx context.Context, item meta.FeedbackItem, c meta.Fe
 	if err != nil || !ok || c.CreatedAt.Before(l.c.CreatedAt) {
 		return false, err
 	}
-	to, err := m.resolve(ctx, item.ProjectID, item.DistinctID, item.PersonID)
+	to, _, err := m.resolve(ctx, item.ProjectID, item.DistinctID, item.PersonID)
 	if err != nil {
 		return false, err
 	}
@@ -161,31 +176,44 @@ type LoopMark struct {
 
 // Linked are the persons linked to a theme: the authors of its items,
 // merged duplicates included (they keep their persons), each person once
-// after identity merges, in the order of their newest item.
-func (m *Messenger) Linked(ctx context.Context, projectID, themeID int64) ([]person, error) {
+// after identity merges, in the order of their newest item; unresolved
+// counts the distinct ids the event store does not know yet.
+func (m *Messenger) Linked(ctx context.Context, projectID, themeID int64) (out []person, unresolved int, err error) {
 	items, err := m.Meta.FeedbackImpact(ctx, projectID, MaxRankItems)
 	if err != nil {
-		return nil, fmt.Errorf("cannot read the feedback of project %d: %w", projectID, err)
+		return nil, 0, fmt.Errorf("cannot read the feedback of project %d: %w", projectID, err)
 	}
 	seenID := map[string]bool{}
 	seen := map[string]bool{}
-	var out []person
 	for _, it := range items {
 		if it.ThemeID != themeID || it.DistinctID == "" || seenID[it.DistinctID] {
 			continue
 		}
 		seenID[it.DistinctID] = true
-		p, err := m.resolve(ctx, projectID, it.DistinctID, it.PersonID)
+		p, found, err := m.resolve(ctx, projectID, it.DistinctID, 0)
 		if err != nil {
-			return nil, err
+			return nil, 0, err
+		}
+		if !found {
+			unresolved++
 		}
 		if k := personKey(p.id, p.distinctID); !seen[k] {
 			seen[k] = true
 			out = append(out, p)
 		}
 	}
-	return out, nil
+	return out, unresolved, nil
 }
+
+// ResolveGrace is how long after a theme is done its notices wait for
+// every linked distinct id to be known to the event store (an item's
+// $feedback_submitted event still being loaded): the keys are per person,
+// so they are made once the persons are known. Past it, the unknown ones
+// are keyed by distinct id.
+const ResolveGrace = 10 * time.Minute
+
+// ErrPersonsPending says a theme's notices wait for their persons.
+var ErrPersonsPending = errors.New("linked persons not loaded yet")
 
 // CloseLoop schedules the notice of a done theme to everyone linked to
 // it, once per (theme, person), through the customers' channel, and marks
@@ -209,11 +237,14 @@ func (m *Messenger) CloseLoop(ctx context.Context, th meta.Theme) (int, error) {
 	case !errors.Is(err, meta.ErrNotFound):
 		return 0, err
 	}
-	persons, err := m.Linked(ctx, th.ProjectID, th.ID)
+	persons, unresolved, err := m.Linked(ctx, th.ProjectID, th.ID)
 	if err != nil {
 		return 0, err
 	}
 	now := m.now()
+	if unresolved > 0 && now.Before(th.UpdatedAt.Add(ResolveGrace)) {
+		return 0, fmt.Errorf("theme %d: %d distinct ids: %w", th.ID, unresolved, ErrPersonsPending)
+	}
 	copyOf := func(s string) string { return strings.ReplaceAll(s, "{{theme}}", th.Name) }
 	sends := make([]meta.Send, 0, len(persons))
 	for _, p := range persons {
@@ -318,7 +349,7 @@ func (m *Messenger) Alerts(ctx context.Context, p meta.Project) (int, error) {
 				variant, what = VariantSolve, "resolution"
 			}
 			sd, err := l.send(p.ID, m.PublicURL, message{key: key, variant: variant, trigger: triggerUUID("sla", p.ID, f.ID, c.Kind),
-				triggerEvent: TriggerSLA, distinctID: f.DistinctID, personID: f.PersonID, to: s.AlertsTo,
+				triggerEvent: TriggerSLA, distinctID: f.DistinctID, personID: sendPerson(f.PersonID, f.DistinctID), to: s.AlertsTo,
 				subject: fmt.Sprintf("SLA breach: %s of feedback #%d (%s)", what, f.ID, f.Priority),
 				body: fmt.Sprintf("Feedback #%d (%s priority, from %s) missed its %s target of %s business time, due %s.\n\n%s",
 					f.ID, f.Priority, f.DistinctID, what, c.Target, c.Due.In(sla.Hours.Loc).Format(time.RFC1123), clipName(f.Text)),
@@ -367,7 +398,7 @@ func (m *Messenger) Sweep(ctx context.Context, p meta.Project) error {
 	var errs []error
 	for _, th := range themes {
 		if th.Status == meta.FeedbackDone && th.MergedInto == 0 {
-			if _, err := m.CloseLoop(ctx, th); err != nil {
+			if _, err := m.CloseLoop(ctx, th); err != nil && !errors.Is(err, ErrPersonsPending) {
 				errs = append(errs, err)
 			}
 		}
