@@ -15,7 +15,7 @@ import (
 
 // Actions (PostHog's named event matchers) over the secret-key API:
 // /api/v1/actions, in the style of the cohorts'.
-func (s *Server) registerActions(mux *http.ServeMux) {
+func (s *Server) registerActions(mux *routeMux) {
 	mux.HandleFunc("GET /api/v1/actions", s.withProject(s.listActions))
 	mux.HandleFunc("POST /api/v1/actions", s.withProject(s.createAction))
 	mux.HandleFunc("GET /api/v1/actions/{id}", s.withProject(s.getAction))
@@ -188,7 +188,7 @@ func (s *Server) actionDef(ctx context.Context, projectID, id int64, field strin
 
 // registerUIActions mounts the web UI's action routes (web/API.md):
 // viewers list them and recent clicks, members change them.
-func (s *Server) registerUIActions(mux *http.ServeMux) {
+func (s *Server) registerUIActions(mux *routeMux) {
 	const p = "/ui/api/projects/{pid}"
 	viewer, member := meta.RoleViewer, meta.RoleMember
 	mux.HandleFunc("GET "+p+"/actions", s.withUIProject(viewer, func(w http.ResponseWriter, r *http.Request, _ *uiUser, pr meta.Project) { s.listActions(w, r, pr) }))

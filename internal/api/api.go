@@ -56,6 +56,9 @@ type Server struct {
 	// Campaigns configure the campaigns API and its click redirect.
 	Campaigns CampaignOptions
 
+	routes  routeTable   // routes.go
+	keyUses meta.KeyUses // personalkeys.go
+
 	logins failures
 	shares shareLimiter
 	// bootstrapKey, when set, proves the first admin too: serve prints one
@@ -67,7 +70,8 @@ type Server struct {
 func (s *Server) SetBootstrapKey(key string) { s.bootstrapKey.Store(&key) }
 
 // Register mounts the API routes on mux.
-func (s *Server) Register(mux *http.ServeMux) {
+func (s *Server) Register(httpMux *http.ServeMux) {
+	mux := &routeMux{mux: httpMux, s: s} // routes.go: records each route, audits admin actions
 	mux.HandleFunc("POST /api/v1/projects", s.admin(s.createProject))
 	mux.HandleFunc("GET /api/v1/projects", s.admin(s.listProjects))
 	mux.HandleFunc("POST /api/v1/admin/backup", s.admin(s.backupData)) // backup.go: snapshot of the embedded stack
@@ -88,6 +92,9 @@ func (s *Server) Register(mux *http.ServeMux) {
 	s.registerPrivacy(mux)     // privacy.go: person deletion jobs, exports, data retention
 	s.registerFeedbackSLA(mux) // feedback_sla.go: SLA view and settings, VoC channels (replies, close the loop, alerts)
 	s.registerHomeVoC(mux)     // home_voc.go: the top themes on the customer journey (UI home)
+	// personalkeys.go: personal API keys, the audit log
+	s.registerPersonalKeys(mux)
+	s.registerTwins(mux) // twins.go: the /api/v1 twins of UI routes
 	s.registerUI(mux)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, 200, map[string]string{"status": "ok"}) })
 	mux.HandleFunc("GET /readyz", s.readyz)
@@ -172,6 +179,7 @@ func (s *Server) admin(h http.HandlerFunc) http.HandlerFunc {
 			return
 		}
 		s.logins.release(ip)
+		setActor(r, 0, "admin_key", "") // audit.go
 		h(w, r)
 	}
 }
@@ -187,6 +195,12 @@ func (s *Server) withProject(h func(http.ResponseWriter, *http.Request, meta.Pro
 			writeError(w, http.StatusUnauthorized, "secret key required (Authorization: Bearer <secret key>)")
 			return
 		}
+		if meta.IsPersonalKey(key) { // personalkeys.go: a user's key, role capped by its scopes
+			if p, r, ok := s.personalProject(w, r, key); ok {
+				h(w, r, p)
+			}
+			return
+		}
 		p, err := s.Meta.ProjectBySecret(r.Context(), key)
 		if errors.Is(err, meta.ErrNotFound) {
 			writeError(w, http.StatusUnauthorized, "unknown secret key")
@@ -197,6 +211,7 @@ func (s *Server) withProject(h func(http.ResponseWriter, *http.Request, meta.Pro
 			writeError(w, http.StatusServiceUnavailable, "metadata store unavailable")
 			return
 		}
+		setActor(r, p.ID, "secret_key", "") // audit.go
 		h(w, r, p)
 	}
 }

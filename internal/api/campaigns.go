@@ -48,7 +48,7 @@ type CampaignOptions struct {
 // Campaigns (SPEC §6, package campaign) over the secret-key API
 // (/api/v1/campaigns) and the UI (/ui/api/projects/{pid}/campaigns:
 // viewers read, members change), and the public click redirect /c/{token}.
-func (s *Server) registerCampaigns(mux *http.ServeMux) {
+func (s *Server) registerCampaigns(mux *routeMux) {
 	viewer, member, admin := meta.RoleViewer, meta.RoleMember, meta.RoleAdmin
 	routes := []struct {
 		method, path, role string

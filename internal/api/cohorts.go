@@ -12,7 +12,7 @@ import (
 	"github.com/journey-dev/journey/internal/meta"
 )
 
-func (s *Server) registerCohorts(mux *http.ServeMux) {
+func (s *Server) registerCohorts(mux *routeMux) {
 	mux.HandleFunc("GET /api/v1/cohorts", s.withProject(s.listCohorts))
 	mux.HandleFunc("POST /api/v1/cohorts", s.withProject(s.createCohort))
 	mux.HandleFunc("GET /api/v1/cohorts/{id}", s.withProject(s.getCohort))

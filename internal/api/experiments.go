@@ -32,7 +32,7 @@ import (
 // or one it creates from its variants, inactive until it starts); its
 // results are computed from $feature_flag_called exposures while it
 // runs and frozen when it stops.
-func (s *Server) registerExperiments(mux *http.ServeMux) {
+func (s *Server) registerExperiments(mux *routeMux) {
 	viewer, member, admin := meta.RoleViewer, meta.RoleMember, meta.RoleAdmin
 	routes := []struct {
 		method, path, role string

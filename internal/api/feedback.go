@@ -49,7 +49,7 @@ const (
 	maxCSVBody    = 1 << 20 // the server's API body limit
 )
 
-func (s *Server) registerFeedback(mux *http.ServeMux) {
+func (s *Server) registerFeedback(mux *routeMux) {
 	viewer, member := meta.RoleViewer, meta.RoleMember
 	routes := []struct {
 		method, path, role string

@@ -57,7 +57,7 @@ type previewAnswer struct {
 	Warning     string         `json:"warning,omitempty"`
 }
 
-func (s *Server) registerFlagPreview(mux *http.ServeMux) {
+func (s *Server) registerFlagPreview(mux *routeMux) {
 	mux.HandleFunc("POST /api/v1/flags/preview", s.withProject(s.flagPreview))
 	mux.HandleFunc("POST /ui/api/projects/{pid}/flags/preview", s.withUIProject(meta.RoleViewer,
 		func(w http.ResponseWriter, r *http.Request, _ *uiUser, p meta.Project) { s.flagPreview(w, r, p) }))

@@ -21,7 +21,7 @@ import (
 // (/ui/api/projects/{pid}/flags: viewers read, members change). Bodies
 // are PostHog's flag JSON; answers are too, with id, version and who
 // changed it when.
-func (s *Server) registerFlags(mux *http.ServeMux) {
+func (s *Server) registerFlags(mux *routeMux) {
 	api := func(h flagHandler) http.HandlerFunc {
 		return s.withProject(func(w http.ResponseWriter, r *http.Request, p meta.Project) { h(w, r, p, 0) })
 	}

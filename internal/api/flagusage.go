@@ -15,7 +15,7 @@ import (
 // and the server SDKs send it when code reads a flag), per day and per
 // value — PostHog's "usage" tab. It is a trend over the project's events,
 // so it works on every event store.
-func (s *Server) registerFlagUsage(mux *http.ServeMux) {
+func (s *Server) registerFlagUsage(mux *routeMux) {
 	mux.HandleFunc("GET /api/v1/flags/{id}/usage", s.withProject(s.flagUsage))
 	mux.HandleFunc("GET /ui/api/projects/{pid}/flags/{id}/usage", s.withUIProject(meta.RoleViewer,
 		func(w http.ResponseWriter, r *http.Request, _ *uiUser, p meta.Project) { s.flagUsage(w, r, p) }))

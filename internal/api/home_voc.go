@@ -44,7 +44,7 @@ type homeTheme struct {
 	Placed     int64   `json:"placed"` // persons at some stage (the sum of furthest)
 }
 
-func (s *Server) registerHomeVoC(mux *http.ServeMux) {
+func (s *Server) registerHomeVoC(mux *routeMux) {
 	mux.HandleFunc("GET /ui/api/projects/{pid}/home/voc", s.withUIProject(meta.RoleViewer, s.homeVoC))
 }
 

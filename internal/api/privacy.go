@@ -24,7 +24,7 @@ import (
 // bytes of one; the margin keeps odd clients' ids findable).
 const maxDistinctIDParam = 1000
 
-func (s *Server) registerPrivacy(mux *http.ServeMux) {
+func (s *Server) registerPrivacy(mux *routeMux) {
 	key := func(h func(http.ResponseWriter, *http.Request, meta.Project, string)) http.HandlerFunc {
 		return s.withProject(func(w http.ResponseWriter, r *http.Request, p meta.Project) { h(w, r, p, "key") })
 	}

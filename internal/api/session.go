@@ -281,6 +281,7 @@ func (s *Server) withUser(h func(http.ResponseWriter, *http.Request, *uiUser)) h
 			writeError(w, http.StatusUnauthorized, "user no longer exists")
 			return
 		}
+		setActor(r, 0, "user:"+strconv.FormatInt(u.ID, 10), u.Email) // audit.go
 		h(w, r, &uiUser{User: u, CSRF: sess.CSRF})
 	}
 }
@@ -289,6 +290,7 @@ func (s *Server) withUser(h func(http.ResponseWriter, *http.Request, *uiUser)) h
 // one the user belongs to (404 otherwise, so other projects' existence does
 // not leak) with at least role need (403 otherwise).
 func (s *Server) withUIProject(need string, h func(http.ResponseWriter, *http.Request, *uiUser, meta.Project)) http.HandlerFunc {
+	s.routes.nextRole(need) // routes.go: the route registered next needs it
 	return s.withUser(func(w http.ResponseWriter, r *http.Request, u *uiUser) {
 		pid, err := strconv.ParseInt(r.PathValue("pid"), 10, 64)
 		if err != nil {
@@ -308,6 +310,7 @@ func (s *Server) withUIProject(need string, h func(http.ResponseWriter, *http.Re
 			writeError(w, http.StatusServiceUnavailable, "metadata store unavailable")
 			return
 		}
+		setActor(r, p.ID, "user:"+strconv.FormatInt(u.ID, 10), u.Email) // audit.go
 		if meta.RoleRank(role) < meta.RoleRank(need) {
 			writeError(w, http.StatusForbidden, "your role ("+role+") cannot do this; it needs "+need)
 			return

@@ -45,7 +45,7 @@ func (s *Server) settings(w http.ResponseWriter, r *http.Request, _ *uiUser, p m
 
 // registerSDKSettings mounts the browser SDK settings (meta.SettingSDK):
 // the API's, by secret key, and the UI's, for project admins.
-func (s *Server) registerSDKSettings(mux *http.ServeMux, uiProject string) {
+func (s *Server) registerSDKSettings(mux *routeMux, uiProject string) {
 	mux.HandleFunc("GET /api/v1/settings/sdk", s.withProject(s.getSDK))
 	mux.HandleFunc("PUT /api/v1/settings/sdk", s.withProject(s.putSDK))
 	mux.HandleFunc("PUT "+uiProject+"/settings/sdk", s.withUIProject(meta.RoleAdmin, func(w http.ResponseWriter, r *http.Request, _ *uiUser, p meta.Project) {

@@ -16,7 +16,7 @@ import (
 
 // The statistics calculator (secret key): the same engine experiments use,
 // on numbers the caller brings. The request and answer shapes are contract.
-func (s *Server) registerStats(mux *http.ServeMux) {
+func (s *Server) registerStats(mux *routeMux) {
 	mux.HandleFunc("POST /api/v1/stats/compare", s.withProject(statsCompare))
 	mux.HandleFunc("POST /api/v1/stats/srm", s.withProject(statsSRM))
 	mux.HandleFunc("POST /api/v1/stats/adjust", s.withProject(statsAdjust))

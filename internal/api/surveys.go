@@ -28,7 +28,7 @@ import (
 // read, members change), and the public list posthog-js asks for with the
 // project token (GET /api/surveys/?token=…), in PostHog's shape. Answers
 // to a survey are `survey sent` events; /results summarises them.
-func (s *Server) registerSurveys(mux *http.ServeMux) {
+func (s *Server) registerSurveys(mux *routeMux) {
 	viewer, member := meta.RoleViewer, meta.RoleMember
 	routes := []struct {
 		method, path, role string

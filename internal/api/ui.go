@@ -20,7 +20,7 @@ import (
 
 // registerUI mounts the web UI's API (web/API.md): session-authenticated,
 // project in the path, role-checked by withUIProject.
-func (s *Server) registerUI(mux *http.ServeMux) {
+func (s *Server) registerUI(mux *routeMux) {
 	const p = "/ui/api/projects/{pid}"
 	viewer, member, admin := meta.RoleViewer, meta.RoleMember, meta.RoleAdmin
 	mux.HandleFunc("GET /ui/api/status", s.uiStatus)

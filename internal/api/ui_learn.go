@@ -11,7 +11,7 @@ import (
 // preview (flagpreview.go, with its secret-key twin) and the project's
 // cohorts for the flag editor's cohort picker (the cohorts API has no UI
 // route of its own).
-func (s *Server) registerLearn(mux *http.ServeMux) {
+func (s *Server) registerLearn(mux *routeMux) {
 	s.registerFlagPreview(mux)
 	const p = "/ui/api/projects/{pid}"
 	mux.HandleFunc("GET "+p+"/cohorts", s.withUIProject(meta.RoleViewer,

@@ -2,9 +2,11 @@ package meta
 
 import (
 	"context"
+	"log/slog"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -155,4 +157,37 @@ type AuditStore interface {
 	// Audit lists a project's entries newest first: those with an id below
 	// before (0: from the newest), at most limit (1..MaxAuditPage).
 	Audit(ctx context.Context, projectID, before int64, limit int) ([]AuditEntry, error)
+}
+
+// KeyUses throttles the recording of keys' last use to once a minute per
+// key in this process (TouchPersonalKey's own condition does across
+// replicas), so a busy key costs no write per request. The table is
+// bounded: when full it starts again, which costs at most one more write
+// per key. The zero value is ready.
+type KeyUses struct {
+	mu   sync.Mutex
+	last map[int64]time.Time
+}
+
+const maxKeyUses = 10_000
+
+// Touch records a use of key id now, unless this process did within the
+// minute. A failure is logged: a request is not refused for it.
+func (k *KeyUses) Touch(ctx context.Context, m PersonalKeyStore, id int64) {
+	now := time.Now()
+	k.mu.Lock()
+	if k.last == nil || len(k.last) >= maxKeyUses {
+		k.last = map[int64]time.Time{}
+	}
+	due := now.Sub(k.last[id]) >= time.Minute
+	if due {
+		k.last[id] = now
+	}
+	k.mu.Unlock()
+	if !due {
+		return
+	}
+	if err := m.TouchPersonalKey(ctx, id, now); err != nil {
+		slog.Warn("cannot record a personal key's use", "key", id, "err", err)
+	}
 }

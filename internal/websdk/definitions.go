@@ -132,6 +132,12 @@ func (h *Handler) definitions(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	secret := bearerToken(r)
+	if meta.IsPersonalKey(secret) { // personalkeys.go: a user's key with the flags:definitions (or read) scope
+		if p, ok := h.personalProject(w, r, secret); ok {
+			h.serveDefinitions(w, r, p)
+		}
+		return
+	}
 	if secret != "" && !isSecretKey(secret) {
 		writeJSON(w, http.StatusUnauthorized, map[string]string{"type": "authentication_error", "code": "authentication_failed",
 			"detail": "not a secret key: Authorization: Bearer <secret key> (the project token goes in ?token=)", "error": "not a secret key"})
@@ -158,6 +164,11 @@ func (h *Handler) definitions(w http.ResponseWriter, r *http.Request) {
 			"detail": "the secret key is not one of this project token's project", "error": "token and secret key of different projects"})
 		return
 	}
+	h.serveDefinitions(w, r, p)
+}
+
+// serveDefinitions answers project p's definitions.
+func (h *Handler) serveDefinitions(w http.ResponseWriter, r *http.Request, p meta.Project) {
 	body, etag, err := h.svc.Definitions(r.Context(), p.ID)
 	if err != nil {
 		slog.Warn("cannot build flag definitions", "project", p.ID, "err", err)

@@ -42,6 +42,8 @@ type Handler struct {
 	settings *settingsCache
 	surveys  *surveysCache // surveys.go
 	secrets  *secretCache
+	keys     meta.Store // personalkeys.go: personal API keys
+	keyUses  meta.KeyUses
 	svc      *flagserve.Service
 	mux      *http.ServeMux
 	now      func() time.Time
@@ -80,7 +82,7 @@ func routes() []string {
 // resolved by m (cached too).
 func NewHandler(p Projects, m meta.Store, opts ...Option) *Handler {
 	h := &Handler{projects: p, settings: newSettingsCache(m, settingsTTL, maxCachedSettings), surveys: newSurveysCache(m, settingsTTL, maxCachedSettings),
-		secrets: newSecretCache(m), now: time.Now}
+		secrets: newSecretCache(m), keys: m, now: time.Now}
 	for _, o := range opts {
 		o(h)
 	}
