@@ -214,6 +214,7 @@ func openSQL(path string) (*sql.DB, error) {
 func generate(ctx context.Context, path string, o QueryOptions, n int, logf func(string, ...any)) (*duckStore, error) {
 	os.Remove(path) // a fresh file: --dir may hold an earlier run's
 	os.Remove(path + ".wal")
+	os.RemoveAll(path + ".jidx") // an earlier run's journey index
 	st, err := duckdb.Open(path, duckdb.Options{Threads: o.Threads, AllowExternalAccess: true})
 	if err != nil {
 		return nil, err

@@ -66,6 +66,10 @@ type Options struct {
 	MergeRuns int
 	// NoBackground runs merges only when Merge is called (tests).
 	NoBackground bool
+	// StoreID names the event store the index belongs to: an index whose
+	// manifest names another (a new database file beside an old index)
+	// opens empty, to be rebuilt.
+	StoreID string
 }
 
 // Index is the journey index of every project of one event store.
@@ -550,6 +554,7 @@ func appendFile(path string, at int64, b []byte) error {
 // manifest is the index's table of contents.
 type manifest struct {
 	Version    int               `json:"version"`
+	StoreID    string            `json:"store_id"`
 	Checkpoint uint64            `json:"checkpoint"`
 	NextSeq    uint64            `json:"next_seq"`
 	Projects   []projectManifest `json:"projects"`
@@ -569,7 +574,7 @@ const manifestName = "MANIFEST"
 // writeManifest writes the manifest (one JSON line, then its CRC-32C) and
 // removes the files it no longer names; ix.mu is held.
 func (ix *Index) writeManifest(checkpoint uint64) error {
-	m := manifest{Version: 1, Checkpoint: checkpoint, NextSeq: ix.nextSeq}
+	m := manifest{Version: 1, StoreID: ix.opts.StoreID, Checkpoint: checkpoint, NextSeq: ix.nextSeq}
 	keep := map[string]bool{}
 	for _, p := range ix.projects {
 		pm := projectManifest{ID: p.id, Names: p.namesKept, NamesBytes: p.namesBytes, Persons: p.personsKept, PersonsBytes: p.personsBytes}
@@ -636,6 +641,9 @@ func (ix *Index) load() error {
 	var m manifest
 	if err := json.Unmarshal(line, &m); err != nil || m.Version != 1 {
 		return fmt.Errorf("cannot read journey index manifest: %v (version %d)", err, m.Version)
+	}
+	if m.StoreID != ix.opts.StoreID {
+		return fmt.Errorf("cannot use journey index: it belongs to event store %q, not %q", m.StoreID, ix.opts.StoreID)
 	}
 	keep := map[string]bool{manifestName: true}
 	for _, pm := range m.Projects {

@@ -73,7 +73,11 @@ func (s *Store) openJourneyIndex(path string, opts Options) error {
 	if dir == "" && path != "" {
 		dir = path + ".jidx"
 	}
-	ix, err := journeyidx.Open(journeyidx.Options{Dir: dir, FlushEvents: journeyIndexFlushEvents})
+	storeID, err := s.storeID()
+	if err != nil {
+		return err
+	}
+	ix, err := journeyidx.Open(journeyidx.Options{Dir: dir, FlushEvents: journeyIndexFlushEvents, StoreID: storeID})
 	if ix == nil {
 		return err
 	}
@@ -95,6 +99,22 @@ func (s *Store) openJourneyIndex(path string, opts Options) error {
 		s.startRebuild()
 	}
 	return nil
+}
+
+// storeID is the database's own random id (made once), which the index's
+// manifest records: an index beside a new or replaced database file is
+// not that database's.
+func (s *Store) storeID() (string, error) {
+	ctx := context.Background()
+	if _, err := s.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS journey_store_id (id INTEGER PRIMARY KEY, store_id VARCHAR NOT NULL);
+		INSERT INTO journey_store_id SELECT 1, uuid()::VARCHAR WHERE NOT EXISTS (SELECT 1 FROM journey_store_id)`); err != nil {
+		return "", fmt.Errorf("cannot make the store id: %w", err)
+	}
+	var id string
+	if err := s.db.QueryRowContext(ctx, `SELECT store_id FROM journey_store_id WHERE id = 1`).Scan(&id); err != nil {
+		return "", fmt.Errorf("cannot read the store id: %w", err)
+	}
+	return id, nil
 }
 
 // journeyIndexConsistent says whether the index covers exactly the

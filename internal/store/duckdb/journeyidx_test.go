@@ -221,6 +221,50 @@ func TestJourneyIndexReopen(t *testing.T) {
 	data[len(data)/3] ^= 0xff
 	os.WriteFile(segs[0], data, 0o644)
 	check("segment damaged", 1)
+
+}
+
+// TestJourneyIndexNewDatabase: a new database file beside an old index,
+// both at checkpoint 0 with as many events (written behind the store's
+// back, as the bench does): the index is not the new database's, so it is
+// rebuilt, never read for it.
+func TestJourneyIndexNewDatabase(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "events.duckdb")
+	insert := func(s *Store, name string) {
+		t.Helper()
+		if _, err := s.db.Exec(`INSERT INTO events SELECT 1, uuid(), ?, 'd' || (i % 50), i % 50, TIMESTAMP '2026-01-05' + INTERVAL (i) MINUTE, '{}', now() FROM range(1000) t(i)`, name); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	insert(a, "view")
+	if err := a.RebuildJourneyIndex(ctx); err != nil {
+		t.Fatal(err)
+	}
+	a.Close()
+	os.Remove(path)
+	os.Remove(path + ".wal")
+	b, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if err := b.WaitJourneyIndex(ctx); err != nil {
+		t.Fatal(err)
+	}
+	insert(b, "cart")
+	q := &insight.Funnel{Steps: []insight.FunnelStep{{Event: "view"}, {Event: "cart"}}, Window: "1d", Range: insight.Range{From: day0, To: day0.AddDate(0, 0, 2)}}
+	if err := q.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	res, err := b.Funnel(ctx, 1, time.UTC, q)
+	if err != nil || res.Steps[0].Count != 0 {
+		t.Fatalf("the new database has no view events: %v, %+v", err, res.Steps)
+	}
 }
 
 // TestJourneyIndexRetentionTrends: retention (both modes, every period)
