@@ -61,6 +61,8 @@ func benchCampaigns(args []string) error {
 	fmt.Printf("\njourney bench campaigns %s (%d cores)\n", strings.Join(args, " "), res.Cores)
 	fmt.Printf("trigger → scheduled: p50 %.1f ms, p99 %.1f ms (target p99 < 1000 ms), max %.1f ms at %.0f trigger events/s for %s (%d triggers, %d failed requests)\n",
 		res.ScheduledP50MS, res.ScheduledP99MS, res.ScheduledMaxMS, res.AchievedRate, o.For, res.Triggers, res.CaptureErrors)
+	fmt.Printf("  load client: %d /batch/ requests at once from %d loopback addresses (within capture's per-client limit; %d retried after 429/503)\n",
+		res.InFlight, res.LoadClients, res.CaptureRetries)
 	fmt.Printf("sender: %.0f webhook deliveries/s to a verifying loopback receiver (target ≥ 2000 on 2 cores); %d messages, %d raw deliveries, %d bad\n",
 		res.DeliveriesPerS, res.Sends, res.Receiver.Raw, res.Receiver.Bad)
 	if res.Pending > 0 {

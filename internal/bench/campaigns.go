@@ -7,18 +7,22 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"runtime"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/google/uuid"
 	_ "modernc.org/sqlite" // the server's metadata file, read beside it
 
+	"github.com/journey-dev/journey/internal/capture"
 	"github.com/journey-dev/journey/internal/channel"
 	"github.com/journey-dev/journey/internal/meta"
 	"github.com/journey-dev/journey/internal/meta/sqlite"
@@ -39,11 +43,17 @@ type CampaignsOptions struct {
 
 // CampaignsResult is the contract output of `journey bench campaigns --json`.
 type CampaignsResult struct {
-	Rate             int     `json:"rate"`
-	AchievedRate     float64 `json:"achieved_rate"`
-	Triggers         int     `json:"triggers"`
-	CaptureErrors    int     `json:"capture_errors"`
-	CaptureRetries   int     `json:"capture_retries"` // requests answered 429 or 503 and sent again
+	Rate           int     `json:"rate"`
+	AchievedRate   float64 `json:"achieved_rate"`
+	Triggers       int     `json:"triggers"`
+	CaptureErrors  int     `json:"capture_errors"`
+	CaptureRetries int     `json:"capture_retries"` // requests answered 429 or 503 and sent again
+	// LoadClients is how many client addresses the load client sends
+	// from (loopback addresses 127.0.0.1 …), InFlight how many requests
+	// it has open at once: within capture's per-client limit, so that the
+	// engine, not the limiter, is measured.
+	LoadClients      int     `json:"load_clients"`
+	InFlight         int     `json:"in_flight"`
 	ScheduledP50MS   float64 `json:"scheduled_p50_ms"`
 	ScheduledP99MS   float64 `json:"scheduled_p99_ms"`
 	ScheduledMaxMS   float64 `json:"scheduled_max_ms"`
@@ -168,8 +178,11 @@ func Campaigns(ctx context.Context, o CampaignsOptions, logf func(string, ...any
 
 	// (a) Triggers at Rate, open loop; each one's 200 against its send's
 	// created time.
-	logf("(a) %d trigger events/s for %s in batches of %d from %d persons", o.Rate, o.For, o.Batch, o.Persons)
-	acks, errs, retries, achieved := sendTriggers(srv.URL, token, o)
+	clients := loadClients(srv.URL)
+	res.LoadClients, res.InFlight = len(clients), len(clients)*perClientInFlight
+	logf("(a) %d trigger events/s for %s in /batch/ requests of %d from %d persons; load client: %d requests at once from %d loopback addresses, %d each (capture admits %d per client)",
+		o.Rate, o.For, o.Batch, o.Persons, res.InFlight, len(clients), perClientInFlight, capture.DefaultClientBodies)
+	acks, errs, retries, achieved := sendTriggers(srv.URL, token, o, clients)
 	res.Triggers, res.CaptureErrors, res.CaptureRetries, res.AchievedRate = len(acks), errs, retries, achieved
 	lat, err := scheduledLatency(db, cid, acks, 10*time.Minute)
 	if err != nil {
@@ -252,7 +265,7 @@ func pendingPhase(srv *Server, dir string, db *sql.DB, cid int64, rc *Receiver, 
 				PersonID: int64(10_000_000 + i), DistinctID: "held-" + strconv.Itoa(i), Variant: "plain", TriggerUUID: uuid.NewString(),
 				Channel: "webhook", DueAt: at, Payload: p})
 		}
-		if _, err := m.ScheduleSends(context.Background(), batch); err != nil {
+		if err := scheduleRetrying(m, batch); err != nil {
 			return err
 		}
 	}
@@ -269,9 +282,49 @@ func pendingPhase(srv *Server, dir string, db *sql.DB, cid int64, rc *Receiver, 
 	return nil
 }
 
+// perClientInFlight is how many requests the load client has open at once
+// per client address: half of capture's per-client limit, so that a
+// client is never refused for its count of bodies in flight.
+const perClientInFlight = capture.DefaultClientBodies / 2
+
+// loadClients are the HTTP clients of the load client: on a loopback
+// server, one per address 127.0.0.1 … 127.0.0.8 (all of 127/8 is the
+// machine's own), each a client identity of its own for capture's
+// per-client limits; one client elsewhere.
+func loadClients(base string) []*http.Client {
+	n := 1
+	if u, err := url.Parse(base); err == nil && strings.HasPrefix(u.Hostname(), "127.") {
+		n = 8
+	}
+	out := make([]*http.Client, n)
+	for i := range out {
+		d := &net.Dialer{Timeout: 5 * time.Second}
+		if n > 1 {
+			d.LocalAddr = &net.TCPAddr{IP: net.IPv4(127, 0, 0, byte(i+1))}
+		}
+		out[i] = &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DialContext: d.DialContext,
+			MaxIdleConnsPerHost: perClientInFlight}}
+	}
+	return out
+}
+
+// scheduleRetrying schedules a batch of sends beside the running server,
+// again while SQLite answers busy: the server's writes can hold the file
+// past the busy timeout on a loaded machine.
+func scheduleRetrying(m meta.Store, batch []meta.Send) error {
+	for attempt := 0; ; attempt++ {
+		_, err := m.ScheduleSends(context.Background(), batch)
+		if err == nil || attempt == 20 || !strings.Contains(err.Error(), "SQLITE_BUSY") {
+			return err
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
 // sendTriggers sends o.Rate trigger events a second for o.For, open loop,
-// and returns each acknowledged trigger's uuid with the time of its 200.
-func sendTriggers(base, token string, o CampaignsOptions) (map[string]time.Time, int, int, float64) {
+// perClientInFlight requests at a time from each client, and returns each
+// acknowledged trigger's uuid with the time of its 200.
+func sendTriggers(base, token string, o CampaignsOptions, clients []*http.Client) (map[string]time.Time, int, int, float64) {
 	perTick := max(1, o.Batch)
 	interval := time.Duration(float64(time.Second) * float64(perTick) / float64(o.Rate))
 	ticks := int(o.For / interval)
@@ -280,9 +333,9 @@ func sendTriggers(base, token string, o CampaignsOptions) (map[string]time.Time,
 	var mu sync.Mutex
 	acks := make(map[string]time.Time, ticks*perTick)
 	errs, retries := 0, 0
-	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 256}}
 	var wg sync.WaitGroup
-	for range 64 {
+	for w := range len(clients) * perClientInFlight {
+		client := clients[w%len(clients)]
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -290,8 +343,8 @@ func sendTriggers(base, token string, o CampaignsOptions) (map[string]time.Time,
 				body := triggerBody(token, j.evs)
 				var resp *http.Response
 				var err error
-				// A 429 (this client's share of the server's request
-				// bodies) or 503 is retried, as SDKs do: the trigger's
+				// A 429 or 503 (still possible: the memory share, a
+				// full loader) is retried, as SDKs do: the trigger's
 				// time is its 200's.
 				for attempt := 0; ; attempt++ {
 					resp, err = client.Post(base+"/batch/", "application/json", bytes.NewReader(body))

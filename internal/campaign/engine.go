@@ -546,17 +546,51 @@ type resolved struct {
 // Process applies entries the loader has applied: it schedules the sends
 // their trigger events call for and cancels those their goal events make
 // pointless. It is idempotent (keys), so entries may be processed again.
+//
+// The persons of every trigger and goal event of the entries are resolved
+// first, per project in one event-store query (PersonsByDistinctIDs):
+// one lookup per event was what bounded the engine's rate (issue 15,
+// performance).
 func (e *Engine) Process(ctx context.Context, entries []eventlog.Entry) error {
 	b := &batch{e: e, ctx: ctx, now: e.cfg.Now(), persons: map[personKey]*resolved{}, last: map[[2]int64]time.Time{}}
-	for _, en := range entries {
-		if err := b.entry(en.Batch); err != nil {
+	views := make([]*entryView, len(entries))
+	wanted := map[int64][]string{}
+	for i, en := range entries {
+		v, err := b.view(en.Batch)
+		if err != nil {
 			return err
+		}
+		views[i] = v
+		if v != nil {
+			wanted[en.Batch.ProjectID] = v.persons(en.Batch, wanted[en.Batch.ProjectID])
+		}
+	}
+	for projectID, ids := range wanted {
+		if err := b.resolveAll(projectID, ids); err != nil {
+			return err
+		}
+	}
+	for i, en := range entries {
+		if views[i] != nil {
+			if err := b.entry(en.Batch, views[i]); err != nil {
+				return err
+			}
 		}
 	}
 	return b.flush()
 }
 
-func (b *batch) entry(rb event.RawBatch) error {
+// entryView is what one log entry's project has for the engine: its
+// active triggers and goals by event, time zone and control group.
+type entryView struct {
+	triggers, goals map[string][]*Live
+	loc             *time.Location
+	control         float64
+}
+
+// view reads the campaigns of an entry's project as of its newest event;
+// nil when the project has no triggers or goals (or no longer exists).
+func (b *batch) view(rb event.RawBatch) (*entryView, error) {
 	var newest time.Time
 	for i := range rb.Events {
 		if r := rb.Events[i].ReceivedAt; r.After(newest) {
@@ -566,16 +600,60 @@ func (b *batch) entry(rb event.RawBatch) error {
 	pc, err := b.e.cfg.Campaigns.fresh(b.ctx, rb.ProjectID, newest)
 	if err != nil {
 		if errors.Is(err, meta.ErrNotFound) {
-			return nil // no such project: nothing to trigger
+			return nil, nil // no such project: nothing to trigger
 		}
-		return fmt.Errorf("cannot read the campaigns of project %d: %w", rb.ProjectID, err)
+		return nil, fmt.Errorf("cannot read the campaigns of project %d: %w", rb.ProjectID, err)
 	}
 	pc.mu.Lock()
-	triggers, goals, loc, control := pc.triggers, pc.goals, pc.loc, pc.control
+	v := &entryView{triggers: pc.triggers, goals: pc.goals, loc: pc.loc, control: pc.control}
 	pc.mu.Unlock()
-	if len(triggers) == 0 && len(goals) == 0 {
-		return nil
+	if len(v.triggers) == 0 && len(v.goals) == 0 {
+		return nil, nil
 	}
+	return v, nil
+}
+
+// persons appends the distinct ids of the entry's events that a trigger
+// or goal may need resolved.
+func (v *entryView) persons(rb event.RawBatch, ids []string) []string {
+	for i := range rb.Events {
+		ev := &rb.Events[i]
+		if ev.NoPerson || ev.DistinctID == "" || (len(v.triggers[ev.Event]) == 0 && len(v.goals[ev.Event]) == 0) {
+			continue
+		}
+		ids = append(ids, ev.DistinctID)
+	}
+	return ids
+}
+
+// resolveAll resolves a project's distinct ids into the batch's persons,
+// MaxDistinctIDs per query; ids not found are remembered as such.
+func (b *batch) resolveAll(projectID int64, ids []string) error {
+	todo := make([]string, 0, len(ids))
+	for _, id := range ids {
+		k := personKey{projectID, id}
+		if _, ok := b.persons[k]; !ok {
+			b.persons[k] = nil // queued; filled below
+			todo = append(todo, id)
+		}
+	}
+	for len(todo) > 0 {
+		n := min(len(todo), store.MaxDistinctIDs)
+		found, err := b.e.cfg.Events.PersonsByDistinctIDs(b.ctx, projectID, todo[:n])
+		if err != nil {
+			return fmt.Errorf("cannot resolve %d distinct ids of project %d: %w", n, projectID, err)
+		}
+		for _, id := range todo[:n] {
+			r, ok := found[id]
+			b.persons[personKey{projectID, id}] = &resolved{person: r.Person, found: ok, ids: r.DistinctIDs}
+		}
+		todo = todo[n:]
+	}
+	return nil
+}
+
+func (b *batch) entry(rb event.RawBatch, v *entryView) error {
+	triggers, goals, loc, control := v.triggers, v.goals, v.loc, v.control
 	for i := range rb.Events {
 		ev := &rb.Events[i]
 		ts, gs := triggers[ev.Event], goals[ev.Event]
@@ -615,7 +693,7 @@ func decodeProps(raw json.RawMessage) map[string]any {
 
 func (b *batch) person(projectID int64, distinctID string) (*resolved, error) {
 	k := personKey{projectID, distinctID}
-	if r, ok := b.persons[k]; ok {
+	if r := b.persons[k]; r != nil {
 		return r, nil
 	}
 	p, ids, err := b.e.cfg.Events.PersonByDistinctID(b.ctx, projectID, distinctID)

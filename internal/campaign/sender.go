@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -63,11 +64,14 @@ type SenderConfig struct {
 	// Lease is how long a claim holds (default 2 min: longer than an
 	// attempt's timeout); Poll how often an idle sender looks for due
 	// sends (default 200 ms); Batch how many it claims at once (default
-	// 100) and Workers how many it sends at once (default 32).
+	// 500), Workers how many it sends at once (default 64) and PerHost
+	// how many of those may go to one destination host at once (default
+	// 32).
 	Lease   time.Duration
 	Poll    time.Duration
 	Batch   int
 	Workers int
+	PerHost int
 	// Now is the clock (time.Now when nil).
 	Now func() time.Time
 }
@@ -80,6 +84,10 @@ type Sender struct {
 	mu       sync.Mutex
 	senders  map[int64]senderEntry // campaign id → its channel's sender at a version
 	nextSlot map[int64]time.Time   // campaign id → the next send its rate allows
+	// laterSlot: campaign id → when the next send deferred by the rate
+	// comes back.
+	laterSlot map[int64]time.Time
+	hosts     map[string]*hostSlots // destination host → its sends in flight
 }
 
 type senderEntry struct {
@@ -96,11 +104,14 @@ func NewSender(cfg SenderConfig) *Sender {
 		cfg.Poll = 200 * time.Millisecond
 	}
 	if cfg.Batch <= 0 {
-		cfg.Batch = 100
+		cfg.Batch = 500
 	}
 	cfg.Batch = min(cfg.Batch, meta.MaxSendBatch)
 	if cfg.Workers <= 0 {
-		cfg.Workers = 32
+		cfg.Workers = 64
+	}
+	if cfg.PerHost <= 0 {
+		cfg.PerHost = 32
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -108,7 +119,8 @@ func NewSender(cfg SenderConfig) *Sender {
 	if cfg.Campaigns == nil {
 		cfg.Campaigns = &Campaigns{Meta: cfg.Meta}
 	}
-	return &Sender{cfg: cfg, wake: make(chan struct{}, 1), senders: map[int64]senderEntry{}, nextSlot: map[int64]time.Time{}}
+	return &Sender{cfg: cfg, wake: make(chan struct{}, 1), senders: map[int64]senderEntry{}, nextSlot: map[int64]time.Time{},
+		laterSlot: map[int64]time.Time{}, hosts: map[string]*hostSlots{}}
 }
 
 // Wake makes an idle sender look for due sends at once.
@@ -142,26 +154,200 @@ func (s *Sender) Run(ctx context.Context) error {
 }
 
 // RunOnce claims one batch of due sends and handles them; it returns how
-// many it claimed.
+// many it claimed. The batch is handled as one round (issue 15,
+// performance): its persons resolved in one event-store query per
+// project, its messages sent by a bounded pool of workers (at most
+// PerHost to one host), and its outcomes written as they come, a few
+// dozen at a time (flushRows, flushEvery): their events emitted in one
+// batch per project, then the outcomes in one CompleteSends. A send's
+// events are durable in the log before its outcome is written, as
+// before; whatever fails in between leaves the send to its lease, to be
+// sent again under the same key.
 func (s *Sender) RunOnce(ctx context.Context) (int, error) {
 	sends, err := s.cfg.Meta.ClaimDueSends(ctx, s.cfg.Owner, s.cfg.Now(), s.cfg.Lease, s.cfg.Batch)
 	if err != nil {
 		return 0, err
 	}
-	sem := make(chan struct{}, s.cfg.Workers)
+	if len(sends) == 0 {
+		return 0, nil
+	}
+	r := &round{s: s, persons: map[personKey]*resolved{}, done: make(chan roundOutcome, len(sends))}
+	r.resolve(ctx, sends)
+	flushed := make(chan struct{})
+	go func() {
+		defer close(flushed)
+		r.flusher(context.WithoutCancel(ctx))
+	}()
+	work := make(chan meta.Send)
 	var wg sync.WaitGroup
-	for _, sd := range sends {
-		sem <- struct{}{}
+	for range min(s.cfg.Workers, len(sends)) {
 		wg.Add(1)
 		go func() {
-			defer func() { <-sem; wg.Done() }()
-			if err := s.handle(ctx, sd); err != nil && !errors.Is(err, meta.ErrNotClaimed) {
-				slog.Warn("campaign sender: send left to its lease", "send", sd.ID, "key", sd.Key, "err", err)
+			defer wg.Done()
+			for sd := range work {
+				if err := s.handle(ctx, r, sd); err != nil && !errors.Is(err, meta.ErrNotClaimed) {
+					slog.Warn("campaign sender: send left to its lease", "send", sd.ID, "key", sd.Key, "err", err)
+				}
 			}
 		}()
 	}
+	for _, sd := range sends {
+		work <- sd
+	}
+	close(work)
 	wg.Wait()
+	close(r.done)
+	<-flushed
 	return len(sends), nil
+}
+
+// Outcomes are written once flushRows wait, or flushEvery after the first
+// of them: a kill loses (re-sends) at most about that much.
+const (
+	flushRows  = 100
+	flushEvery = 20 * time.Millisecond
+)
+
+// round is the work of one RunOnce: the claim's persons, and the
+// outcomes its sends end with, on their way to the flusher.
+type round struct {
+	s       *Sender
+	persons map[personKey]*resolved // read-only once the workers start
+	done    chan roundOutcome       // room for every send of the round
+}
+
+type roundOutcome struct {
+	sd      meta.Send
+	outcome meta.SendOutcome
+	events  []event.Event                   // emitted before the outcome is written
+	after   func(ctx context.Context) error // once the outcome is written (a disabled destination)
+}
+
+// resolve reads the persons behind the claim's distinct ids, per project
+// and MaxDistinctIDs at a time; a project whose read fails is left to
+// handle's one-by-one reads.
+func (r *round) resolve(ctx context.Context, sends []meta.Send) {
+	ids := map[int64][]string{}
+	for _, sd := range sends {
+		k := personKey{sd.ProjectID, sd.DistinctID}
+		if _, ok := r.persons[k]; !ok {
+			r.persons[k] = nil
+			ids[sd.ProjectID] = append(ids[sd.ProjectID], sd.DistinctID)
+		}
+	}
+	for projectID, list := range ids {
+		for len(list) > 0 {
+			n := min(len(list), store.MaxDistinctIDs)
+			found, err := r.s.cfg.Events.PersonsByDistinctIDs(ctx, projectID, list[:n])
+			if err != nil {
+				slog.Warn("campaign sender: cannot resolve the persons of a claim; one by one", "project", projectID, "err", err)
+				break
+			}
+			for _, id := range list[:n] {
+				p, ok := found[id]
+				r.persons[personKey{projectID, id}] = &resolved{person: p.Person, found: ok, ids: p.DistinctIDs}
+			}
+			list = list[n:]
+		}
+	}
+}
+
+// end records how a send ends, or waits again, with the events to emit
+// first.
+func (r *round) end(sd meta.Send, o meta.SendOutcome, after func(context.Context) error, evs ...event.Event) {
+	o.ID = sd.ID
+	r.done <- roundOutcome{sd: sd, outcome: o, events: evs, after: after}
+}
+
+// flusher writes the round's outcomes as they come, flushRows or
+// flushEvery at a time, until the round ends.
+func (r *round) flusher(ctx context.Context) {
+	var batch []roundOutcome
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	for {
+		select {
+		case o, ok := <-r.done:
+			if !ok {
+				r.flush(ctx, batch)
+				return
+			}
+			if batch = append(batch, o); len(batch) == 1 {
+				timer.Reset(flushEvery)
+			}
+			if len(batch) < flushRows {
+				continue
+			}
+		case <-timer.C:
+		}
+		timer.Stop()
+		r.flush(ctx, batch)
+		batch = batch[:0]
+	}
+}
+
+// flush emits a batch's events, one log batch per project, then writes
+// the outcomes whose events are durable in one CompleteSends, then runs
+// what waits on them. What it cannot write is left to the sends' leases.
+// The writes outlive the run's ctx, bounded, so that a shutdown does not
+// leave delivered messages uncompleted.
+func (r *round) flush(ctx context.Context, batch []roundOutcome) {
+	if len(batch) == 0 {
+		return
+	}
+	s := r.s
+	ctx, cancel := context.WithTimeout(ctx, bookkeeping)
+	defer cancel()
+	events := map[int64][]event.Event{}
+	for _, o := range batch {
+		events[o.sd.ProjectID] = append(events[o.sd.ProjectID], o.events...)
+	}
+	emitted := map[int64]bool{}
+	for projectID, evs := range events {
+		if err := s.emitBatch(ctx, projectID, evs); err != nil {
+			slog.Warn("campaign sender: sends left to their lease", "project", projectID, "events", len(evs), "err", err)
+			continue
+		}
+		emitted[projectID] = true
+	}
+	outcomes := make([]meta.SendOutcome, 0, len(batch))
+	for _, o := range batch {
+		if len(o.events) == 0 || emitted[o.sd.ProjectID] {
+			outcomes = append(outcomes, o.outcome)
+		}
+	}
+	applied := map[int64]bool{}
+	for len(outcomes) > 0 {
+		n := min(len(outcomes), meta.MaxSendBatch)
+		ids, err := s.cfg.Meta.CompleteSends(ctx, s.cfg.Owner, outcomes[:n])
+		if err != nil {
+			slog.Warn("campaign sender: cannot write the outcomes of sends; left to their lease", "sends", n, "err", err)
+		}
+		for _, id := range ids {
+			applied[id] = true
+		}
+		outcomes = outcomes[n:]
+	}
+	for _, o := range batch {
+		if o.after == nil || !applied[o.sd.ID] {
+			continue
+		}
+		if err := o.after(ctx); err != nil {
+			slog.Warn("campaign sender: cannot disable a destination", "send", o.sd.ID, "key", o.sd.Key, "err", err)
+		}
+	}
+}
+
+// person is the send's person now, by its distinct id, from the round's
+// read (or read now when the round's failed).
+func (r *round) person(ctx context.Context, sd meta.Send) (store.Person, []string, bool, error) {
+	if p := r.persons[personKey{sd.ProjectID, sd.DistinctID}]; p != nil {
+		if !p.found {
+			return store.Person{ID: sd.PersonID}, nil, false, nil
+		}
+		return p.person, p.ids, true, nil
+	}
+	return r.s.resolve(ctx, sd)
 }
 
 // eventNS is the namespace of the emitted events' uuids: one per key and
@@ -198,18 +384,24 @@ func MessageEvent(name string, sd meta.Send, p Payload, at time.Time, extra map[
 // run's ctx, so a shutdown does not leave a delivered message uncompleted.
 const bookkeeping = 15 * time.Second
 
-func (s *Sender) handle(ctx context.Context, sd meta.Send) error {
+// handle decides what becomes of one claimed send and sends it; its
+// outcome goes to the round (written by flush), and only the reads and
+// the rare writes a decision needs (a merged person's sends moved) are
+// made here.
+func (s *Sender) handle(ctx context.Context, r *round, sd meta.Send) error {
 	bk, cancel := context.WithTimeout(context.WithoutCancel(ctx), bookkeeping)
 	defer cancel()
 	now := s.cfg.Now()
 	m := s.cfg.Meta
 	cancelSend := func(reason string) error {
 		senderCancelled.Inc()
-		return m.CompleteSend(bk, sd.ID, s.cfg.Owner, meta.SendCancelled, time.Time{}, reason)
+		r.end(sd, meta.SendOutcome{State: meta.SendCancelled, LastError: reason}, nil)
+		return nil
 	}
 	deferTo := func(at time.Time) error {
 		senderDeferred.Inc()
-		return m.DeferSend(bk, sd.ID, s.cfg.Owner, at)
+		r.end(sd, meta.SendOutcome{State: meta.SendPending, NextAttemptAt: at}, nil)
+		return nil
 	}
 	l, loc, err := s.cfg.Campaigns.Get(bk, sd.ProjectID, sd.CampaignID)
 	if errors.Is(err, meta.ErrNotFound) {
@@ -227,12 +419,12 @@ func (s *Sender) handle(ctx context.Context, sd meta.Send) error {
 	}
 	p, err := ParsePayload(sd.Payload)
 	if err != nil {
-		return s.fail(bk, sd, p, now, "bad payload: "+err.Error())
+		return s.fail(r, sd, p, now, "bad payload: "+err.Error(), nil)
 	}
 	// The person may have been merged since the send was scheduled: its
 	// sends follow the surviving person, whose goals count too.
 	scheduledFor := sd.PersonID
-	person, ids, found, err := s.resolve(bk, sd)
+	person, ids, found, err := r.person(bk, sd)
 	if err != nil {
 		return err
 	}
@@ -298,51 +490,69 @@ func (s *Sender) handle(ctx context.Context, sd meta.Send) error {
 			return cancelSend("the push subscription is gone")
 		}
 	}
-	if at, ok := s.rate(sd.CampaignID, d.Audience.Spacing(), now); !ok {
+	// The send rate: a slot soon is waited for (a round's sends are
+	// decided within milliseconds, so deferring all but the first of a
+	// campaign's would send about one per round), a later one deferred to.
+	if at, ok := s.rate(sd.CampaignID, d.Audience.Spacing(), now, s.rateWait()); !ok {
 		return deferTo(at)
+	} else if wait := at.Sub(now); wait > 0 {
+		t := time.NewTimer(wait)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return deferTo(now)
+		}
+		now = s.cfg.Now()
 	}
 	if sd.Arm != meta.ArmTreatment {
 		// The holdout's (or the control group's) "would have sent", now,
 		// when the message would have gone.
-		if err := s.emit(bk, sd, MessageEvent(EventWouldHaveSent, sd, p, now, nil)); err != nil {
-			return err
-		}
 		senderHeldOut.Inc()
-		return m.CompleteSend(bk, sd.ID, s.cfg.Owner, meta.SendHeldOut, now, "")
+		r.end(sd, meta.SendOutcome{State: meta.SendHeldOut, SentAt: now}, nil, MessageEvent(EventWouldHaveSent, sd, p, now, nil))
+		return nil
 	}
 	snd, err := s.channelFor(l)
 	if err != nil {
-		return s.fail(bk, sd, p, now, err.Error())
+		return s.fail(r, sd, p, now, err.Error(), nil)
+	}
+	// A claim about to lapse is given back rather than sent: another
+	// sender may take it over while the attempt runs.
+	if sd.ClaimedUntil.Sub(now) < s.claimMargin() {
+		return deferTo(now)
+	}
+	release, err := s.hostSlot(ctx, destination(l, p))
+	if err != nil {
+		return deferTo(now) // shutting down while waiting for the host
 	}
 	msg := channel.Message{Key: sd.Key, CampaignID: sd.CampaignID, PersonID: sd.PersonID, DistinctID: sd.DistinctID,
 		Variant: sd.Variant, TriggerUUID: sd.TriggerUUID, Subject: p.Subject, Body: p.Body, URL: p.URL, To: p.To,
 		Unsubscribe: p.Unsubscribe, Push: p.Push}
 	o := snd.Send(ctx, msg)
+	release()
 	at := s.cfg.Now()
 	switch {
 	case o.Delivered:
-		if err := s.emit(bk, sd, MessageEvent(EventSent, sd, p, at, nil), MessageEvent(EventDelivered, sd, p, at, map[string]any{"status": o.Status})); err != nil {
-			return err
-		}
 		senderDelivered.Inc()
-		return m.CompleteSend(bk, sd.ID, s.cfg.Owner, meta.SendSent, at, "")
+		r.end(sd, meta.SendOutcome{State: meta.SendSent, SentAt: at}, nil,
+			MessageEvent(EventSent, sd, p, at, nil), MessageEvent(EventDelivered, sd, p, at, map[string]any{"status": o.Status}))
+		return nil
 	case o.Retry && ctx.Err() != nil:
 		// Shutting down: the attempt was cut short, not failed.
 		return deferTo(at)
 	case o.Retry:
 		if delay, ok := channel.NextDelay(sd.Attempts+1, o); ok {
 			senderRetried.Inc()
-			return m.RetrySend(bk, sd.ID, s.cfg.Owner, at.Add(channel.Jitter(delay)), o.String())
+			r.end(sd, meta.SendOutcome{State: meta.SendPending, NextAttemptAt: at.Add(channel.Jitter(delay)), Attempt: true, LastError: o.String()}, nil)
+			return nil
 		}
-		return s.fail(bk, sd, p, at, "gave up after "+strconv.Itoa(sd.Attempts+1)+" attempts: "+o.String())
+		return s.fail(r, sd, p, at, "gave up after "+strconv.Itoa(sd.Attempts+1)+" attempts: "+o.String(), nil)
 	default:
-		if err := s.fail(bk, sd, p, at, o.String()); err != nil {
-			return err
-		}
+		var after func(context.Context) error
 		if o.Disable {
-			return s.disable(bk, sd, d, p, o)
+			after = func(ctx context.Context) error { return s.disable(ctx, sd, d, p, o) }
 		}
-		return nil
+		return s.fail(r, sd, p, at, o.String(), after)
 	}
 }
 
@@ -380,23 +590,87 @@ func (s *Sender) disable(ctx context.Context, sd meta.Send, d *Definition, p Pay
 	}
 }
 
-// fail ends a send as failed and emits $message_failed.
-func (s *Sender) fail(ctx context.Context, sd meta.Send, p Payload, at time.Time, reason string) error {
-	if err := s.emit(ctx, sd, MessageEvent(EventFailed, sd, p, at, map[string]any{"error": reason})); err != nil {
-		return err
-	}
+// fail ends a send as failed, with $message_failed, and then runs after
+// (when not nil).
+func (s *Sender) fail(r *round, sd meta.Send, p Payload, at time.Time, reason string, after func(context.Context) error) error {
 	senderFailed.Inc()
-	return s.cfg.Meta.CompleteSend(ctx, sd.ID, s.cfg.Owner, meta.SendFailed, time.Time{}, reason)
+	r.end(sd, meta.SendOutcome{State: meta.SendFailed, LastError: reason}, after, MessageEvent(EventFailed, sd, p, at, map[string]any{"error": reason}))
+	return nil
 }
 
 func (s *Sender) emit(ctx context.Context, sd meta.Send, evs ...event.Event) error {
-	if s.cfg.Emit == nil {
+	return s.emitBatch(ctx, sd.ProjectID, evs)
+}
+
+// emitBatch appends a project's events to its log in one batch.
+func (s *Sender) emitBatch(ctx context.Context, projectID int64, evs []event.Event) error {
+	if s.cfg.Emit == nil || len(evs) == 0 {
 		return nil
 	}
-	if err := s.cfg.Emit(ctx, event.Batch{ProjectID: sd.ProjectID, Events: evs}); err != nil {
-		return fmt.Errorf("cannot record %s: %w", evs[0].Event, err)
+	if err := s.cfg.Emit(ctx, event.Batch{ProjectID: projectID, Events: evs}); err != nil {
+		return fmt.Errorf("cannot record %d events (%s …): %w", len(evs), evs[0].Event, err)
 	}
 	return nil
+}
+
+// claimMargin is how much of a claim's lease must be left to start an
+// attempt: the attempt's timeout, or half the lease when that is shorter
+// (the crash tests' leases of seconds).
+func (s *Sender) claimMargin() time.Duration {
+	return min(channel.DefaultTimeout, s.cfg.Lease/2)
+}
+
+// hostSlots bounds the sends in flight to one destination host.
+type hostSlots struct {
+	sem   chan struct{}
+	users int // senders holding or waiting for a slot
+}
+
+// hostSlot waits for one of the host's PerHost slots (ctx ending first is
+// an error) and returns its release.
+func (s *Sender) hostSlot(ctx context.Context, host string) (func(), error) {
+	s.mu.Lock()
+	h := s.hosts[host]
+	if h == nil {
+		h = &hostSlots{sem: make(chan struct{}, s.cfg.PerHost)}
+		s.hosts[host] = h
+	}
+	h.users++
+	s.mu.Unlock()
+	done := func() {
+		s.mu.Lock()
+		if h.users--; h.users == 0 {
+			delete(s.hosts, host) // the map holds only hosts in use
+		}
+		s.mu.Unlock()
+	}
+	select {
+	case h.sem <- struct{}{}:
+		return func() { <-h.sem; done() }, nil
+	case <-ctx.Done():
+		done()
+		return nil, ctx.Err()
+	}
+}
+
+// destination is the host a campaign's message goes to: the webhook's,
+// the push service's, or the SMTP relay (one for every email).
+func destination(l *Live, p Payload) string {
+	switch l.Def.Channel.Type {
+	case ChannelWebhook:
+		if u, err := url.Parse(l.Def.Channel.URL); err == nil {
+			return "webhook " + u.Host
+		}
+	case ChannelWebPush:
+		if p.Push != nil {
+			if u, err := url.Parse(p.Push.Endpoint); err == nil {
+				return "push " + u.Host
+			}
+		}
+	case ChannelEmail:
+		return "smtp"
+	}
+	return l.Def.Channel.Type
 }
 
 // resolve finds the send's person now, by its distinct id, and the
@@ -461,19 +735,39 @@ func (s *Sender) capped(ctx context.Context, sd meta.Send, c *FrequencyCap, now 
 }
 
 // rate spaces a campaign's messages by its send rate (in this process):
-// ok when one may go now, else the time to try again.
-func (s *Sender) rate(campaignID int64, spacing time.Duration, now time.Time) (time.Time, bool) {
+// ok with the slot the send takes when it is at most wait away, else the
+// time to come back.
+func (s *Sender) rate(campaignID int64, spacing time.Duration, now time.Time, wait time.Duration) (time.Time, bool) {
 	if spacing <= 0 {
 		return now, true
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	next := s.nextSlot[campaignID]
-	if now.Before(next) {
-		return next, false
+	if len(s.nextSlot) > 10000 {
+		s.nextSlot, s.laterSlot = map[int64]time.Time{}, map[int64]time.Time{}
 	}
-	s.nextSlot[campaignID] = now.Add(spacing)
-	return now, true
+	next := s.nextSlot[campaignID]
+	if next.Before(now) {
+		next = now
+	}
+	if next.Sub(now) <= wait {
+		s.nextSlot[campaignID] = next.Add(spacing)
+		return next, true
+	}
+	// Deferred sends come back one spacing apart, after the slots
+	// taken, so that each then finds its slot near.
+	later := s.laterSlot[campaignID]
+	if later.Before(next) {
+		later = next
+	}
+	s.laterSlot[campaignID] = later.Add(spacing)
+	return later, false
+}
+
+// rateWait is how long a send may wait for its campaign's rate slot: a
+// second, or a quarter of the lease when that is shorter.
+func (s *Sender) rateWait() time.Duration {
+	return min(time.Second, s.cfg.Lease/4)
 }
 
 // channelFor is the campaign's sender, kept per campaign version: a
