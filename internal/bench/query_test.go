@@ -29,6 +29,11 @@ func TestQuerySmall(t *testing.T) {
 	if len(res.FunnelSteps) != 3 || res.FunnelSteps[0] == 0 || res.FloorMS <= 0 || res.TrendFloorMS <= 0 || res.RetentionFloorMS <= 0 || res.Events2x != 40_000 {
 		t.Fatalf("result %+v", res)
 	}
+	// The journey index's figures, the SQL plans' beside them (the bench
+	// checks their steps agree), and what the index costs.
+	if res.FunnelNoIndexMS <= 0 || res.RetentionNoIndexMS <= 0 || res.TrendNoIndexMS <= 0 || res.IndexBytes <= 0 || res.IndexBuildMS <= 0 || res.Threads != 2 {
+		t.Fatalf("journey index figures %+v", res)
+	}
 	if !slices.Equal(res.FunnelSteps, res.ClickHouseSteps) {
 		t.Fatalf("funnel steps %v, ClickHouse's windowFunnel %v", res.FunnelSteps, res.ClickHouseSteps)
 	}
