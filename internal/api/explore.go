@@ -157,22 +157,15 @@ func (s *Server) searchPersons(w http.ResponseWriter, r *http.Request, _ *uiUser
 	if !paramsOK(w, r, "q") {
 		return
 	}
-	ids, err := s.Events.SearchPersons(r.Context(), p.ID, r.URL.Query().Get("q"), limit)
+	// One query for the page, persons and distinct ids together.
+	found, err := s.Events.FindPersons(r.Context(), p.ID, r.URL.Query().Get("q"), limit)
 	if err != nil {
 		storeError(w, err)
 		return
 	}
-	out := []personView{}
-	for _, id := range ids {
-		person, dids, err := s.Events.PersonByID(r.Context(), p.ID, id)
-		if errors.Is(err, store.ErrNotFound) {
-			continue // merged or deleted since the search
-		}
-		if err != nil {
-			storeError(w, err)
-			return
-		}
-		out = append(out, personView{person.ID, dids, person.Properties, person.CreatedAt})
+	out := make([]personView, 0, len(found))
+	for _, f := range found {
+		out = append(out, personView{f.ID, f.DistinctIDs, f.Properties, f.CreatedAt})
 	}
 	writeJSON(w, http.StatusOK, out)
 }

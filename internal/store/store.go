@@ -167,11 +167,20 @@ type Explorer interface {
 	// contains q, one of whose property values is q, or whose id is q; the
 	// newest persons when q is "".
 	SearchPersons(ctx context.Context, projectID int64, q string, limit int) ([]int64, error)
+	// FindPersons is SearchPersons with each person's properties and
+	// distinct ids (sorted), read in one query for the whole page.
+	FindPersons(ctx context.Context, projectID int64, q string, limit int) ([]FoundPerson, error)
 	// PersonByID returns a person and its distinct ids.
 	PersonByID(ctx context.Context, projectID, personID int64) (Person, []string, error)
 	// PersonEvents returns a person's latest events, newest first, including
 	// events stored under persons merged into it.
 	PersonEvents(ctx context.Context, projectID, personID int64, limit int) ([]Row, error)
+}
+
+// FoundPerson is a person of FindPersons with its distinct ids.
+type FoundPerson struct {
+	Person
+	DistinctIDs []string
 }
 
 // NameCount is a name and how often it occurs.

@@ -915,6 +915,17 @@ func explorer(t *testing.T, s store.Store) {
 		if err != nil || !reflect.DeepEqual(got, append([]int64{}, want...)) {
 			t.Fatalf("SearchPersons(%d, %q) = %v, %v; want %v", project, q, got, err, want)
 		}
+		// FindPersons: the same page, each person as PersonByID reads it.
+		found, err := s.FindPersons(ctx, project, q, 10)
+		if err != nil || len(found) != len(want) {
+			t.Fatalf("FindPersons(%d, %q) = %+v, %v; want %d persons", project, q, found, err, len(want))
+		}
+		for i, f := range found {
+			p, dids, err := s.PersonByID(ctx, project, want[i])
+			if err != nil || f.ID != want[i] || !reflect.DeepEqual(f.Person, p) || !reflect.DeepEqual(f.DistinctIDs, dids) {
+				t.Fatalf("FindPersons(%d, %q)[%d] = %+v, want %+v with %v (%v)", project, q, i, f, p, dids, err)
+			}
+		}
 	}
 	search(1, "anon", ann.ID)
 	search(1, "ann@example.com", ann.ID)
