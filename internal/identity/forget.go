@@ -25,6 +25,7 @@ func (r *Resolver) Forget(project int64, distinctIDs []string) []int64 {
 		r.ids.forgetCircle(i)
 		delete(r.oldOf, person)
 		delete(r.links, person)
+		delete(r.identified, person)
 		persons = append(persons, person)
 	}
 	return persons

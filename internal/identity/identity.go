@@ -35,7 +35,11 @@ type Resolver struct {
 	ids   idTable
 	oldOf map[int64][]int64   // surviving person → merged-away persons
 	links map[int64]groupLink // person → its Segment group (grouplink.go)
-	next  int64
+	// identified holds PostHog's is_identified: the persons an identify or
+	// alias was made for (identified.go). Merging one of them into another
+	// person is refused unless by $merge_dangerously.
+	identified map[int64]bool
+	next       int64
 }
 
 // New builds a resolver from the stored identity state.
@@ -53,6 +57,7 @@ func newResolver(st store.Identity, hash func(maphash.Seed, []byte) uint32) *Res
 		links: loadLinks(st),
 		next:  st.MaxPersonID + 1,
 	}
+	r.identified = loadIdentified(st)
 	for _, d := range st.DistinctIDs {
 		if i, ok := r.ids.find(d.ProjectID, d.DistinctID); ok {
 			r.ids.entries[i].person = d.PersonID // a repeated row: the last wins
@@ -119,17 +124,23 @@ func (r *Resolver) Resolve(ctx context.Context, batches []event.RawBatch, fetch 
 func (r *Resolver) resolveEvent(b *batchState, project int64, e *event.Raw) {
 	var props map[string]any
 	switch e.Event {
-	case event.Identify, event.CreateAlias, event.GroupIdentify:
+	case event.Identify, event.CreateAlias, MergeDangerously, event.GroupIdentify:
 		props = decodeProps(e.Properties)
 	}
+	// identifies: the event asks to merge another distinct id into its
+	// own, which makes its person identified whether or not the merge is
+	// made (identified.go).
+	identifies := false
 	switch e.Event {
 	case event.Identify:
-		if anon, ok := props[event.PropAnonID].(string); ok && anon != "" {
-			r.merge(b, project, e.DistinctID, anon, e.Timestamp)
+		if anon, ok := props[event.PropAnonID].(string); ok && anon != "" && anon != e.DistinctID {
+			r.merge(b, project, e.DistinctID, anon, e.Timestamp, false)
+			identifies = true
 		}
-	case event.CreateAlias:
-		if alias := stringProp(props[event.PropAlias]); alias != "" {
-			r.merge(b, project, e.DistinctID, alias, e.Timestamp)
+	case event.CreateAlias, MergeDangerously:
+		if alias := stringProp(props[event.PropAlias]); alias != "" && alias != e.DistinctID {
+			r.merge(b, project, e.DistinctID, alias, e.Timestamp, e.Event == MergeDangerously)
+			identifies = true
 		}
 	case event.GroupIdentify:
 		b.group(project, props, e.Timestamp)
@@ -147,6 +158,9 @@ func (r *Resolver) resolveEvent(b *batchState, project int64, e *event.Raw) {
 	}
 	if e.Event == event.GroupIdentify {
 		r.noteGroupCall(person, props, e.Timestamp)
+	}
+	if identifies && person > 0 {
+		r.identified[person] = true
 	}
 	if person > 0 && (len(e.Set) > 0 || len(e.SetOnce) > 0 || len(e.Unset) > 0) && !e.NoPerson {
 		b.ops = append(b.ops, op{person: person, set: e.Set, setOnce: e.SetOnce, unset: e.Unset, at: e.Timestamp, projectID: project})
@@ -211,8 +225,11 @@ func (r *Resolver) link(b *batchState, project int64, distinctID string, person 
 }
 
 // merge makes target and other the same person. target is the id being
-// identified (the user id); its person survives when both exist.
-func (r *Resolver) merge(b *batchState, project int64, target, other string, at time.Time) {
+// identified (the user id); its person survives when both exist. Two
+// persons are merged only when other's is not identified yet, or when
+// dangerously is set ($merge_dangerously), as PostHog does: an $identify
+// or $create_alias never folds one identified user into another.
+func (r *Resolver) merge(b *batchState, project int64, target, other string, at time.Time, dangerously bool) {
 	if other == target {
 		return
 	}
@@ -232,6 +249,10 @@ func (r *Resolver) merge(b *batchState, project int64, target, other string, at 
 		r.link(b, project, target, r.ids.entries[io].person, io)
 		r.adoptPersonless(b, project, target, r.ids.entries[io].person)
 	case r.ids.entries[it].person != r.ids.entries[io].person:
+		if !dangerously && r.identified[r.ids.entries[io].person] {
+			refusedMerges.Inc()
+			return
+		}
 		r.mergePersons(b, project, io, it, at)
 	}
 }
@@ -270,6 +291,10 @@ func (r *Resolver) mergePersons(b *batchState, project int64, fromID, intoID uin
 	}
 	r.oldOf[into] = append(r.oldOf[into], olds...)
 	r.moveLink(from, into)
+	if r.identified[from] {
+		delete(r.identified, from)
+		r.identified[into] = true
+	}
 	b.merged[from] = true
 	b.project[from], b.project[into] = project, project
 	b.ops = append(b.ops, op{person: into, mergeFrom: from, at: at, projectID: project})

@@ -27,14 +27,16 @@ type refResolver struct {
 	byPerson  map[int64][]string
 	overrides map[int64]int64
 	oldOf     map[int64][]int64
-	next      int64
+	// identified persons: merging one away is refused (identified.go)
+	identified map[int64]bool
+	next       int64
 
 	overridden map[int64]int64 // in the batch being resolved: merged-away person → project
 }
 
 func newRef(st store.Identity) *refResolver {
 	r := &refResolver{ids: map[didKey]int64{}, byPerson: map[int64][]string{}, overrides: map[int64]int64{},
-		oldOf: map[int64][]int64{}, next: st.MaxPersonID + 1}
+		oldOf: map[int64][]int64{}, identified: map[int64]bool{}, next: st.MaxPersonID + 1}
 	for _, d := range st.DistinctIDs {
 		r.ids[didKey{d.ProjectID, d.DistinctID}] = d.PersonID
 		r.byPerson[d.PersonID] = append(r.byPerson[d.PersonID], d.DistinctID)
@@ -42,6 +44,12 @@ func newRef(st store.Identity) *refResolver {
 	for _, o := range st.Overrides {
 		r.overrides[o.OldPersonID] = o.PersonID
 		r.oldOf[o.PersonID] = append(r.oldOf[o.PersonID], o.OldPersonID)
+	}
+	for _, p := range st.Identified {
+		if q, ok := r.overrides[p]; ok {
+			p = q
+		}
+		r.identified[p] = true
 	}
 	return r
 }
@@ -70,17 +78,20 @@ func (r *refResolver) Resolve(ctx context.Context, batches []event.RawBatch, fet
 func (r *refResolver) resolveEvent(b *batchState, project int64, e *event.Raw) {
 	var props map[string]any
 	switch e.Event {
-	case event.Identify, event.CreateAlias, event.GroupIdentify:
+	case event.Identify, event.CreateAlias, MergeDangerously, event.GroupIdentify:
 		props = decodeProps(e.Properties)
 	}
+	identifies := false
 	switch e.Event {
 	case event.Identify:
-		if anon, ok := props[event.PropAnonID].(string); ok && anon != "" {
-			r.merge(b, project, e.DistinctID, anon, e.Timestamp)
+		if anon, ok := props[event.PropAnonID].(string); ok && anon != "" && anon != e.DistinctID {
+			r.merge(b, project, e.DistinctID, anon, e.Timestamp, false)
+			identifies = true
 		}
-	case event.CreateAlias:
-		if alias := stringProp(props[event.PropAlias]); alias != "" {
-			r.merge(b, project, e.DistinctID, alias, e.Timestamp)
+	case event.CreateAlias, MergeDangerously:
+		if alias := stringProp(props[event.PropAlias]); alias != "" && alias != e.DistinctID {
+			r.merge(b, project, e.DistinctID, alias, e.Timestamp, e.Event == MergeDangerously)
+			identifies = true
 		}
 	case event.GroupIdentify:
 		b.group(project, props, e.Timestamp)
@@ -93,6 +104,9 @@ func (r *refResolver) resolveEvent(b *batchState, project int64, e *event.Raw) {
 	default:
 		person = r.create(b, project, e.Timestamp)
 		r.link(b, project, e.DistinctID, person)
+	}
+	if identifies && person > 0 {
+		r.identified[person] = true
 	}
 	if person > 0 && (len(e.Set) > 0 || len(e.SetOnce) > 0 || len(e.Unset) > 0) && !e.NoPerson {
 		b.ops = append(b.ops, op{person: person, set: e.Set, setOnce: e.SetOnce, unset: e.Unset, at: e.Timestamp, projectID: project})
@@ -123,7 +137,7 @@ func (r *refResolver) link(b *batchState, project int64, distinctID string, pers
 	b.dids[k] = person
 }
 
-func (r *refResolver) merge(b *batchState, project int64, target, other string, at time.Time) {
+func (r *refResolver) merge(b *batchState, project int64, target, other string, at time.Time, dangerously bool) {
 	if other == target {
 		return
 	}
@@ -143,6 +157,9 @@ func (r *refResolver) merge(b *batchState, project int64, target, other string, 
 		r.link(b, project, target, po)
 		r.adopt(b, project, target, po)
 	case pt != po:
+		if !dangerously && r.identified[po] {
+			return
+		}
 		r.mergePersons(b, project, po, pt, at)
 	}
 }
@@ -169,6 +186,10 @@ func (r *refResolver) mergePersons(b *batchState, project, from, into int64, at 
 		r.overridden[old] = project
 	}
 	r.oldOf[into] = append(r.oldOf[into], olds...)
+	if r.identified[from] {
+		delete(r.identified, from)
+		r.identified[into] = true
+	}
 	b.merged[from] = true
 	b.project[from], b.project[into] = project, project
 	b.ops = append(b.ops, op{person: into, mergeFrom: from, at: at, projectID: project})
@@ -181,10 +202,13 @@ type fakeStore struct {
 	persons   map[int64]store.Person
 	overrides map[int64]store.Override
 	max       int64
+	// identified: the person ids of stored events that asked for a merge,
+	// as the stores derive store.Identity.Identified.
+	identified map[int64]bool
 }
 
 func newFakeStore() *fakeStore {
-	return &fakeStore{dids: map[didKey]int64{}, persons: map[int64]store.Person{}, overrides: map[int64]store.Override{}}
+	return &fakeStore{dids: map[didKey]int64{}, persons: map[int64]store.Person{}, overrides: map[int64]store.Override{}, identified: map[int64]bool{}}
 }
 
 func (s *fakeStore) apply(w *store.Write) {
@@ -199,6 +223,25 @@ func (s *fakeStore) apply(w *store.Write) {
 	for _, o := range w.Overrides {
 		s.overrides[o.OldPersonID] = o
 	}
+	for _, e := range w.Events {
+		if e.PersonID > 0 && asksMerge(e) {
+			s.identified[e.PersonID] = true
+		}
+	}
+}
+
+// asksMerge is the stores' condition for store.Identity.Identified.
+func asksMerge(e store.Row) bool {
+	props := decodeProps(e.Properties)
+	switch e.Event {
+	case event.Identify:
+		anon, ok := props[event.PropAnonID].(string)
+		return ok && anon != "" && anon != e.DistinctID
+	case event.CreateAlias, MergeDangerously:
+		alias := stringProp(props[event.PropAlias])
+		return alias != "" && alias != e.DistinctID
+	}
+	return false
 }
 
 // fetch returns copies: the resolver changes the maps it is given.
@@ -221,6 +264,9 @@ func (s *fakeStore) identity(rng *rand.Rand) store.Identity {
 	}
 	for _, o := range s.overrides {
 		st.Overrides = append(st.Overrides, o)
+	}
+	for p := range s.identified {
+		st.Identified = append(st.Identified, p)
 	}
 	rng.Shuffle(len(st.DistinctIDs), func(i, j int) { st.DistinctIDs[i], st.DistinctIDs[j] = st.DistinctIDs[j], st.DistinctIDs[i] })
 	return st
@@ -280,6 +326,9 @@ func (g *gen) event() event.Raw {
 		e.Properties = g.props(map[string]any{event.PropAnonID: anon})
 	case k < 6:
 		e.Event = event.CreateAlias
+		if g.rng.IntN(3) == 0 {
+			e.Event = MergeDangerously
+		}
 		alias := any(g.id())
 		if g.rng.IntN(5) == 0 {
 			alias = float64(g.rng.IntN(10)) // a number alias names the id "7" etc.
@@ -374,7 +423,7 @@ func differential(t *testing.T, seed uint64, hash func(maphash.Seed, []byte) uin
 			multi++
 		}
 	}
-	t.Logf("%d distinct ids, %d persons with several, %d merged away", len(ref.ids), multi, len(ref.overrides))
+	t.Logf("%d distinct ids, %d persons with several, %d merged away, %d identified, %d merges refused so far", len(ref.ids), multi, len(ref.overrides), len(ref.identified), refusedMerges.Get())
 }
 
 // sameState compares every lookup and the person → ids index, which decides
@@ -410,6 +459,9 @@ func sameState(t *testing.T, round int, ref *refResolver, r *Resolver) {
 		if !slices.Equal(circle, ids) {
 			t.Fatalf("round %d: person %d has ids %q, want %q", round, want, circle, ids)
 		}
+	}
+	if !maps.Equal(r.identified, ref.identified) {
+		t.Fatalf("round %d: identified persons %v, want %v", round, r.identified, ref.identified)
 	}
 	if len(r.oldOf) != len(ref.oldOf) || r.next != ref.next {
 		t.Fatalf("round %d: %d persons merged into, want %d; next person %d, want %d", round, len(r.oldOf), len(ref.oldOf), r.next, ref.next)

@@ -87,6 +87,14 @@ type Identity struct {
 	// GroupLinks are derived from the stored Segment group calls (events
 	// marked event.PropSegmentGroup), so nothing else has to be written.
 	GroupLinks []GroupLink
+	// Identified lists the person ids (as stored, before overrides) of
+	// the stored events that asked for a merge: $identify with an
+	// $anon_distinct_id, $create_alias and $merge_dangerously with an
+	// alias, each other than the event's distinct id. They are PostHog's
+	// identified persons, whose merge into another the resolver refuses
+	// (internal/identity/identified.go); derived, so nothing else is
+	// written.
+	Identified []int64
 }
 
 // GroupLink is the latest Segment group call stored with one person id

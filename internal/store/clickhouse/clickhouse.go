@@ -404,6 +404,9 @@ func (s *Store) Identity(ctx context.Context) (store.Identity, error) {
 		return id, err
 	}
 	id.GroupLinks = links
+	if id.Identified, err = s.identified(ctx); err != nil {
+		return id, err
+	}
 	return id, nil
 }
 

@@ -412,6 +412,9 @@ func (s *Store) Identity(ctx context.Context) (store.Identity, error) {
 	if err != nil {
 		return id, err
 	}
+	if id.Identified, err = s.identified(ctx); err != nil {
+		return id, err
+	}
 	id.GroupLinks, err = s.groupLinks(ctx)
 	return id, err
 }

@@ -78,12 +78,13 @@ func Run(t *testing.T, open Open) {
 		"Attribution":        attribution,
 		"PeriodsDST":         periodsDST,
 		"TrendBreakdownDV":   trendBreakdownDistinct,
-		"FeedbackPersons":    feedbackPersons, // voc.go
-		"SurveyResponses":    surveyResponses, // surveys.go
-		"Deletion":           deletion,        // deletion.go
-		"EventRetention":     eventRetention,  // deletion.go
-		"PersonsByIDs":       personsByIDs,    // resolve.go
-		"PersonScan":         personScan,      // personscan.go
+		"FeedbackPersons":    feedbackPersons,  // voc.go
+		"SurveyResponses":    surveyResponses,  // surveys.go
+		"Deletion":           deletion,         // deletion.go
+		"EventRetention":     eventRetention,   // deletion.go
+		"PersonsByIDs":       personsByIDs,     // resolve.go
+		"PersonScan":         personScan,       // personscan.go
+		"IdentifiedMerges":   identifiedMerges, // opennotes.go
 	}
 	names := make([]string, 0, len(cases))
 	for n := range cases {
@@ -225,10 +226,14 @@ func mergeChainsAndAlias(t *testing.T, s store.Store) {
 	l := NewLoader(t, s)
 	at := Day0.Add(time.Hour)
 	l.Load(1, Ev("e", "a", at, nil), Ev("e", "b", at, nil), Ev("e", "c", at, nil), Ev("e", "d", at, nil))
+	// A chain in one batch: b identifies a, then takes c by an alias
+	// (both anonymous); d can take b, identified by then, only by
+	// $merge_dangerously (identifiedMerges: $identify and $create_alias
+	// refuse it).
 	l.Load(1,
 		Ev("$identify", "b", at, map[string]any{"$anon_distinct_id": "a"}),
-		Ev("$identify", "c", at, map[string]any{"$anon_distinct_id": "b"}),
-		Ev("$create_alias", "d", at, map[string]any{"alias": "c"}),
+		Ev("$create_alias", "b", at, map[string]any{"alias": "c"}),
+		Ev("$merge_dangerously", "d", at, map[string]any{"alias": "b"}),
 	)
 	if got := one(t, s, dau("e", Day0, Day0.AddDate(0, 0, 1))); !reflect.DeepEqual(got, []float64{1}) {
 		t.Fatalf("dau = %v, want [1] (all four ids are one person)", got)
