@@ -43,6 +43,10 @@ type CampaignOptions struct {
 	// Sender, when set, makes a campaign's channel sender for test sends
 	// (POST /campaigns/{id}/test).
 	Sender func(l *campaign.Live) (channel.Sender, error)
+	// PublicURL is the base of links the API puts in messages it
+	// schedules itself (VoC replies' unsubscribe links), as the trigger
+	// engine's click links: --public-url, else the listen address.
+	PublicURL string
 }
 
 // Campaigns (SPEC §6, package campaign) over the secret-key API

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/journey-dev/journey/internal/channel"
 	"github.com/journey-dev/journey/internal/insight"
 	"github.com/journey-dev/journey/internal/meta"
 	"github.com/journey-dev/journey/internal/voc"
@@ -38,14 +39,12 @@ func (s *Server) registerFeedbackSLA(mux *routeMux) {
 	}
 }
 
-// messenger schedules VoC messages; unsubscribe links point at the host
-// the request reached.
+// messenger schedules VoC messages; unsubscribe links point at the
+// server's public URL (--public-url, else its listen address), never at
+// the request's Host header, which a client chooses: a forged Host would
+// put a link to any site in a customer's email.
 func (s *Server) messenger(r *http.Request) *voc.Messenger {
-	scheme := "http"
-	if r.TLS != nil || r.Header.Get("X-Forwarded-Proto") == "https" {
-		scheme = "https"
-	}
-	return &voc.Messenger{Meta: s.Meta, Events: s.Events, PublicURL: scheme + "://" + r.Host}
+	return &voc.Messenger{Meta: s.Meta, Events: s.Events, PublicURL: s.Campaigns.PublicURL}
 }
 
 // deliverReply schedules a customer-visible reply to the customer. The
@@ -227,6 +226,14 @@ func (s *Server) putNotify(w http.ResponseWriter, r *http.Request, p meta.Projec
 		if c != nil && c.Type == "email" && !s.Campaigns.Email {
 			writeBad(w, insight.Bad(name+".type", "email needs the server's --smtp relay"))
 			return
+		}
+		// The same SSRF guard as campaigns' webhooks, at save time, so a
+		// private target is refused here rather than failing each delivery.
+		if c != nil && c.Type == "webhook" {
+			if _, err := channel.CheckURL(c.URL, s.Campaigns.AllowPrivate); err != nil {
+				writeBad(w, insight.Bad(name+".url", "%v", err))
+				return
+			}
 		}
 	}
 	st, secrets, err := voc.Configure(r.Context(), s.Meta, p.ID, userID, b)

@@ -558,10 +558,11 @@ func (a *App) routes() http.Handler {
 	for _, route := range websdk.Routes {
 		rest.Handle(route, sdk)
 	}
+	publicBase, _ := a.publicURL() // an invalid --public-url is refused when the engine opens
 	srv := &api.Server{Meta: a.Meta, Events: a.Events, AdminKey: a.Config.AdminKey, Ready: a.ready, LoaderLag: a.loaderLag, MetricsToken: a.Config.MetricsToken, Live: hub, TrustedProxies: proxies,
 		QueryMemory: a.Config.QueryMemory, QueryTimeout: a.Config.QueryTimeout,
 		Campaigns: api.CampaignOptions{AllowPrivate: a.Config.WebhookAllowPrivate, Emit: sink.Append, Cache: a.campaigns,
-			Email: a.smtp != nil, VAPIDPublicKey: a.vapidPublic(), Sender: a.testSender}}
+			Email: a.smtp != nil, VAPIDPublicKey: a.vapidPublic(), Sender: a.testSender, PublicURL: publicBase}}
 	srv.Register(rest)
 	a.api = srv
 	rest.Handle("/", web.Handler())
