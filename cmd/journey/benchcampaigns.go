@@ -28,6 +28,7 @@ func benchCampaigns(args []string) error {
 	f.IntVar(&o.Sends, "sends", 20_000, "sends made due at once for the sender's deliveries/s (at most the triggers)")
 	f.IntVar(&o.Pending, "pending", 1_000_000, "pending sends held for the memory figure (0: skip)")
 	f.StringVar(&o.DataDir, "dir", "", "data directory of the server (default: a temporary one)")
+	f.StringVar(&o.ProfileDir, "profile", "", "write the server's CPU profiles of the trigger and sender phases into this directory")
 	f.BoolVar(&crash, "crash", false, "run the crash test instead: kill -9 at random moments of a delivering campaign")
 	f.IntVar(&kills, "kills", 20, "with --crash: kills")
 	f.IntVar(&messages, "messages", 10_000, "with --crash: messages of the campaign")

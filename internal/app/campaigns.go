@@ -53,7 +53,7 @@ func (a *App) openEngine(cfg Config) error {
 		a.engineLog = log
 	}
 	a.engine = campaign.NewEngine(campaign.EngineConfig{Log: log, Meta: a.Meta, Events: a.Events, Campaigns: a.campaigns,
-		WaitApplied: a.Loader.WaitFor, Start: a.Events.Checkpoint, PublicURL: base})
+		WaitApplied: a.Loader.WaitFor, Applied: a.Loader.Position, Start: a.Events.Checkpoint, PublicURL: base})
 	a.openDetractors() // voc.go: detractors' answers become feedback; sets the loader's trim floor
 	return nil
 }

@@ -39,6 +39,9 @@ type CampaignsOptions struct {
 	Persons int           // distinct ids the triggers come from
 	Sends   int           // sends made due at once for the sender's throughput
 	Pending int           // pending sends held for the memory figure
+	// ProfileDir, when set, receives the server's CPU profiles of (a) and
+	// (b) (trigger.pprof, sender.pprof; the server runs with --pprof).
+	ProfileDir string
 }
 
 // CampaignsResult is the contract output of `journey bench campaigns --json`.
@@ -157,7 +160,11 @@ func Campaigns(ctx context.Context, o CampaignsOptions, logf func(string, ...any
 		return res, err
 	}
 	defer rc.Close()
-	srv, err := StartServer(o.Binary, dir, "--webhook-allow-private")
+	args, pprofURL, err := profileArgs(o.ProfileDir)
+	if err != nil {
+		return res, err
+	}
+	srv, err := StartServer(o.Binary, dir, args...)
 	if err != nil {
 		return res, err
 	}
@@ -182,7 +189,9 @@ func Campaigns(ctx context.Context, o CampaignsOptions, logf func(string, ...any
 	res.LoadClients, res.InFlight = len(clients), len(clients)*perClientInFlight
 	logf("(a) %d trigger events/s for %s in /batch/ requests of %d from %d persons; load client: %d requests at once from %d loopback addresses, %d each (capture admits %d per client)",
 		o.Rate, o.For, o.Batch, o.Persons, res.InFlight, len(clients), perClientInFlight, capture.DefaultClientBodies)
+	stopProfile := profile(pprofURL, o.For, o.ProfileDir, "trigger.pprof", logf)
 	acks, errs, retries, achieved := sendTriggers(srv.URL, token, o, clients)
+	stopProfile()
 	res.Triggers, res.CaptureErrors, res.CaptureRetries, res.AchievedRate = len(acks), errs, retries, achieved
 	lat, err := scheduledLatency(db, cid, acks, 10*time.Minute)
 	if err != nil {
@@ -205,12 +214,14 @@ func Campaigns(ctx context.Context, o CampaignsOptions, logf func(string, ...any
 	n, _ := r.RowsAffected()
 	res.Sends = int(n)
 	logf("(b) %d sends due at once, delivered to a loopback receiver that verifies signatures", n)
-	if srv, err = StartServer(o.Binary, dir, "--webhook-allow-private"); err != nil {
+	if srv, err = StartServer(o.Binary, dir, args...); err != nil {
 		return res, err
 	}
+	stopProfile = profile(pprofURL, 5*time.Second, o.ProfileDir, "sender.pprof", logf)
 	if err := rc.WaitUnique(res.Sends, 10*time.Minute); err != nil {
 		return res, err
 	}
+	stopProfile()
 	res.Receiver = rc.Counts()
 	if d := res.Receiver.Last.Sub(res.Receiver.First); d > 0 {
 		res.DeliveriesPerS = float64(res.Sends-1) / d.Seconds()
@@ -230,6 +241,53 @@ func Campaigns(ctx context.Context, o CampaignsOptions, logf func(string, ...any
 		}
 	}
 	return res, srv.Stop()
+}
+
+// profileArgs are the server's flags: with a profile directory, --pprof
+// on a free loopback port, whose profile URL is returned.
+func profileArgs(dir string) ([]string, string, error) {
+	args := []string{"--webhook-allow-private"}
+	if dir == "" {
+		return args, "", nil
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, "", err
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, "", err
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return append(args, "--pprof", addr), "http://" + addr + "/debug/pprof/profile", nil
+}
+
+// profile records the server's CPU profile for d into dir/name; stop
+// waits for it. Nothing without a profile URL.
+func profile(pprofURL string, d time.Duration, dir, name string, logf func(string, ...any)) (stop func()) {
+	if pprofURL == "" {
+		return func() {}
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		resp, err := http.Get(fmt.Sprintf("%s?seconds=%d", pprofURL, max(1, int(d.Seconds()))))
+		if err != nil {
+			logf("    cannot profile the server: %v", err)
+			return
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		if err == nil {
+			err = os.WriteFile(filepath.Join(dir, name), b, 0o644)
+		}
+		if err != nil {
+			logf("    cannot write the server's profile: %v", err)
+			return
+		}
+		logf("    server CPU profile: %s", filepath.Join(dir, name))
+	}()
+	return func() { <-done }
 }
 
 func pendingPhase(srv *Server, dir string, db *sql.DB, cid int64, rc *Receiver, o CampaignsOptions, res *CampaignsResult, logf func(string, ...any)) error {

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net/url"
 	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -372,6 +373,11 @@ type EngineConfig struct {
 	// WaitApplied blocks until the loader has applied the log up to pos
 	// (loader.WaitFor).
 	WaitApplied func(ctx context.Context, pos uint64) error
+	// Applied, when set, is how far the loader has applied the log
+	// (loader.Position): the engine then processes what the loader has
+	// applied as soon as it has, rather than waiting for everything it
+	// read to be applied (which may take the loader's next write).
+	Applied func() uint64
 	// Start is where to go on from when the engine's position is no
 	// longer in the log (trimmed while the engine was off): the loader's
 	// checkpoint (store.Checkpoint).
@@ -480,27 +486,35 @@ func (e *Engine) run(ctx context.Context) error {
 	}
 	e.stored.Store(pos)
 	e.started.Store(true)
+	// read holds entries read but not processed yet (contiguous from pos):
+	// those the loader had not applied.
+	var read []eventlog.Entry
 	for {
-		entries, err := e.cfg.Log.Read(ctx, pos, e.cfg.MaxBytes)
-		if err != nil {
-			if ctx.Err() == nil && trimmedAway(err) {
-				start, serr := e.cfg.Start(ctx)
-				if serr == nil && start > pos {
-					slog.Warn("campaign engine: its checkpoint was trimmed from the event log (it was not running); triggers in between are skipped",
-						"from", pos, "to", start)
-					pos = start
-					continue
+		if len(read) == 0 {
+			entries, err := e.cfg.Log.Read(ctx, pos, e.cfg.MaxBytes)
+			if err != nil {
+				if ctx.Err() == nil && trimmedAway(err) {
+					start, serr := e.cfg.Start(ctx)
+					if serr == nil && start > pos {
+						slog.Warn("campaign engine: its checkpoint was trimmed from the event log (it was not running); triggers in between are skipped",
+							"from", pos, "to", start)
+						pos = start
+						continue
+					}
 				}
+				return err
 			}
-			return err
-		}
-		if len(entries) == 0 {
-			continue
+			if len(entries) == 0 {
+				continue
+			}
+			read = entries
 		}
 		// Only what the loader applied: persons resolve in the store.
-		if err := e.cfg.WaitApplied(ctx, entries[len(entries)-1].Next); err != nil {
+		entries, err := e.applied(ctx, read)
+		if err != nil {
 			return err
 		}
+		read = read[len(entries):]
 		if err := e.Process(ctx, entries); err != nil {
 			return err
 		}
@@ -518,6 +532,21 @@ func (e *Engine) run(ctx context.Context) error {
 		}
 		e.stored.Store(pos)
 	}
+}
+
+// applied waits until the loader has applied the first of entries and
+// returns those it has applied, at least that one (all of them, waited
+// for, without Applied).
+func (e *Engine) applied(ctx context.Context, entries []eventlog.Entry) ([]eventlog.Entry, error) {
+	if e.cfg.Applied == nil {
+		return entries, e.cfg.WaitApplied(ctx, entries[len(entries)-1].Next)
+	}
+	if err := e.cfg.WaitApplied(ctx, entries[0].Next); err != nil {
+		return nil, err
+	}
+	upTo := e.cfg.Applied()
+	n := sort.Search(len(entries), func(i int) bool { return entries[i].Next > upTo })
+	return entries[:max(1, n)], nil
 }
 
 // batch is the work of one Process call.

@@ -63,15 +63,17 @@ type SenderConfig struct {
 	Channel func(l *Live) (channel.Sender, error)
 	// Lease is how long a claim holds (default 2 min: longer than an
 	// attempt's timeout); Poll how often an idle sender looks for due
-	// sends (default 200 ms); Batch how many it claims at once (default
-	// 500), Workers how many it sends at once (default 64) and PerHost
-	// how many of those may go to one destination host at once (default
-	// 32).
+	// sends (default 200 ms); Batch how many a round claims at once
+	// (default 250), Workers how many a round sends at once (default
+	// 32), Lanes how many rounds run at once (default 2) and PerHost how
+	// many sends of them all may go to one destination host at once
+	// (default 32).
 	Lease   time.Duration
 	Poll    time.Duration
 	Batch   int
 	Workers int
 	PerHost int
+	Lanes   int
 	// Now is the clock (time.Now when nil).
 	Now func() time.Time
 }
@@ -104,14 +106,17 @@ func NewSender(cfg SenderConfig) *Sender {
 		cfg.Poll = 200 * time.Millisecond
 	}
 	if cfg.Batch <= 0 {
-		cfg.Batch = 500
+		cfg.Batch = 250
 	}
 	cfg.Batch = min(cfg.Batch, meta.MaxSendBatch)
 	if cfg.Workers <= 0 {
-		cfg.Workers = 64
+		cfg.Workers = 32
 	}
 	if cfg.PerHost <= 0 {
 		cfg.PerHost = 32
+	}
+	if cfg.Lanes <= 0 {
+		cfg.Lanes = 2
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -132,14 +137,30 @@ func (s *Sender) Wake() {
 }
 
 // Run sends until ctx is done; sends in flight then finish (their
-// bookkeeping outlives ctx, bounded).
+// bookkeeping outlives ctx, bounded). Lanes rounds run at once, so that
+// one round's claim, person reads and last writes overlap another's
+// deliveries; a lane that claimed a full batch wakes an idle one.
 func (s *Sender) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	for range s.cfg.Lanes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s.lane(ctx)
+		}()
+	}
+	wg.Wait()
+	return nil
+}
+
+func (s *Sender) lane(ctx context.Context) {
 	for ctx.Err() == nil {
 		n, err := s.RunOnce(ctx)
 		if err != nil && ctx.Err() == nil {
 			slog.Error("campaign sender: cannot claim sends; retrying", "err", err)
 		}
 		if n >= s.cfg.Batch && err == nil {
+			s.Wake()
 			continue
 		}
 		t := time.NewTimer(s.cfg.Poll)
@@ -150,7 +171,6 @@ func (s *Sender) Run(ctx context.Context) error {
 		}
 		t.Stop()
 	}
-	return nil
 }
 
 // RunOnce claims one batch of due sends and handles them; it returns how
