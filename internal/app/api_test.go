@@ -174,7 +174,9 @@ func TestQueryPlanConfig(t *testing.T) {
 		return 0
 	}
 	var answers []string
-	for _, plan := range []duckdb.Plan{{}, {NoFeedInPlace: true}} {
+	// The journey index answers plain funnels before any feed is read, so
+	// it is off here: this test is about the feed's two reads.
+	for _, plan := range []duckdb.Plan{{NoJourneyIndex: true}, {NoJourneyIndex: true, NoFeedInPlace: true}} {
 		ta := newTestAppWith(t, Config{QueryPlan: plan})
 		p := ta.project("p")
 		resp, err := http.Post(ta.URL+"/batch/", "application/json", strings.NewReader(fmt.Sprintf(`{"api_key":%q,"batch":[%s]}`, p.Token, strings.Join(batch, ","))))
