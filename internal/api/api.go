@@ -94,7 +94,8 @@ func (s *Server) Register(httpMux *http.ServeMux) {
 	s.registerHomeVoC(mux)     // home_voc.go: the top themes on the customer journey (UI home)
 	// personalkeys.go: personal API keys, the audit log
 	s.registerPersonalKeys(mux)
-	s.registerTwins(mux) // twins.go: the /api/v1 twins of UI routes
+	s.registerTwins(mux)   // twins.go: the /api/v1 twins of UI routes
+	s.registerOpenAPI(mux) // openapi_route.go: GET /api/v1/openapi.json
 	s.registerUI(mux)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, 200, map[string]string{"status": "ok"}) })
 	mux.HandleFunc("GET /readyz", s.readyz)

@@ -116,22 +116,22 @@ func auditTarget(pattern string, r *http.Request, status int, body []byte) strin
 	if status/100 != 2 || len(body) == 0 {
 		return ""
 	}
+	// The object created, or {"key": object, "secret": …} for a personal
+	// key; a flag's "key" is its text key.
 	var created struct {
 		ID  json.RawMessage `json:"id"`
-		Key struct {
-			ID json.RawMessage `json:"id"`
-		} `json:"key"`
+		Key json.RawMessage `json:"key"`
 	}
 	if json.Unmarshal(body, &created) != nil {
-		return "" // longer than auditHead: the path names no target either
+		return "" // longer than auditHead, or not an object
 	}
-	switch {
-	case len(created.ID) > 0:
-		return "id=" + strings.Trim(string(created.ID), `"`)
-	case len(created.Key.ID) > 0:
-		return "id=" + strings.Trim(string(created.Key.ID), `"`)
+	if len(created.ID) == 0 && len(created.Key) > 0 && created.Key[0] == '{' {
+		_ = json.Unmarshal(created.Key, &created)
 	}
-	return ""
+	if len(created.ID) == 0 || created.ID[0] == '{' || created.ID[0] == '[' {
+		return ""
+	}
+	return "id=" + strings.Trim(string(created.ID), `"`)
 }
 
 // captureWriter keeps the status and the start of the answer.
