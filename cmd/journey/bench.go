@@ -29,6 +29,11 @@ func cmdBench(args []string) error {
 	if len(args) > 0 && args[0] == "campaigns" {
 		return benchCampaigns(args[1:])
 	}
+	if len(args) > 0 && args[0] == "ingest-generator" {
+		// The load generator process `bench ingest` starts: a GenSpec on
+		// stdin, a GenResult on stdout.
+		return bench.RunGenerator(os.Stdin, os.Stdout)
+	}
 	if len(args) == 0 || args[0] != "ingest" {
 		return errors.New("usage: journey bench ingest|query|experiment|flags|campaigns|voc [--json] [flags]")
 	}
@@ -42,9 +47,20 @@ func cmdBench(args []string) error {
 	f.integer(&o.Rate, "rate", 10000, "single-event requests per second in the latency phase")
 	f.boolean(&o.NoSync, "no-sync", false, "start the server with --no-sync")
 	f.str(&o.QueryPlan, "query-plan", "", "the server's --query-plan (no-journey-index: without the journey index)")
+	f.integer(&o.LatencyRuns, "latency-runs", 1, "latency phases, each after the loader caught up; the best p99 is the result")
+	f.str(&o.ServerCPUs, "server-cpus", "", "CPUs the server is pinned to, e.g. 0,1 (default: two with 4 CPUs or more, else all but the last; none: unpinned)")
+	f.str(&o.GeneratorCPUs, "generator-cpus", "", "CPUs the load generator process is pinned to (default: the ones the server does not get)")
+	f.duration(&o.Soak, "soak", "soak phase length, e.g. 30m (0: none): batches at --soak-rate, RSS and p99 per minute", time.ParseDuration)
+	f.float(&o.SoakRate, "soak-rate", 0, "soak events per second (0: half the throughput phase's)")
+	f.integer(&o.SoakBatch, "soak-batch", 100, "events per soak request (1: single-event requests, more: gzip batches)")
+	f.duration(&o.SoakSample, "soak-sample", "RSS sampling interval of the soak (default 5s)", time.ParseDuration)
+	f.str(&o.ProfileDir, "profile-dir", "", "write the server's CPU and allocation profiles of the first latency run here")
+	var serverArgs string
+	f.str(&serverArgs, "server-args", "", "more journey serve flags, space-separated")
 	if err := f.parse(args[1:]); err != nil {
 		return err
 	}
+	o.ServerArgs = strings.Fields(serverArgs)
 	var err error
 	if o.Binary, err = os.Executable(); err != nil {
 		return err
@@ -61,9 +77,22 @@ func cmdBench(args []string) error {
 	if asJSON {
 		return json.NewEncoder(os.Stdout).Encode(res)
 	}
-	fmt.Printf("ingest: %.0f events/s (gzip batches of 100, durable); stored by the loader at %.0f events/s\n", res.EventsPerS, res.LoadedPerS)
-	fmt.Printf("latency at %d req/s: p50 %.2f ms, p99 %.2f ms\n", res.Rate, res.P50ms, res.P99ms)
-	fmt.Printf("server peak RSS: %.0f MB; failed requests: %d\n", res.RSSMB, res.Errors)
+	fmt.Printf("\nserver on CPUs %v, load generator on CPUs %v (empty: not pinned)\n", res.ServerCPUs, res.GeneratorCPUs)
+	if res.Throughput != nil {
+		fmt.Printf("ingest: %.0f events/s (gzip batches of 100, durable); stored by the loader at %.0f events/s\n", res.EventsPerS, res.LoadedPerS)
+	}
+	if len(res.LatencyRuns) > 0 {
+		fmt.Printf("latency at %d req/s (best of %d): p50 %.2f ms, p99 %.2f ms (goal < 50); server %.2f cores, load generator %.2f cores\n",
+			res.Rate, len(res.LatencyRuns), res.P50ms, res.P99ms, res.ServerCPUShare, res.GeneratorCPUShare)
+	}
+	if s := res.Soak; s != nil {
+		fmt.Printf("soak: %.0f events/s for %.0f s: RSS slope %.2f MB/min (%.0f → %.0f MB), p99 per minute:", s.EventsPerS, s.Seconds, s.RSSSlopeMBPerMin, s.RSSFirstMB, s.RSSLastMB)
+		for _, m := range s.Load.Minutes {
+			fmt.Printf(" %.1f", m.P99MS)
+		}
+		fmt.Printf(" ms\n")
+	}
+	fmt.Printf("server peak RSS: %.0f MB; failed requests: %d; load average %s at the end\n", res.RSSMB, res.Errors, res.LoadAverage)
 	return nil
 }
 

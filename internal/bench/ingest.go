@@ -6,7 +6,6 @@ import (
 	"bufio"
 	"bytes"
 	"compress/gzip"
-	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
@@ -19,37 +18,10 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
 )
-
-// IngestOptions sizes the ingest benchmark.
-type IngestOptions struct {
-	Binary     string        // journey binary to start as the server
-	DataDir    string        // empty = a temporary directory
-	Duration   time.Duration // throughput phase
-	Workers    int           // concurrent batch senders
-	Rate       int           // single-event requests per second in the latency phase
-	LatencyFor time.Duration // latency phase
-	NoSync     bool
-	QueryPlan  string // the server's --query-plan (no-journey-index: ingest without the journey index)
-}
-
-// IngestResult is the contract output of `journey bench ingest --json`.
-type IngestResult struct {
-	EventsPerS float64 `json:"events_per_s"`
-	P50ms      float64 `json:"p50_ms"`
-	P99ms      float64 `json:"p99_ms"`
-	RSSMB      float64 `json:"rss_mb"`
-	Rate       int     `json:"rate"`
-	Errors     int64   `json:"errors"`
-	// LoadedPerS: the events acknowledged over the time until the loader
-	// had stored them all (event store and journey index).
-	LoadedPerS float64 `json:"loaded_events_per_s"`
-}
 
 // Server is a journey server process started for a benchmark or a test.
 type Server struct {
@@ -63,6 +35,12 @@ type Server struct {
 // StartServer starts `journey serve` on a free loopback port and waits
 // until it answers.
 func StartServer(binary, dataDir string, extra ...string) (*Server, error) {
+	return StartServerOn(binary, dataDir, nil, extra...)
+}
+
+// StartServerOn is StartServer with the server pinned to cpus (all when
+// empty).
+func StartServerOn(binary, dataDir string, cpus []int, extra ...string) (*Server, error) {
 	s := &Server{DataDir: dataDir}
 	if dataDir == "" {
 		dir, err := os.MkdirTemp("", "journey-bench-")
@@ -84,7 +62,11 @@ func StartServer(binary, dataDir string, extra ...string) (*Server, error) {
 	args := append([]string{"serve", "--data-dir", s.DataDir, "--addr", addr, "--admin-key", s.AdminKey}, extra...)
 	s.cmd = exec.Command(binary, args...)
 	s.cmd.Stdout, s.cmd.Stderr = os.Stderr, os.Stderr
-	if err := s.cmd.Start(); err != nil {
+	if err := startPinned(s.cmd, cpus); err != nil {
+		if s.cmd.Process != nil {
+			s.cmd.Process.Kill()
+			s.cmd.Wait()
+		}
 		return nil, fmt.Errorf("cannot start %q: %w", binary, err)
 	}
 	s.exited = make(chan struct{})
@@ -226,132 +208,6 @@ func Gzip(b []byte) []byte {
 	w.Write(b)
 	w.Close()
 	return buf.Bytes()
-}
-
-// Ingest runs the ingest benchmark: throughput with gzip batches of 100,
-// then acknowledgement latency at a fixed single-event request rate.
-func Ingest(ctx context.Context, o IngestOptions, logf func(string, ...any)) (IngestResult, error) {
-	var extra []string
-	if o.NoSync {
-		extra = append(extra, "--no-sync")
-	}
-	if o.QueryPlan != "" {
-		extra = append(extra, "--query-plan", o.QueryPlan)
-	}
-	srv, err := StartServer(o.Binary, o.DataDir, extra...)
-	if err != nil {
-		return IngestResult{}, err
-	}
-	defer srv.Cleanup()
-	defer srv.Kill()
-	token, _, err := srv.CreateProject("bench")
-	if err != nil {
-		return IngestResult{}, err
-	}
-	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1024, MaxConnsPerHost: 0}, Timeout: 30 * time.Second}
-	res := IngestResult{Rate: o.Rate}
-
-	// Payloads are built before the clock starts so the client's JSON and
-	// gzip work does not count against the server (both share the cores).
-	nPayloads := max(4000, int(o.Duration.Seconds()*1200)) // enough for 120k events/s
-	logf("preparing %d gzip batches of 100 events", nPayloads)
-	payloads := make([][]byte, nPayloads)
-	for i := range payloads {
-		payloads[i] = Gzip(EventBatch(token, 100, i))
-	}
-	var next, acked, errs atomic.Int64
-	deadline := time.Now().Add(o.Duration)
-	start := time.Now()
-	var wg sync.WaitGroup
-	for w := 0; w < o.Workers; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for time.Now().Before(deadline) {
-				i := next.Add(1) - 1
-				if i >= int64(len(payloads)) {
-					return
-				}
-				if post(client, srv.URL+"/batch/", payloads[i], true) {
-					acked.Add(100)
-				} else {
-					errs.Add(1)
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	elapsed := time.Since(start)
-	res.EventsPerS = float64(acked.Load()) / elapsed.Seconds()
-	logf("throughput: %d events acknowledged in %s", acked.Load(), elapsed.Round(time.Millisecond))
-
-	// Let the loader catch up so the latency phase measures capture alone.
-	if err := srv.WaitLoaded(2 * time.Minute); err != nil {
-		return res, err
-	}
-	res.LoadedPerS = float64(acked.Load()) / time.Since(start).Seconds()
-	logf("loaded: all %d events stored %s after the start", acked.Load(), time.Since(start).Round(time.Millisecond))
-	lat, lerr := latency(client, srv.URL, token, o.Rate, o.LatencyFor)
-	errs.Add(lerr)
-	res.P50ms, res.P99ms = quantile(lat, 0.5), quantile(lat, 0.99)
-	res.RSSMB = RSSMB(srv.Pid())
-	res.Errors = errs.Load()
-	return res, nil
-}
-
-func post(c *http.Client, url string, body []byte, gzipped bool) bool {
-	req, _ := http.NewRequest("POST", url, bytes.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
-	if gzipped {
-		req.Header.Set("Content-Encoding", "gzip")
-	}
-	resp, err := c.Do(req)
-	if err != nil {
-		return false
-	}
-	io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
-	return resp.StatusCode == 200
-}
-
-// latency sends single events at a fixed rate (open loop: a request's
-// latency counts from when it was due, so a stalled server is not hidden).
-func latency(c *http.Client, base, token string, rate int, d time.Duration) ([]float64, int64) {
-	n := int(float64(rate) * d.Seconds())
-	bodies := make([][]byte, n)
-	now := time.Now().UTC().Format(time.RFC3339Nano)
-	for i := range bodies {
-		bodies[i] = []byte(`{"api_key":"` + token + `","event":"$pageview","distinct_id":"lat-` + strconv.Itoa(i%5000) +
-			`","uuid":"` + uuid.NewString() + `","timestamp":"` + now + `","properties":{"$current_url":"https://shop.example/"}}`)
-	}
-	lat := make([]float64, n)
-	var errs atomic.Int64
-	jobs := make(chan int, 4096)
-	start := time.Now()
-	var wg sync.WaitGroup
-	for w := 0; w < 512; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range jobs {
-				due := start.Add(time.Duration(float64(i) / float64(rate) * float64(time.Second)))
-				if !post(c, base+"/i/v0/e/", bodies[i], false) {
-					errs.Add(1)
-				}
-				lat[i] = float64(time.Since(due).Microseconds()) / 1000
-			}
-		}()
-	}
-	for i := 0; i < n; i++ {
-		due := start.Add(time.Duration(float64(i) / float64(rate) * float64(time.Second)))
-		if w := time.Until(due); w > 0 {
-			time.Sleep(w)
-		}
-		jobs <- i
-	}
-	close(jobs)
-	wg.Wait()
-	return lat, errs.Load()
 }
 
 func quantile(xs []float64, q float64) float64 {
