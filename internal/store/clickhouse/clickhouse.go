@@ -121,7 +121,7 @@ func (s *Store) init(ctx context.Context) error {
 	if s.cluster != "" {
 		s.events = s.db + ".events"
 	}
-	return nil
+	return s.backfillUUIDs(ctx)
 }
 
 func stripComments(stmt string) string {
@@ -151,11 +151,14 @@ func (s *Store) nextVersion() uint64 { return s.version.Add(1) }
 
 // Apply stores a loader batch; see the package comment for replay safety.
 func (s *Store) Apply(ctx context.Context, w *store.Write) error {
-	rows, err := s.newEvents(ctx, w.Events)
+	rows, unrecorded, err := s.newEvents(ctx, w.Events)
 	if err != nil {
 		return err
 	}
 	if err := s.insertEvents(ctx, rows); err != nil {
+		return err
+	}
+	if err := s.insertUUIDs(ctx, unrecorded); err != nil { // after the events: see dedup.go
 		return err
 	}
 	v := s.nextVersion()
@@ -179,17 +182,20 @@ func (s *Store) Apply(ctx context.Context, w *store.Write) error {
 	return nil
 }
 
-// DedupMargin bounds the event-time window searched for an earlier copy
-// of a uuid, as in the DuckDB store.
+// DedupMargin bounds the event-time window searched in events for an
+// earlier copy of a uuid that event_uuids may lack (a crash between the two
+// writes, dedup.go); event_uuids finds copies at any event time.
 const DedupMargin = 7 * 24 * time.Hour
 
-// newEvents drops events whose uuid the project already has, or that
-// repeat within the batch.
-func (s *Store) newEvents(ctx context.Context, rows []store.Row) ([]store.Row, error) {
+// newEvents drops events whose uuid the project already has, at any event
+// time, or that repeat within the batch. unrecorded are the batch's
+// events (once each) whose uuid event_uuids lacks: the new ones, and any
+// that only the time-bounded check on events found (dedup.go).
+func (s *Store) newEvents(ctx context.Context, rows []store.Row) (out, unrecorded []store.Row, err error) {
 	if len(rows) == 0 {
-		return nil, nil
+		return nil, nil, nil
 	}
-	seen := map[[16]byte]bool{}
+	seen := map[string]bool{}
 	lo, hi := rows[0].Timestamp, rows[0].Timestamp
 	for _, r := range rows {
 		if r.Timestamp.Before(lo) {
@@ -198,6 +204,10 @@ func (s *Store) newEvents(ctx context.Context, rows []store.Row) ([]store.Row, e
 		if r.Timestamp.After(hi) {
 			hi = r.Timestamp
 		}
+	}
+	recorded, err := s.storedUUIDs(ctx, rows)
+	if err != nil {
+		return nil, nil, err
 	}
 	stored := map[string]bool{}
 	const chunk = 2000 // keeps the query under max_query_size
@@ -210,31 +220,33 @@ func (s *Store) newEvents(ctx context.Context, rows []store.Row) ([]store.Row, e
 		res, err := s.q().Query(ctx, "SELECT project_id, toString(uuid) FROM "+s.events+" WHERE ts >= ? AND ts <= ? AND has(?, toString(uuid))",
 			lo.Add(-DedupMargin).UTC(), hi.Add(DedupMargin).UTC(), ids)
 		if err != nil {
-			return nil, fmt.Errorf("cannot check for stored events: %w", err)
+			return nil, nil, fmt.Errorf("cannot check for stored events: %w", err)
 		}
 		for res.Next() {
 			var p uint64
 			var id string
 			if err := res.Scan(&p, &id); err != nil {
 				res.Close()
-				return nil, err
+				return nil, nil, err
 			}
 			stored[fmt.Sprint(p, id)] = true
 		}
 		res.Close()
 	}
-	out := rows[:0:0]
 	for _, r := range rows {
-		key := fmt.Sprint(r.ProjectID, uuid.UUID(r.UUID).String())
-		dedup := r.UUID
-		dedup[0] ^= byte(r.ProjectID) // same uuid in two projects: two events
-		if stored[key] || seen[dedup] {
+		key := fmt.Sprint(r.ProjectID, uuid.UUID(r.UUID).String()) // same uuid in two projects: two events
+		if seen[key] {
 			continue
 		}
-		seen[dedup] = true
-		out = append(out, r)
+		seen[key] = true
+		if !recorded[key] {
+			unrecorded = append(unrecorded, r)
+		}
+		if !recorded[key] && !stored[key] {
+			out = append(out, r)
+		}
 	}
-	return out, nil
+	return out, unrecorded, nil
 }
 
 func (s *Store) insertEvents(ctx context.Context, rows []store.Row) error {

@@ -62,3 +62,19 @@ CREATE TABLE IF NOT EXISTS {db}.erased_persons (
     person_id  Int64,
     version    UInt64
 ) ENGINE = ReplacingMergeTree(version) ORDER BY (project_id, person_id);
+
+-- Every stored (project, uuid), for dedup at any event time (dedup.go):
+-- events is ordered by person and time, so finding a uuid there scans
+-- the table; here the sparse primary index (one mark per 1024 rows, kept
+-- in memory: a few MB for a billion events) finds a batch's uuids by
+-- reading only their granules. Written and read on the first shard only.
+CREATE TABLE IF NOT EXISTS {db}.event_uuids (
+    project_id UInt64,
+    uuid       UUID
+) ENGINE = ReplacingMergeTree() ORDER BY (project_id, uuid) SETTINGS index_granularity = 1024;
+
+-- One row once event_uuids holds the uuids of the events stored before
+-- it existed (dedup.go's backfill).
+CREATE TABLE IF NOT EXISTS {db}.event_uuids_backfill (
+    done UInt8
+) ENGINE = TinyLog;

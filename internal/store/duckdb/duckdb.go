@@ -254,6 +254,13 @@ func (s *Store) Apply(ctx context.Context, w *store.Write) error {
 	if err := s.ensureSeen(ctx, len(w.Events)); err != nil {
 		return err
 	}
+	// Stored uuids leave the stage first, at any event time (dedup.go), so
+	// the insert's own time-bounded check has nothing left to find: its
+	// range is empty, which zone maps skip.
+	dropped, err := s.dropStored(ctx, w.Events)
+	if err != nil {
+		return err
+	}
 	tx, err := s.write.BeginTx(ctx, nil)
 	if err != nil {
 		return err
@@ -261,13 +268,8 @@ func (s *Store) Apply(ctx context.Context, w *store.Write) error {
 	defer tx.Rollback()
 	var inserted []journeyidx.Event // for the journey index
 	if len(w.Events) > 0 {
-		lo, hi := timeRange(w.Events)
-		stored := s.maybeStored(w.Events)
-		if !stored {
-			// No uuid of the batch can be stored yet: skip the scan.
-			lo, hi = time.Time{}, time.Time{}.Add(time.Nanosecond)
-		}
-		if inserted, err = s.insertEvents(ctx, tx, w.Events, stored, lo.Add(-DedupMargin), hi.Add(DedupMargin)); err != nil {
+		lo, hi := time.Time{}, time.Time{}.Add(time.Nanosecond)
+		if inserted, err = s.insertEvents(ctx, tx, w.Events, dropped, lo, hi); err != nil {
 			return fmt.Errorf("cannot insert events: %w", err)
 		}
 	}
@@ -283,25 +285,6 @@ func (s *Store) Apply(ctx context.Context, w *store.Write) error {
 	s.markStored(w.Events)
 	s.addToJourneyIndex(inserted, w.Checkpoint)
 	return nil
-}
-
-// DedupMargin is how far apart in event time a retry may be from the
-// stored original and still be recognised as the same event. Clock-skew
-// correction moves a retried event by the difference in network delay,
-// seconds in practice; a week is a wide safety margin.
-const DedupMargin = 7 * 24 * time.Hour
-
-func timeRange(rows []store.Row) (lo, hi time.Time) {
-	lo, hi = rows[0].Timestamp, rows[0].Timestamp
-	for _, r := range rows[1:] {
-		if r.Timestamp.Before(lo) {
-			lo = r.Timestamp
-		}
-		if r.Timestamp.After(hi) {
-			hi = r.Timestamp
-		}
-	}
-	return lo.UTC(), hi.UTC()
 }
 
 func (s *Store) stage(w *store.Write) error {

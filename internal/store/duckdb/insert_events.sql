@@ -1,9 +1,8 @@
--- Inserts the staged events that the project does not have yet: a client
--- retry or a replayed log entry carries a uuid that is already stored. The
--- check only looks at stored events whose timestamp is near the batch's
--- (the two bound parameters, the batch's range widened by a margin): a
--- retry keeps its event timestamp, and the time bound lets zone maps skip
--- most of the table instead of scanning every uuid ever stored.
+-- Inserts the staged events, once per (project, uuid) of the batch. Stored
+-- uuids (a client retry, a replayed log entry) were already deleted from
+-- the stage at any event time (dedup.go); the NOT EXISTS below is the old
+-- time-bounded check, which Apply now gives an empty range (the two bound
+-- parameters) that zone maps skip.
 INSERT INTO events
 SELECT s.* FROM (
     SELECT * FROM stage_events

@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/journey-dev/journey/internal/event"
 	"github.com/journey-dev/journey/internal/store"
 )
@@ -66,4 +68,63 @@ func identifiedMerges(t *testing.T, s store.Store) {
 	if c, _ := person("carol"); c == bob {
 		t.Fatal("carol's $identify merged an identified person into her")
 	}
+}
+
+// dedupAnyTime: an event sent again with the same uuid is stored once
+// whatever its event time: 30 days later (past any time window), after
+// other batches and after a loader restart; the same uuid in another
+// project is another event.
+func dedupAnyTime(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	l := NewLoader(t, s)
+	e := Ev("e", "x", Day0, map[string]any{"n": 1})
+	l.Load(1, e, Ev("e", "x", Day0.Add(time.Hour), nil))
+	for i := range 3 { // other batches in between
+		l.Load(1, Ev("other", "y", Day0.AddDate(0, 0, i+1), nil))
+	}
+	later := e
+	later.Timestamp = e.Timestamp.AddDate(0, 0, 30)
+	later.ReceivedAt = later.Timestamp
+	l.Load(1, later)
+	l = NewLoader(t, s) // a restart
+	earlier := e
+	earlier.Timestamp = e.Timestamp.AddDate(-1, 0, 0)
+	l.Load(1, earlier, Ev("e", "x", Day0.AddDate(0, 0, 31), nil))
+	l.Load(2, later)
+	n1, err := s.CountEvents(ctx, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n2, _ := s.CountEvents(ctx, 2)
+	if n1 != 6 || n2 != 1 {
+		t.Fatalf("stored %d and %d events, want 6 (the uuid sent 30 days later and a year earlier stored once) and 1", n1, n2)
+	}
+	// The copy kept is the first one stored.
+	rows, err := s.PersonEvents(ctx, 1, mustPerson(t, s, 1, "x"), 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range rows {
+		if r.UUID == parseUUIDString(t, e.UUID) && !r.Timestamp.Equal(e.Timestamp) {
+			t.Fatalf("the stored copy of %s is at %v, want the first one's %v", e.UUID, r.Timestamp, e.Timestamp)
+		}
+	}
+}
+
+func mustPerson(t *testing.T, s store.Store, project int64, distinctID string) int64 {
+	t.Helper()
+	p, _, err := s.PersonByDistinctID(context.Background(), project, distinctID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p.ID
+}
+
+func parseUUIDString(t *testing.T, s string) [16]byte {
+	t.Helper()
+	u, err := uuid.Parse(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
 }

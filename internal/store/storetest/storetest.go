@@ -85,6 +85,7 @@ func Run(t *testing.T, open Open) {
 		"PersonsByIDs":       personsByIDs,     // resolve.go
 		"PersonScan":         personScan,       // personscan.go
 		"IdentifiedMerges":   identifiedMerges, // opennotes.go
+		"DedupAnyTime":       dedupAnyTime,     // opennotes.go
 	}
 	names := make([]string, 0, len(cases))
 	for n := range cases {
