@@ -54,6 +54,10 @@ type Config struct {
 	QueryMemory int64
 	// QueryTimeout bounds one query; 0 = 60 s.
 	QueryTimeout time.Duration
+	// LoaderNice is how much nicer than the process the loader's thread
+	// runs (Linux), so that capture's acknowledgements come first; 0 =
+	// the same priority.
+	LoaderNice int
 	// QueryPlan turns fast query plans of the embedded DuckDB store off
 	// (--query-plan; the zero value keeps them all).
 	QueryPlan duckdb.Plan
@@ -440,6 +444,7 @@ func Open(cfg Config) (*App, error) {
 	a.wg.Add(1)
 	go func() {
 		defer a.wg.Done()
+		lowerLoaderPriority(cfg.LoaderNice) // loaderprio_linux.go
 		a.runLoader(ctx)
 	}()
 	a.watchLag(ctx)     // observe.go

@@ -243,8 +243,8 @@ func latencyRuns(ctx context.Context, o IngestOptions, srv *Server, pprofAddr st
 		}
 		res.LatencyRuns = append(res.LatencyRuns, lr)
 		res.Errors += lr.Errors
-		logf("latency run %d at %d req/s: p50 %.2f ms, p99 %.2f ms, max %.1f ms (generator's own send lag p99 %.2f ms); %d errors %v, %d unsent; server %.2f cores, generator %.2f cores; load %s → %s",
-			i+1, o.Rate, lr.P50MS, lr.P99MS, lr.MaxMS, lr.SendLagP99MS, lr.Errors, lr.Statuses, lr.Unsent, lr.ServerCPUShare, lr.GenCPUShare, lr.LoadStart, lr.LoadEnd)
+		logf("latency run %d at %d req/s: p50 %.2f ms, p99 %.2f ms, max %.1f ms (generator's own send lag p99 %.2f ms); %d errors %v, %d unsent; server %.2f cores (%.0f µs CPU per acknowledged request), generator %.2f cores; load %s → %s",
+			i+1, o.Rate, lr.P50MS, lr.P99MS, lr.MaxMS, lr.SendLagP99MS, lr.Errors, lr.Statuses, lr.Unsent, lr.ServerCPUShare, lr.ServerCPUPerRequestUS(), lr.GenCPUShare, lr.LoadStart, lr.LoadEnd)
 		if len(res.LatencyRuns) == 1 || lr.P99MS < res.P99ms {
 			res.P50ms, res.P99ms = lr.P50MS, lr.P99MS
 			res.ServerCPUShare, res.GeneratorCPUShare = lr.ServerCPUShare, lr.GenCPUShare
@@ -314,6 +314,16 @@ func soakRun(ctx context.Context, o IngestOptions, srv *Server, maxEventsPerS fl
 	logf("soak: RSS %.0f → %.0f MB (max %.0f), slope %.2f MB/min over %d samples; max loader lag %.0f bytes; p99 %.2f ms overall; server %.2f cores, generator %.2f cores; load %s → %s",
 		sr.RSSFirstMB, sr.RSSLastMB, sr.RSSMaxMB, sr.RSSSlopeMBPerMin, len(sr.Samples), sr.MaxLagBytes, load.P99MS, load.ServerCPUShare, load.GenCPUShare, load.LoadStart, load.LoadEnd)
 	return sr, nil
+}
+
+// ServerCPUPerRequestUS is the server's CPU over the window per
+// acknowledged request, in µs: what the load costs it whatever else the
+// machine runs (0 without acknowledgements).
+func (r GenResult) ServerCPUPerRequestUS() float64 {
+	if r.OK == 0 {
+		return 0
+	}
+	return r.ServerCPUShare * r.WallS / float64(r.OK) * 1e6
 }
 
 // slope is the least-squares slope of ys over xs (0 for fewer than 2).
