@@ -71,11 +71,6 @@ type File struct {
 	failed      error
 }
 
-type appendReq struct {
-	data []byte
-	errc chan error
-}
-
 // OpenFile opens (or creates) the log in dir and recovers its tail.
 func OpenFile(dir string, opts FileOptions) (*File, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -197,31 +192,90 @@ func readRecord(r io.Reader) ([]byte, int64, error) {
 	return payload, int64(headerSize + n), nil
 }
 
-// Append encodes b and waits until it is durable.
-func (l *File) Append(ctx context.Context, b event.Batch) error {
-	defer fileAppends.Since(time.Now()) // metrics.go
-	payload, err := json.Marshal(b)
-	if err != nil {
+// sliceRecord checks the record at the start of b, which holds it whole,
+// and returns its payload (a part of b) and total size.
+func sliceRecord(b []byte) ([]byte, int64, error) {
+	if len(b) < headerSize {
+		return nil, 0, io.ErrUnexpectedEOF
+	}
+	n := binary.LittleEndian.Uint32(b[0:4])
+	if n == 0 || n > maxRecord || uint64(len(b)-headerSize) < uint64(n) {
+		return nil, 0, errors.New("bad record length")
+	}
+	payload := b[headerSize : headerSize+int(n)]
+	if crc32.Checksum(payload, crcTable) != binary.LittleEndian.Uint32(b[4:8]) {
+		return nil, 0, errors.New("bad record checksum")
+	}
+	return payload, int64(headerSize + n), nil
+}
+
+// appendReq is one Append's record on its way to the writer. They are
+// pooled with their buffer and encoder: a single-event request would
+// otherwise allocate the encoding, the record and the answer channel.
+type appendReq struct {
+	data []byte // the record: header, then payload; owned by the writer until errc answers
+	errc chan error
+
+	buf bytes.Buffer
+	enc *json.Encoder
+}
+
+var appendReqs = sync.Pool{New: func() any {
+	r := &appendReq{errc: make(chan error, 1)}
+	r.enc = json.NewEncoder(&r.buf)
+	return r
+}}
+
+// Records above this stay out of the pool, which would keep them alive.
+const maxPooledRecord = 64 << 10
+
+// encode makes r.data the record of b.
+func (r *appendReq) encode(b event.Batch) error {
+	r.buf.Reset()
+	r.buf.Write(make([]byte, headerSize)) // the header, filled in below
+	if err := r.enc.Encode(b); err != nil {
 		return fmt.Errorf("cannot encode batch: %w", err)
 	}
+	rec := r.buf.Bytes()
+	rec = rec[:len(rec)-1] // Encode ends with a newline; Marshal did not
+	payload := rec[headerSize:]
 	if len(payload) > maxRecord-headerSize {
 		return fmt.Errorf("cannot append batch of %d bytes: over the %d byte limit", len(payload), maxRecord)
 	}
-	rec := make([]byte, headerSize+len(payload))
 	binary.LittleEndian.PutUint32(rec[0:4], uint32(len(payload)))
 	binary.LittleEndian.PutUint32(rec[4:8], crc32.Checksum(payload, crcTable))
-	copy(rec[headerSize:], payload)
-	req := &appendReq{data: rec, errc: make(chan error, 1)}
+	r.data = rec
+	return nil
+}
+
+func (r *appendReq) release() {
+	r.data = nil
+	if r.buf.Cap() <= maxPooledRecord {
+		appendReqs.Put(r)
+	}
+}
+
+// Append encodes b and waits until it is durable.
+func (l *File) Append(ctx context.Context, b event.Batch) error {
+	defer fileAppends.Since(time.Now()) // metrics.go
+	req := appendReqs.Get().(*appendReq)
+	if err := req.encode(b); err != nil {
+		req.release()
+		return err
+	}
 	select {
 	case <-l.done:
+		req.release()
 		return ErrClosed
 	default:
 	}
 	select {
 	case l.reqs <- req:
 	case <-l.done:
+		req.release()
 		return ErrClosed
 	case <-ctx.Done():
+		req.release()
 		return ctx.Err()
 	}
 	// Once queued the write happens whatever the caller does; wait for it so
@@ -229,12 +283,17 @@ func (l *File) Append(ctx context.Context, b event.Batch) error {
 	// ran is answered by the writer's final drain or here.
 	select {
 	case err := <-req.errc:
+		req.release()
 		return err
 	case <-l.stopped:
 		select {
 		case err := <-req.errc:
+			req.release()
 			return err
 		default:
+			// Not answered, so never reused: the writer has stopped and
+			// will not touch it, but a late answer must not reach another
+			// Append.
 			return ErrClosed
 		}
 	}
@@ -429,10 +488,13 @@ func (l *File) readSegment(start, from, segEnd uint64, maxBytes int) ([]Entry, u
 			}
 			return []Entry{e}, from + uint64(total), nil
 		}
-		payload, total, err := readRecord(r)
+		// The payload is decoded from buf itself, not copied first: the
+		// decoded batch keeps copies of what it needs.
+		payload, total, err := sliceRecord(buf[len(buf)-r.Len():])
 		if err != nil {
 			return nil, from, fmt.Errorf("cannot read event log record at %d: %w", from, err)
 		}
+		r.Seek(total, io.SeekCurrent)
 		from += uint64(total)
 		e, err := decodeEntry(payload, from)
 		if err != nil {
