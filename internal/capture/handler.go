@@ -213,8 +213,22 @@ func (h *handler) success(w http.ResponseWriter, d Decoded) {
 		w.WriteHeader(http.StatusNoContent)
 		return
 	}
+	if len(d.Invalid) == 0 {
+		writeBody(w, http.StatusOK, okBody)
+		return
+	}
 	writeJSON(w, http.StatusOK, response{Status: 1, Skipped: skippedList(d.Invalid)})
 }
+
+// okBody is the answer to nearly every capture request, encoded once
+// rather than per request.
+var okBody = func() []byte {
+	b, _ := json.Marshal(response{Status: 1})
+	return append(b, '\n')
+}()
+
+// okLength is okBody's Content-Length, formatted once too.
+var okLength = []string{strconv.Itoa(len(okBody))}
 
 func sinkMessage(err error) string {
 	switch {
@@ -274,10 +288,23 @@ func writeError(w http.ResponseWriter, e *Error) {
 
 func writeJSON(w http.ResponseWriter, status int, v response) {
 	b, _ := json.Marshal(v) // response has only strings and ints: cannot fail
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Content-Length", strconv.Itoa(len(b)+1))
+	writeBody(w, status, append(b, '\n'))
+}
+
+var jsonType = []string{"application/json"}
+
+// writeBody writes a JSON body that ends with its newline; the header
+// values are shared slices (net/http only reads them).
+func writeBody(w http.ResponseWriter, status int, body []byte) {
+	h := w.Header()
+	h["Content-Type"] = jsonType
+	if len(body) == len(okBody) {
+		h["Content-Length"] = okLength
+	} else {
+		h.Set("Content-Length", strconv.Itoa(len(body)))
+	}
 	w.WriteHeader(status)
-	_, _ = w.Write(append(b, '\n'))
+	_, _ = w.Write(body)
 }
 
 // SetCORS lets browsers on any site send events, as PostHog's and Segment's
