@@ -261,7 +261,7 @@ func (s *Store) insertEvents(ctx context.Context, rows []store.Row) error {
 		return fmt.Errorf("cannot insert events: %w", err)
 	}
 	for _, r := range rows {
-		props := string(r.Properties)
+		props := hideNestedKeys(string(r.Properties)) // nested.go
 		if props == "" {
 			props = "{}"
 		}
@@ -303,7 +303,7 @@ func (s *Store) insertIdentity(ctx context.Context, conn driver.Conn, w *store.W
 	}
 	if err := send("persons", "project_id, id, created_at, properties, is_deleted, version", len(w.Persons), func(i int) []any {
 		p := w.Persons[i]
-		return []any{uint64(p.ProjectID), p.ID, p.CreatedAt.UTC(), store.PropertiesJSON(p.Properties), uint8(0), v}
+		return []any{uint64(p.ProjectID), p.ID, p.CreatedAt.UTC(), hideNestedKeys(store.PropertiesJSON(p.Properties)), uint8(0), v}
 	}); err != nil {
 		return err
 	}
@@ -329,7 +329,7 @@ func (s *Store) insertIdentity(ctx context.Context, conn driver.Conn, w *store.W
 	}
 	return send("groups", "project_id, group_type, group_key, created_at, properties, version", len(merged), func(i int) []any {
 		g := merged[i]
-		return []any{uint64(g.ProjectID), g.Type, g.Key, g.CreatedAt.UTC(), store.PropertiesJSON(g.Properties), v}
+		return []any{uint64(g.ProjectID), g.Type, g.Key, g.CreatedAt.UTC(), hideNestedKeys(store.PropertiesJSON(g.Properties)), v}
 	})
 }
 

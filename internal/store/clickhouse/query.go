@@ -17,8 +17,9 @@ import (
 // Property values are read with visitParamExtract* (ClickHouse 18 has no
 // JSONExtract). A value reads as its string form, the way DuckDB's
 // json_extract_string gives it: strings unquoted, numbers and booleans as
-// written. Known difference: visitParam finds a key at any nesting level,
-// so a nested object with the same key can shadow a missing top-level one.
+// written, and a JSON null as no value. visitParam finds a key at any
+// nesting level, so the store writes nested keys escaped (nested.go) and
+// a property names a top-level key only, as on DuckDB.
 
 // frag is a piece of SQL with its arguments in text order (sqlfrag).
 type frag = sqlfrag.Frag
@@ -85,9 +86,14 @@ func (w *where) filter(col string, f insight.Filter) {
 		return
 	}
 	val := prop(col, f.Property)
-	// has is "the key is present and": a missing key reads as "".
+	// present is "the key has a value": a missing key reads as "", and a
+	// JSON null is no value (DuckDB's json_extract_string gives NULL), so
+	// eq "null" matches only the string "null".
+	present := func() frag {
+		return sqlf("(visitParamHas("+col+", ?) AND visitParamExtractRaw("+col+", ?) != 'null') AND ", f.Property, f.Property)
+	}
 	has := func(cond string, args ...any) {
-		c := sqlf("visitParamHas("+col+", ?) AND ", f.Property)
+		c := present()
 		c.AddFrag(val)
 		c.Add(cond, args...)
 		w.addFrag(c)
@@ -102,12 +108,14 @@ func (w *where) filter(col string, f insight.Filter) {
 	case "eq":
 		has(" = ?", insight.ValueString(f.Value))
 	case "neq":
-		c := sqlf("NOT (visitParamHas("+col+", ?) AND ", f.Property)
+		c := sqlf("NOT (")
+		c.AddFrag(present())
 		c.AddFrag(val)
 		c.Add(" = ?)", insight.ValueString(f.Value))
 		w.addFrag(c)
 	case "contains":
-		c := sqlf("visitParamHas("+col+", ?) AND positionCaseInsensitiveUTF8(", f.Property)
+		c := present()
+		c.Add("positionCaseInsensitiveUTF8(")
 		c.AddFrag(val)
 		c.Add(", ?) > 0", insight.ValueString(f.Value))
 		w.addFrag(c)
@@ -118,7 +126,8 @@ func (w *where) filter(col string, f insight.Filter) {
 	case "is_set":
 		w.add("visitParamHas("+col+", ?)", f.Property)
 	case "regex":
-		c := sqlf("visitParamHas("+col+", ?) AND match(", f.Property)
+		c := present()
+		c.Add("match(")
 		c.AddFrag(val)
 		c.Add(", ?)", insight.ValueString(f.Value))
 		w.addFrag(c)
@@ -132,7 +141,8 @@ func (w *where) filter(col string, f insight.Filter) {
 			w.add("0")
 			return
 		}
-		c := sqlf("visitParamHas("+col+", ?) AND has(?, ", f.Property, vals)
+		c := present()
+		c.Add("has(?, ", vals)
 		c.AddFrag(val)
 		c.Add(")")
 		w.addFrag(c)
@@ -234,8 +244,10 @@ func (src source) frag() (frag, error) {
 	}
 	actor := sqlf(pidExpr)
 	if src.groupType != "" {
-		actor = sqlf("visitParamExtractString(visitParamExtractRaw(properties, '$groups'), ?)", src.groupType)
-		w.add("visitParamExtractString(visitParamExtractRaw(properties, '$groups'), ?) != ''", src.groupType)
+		actor = groupKeyFrag(src.groupType)
+		gk := groupKeyFrag(src.groupType)
+		gk.Add(" != ''")
+		w.addFrag(gk)
 	}
 	const cols = "event, ts, ts_us, properties"
 	rows := sqlf("SELECT ")

@@ -86,7 +86,8 @@ func (s *Store) personFacts(ctx context.Context, projectID int64, q *store.Feedb
 	src := s.newSource(projectID, &insight.Range{From: q.From, To: q.To})
 	grp := sqlf("'' AS grp")
 	if q.GroupType != "" {
-		grp = sqlf("visitParamExtractString(visitParamExtractRaw(properties, '$groups'), ?) AS grp", q.GroupType)
+		grp = groupKeyFrag(q.GroupType)
+		grp.Add(" AS grp")
 	}
 	src.column(grp)
 	bad := sqlf("toUInt8(0)")

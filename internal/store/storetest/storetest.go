@@ -86,6 +86,7 @@ func Run(t *testing.T, open Open) {
 		"PersonScan":         personScan,       // personscan.go
 		"IdentifiedMerges":   identifiedMerges, // opennotes.go
 		"DedupAnyTime":       dedupAnyTime,     // opennotes.go
+		"NullAndNested":      nullAndNested,    // opennotes.go
 	}
 	names := make([]string, 0, len(cases))
 	for n := range cases {
