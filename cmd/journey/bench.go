@@ -55,6 +55,7 @@ func cmdBench(args []string) error {
 	f.integer(&o.SoakBatch, "soak-batch", 100, "events per soak request (1: single-event requests, more: gzip batches)")
 	f.duration(&o.SoakSample, "soak-sample", "RSS sampling interval of the soak (default 5s)", time.ParseDuration)
 	f.str(&o.ProfileDir, "profile-dir", "", "write the server's CPU and allocation profiles of the first latency run here")
+	f.str(&o.ServerBinary, "server-binary", "", "journey binary to start as the server (default: this one), e.g. an earlier build to compare")
 	var serverArgs string
 	f.str(&serverArgs, "server-args", "", "more journey serve flags, space-separated")
 	if err := f.parse(args[1:]); err != nil {

@@ -19,12 +19,15 @@ import (
 
 // IngestOptions sizes the ingest benchmark.
 type IngestOptions struct {
-	Binary     string        // journey binary: the server, and the load generator's process
-	DataDir    string        // empty = a temporary directory
-	Duration   time.Duration // throughput phase; 0 skips it
-	Workers    int           // concurrent batch senders
-	Rate       int           // single-event requests per second in the latency phase
-	LatencyFor time.Duration // latency phase; 0 skips it
+	Binary string // journey binary: the server, and the load generator's process
+	// ServerBinary, when set, is the server's binary instead (an earlier
+	// build, to compare servers under the same generator).
+	ServerBinary string
+	DataDir      string        // empty = a temporary directory
+	Duration     time.Duration // throughput phase; 0 skips it
+	Workers      int           // concurrent batch senders
+	Rate         int           // single-event requests per second in the latency phase
+	LatencyFor   time.Duration // latency phase; 0 skips it
 	// LatencyRuns repeats the latency phase (each after the loader caught
 	// up); every run is reported, the result's p50/p99 are the best run's.
 	LatencyRuns int
@@ -171,7 +174,11 @@ func Ingest(ctx context.Context, o IngestOptions, logf func(string, ...any)) (In
 		}
 		extra = append(extra, "--pprof", pprofAddr)
 	}
-	srv, err := StartServerOn(o.Binary, o.DataDir, serverCPUs, extra...)
+	serverBinary := o.Binary
+	if o.ServerBinary != "" {
+		serverBinary = o.ServerBinary
+	}
+	srv, err := StartServerOn(serverBinary, o.DataDir, serverCPUs, extra...)
 	if err != nil {
 		return IngestResult{}, err
 	}
