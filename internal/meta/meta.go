@@ -63,6 +63,7 @@ type Store interface {
 
 	PersonalKeyStore // personalkeys.go: users' personal API keys
 	AuditStore       // personalkeys.go: the audit log of admin actions
+	DefinitionStore  // definitions.go: event and property definitions kept at ingest
 }
 
 // UI is what the web UI stores: users and their roles, sessions, project

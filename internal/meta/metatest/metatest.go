@@ -45,6 +45,7 @@ func Run(t *testing.T, open func(t *testing.T) meta.Store) {
 	runDeletions(t, open) // deletions.go
 	// personalkeys.go: personal API keys and the audit log
 	runPersonalKeys(t, open)
+	runDefinitions(t, open) // definitions.go: event and property definitions
 }
 
 // wantJSON checks how v serialises, as the API would send it.
