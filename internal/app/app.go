@@ -419,6 +419,7 @@ func Open(cfg Config) (*App, error) {
 		return nil, err
 	}
 	a.Loader = loader.New(a.Log, a.Events, 0)
+	a.Loader.SetDefinitions(a.Meta) // event and property definitions for the pickers
 	a.campaigns = &campaign.Campaigns{Meta: a.Meta}
 	if err := a.openChannels(); err != nil {
 		a.Events.Close()

@@ -51,7 +51,8 @@ type Loader struct {
 	lagState // lag.go
 	writes   *obs.Histogram
 
-	exclusive // exclusive.go: deletions between batches
+	exclusive             // exclusive.go: deletions between batches
+	defs      definitions // definitions.go: event and property definitions
 }
 
 // SetTrimFloor makes the loader trim the log only up to min(its own
@@ -179,6 +180,7 @@ func (l *Loader) run(ctx context.Context) error {
 		if f := l.applied.Load(); f != nil {
 			(*f)(w)
 		}
+		l.defs.feed(w) // never fails nor blocks: its writes run apart
 		l.loadedEvents.Add(uint64(n))
 		l.loadedPositions.Add(w.Checkpoint - pos)
 		pos = w.Checkpoint
