@@ -193,6 +193,7 @@ func (s *Sender) RunOnce(ctx context.Context) (int, error) {
 	}
 	r := &round{s: s, persons: map[personKey]*resolved{}, done: make(chan roundOutcome, len(sends))}
 	r.resolve(ctx, sends)
+	r.pickTwins(sends)
 	flushed := make(chan struct{})
 	go func() {
 		defer close(flushed)
@@ -234,6 +235,38 @@ type round struct {
 	s       *Sender
 	persons map[personKey]*resolved // read-only once the workers start
 	done    chan roundOutcome       // room for every send of the round
+	// winner is, per campaign, trigger event and person as resolved now,
+	// the one send of the round that may go out (the lowest id): sends of
+	// one trigger to persons since merged (a broadcast's shared trigger, a
+	// trigger under two ids) would otherwise both pass duplicate, each
+	// checking before the other's move is written.
+	winner map[twinKey]int64
+}
+
+type twinKey struct {
+	projectID, campaignID, personID int64
+	trigger                         string
+}
+
+// pickTwins fills winner from the claim and its resolved persons.
+func (r *round) pickTwins(sends []meta.Send) {
+	r.winner = make(map[twinKey]int64, len(sends))
+	for _, sd := range sends {
+		k := r.twin(sd)
+		if w, ok := r.winner[k]; !ok || sd.ID < w {
+			r.winner[k] = sd.ID
+		}
+	}
+}
+
+// twin is sd's key among the round's sends: its person as resolved for
+// the round (the scheduled one when unknown or unresolved).
+func (r *round) twin(sd meta.Send) twinKey {
+	id := sd.PersonID
+	if p := r.persons[personKey{sd.ProjectID, sd.DistinctID}]; p != nil && p.found {
+		id = p.person.ID
+	}
+	return twinKey{sd.ProjectID, sd.CampaignID, id, sd.TriggerUUID}
 }
 
 type roundOutcome struct {
@@ -444,6 +477,9 @@ func (s *Sender) handle(ctx context.Context, r *round, sd meta.Send) error {
 	// The person may have been merged since the send was scheduled: its
 	// sends follow the surviving person, whose goals count too.
 	scheduledFor := sd.PersonID
+	if w, ok := r.winner[r.twin(sd)]; ok && w != sd.ID {
+		return cancelSend("merged: another send of this trigger went to the person")
+	}
 	person, ids, found, err := r.person(bk, sd)
 	if err != nil {
 		return err
