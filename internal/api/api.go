@@ -94,6 +94,8 @@ func (s *Server) Register(httpMux *http.ServeMux) {
 	s.registerHomeVoC(mux)     // home_voc.go: the top themes on the customer journey (UI home)
 	// personalkeys.go: personal API keys, the audit log
 	s.registerPersonalKeys(mux)
+	// definitions.go: event and property definitions kept at ingest
+	s.registerDefinitions(mux)
 	s.registerTwins(mux)   // twins.go: the /api/v1 twins of UI routes
 	s.registerOpenAPI(mux) // openapi_route.go: GET /api/v1/openapi.json
 	s.registerUI(mux)

@@ -38,7 +38,7 @@ func (s *Server) eventNames(w http.ResponseWriter, r *http.Request, _ *uiUser, p
 	for i, n := range names {
 		out[i] = map[string]any{"event": n.Name, "count": n.Count}
 	}
-	writeJSON(w, http.StatusOK, out)
+	writeJSON(w, http.StatusOK, s.withDefinedEvents(r, p, out, 500))
 }
 
 func storeError(w http.ResponseWriter, err error) {
@@ -99,6 +99,10 @@ func ranked(field string, counts map[string]int64, limit int) []map[string]any {
 
 func (s *Server) propertyKeys(w http.ResponseWriter, r *http.Request, _ *uiUser, p meta.Project) {
 	if !paramsOK(w, r, "event") {
+		return
+	}
+	if defs, ok := s.definedPropertyKeys(r, p, 500); ok {
+		writeJSON(w, http.StatusOK, defs) // every key, not a sample's
 		return
 	}
 	rows, err := s.sample(r, p)
