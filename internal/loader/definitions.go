@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/VictoriaMetrics/metrics"
 
@@ -129,10 +130,12 @@ func (d *definitions) write(w DefinitionsWriter) {
 	}
 }
 
-type defKey struct {
+// defGroup is one project's names of one kind ("" for event names, else
+// meta.PropertiesOf*); names are looked up by the key's bytes, so only a
+// name new to the batch allocates.
+type defGroup struct {
 	project int64
-	kind    string // "" for event names, else meta.PropertiesOf*
-	name    string
+	kind    string
 }
 
 type defValue struct {
@@ -142,14 +145,31 @@ type defValue struct {
 }
 
 // defAggregate is one batch's (or several merged batches') definitions.
-type defAggregate struct{ m map[defKey]*defValue }
+type defAggregate struct {
+	m map[defGroup]map[string]*defValue
+	n int
+}
 
-func (a *defAggregate) size() int { return len(a.m) }
+func newAggregate() *defAggregate { return &defAggregate{m: map[defGroup]map[string]*defValue{}} }
 
-func (a *defAggregate) add(k defKey, typ string, at time.Time, n int64) {
-	v := a.m[k]
+func (a *defAggregate) size() int { return a.n }
+
+// names answers g's names, made on first use.
+func (a *defAggregate) names(g defGroup) map[string]*defValue {
+	m := a.m[g]
+	if m == nil {
+		m = map[string]*defValue{}
+		a.m[g] = m
+	}
+	return m
+}
+
+// add counts n uses of name at at; typ is kept if none was.
+func (a *defAggregate) add(names map[string]*defValue, name string, typ string, at time.Time, n int64) {
+	v := names[name]
 	if v == nil {
-		a.m[k] = &defValue{typ: typ, first: at, last: at, volume: n}
+		names[name] = &defValue{typ: typ, first: at, last: at, volume: n}
+		a.n++
 		return
 	}
 	if v.typ == "" {
@@ -165,10 +185,20 @@ func (a *defAggregate) add(k defKey, typ string, at time.Time, n int64) {
 }
 
 func (a *defAggregate) merge(b *defAggregate) {
-	for k, v := range b.m {
-		a.add(k, v.typ, v.first, v.volume)
-		a.m[k].last = maxTime(a.m[k].last, v.last)
+	for g, bn := range b.m {
+		an := a.names(g)
+		for name, v := range bn {
+			a.add(an, name, v.typ, v.first, v.volume)
+			an[name].last = maxTime(an[name].last, v.last)
+		}
 	}
+}
+
+func minTime(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
 }
 
 func maxTime(a, b time.Time) time.Time {
@@ -180,17 +210,19 @@ func maxTime(a, b time.Time) time.Time {
 
 func (a *defAggregate) batch() meta.DefinitionsBatch {
 	var b meta.DefinitionsBatch
-	for k, v := range a.m {
-		if k.kind == "" {
-			b.Events = append(b.Events, meta.EventDefinition{ProjectID: k.project, Name: k.name, FirstSeen: v.first, LastSeen: v.last, Volume: v.volume})
-			continue
+	for g, names := range a.m {
+		for name, v := range names {
+			if g.kind == "" {
+				b.Events = append(b.Events, meta.EventDefinition{ProjectID: g.project, Name: name, FirstSeen: v.first, LastSeen: v.last, Volume: v.volume})
+				continue
+			}
+			typ := v.typ
+			if typ == "" { // only nulls seen so far
+				typ = meta.TypeString
+			}
+			b.Properties = append(b.Properties, meta.PropertyDefinition{ProjectID: g.project, Kind: g.kind, Name: name, Type: typ,
+				FirstSeen: v.first, LastSeen: v.last, Volume: v.volume})
 		}
-		typ := v.typ
-		if typ == "" { // only nulls seen so far
-			typ = meta.TypeString
-		}
-		b.Properties = append(b.Properties, meta.PropertyDefinition{ProjectID: k.project, Kind: k.kind, Name: k.name, Type: typ,
-			FirstSeen: v.first, LastSeen: v.last, Volume: v.volume})
 	}
 	return b
 }
@@ -202,44 +234,154 @@ var personChanges = map[string]bool{"$set": true, "$set_once": true, "$unset": t
 // aggregate counts w's event names and the top-level property keys of its
 // events and persons, with the type of the first non-null value of each.
 // Persons have no event time: they take the write's latest event time.
+// Event properties are scanned (topLevel), not decoded: the loader pays
+// this for every event.
 func aggregate(w *store.Write) *defAggregate {
-	a := &defAggregate{m: map[defKey]*defValue{}}
+	a := newAggregate()
 	var latest time.Time
-	var props map[string]json.RawMessage
+	var events, props map[string]*defValue
+	var last defGroup
 	for i := range w.Events {
 		r := &w.Events[i]
 		latest = maxTime(latest, r.Timestamp)
-		a.add(defKey{project: r.ProjectID, name: r.Event}, "", r.Timestamp, 1)
-		clear(props)
-		if len(r.Properties) == 0 || json.Unmarshal(r.Properties, &props) != nil {
-			continue
+		if events == nil || last.project != r.ProjectID {
+			last = defGroup{project: r.ProjectID}
+			events = a.names(last)
+			props = a.names(defGroup{project: r.ProjectID, kind: meta.PropertiesOfEvents})
 		}
-		for k, raw := range props {
+		a.add(events, r.Event, "", r.Timestamp, 1)
+		topLevel(r.Properties, func(key []byte, value []byte) {
+			if v := props[string(key)]; v != nil { // no allocation: a lookup by the bytes
+				if v.typ == "" {
+					v.typ = rawType(value)
+				}
+				v.first, v.last, v.volume = minTime(v.first, r.Timestamp), maxTime(v.last, r.Timestamp), v.volume+1
+				return
+			}
+			k := string(key)
 			if personChanges[k] {
-				continue
+				return
 			}
-			key := defKey{project: r.ProjectID, kind: meta.PropertiesOfEvents, name: k}
-			typ := ""
-			if v := a.m[key]; v == nil || v.typ == "" {
-				typ = rawType(raw)
-			}
-			a.add(key, typ, r.Timestamp, 1)
-		}
+			a.add(props, k, rawType(value), r.Timestamp, 1)
+		})
 	}
 	if latest.IsZero() {
 		latest = time.Now()
 	}
 	for _, p := range w.Persons {
+		names := a.names(defGroup{project: p.ProjectID, kind: meta.PropertiesOfPersons})
 		for k, v := range p.Properties {
-			key := defKey{project: p.ProjectID, kind: meta.PropertiesOfPersons, name: k}
 			typ := ""
-			if d := a.m[key]; d == nil || d.typ == "" {
+			if d := names[k]; d == nil || d.typ == "" {
 				typ = valueType(v)
 			}
-			a.add(key, typ, latest, 1)
+			a.add(names, k, typ, latest, 1)
 		}
 	}
 	return a
+}
+
+// topLevel calls f with each key of the JSON object in js and its value's
+// raw text, without decoding the values. Keys with escapes are unquoted.
+// Text that is not an object yields nothing; malformed text may yield the
+// keys before the fault (the loader stores what capture already checked).
+func topLevel(js []byte, f func(key, value []byte)) {
+	i := skipSpace(js, 0)
+	if i >= len(js) || js[i] != '{' {
+		return
+	}
+	i++
+	for {
+		i = skipSpace(js, i)
+		if i >= len(js) || js[i] != '"' {
+			return
+		}
+		end := skipString(js, i)
+		if end < 0 {
+			return
+		}
+		key := js[i+1 : end-1]
+		if bytes.IndexByte(key, '\\') >= 0 || !utf8.Valid(key) { // as encoding/json reads it
+			var s string
+			if json.Unmarshal(js[i:end], &s) != nil {
+				return
+			}
+			key = []byte(s)
+		}
+		i = skipSpace(js, end)
+		if i >= len(js) || js[i] != ':' {
+			return
+		}
+		i = skipSpace(js, i+1)
+		vend := skipValue(js, i)
+		if vend < 0 {
+			return
+		}
+		f(key, js[i:vend])
+		i = skipSpace(js, vend)
+		if i >= len(js) || js[i] != ',' {
+			return
+		}
+		i++
+	}
+}
+
+func skipSpace(js []byte, i int) int {
+	for i < len(js) && (js[i] == ' ' || js[i] == '\t' || js[i] == '\n' || js[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// skipString answers the index after the string starting at js[i] (a
+// quote), or -1.
+func skipString(js []byte, i int) int {
+	for j := i + 1; j < len(js); j++ {
+		switch js[j] {
+		case '\\':
+			j++
+		case '"':
+			return j + 1
+		}
+	}
+	return -1
+}
+
+// skipValue answers the index after the value starting at js[i], or -1.
+func skipValue(js []byte, i int) int {
+	if i >= len(js) {
+		return -1
+	}
+	switch js[i] {
+	case '"':
+		return skipString(js, i)
+	case '{', '[':
+		depth := 0
+		for j := i; j < len(js); j++ {
+			switch js[j] {
+			case '"':
+				if j = skipString(js, j); j < 0 {
+					return -1
+				}
+				j--
+			case '{', '[':
+				depth++
+			case '}', ']':
+				if depth--; depth == 0 {
+					return j + 1
+				}
+			}
+		}
+		return -1
+	}
+	j := i
+	for j < len(js) && js[j] != ',' && js[j] != '}' && js[j] != ' ' && js[j] != '\n' && js[j] != '\t' && js[j] != '\r' {
+		j++
+	}
+	if j == i {
+		return -1
+	}
+	return j
 }
 
 // rawType is the definition type of a JSON value ("" for null).

@@ -160,9 +160,10 @@ func TestDefinitionsPendingBounded(t *testing.T) {
 	before := definitionSkipped.Get()
 	// Three large writes while the first is stuck.
 	big := func(tag string) *defAggregate {
-		agg := &defAggregate{m: map[defKey]*defValue{}}
+		agg := newAggregate()
+		names := agg.names(defGroup{project: 1})
 		for j := range maxPendingDefinitions/2 + 1 {
-			agg.m[defKey{project: 1, name: tag + string(rune(j+0x100))}] = &defValue{volume: 1}
+			agg.add(names, tag+string(rune(j+0x100)), "", time.Time{}, 1)
 		}
 		return agg
 	}
