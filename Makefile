@@ -43,6 +43,7 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz=FuzzDecodeFlagBody -fuzztime=30s ./internal/api/
 	$(GO) test -run='^$$' -fuzz=FuzzDecodeFlagPatch -fuzztime=30s ./internal/api/
 	$(GO) test -run='^$$' -fuzz=FuzzExperimentBody -fuzztime=30s ./internal/api/
+	$(GO) test -run='^$$' -fuzz=FuzzPersonalKeyRequests -fuzztime=30s ./internal/api/
 	$(GO) test -run='^$$' -fuzz=FuzzParseSurvey -fuzztime=30s ./internal/voc/
 	$(GO) test -run='^$$' -fuzz=FuzzSurveyResponses -fuzztime=30s ./internal/voc/
 	$(GO) test -run='^$$' -fuzz=FuzzParseSLA -fuzztime=30s ./internal/voc/

@@ -5,6 +5,7 @@
 import { h, clear, field, select, errorBox, setError, loading, fmtTime, codeBlock, copyButton, isAbort } from './dom.js';
 import { get, post, put, del, P } from './api.js';
 import { curlExample, testedVersions } from './snippets.js';
+import { personalKeysSection, auditSection } from './settings-keys.js';
 
 export default async function settingsPage(ctx) {
   const { pid, main, scope, project } = ctx;
@@ -28,6 +29,8 @@ export default async function settingsPage(ctx) {
       keysSection(ctx, s.keys || [], admin),
       stagesSection(ctx, s.stages || [], admin),
       admin ? membersSection(ctx) : null,
+      personalKeysSection(ctx),
+      admin ? auditSection(ctx) : null,
       ctx.session.user.is_admin ? newProjectSection(ctx) : null));
 }
 
