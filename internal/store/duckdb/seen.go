@@ -6,7 +6,6 @@ import (
 	"fmt"
 
 	"github.com/bits-and-blooms/bloom/v3"
-	"github.com/google/uuid"
 
 	"github.com/journey-dev/journey/internal/store"
 )
@@ -55,22 +54,23 @@ func (s *Store) ensureSeen(ctx context.Context, incoming int) error {
 // buildSeen makes a filter of the given capacity from the n stored events.
 func (s *Store) buildSeen(ctx context.Context, capacity, n uint) error {
 	f := bloom.NewWithEstimates(capacity, seenFalsePositives)
-	rows, err := s.db.QueryContext(ctx, `SELECT project_id, uuid::VARCHAR FROM events`)
+	// The driver gives a UUID as its 16 bytes: no text to format and parse
+	// (that took ~5 s per 2 M events, with Apply waiting).
+	rows, err := s.db.QueryContext(ctx, `SELECT project_id, uuid FROM events`)
 	if err != nil {
 		return fmt.Errorf("cannot read stored uuids: %w", err)
 	}
 	defer rows.Close()
+	var raw []byte
 	for rows.Next() {
 		var project int64
-		var text string
-		if err := rows.Scan(&project, &text); err != nil {
+		if err := rows.Scan(&project, &raw); err != nil {
 			return err
 		}
-		id, err := uuid.Parse(text)
-		if err != nil {
-			return fmt.Errorf("cannot parse stored uuid %q: %w", text, err)
+		if len(raw) != 16 {
+			return fmt.Errorf("cannot read stored uuid %x: %d bytes", raw, len(raw))
 		}
-		f.Add(seenKey(project, id))
+		f.Add(seenKey(project, [16]byte(raw)))
 	}
 	if err := rows.Err(); err != nil {
 		return err
