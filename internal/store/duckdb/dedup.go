@@ -12,7 +12,7 @@ import (
 
 // Dedup by uuid at any event time. The Bloom filter (seen.go) says which
 // events of a batch may be stored already (a retry, a replayed log entry,
-// or one of its false positives, 0.1 %); only those suspects are checked
+// or one of its false positives, ~1e-5); only those suspects are checked
 // against every stored event, whatever its time: they are appended to a
 // small staging table, joined to events (the suspects are the hash join's
 // build side, so memory is the suspects', not the table's) and the stored
