@@ -116,7 +116,8 @@ const MaxPersonMetadata = 10_000
 // metadata. Every project-scoped call stays in its project.
 type DeletionStore interface {
 	// CreateDeletion queues a job for j.ProjectID and j.PersonID (or
-	// j.DistinctID when PersonID is 0).
+	// j.DistinctID when PersonID is 0), or returns the subject's job that
+	// is still queued or running.
 	CreateDeletion(ctx context.Context, j DeletionJob) (DeletionJob, error)
 	// Deletion reads one job of the project; ErrNotFound when none.
 	Deletion(ctx context.Context, projectID, id int64) (DeletionJob, error)

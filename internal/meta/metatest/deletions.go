@@ -31,6 +31,9 @@ func testDeletionJobs(t *testing.T, s meta.Store) {
 	}
 	ja := try(s.CreateDeletion(ctx, meta.DeletionJob{ProjectID: a.ID, PersonID: 7, RequestedBy: "key"})).must(t)
 	jb := try(s.CreateDeletion(ctx, meta.DeletionJob{ProjectID: b.ID, DistinctID: "alice@example.com", RequestedBy: "user:1"})).must(t)
+	if again := try(s.CreateDeletion(ctx, meta.DeletionJob{ProjectID: a.ID, PersonID: 7, RequestedBy: "key"})).must(t); again.ID != ja.ID {
+		t.Fatalf("a repeated deletion queued job %d beside the pending %d", again.ID, ja.ID)
+	}
 	if ja.Status != meta.DeletionQueued || ja.Step != meta.StepResolve || ja.ID == jb.ID || ja.PersonID != 7 || jb.DistinctID != "alice@example.com" ||
 		ja.CreatedAt.IsZero() || ja.Attempts != 0 || ja.Counts != (meta.DeletionCounts{}) {
 		t.Fatalf("created %+v and %+v", ja, jb)

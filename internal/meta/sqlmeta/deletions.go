@@ -69,6 +69,16 @@ func (t *Tables) CreateDeletion(ctx context.Context, j meta.DeletionJob) (meta.D
 	if !storable(j.DistinctID) || !storable(j.RequestedBy) {
 		return meta.DeletionJob{}, &meta.FieldError{Field: "distinct_id", Msg: "not valid UTF-8 text", Err: meta.ErrInvalid}
 	}
+	// A job of the same subject still to do is the answer: repeating a
+	// request queues no second job (each would hold the loader again).
+	pending, err := scanJob(t.row(ctx, `SELECT `+jobCols+` FROM deletion_jobs WHERE project_id = ? AND person_id = ? AND distinct_id = ?
+		AND status IN (?, ?) ORDER BY id LIMIT 1`, j.ProjectID, j.PersonID, j.DistinctID, meta.DeletionQueued, meta.DeletionRunning))
+	switch {
+	case err == nil:
+		return pending, nil
+	case !errors.Is(err, meta.ErrNotFound):
+		return meta.DeletionJob{}, fmt.Errorf("cannot look up deletions of person %d in project %d: %w", j.PersonID, j.ProjectID, err)
+	}
 	now := time.Now()
 	j.Status, j.Step, j.Attempts, j.Error, j.Counts = meta.DeletionQueued, meta.StepResolve, 0, "", meta.DeletionCounts{}
 	j.Subject = meta.DeletionSubject{}

@@ -126,35 +126,50 @@ func (s *Store) CountSubject(ctx context.Context, sub *store.Subject) (store.Era
 // and then has the journey index rebuilt without the person's events.
 func (s *Store) ErasePerson(ctx context.Context, sub *store.Subject) error {
 	s.mu.Lock()
-	err := s.eraseLocked(ctx, sub)
+	eventsGone, err := s.eraseLocked(ctx, sub)
 	s.mu.Unlock()
 	if err != nil {
 		return err
 	}
-	s.rebuildAfterDelete(ctx)
+	// The index is shared by every project: it is reset and rebuilt only
+	// when events really went (a repeated deletion of the same person, or
+	// one without events, must not make every project's queries fall back
+	// to the slower plans while it rebuilds).
+	if eventsGone {
+		s.rebuildAfterDelete(ctx)
+	}
 	return nil
 }
 
-func (s *Store) eraseLocked(ctx context.Context, sub *store.Subject) error {
+// eraseLocked deletes the subject's rows and reports whether any of its
+// events were among them.
+func (s *Store) eraseLocked(ctx context.Context, sub *store.Subject) (eventsGone bool, err error) {
 	tx, err := s.write.BeginTx(ctx, nil)
 	if err != nil {
-		return fmt.Errorf("cannot delete person %d: %w", sub.PersonID, err)
+		return false, fmt.Errorf("cannot delete person %d: %w", sub.PersonID, err)
 	}
 	defer tx.Rollback()
 	for i, r := range subjectRows {
-		if _, err := tx.ExecContext(ctx, `DELETE FROM `+r.table+` WHERE `+r.where, subjectParams(i, sub)...); err != nil {
-			return fmt.Errorf("cannot delete %s of person %d: %w", r.table, sub.PersonID, err)
+		res, err := tx.ExecContext(ctx, `DELETE FROM `+r.table+` WHERE `+r.where, subjectParams(i, sub)...)
+		if err != nil {
+			return false, fmt.Errorf("cannot delete %s of person %d: %w", r.table, sub.PersonID, err)
+		}
+		if r.table == "events" {
+			n, err := res.RowsAffected()
+			eventsGone = err != nil || n > 0 // unknown: assume some went
 		}
 	}
 	ids, _ := subjectArgs(sub)
 	if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO erased_persons SELECT ?, id FROM `+idsIn+` AS t(id) WHERE id > 0`, sub.ProjectID, ids); err != nil {
-		return fmt.Errorf("cannot keep tombstone of person %d: %w", sub.PersonID, err)
+		return false, fmt.Errorf("cannot keep tombstone of person %d: %w", sub.PersonID, err)
 	}
 	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("cannot commit deletion of person %d: %w", sub.PersonID, err)
+		return false, fmt.Errorf("cannot commit deletion of person %d: %w", sub.PersonID, err)
 	}
-	s.resetJourneyIndex()
-	return nil
+	if eventsGone {
+		s.resetJourneyIndex()
+	}
+	return eventsGone, nil
 }
 
 // resetJourneyIndex empties the journey index after rows were deleted
