@@ -57,13 +57,13 @@ type Store interface {
 	// SetConsumerPosition stores a consumer's position.
 	SetConsumerPosition(ctx context.Context, name string, pos uint64) error
 	UI
-	Close() error
 	FeedbackStore // feedback.go: the voice-of-customer inbox
 	DeletionStore // deletions.go: persons' deletion jobs and metadata exports
 
 	PersonalKeyStore // personalkeys.go: users' personal API keys
 	AuditStore       // personalkeys.go: the audit log of admin actions
 	DefinitionStore  // definitions.go: event and property definitions kept at ingest
+	Close() error
 }
 
 // UI is what the web UI stores: users and their roles, sessions, project
