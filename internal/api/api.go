@@ -30,6 +30,7 @@ type Ready func() (bool, string)
 
 // Server holds what the API handlers need.
 type Server struct {
+	ranks    rankings // rankshare.go: feedback impact rankings in flight
 	Meta     meta.Store
 	Events   store.Store
 	AdminKey string

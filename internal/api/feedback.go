@@ -642,6 +642,16 @@ func (s *Server) rank(ctx context.Context, r *http.Request, p meta.Project) (*vo
 	if err != nil {
 		return nil, err
 	}
+	timeout := s.QueryTimeout
+	if timeout <= 0 {
+		timeout = 60 * time.Second
+	}
+	key := fmt.Sprintf("%d|%d|%q|%q|%v", p.ID, o.Days, o.GroupType, o.RevenueProperty, o.Bad)
+	return s.ranks.do(ctx, key, timeout, func(ctx context.Context) (*voc.Ranking, error) { return s.rankNow(ctx, p, o) })
+}
+
+// rankNow computes one ranking (rank shares it among concurrent callers).
+func (s *Server) rankNow(ctx context.Context, p meta.Project, o voc.RankOptions) (*voc.Ranking, error) {
 	items, err := s.Meta.FeedbackImpact(ctx, p.ID, voc.MaxRankItems)
 	if err != nil {
 		return nil, err
