@@ -392,7 +392,9 @@ func Open(cfg Config) (*App, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
+	// Owner only: the metadata holds webhook secrets, sessions and
+	// personal data (an existing directory keeps the mode its operator set).
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("cannot create data directory %q: %w", cfg.DataDir, err)
 	}
 	a := &App{Config: cfg}

@@ -163,6 +163,11 @@ func prepareTarget(dataDir, dir string) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("cannot create backup directory %q: %w", dir, err)
 	}
+	// An existing empty directory keeps its mode under MkdirAll: the
+	// backup holds webhook secrets and personal data, for its owner only.
+	if err := os.Chmod(dir, 0o700); err != nil {
+		return fmt.Errorf("cannot restrict backup directory %q: %w", dir, err)
+	}
 	return nil
 }
 
@@ -237,6 +242,9 @@ func copyMeta(ctx context.Context, src, dst string) (int, error) {
 	defer db.Close()
 	if _, err := db.ExecContext(ctx, `VACUUM INTO ?`, dst); err != nil {
 		return 0, fmt.Errorf("cannot copy metadata %q: %w", src, err)
+	}
+	if err := os.Chmod(dst, 0o600); err != nil { // SQLite creates it by the umask
+		return 0, fmt.Errorf("cannot restrict metadata copy %q: %w", dst, err)
 	}
 	if err := syncFile(dst); err != nil {
 		return 0, err
