@@ -140,8 +140,21 @@ func (s *Server) emitFeedback(ctx context.Context, projectID int64, items []meta
 
 // storeFeedback stores one decoded input as an item of p, resolving its
 // person, captures its event and answers 201 with the item (200 with the
-// stored one for a repeated external id).
-func (s *Server) storeFeedback(w http.ResponseWriter, r *http.Request, p meta.Project, in voc.Input) {
+// stored one for a repeated external id). The public widget endpoint
+// gets only the item's id, source, status and time: its person id would
+// tell anyone with the page's token whether a distinct id is a known
+// customer.
+func (s *Server) storeFeedback(w http.ResponseWriter, r *http.Request, p meta.Project, in voc.Input, public bool) {
+	answer := func(status int, f meta.FeedbackItem, eventError string) {
+		var v any = f
+		switch {
+		case public:
+			v = map[string]any{"id": f.ID, "source": f.Source, "status": f.Status, "created_at": f.CreatedAt}
+		case eventError != "":
+			v = map[string]any{"item": f, "id": f.ID, "event_error": eventError}
+		}
+		writeJSON(w, status, v)
+	}
 	var person int64
 	if s.Events != nil {
 		if found, _, err := s.Events.PersonByDistinctID(r.Context(), p.ID, in.DistinctID); err == nil {
@@ -150,7 +163,7 @@ func (s *Server) storeFeedback(w http.ResponseWriter, r *http.Request, p meta.Pr
 	}
 	f, err := s.Meta.CreateFeedback(r.Context(), in.Item(p.ID, person))
 	if errors.Is(err, meta.ErrExists) {
-		writeJSON(w, http.StatusOK, f)
+		answer(http.StatusOK, f, "")
 		return
 	}
 	if err != nil {
@@ -158,10 +171,10 @@ func (s *Server) storeFeedback(w http.ResponseWriter, r *http.Request, p meta.Pr
 		return
 	}
 	if err := s.emitFeedback(r.Context(), p.ID, []meta.FeedbackItem{f}); err != nil {
-		writeJSON(w, http.StatusCreated, map[string]any{"item": f, "id": f.ID, "event_error": "the item is stored; its " + EventFeedback + " event is not"})
+		answer(http.StatusCreated, f, "the item is stored; its "+EventFeedback+" event is not")
 		return
 	}
-	writeJSON(w, http.StatusCreated, f)
+	answer(http.StatusCreated, f, "")
 }
 
 // createFeedback: POST /api/v1/feedback {"text","distinct_id","source",
@@ -176,7 +189,7 @@ func (s *Server) createFeedback(w http.ResponseWriter, r *http.Request, p meta.P
 		writeBad(w, err)
 		return
 	}
-	s.storeFeedback(w, r, p, in)
+	s.storeFeedback(w, r, p, in, false)
 }
 
 // inboundFeedback: POST /api/v1/feedback/inbound, a help desk's ticket
@@ -191,7 +204,7 @@ func (s *Server) inboundFeedback(w http.ResponseWriter, r *http.Request, p meta.
 		writeBad(w, err)
 		return
 	}
-	s.storeFeedback(w, r, p, in)
+	s.storeFeedback(w, r, p, in, false)
 }
 
 var widgetLimiters sync.Map // *Server → *flagserve.ClientLimiter
@@ -246,7 +259,7 @@ func (s *Server) widgetFeedback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	in.ThemeID, in.Accounts, in.ExternalID, in.Priority = 0, nil, "", ""
-	s.storeFeedback(w, r, p, in)
+	s.storeFeedback(w, r, p, in, true)
 }
 
 // importFeedback: POST /api/v1/feedback/import, a CSV file (voc.ParseCSV)
@@ -391,6 +404,10 @@ func (s *Server) patchFeedback(w http.ResponseWriter, r *http.Request, p meta.Pr
 		}
 	}
 	if pt.Attachments != nil {
+		if err := voc.CheckAttachments(*pt.Attachments); err != nil {
+			writeBad(w, err)
+			return
+		}
 		f.Attachments = *pt.Attachments
 	}
 	if pt.Accounts != nil {

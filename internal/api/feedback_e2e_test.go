@@ -118,8 +118,9 @@ func TestFeedbackEndToEnd(t *testing.T) {
 	st, hdr, body := x.raw("POST", "/feedback/", "", "text/plain", fmt.Sprintf(`{"token":%q,"text":"송장 내보내기가 계속 실패해요","distinct_id":"anon-7","theme_id":%d}`, x.token, invoice.ID),
 		map[string]string{"Origin": "https://shop.example"})
 	var w fbItem
-	if json.Unmarshal(body, &w); st != 201 || hdr.Get("Access-Control-Allow-Origin") != "https://shop.example" || w.Source != "widget" || w.ThemeID != 0 {
-		t.Fatalf("widget: %d %v %s", st, hdr, body)
+	if json.Unmarshal(body, &w); st != 201 || hdr.Get("Access-Control-Allow-Origin") != "https://shop.example" || w.Source != "widget" || w.ThemeID != 0 ||
+		w.ID == 0 || strings.Contains(string(body), "person_id") || strings.Contains(string(body), "anon-7") {
+		t.Fatalf("widget: %d %v %s (want its id and source, not who sent it)", st, hdr, body)
 	}
 	if st, hdr, _ := x.raw("OPTIONS", "/feedback", "", "text/plain", "", map[string]string{"Origin": "https://shop.example"}); st != 204 || hdr.Get("Access-Control-Allow-Methods") == "" {
 		t.Fatalf("preflight: %d %v", st, hdr)
@@ -208,6 +209,8 @@ func TestFeedbackEndToEnd(t *testing.T) {
 	x.wantField(st, body, 400, "status")
 	st, _, body = x.raw("PATCH", fmt.Sprintf("/api/v1/feedback/%d", a.ID), x.key, "application/json", `{"assignee_id":12345}`, nil)
 	x.wantField(st, body, 400, "assignee_id")
+	st, _, body = x.raw("PATCH", fmt.Sprintf("/api/v1/feedback/%d", a.ID), x.key, "application/json", `{"attachments":["javascript:alert(1)"]}`, nil)
+	x.wantField(st, body, 400, "attachments[0]")
 
 	// The ticket duplicates cy's dark mode item: merged, it brings its vote
 	// and bob into the dark mode theme.

@@ -125,12 +125,19 @@ func (in *Input) Validate() error {
 	if in.Accounts, err = fbList("accounts", in.Accounts, 200); err != nil {
 		return err
 	}
-	for i, a := range in.Attachments {
+	return CheckAttachments(in.Attachments)
+}
+
+// CheckAttachments refuses attachment links that are not http(s) URLs
+// (a javascript: link would run in the inbox) or too many; the create and
+// the PATCH of an item both check with it.
+func CheckAttachments(links []string) error {
+	for i, a := range links {
 		if u, err := url.Parse(a); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || len(a) > meta.MaxFeedbackLink {
 			return insight.Bad("attachments["+fbIndex(i)+"]", "want an http(s) URL of at most %d bytes", meta.MaxFeedbackLink)
 		}
 	}
-	if len(in.Attachments) > meta.MaxFeedbackLinks {
+	if len(links) > meta.MaxFeedbackLinks {
 		return insight.Bad("attachments", "at most %d", meta.MaxFeedbackLinks)
 	}
 	return nil

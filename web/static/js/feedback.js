@@ -138,7 +138,7 @@ export async function itemPage(ctx) {
     const body = h('section', { class: 'card', 'aria-labelledby': 'fb-text-h' },
       h('h2', { id: 'fb-text-h', class: 'sr-only' }, 'What they said'),
       h('blockquote', { class: 'fb-quote', 'data-testid': 'fb-item-text' }, it.text),
-      (it.attachments || []).length ? h('ul', { class: 'fb-attachments' }, it.attachments.map((u) => h('li', null, h('a', { href: u, rel: 'noopener noreferrer', target: '_blank' }, u)))) : null,
+      (it.attachments || []).length ? h('ul', { class: 'fb-attachments' }, it.attachments.map((u) => h('li', null, /^https?:\/\//i.test(u) ? h('a', { href: u, rel: 'noopener noreferrer', target: '_blank' }, u) : u))) : null,
       facts);
     clear(main, head, merged, h('div', { class: 'fb-layout' },
       h('div', { class: 'fb-main' }, body, comments(it, 'replies'), comments(it, 'notes')),
