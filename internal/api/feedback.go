@@ -141,7 +141,8 @@ func (s *Server) emitFeedback(ctx context.Context, projectID int64, items []meta
 // storeFeedback stores one decoded input as an item of p, resolving its
 // person, captures its event and answers 201 with the item (200 with the
 // stored one for a repeated external id). The public widget endpoint
-// gets only the item's id, source, status and time: its person id would
+// gets only the item's id, its own distinct id, source, status and time:
+// its person id would
 // tell anyone with the page's token whether a distinct id is a known
 // customer.
 func (s *Server) storeFeedback(w http.ResponseWriter, r *http.Request, p meta.Project, in voc.Input, public bool) {
@@ -149,7 +150,7 @@ func (s *Server) storeFeedback(w http.ResponseWriter, r *http.Request, p meta.Pr
 		var v any = f
 		switch {
 		case public:
-			v = map[string]any{"id": f.ID, "source": f.Source, "status": f.Status, "created_at": f.CreatedAt}
+			v = map[string]any{"id": f.ID, "distinct_id": f.DistinctID, "source": f.Source, "status": f.Status, "created_at": f.CreatedAt}
 		case eventError != "":
 			v = map[string]any{"item": f, "id": f.ID, "event_error": eventError}
 		}

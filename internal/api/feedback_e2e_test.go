@@ -119,8 +119,8 @@ func TestFeedbackEndToEnd(t *testing.T) {
 		map[string]string{"Origin": "https://shop.example"})
 	var w fbItem
 	if json.Unmarshal(body, &w); st != 201 || hdr.Get("Access-Control-Allow-Origin") != "https://shop.example" || w.Source != "widget" || w.ThemeID != 0 ||
-		w.ID == 0 || strings.Contains(string(body), "person_id") || strings.Contains(string(body), "anon-7") {
-		t.Fatalf("widget: %d %v %s (want its id and source, not who sent it)", st, hdr, body)
+		w.ID == 0 || w.DistinctID != "anon-7" || strings.Contains(string(body), "person_id") {
+		t.Fatalf("widget: %d %v %s (want its id, source and distinct id, not its person)", st, hdr, body)
 	}
 	if st, hdr, _ := x.raw("OPTIONS", "/feedback", "", "text/plain", "", map[string]string{"Origin": "https://shop.example"}); st != 204 || hdr.Get("Access-Control-Allow-Methods") == "" {
 		t.Fatalf("preflight: %d %v", st, hdr)
