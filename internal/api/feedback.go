@@ -142,9 +142,8 @@ func (s *Server) emitFeedback(ctx context.Context, projectID int64, items []meta
 // person, captures its event and answers 201 with the item (200 with the
 // stored one for a repeated external id). The public widget endpoint
 // gets only the item's id, its own distinct id, source, status and time:
-// its person id would
-// tell anyone with the page's token whether a distinct id is a known
-// customer.
+// its person id would tell anyone with the page's token whether a
+// distinct id is a known customer.
 func (s *Server) storeFeedback(w http.ResponseWriter, r *http.Request, p meta.Project, in voc.Input, public bool) {
 	answer := func(status int, f meta.FeedbackItem, eventError string) {
 		var v any = f
