@@ -455,6 +455,9 @@ func (s *Server) previewCampaign(w http.ResponseWriter, r *http.Request, p meta.
 // $message_clicked for the send and redirects to the URL the message was
 // rendered with, and nowhere else; an unknown or forged token is 404.
 func (s *Server) campaignClick(w http.ResponseWriter, r *http.Request) {
+	if !s.allowPublic(w, r, &clickLimiters, clickRate, clickBurst) {
+		return
+	}
 	sdp, plp := s.sendOfToken(w, r)
 	if sdp == nil {
 		return
@@ -580,6 +583,9 @@ func (s *Server) pushSubscribe(w http.ResponseWriter, r *http.Request) {
 	}
 	if s.Campaigns.VAPIDPublicKey == "" || s.Campaigns.Emit == nil {
 		writeError(w, http.StatusNotFound, "this server has no Web Push keys")
+		return
+	}
+	if !s.allowPublic(w, r, &subscribeLimiters, subscribeRate, subscribeBurst) {
 		return
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxSubscribeBody))
