@@ -11,6 +11,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -455,9 +456,6 @@ func (s *Server) previewCampaign(w http.ResponseWriter, r *http.Request, p meta.
 // $message_clicked for the send and redirects to the URL the message was
 // rendered with, and nowhere else; an unknown or forged token is 404.
 func (s *Server) campaignClick(w http.ResponseWriter, r *http.Request) {
-	if !s.allowPublic(w, r, &clickLimiters, clickRate, clickBurst) {
-		return
-	}
 	sdp, plp := s.sendOfToken(w, r)
 	if sdp == nil {
 		return
@@ -470,7 +468,11 @@ func (s *Server) campaignClick(w http.ResponseWriter, r *http.Request) {
 	if s.Campaigns.Emit != nil {
 		now := time.Now()
 		ev := campaign.MessageEvent(campaign.EventClicked, sd, pl, now, map[string]any{"$current_url": pl.Target})
-		ev.UUID = uuid.NewString() // every click is an event; reports count messages clicked
+		// One event per message and minute (the uuid dedups repeats): a
+		// link opened again is one more click later, while a client looping
+		// over a link cannot inflate the project's events. Nobody's redirect
+		// is refused (a whole office behind one address may click a blast).
+		ev.UUID = campaign.EventUUID(key, campaign.EventClicked+"@"+strconv.FormatInt(now.Unix()/60, 10))
 		if err := s.Campaigns.Emit(r.Context(), event.Batch{ProjectID: projectID, Events: []event.Event{ev}}); err != nil {
 			slog.Warn("cannot record a message click", "key", key, "err", err)
 		}

@@ -401,12 +401,13 @@ func TestCampaignEndToEnd(t *testing.T) {
 	// Clicks go through the redirect to the message's own URL; a forged
 	// token goes nowhere.
 	noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	clicked := 0
+	clicked, repeatSameMinute := 0, false
 	for who := range wantMsg {
 		if clicked == 10 {
 			break
 		}
 		m := msgs[who][0]
+		clickedAt := time.Now()
 		resp, err := noFollow.Get(m.URL)
 		if err != nil {
 			t.Fatal(err)
@@ -417,9 +418,10 @@ func TestCampaignEndToEnd(t *testing.T) {
 			t.Fatalf("click: %d to %q", resp.StatusCode, resp.Header.Get("Location"))
 		}
 		clicked++
-		if clicked == 1 { // twice: still one message clicked
+		if clicked == 1 { // twice: still one message clicked, and one event
 			resp, _ := noFollow.Get(m.URL)
 			resp.Body.Close()
+			repeatSameMinute = clickedAt.Unix()/60 == time.Now().Unix()/60
 			forged := m.URL[:len(m.URL)-3] + "abc"
 			if resp, _ := noFollow.Get(forged); resp.StatusCode != 404 {
 				t.Fatalf("forged click token: %d", resp.StatusCode)
@@ -446,6 +448,11 @@ func TestCampaignEndToEnd(t *testing.T) {
 	var rep reportOut
 	x.decode(x.do("GET", "/api/v1/campaigns/"+cid+"/report", x.key, nil, 200), &rep)
 	t.Logf("report: %+v", rep)
+	// Click events dedup per message and minute: the repeated click is
+	// none (unless the two fell in different minutes).
+	if n := x.eventCounts(c.ID)[campaign.EventClicked]; repeatSameMinute && n != clicked || n < clicked || n > clicked+1 {
+		t.Fatalf("%d click events for %d messages clicked (repeat in the same minute: %v)", n, clicked, repeatSameMinute)
+	}
 	if rep.Triggered != int64(n+1) || rep.Sent != int64(len(wantMsg)) || rep.Delivered != int64(len(wantMsg)) || rep.Clicked != int64(clicked) ||
 		rep.Conversions != int64(convMsg) || rep.Holdout.Persons != int64(len(wantHeld)) || rep.Holdout.Conversions != int64(convHeld) {
 		t.Fatalf("report %+v", rep)

@@ -10,19 +10,17 @@ import (
 	"github.com/journey-dev/journey/internal/intake"
 )
 
-// Per-client limits of the public campaign routes: a click records an
-// event and a push subscription writes a person property, so one client
-// looping over either would inflate a project's data. A person clicks a
-// message link a few times at most; a browser subscribes once.
+// Per-client limits of public routes that write: a push subscription
+// writes a person property, so one client looping over it would inflate
+// a project's data; a browser subscribes once. (Clicks are not limited:
+// their events dedup per message and minute, see campaignClick.)
 const (
-	clickRate      = 1 // a second, on average
-	clickBurst     = 30
-	subscribeRate  = 0.2
+	subscribeRate  = 0.2 // a second: one every 5 s on average
 	subscribeBurst = 10
 	publicClients  = 100_000 // clients each limiter remembers
 )
 
-var clickLimiters, subscribeLimiters sync.Map // *Server → *flagserve.ClientLimiter
+var subscribeLimiters sync.Map // *Server → *flagserve.ClientLimiter
 
 func (s *Server) publicLimiter(m *sync.Map, rate float64, burst int) *flagserve.ClientLimiter {
 	if l, ok := m.Load(s); ok {
