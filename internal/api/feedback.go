@@ -663,7 +663,8 @@ func (s *Server) rank(ctx context.Context, r *http.Request, p meta.Project) (*vo
 	if timeout <= 0 {
 		timeout = 60 * time.Second
 	}
-	key := fmt.Sprintf("%d|%d|%q|%q|%v", p.ID, o.Days, o.GroupType, o.RevenueProperty, o.Bad)
+	bad, _ := json.Marshal(o.Bad) // by value: %v would print the actions' pointers
+	key := fmt.Sprintf("%d|%d|%q|%q|%s", p.ID, o.Days, o.GroupType, o.RevenueProperty, bad)
 	return s.ranks.do(ctx, key, timeout, func(ctx context.Context) (*voc.Ranking, error) { return s.rankNow(ctx, p, o) })
 }
 
