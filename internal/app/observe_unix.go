@@ -1,9 +1,12 @@
-//go:build linux || darwin || freebsd
+//go:build linux || darwin || freebsd || dragonfly
 
 package app
 
 import "syscall"
 
+// statDisk is the free space (for unprivileged users) and size of dir's
+// file system. (There is no fallback for other systems: the DuckDB driver
+// builds on these and Windows only.)
 func statDisk(dir string) (free, size float64) {
 	var st syscall.Statfs_t
 	if err := syscall.Statfs(dir, &st); err != nil {
