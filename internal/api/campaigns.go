@@ -55,10 +55,7 @@ type CampaignOptions struct {
 // viewers read, members change), and the public click redirect /c/{token}.
 func (s *Server) registerCampaigns(mux *routeMux) {
 	viewer, member, admin := meta.RoleViewer, meta.RoleMember, meta.RoleAdmin
-	routes := []struct {
-		method, path, role string
-		h                  experimentHandler
-	}{
+	routes := []projectRoute{
 		{"GET", "/campaigns", viewer, s.listCampaigns},
 		{"GET", "/campaigns/control-group", viewer, s.getControlGroup},
 		{"PUT", "/campaigns/control-group", admin, s.putControlGroup},
@@ -75,11 +72,7 @@ func (s *Server) registerCampaigns(mux *routeMux) {
 		{"POST", "/campaigns/{id}/preview", viewer, s.previewCampaign},
 		{"POST", "/campaigns/{id}/test", member, s.testCampaign},
 	}
-	for _, rt := range routes {
-		h := rt.h
-		mux.HandleFunc(rt.method+" /api/v1"+rt.path, s.withProject(func(w http.ResponseWriter, r *http.Request, p meta.Project) { h(w, r, p, 0) }))
-		mux.HandleFunc(rt.method+" /ui/api/projects/{pid}"+rt.path, s.withUIProject(rt.role, func(w http.ResponseWriter, r *http.Request, u *uiUser, p meta.Project) { h(w, r, p, u.ID) }))
-	}
+	s.handleProjectRoutes(mux, routes)
 	mux.HandleFunc("GET /c/{token}", s.campaignClick)
 	mux.HandleFunc("GET /u/{token}", s.unsubscribePage)
 	mux.HandleFunc("POST /u/{token}", s.unsubscribe)

@@ -34,10 +34,7 @@ import (
 // runs and frozen when it stops.
 func (s *Server) registerExperiments(mux *routeMux) {
 	viewer, member, admin := meta.RoleViewer, meta.RoleMember, meta.RoleAdmin
-	routes := []struct {
-		method, path, role string
-		h                  experimentHandler
-	}{
+	routes := []projectRoute{
 		{"GET", "/experiments", viewer, s.listExperiments},
 		{"POST", "/experiments", member, s.createExperiment},
 		{"POST", "/experiments/estimate", viewer, s.estimateExperiment},
@@ -56,11 +53,7 @@ func (s *Server) registerExperiments(mux *routeMux) {
 		{"GET", "/archive", viewer, s.archive},
 		{"GET", "/archive/stages", viewer, s.archiveStages},
 	}
-	for _, rt := range routes {
-		h := rt.h
-		mux.HandleFunc(rt.method+" /api/v1"+rt.path, s.withProject(func(w http.ResponseWriter, r *http.Request, p meta.Project) { h(w, r, p, 0) }))
-		mux.HandleFunc(rt.method+" /ui/api/projects/{pid}"+rt.path, s.withUIProject(rt.role, func(w http.ResponseWriter, r *http.Request, u *uiUser, p meta.Project) { h(w, r, p, u.ID) }))
-	}
+	s.handleProjectRoutes(mux, routes)
 }
 
 // experimentHandler serves one project's experiments for a user (0: a

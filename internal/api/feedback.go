@@ -51,10 +51,7 @@ const (
 
 func (s *Server) registerFeedback(mux *routeMux) {
 	viewer, member := meta.RoleViewer, meta.RoleMember
-	routes := []struct {
-		method, path, role string
-		h                  experimentHandler
-	}{
+	routes := []projectRoute{
 		{"GET", "/feedback", viewer, s.listFeedback},
 		{"POST", "/feedback", member, s.createFeedback},
 		{"POST", "/feedback/import", member, s.importFeedback},
@@ -75,11 +72,7 @@ func (s *Server) registerFeedback(mux *routeMux) {
 		{"DELETE", "/themes/{id}", member, s.deleteTheme},
 		{"POST", "/themes/{id}/merge", member, s.mergeTheme},
 	}
-	for _, rt := range routes {
-		h := rt.h
-		mux.HandleFunc(rt.method+" /api/v1"+rt.path, s.withProject(func(w http.ResponseWriter, r *http.Request, p meta.Project) { h(w, r, p, 0) }))
-		mux.HandleFunc(rt.method+" /ui/api/projects/{pid}"+rt.path, s.withUIProject(rt.role, func(w http.ResponseWriter, r *http.Request, u *uiUser, p meta.Project) { h(w, r, p, u.ID) }))
-	}
+	s.handleProjectRoutes(mux, routes)
 	for _, path := range []string{"/feedback", "/feedback/{$}"} {
 		mux.HandleFunc("POST "+path, s.widgetFeedback)
 		mux.HandleFunc("OPTIONS "+path, s.widgetFeedback)

@@ -22,21 +22,14 @@ import (
 
 func (s *Server) registerFeedbackSLA(mux *routeMux) {
 	viewer, member := meta.RoleViewer, meta.RoleMember
-	routes := []struct {
-		method, path, role string
-		h                  experimentHandler
-	}{
+	routes := []projectRoute{
 		{"GET", "/feedback/sla", viewer, s.feedbackSLA},
 		{"GET", "/feedback/sla/settings", viewer, s.getSLASettings},
 		{"PUT", "/feedback/sla/settings", member, s.putSLASettings},
 		{"GET", "/feedback/notify", viewer, s.getNotify},
 		{"PUT", "/feedback/notify", member, s.putNotify},
 	}
-	for _, rt := range routes {
-		h := rt.h
-		mux.HandleFunc(rt.method+" /api/v1"+rt.path, s.withProject(func(w http.ResponseWriter, r *http.Request, p meta.Project) { h(w, r, p, 0) }))
-		mux.HandleFunc(rt.method+" /ui/api/projects/{pid}"+rt.path, s.withUIProject(rt.role, func(w http.ResponseWriter, r *http.Request, u *uiUser, p meta.Project) { h(w, r, p, u.ID) }))
-	}
+	s.handleProjectRoutes(mux, routes)
 }
 
 // messenger schedules VoC messages; unsubscribe links point at the

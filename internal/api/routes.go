@@ -109,3 +109,20 @@ func (t *routeTable) need(pattern string) string {
 	}
 	return meta.RoleMember
 }
+
+// projectRoute is one route of a project's resources, served twice: under
+// /api/v1 for secret keys (user 0) and under /ui/api/projects/{pid} for
+// signed-in users of role at least role.
+type projectRoute struct {
+	method, path, role string
+	h                  experimentHandler
+}
+
+// handleProjectRoutes mounts each route on both prefixes.
+func (s *Server) handleProjectRoutes(mux *routeMux, routes []projectRoute) {
+	for _, rt := range routes {
+		h := rt.h
+		mux.HandleFunc(rt.method+" "+apiBase+rt.path, s.withProject(func(w http.ResponseWriter, r *http.Request, p meta.Project) { h(w, r, p, 0) }))
+		mux.HandleFunc(rt.method+" "+uiBase+rt.path, s.withUIProject(rt.role, func(w http.ResponseWriter, r *http.Request, u *uiUser, p meta.Project) { h(w, r, p, u.ID) }))
+	}
+}

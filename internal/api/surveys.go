@@ -30,10 +30,7 @@ import (
 // to a survey are `survey sent` events; /results summarises them.
 func (s *Server) registerSurveys(mux *routeMux) {
 	viewer, member := meta.RoleViewer, meta.RoleMember
-	routes := []struct {
-		method, path, role string
-		h                  experimentHandler
-	}{
+	routes := []projectRoute{
 		{"GET", "/surveys", viewer, s.listSurveys},
 		{"POST", "/surveys", member, s.createSurvey},
 		{"GET", "/surveys/{id}", viewer, s.getSurvey},
@@ -41,11 +38,7 @@ func (s *Server) registerSurveys(mux *routeMux) {
 		{"DELETE", "/surveys/{id}", member, s.deleteSurvey},
 		{"GET", "/surveys/{id}/results", viewer, s.surveyResults},
 	}
-	for _, rt := range routes {
-		h := rt.h
-		mux.HandleFunc(rt.method+" /api/v1"+rt.path, s.withProject(func(w http.ResponseWriter, r *http.Request, p meta.Project) { h(w, r, p, 0) }))
-		mux.HandleFunc(rt.method+" /ui/api/projects/{pid}"+rt.path, s.withUIProject(rt.role, func(w http.ResponseWriter, r *http.Request, u *uiUser, p meta.Project) { h(w, r, p, u.ID) }))
-	}
+	s.handleProjectRoutes(mux, routes)
 	for _, path := range []string{"/api/surveys", "/api/surveys/{$}"} {
 		mux.HandleFunc(path, s.publicSurveys)
 	}
