@@ -13,13 +13,16 @@
 //
 // Durability follows the event store's checkpoint: a flush writes every
 // project's tail and then the manifest, which names the live segments and
-// the log position they cover, atomically (temporary file, fsync, rename).
-// A store that opens the index compares that position with its own
-// checkpoint; when they differ (a crash lost the tail) or a file is damaged
-// (checksums), it resets the index and rebuilds it from the event store
-// (Reset, Load, Ready). Identity merges are not in the index: queries map
-// persons through the store's override map, as the event store's own plans
-// do.
+// the log position they cover, atomically (temporary file, fsync, rename);
+// files a manifest does not name (a crashed merge's output, or its inputs
+// once the manifest names the output) are removed, so no event is counted
+// twice. A store that opens the index adds what its checkpoint has beyond
+// the manifest's (a crash lost the tail; the store keeps those events
+// itself until a manifest covers them); a damaged project (checksums) is
+// dropped at open and rebuilt from the event store alone (ResetProjects,
+// Load, SetReady), the others are kept. Identity merges are not in the
+// index: queries map persons through the store's override map, as the
+// event store's own plans do.
 package journeyidx
 
 import (
@@ -112,6 +115,9 @@ type project struct {
 	tail                     []entry
 	tailRun                  *segFile // the tail encoded for snapshots; nil when it changed
 	merging                  bool
+	// rebuilding: ResetProjects emptied it and Loads refill it; snapshots
+	// are refused and manifests leave it out until SetReady.
+	rebuilding bool
 }
 
 // segFile is a live segment, shared by snapshots (refs).
@@ -132,9 +138,11 @@ func (f *segFile) release() {
 }
 
 // Open opens the index in opts.Dir (creating it), or an empty in-memory
-// one. A damaged or unreadable index is not an error: Open returns an
-// empty index with checkpoint 0 and removes the files, and the store
-// rebuilds it; the error says why (for the log).
+// one. A damaged or unreadable index is not an error: with an unreadable
+// manifest Open returns an empty index with checkpoint 0 and removes the
+// files; a project whose dictionaries or segments are damaged is left out
+// (its files removed) and the others kept. The store rebuilds what is
+// missing; the error says what was dropped (for the log).
 func Open(opts Options) (*Index, error) {
 	if opts.FlushEvents <= 0 {
 		opts.FlushEvents = 1 << 18
@@ -152,7 +160,8 @@ func Open(opts Options) (*Index, error) {
 		if err := os.MkdirAll(opts.Dir, 0o755); err != nil {
 			return nil, fmt.Errorf("cannot create journey index %q: %w", opts.Dir, err)
 		}
-		if loadErr = ix.load(); loadErr != nil {
+		var damaged *DamagedError
+		if loadErr = ix.load(); loadErr != nil && !errors.As(loadErr, &damaged) {
 			ix.dropAll()
 			if err := ix.removeFiles(nil); err != nil {
 				return nil, err
@@ -168,6 +177,33 @@ func Open(opts Options) (*Index, error) {
 
 // Dir is the index's directory ("" in memory).
 func (ix *Index) Dir() string { return ix.opts.Dir }
+
+// Durable is the log position the manifest on disk covers: a store may
+// forget what it kept of batches up to it.
+func (ix *Index) Durable() uint64 {
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	return ix.durable
+}
+
+// Projects returns the events each project holds (segments and tail),
+// leaving out projects being rebuilt.
+func (ix *Index) Projects() map[int64]int64 {
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	out := map[int64]int64{}
+	for id, p := range ix.projects {
+		if p.rebuilding {
+			continue
+		}
+		n := int64(len(p.tail))
+		for _, f := range p.segs {
+			n += int64(f.seg.foot.events)
+		}
+		out[id] = n
+	}
+	return out
+}
 
 // Checkpoint is the log position the index covers: the store's
 // checkpoint when they are consistent.
@@ -195,13 +231,41 @@ func (ix *Index) Reset() error {
 	return ix.removeFiles(nil)
 }
 
+// ResetProjects empties some projects for a rebuild of theirs from the
+// event store, keeping the others readable: until SetReady, their
+// snapshots are refused and manifests leave them out. Their files are
+// removed.
+func (ix *Index) ResetProjects(ids []int64) error {
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	ix.gen++ // a merge of one of them that is running is dropped
+	for _, id := range ids {
+		if p := ix.projects[id]; p != nil {
+			ix.tailEvents -= len(p.tail)
+			p.drop()
+		}
+		p := &project{id: id, codes: map[string]uint32{}, rebuilding: true}
+		ix.projects[id] = p
+	}
+	if ix.opts.Dir == "" || !ix.ready {
+		return nil
+	}
+	return ix.writeManifest(ix.durable, "reset-manifest")
+}
+
+// drop releases a project's segments.
+func (p *project) drop() {
+	for _, f := range p.segs {
+		f.dead.Store(true)
+		f.release()
+	}
+	p.segs = nil
+}
+
 // dropAll forgets every project; ix.mu is held (or ix is not shared yet).
 func (ix *Index) dropAll() {
 	for _, p := range ix.projects {
-		for _, f := range p.segs {
-			f.dead.Store(true)
-			f.release()
-		}
+		p.drop()
 	}
 	ix.projects = map[int64]*project{}
 	ix.tailEvents, ix.checkpoint, ix.durable = 0, 0, 0
@@ -243,6 +307,9 @@ func (ix *Index) SetReady(checkpoint uint64) error {
 	defer ix.mu.Unlock()
 	ix.ready = true
 	ix.checkpoint = max(ix.checkpoint, checkpoint)
+	for _, p := range ix.projects {
+		p.rebuilding = false
+	}
 	return ix.flushLocked()
 }
 
@@ -394,7 +461,7 @@ func (ix *Index) flushLocked() error {
 	if err := ix.writeDicts(); err != nil {
 		return err
 	}
-	if err := ix.writeManifest(ix.checkpoint); err != nil {
+	if err := ix.writeManifest(ix.checkpoint, "flush-manifest"); err != nil {
 		return err
 	}
 	ix.durable = ix.checkpoint
@@ -572,17 +639,33 @@ type projectManifest struct {
 const manifestName = "MANIFEST"
 
 // writeManifest writes the manifest (one JSON line, then its CRC-32C) and
-// removes the files it no longer names; ix.mu is held.
-func (ix *Index) writeManifest(checkpoint uint64) error {
+// removes the files it no longer names; ix.mu is held; stage names the
+// caller for CrashHook.
+//
+// A manifest covering checkpoint names only segments whose events go no
+// further (each segment's footer says how far): were one of them
+// further (a flush that failed half-way left a project's segment, or a
+// merge took it in), the store would add its events again after a crash.
+// Then the manifest on disk, and every file it names, stay as they are
+// until a flush covers them.
+func (ix *Index) writeManifest(checkpoint uint64, stage string) error {
 	m := manifest{Version: 1, StoreID: ix.opts.StoreID, Checkpoint: checkpoint, NextSeq: ix.nextSeq}
 	keep := map[string]bool{}
 	for _, p := range ix.projects {
+		keep[namesFile(p.id)], keep[personsFile(p.id)] = true, true
+		for _, f := range p.segs {
+			keep[f.name] = true
+			if f.seg.foot.checkpoint > checkpoint && !p.rebuilding {
+				return nil
+			}
+		}
+		if p.rebuilding {
+			continue // its files are kept, for the manifest of SetReady
+		}
 		pm := projectManifest{ID: p.id, Names: p.namesKept, NamesBytes: p.namesBytes, Persons: p.personsKept, PersonsBytes: p.personsBytes}
 		for _, f := range p.segs {
 			pm.Segments = append(pm.Segments, f.name)
-			keep[f.name] = true
 		}
-		keep[namesFile(p.id)], keep[personsFile(p.id)] = true, true
 		m.Projects = append(m.Projects, pm)
 	}
 	sort.Slice(m.Projects, func(i, j int) bool { return m.Projects[i].ID < m.Projects[j].ID })
@@ -592,6 +675,9 @@ func (ix *Index) writeManifest(checkpoint uint64) error {
 	}
 	b = fmt.Appendf(b, "\n%08x\n", crc32.Checksum(b, castagnoli))
 	if err := writeFileAtomic(filepath.Join(ix.opts.Dir, manifestName), b); err != nil {
+		return err
+	}
+	if err := hook(stage); err != nil {
 		return err
 	}
 	keep[manifestName] = true
@@ -646,26 +732,59 @@ func (ix *Index) load() error {
 		return fmt.Errorf("cannot use journey index: it belongs to event store %q, not %q", m.StoreID, ix.opts.StoreID)
 	}
 	keep := map[string]bool{manifestName: true}
+	var damaged []error
 	for _, pm := range m.Projects {
 		p := ix.project(pm.ID)
-		if err := p.loadDicts(ix.opts.Dir, pm); err != nil {
-			return err
+		if err := ix.loadProject(p, pm, m.Checkpoint); err != nil {
+			// Only this project's files are suspect: the store rebuilds
+			// it from its events, and the others stay.
+			p.drop()
+			delete(ix.projects, pm.ID)
+			damaged = append(damaged, err)
+			continue
 		}
 		keep[namesFile(p.id)], keep[personsFile(p.id)] = true, true
-		for _, name := range pm.Segments {
-			f, err := ix.mapSegment(name, true)
-			if err != nil {
-				return err
-			}
-			p.segs = append(p.segs, f)
-			keep[name] = true
-			if f.seg.foot.project != p.id || f.seg.foot.maxCode > uint32(len(p.names)) || f.seg.foot.maxDense > uint32(len(p.persons)) {
-				return fmt.Errorf("cannot open journey index segment %q: it does not match its project's dictionaries", name)
-			}
+		for _, f := range p.segs {
+			keep[f.name] = true
 		}
 	}
 	ix.checkpoint, ix.durable, ix.nextSeq = m.Checkpoint, m.Checkpoint, m.NextSeq
-	return ix.removeFiles(keep)
+	if err := ix.removeFiles(keep); err != nil {
+		return err
+	}
+	if len(damaged) > 0 {
+		return &DamagedError{Err: errors.Join(damaged...)}
+	}
+	return nil
+}
+
+// DamagedError is Open's error when some projects' files were damaged and
+// left out; the rest of the index is there.
+type DamagedError struct{ Err error }
+
+func (e *DamagedError) Error() string { return "journey index projects dropped: " + e.Err.Error() }
+func (e *DamagedError) Unwrap() error { return e.Err }
+
+// loadProject reads a project's dictionaries and maps its segments
+// (every block's checksum).
+func (ix *Index) loadProject(p *project, pm projectManifest, checkpoint uint64) error {
+	if err := p.loadDicts(ix.opts.Dir, pm); err != nil {
+		return err
+	}
+	for _, name := range pm.Segments {
+		f, err := ix.mapSegment(name, true)
+		if err != nil {
+			return err
+		}
+		p.segs = append(p.segs, f)
+		if f.seg.foot.project != p.id || f.seg.foot.maxCode > uint32(len(p.names)) || f.seg.foot.maxDense > uint32(len(p.persons)) {
+			return fmt.Errorf("cannot open journey index segment %q: it does not match its project's dictionaries", name)
+		}
+		if f.seg.foot.checkpoint > checkpoint {
+			return fmt.Errorf("cannot open journey index segment %q: it goes to log position %d, past the manifest's %d", name, f.seg.foot.checkpoint, checkpoint)
+		}
+	}
+	return nil
 }
 
 // loadDicts reads a project's dictionaries as far as the manifest says.

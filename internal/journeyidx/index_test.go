@@ -236,8 +236,9 @@ func TestIndexReopen(t *testing.T) {
 	check(t, ix, m, 2)
 	ix.Close()
 
-	// A damaged segment: Open says so and starts empty, for a rebuild.
-	segs, _ := filepath.Glob(filepath.Join(dir, "*.seg"))
+	// A damaged segment of project 1: Open says so and leaves project 1
+	// out (the store rebuilds it); project 2 and the checkpoint stay.
+	segs, _ := filepath.Glob(filepath.Join(dir, "p1-*.seg"))
 	if len(segs) == 0 {
 		t.Fatal("no segment files")
 	}
@@ -245,13 +246,166 @@ func TestIndexReopen(t *testing.T) {
 	data[len(data)/2] ^= 0x55
 	os.WriteFile(segs[0], data, 0o644)
 	ix, err = Open(Options{Dir: dir})
-	if err == nil || ix.Checkpoint() != 0 {
-		t.Fatalf("damaged segment: err %v, checkpoint %d; want an error and an empty index", err, ix.Checkpoint())
+	var damaged *DamagedError
+	if !errors.As(err, &damaged) || ix.Checkpoint() != 31 {
+		t.Fatalf("damaged segment: err %v, checkpoint %d; want project 1 dropped at checkpoint 31", err, ix.Checkpoint())
 	}
 	if s, _ := ix.Snapshot(1); s.Events() != 0 {
-		t.Fatalf("damaged index kept %d events", s.Events())
+		t.Fatalf("damaged project kept %d events", s.Events())
+	}
+	if got, want := scanAll(t, ix, 2, 0, 1<<62, all), m.project(2, 0, 1<<62, all); !reflect.DeepEqual(got, want) || len(want) == 0 {
+		t.Fatalf("project 2 beside a damaged project 1: %d persons, want %d", len(got), len(want))
+	}
+	if left, _ := filepath.Glob(filepath.Join(dir, "p1*")); len(left) != 0 {
+		t.Fatalf("the damaged project's files stayed: %v", left)
+	}
+	// The store rebuilds project 1 (ResetProjects, Load, SetReady); a
+	// manifest written meanwhile leaves it out.
+	if err := ix.ResetProjects([]int64{1}); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := ix.Snapshot(1); ok {
+		t.Fatal("a project being rebuilt must not be read")
+	}
+	var p1 []Event
+	for person, evs := range m[1] {
+		for _, e := range evs {
+			var ts int64
+			var name string
+			fmt.Sscanf(e, "%d %s", &ts, &name)
+			p1 = append(p1, Event{Project: 1, Person: person, T: ts, Name: name})
+		}
+	}
+	if err := ix.Load(p1[:len(p1)/2]); err != nil {
+		t.Fatal(err)
+	}
+	evs = randomEvents(r, 200, 2, 300) // a batch applied during the rebuild
+	ix.Add(evs, 32)
+	m.add(evs)
+	if err := ix.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if err := ix.Load(p1[len(p1)/2:]); err != nil {
+		t.Fatal(err)
+	}
+	if err := ix.SetReady(31); err != nil {
+		t.Fatal(err)
+	}
+	check(t, ix, m, 2)
+	ix.Close()
+	ix, err = Open(Options{Dir: dir})
+	if err != nil || ix.Checkpoint() != 32 {
+		t.Fatalf("reopen after the project's rebuild: %v, checkpoint %d", err, ix.Checkpoint())
+	}
+	check(t, ix, m, 2)
+	ix.Close()
+
+	// A truncated dictionary: its project is dropped too.
+	os.Truncate(filepath.Join(dir, personsFile(2)), 3)
+	ix, err = Open(Options{Dir: dir})
+	if !errors.As(err, &damaged) || ix.Projects()[2] != 0 || ix.Projects()[1] == 0 {
+		t.Fatalf("truncated dictionary: err %v, projects %v; want project 2 dropped", err, ix.Projects())
 	}
 	ix.Close()
+	// A damaged manifest: nothing can be trusted, the index starts empty.
+	os.WriteFile(filepath.Join(dir, manifestName), []byte("{}\n00000000\n"), 0o644)
+	ix, err = Open(Options{Dir: dir})
+	if err == nil || errors.As(err, &damaged) || ix.Checkpoint() != 0 || len(ix.Projects()) != 0 {
+		t.Fatalf("damaged manifest: err %v, checkpoint %d", err, ix.Checkpoint())
+	}
+	ix.Close()
+}
+
+// TestCrashAfterMergeManifest stops a merge after the manifest names its
+// output and before its inputs are removed: the reopened index counts
+// every event once (the inputs, named by no manifest, are removed).
+func TestCrashAfterMergeManifest(t *testing.T) {
+	dir := t.TempDir()
+	r := rand.New(rand.NewPCG(9, 8))
+	m := model{}
+	ix, err := Open(Options{Dir: dir, FlushEvents: 200, MergeRuns: 4, NoBackground: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for batch := 1; batch <= 4; batch++ {
+		evs := randomEvents(r, 250, 1, 100)
+		ix.Add(evs, uint64(batch))
+		m.add(evs)
+	}
+	crash := errors.New("crash")
+	CrashHook = func(stage string) error {
+		if stage == "merge-manifest" {
+			return crash
+		}
+		return nil
+	}
+	defer func() { CrashHook = nil }()
+	ix.Merge()
+	CrashHook = nil
+	if segs, _ := filepath.Glob(filepath.Join(dir, "*.seg")); len(segs) != 5 {
+		t.Fatalf("%d segment files at the crash, want 4 inputs and the output", len(segs))
+	}
+	ix2, err := Open(Options{Dir: dir, NoBackground: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ix2.Close()
+	if segs, _ := filepath.Glob(filepath.Join(dir, "*.seg")); len(segs) != 1 || ix2.Checkpoint() != 4 {
+		t.Fatalf("after reopen: %d segment files, checkpoint %d; want the merged one at 4", len(segs), ix2.Checkpoint())
+	}
+	if n := ix2.Projects()[1]; n != 1000 {
+		t.Fatalf("%d events after reopen, want 1000", n)
+	}
+	check(t, ix2, m, 1)
+	ix.stopped()
+}
+
+// TestFlushFailureKeepsManifest: a flush that wrote one project's
+// segment and failed on the next leaves that segment (events past the
+// manifest's checkpoint) out of every manifest, merges' too, until a
+// flush covers it; a crash then reopens at the old checkpoint with
+// exactly the events up to it.
+func TestFlushFailureKeepsManifest(t *testing.T) {
+	dir := t.TempDir()
+	r := rand.New(rand.NewPCG(3, 4))
+	m := model{}
+	ix, err := Open(Options{Dir: dir, FlushEvents: 1 << 20, MergeRuns: 2, NoBackground: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	evs := randomEvents(r, 300, 2, 100)
+	ix.Add(evs, 1)
+	m.add(evs)
+	if err := ix.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	// Batch 2's flush writes project 1's segment and fails: simulate by
+	// flushing one project's tail by hand, as flushLocked does.
+	evs2 := randomEvents(r, 300, 1, 100)
+	ix.Add(evs2, 2)
+	ix.mu.Lock()
+	p := ix.projects[1]
+	slices.SortFunc(p.tail, lessEntry)
+	ix.nextSeq++
+	f, err := ix.writeSegment(1, ix.checkpoint, p.tail, ix.nextSeq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.segs, p.tail, p.tailRun, ix.tailEvents = append(p.segs, f), nil, nil, 0
+	ix.mu.Unlock()
+	if err := ix.Merge(); err != nil { // project 1's two segments: merged, not named
+		t.Fatal(err)
+	}
+	ix.stopped() // crash
+	ix2, err := Open(Options{Dir: dir, NoBackground: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ix2.Close()
+	if ix2.Checkpoint() != 1 {
+		t.Fatalf("reopened at %d, want 1", ix2.Checkpoint())
+	}
+	check(t, ix2, m, 2)
 }
 
 // TestCrashDuringMerge stops a merge after its segment file is written,
@@ -272,14 +426,19 @@ func TestCrashDuringMerge(t *testing.T) {
 		m.add(evs)
 	}
 	crash := errors.New("crash")
-	mergeHook = func(string) error { return crash }
-	defer func() { mergeHook = nil }()
+	CrashHook = func(stage string) error {
+		if stage == "written" {
+			return crash
+		}
+		return nil
+	}
+	defer func() { CrashHook = nil }()
 	if err := ix.Merge(); !errors.Is(err, crash) {
 		t.Fatalf("merge: %v, want the crash", err)
 	}
 	before, _ := filepath.Glob(filepath.Join(dir, "*.seg"))
 	// No Close: the process is gone.
-	mergeHook = nil
+	CrashHook = nil
 	ix2, err := Open(Options{Dir: dir, FlushEvents: 200, MergeRuns: 4, NoBackground: true})
 	if err != nil {
 		t.Fatal(err)

@@ -53,10 +53,21 @@ func (ix *Index) Merge() error {
 	return ix.Err()
 }
 
-// mergeHook, when set (tests), runs after the merged segment's file is
-// written and before the manifest names it; an error stops the merge
-// there, as a crash would.
-var mergeHook func(stage string) error
+// CrashHook, when set (crash tests), runs where a crash must leave a
+// readable index that counts every event once: "written", a merge's
+// output renamed into place and named by no manifest yet;
+// "merge-manifest" (also "flush-manifest", "reset-manifest"), a new
+// manifest renamed into place and the files it no longer names (a merge's
+// inputs) not yet removed. An error stops there, as a crash would; a test
+// may also kill the process in it.
+var CrashHook func(stage string) error
+
+func hook(stage string) error {
+	if h := CrashHook; h != nil {
+		return h(stage)
+	}
+	return nil
+}
 
 // mergeOnce merges one project's tier of segments, if one is due, and
 // reports whether it did.
@@ -156,7 +167,7 @@ func (ix *Index) merge(p *project, picked []*segFile) bool {
 	if ix.ready && ix.opts.Dir != "" {
 		// The tail's events are in no segment: the manifest still covers
 		// what the last flush did.
-		if err := ix.writeManifest(ix.durable); err != nil {
+		if err := ix.writeManifest(ix.durable, "merge-manifest"); err != nil {
 			ix.flushErr = err
 		}
 	}
@@ -228,10 +239,8 @@ func (ix *Index) mergeSegments(projectID int64, segs []*segFile, seq uint64) (*s
 	if err := writeFileAtomicFunc(filepath.Join(ix.opts.Dir, name), write); err != nil {
 		return nil, err
 	}
-	if mergeHook != nil {
-		if err := mergeHook("written"); err != nil {
-			return nil, err
-		}
+	if err := hook("written"); err != nil {
+		return nil, err
 	}
 	return ix.mapSegment(name, false)
 }

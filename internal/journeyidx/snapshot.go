@@ -35,6 +35,9 @@ func (ix *Index) Snapshot(projectID int64) (*Snapshot, bool) {
 	if p == nil {
 		return s, true
 	}
+	if p.rebuilding {
+		return nil, false
+	}
 	s.p = p
 	// The dictionaries only grow: the prefixes stay as they are.
 	s.Names, s.Persons = p.names[:len(p.names):len(p.names)], p.persons[:len(p.persons):len(p.persons)]

@@ -269,7 +269,7 @@ func (s *Store) Apply(ctx context.Context, w *store.Write) error {
 	var inserted []journeyidx.Event // for the journey index
 	if len(w.Events) > 0 {
 		lo, hi := time.Time{}, time.Time{}.Add(time.Nanosecond)
-		if inserted, err = s.insertEvents(ctx, tx, w.Events, dropped, lo, hi); err != nil {
+		if inserted, err = s.insertEvents(ctx, tx, w.Events, dropped, lo, hi, w.Checkpoint); err != nil {
 			return fmt.Errorf("cannot insert events: %w", err)
 		}
 	}

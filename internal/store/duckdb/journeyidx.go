@@ -4,10 +4,12 @@ import (
 	"cmp"
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"log/slog"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -35,8 +37,17 @@ import (
 // are only ever inserted). Anything else — a batch between its commit and
 // its Add, events written behind the store's back (the bench's generator,
 // a restore) — falls back, and a mismatch that persists with no Apply
-// running (checked under the write lock) rebuilds the index from the
-// event store.
+// running (checked under the write lock) rebuilds the projects that differ
+// (all of them when the checkpoints differ) from the event store.
+//
+// Crashes: a file store also keeps each batch's indexed events in
+// journey_index_tail, in the batch's own transaction, until a manifest of
+// the index covers the batch (journey_index_state.pruned: the batches up
+// to it were removed, every later one is there). A crash loses at most the
+// index's tail and merges in progress (the manifest decides which files
+// are live); the next open adds the batches past the manifest's
+// checkpoint from that table instead of rebuilding from every event, and
+// rebuilds only projects whose files were damaged.
 
 // jindex is a store's journey index and its rebuild state.
 type jindex struct {
@@ -49,13 +60,27 @@ type jindex struct {
 	cancel context.CancelFunc
 	// workers scan the index: Options.Threads, as DuckDB's, or all cores.
 	workers int
+	// keepTail: batches' events go to journey_index_tail too (an index on
+	// disk); pruned is the position up to which the table was emptied
+	// (under the write lock).
+	keepTail bool
+	pruned   uint64
 }
 
 var (
 	journeyIndexQueries   = metrics.NewCounter(`journey_index_queries_total{plan="index"}`)
 	journeyIndexFallbacks = metrics.NewCounter(`journey_index_queries_total{plan="fallback"}`)
 	journeyIndexRebuilds  = metrics.NewCounter(`journey_index_rebuilds_total`)
+	// Events a rebuild read from the events table, and events an open
+	// added back from journey_index_tail after a crash.
+	journeyIndexRebuiltEvents  = metrics.NewCounter(`journey_index_rebuilt_events_total`)
+	journeyIndexReplayedEvents = metrics.NewCounter(`journey_index_replayed_events_total`)
 )
+
+// journeyTailSQL makes the tables of the index's durable tail.
+const journeyTailSQL = `CREATE TABLE IF NOT EXISTS journey_index_tail (
+	position UBIGINT NOT NULL, project_id BIGINT NOT NULL, person_id BIGINT NOT NULL, t BIGINT NOT NULL, event VARCHAR NOT NULL);
+CREATE TABLE IF NOT EXISTS journey_index_state (id INTEGER PRIMARY KEY, pruned UBIGINT NOT NULL);`
 
 // journeyIndexFlushEvents is the index's tail size (0: its default);
 // tests make it small so that flushes and merges happen often.
@@ -66,7 +91,16 @@ var journeyIndexFlushEvents = 0
 // does not cover the store's checkpoint and events is rebuilt in the
 // background.
 func (s *Store) openJourneyIndex(path string, opts Options) error {
+	ctx := context.Background()
 	if opts.Plan.NoJourneyIndex {
+		if path == "" {
+			return nil
+		}
+		// The batches applied now are not kept for an index: one opened
+		// later must not add from the tail table, which has a gap.
+		if _, err := s.db.ExecContext(ctx, journeyTailSQL+`DELETE FROM journey_index_state; DELETE FROM journey_index_tail;`); err != nil {
+			return fmt.Errorf("cannot clear the journey index tail: %w", err)
+		}
 		return nil
 	}
 	dir := opts.JourneyIndexDir
@@ -82,21 +116,106 @@ func (s *Store) openJourneyIndex(path string, opts Options) error {
 		return err
 	}
 	if err != nil {
-		slog.Warn("journey index damaged; rebuilding it from the event store", "err", err)
+		slog.Warn("journey index damaged; rebuilding what it lost from the event store", "err", err)
 	}
-	s.jidx = &jindex{ix: ix, workers: opts.Threads}
+	s.jidx = &jindex{ix: ix, workers: opts.Threads, keepTail: dir != ""}
 	if s.jidx.workers <= 0 {
 		s.jidx.workers = runtime.GOMAXPROCS(0)
 	}
 	s.jidx.ctx, s.jidx.cancel = context.WithCancel(context.Background())
-	ok, err := s.journeyIndexConsistent(context.Background(), nil)
+	err = s.replayJourneyTail(ctx)
+	var ok bool
+	var bad []int64
+	if err == nil {
+		ok, bad, err = s.journeyIndexCheck(ctx, nil)
+	}
 	if err != nil {
 		ix.Close()
 		s.jidx = nil
 		return err
 	}
 	if !ok {
-		s.startRebuild()
+		s.startRebuildProjects(bad)
+	}
+	return nil
+}
+
+// replayJourneyTail adds to the index, at open, the batches the store
+// applied past the manifest's checkpoint (a crash lost the index's tail),
+// from journey_index_tail; when the table does not reach back that far
+// it adds nothing, and the check that follows rebuilds.
+func (s *Store) replayJourneyTail(ctx context.Context) error {
+	j := s.jidx
+	if !j.keepTail {
+		return nil
+	}
+	if _, err := s.db.ExecContext(ctx, journeyTailSQL); err != nil {
+		return fmt.Errorf("cannot create the journey index tail: %w", err)
+	}
+	if _, err := s.write.ExecContext(ctx, `CREATE TEMP TABLE IF NOT EXISTS journey_inserted AS SELECT * FROM events LIMIT 0`); err != nil {
+		return fmt.Errorf("cannot create the journey index staging table: %w", err)
+	}
+	var ckpt uint64
+	if err := s.db.QueryRowContext(ctx, `SELECT coalesce(max(position), 0) FROM loader_checkpoint WHERE id = 1`).Scan(&ckpt); err != nil {
+		return fmt.Errorf("cannot read checkpoint: %w", err)
+	}
+	err := s.db.QueryRowContext(ctx, `SELECT pruned FROM journey_index_state WHERE id = 1`).Scan(&j.pruned)
+	if errors.Is(err, sql.ErrNoRows) {
+		// Batches were applied without keeping them (the index off, an
+		// older Journey): the table is complete from now on.
+		j.pruned = ckpt
+		if _, err := s.db.ExecContext(ctx, `DELETE FROM journey_index_tail; INSERT OR REPLACE INTO journey_index_state VALUES (1, `+strconv.FormatUint(ckpt, 10)+`)`); err != nil {
+			return fmt.Errorf("cannot start the journey index tail: %w", err)
+		}
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("cannot read the journey index tail: %w", err)
+	}
+	have := j.ix.Checkpoint()
+	if !j.ix.Ready() || have >= ckpt || have < j.pruned {
+		return nil
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT project_id, person_id, t, event FROM journey_index_tail WHERE position > ? AND position <= ?`, have, ckpt)
+	if err != nil {
+		return fmt.Errorf("cannot read the journey index tail: %w", err)
+	}
+	defer rows.Close()
+	var evs []journeyidx.Event
+	for rows.Next() {
+		var e journeyidx.Event
+		if err := rows.Scan(&e.Project, &e.Person, &e.T, &e.Name); err != nil {
+			return fmt.Errorf("cannot read the journey index tail: %w", err)
+		}
+		evs = append(evs, e)
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("cannot read the journey index tail: %w", err)
+	}
+	j.ix.Add(evs, ckpt)
+	journeyIndexReplayedEvents.Add(len(evs))
+	slog.Info("journey index: added the batches past its manifest from the store", "from", have, "to", ckpt, "events", len(evs))
+	return nil
+}
+
+// keepJourneyTail keeps the batch's indexed events (inserted: the rows
+// of the stage, or of journey_inserted) in journey_index_tail, in the
+// batch's transaction, and removes the batches a manifest now covers.
+func (s *Store) keepJourneyTail(ctx context.Context, tx *sql.Tx, position uint64, inserted string) error {
+	j := s.jidx
+	if d := j.ix.Durable(); d > j.pruned {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM journey_index_tail WHERE position <= ?`, d); err != nil {
+			return fmt.Errorf("cannot prune the journey index tail: %w", err)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO journey_index_state VALUES (1, ?)`, d); err != nil {
+			return fmt.Errorf("cannot prune the journey index tail: %w", err)
+		}
+		// Were the batch rolled back, the table keeps more than pruned
+		// says: harmless.
+		j.pruned = d
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO journey_index_tail SELECT ?, project_id, person_id, epoch_us(ts), event FROM `+inserted, position); err != nil {
+		return fmt.Errorf("cannot keep the journey index tail: %w", err)
 	}
 	return nil
 }
@@ -117,10 +236,11 @@ func (s *Store) storeID() (string, error) {
 	return id, nil
 }
 
-// journeyIndexConsistent says whether the index covers exactly the
-// store's checkpoint and events; conn, when set, reads through it (a
-// caller holding the write lock).
-func (s *Store) journeyIndexConsistent(ctx context.Context, conn *sql.Conn) (bool, error) {
+// journeyIndexCheck says whether the index covers exactly the store's
+// checkpoint and events; when only some projects' events differ, bad
+// names them (a rebuild of theirs is enough); conn, when set, reads
+// through it (a caller holding the write lock).
+func (s *Store) journeyIndexCheck(ctx context.Context, conn *sql.Conn) (ok bool, bad []int64, _ error) {
 	q := func(query string, args ...any) *sql.Row {
 		if conn != nil {
 			return conn.QueryRowContext(ctx, query, args...)
@@ -129,36 +249,45 @@ func (s *Store) journeyIndexConsistent(ctx context.Context, conn *sql.Conn) (boo
 	}
 	var ckpt uint64
 	if err := q(`SELECT coalesce(max(position), 0) FROM loader_checkpoint WHERE id = 1`).Scan(&ckpt); err != nil {
-		return false, fmt.Errorf("cannot read checkpoint: %w", err)
+		return false, nil, fmt.Errorf("cannot read checkpoint: %w", err)
 	}
 	var counts string
 	if err := q(`SELECT coalesce(string_agg(project_id || ':' || n, ',' ORDER BY project_id), '') FROM (SELECT project_id, count(*) AS n FROM events GROUP BY project_id)`).Scan(&counts); err != nil {
-		return false, fmt.Errorf("cannot count events: %w", err)
+		return false, nil, fmt.Errorf("cannot count events: %w", err)
 	}
 	if s.jidx.ix.Checkpoint() != ckpt || !s.jidx.ix.Ready() {
-		return false, nil
+		return false, nil, nil
 	}
+	have := s.jidx.ix.Projects() // projects being rebuilt are left out: they differ
+	want := map[int64]int64{}
 	for _, part := range strings.Split(counts, ",") {
 		if part == "" {
 			continue
 		}
 		var id, n int64
 		fmt.Sscanf(part, "%d:%d", &id, &n)
-		snap, ok := s.jidx.ix.Snapshot(id)
-		if !ok {
-			return false, nil
-		}
-		got := snap.Events()
-		snap.Close()
-		if got != n {
-			return false, nil
+		want[id] = n
+	}
+	for id, n := range want {
+		if have[id] != n {
+			bad = append(bad, id)
 		}
 	}
-	return true, nil
+	for id, n := range have {
+		if _, ok := want[id]; !ok && n > 0 {
+			bad = append(bad, id)
+		}
+	}
+	slices.Sort(bad)
+	return len(bad) == 0, bad, nil
 }
 
 // startRebuild rebuilds the index from the event store in the background.
-func (s *Store) startRebuild() {
+func (s *Store) startRebuild() { s.startRebuildProjects(nil) }
+
+// startRebuildProjects rebuilds some projects of the index (nil: all of
+// it) from the event store in the background.
+func (s *Store) startRebuildProjects(projects []int64) {
 	j := s.jidx
 	if !j.rebuilding.CompareAndSwap(false, true) {
 		return
@@ -169,14 +298,14 @@ func (s *Store) startRebuild() {
 		defer j.wg.Done()
 		defer j.rebuilding.Store(false)
 		start := time.Now()
-		if err := s.rebuildJourneyIndex(j.ctx); err != nil {
+		if err := s.rebuildJourneyIndex(j.ctx, projects); err != nil {
 			if j.ctx.Err() != nil {
 				return // closing
 			}
 			slog.Error("cannot rebuild the journey index; queries use the event store's plans", "err", err)
 			return
 		}
-		slog.Info("journey index rebuilt", "took", time.Since(start).Round(time.Millisecond))
+		slog.Info("journey index rebuilt", "projects", projects, "took", time.Since(start).Round(time.Millisecond))
 	}()
 }
 
@@ -202,7 +331,7 @@ func (s *Store) RebuildJourneyIndex(ctx context.Context) error {
 	if err := s.WaitJourneyIndex(ctx); err != nil {
 		return err
 	}
-	return s.rebuildJourneyIndex(ctx)
+	return s.rebuildJourneyIndex(ctx, nil)
 }
 
 // WaitJourneyIndex waits for a rebuild in progress to end.
@@ -359,11 +488,12 @@ func (f *rebuildFeed) addBoxed(st *duckdb.ChunkIteratorState) error {
 	return f.add(evs)
 }
 
-// rebuildJourneyIndex empties the index and loads every stored event.
-// Under the write lock it resets the index and starts a read transaction
-// (its snapshot: the store as of its checkpoint); batches applied after
-// that are Added as usual while the rows of the snapshot are loaded.
-func (s *Store) rebuildJourneyIndex(ctx context.Context) error {
+// rebuildJourneyIndex empties the index, or some of its projects, and
+// loads their stored events. Under the write lock it resets them and
+// starts a read transaction (its snapshot: the store as of its
+// checkpoint); batches applied after that are Added as usual while the
+// rows of the snapshot are loaded.
+func (s *Store) rebuildJourneyIndex(ctx context.Context, projects []int64) error {
 	ix := s.jidx.ix
 	conn, err := s.db.Conn(ctx)
 	if err != nil {
@@ -381,8 +511,16 @@ func (s *Store) rebuildJourneyIndex(ctx context.Context) error {
 	// Reading inside the transaction fixes its snapshot before any other
 	// batch commits.
 	err = tx.QueryRowContext(ctx, `SELECT coalesce(max(position), 0) FROM loader_checkpoint WHERE id = 1`).Scan(&ckpt)
-	if err == nil {
+	where := ""
+	if err == nil && projects == nil {
 		err = ix.Reset()
+	} else if err == nil {
+		err = ix.ResetProjects(projects)
+		ids := make([]string, len(projects))
+		for i, id := range projects {
+			ids[i] = strconv.FormatInt(id, 10)
+		}
+		where = " WHERE project_id IN (" + strings.Join(ids, ",") + ")"
 	}
 	s.mu.Unlock()
 	if err != nil {
@@ -391,7 +529,7 @@ func (s *Store) rebuildJourneyIndex(ctx context.Context) error {
 	feed := &rebuildFeed{ix: ix}
 	var fed int64
 	err = tx.QueryRowContext(context.WithValue(ctx, rebuildFeedKey{}, feed),
-		"SELECT count(*) FILTER (WHERE "+rebuildFeedName+"(project_id, person_id, epoch_us(ts), event)) FROM events").Scan(&fed)
+		"SELECT count(*) FILTER (WHERE "+rebuildFeedName+"(project_id, person_id, epoch_us(ts), event)) FROM events"+where).Scan(&fed)
 	if ferr := feed.error(); ferr != nil {
 		return ferr
 	}
@@ -404,6 +542,7 @@ func (s *Store) rebuildJourneyIndex(ctx context.Context) error {
 	if feed.n != fed {
 		return fmt.Errorf("cannot rebuild the journey index: the query counted %d events, the index received %d", fed, feed.n)
 	}
+	journeyIndexRebuiltEvents.Add(int(feed.n))
 	if err := ix.Compact(); err != nil {
 		return err
 	}
@@ -415,12 +554,19 @@ func (s *Store) rebuildJourneyIndex(ctx context.Context) error {
 var insertEventsReturning = strings.TrimRight(strings.TrimSpace(insertEventsSQL), ";") +
 	"\nRETURNING project_id, person_id, epoch_us(ts), event"
 
+// insertViaStaging inserts the staged events through journey_inserted,
+// which then holds the rows really inserted (for the index's tail table
+// and the index).
+var insertViaStaging = strings.Replace(insertEventsSQL, "INSERT INTO events", "INSERT INTO journey_inserted", 1)
+
 // insertEvents inserts the batch's events in tx (lo, hi: the dedup
-// scan's bounds) and returns what the index must add: the rows really
-// inserted. When no uuid of the batch can be stored (stored false) and no
-// uuid repeats within it, that is every event; otherwise the insert says
-// which (RETURNING), as the dedup decided.
-func (s *Store) insertEvents(ctx context.Context, tx *sql.Tx, events []store.Row, stored bool, lo, hi time.Time) ([]journeyidx.Event, error) {
+// scan's bounds; position: the batch's checkpoint) and returns what the
+// index must add: the rows really inserted. When no uuid of the batch can
+// be stored (stored false) and no uuid repeats within it, that is every
+// event; otherwise the insert says which (RETURNING, or the rows it put
+// in journey_inserted), as the dedup decided. A file store's index keeps
+// them in journey_index_tail too.
+func (s *Store) insertEvents(ctx context.Context, tx *sql.Tx, events []store.Row, stored bool, lo, hi time.Time, position uint64) ([]journeyidx.Event, error) {
 	if s.jidx == nil {
 		_, err := tx.ExecContext(ctx, insertEventsSQL, lo, hi)
 		return nil, err
@@ -429,13 +575,36 @@ func (s *Store) insertEvents(ctx context.Context, tx *sql.Tx, events []store.Row
 		if _, err := tx.ExecContext(ctx, insertEventsSQL, lo, hi); err != nil {
 			return nil, err
 		}
+		if s.jidx.keepTail {
+			if err := s.keepJourneyTail(ctx, tx, position, "stage_events"); err != nil {
+				return nil, err
+			}
+		}
 		out := make([]journeyidx.Event, len(events))
 		for i, e := range events {
 			out[i] = journeyidx.Event{Project: e.ProjectID, Person: e.PersonID, T: e.Timestamp.UnixMicro(), Name: e.Event}
 		}
 		return out, nil
 	}
-	rows, err := tx.QueryContext(ctx, insertEventsReturning, lo, hi)
+	query, args := insertEventsReturning, []any{lo, hi}
+	if s.jidx.keepTail {
+		// The insert's choice among repeated uuids is made once, in
+		// journey_inserted, and both tables take it from there.
+		for _, q := range []string{`DELETE FROM journey_inserted`, insertViaStaging, `INSERT INTO events SELECT * FROM journey_inserted`} {
+			args := []any{}
+			if q == insertViaStaging {
+				args = []any{lo, hi}
+			}
+			if _, err := tx.ExecContext(ctx, q, args...); err != nil {
+				return nil, err
+			}
+		}
+		if err := s.keepJourneyTail(ctx, tx, position, "journey_inserted"); err != nil {
+			return nil, err
+		}
+		query, args = `SELECT project_id, person_id, epoch_us(ts), event FROM journey_inserted`, nil
+	}
+	rows, err := tx.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -518,10 +687,10 @@ func (s *Store) checkJourneyIndex() {
 		defer j.wg.Done()
 		defer j.checking.Store(false)
 		s.mu.Lock()
-		ok, err := s.journeyIndexConsistent(context.Background(), s.write)
+		ok, bad, err := s.journeyIndexCheck(context.Background(), s.write)
 		s.mu.Unlock()
 		if err == nil && !ok {
-			s.startRebuild()
+			s.startRebuildProjects(bad)
 		}
 	}()
 }

@@ -3,6 +3,7 @@ package duckdb
 import (
 	"cmp"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -10,13 +11,19 @@ import (
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"runtime"
+	"runtime/metrics"
 	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/journey-dev/journey/internal/event"
 	"github.com/journey-dev/journey/internal/insight"
+	"github.com/journey-dev/journey/internal/journeyidx"
 	"github.com/journey-dev/journey/internal/store"
 	"github.com/journey-dev/journey/internal/store/storetest"
 )
@@ -179,6 +186,7 @@ func TestJourneyIndexReopen(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	total, _ := s.CountEvents(ctx, 1)
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -212,7 +220,20 @@ func TestJourneyIndexReopen(t *testing.T) {
 	}
 	check("clean reopen", 0)
 	os.RemoveAll(path + ".jidx")
-	check("index removed", 1)
+	// Every batch is still in journey_index_tail (no flush pruned it):
+	// they come back from there.
+	replayed := journeyIndexReplayedEvents.Get()
+	check("index removed", 0)
+	if got := journeyIndexReplayedEvents.Get() - replayed; got != uint64(total) {
+		t.Fatalf("index removed: %d events added back, want %d", got, total)
+	}
+	os.RemoveAll(path + ".jidx")
+	off, err := Open(path, Options{Plan: Plan{NoJourneyIndex: true}}) // empties the tail table
+	if err != nil {
+		t.Fatal(err)
+	}
+	off.Close()
+	check("index and its tail removed", 1)
 	segs, _ := filepath.Glob(filepath.Join(path+".jidx", "*.seg"))
 	if len(segs) == 0 {
 		t.Fatal("no segments after the rebuild")
@@ -461,78 +482,245 @@ func BenchmarkJourneyIndex(b *testing.B) {
 }
 
 // TestJourneyIndexKill9 kills (SIGKILL) a child process that loads
-// batches into a file store while its index flushes and merges, then
-// reopens the store: the index is either consistent or rebuilt, and the
-// insights read from it answer exactly as the SQL plans on the same data.
+// batches into a file store while its index flushes and merges often —
+// in a merge right after its output is renamed into place, right after
+// the manifest names it and before its inputs are removed, or at a random
+// moment — several times over one store. Each reopen must find the index
+// consistent without a rebuild from the events (its durable segments are
+// intact; the batches past its manifest come back from
+// journey_index_tail), and funnels, retention and DAU on it answer as the
+// SQL plans on the same data.
 func TestJourneyIndexKill9(t *testing.T) {
 	if path := os.Getenv("JOURNEY_JIDX_CHILD"); path != "" {
-		journeyIndexFlushEvents = 500
-		s, err := Open(path, Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		for seed := uint64(0); ; seed++ {
-			journeyData(t, s, seed)
-		}
+		journeyIndexKill9Child(t, path)
+		return
 	}
 	ctx := context.Background()
-	for round := range 3 {
-		path := filepath.Join(t.TempDir(), "events.duckdb")
+	path := filepath.Join(t.TempDir(), "events.duckdb")
+	stages := []string{"written", "merge-manifest", "", "written", "merge-manifest", "flush-manifest", ""}
+	replayed := journeyIndexReplayedEvents.Get()
+	for round, stage := range stages {
+		after := 1 + rand.IntN(3)
 		cmd := exec.Command(os.Args[0], "-test.run=^TestJourneyIndexKill9$")
-		cmd.Env = append(os.Environ(), "JOURNEY_JIDX_CHILD="+path)
+		cmd.Env = append(os.Environ(), "JOURNEY_JIDX_CHILD="+path, fmt.Sprintf("JOURNEY_JIDX_SEED=%d", 1000*(round+1)),
+			"JOURNEY_JIDX_STAGE="+stage, fmt.Sprintf("JOURNEY_JIDX_AFTER=%d", after))
+		out := &strings.Builder{}
+		cmd.Stdout, cmd.Stderr = out, out
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
-		deadline := time.Now().Add(60 * time.Second)
-		for {
-			segs, _ := filepath.Glob(filepath.Join(path+".jidx", "*.seg"))
-			if len(segs) >= 4+round || time.Now().After(deadline) {
-				break
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		if stage == "" { // a random moment, once merges are under way
+			deadline := time.Now().Add(60 * time.Second)
+			for n0 := segFiles(path); segFiles(path) < n0+4 && time.Now().Before(deadline); {
+				time.Sleep(5 * time.Millisecond)
 			}
-			time.Sleep(10 * time.Millisecond)
+			time.Sleep(time.Duration(rand.IntN(150)) * time.Millisecond)
+			cmd.Process.Kill()
 		}
-		time.Sleep(time.Duration(rand.IntN(300)) * time.Millisecond)
-		cmd.Process.Kill()
-		cmd.Wait()
-		rebuilds := journeyIndexRebuilds.Get()
-		s, err := Open(path, Options{})
+		var err error
+		select {
+		case err = <-done:
+		case <-time.After(90 * time.Second):
+			cmd.Process.Kill()
+			t.Fatalf("round %d: the child did not reach %q", round, stage)
+		}
+		var exit *exec.ExitError
+		if !errors.As(err, &exit) || exit.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
+			t.Fatalf("round %d: the child ended with %v, not SIGKILL:\n%s", round, err, out)
+		}
+		rebuilt, replayedBefore := journeyIndexRebuiltEvents.Get(), journeyIndexReplayedEvents.Get()
+		s, err := Open(path, Options{Plan: Plan{Now: func() time.Time { return day0.AddDate(0, 0, 9) }}})
 		if err != nil {
 			t.Fatal(err)
 		}
 		if err := s.WaitJourneyIndex(ctx); err != nil {
 			t.Fatal(err)
 		}
+		if got := journeyIndexRebuiltEvents.Get() - rebuilt; got != 0 {
+			t.Fatalf("round %d (killed at %q): %d events rebuilt from the event store; the durable segments were intact", round, stage, got)
+		}
+		ok, bad, err := s.journeyIndexCheck(ctx, nil)
+		if err != nil || !ok {
+			t.Fatalf("round %d: index not consistent after the reopen: %v %v", round, bad, err)
+		}
 		n, _ := s.CountEvents(ctx, 1)
-		for i, q := range journeyFunnels()[:6] {
-			q.Validate()
-			used := journeyIndexQueries.Get()
-			got, err := s.Funnel(ctx, 1, time.UTC, q)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if journeyIndexQueries.Get() != used+1 {
-				t.Fatalf("round %d: funnel %d did not read the index", round, i)
-			}
-			s.UseJourneyIndex(false)
-			want, err := s.Funnel(ctx, 1, time.UTC, q)
-			s.UseJourneyIndex(true)
-			if err != nil {
-				t.Fatal(err)
-			}
-			// The SQL plan lists personless actors (negative ids) after the
-			// others in the order its scan met them; compare them as a set.
-			for _, r := range []*insight.FunnelResult{got, want} {
-				if r.Persons != nil {
-					slices.SortFunc(r.Persons.IDs, func(a, b any) int { return cmp.Compare(a.(int64), b.(int64)) })
+		journeyIndexSameAnswers(t, s, fmt.Sprintf("round %d (killed at %q)", round, stage))
+		t.Logf("round %d: killed at %q; %d events stored, %d added back from journey_index_tail", round, stage, n, journeyIndexReplayedEvents.Get()-replayedBefore)
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if journeyIndexReplayedEvents.Get() == replayed {
+		t.Fatal("no reopen added events back from journey_index_tail: the test tests little")
+	}
+}
+
+// journeyIndexKill9Child loads batches into the store at path until it
+// is killed, or kills itself at the JOURNEY_JIDX_AFTER-th time the index
+// reaches JOURNEY_JIDX_STAGE (journeyidx.CrashHook).
+func journeyIndexKill9Child(t *testing.T, path string) {
+	journeyIndexFlushEvents = 300 // a flush every few batches, a merge every four flushes
+	var seed uint64
+	var after int64
+	fmt.Sscan(os.Getenv("JOURNEY_JIDX_SEED"), &seed)
+	fmt.Sscan(os.Getenv("JOURNEY_JIDX_AFTER"), &after)
+	if stage := os.Getenv("JOURNEY_JIDX_STAGE"); stage != "" {
+		var n atomic.Int64
+		journeyidx.CrashHook = func(at string) error {
+			if at == stage && n.Add(1) == after {
+				if at == "written" {
+					// Outside the index's lock: batches go on to its tail
+					// meanwhile, which the reopen must add back.
+					time.Sleep(time.Duration(rand.IntN(60)) * time.Millisecond)
 				}
+				syscall.Kill(os.Getpid(), syscall.SIGKILL)
+				select {} // the signal is on its way
 			}
-			if !reflect.DeepEqual(got, want) {
-				t.Fatalf("round %d funnel %d after kill -9: index %+v %+v, sql %+v %+v", round, i, got.Steps, got.Persons, want.Steps, want.Persons)
+			return nil
+		}
+	}
+	s, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for ; ; seed++ {
+		journeyData(t, s, seed)
+	}
+}
+
+func segFiles(path string) int {
+	segs, _ := filepath.Glob(filepath.Join(path+".jidx", "*.seg*"))
+	return len(segs)
+}
+
+// journeyIndexSameAnswers checks that funnels, retention and DAU read
+// the index and answer as the SQL plans on the same store.
+func journeyIndexSameAnswers(t *testing.T, s *Store, what string) {
+	t.Helper()
+	ctx := context.Background()
+	both := func(name string, run func() (any, error)) {
+		t.Helper()
+		used := journeyIndexQueries.Get()
+		got, err := run()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if journeyIndexQueries.Get() == used {
+			t.Fatalf("%s: %s did not read the index", what, name)
+		}
+		s.UseJourneyIndex(false)
+		want, err := run()
+		s.UseJourneyIndex(true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The SQL plan lists personless actors (negative ids) after the
+		// others in the order its scan met them; compare them as a set.
+		for _, r := range []any{got, want} {
+			if f, ok := r.(*insight.FunnelResult); ok && f.Persons != nil {
+				slices.SortFunc(f.Persons.IDs, func(a, b any) int { return cmp.Compare(a.(int64), b.(int64)) })
 			}
 		}
-		t.Logf("round %d: %d events stored; rebuilt at open: %v", round, n, journeyIndexRebuilds.Get() > rebuilds)
-		s.Close()
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("%s: %s differs:\n index %+v\n   sql %+v", what, name, got, want)
+		}
 	}
+	for i, q := range journeyFunnels()[:6] {
+		if err := q.Validate(); err != nil {
+			t.Fatal(err)
+		}
+		both(fmt.Sprintf("funnel %d", i), func() (any, error) { return s.Funnel(ctx, 1, time.UTC, q) })
+	}
+	rng := insight.Range{From: day0.Add(12 * time.Hour), To: day0.AddDate(0, 0, 8)}
+	rq := &insight.Retention{Start: insight.EventMatch{Event: "view"}, Return: insight.EventMatch{Event: "buy"}, Period: "day", Periods: 4, Range: rng}
+	tq := &insight.Trend{Series: []insight.Series{{Event: "view", Math: "dau"}, {Event: "buy", Math: "total"}}, Interval: "day", Range: rng}
+	for _, v := range []interface{ Validate() error }{rq, tq} {
+		if err := v.Validate(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	both("retention", func() (any, error) { return s.Retention(ctx, 1, time.UTC, rq) })
+	both("dau", func() (any, error) { return s.Trend(ctx, 1, time.UTC, tq) })
+}
+
+// TestJourneyIndexDamagedProject: a damaged segment of one project
+// rebuilds that project alone from the event store; the other keeps its
+// segments.
+func TestJourneyIndexDamagedProject(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "events.duckdb")
+	s, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	journeyData(t, s, 3)
+	l := storetest.NewLoader(t, s)
+	var two []event.Raw
+	for i := range 300 {
+		two = append(two, storetest.Ev("view", fmt.Sprintf("x%d", i%40), day0.Add(time.Duration(i)*time.Minute), nil))
+	}
+	l.Load(2, two...)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	segs, _ := filepath.Glob(filepath.Join(path+".jidx", "p2-*.seg"))
+	if len(segs) == 0 {
+		t.Fatal("no segment of project 2")
+	}
+	data, _ := os.ReadFile(segs[0])
+	data[len(data)/2] ^= 0xff
+	os.WriteFile(segs[0], data, 0o644)
+	rebuilt := journeyIndexRebuiltEvents.Get()
+	s, err = Open(path, Options{Plan: Plan{Now: func() time.Time { return day0.AddDate(0, 0, 9) }}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.WaitJourneyIndex(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := journeyIndexRebuiltEvents.Get() - rebuilt; got != 300 {
+		t.Fatalf("%d events rebuilt, want project 2's 300", got)
+	}
+	if ok, bad, err := s.journeyIndexCheck(ctx, nil); !ok || err != nil {
+		t.Fatalf("not consistent after the rebuild: %v %v", bad, err)
+	}
+	journeyIndexSameAnswers(t, s, "after project 2's rebuild")
+}
+
+// TestJourneyIndexOffBetween: batches applied while a store ran with
+// the index off are not in journey_index_tail, so the next open with the
+// index rebuilds it instead of adding from the table's gap.
+func TestJourneyIndexOffBetween(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "events.duckdb")
+	now := func() time.Time { return day0.AddDate(0, 0, 9) }
+	for _, off := range []bool{false, true} {
+		s, err := Open(path, Options{Plan: Plan{NoJourneyIndex: off}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		journeyData(t, s, 11)
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rebuilt := journeyIndexRebuiltEvents.Get()
+	s, err := Open(path, Options{Plan: Plan{Now: now}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.WaitJourneyIndex(ctx); err != nil {
+		t.Fatal(err)
+	}
+	n, _ := s.CountEvents(ctx, 1)
+	if got := journeyIndexRebuiltEvents.Get() - rebuilt; got != uint64(n) {
+		t.Fatalf("%d events rebuilt, want all %d", got, n)
+	}
+	journeyIndexSameAnswers(t, s, "after a run with the index off")
 }
 
 // benchCPU is the process' CPU time (every thread: DuckDB's too).
@@ -542,4 +730,227 @@ func benchCPU(b *testing.B) time.Duration {
 		b.Fatal(err)
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// BenchmarkJourneyIndexCosts measures what the journey index costs
+// (issue 18 item 4), on JOURNEY_BENCH_EVENTS generated events (default
+// 2 M, 20 a person, 8 weeks) in a file store: bytes an event on disk,
+// build time a million events (a rebuild from the event store: its scan,
+// its segments and the compaction), the memory a build, a merge of 8
+// segments and the queries (funnel, retention, DAU) add — peak RSS and Go
+// heap over what the process held before, sampled every 2 ms — and
+// ingest through Apply (JOURNEY_BENCH_INGEST events, default 400 k, in
+// batches of 20 k; rounds alternate the index on and off, the best of
+// each kept) with the index on and off. load1 is the load average at the
+// end. Run: go test -run '^$' -bench JourneyIndexCosts -benchtime 1x ./internal/store/duckdb/
+func BenchmarkJourneyIndexCosts(b *testing.B) {
+	n, ingest := 2_000_000, 400_000
+	if v := os.Getenv("JOURNEY_BENCH_EVENTS"); v != "" {
+		fmt.Sscan(v, &n)
+	}
+	if v := os.Getenv("JOURNEY_BENCH_INGEST"); v != "" {
+		fmt.Sscan(v, &ingest)
+	}
+	ctx := context.Background()
+	for b.Loop() {
+		dir := b.TempDir()
+		path := filepath.Join(dir, "events.duckdb")
+		s, err := Open(path, Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := s.db.Exec(fmt.Sprintf(`INSERT INTO events SELECT 1, uuid(),
+			CASE WHEN k < 50 THEN '$pageview' WHEN k < 75 THEN 'product_viewed' WHEN k < 87 THEN 'added_to_cart'
+				WHEN k < 92 THEN 'order_completed' WHEN k < 95 THEN 'signed_up' ELSE 'other_event' END,
+			'p' || person, person, TIMESTAMP '2026-01-05' + to_microseconds((i::HUGEINT * 56 * 86400000000 // %[1]d)::BIGINT), '{}', now()
+			FROM (SELECT i, 1 + (hash(i) %% %[2]d)::BIGINT AS person, (hash(i, 2) %% 100)::INTEGER AS k FROM range(%[1]d) t(i))`, n, max(n/20, 1))); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := s.db.Exec(`CHECKPOINT`); err != nil {
+			b.Fatal(err)
+		}
+		mem := startMemSampler()
+		start := time.Now()
+		if err := s.RebuildJourneyIndex(ctx); err != nil {
+			b.Fatal(err)
+		}
+		build := time.Since(start)
+		buildRSS, buildHeap := mem.stop()
+		var bytes int64
+		files, _ := os.ReadDir(s.JourneyIndexDir())
+		for _, f := range files {
+			if info, err := f.Info(); err == nil {
+				bytes += info.Size()
+			}
+		}
+		b.ReportMetric(float64(bytes)/float64(n), "index-B/event")
+		b.ReportMetric(build.Seconds()*1e6/float64(n), "build-s/Mevent")
+		b.ReportMetric(buildRSS/1e6, "build-rss-MB")
+		b.ReportMetric(buildHeap/1e6, "build-heap-MB")
+
+		rng := insight.Range{From: day0, To: day0.AddDate(0, 0, 56)}
+		fq := &insight.Funnel{Steps: []insight.FunnelStep{{Event: "product_viewed"}, {Event: "added_to_cart"}, {Event: "order_completed"}}, Window: "24h", Range: rng}
+		rq := &insight.Retention{Start: insight.EventMatch{Event: "signed_up"}, Return: insight.EventMatch{Event: "product_viewed"}, Period: "week", Periods: 8, Range: rng}
+		tq := &insight.Trend{Series: []insight.Series{{Event: "$pageview", Math: "dau"}}, Interval: "day", Range: rng}
+		for _, v := range []interface{ Validate() error }{fq, rq, tq} {
+			if err := v.Validate(); err != nil {
+				b.Fatal(err)
+			}
+		}
+		queries := journeyIndexQueries.Get()
+		mem = startMemSampler()
+		for range 3 {
+			if _, err := s.Funnel(ctx, 1, time.UTC, fq); err != nil {
+				b.Fatal(err)
+			}
+			if _, err := s.Retention(ctx, 1, time.UTC, rq); err != nil {
+				b.Fatal(err)
+			}
+			if _, err := s.Trend(ctx, 1, time.UTC, tq); err != nil {
+				b.Fatal(err)
+			}
+		}
+		queryRSS, queryHeap := mem.stop()
+		if journeyIndexQueries.Get()-queries != 9 {
+			b.Fatal("the queries did not all read the index")
+		}
+		b.ReportMetric(queryRSS/1e6, "query-rss-MB")
+		b.ReportMetric(queryHeap/1e6, "query-heap-MB")
+		s.Close()
+
+		// A merge of 8 segments of n/8 events (a compaction, as after a
+		// rebuild), on an index of its own.
+		ix, err := journeyidx.Open(journeyidx.Options{Dir: filepath.Join(dir, "merge"), NoBackground: true})
+		if err != nil {
+			b.Fatal(err)
+		}
+		r := rand.New(rand.NewPCG(1, 2))
+		names := []string{"$pageview", "product_viewed", "added_to_cart", "order_completed", "signed_up", "other_event"}
+		for seg := range 8 {
+			evs := make([]journeyidx.Event, n/8)
+			for i := range evs {
+				evs[i] = journeyidx.Event{Project: 1, Person: 1 + r.Int64N(int64(max(n/20, 1))), T: day0.UnixMicro() + int64(seg*n/8+i)*56*86400e6/int64(n), Name: names[r.IntN(len(names))]}
+			}
+			if err := ix.Load(evs); err != nil {
+				b.Fatal(err)
+			}
+		}
+		runtime.GC()
+		mem = startMemSampler()
+		start = time.Now()
+		if err := ix.Compact(); err != nil {
+			b.Fatal(err)
+		}
+		mergeTook := time.Since(start)
+		mergeRSS, mergeHeap := mem.stop()
+		ix.Close()
+		b.ReportMetric(mergeTook.Seconds()*1e6/float64(n), "merge-s/Mevent")
+		b.ReportMetric(mergeRSS/1e6, "merge-rss-MB")
+		b.ReportMetric(mergeHeap/1e6, "merge-heap-MB")
+
+		// Ingest through Apply, the index on and off.
+		best := map[bool]float64{}
+		for round := range 4 {
+			on := round%2 == 0
+			rate := benchApply(b, filepath.Join(dir, fmt.Sprintf("ingest%d.duckdb", round)), on, ingest)
+			best[on] = max(best[on], rate)
+		}
+		b.ReportMetric(best[true], "ingest-on-ev/s")
+		b.ReportMetric(best[false], "ingest-off-ev/s")
+		var load float64
+		if raw, err := os.ReadFile("/proc/loadavg"); err == nil {
+			fmt.Sscan(string(raw), &load)
+		}
+		b.ReportMetric(load, "load1")
+	}
+}
+
+// benchApply applies events in batches of 20 k to a new file store (the
+// journey index on or off) and returns the events a second.
+func benchApply(b *testing.B, path string, on bool, events int) float64 {
+	b.Helper()
+	s, err := Open(path, Options{Plan: Plan{NoJourneyIndex: !on}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	r := rand.New(rand.NewPCG(3, 4))
+	names := []string{"$pageview", "product_viewed", "added_to_cart", "order_completed", "signed_up", "other_event"}
+	const batch = 20_000
+	var writes []*store.Write
+	for pos := 1; pos*batch <= events; pos++ {
+		w := &store.Write{Checkpoint: uint64(pos)}
+		for range batch {
+			var u [16]byte
+			binary.LittleEndian.PutUint64(u[:], r.Uint64())
+			binary.LittleEndian.PutUint64(u[8:], r.Uint64())
+			person := 1 + r.Int64N(50_000)
+			at := day0.Add(time.Duration(r.Int64N(56 * 86400e6)))
+			w.Events = append(w.Events, store.Row{ProjectID: 1, UUID: u, Event: names[r.IntN(len(names))], DistinctID: fmt.Sprintf("p%d", person),
+				PersonID: person, Timestamp: at, Properties: []byte(`{"$current_url":"https://example.com/"}`), ReceivedAt: at})
+		}
+		writes = append(writes, w)
+	}
+	start := time.Now()
+	for _, w := range writes {
+		if err := s.Apply(context.Background(), w); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return float64(len(writes)*batch) / time.Since(start).Seconds()
+}
+
+// memSampler samples the process' RSS and Go heap until stop, which
+// returns their peaks over the values at the start.
+type memSampler struct {
+	baseRSS, baseHeap float64
+	peakRSS, peakHeap atomic.Int64
+	done              chan struct{}
+	wg                sync.WaitGroup
+}
+
+func startMemSampler() *memSampler {
+	m := &memSampler{done: make(chan struct{})}
+	rss, heap := memNow()
+	m.baseRSS, m.baseHeap = float64(rss), float64(heap)
+	m.peakRSS.Store(rss)
+	m.peakHeap.Store(heap)
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		for {
+			select {
+			case <-m.done:
+				return
+			case <-time.After(2 * time.Millisecond):
+			}
+			rss, heap := memNow()
+			if rss > m.peakRSS.Load() {
+				m.peakRSS.Store(rss)
+			}
+			if heap > m.peakHeap.Load() {
+				m.peakHeap.Store(heap)
+			}
+		}
+	}()
+	return m
+}
+
+func (m *memSampler) stop() (rss, heap float64) {
+	close(m.done)
+	m.wg.Wait()
+	return float64(m.peakRSS.Load()) - m.baseRSS, float64(m.peakHeap.Load()) - m.baseHeap
+}
+
+// memNow is the process' resident set (/proc/self/statm) and the Go
+// heap's live and not yet swept objects.
+func memNow() (rss, heap int64) {
+	if raw, err := os.ReadFile("/proc/self/statm"); err == nil {
+		var size, res int64
+		fmt.Sscan(string(raw), &size, &res)
+		rss = res * int64(os.Getpagesize())
+	}
+	sample := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+	metrics.Read(sample)
+	return rss, int64(sample[0].Value.Uint64())
 }
