@@ -547,7 +547,11 @@ func TestJourneyIndexKill9(t *testing.T) {
 		}
 		n, _ := s.CountEvents(ctx, 1)
 		journeyIndexSameAnswers(t, s, fmt.Sprintf("round %d (killed at %q)", round, stage))
-		t.Logf("round %d: killed at %q; %d events stored, %d added back from journey_index_tail", round, stage, n, journeyIndexReplayedEvents.Get()-replayedBefore)
+		back := journeyIndexReplayedEvents.Get() - replayedBefore
+		t.Logf("round %d: killed at %q; %d events stored, %d added back from journey_index_tail", round, stage, n, back)
+		if stage == "written" && back == 0 {
+			t.Fatalf("round %d: killed with batches past the manifest, but none were added back", round)
+		}
 		if err := s.Close(); err != nil {
 			t.Fatal(err)
 		}
@@ -566,14 +570,19 @@ func journeyIndexKill9Child(t *testing.T, path string) {
 	var after int64
 	fmt.Sscan(os.Getenv("JOURNEY_JIDX_SEED"), &seed)
 	fmt.Sscan(os.Getenv("JOURNEY_JIDX_AFTER"), &after)
+	var opened atomic.Pointer[Store]
 	if stage := os.Getenv("JOURNEY_JIDX_STAGE"); stage != "" {
 		var n atomic.Int64
 		journeyidx.CrashHook = func(at string) error {
 			if at == stage && n.Add(1) == after {
-				if at == "written" {
+				if s := opened.Load(); at == "written" && s != nil {
 					// Outside the index's lock: batches go on to its tail
-					// meanwhile, which the reopen must add back.
-					time.Sleep(time.Duration(rand.IntN(60)) * time.Millisecond)
+					// meanwhile; die with some there, which the reopen
+					// must add back.
+					for deadline := time.Now().Add(5 * time.Second); s.jidx.ix.Checkpoint() <= s.jidx.ix.Durable() && time.Now().Before(deadline); {
+						time.Sleep(time.Millisecond)
+					}
+					time.Sleep(time.Duration(rand.IntN(20)) * time.Millisecond)
 				}
 				syscall.Kill(os.Getpid(), syscall.SIGKILL)
 				select {} // the signal is on its way
@@ -585,6 +594,7 @@ func journeyIndexKill9Child(t *testing.T, path string) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	opened.Store(s)
 	for ; ; seed++ {
 		journeyData(t, s, seed)
 	}
