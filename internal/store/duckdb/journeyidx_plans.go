@@ -3,6 +3,7 @@ package duckdb
 import (
 	"context"
 	"fmt"
+	"math/bits"
 	"time"
 
 	"github.com/journey-dev/journey/internal/insight"
@@ -10,27 +11,9 @@ import (
 )
 
 // Retention and trends on the journey index (see journeyidx.go): plain
-// event names, persons as the unit, no filters or breakdown; anything
-// else answers ok = false and runs the SQL plans.
-
-// plainMatch: an event match the index answers (a name, nothing more).
-func plainMatch(m insight.EventMatch) bool {
-	return m.Event != "" && m.Action == nil && m.ActionID == 0 && len(m.Filters) == 0
-}
-
-// codesOf marks the codes of names in keep (sized for the snapshot) and
-// returns them; a name the project never had has no code.
-func codesOf(snap *journeyidx.Snapshot, keep []bool, names ...string) []int {
-	out := make([]int, len(names))
-	for i, n := range names {
-		out[i] = -1
-		if c, ok := snap.Code(n); ok {
-			out[i] = int(c)
-			keep[c] = true
-		}
-	}
-	return out
-}
+// event names or actions that reduce to them (indexNames), persons as
+// the unit, no filters or breakdown; anything else answers ok = false and
+// runs the SQL plans.
 
 // padded returns n counters with a cache line free on either side: the
 // workers' counters are written for every person, and counters of two
@@ -93,7 +76,12 @@ func (f *periodFinder) find(t int64) int {
 // and return events; for first_time, whether a start event precedes the
 // first cohort.
 func (s *Store) indexRetention(ctx context.Context, projectID int64, q *insight.Retention, bounds []time.Time, to time.Time, res *insight.RetentionResult) (ok bool, err error) {
-	if q.Breakdown != nil || q.GroupType() != "" || len(q.Filters) > 0 || !plainMatch(q.Start) || !plainMatch(q.Return) {
+	if q.Breakdown != nil || q.GroupType() != "" || len(q.Filters) > 0 {
+		return false, nil
+	}
+	startNames, ok1 := matchNames(q.Start)
+	returnNames, ok2 := matchNames(q.Return)
+	if !ok1 || !ok2 {
 		return false, nil
 	}
 	snap := s.journeySnapshot(ctx, projectID)
@@ -105,15 +93,15 @@ func (s *Store) indexRetention(ctx context.Context, projectID int64, q *insight.
 	if err != nil {
 		return true, err
 	}
-	keep := make([]bool, len(snap.Names))
-	codes := codesOf(snap, keep, q.Start.Event, q.Return.Event)
-	isStart := make([]bool, len(snap.Names))
-	isReturn := make([]bool, len(snap.Names))
-	if codes[0] >= 0 {
-		isStart[codes[0]] = true
-	}
-	if codes[1] >= 0 {
-		isReturn[codes[1]] = true
+	// mask[code]: 1 a start event, 2 a return event.
+	mask := make([]uint32, len(snap.Names))
+	markCodes(snap, mask, 1, startNames)
+	markCodes(snap, mask, 2, returnNames)
+	keep := make([]bool, len(mask))
+	isStart := make([]bool, len(mask))
+	isReturn := make([]bool, len(mask))
+	for c, m := range mask {
+		keep[c], isStart[c], isReturn[c] = m != 0, m&1 != 0, m&2 != 0
 	}
 	nP := len(bounds)
 	b := micros(bounds)
@@ -123,22 +111,72 @@ func (s *Store) indexRetention(ctx context.Context, projectID int64, q *insight.
 		from = -1 << 62 // the start events' history
 	}
 	workers := s.jidx.workers
-	rf := newPeriodFinder(b)
-	type counts struct {
-		size     []int64
-		retained [][]int64
-		starts   []int
-		returns  []int
-	}
-	per := make([]*counts, workers)
+	per := make([]*retentionCounts, workers)
 	for w := range per {
-		c := &counts{size: padded(nP), retained: make([][]int64, nP)}
+		c := &retentionCounts{size: padded(nP), retained: make([][]int64, nP)}
 		for i := range c.retained {
 			c.retained[i] = padded(min(q.Periods, nP-i))
 		}
 		per[w] = c
 	}
-	err = scanActors(ctx, snap, actors, workers, from, to.UnixMicro(), keep, func(w int, _ int64, ts []int64, cs []uint32) {
+	if s.usesMasks(nP) {
+		err = scanActorMasks(ctx, snap, actors, workers, from, to.UnixMicro(), mask, 2, b, func(w int, m []uint64, before uint32) {
+			c := per[w]
+			starts, returns := m[0], m[1]
+			if firstTime {
+				if before&1 != 0 || starts == 0 {
+					return
+				}
+				starts &= -starts // the first cohort only
+			}
+			for ; starts != 0; starts &= starts - 1 {
+				co := bits.TrailingZeros64(starts)
+				c.size[co]++
+				ret := c.retained[co]
+				for r := returns >> uint(co) &^ 1; r != 0; r &= r - 1 {
+					k := bits.TrailingZeros64(r)
+					if k >= len(ret) {
+						break
+					}
+					ret[k]++
+				}
+			}
+		})
+	} else {
+		err = s.retentionEvents(ctx, snap, actors, from, to.UnixMicro(), keep, isStart, isReturn, firstTime, b, per)
+	}
+	if err != nil {
+		return true, fmt.Errorf("cannot run retention: %w", err)
+	}
+	res.Cohorts = make([]insight.RetentionCohort, nP)
+	for co := range res.Cohorts {
+		rc := insight.RetentionCohort{Start: insight.Label(bounds[co], q.Period), Retained: make([]int64, min(q.Periods, nP-co))}
+		for _, c := range per {
+			rc.Size += c.size[co]
+			for k := 1; k < len(rc.Retained); k++ {
+				rc.Retained[k] += c.retained[co][k]
+			}
+		}
+		rc.Retained[0] = rc.Size
+		res.Cohorts[co] = rc
+	}
+	return true, nil
+}
+
+// retentionCounts are one worker's retention counters.
+type retentionCounts struct {
+	size     []int64
+	retained [][]int64
+	starts   []int
+	returns  []int
+}
+
+// retentionEvents counts retention from each actor's events, for more
+// periods than masks hold.
+func (s *Store) retentionEvents(ctx context.Context, snap *journeyidx.Snapshot, actors *journeyActors, from, to int64, keep, isStart, isReturn []bool, firstTime bool, b []int64, per []*retentionCounts) error {
+	nP := len(b)
+	rf := newPeriodFinder(b)
+	return scanActors(ctx, snap, actors, s.jidx.workers, from, to, keep, func(w int, _ int64, ts []int64, cs []uint32) {
 		c := per[w]
 		c.starts, c.returns = c.starts[:0], c.returns[:0]
 		p := rf.find(ts[0])
@@ -175,32 +213,17 @@ func (s *Store) indexRetention(ctx context.Context, projectID int64, q *insight.
 			}
 		}
 	})
-	if err != nil {
-		return true, fmt.Errorf("cannot run retention: %w", err)
-	}
-	res.Cohorts = make([]insight.RetentionCohort, nP)
-	for co := range res.Cohorts {
-		rc := insight.RetentionCohort{Start: insight.Label(bounds[co], q.Period), Retained: make([]int64, min(q.Periods, nP-co))}
-		for _, c := range per {
-			rc.Size += c.size[co]
-			for k := 1; k < len(rc.Retained); k++ {
-				rc.Retained[k] += c.retained[co][k]
-			}
-		}
-		rc.Retained[0] = rc.Size
-		res.Cohorts[co] = rc
-	}
-	return true, nil
 }
 
 // indexTrendCounts is trendCounts on the index for total counts, DAU,
 // WAU and MAU of a plain event name.
 func (s *Store) indexTrendCounts(ctx context.Context, projectID int64, r insight.Range, series insight.Series, p insight.Periods) (_ []insight.CountRow, ok bool, _ error) {
 	w, windows := p.Windows(series.Math)
+	names, plain := indexNames(series.Event, series.Action, series.ActionID, series.Filters)
 	switch {
-	case r.Breakdown != nil || r.GroupType() != "" || len(r.Filters) > 0 || p.Len() == 0:
+	case !plain:
 		return nil, false, nil
-	case !plainMatch(insight.EventMatch{Event: series.Event, Action: series.Action, ActionID: series.ActionID, Filters: series.Filters}):
+	case r.Breakdown != nil || r.GroupType() != "" || len(r.Filters) > 0 || p.Len() == 0:
 		return nil, false, nil
 	case series.Math != "" && series.Math != "total" && series.Math != "dau" && !windows:
 		return nil, false, nil
@@ -216,9 +239,13 @@ func (s *Store) indexTrendCounts(ctx context.Context, projectID int64, r insight
 	if err != nil {
 		return nil, true, err
 	}
-	keep := make([]bool, len(snap.Names))
-	if codesOf(snap, keep, series.Event)[0] < 0 {
+	mask := make([]uint32, len(snap.Names))
+	if !markCodes(snap, mask, 1, names) {
 		return nil, true, nil // the project never had the event
+	}
+	keep := make([]bool, len(mask))
+	for c, m := range mask {
+		keep[c] = m != 0
 	}
 	if windows {
 		rows, err := s.indexActiveUsers(ctx, snap, actors, keep, r, p, w)
@@ -232,6 +259,15 @@ func (s *Store) indexTrendCounts(ctx context.Context, projectID int64, r insight
 		per[i] = padded(nP)
 	}
 	dau := series.Math == "dau"
+	if dau && s.usesMasks(nP) {
+		err = scanActorMasks(ctx, snap, actors, workers, r.From.UnixMicro(), r.To.UnixMicro(), mask, 1, b, func(w int, m []uint64, _ uint32) {
+			countBits(per[w], m[0])
+		})
+		if err != nil {
+			return nil, true, fmt.Errorf("cannot run trend for %q: %w", series.Label, err)
+		}
+		return periodRows(nil, insight.CountRow{}, sumCounts(per, nP)), true, nil
+	}
 	pf := newPeriodFinder(b)
 	err = scanActors(ctx, snap, actors, workers, r.From.UnixMicro(), r.To.UnixMicro(), keep, func(w int, _ int64, ts []int64, _ []uint32) {
 		c := per[w]
@@ -252,13 +288,18 @@ func (s *Store) indexTrendCounts(ctx context.Context, projectID int64, r insight
 	if err != nil {
 		return nil, true, fmt.Errorf("cannot run trend for %q: %w", series.Label, err)
 	}
-	total := make([]int64, nP)
+	return periodRows(nil, insight.CountRow{}, sumCounts(per, nP)), true, nil
+}
+
+// sumCounts adds the workers' counters.
+func sumCounts(per [][]int64, n int) []int64 {
+	total := make([]int64, n)
 	for _, c := range per {
-		for i, n := range c {
-			total[i] += n
+		for i, v := range c {
+			total[i] += v
 		}
 	}
-	return periodRows(nil, insight.CountRow{}, total), true, nil
+	return total
 }
 
 // indexActiveUsers counts WAU/MAU as activeUsers does: for each window,

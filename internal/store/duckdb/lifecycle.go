@@ -27,6 +27,9 @@ func (s *Store) Lifecycle(ctx context.Context, projectID int64, tz *time.Locatio
 
 // lifecycleCounts is insight.LifecycleCounts.
 func (s *Store) lifecycleCounts(ctx context.Context, projectID int64, q *insight.Lifecycle, p insight.Periods) ([]insight.CountRow, error) {
+	if rows, ok, err := s.indexLifecycleCounts(ctx, projectID, q, p); ok { // journeyidx_counts.go
+		return rows, err
+	}
 	nP := p.Len()
 	// Periods -1 (the one before the range) .. nP-1; -2 is anything older.
 	period := periodIndexSQL(append([]time.Time{p.Before()}, p.Starts...), -1)

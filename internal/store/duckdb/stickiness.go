@@ -19,6 +19,9 @@ func (s *Store) Stickiness(ctx context.Context, projectID int64, tz *time.Locati
 // stickinessCounts is insight.StickinessCounts: rows (series, number of
 // periods, actors).
 func (s *Store) stickinessCounts(ctx context.Context, projectID int64, q *insight.Stickiness, p insight.Periods) ([]insight.CountRow, error) {
+	if rows, ok, err := s.indexStickinessCounts(ctx, projectID, q, p); ok { // journeyidx_counts.go
+		return rows, err
+	}
 	period := periodIndexSQL(p.Starts, 0)
 	parts := make([]frag, len(q.Series))
 	for i, series := range q.Series {
