@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/metrics"
 	"sort"
 	"strconv"
 	"strings"
@@ -66,6 +67,45 @@ type LoadFigures struct {
 	// too, with the time from when they were due to the cut as latency.
 	Unsent int64   `json:"unsent"`
 	CPUMS  float64 `json:"cpu_ms"`
+	// The Go collector over the measured phase (the whole process):
+	// cycles, its CPU time (runtime/metrics' estimate: background mark,
+	// assists, pauses) and that time's share of cpu_ms, and its
+	// stop-the-world pauses (total and longest).
+	GCCycles     uint32  `json:"gc_cycles"`
+	GCCPUMS      float64 `json:"gc_cpu_ms"`
+	GCCPUShare   float64 `json:"gc_cpu_share"`
+	GCPauseMS    float64 `json:"gc_pause_ms"`
+	GCMaxPauseMS float64 `json:"gc_max_pause_ms"`
+}
+
+// gcSnap is the collector's counters at one time.
+type gcSnap struct {
+	ms  runtime.MemStats
+	cpu float64 // seconds
+}
+
+func readGC() gcSnap {
+	var g gcSnap
+	runtime.ReadMemStats(&g.ms)
+	s := []metrics.Sample{{Name: "/cpu/classes/gc/total:cpu-seconds"}}
+	metrics.Read(s)
+	if s[0].Value.Kind() == metrics.KindFloat64 {
+		g.cpu = s[0].Value.Float64()
+	}
+	return g
+}
+
+// gcFigures fills f's collector figures from two snapshots.
+func gcFigures(f *LoadFigures, a, b gcSnap) {
+	f.GCCycles = b.ms.NumGC - a.ms.NumGC
+	f.GCCPUMS = (b.cpu - a.cpu) * 1000
+	if f.CPUMS > 0 {
+		f.GCCPUShare = f.GCCPUMS / f.CPUMS
+	}
+	f.GCPauseMS = float64(b.ms.PauseTotalNs-a.ms.PauseTotalNs) / 1e6
+	for n := a.ms.NumGC + 1; n <= b.ms.NumGC && b.ms.NumGC-n < 256; n++ {
+		f.GCMaxPauseMS = max(f.GCMaxPauseMS, float64(b.ms.PauseNs[(n+255)%256])/1e6)
+	}
 }
 
 // FlagsResult is the contract output of `journey bench flags --json`.
@@ -486,12 +526,14 @@ var errorsTrue = []byte(`"errorsWhileComputingFlags":true`)
 // answers said errorsWhileComputingFlags (counted in errors too).
 func openLoop(c *http.Client, url string, bodies [][]byte, warm int, o FlagsOptions, logf func(string, ...any), name string) (LoadFigures, int64, error) {
 	var f LoadFigures
+	var gc0, gc1 gcSnap
 	run := func(part [][]byte) ([]float64, int64, int64, int64, time.Duration, time.Duration) {
 		lat := make([]float64, len(part))
 		var errs, computing atomic.Int64
 		var last atomic.Int64 // latest completion, ns after start
 		jobs := make(chan int, o.Workers)
 		interval := float64(time.Second) / float64(o.RPS)
+		gc0 = readGC()
 		cpu0 := cpuTime()
 		start := time.Now()
 		var wg sync.WaitGroup
@@ -554,6 +596,7 @@ func openLoop(c *http.Client, url string, bodies [][]byte, warm int, o FlagsOpti
 		timer.Stop()
 		close(jobs)
 		wg.Wait()
+		gc1 = readGC()
 		return lat, errs.Load(), computing.Load(), unsent, time.Duration(last.Load()), cpuTime() - cpu0
 	}
 	if warm > 0 {
@@ -571,7 +614,9 @@ func openLoop(c *http.Client, url string, bodies [][]byte, warm int, o FlagsOpti
 	}
 	f.Errors = errs
 	f.CPUMS = float64(cpu.Microseconds()) / 1000
-	logf("%-12s %d requests at %.0f/s: p50 %.2f ms, p95 %.2f ms, p99 %.2f ms, max %.1f ms; %d errors (%d unsent); CPU %.0f ms",
-		name, f.Requests, f.AchievedRPS, f.P50MS, f.P95MS, f.P99MS, f.MaxMS, f.Errors, f.Unsent, f.CPUMS)
+	gcFigures(&f, gc0, gc1)
+	logf("%-12s %d requests at %.0f/s: p50 %.2f ms, p95 %.2f ms, p99 %.2f ms, max %.1f ms; %d errors (%d unsent); CPU %.0f ms; GC %d cycles, %.0f ms CPU (%.1f %%), pauses %.2f ms (max %.2f)",
+		name, f.Requests, f.AchievedRPS, f.P50MS, f.P95MS, f.P99MS, f.MaxMS, f.Errors, f.Unsent, f.CPUMS,
+		f.GCCycles, f.GCCPUMS, 100*f.GCCPUShare, f.GCPauseMS, f.GCMaxPauseMS)
 	return f, computing, nil
 }

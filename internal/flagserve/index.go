@@ -2,10 +2,12 @@ package flagserve
 
 import (
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -323,13 +325,15 @@ func (x *PersonIndex) Stats(projectID int64) IndexStats {
 	}
 	t.mu.RLock()
 	defer t.mu.RUnlock()
-	return IndexStats{Keys: len(t.keys), Persons: t.persons(), DistinctIDs: len(t.ids), EstimatedBytes: t.bytes.Load()}
+	return IndexStats{Keys: len(t.keys), Persons: t.persons(), DistinctIDs: t.ids.live, EstimatedBytes: t.bytes.Load()}
 }
 
-// personTable is one project's persons for one set of keys. Slots hold
-// persons (stored or only pointed at by distinct ids); each slot's values
-// are len(keys) cells of vals, nil for a key the person lacks (JSON null
-// is jsonNull).
+// personTable is one project's persons for one set of keys, pointer-free
+// (the collector marks none of it): slots hold persons (stored or only
+// pointed at by distinct ids); distinct ids are interned in ids (aux: the
+// slot, next: the slot's next id); each slot's values are len(keys)
+// codes in codes, a value's code indexing vals (aux: its reference
+// count) past the fixed codes below.
 type personTable struct {
 	keys []string // sorted
 	col  map[string]int
@@ -339,39 +343,43 @@ type personTable struct {
 	pending []func(*personTable) // fed while building, in order
 	cancel  func()
 
-	ids    map[string]uint32 // distinct id → slot
-	slotOf map[int64]uint32  // person id → slot
+	ids    strTable
+	slotOf map[int64]uint32 // person id → slot
 	pid    []int64
-	first  []string            // a distinct id of the slot ("" none)
-	more   map[uint32][]string // the slot's other distinct ids
+	head   []uint32 // the slot's first distinct id entry + 1 (0 none)
 	stored []bool
-	vals   []any
+	codes  []uint32
 	free   []uint32
-	intern []map[any]any // per key: shared boxes of common values
-	bytes  atomic.Int64  // estimated
+	vals   strTable // encoded values: a kind byte, then its bytes
+	enc    []byte   // scratch for encoding values
+	bytes  atomic.Int64
 }
 
-// jsonNull is a stored JSON null (nil in vals is a missing key).
-type jsonNull struct{}
-
-// Estimated costs, in bytes, of the table's parts (Go maps at their
-// average load, slices, string headers); calibrated against the heap
-// `journey bench flags` measures.
+// Fixed value codes; a code past them is vals' entry codeVal less.
 const (
-	idCost       = 56 // ids entry and its string
-	slotCost     = 64 // slotOf entry, pid, first, stored
-	cellCost     = 16 // one value cell
-	boxCost      = 16 // a value not shared through intern
-	maxInterned  = 4096
-	moreListCost = 48
+	codeMissing = iota
+	codeNull
+	codeFalse
+	codeTrue
+	codeVal
 )
+
+// Kinds of encoded values.
+const (
+	kindString = 's'
+	kindNumber = 'n' // float64 bits, little endian
+	kindJSON   = 'j' // a list or object, as JSON
+)
+
+// slotMapCost is a slotOf entry's estimated bytes (Go maps at their
+// average load).
+const slotMapCost = 24
 
 func newPersonTable(keys []string) *personTable {
 	t := &personTable{keys: slices.Clone(keys), col: make(map[string]int, len(keys)), cancel: func() {},
-		ids: map[string]uint32{}, slotOf: map[int64]uint32{}, more: map[uint32][]string{}}
+		slotOf: map[int64]uint32{}}
 	for i, k := range t.keys {
 		t.col[k] = i
-		t.intern = append(t.intern, map[any]any{})
 	}
 	return t
 }
@@ -408,40 +416,135 @@ func (t *personTable) checkBudget(budget int64) error {
 	return nil
 }
 
+// account sets bytes from the parts' sizes.
+func (t *personTable) account() {
+	n := t.ids.size() + t.vals.size() + int64(len(t.slotOf))*slotMapCost +
+		int64(cap(t.pid))*8 + int64(cap(t.head))*4 + int64(cap(t.stored)) + int64(cap(t.codes))*4 + int64(cap(t.free))*4
+	t.bytes.Store(n)
+}
+
 // person answers the person behind id as the store would: its values of
 // the table's keys and every distinct id, or an unknown person.
 func (t *personTable) person(id string) person {
 	t.mu.RLock()
 	defer t.mu.RUnlock()
-	s, ok := t.ids[id]
-	if !ok || !t.stored[s] {
+	e, ok := t.ids.find(id)
+	if !ok || !t.stored[t.ids.ents[e].aux] {
 		return person{ids: []string{id}}
 	}
+	s := t.ids.ents[e].aux
 	k := len(t.keys)
-	cells := t.vals[int(s)*k : int(s)*k+k]
+	cells := t.codes[int(s)*k : int(s)*k+k]
 	n := 0
-	for _, v := range cells {
-		if v != nil {
+	for _, c := range cells {
+		if c != codeMissing {
 			n++
 		}
 	}
 	props := make(map[string]any, n)
-	for i, v := range cells {
-		switch v.(type) {
-		case nil:
-		case jsonNull:
-			props[t.keys[i]] = nil
-		default:
-			props[t.keys[i]] = v
+	for i, c := range cells {
+		if c != codeMissing {
+			props[t.keys[i]] = t.value(c)
 		}
 	}
-	ids := make([]string, 0, 1+len(t.more[s]))
-	if t.first[s] != "" {
-		ids = append(ids, t.first[s])
+	nids := 0
+	for x := t.head[s]; x != 0; x = t.ids.ents[x-1].next {
+		nids++
 	}
-	ids = append(ids, t.more[s]...)
+	ids := make([]string, 0, nids)
+	for x := t.head[s]; x != 0; x = t.ids.ents[x-1].next {
+		if x-1 == e {
+			ids = append(ids, id) // the caller's string: no copy
+		} else {
+			ids = append(ids, t.ids.str(x-1))
+		}
+	}
 	slices.Sort(ids)
 	return person{props: props, ids: ids, stored: true}
+}
+
+// value decodes a code as the store gives values back (JSON decoded).
+func (t *personTable) value(c uint32) any {
+	switch c {
+	case codeNull:
+		return nil
+	case codeFalse:
+		return false
+	case codeTrue:
+		return true
+	}
+	b := t.vals.bytesOf(c - codeVal)
+	switch b[0] {
+	case kindString:
+		return string(b[1:])
+	case kindNumber:
+		return math.Float64frombits(binary.LittleEndian.Uint64(b[1:]))
+	}
+	var out any
+	if err := json.Unmarshal(b[1:], &out); err != nil {
+		return nil // encoded by encode from valid JSON: cannot happen
+	}
+	return out
+}
+
+// encode returns v's code as the store would give v back (JSON decoded:
+// float64 numbers), taking a reference to its vals entry.
+func (t *personTable) encode(v any) uint32 {
+	switch x := v.(type) {
+	case nil:
+		return codeNull
+	case bool:
+		if x {
+			return codeTrue
+		}
+		return codeFalse
+	case string:
+		t.enc = append(append(t.enc[:0], kindString), x...)
+	case float64:
+		t.enc = binary.LittleEndian.AppendUint64(append(t.enc[:0], kindNumber), math.Float64bits(x))
+	case json.Number:
+		f, err := strconv.ParseFloat(string(x), 64)
+		if err != nil {
+			return t.encodeRoundTrip(v)
+		}
+		return t.encode(f)
+	default:
+		// Lists, objects, other Go numbers: what a store round trip
+		// makes of them.
+		return t.encodeRoundTrip(v)
+	}
+	e, _ := t.vals.intern(bytesString(t.enc))
+	t.vals.ents[e].aux++
+	return e + codeVal
+}
+
+func (t *personTable) encodeRoundTrip(v any) uint32 {
+	out := roundTrip(v)
+	switch out.(type) {
+	case jsonNull:
+		return codeNull
+	case bool, string, float64:
+		return t.encode(out)
+	}
+	b, err := json.Marshal(out)
+	if err != nil {
+		return codeNull
+	}
+	t.enc = append(append(t.enc[:0], kindJSON), b...)
+	e, _ := t.vals.intern(bytesString(t.enc))
+	t.vals.ents[e].aux++
+	return e + codeVal
+}
+
+// unref drops a reference to c's value.
+func (t *personTable) unref(c uint32) {
+	if c < codeVal {
+		return
+	}
+	e := c - codeVal
+	if t.vals.ents[e].aux--; t.vals.ents[e].aux == 0 {
+		t.vals.remove(e)
+	}
 }
 
 // apply applies one project's part of a write, as the store's Apply does:
@@ -464,15 +567,16 @@ func (t *personTable) apply(w *store.Write) {
 // forget removes distinct ids and the persons they point at.
 func (t *personTable) forget(ids []string) {
 	for _, id := range ids {
-		s, ok := t.ids[id]
+		e, ok := t.ids.find(id)
 		if !ok {
 			continue
 		}
-		t.unlink(s, id)
-		delete(t.ids, id)
-		t.bytes.Add(-idCost - int64(len(id)))
+		s := t.ids.ents[e].aux
+		t.unlink(s, e)
+		t.ids.remove(e)
 		t.dropPerson(t.pid[s]) // frees the slot once no id points at it
 	}
+	t.account()
 }
 
 // slot returns the person's slot, taking a free one or a new one.
@@ -487,10 +591,10 @@ func (t *personTable) slot(personID int64) uint32 {
 	} else {
 		s = uint32(len(t.pid))
 		t.pid = append(t.pid, personID)
-		t.first = append(t.first, "")
+		t.head = append(t.head, 0)
 		t.stored = append(t.stored, false)
-		t.vals = append(t.vals, make([]any, len(t.keys))...)
-		t.bytes.Add(slotCost + int64(len(t.keys))*cellCost)
+		t.codes = slices.Grow(t.codes, len(t.keys))[:len(t.codes)+len(t.keys)]
+		clear(t.codes[len(t.codes)-len(t.keys):])
 	}
 	t.slotOf[personID] = s
 	return s
@@ -498,7 +602,7 @@ func (t *personTable) slot(personID int64) uint32 {
 
 // release frees a slot no distinct id points at and no person holds.
 func (t *personTable) release(s uint32) {
-	if t.stored[s] || t.first[s] != "" || len(t.more[s]) > 0 {
+	if t.stored[s] || t.head[s] != 0 {
 		return
 	}
 	delete(t.slotOf, t.pid[s])
@@ -507,45 +611,32 @@ func (t *personTable) release(s uint32) {
 
 // setID points a distinct id at a person.
 func (t *personTable) setID(id string, personID int64) {
+	defer t.account()
 	s := t.slot(personID)
-	old, ok := t.ids[id]
-	if ok && old == s {
+	e, ok := t.ids.find(id)
+	if ok && t.ids.ents[e].aux == s {
 		return
 	}
 	if ok {
-		t.unlink(old, id)
+		old := t.ids.ents[e].aux
+		t.unlink(old, e)
 		t.release(old)
 	} else {
-		t.bytes.Add(idCost + int64(len(id)))
+		e, _ = t.ids.intern(id)
 	}
-	t.ids[id] = s
-	if t.first[s] == "" {
-		t.first[s] = id
-		return
-	}
-	if len(t.more[s]) == 0 {
-		t.bytes.Add(moreListCost)
-	}
-	t.more[s] = append(t.more[s], id)
-	t.bytes.Add(16)
+	t.ids.ents[e].aux = s
+	t.ids.ents[e].next = t.head[s]
+	t.head[s] = e + 1
 }
 
-// unlink removes id from slot s's distinct ids.
-func (t *personTable) unlink(s uint32, id string) {
-	if t.first[s] == id {
-		t.first[s] = ""
-		if m := t.more[s]; len(m) > 0 {
-			t.first[s] = m[len(m)-1]
-			t.more[s] = m[:len(m)-1]
+// unlink removes id entry e from slot s's distinct ids.
+func (t *personTable) unlink(s, e uint32) {
+	for p := &t.head[s]; *p != 0; p = &t.ids.ents[*p-1].next {
+		if *p == e+1 {
+			*p = t.ids.ents[e].next
+			t.ids.ents[e].next = 0
+			return
 		}
-	} else if m := t.more[s]; len(m) > 0 {
-		if i := slices.Index(m, id); i >= 0 {
-			m[i] = m[len(m)-1]
-			t.more[s] = m[:len(m)-1]
-		}
-	}
-	if m, ok := t.more[s]; ok && len(m) == 0 {
-		delete(t.more, s)
 	}
 }
 
@@ -555,38 +646,17 @@ func (t *personTable) setPerson(personID int64, props map[string]any) {
 	s := t.slot(personID)
 	t.stored[s] = true
 	k := len(t.keys)
-	cells := t.vals[int(s)*k : int(s)*k+k]
 	for i, key := range t.keys {
-		t.bytes.Add(-t.cellBytes(i, cells[i]))
-		v, ok := props[key]
-		if !ok {
-			cells[i] = nil
-			continue
+		// Encode first: the old value's entry may be the new one's.
+		c := uint32(codeMissing)
+		if v, ok := props[key]; ok {
+			c = t.encode(v)
 		}
-		cells[i] = t.box(i, v)
-		t.bytes.Add(t.cellBytes(i, cells[i]))
+		cell := &t.codes[int(s)*k+i]
+		t.unref(*cell)
+		*cell = c
 	}
-}
-
-// cellBytes is what a cell's value costs beyond the cell: nothing for
-// values shared through intern (their cost is the intern entry's) and
-// for those boxing does not allocate.
-func (t *personTable) cellBytes(col int, v any) int64 {
-	switch x := v.(type) {
-	case nil, bool, jsonNull:
-		return 0
-	case string:
-		if _, ok := t.intern[col][v]; ok {
-			return 0
-		}
-		return boxCost + int64(len(x))
-	case float64:
-		if _, ok := t.intern[col][v]; ok {
-			return 0
-		}
-		return boxCost
-	}
-	return int64(approxSize(v, 0))
+	t.account()
 }
 
 // dropPerson removes a person's row (merged away, deleted); distinct ids
@@ -598,52 +668,20 @@ func (t *personTable) dropPerson(personID int64) {
 	}
 	t.stored[s] = false
 	k := len(t.keys)
-	cells := t.vals[int(s)*k : int(s)*k+k]
-	for i, v := range cells {
-		t.bytes.Add(-t.cellBytes(i, v))
+	cells := t.codes[int(s)*k : int(s)*k+k]
+	for i, c := range cells {
+		t.unref(c)
+		cells[i] = codeMissing
 	}
-	clear(cells)
 	t.release(s)
+	t.account()
 }
 
-// box is v as the store gives it back (JSON decoded: float64 numbers),
-// shared with equal values of the key while the key has few of them.
-func (t *personTable) box(col int, v any) any {
-	switch x := v.(type) {
-	case nil:
-		return jsonNull{}
-	case bool:
-		return x // boxing a bool allocates nothing
-	case string, float64:
-	case json.Number:
-		f, err := strconv.ParseFloat(string(x), 64)
-		if err != nil {
-			return t.box(col, roundTrip(v))
-		}
-		v = f
-	default:
-		// Lists, objects, other Go numbers: what a store round trip
-		// makes of them; not shared.
-		return roundTrip(v)
-	}
-	in := t.intern[col]
-	if shared, ok := in[v]; ok {
-		return shared
-	}
-	if len(in) < maxInterned {
-		in[v] = v
-		t.bytes.Add(boxCost + 48 + int64(len(stringOf(v))))
-	}
-	return v
-}
+// jsonNull marks a value that does not encode (the store refuses it).
+type jsonNull struct{}
 
-func stringOf(v any) string {
-	s, _ := v.(string)
-	return s
-}
-
-// roundTrip is v encoded and decoded again as JSON (nil when it does not
-// encode, as the store would have refused it).
+// roundTrip is v encoded and decoded again as JSON (jsonNull when it
+// does not encode, as the store would have refused it).
 func roundTrip(v any) any {
 	b, err := json.Marshal(v)
 	if err != nil {
