@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/journey-dev/journey/internal/campaign"
 	"github.com/journey-dev/journey/internal/flagserve"
 	"github.com/journey-dev/journey/internal/insight"
 	"github.com/journey-dev/journey/internal/meta"
@@ -128,15 +129,47 @@ func (s *Server) answerSurvey(w http.ResponseWriter, status int, rec meta.Survey
 		writeSurveyError(w, err)
 		return
 	}
+	if v.ResponsesLimit != nil {
+		counts, err := s.surveyCounts(context.Background(), rec.ProjectID, []voc.View{v})
+		if err != nil {
+			slog.Warn("cannot count a survey's responses", "survey", rec.ID, "err", err)
+		}
+		v.ApplyCount(counts[rec.ID])
+	}
 	writeJSON(w, status, v)
+}
+
+// surveyCounts counts the responses of the surveys that have a
+// responses_limit (by id; the others are absent).
+func (s *Server) surveyCounts(ctx context.Context, projectID int64, views []voc.View) (map[int64]int64, error) {
+	out := map[int64]int64{}
+	var ids []string
+	for _, v := range views {
+		if v.ResponsesLimit != nil && len(ids) < store.MaxSurveyCount {
+			ids = append(ids, strconv.FormatInt(v.ID, 10))
+		}
+	}
+	if len(ids) == 0 {
+		return out, nil
+	}
+	counts, err := s.Events.SurveyResponseCounts(ctx, projectID, ids)
+	if err != nil {
+		return out, err
+	}
+	for id, n := range counts {
+		if i, err := strconv.ParseInt(id, 10, 64); err == nil {
+			out[i] = n
+		}
+	}
+	return out, nil
 }
 
 func (s *Server) listSurveys(w http.ResponseWriter, r *http.Request, p meta.Project, _ int64) {
 	status := r.URL.Query().Get("status")
 	switch status {
-	case "", meta.SurveyDraft, meta.SurveyRunning, meta.SurveyStopped:
+	case "", meta.SurveyDraft, meta.SurveyRunning, meta.SurveyStopped, voc.SurveyCompleted:
 	default:
-		writeBad(w, insight.Bad("status", "unknown status %q (draft, running, stopped)", status))
+		writeBad(w, insight.Bad("status", "unknown status %q (draft, running, stopped, completed)", status))
 		return
 	}
 	list, err := s.Meta.Surveys(r.Context(), p.ID, "")
@@ -145,15 +178,24 @@ func (s *Server) listSurveys(w http.ResponseWriter, r *http.Request, p meta.Proj
 		return
 	}
 	now := time.Now()
-	out := make([]voc.View, 0, len(list))
+	views := make([]voc.View, 0, len(list))
 	for _, rec := range list {
 		v, err := voc.NewView(rec, now)
 		if err != nil {
 			slog.Warn("survey not listed", "survey", rec.ID, "err", err)
 			continue
 		}
-		// By the status the dates give now: a running survey whose end
-		// date has passed lists as stopped.
+		views = append(views, v)
+	}
+	counts, err := s.surveyCounts(r.Context(), p.ID, views)
+	if err != nil {
+		slog.Warn("cannot count survey responses", "project", p.ID, "err", err)
+	}
+	out := make([]voc.View, 0, len(views))
+	for _, v := range views {
+		v.ApplyCount(counts[v.ID])
+		// By the status the dates (and the responses limit) give now: a
+		// running survey whose end date has passed lists as stopped.
 		if status == "" || v.Status == status {
 			out = append(out, v)
 		}
@@ -332,6 +374,15 @@ func (s *Server) surveyResults(w http.ResponseWriter, r *http.Request, p meta.Pr
 	timeout := s.queryTimeout()
 	ctx, cancel := context.WithTimeout(insight.WithMemoryCap(r.Context(), s.QueryMemory), timeout)
 	defer cancel()
+	if o.Breakdown == voc.BreakdownCohort {
+		if o.Cohorts, err = s.segmentCohorts(ctx, p, r.URL.Query().Get("cohort")); err != nil {
+			if errors.Is(err, meta.ErrNotFound) {
+				err = insight.Bad("cohort", "no such cohort in this project")
+			}
+			specError(w, store.AsMemoryError(ctx, err))
+			return
+		}
+	}
 	rows, err := s.Events.SurveyResponses(ctx, p.ID, sv.Query(rec.ID, o))
 	if err != nil && ctx.Err() != nil {
 		err = &timeoutError{timeout}
@@ -348,10 +399,59 @@ func (s *Server) surveyResults(w http.ResponseWriter, r *http.Request, p meta.Pr
 	writeJSON(w, http.StatusOK, res)
 }
 
+// segmentCohorts reads the cohorts of ?cohort=1,2 (at most
+// voc.MaxCohortSegments) and their members now.
+func (s *Server) segmentCohorts(ctx context.Context, p meta.Project, list string) ([]voc.CohortSegment, error) {
+	var out []voc.CohortSegment
+	for _, f := range strings.Split(list, ",") {
+		id, err := strconv.ParseInt(strings.TrimSpace(f), 10, 64)
+		if err != nil || id <= 0 {
+			return nil, insight.Bad("cohort", "want cohort ids separated by commas")
+		}
+		if len(out) == voc.MaxCohortSegments {
+			return nil, insight.Bad("cohort", "at most %d cohorts", voc.MaxCohortSegments)
+		}
+		c, err := s.Meta.Cohort(ctx, p.ID, id)
+		if err != nil {
+			return nil, err
+		}
+		def, err := campaign.CohortDef(ctx, s.Meta, p.ID, id)
+		if err != nil {
+			return nil, err
+		}
+		members, err := voc.CohortMembers(ctx, s.Events, p.ID, def, time.Now())
+		if err != nil {
+			return nil, err
+		}
+		name := c.Name
+		for _, o := range out {
+			if o.Name == name { // two cohorts of one name stay two segments
+				name = fmt.Sprintf("%s (%d)", c.Name, id)
+			}
+		}
+		out = append(out, voc.CohortSegment{ID: id, Name: name, Members: members})
+	}
+	return out, nil
+}
+
 func resultsOptions(r *http.Request, rec meta.Survey, tz *time.Location) (voc.ResultsOptions, error) {
 	q := r.URL.Query()
 	now := time.Now()
 	o := voc.ResultsOptions{From: rec.CreatedAt, To: now.Add(time.Second), Interval: q.Get("interval"), Breakdown: q.Get("breakdown"), TZ: tz}
+	// ?breakdown_type=channel|cohort (with ?cohort=) or person (the default,
+	// with ?breakdown=<person property>).
+	switch bt := q.Get("breakdown_type"); bt {
+	case "", "person":
+	case "channel":
+		o.Breakdown = voc.BreakdownChannel
+	case "cohort":
+		o.Breakdown = voc.BreakdownCohort
+	default:
+		return o, insight.Bad("breakdown_type", "want person, channel or cohort")
+	}
+	if o.Breakdown == voc.BreakdownCohort && q.Get("cohort") == "" {
+		return o, insight.Bad("cohort", "a cohort breakdown needs ?cohort=<ids>")
+	}
 	if !rec.StartDate.IsZero() && rec.StartDate.Before(o.From) {
 		o.From = rec.StartDate
 	}
@@ -429,8 +529,26 @@ func (s *Server) publicSurveys(w http.ResponseWriter, r *http.Request) {
 		metaError(w, "survey", err)
 		return
 	}
+	views := make([]voc.View, 0, len(list))
+	byID := map[int64]voc.View{}
+	for _, rec := range list {
+		if v, err := voc.NewView(rec, time.Now()); err == nil {
+			views = append(views, v)
+			byID[v.ID] = v
+		}
+	}
+	// A survey that has reached its responses_limit is not served; when
+	// the counts cannot be read, limited surveys are held back rather than
+	// over-served.
+	counts, countErr := s.surveyCounts(r.Context(), p.ID, views)
+	if countErr != nil {
+		slog.Warn("cannot count survey responses", "project", p.ID, "err", countErr)
+	}
 	out := make([]voc.Public, 0, len(list))
 	for _, rec := range list {
+		if v, ok := byID[rec.ID]; ok && v.ResponsesLimit != nil && (countErr != nil || v.LimitReached(counts[rec.ID])) {
+			continue
+		}
 		ps, err := voc.PublicSurvey(rec)
 		if err != nil {
 			slog.Warn("survey not served", "survey", rec.ID, "err", err)

@@ -229,3 +229,113 @@ func TestSurveyResults(t *testing.T) {
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// TestSurveyResponsesLimit: a survey with responses_limit is served until
+// that many `survey sent` events are stored (a real DuckDB store), then
+// no longer, and shows as completed with its count; a survey without a
+// limit is unaffected.
+func TestSurveyResponsesLimit(t *testing.T) {
+	s, h := testServer(t)
+	ev, err := duckdb.Open(filepath.Join(t.TempDir(), "events.duckdb"), duckdb.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ev.Close() })
+	s.Events = ev
+	ctx := context.Background()
+	p, key, _ := s.Meta.CreateProject(ctx, "a", "UTC")
+	a := expClient{t, h, key}
+	limited := decodeAs[surveyAnswer](t, a.do("POST", "/api/v1/surveys",
+		json.RawMessage(strings.Replace(npsSurvey, `"name":"NPS"`, `"name":"NPS","responses_limit":2`, 1)), http.StatusCreated))
+	open := decodeAs[surveyAnswer](t, a.do("POST", "/api/v1/surveys", json.RawMessage(npsSurvey), http.StatusCreated))
+	served := func() map[string]bool {
+		w := publicGet(h, "/api/surveys/?token="+p.Token)
+		var pub struct {
+			Surveys []struct{ ID string } `json:"surveys"`
+		}
+		if err := json.Unmarshal(w.Body.Bytes(), &pub); err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]bool{}
+		for _, s := range pub.Surveys {
+			out[s.ID] = true
+		}
+		return out
+	}
+	type counted struct {
+		Status         string `json:"status"`
+		ResponsesCount *int64 `json:"responses_count"`
+	}
+	l := storetest.NewLoader(t, ev)
+	d0 := time.Now().Add(-time.Hour)
+	l.Load(p.ID, storetest.Ev("survey sent", "u1", d0, map[string]any{"$survey_id": itoa(limited.ID), "$survey_response_nps": 9}),
+		storetest.Ev("survey sent", "u2", d0, map[string]any{"$survey_id": itoa(open.ID), "$survey_response_nps": 9}),
+		storetest.Ev("survey shown", "u3", d0, map[string]any{"$survey_id": itoa(limited.ID)}))
+	if got := served(); !got[itoa(limited.ID)] || !got[itoa(open.ID)] {
+		t.Fatalf("one response of 2: served %v", got)
+	}
+	if v := decodeAs[counted](t, a.do("GET", "/api/v1/surveys/"+itoa(limited.ID), nil, 200)); v.Status != "running" || v.ResponsesCount == nil || *v.ResponsesCount != 1 {
+		t.Fatalf("after one response: %+v", v)
+	}
+	l.Load(p.ID, storetest.Ev("survey sent", "u3", d0.Add(time.Minute), map[string]any{"$survey_id": itoa(limited.ID), "$survey_response_nps": 3}))
+	if got := served(); got[itoa(limited.ID)] || !got[itoa(open.ID)] {
+		t.Fatalf("limit reached: served %v", got)
+	}
+	if v := decodeAs[counted](t, a.do("GET", "/api/v1/surveys/"+itoa(limited.ID), nil, 200)); v.Status != voc.SurveyCompleted || *v.ResponsesCount != 2 {
+		t.Fatalf("after two responses: %+v", v)
+	}
+	list := decodeAs[struct{ Surveys []surveyAnswer }](t, a.do("GET", "/api/v1/surveys?status=completed", nil, 200))
+	if len(list.Surveys) != 1 || list.Surveys[0].ID != limited.ID {
+		t.Fatalf("completed surveys = %+v", list)
+	}
+	if v := decodeAs[counted](t, a.do("GET", "/api/v1/surveys/"+itoa(open.ID), nil, 200)); v.Status != "running" || v.ResponsesCount != nil {
+		t.Fatalf("unlimited survey: %+v", v)
+	}
+}
+
+// TestSurveyResultsSegments: NPS by first-touch channel and by cohort
+// through the results endpoint.
+func TestSurveyResultsSegments(t *testing.T) {
+	s, h := testServer(t)
+	ev, err := duckdb.Open(filepath.Join(t.TempDir(), "events.duckdb"), duckdb.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ev.Close() })
+	s.Events = ev
+	ctx := context.Background()
+	p, key, _ := s.Meta.CreateProject(ctx, "a", "UTC")
+	a := expClient{t, h, key}
+	sv := decodeAs[surveyAnswer](t, a.do("POST", "/api/v1/surveys", json.RawMessage(npsSurvey), http.StatusCreated))
+	id := itoa(sv.ID)
+	c, _ := s.Meta.CreateCohort(ctx, p.ID, "Pro", []byte(`{"distinct_ids":["u1","u3"]}`))
+	d0 := time.Date(2026, 1, 5, 9, 0, 0, 0, time.UTC)
+	sent := func(nps int, set map[string]any) map[string]any {
+		return map[string]any{"$survey_id": id, "$survey_response_nps": nps, "$set": set}
+	}
+	storetest.NewLoader(t, ev).Load(p.ID,
+		storetest.Ev("survey sent", "u1", d0, sent(10, map[string]any{"$initial_utm_source": "newsletter"})),
+		storetest.Ev("survey sent", "u2", d0, sent(2, map[string]any{"$initial_referring_domain": "$direct"})),
+		storetest.Ev("survey sent", "u3", d0, sent(4, map[string]any{"$initial_referring_domain": "$direct"})))
+	nps := func(res voc.Results) map[string]voc.NPS {
+		out := map[string]voc.NPS{}
+		for _, seg := range res.Segments {
+			out[seg.Segment] = *seg.Questions[0].NPS
+		}
+		return out
+	}
+	base := "/api/v1/surveys/" + id + "/results?date_from=2026-01-05&date_to=2026-01-06"
+	got := nps(decodeAs[voc.Results](t, a.do("GET", base+"&breakdown_type=channel", nil, 200)))
+	if len(got) != 2 || got["newsletter"] != (voc.NPS{Promoters: 1, Score: 100}) || got["$direct"] != (voc.NPS{Detractors: 2, Score: -100}) {
+		t.Fatalf("by channel %+v", got)
+	}
+	got = nps(decodeAs[voc.Results](t, a.do("GET", base+"&breakdown_type=cohort&cohort="+itoa(c.ID), nil, 200)))
+	if len(got) != 2 || got["Pro"] != (voc.NPS{Promoters: 1, Detractors: 1}) || got["$none"] != (voc.NPS{Detractors: 1, Score: -100}) {
+		t.Fatalf("by cohort %+v", got)
+	}
+	for _, q := range []string{"&breakdown_type=cohort", "&breakdown_type=cohort&cohort=999", "&breakdown_type=cohort&cohort=x", "&breakdown_type=plan"} {
+		if code, out := call(t, h, key, "GET", base+q, ""); code != 400 {
+			t.Fatalf("%s: %d %s", q, code, out)
+		}
+	}
+}

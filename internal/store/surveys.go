@@ -24,6 +24,10 @@ type SurveyQuery struct {
 	// Breakdown, when set, is a person property: each response carries
 	// the current value of its person (after merges).
 	Breakdown string
+	// Fallback are further person properties tried in order where
+	// Breakdown is unset: a first-touch channel is $initial_utm_source,
+	// else $initial_referring_domain.
+	Fallback []string
 	// Limit bounds the rows returned (a caller asks one more than it
 	// takes, to tell that there were more).
 	Limit int
@@ -45,4 +49,11 @@ type SurveyResponse struct {
 // time, then uuid, so every store gives the same rows in the same order.
 type SurveyReader interface {
 	SurveyResponses(ctx context.Context, projectID int64, q *SurveyQuery) ([]SurveyResponse, error)
+	// SurveyResponseCounts counts the `survey sent` events of each of the
+	// surveys (all time), for responses_limit; a survey without any is
+	// absent from the map.
+	SurveyResponseCounts(ctx context.Context, projectID int64, surveyIDs []string) (map[string]int64, error)
 }
+
+// MaxSurveyCount bounds the surveys one SurveyResponseCounts call counts.
+const MaxSurveyCount = 1000

@@ -2,6 +2,7 @@ package voc
 
 import (
 	"cmp"
+	"context"
 	"encoding/json"
 	"math"
 	"slices"
@@ -121,18 +122,94 @@ type OpenAnswer struct {
 }
 
 // ResultsOptions say what to summarise. Interval is "", day, week or
-// month (in TZ); Breakdown is a person property or "".
+// month (in TZ); Breakdown is a person property, BreakdownChannel or
+// BreakdownCohort (with Cohorts), or "".
 type ResultsOptions struct {
 	From, To  time.Time
 	Interval  string
 	Breakdown string
+	Cohorts   []CohortSegment
 	TZ        *time.Location
+}
+
+// Breakdowns that are not a person property.
+const (
+	// BreakdownChannel is the person's first-touch channel, as PostHog's
+	// person properties keep it: $initial_utm_source where the first visit
+	// had one, else $initial_referring_domain ("$direct" without a
+	// referrer), "$none" for a person with neither (e.g. server-side only).
+	BreakdownChannel = "$channel"
+	// BreakdownCohort segments by membership of ResultsOptions.Cohorts: a
+	// response counts in each cohort its person is in now, "$none" when in
+	// none.
+	BreakdownCohort = "$cohort"
+	// MaxCohortSegments cohorts one results request segments by.
+	MaxCohortSegments = 10
+	// MaxCohortMembers bounds the members read of one segment cohort.
+	MaxCohortMembers = 1_000_000
+)
+
+// CohortSegment is a cohort whose members are one segment, named Name.
+type CohortSegment struct {
+	ID      int64
+	Name    string
+	Members map[int64]bool
+}
+
+// CohortMembers reads a cohort's members as of asOf, page by page, into a
+// set; an error past MaxCohortMembers.
+func CohortMembers(ctx context.Context, events store.Store, projectID int64, def *insight.CohortDef, asOf time.Time) (map[int64]bool, error) {
+	out := map[int64]bool{}
+	var after int64
+	for {
+		page, err := events.CohortPersons(ctx, projectID, def, asOf, after, store.MaxCohortPage)
+		if err != nil {
+			return nil, err
+		}
+		for _, p := range page {
+			out[p.ID] = true
+		}
+		if len(out) > MaxCohortMembers {
+			return nil, insight.Bad("cohort", "more than %d persons in the cohort", MaxCohortMembers)
+		}
+		if len(page) < store.MaxCohortPage {
+			return out, nil
+		}
+		after = page[len(page)-1].ID
+	}
 }
 
 // Query is the store query of the survey's responses under o.
 func (s *Survey) Query(surveyID int64, o ResultsOptions) *store.SurveyQuery {
-	return &store.SurveyQuery{SurveyID: strconv.FormatInt(surveyID, 10), From: o.From, To: o.To, Keys: s.ResponseKeys(),
+	q := &store.SurveyQuery{SurveyID: strconv.FormatInt(surveyID, 10), From: o.From, To: o.To, Keys: s.ResponseKeys(),
 		Breakdown: o.Breakdown, Limit: MaxResponses + 1}
+	switch o.Breakdown {
+	case BreakdownChannel:
+		q.Breakdown, q.Fallback = "$initial_utm_source", []string{"$initial_referring_domain"}
+	case BreakdownCohort:
+		q.Breakdown = ""
+	}
+	return q
+}
+
+// cohortRows is each row once per cohort its person is in (Segment the
+// cohort's name), or once as "$none".
+func cohortRows(rows []store.SurveyResponse, cohorts []CohortSegment) []store.SurveyResponse {
+	out := make([]store.SurveyResponse, 0, len(rows))
+	for _, r := range rows {
+		in := false
+		for _, c := range cohorts {
+			if c.Members[r.PersonID] {
+				r.Segment, in = c.Name, true
+				out = append(out, r)
+			}
+		}
+		if !in {
+			r.Segment = "$none"
+			out = append(out, r)
+		}
+	}
+	return out
 }
 
 // answer is one person's latest answer to one question.
@@ -180,9 +257,14 @@ func (s *Survey) Summarise(surveyID int64, rows []store.SurveyResponse, o Result
 	}
 	res := &Results{SurveyID: surveyID, From: o.From, To: o.To, Interval: o.Interval, Breakdown: o.Breakdown}
 	all := newTally()
-	bySegment := map[string]*tally{}
 	for _, r := range rows {
 		all.add(r, len(s.Questions))
+	}
+	if o.Breakdown == BreakdownCohort {
+		rows = cohortRows(rows, o.Cohorts)
+	}
+	bySegment := map[string]*tally{}
+	for _, r := range rows {
 		if o.Breakdown != "" {
 			if bySegment[r.Segment] == nil {
 				bySegment[r.Segment] = newTally()

@@ -102,9 +102,34 @@ func FromRecord(r meta.Survey) (*Survey, error) {
 type View struct {
 	ID int64 `json:"id"`
 	Survey
-	Version   int       `json:"version"`
-	CreatedAt time.Time `json:"created_at"`
-	UpdatedAt time.Time `json:"updated_at"`
+	// ResponsesCount is the survey's `survey sent` events, given where it
+	// has a responses_limit.
+	ResponsesCount *int64    `json:"responses_count,omitempty"`
+	Version        int       `json:"version"`
+	CreatedAt      time.Time `json:"created_at"`
+	UpdatedAt      time.Time `json:"updated_at"`
+}
+
+// SurveyCompleted is the status a view shows for a running survey that
+// has reached its responses_limit: it is no longer served.
+const SurveyCompleted = "completed"
+
+// LimitReached says whether a survey with count responses has reached its
+// responses_limit (PostHog counts `survey sent` events too).
+func (s *Survey) LimitReached(count int64) bool {
+	return s.ResponsesLimit != nil && count >= int64(*s.ResponsesLimit)
+}
+
+// ApplyCount records the response count of a survey with a limit, and
+// shows a running survey that reached it as completed.
+func (v *View) ApplyCount(count int64) {
+	if v.ResponsesLimit == nil {
+		return
+	}
+	v.ResponsesCount = &count
+	if v.Status == meta.SurveyRunning && v.LimitReached(count) {
+		v.Status = SurveyCompleted
+	}
 }
 
 // NewView is the API's answer for a stored survey, its status as the

@@ -30,6 +30,18 @@ func (s *Store) SurveyResponses(ctx context.Context, projectID int64, q *store.S
 		joined.AddFrag(rows)
 		joined.Add(") ANY LEFT JOIN ("+s.personPropsSQL()+") USING pid", uint64(projectID))
 		rows, seg = joined, breakdownFrag("pprops", q.Breakdown)
+		if len(q.Fallback) > 0 {
+			// The first of the properties that is set, as DuckDB's coalesce.
+			seg = sqlf("multiIf(")
+			for _, name := range append([]string{q.Breakdown}, q.Fallback...) {
+				v := breakdownFrag("pprops", name)
+				seg.AddFrag(v)
+				seg.Add(" != '$none', ")
+				seg.AddFrag(v)
+				seg.Add(", ")
+			}
+			seg.Add("'$none')")
+		}
 	}
 	f := sqlf("SELECT pid, ts_us, ")
 	f.AddFrag(seg)
@@ -64,6 +76,35 @@ func (s *Store) SurveyResponses(ctx context.Context, projectID int64, q *store.S
 			}
 		}
 		out = append(out, resp)
+	}
+	return out, res.Err()
+}
+
+// SurveyResponseCounts counts each survey's `survey sent` events.
+func (s *Store) SurveyResponseCounts(ctx context.Context, projectID int64, surveyIDs []string) (map[string]int64, error) {
+	out := map[string]int64{}
+	if len(surveyIDs) == 0 {
+		return out, nil
+	}
+	if len(surveyIDs) > store.MaxSurveyCount {
+		return nil, fmt.Errorf("cannot count the responses of %d surveys: at most %d", len(surveyIDs), store.MaxSurveyCount)
+	}
+	f := sqlf("SELECT sid, count() FROM (SELECT ")
+	f.AddFrag(prop("properties", "$survey_id"))
+	f.Add(" AS sid FROM "+s.events+" WHERE project_id = ? AND event = ?) WHERE has(?, sid)", uint64(projectID), store.SurveyEvent, surveyIDs)
+	f.Add(" GROUP BY sid")
+	res, err := s.query(ctx, f.Text, f.Args...)
+	if err != nil {
+		return nil, fmt.Errorf("cannot count survey responses: %w", err)
+	}
+	defer res.Close()
+	for res.Next() {
+		var id string
+		var n uint64
+		if err := res.Scan(&id, &n); err != nil {
+			return nil, fmt.Errorf("cannot count survey responses: %w", err)
+		}
+		out[id] = int64(n)
 	}
 	return out, res.Err()
 }

@@ -21,7 +21,17 @@ func (s *Store) SurveyResponses(ctx context.Context, projectID int64, q *store.S
 	r := insight.Range{From: q.From, To: q.To, Filters: []insight.Filter{{Type: "event", Property: "$survey_id", Op: "eq", Value: q.SurveyID}}}
 	src := newSource(projectID, &r, store.SurveyEvent)
 	src.column(sqlf("CAST(e.uuid AS VARCHAR) AS u")) // ties in string order, as on ClickHouse
-	if q.Breakdown != "" {
+	if q.Breakdown != "" && len(q.Fallback) > 0 {
+		// The first of the properties that is set, as ClickHouse's multiIf.
+		src.persons = true
+		col := sqlf("coalesce(")
+		for _, name := range append([]string{q.Breakdown}, q.Fallback...) {
+			col.AddFrag(breakdownValue(&insight.Breakdown{Type: "person", Property: name}))
+			col.Add(", ")
+		}
+		col.Add("'$none') AS bv")
+		src.column(col)
+	} else if q.Breakdown != "" {
 		src.breakdownColumn(&insight.Breakdown{Type: "person", Property: q.Breakdown})
 	} else {
 		src.breakdownColumn(nil)
@@ -59,6 +69,36 @@ func (s *Store) SurveyResponses(ctx context.Context, projectID int64, q *store.S
 			}
 		}
 		out = append(out, resp)
+	}
+	return out, rows.Err()
+}
+
+// SurveyResponseCounts counts each survey's `survey sent` events.
+func (s *Store) SurveyResponseCounts(ctx context.Context, projectID int64, surveyIDs []string) (map[string]int64, error) {
+	out := map[string]int64{}
+	if len(surveyIDs) == 0 {
+		return out, nil
+	}
+	if len(surveyIDs) > store.MaxSurveyCount {
+		return nil, fmt.Errorf("cannot count the responses of %d surveys: at most %d", len(surveyIDs), store.MaxSurveyCount)
+	}
+	args := []any{propPath("$survey_id"), projectID, store.SurveyEvent}
+	for _, id := range surveyIDs {
+		args = append(args, id)
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT sid, count(*) FROM (SELECT json_extract_string(properties, ?) AS sid FROM events
+		WHERE project_id = ? AND event = ?) WHERE sid IN (`+placeholders(len(surveyIDs))+`) GROUP BY sid`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("cannot count survey responses: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id string
+		var n int64
+		if err := rows.Scan(&id, &n); err != nil {
+			return nil, fmt.Errorf("cannot count survey responses: %w", err)
+		}
+		out[id] = n
 	}
 	return out, rows.Err()
 }

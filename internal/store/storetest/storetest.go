@@ -80,6 +80,7 @@ func Run(t *testing.T, open Open) {
 		"TrendBreakdownDV":   trendBreakdownDistinct,
 		"FeedbackPersons":    feedbackPersons,  // voc.go
 		"SurveyResponses":    surveyResponses,  // surveys.go
+		"SurveySegments":     surveySegments,   // surveys.go
 		"Deletion":           deletion,         // deletion.go
 		"EventRetention":     eventRetention,   // deletion.go
 		"PersonsByIDs":       personsByIDs,     // resolve.go

@@ -7,7 +7,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/journey-dev/journey/internal/insight"
 	"github.com/journey-dev/journey/internal/store"
+	"github.com/journey-dev/journey/internal/voc"
 )
 
 // surveyResponses: one survey's `survey sent` events, with persons merged
@@ -125,5 +127,96 @@ func surveyResponses(t *testing.T, s store.Store) {
 		if err != nil || len(got) != c.want {
 			t.Fatalf("project %d survey %s: %d responses, %v; want %d", c.project, c.survey, len(got), err, c.want)
 		}
+	}
+}
+
+// surveySegments: NPS by first-touch channel ($initial_utm_source, else
+// $initial_referring_domain) and by cohort membership (CohortPersons),
+// computed by voc from the store's rows and checked against hand-computed
+// scores; and each survey's response count for responses_limit.
+func surveySegments(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	l := NewLoader(t, s)
+	at := func(h int) time.Time { return Day0.Add(time.Duration(h) * time.Hour) }
+	nps := func(distinct string, h, score int, set map[string]any) {
+		p := map[string]any{"$survey_id": "5", "$survey_response_nps": score}
+		if set != nil {
+			p["$set"] = set
+		}
+		l.Load(1, Ev("survey sent", distinct, at(h), p))
+	}
+	google := map[string]any{"$initial_utm_source": "google", "$initial_referring_domain": "www.google.com"}
+	nps("g1", 1, 10, google)
+	nps("g2", 2, 3, google)
+	nps("g3", 3, 9, google)
+	nps("r1", 4, 10, map[string]any{"$initial_referring_domain": "news.ycombinator.com"})
+	nps("d1", 5, 0, map[string]any{"$initial_referring_domain": "$direct"})
+	nps("d2", 6, 8, map[string]any{"$initial_referring_domain": "$direct"})
+	nps("x1", 7, 6, nil)
+	l.Load(1, Ev("survey sent", "g1", at(8), map[string]any{"$survey_id": "6"}))
+	l.Load(2, Ev("survey sent", "g1", at(8), map[string]any{"$survey_id": "5"}))
+
+	sv := &voc.Survey{Questions: []voc.Question{{ID: "nps", Type: voc.QuestionRating, Scale: 10}}}
+	o := voc.ResultsOptions{From: Day0, To: Day0.AddDate(0, 0, 1), Breakdown: voc.BreakdownChannel}
+	rows, err := s.SurveyResponses(ctx, 1, sv.Query(5, o))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := sv.Summarise(5, rows, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	scores := func(res *voc.Results) map[string]voc.NPS {
+		out := map[string]voc.NPS{}
+		for _, seg := range res.Segments {
+			out[seg.Segment] = *seg.Questions[0].NPS
+		}
+		return out
+	}
+	// google: 10, 3, 9 → 2 promoters, 1 detractor: 66.67 − 33.33 = 33.33;
+	// HN: 10 → 100; direct: 0, 8 → −50; x1 has no channel: 6 → −100.
+	want := map[string]voc.NPS{
+		"google":               {Promoters: 2, Detractors: 1, Score: 33.33},
+		"news.ycombinator.com": {Promoters: 1, Score: 100},
+		"$direct":              {Passives: 1, Detractors: 1, Score: -50},
+		"$none":                {Detractors: 1, Score: -100},
+	}
+	if got := scores(res); !reflect.DeepEqual(got, want) {
+		t.Fatalf("NPS by channel = %+v, want %+v", got, want)
+	}
+
+	// Cohorts: {g1, g2, d1} and {g1, r1}; g1 counts in both, the rest in none.
+	members := func(ids ...string) map[int64]bool {
+		m, err := voc.CohortMembers(ctx, s, 1, &insight.CohortDef{DistinctIDs: ids}, Day0.AddDate(0, 0, 1))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	o.Breakdown = voc.BreakdownCohort
+	o.Cohorts = []voc.CohortSegment{{ID: 1, Name: "pro", Members: members("g1", "g2", "d1")}, {ID: 2, Name: "beta", Members: members("g1", "r1")}}
+	if rows, err = s.SurveyResponses(ctx, 1, sv.Query(5, o)); err != nil {
+		t.Fatal(err)
+	}
+	if res, err = sv.Summarise(5, rows, o); err != nil {
+		t.Fatal(err)
+	}
+	// pro: 10, 3, 0 → 1 promoter, 2 detractors: −33.33; beta: 10, 10 →
+	// 100; none: g3 9, d2 8, x1 6 → 0. Overall stays 7 persons.
+	want = map[string]voc.NPS{
+		"pro":   {Promoters: 1, Detractors: 2, Score: -33.33},
+		"beta":  {Promoters: 2, Score: 100},
+		"$none": {Promoters: 1, Passives: 1, Detractors: 1, Score: 0},
+	}
+	if got := scores(res); !reflect.DeepEqual(got, want) || res.Respondents != 7 {
+		t.Fatalf("NPS by cohort = %+v (%d respondents), want %+v", got, res.Respondents, want)
+	}
+
+	counts, err := s.SurveyResponseCounts(ctx, 1, []string{"5", "6", "9"})
+	if err != nil || !reflect.DeepEqual(counts, map[string]int64{"5": 7, "6": 1}) {
+		t.Fatalf("response counts = %v, %v", counts, err)
+	}
+	if counts, err := s.SurveyResponseCounts(ctx, 2, []string{"5"}); err != nil || counts["5"] != 1 {
+		t.Fatalf("project 2 counts = %v, %v", counts, err)
 	}
 }
