@@ -2,7 +2,8 @@
 // responses and respondents, each question's answers (NPS with promoters,
 // passives and detractors, CSAT, the rating distribution, choices, the
 // latest open answers), NPS and CSAT over time (charts.js) and by segment
-// (a person property such as plan or channel); launch and stop.
+// (a person property such as plan, the first-touch channel — breakdown=$channel
+// — or cohort membership — breakdown=cohort:<id>); launch and stop.
 
 import { h, clear, field, select, errorBox, loading, fmtNum, fmtTime, isAbort } from './dom.js';
 import { get, api, P, qs } from './api.js';
@@ -20,13 +21,21 @@ export default async function surveyPage(ctx) {
   const breakdown = (ctx.query.get('breakdown') || '').slice(0, 200);
   clear(main, loading('Loading the survey…'));
   loadECharts().catch(() => {});
-  const [survey, props] = await Promise.all([
+  const [survey, props, cohorts] = await Promise.all([
     get(P(pid, `/surveys/${encodeURIComponent(id)}`), { signal: scope.signal }),
     get(P(pid, '/properties?type=person'), { signal: scope.signal }).catch(() => []),
+    get(P(pid, '/cohorts'), { signal: scope.signal }).catch(() => []),
   ]);
+  const cohortList = Array.isArray(cohorts) ? cohorts : (cohorts && cohorts.cohorts) || [];
+  // The API's segment parameters for the page's breakdown value.
+  const segParams = (b) => b === '$channel' ? { breakdown_type: 'channel' }
+    : b.startsWith('cohort:') ? { breakdown_type: 'cohort', cohort: b.slice(7) } : { breakdown: b };
+  const segLabel = (b) => b === '$channel' ? 'First-touch channel' : b === '$cohort' ? 'Cohort' : b;
   const results = h('div', null, loading('Counting the answers…'));
   const ivSel = select(INTERVALS, interval, { id: 'sv-interval', 'data-testid': 'survey-interval' });
-  const bdSel = select([['', 'No segments'], ...['plan', 'utm_source', ...(props || []).map((p) => p.property)].filter((v, i, a) => a.indexOf(v) === i).map((p) => [p, p])], breakdown, { id: 'sv-breakdown', 'data-testid': 'survey-breakdown' });
+  const bdSel = select([['', 'No segments'], ['$channel', 'First-touch channel'],
+    ...cohortList.map((c) => [`cohort:${c.id}`, `Cohort: ${c.name}`]),
+    ...['plan', ...(props || []).map((p) => p.property)].filter((v, i, a) => a.indexOf(v) === i).map((p) => [p, p])], breakdown, { id: 'sv-breakdown', 'data-testid': 'survey-breakdown' });
   const go = () => ctx.navigate(`#/p/${pid}/surveys/${survey.id}${qs({ interval: ivSel.value, breakdown: bdSel.value })}`);
   ivSel.addEventListener('change', go);
   bdSel.addEventListener('change', go);
@@ -43,12 +52,12 @@ export default async function surveyPage(ctx) {
         h('a', { class: 'btn', href: `#/p/${pid}/surveys/${survey.id}/edit`, 'data-testid': 'survey-edit' }, 'Edit'),
         survey.status === 'running' ? act('Stop', 'stopped', 'survey-stop') : act(survey.status === 'draft' ? 'Launch' : 'Relaunch', 'running', 'survey-launch')) : null),
     h('p', { class: 'muted' }, surveySummary(survey)), err,
-    h('div', { class: 'toolbar' }, field('Over time by', ivSel), field('Segment by person property', bdSel)),
+    h('div', { class: 'toolbar' }, field('Over time by', ivSel), field('Segment by', bdSel)),
     results);
 
   let res;
   try {
-    res = await get(P(pid, `/surveys/${survey.id}/results${qs({ interval, breakdown })}`), { signal: scope.signal });
+    res = await get(P(pid, `/surveys/${survey.id}/results${qs({ interval, ...(breakdown ? segParams(breakdown) : {}) })}`), { signal: scope.signal });
   } catch (e) {
     if (!isAbort(e)) clear(results, errorBox(e));
     return;
@@ -83,8 +92,8 @@ export default async function surveyPage(ctx) {
       const segs = segmentRows(res, q.id, kind);
       if (segs.length) {
         parts.push(h('div', { class: 'table-wrap' }, h('table', { class: 'data', 'data-testid': `survey-segments` },
-          h('caption', null, `${kind.toUpperCase()} by ${res.breakdown}`),
-          h('thead', null, h('tr', null, h('th', { scope: 'col' }, res.breakdown), h('th', { scope: 'col', class: 'num' }, 'Answered'), h('th', { scope: 'col', class: 'num' }, kind.toUpperCase()))),
+          h('caption', null, `${kind.toUpperCase()} by ${segLabel(res.breakdown)}`),
+          h('thead', null, h('tr', null, h('th', { scope: 'col' }, segLabel(res.breakdown)), h('th', { scope: 'col', class: 'num' }, 'Answered'), h('th', { scope: 'col', class: 'num' }, kind.toUpperCase()))),
           h('tbody', null, segs.map((s) => h('tr', null, h('th', { scope: 'row' }, s.segment), h('td', { class: 'num' }, fmtNum(s.answered)),
             h('td', { class: 'num' }, s.score == null ? '–' : s.score.toFixed(1))))))));
       }

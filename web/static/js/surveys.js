@@ -1,4 +1,4 @@
-// Surveys (#/p/{pid}/surveys[?status=draft|running|stopped]): the project's
+// Surveys (#/p/{pid}/surveys[?status=draft|running|stopped|completed]): the project's
 // surveys (PostHog's model: posthog-js on the site shows them) with what
 // they ask and to whom, and the way to the editor (survey-editor.js) and
 // to each one's results (survey.js).
@@ -8,7 +8,7 @@ import { get, P } from './api.js';
 import { vocTabs } from './feedback.js';
 import { surveySummary, SURVEY_TYPES } from './vocmodel.js';
 
-const STATUS = [['', 'All'], ['running', 'Running'], ['draft', 'Draft'], ['stopped', 'Stopped']];
+const STATUS = [['', 'All'], ['running', 'Running'], ['draft', 'Draft'], ['stopped', 'Stopped'], ['completed', 'Completed']];
 
 export function surveyBadge(s) {
   return h('span', { class: `badge survey-${s.status}`, 'data-testid': 'survey-status', 'data-status': s.status }, (STATUS.find(([k]) => k === s.status) || [0, s.status])[1]);
