@@ -76,12 +76,15 @@ type LoadFigures struct {
 	GCCPUShare   float64 `json:"gc_cpu_share"`
 	GCPauseMS    float64 `json:"gc_pause_ms"`
 	GCMaxPauseMS float64 `json:"gc_max_pause_ms"`
+	// HeapAllocs is the objects the process allocated over the phase.
+	HeapAllocs uint64 `json:"heap_allocs"`
 }
 
 // gcSnap is the collector's counters at one time.
 type gcSnap struct {
-	ms  runtime.MemStats
-	cpu float64 // seconds
+	ms     runtime.MemStats
+	cpu    float64 // seconds
+	allocs uint64
 }
 
 func readGC() gcSnap {
@@ -92,6 +95,7 @@ func readGC() gcSnap {
 	if s[0].Value.Kind() == metrics.KindFloat64 {
 		g.cpu = s[0].Value.Float64()
 	}
+	g.allocs = g.ms.Mallocs
 	return g
 }
 
@@ -102,6 +106,7 @@ func gcFigures(f *LoadFigures, a, b gcSnap) {
 	if f.CPUMS > 0 {
 		f.GCCPUShare = f.GCCPUMS / f.CPUMS
 	}
+	f.HeapAllocs = b.allocs - a.allocs
 	f.GCPauseMS = float64(b.ms.PauseTotalNs-a.ms.PauseTotalNs) / 1e6
 	for n := a.ms.NumGC + 1; n <= b.ms.NumGC && b.ms.NumGC-n < 256; n++ {
 		f.GCMaxPauseMS = max(f.GCMaxPauseMS, float64(b.ms.PauseNs[(n+255)%256])/1e6)
@@ -133,7 +138,10 @@ type FlagsResult struct {
 	// the measured run's CPU time that the load generator itself (with
 	// net/http's client and server work) accounts for.
 	LoadGeneratorCPUShare float64 `json:"load_generator_cpu_share"`
-	AnswerBytes           int     `json:"answer_bytes"` // one answer's size
+	// ServerAllocsPerRequest is (heap_allocs - baseline.heap_allocs) per
+	// request sent: the Go objects the server's /flags path allocates.
+	ServerAllocsPerRequest float64 `json:"server_allocs_per_request"`
+	AnswerBytes            int     `json:"answer_bytes"` // one answer's size
 	// The person index (flagserve.PersonIndex; absent with
 	// --no-person-index): its build from the store, the Go heap it
 	// holds (after a GC, against before the build) per stored person,
@@ -283,10 +291,13 @@ func Flags(ctx context.Context, o FlagsOptions, logf func(string, ...any)) (Flag
 	}
 	if sent := res.Requests - res.Unsent; sent > 0 {
 		res.ServerCPUPerRequestUS = (res.CPUMS - res.Baseline.CPUMS) * 1000 / float64(sent)
+		res.ServerAllocsPerRequest = (float64(res.HeapAllocs) - float64(res.Baseline.HeapAllocs)) / float64(sent)
 	}
 	if res.CPUMS > 0 {
 		res.LoadGeneratorCPUShare = res.Baseline.CPUMS / res.CPUMS
 	}
+	logf("server: %.1f µs CPU and %.1f allocations a request (less the no-op run's); load generator %.0f %% of the run's CPU; GC %.1f %% of it",
+		res.ServerCPUPerRequestUS, res.ServerAllocsPerRequest, 100*res.LoadGeneratorCPUShare, 100*res.GCCPUShare)
 	res.LoadAverage = machineLoad()
 	return res, nil
 }

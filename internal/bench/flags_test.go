@@ -33,6 +33,9 @@ func TestFlagsSmall(t *testing.T) {
 	if pi := res.PersonIndex; pi == nil || pi.Persons != 10_000 || pi.Keys != 6 || pi.BuildMS <= 0 || pi.EstimatedBytes <= 0 {
 		t.Errorf("person index: %+v", pi)
 	}
+	if res.HeapAllocs == 0 || res.GCCPUShare < 0 || res.GCCPUShare > 1 || res.ServerAllocsPerRequest <= 0 {
+		t.Errorf("allocations and GC: %d allocations, GC share %v, %v allocations a request", res.HeapAllocs, res.GCCPUShare, res.ServerAllocsPerRequest)
+	}
 	if res.LoadGeneratorCPUShare <= 0 || res.LoadGeneratorCPUShare > 1.5 {
 		t.Errorf("load generator CPU share %v", res.LoadGeneratorCPUShare)
 	}
