@@ -3,6 +3,7 @@ package journeyidx
 import (
 	"context"
 	"errors"
+	"math"
 	"math/bits"
 	"sort"
 	"sync"
@@ -208,6 +209,7 @@ func (b *block) runMask(r int, from, to int64, pl *periodLookup) (mask uint64, b
 	tw := uint64(b.tbits)
 	pos := uint64(start) * tw
 	off := uint64(0)
+	next := int64(math.MinInt64) // times before it are in the last period found
 	for k := start; k < end; k++ {
 		x := getBits(b.times, pos, b.tbits)
 		pos += tw
@@ -219,15 +221,19 @@ func (b *block) runMask(r int, from, to int64, pl *periodLookup) (mask uint64, b
 		if t >= to {
 			break
 		}
-		if t < from {
+		if t < from || t < next {
 			continue
 		}
 		p := pl.find(t)
 		if p < 0 {
-			before = true
+			before, next = true, pl.b[0]
 			continue
 		}
 		mask |= 1 << uint(p)
+		next = math.MaxInt64
+		if p+1 < len(pl.b) {
+			next = pl.b[p+1]
+		}
 	}
 	return mask, before, nil
 }
