@@ -307,7 +307,24 @@ func (s *Server) importFeedback(w http.ResponseWriter, r *http.Request, p meta.P
 type feedbackView struct {
 	meta.FeedbackItem
 	Notes   []meta.FeedbackComment `json:"notes"`
-	Replies []meta.FeedbackComment `json:"replies"`
+	Replies []replyView            `json:"replies"`
+}
+
+// replyView is a reply with its delivery to the customer: the state of
+// its send in the durable schedule (pending while the sender retries with
+// backoff, sent, failed once it gave up, cancelled when unsubscribed),
+// absent when it was not sent (no customers' channel).
+type replyView struct {
+	meta.FeedbackComment
+	Delivery *replyDelivery `json:"delivery,omitempty"`
+}
+
+type replyDelivery struct {
+	State         string    `json:"state"`
+	Attempts      int       `json:"attempts"`
+	NextAttemptAt time.Time `json:"next_attempt_at,omitzero"`
+	SentAt        time.Time `json:"sent_at,omitzero"`
+	LastError     string    `json:"last_error,omitempty"`
 }
 
 func (s *Server) loadFeedback(w http.ResponseWriter, r *http.Request, p meta.Project) (meta.FeedbackItem, bool) {
@@ -333,10 +350,19 @@ func (s *Server) getFeedback(w http.ResponseWriter, r *http.Request, p meta.Proj
 		feedbackError(w, "feedback item", err)
 		return
 	}
-	v := feedbackView{FeedbackItem: f, Notes: []meta.FeedbackComment{}, Replies: []meta.FeedbackComment{}}
+	v := feedbackView{FeedbackItem: f, Notes: []meta.FeedbackComment{}, Replies: []replyView{}}
 	for _, c := range comments {
 		if c.Kind == meta.CommentReply {
-			v.Replies = append(v.Replies, c)
+			rv := replyView{FeedbackComment: c}
+			if sd, err := s.Meta.SendByKey(r.Context(), p.ID, voc.ReplyKey(p.ID, c.ID)); err == nil {
+				rv.Delivery = &replyDelivery{State: sd.State, Attempts: sd.Attempts, NextAttemptAt: sd.NextAttemptAt, SentAt: sd.SentAt, LastError: sd.LastError}
+				if sd.State != meta.SendPending {
+					rv.Delivery.NextAttemptAt = time.Time{}
+				}
+			} else if !errors.Is(err, meta.ErrNotFound) {
+				slog.Warn("cannot read a reply's delivery", "reply", c.ID, "err", err)
+			}
+			v.Replies = append(v.Replies, rv)
 		} else {
 			v.Notes = append(v.Notes, c)
 		}
