@@ -159,6 +159,18 @@ func (s *Store) eraseLocked(ctx context.Context, sub *store.Subject) (eventsGone
 			eventsGone = err != nil || n > 0 // unknown: assume some went
 		}
 	}
+	if eventsGone && s.jidx != nil && s.jidx.keepTail {
+		// The tail keeps indexed rows (person, time, event) until a manifest
+		// covers them: the person's go with the person's events. Only the
+		// person's, so that a crash before the index is reset still leaves
+		// the index with more events than the store (the deleted ones in
+		// its segments), which the count check at open rebuilds; personless
+		// rows of the subject's distinct ids stay until the rebuild prunes.
+		ids, _ := subjectArgs(sub)
+		if _, err := tx.ExecContext(ctx, `DELETE FROM journey_index_tail WHERE project_id = ? AND person_id IN `+idsIn, sub.ProjectID, ids); err != nil {
+			return false, fmt.Errorf("cannot delete journey index tail of person %d: %w", sub.PersonID, err)
+		}
+	}
 	ids, _ := subjectArgs(sub)
 	if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO erased_persons SELECT ?, id FROM `+idsIn+` AS t(id) WHERE id > 0`, sub.ProjectID, ids); err != nil {
 		return false, fmt.Errorf("cannot keep tombstone of person %d: %w", sub.PersonID, err)
