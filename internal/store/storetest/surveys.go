@@ -3,13 +3,14 @@ package storetest
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"reflect"
+	"sort"
 	"testing"
 	"time"
 
 	"github.com/journey-dev/journey/internal/insight"
 	"github.com/journey-dev/journey/internal/store"
-	"github.com/journey-dev/journey/internal/voc"
 )
 
 // surveyResponses: one survey's `survey sent` events, with persons merged
@@ -156,60 +157,63 @@ func surveySegments(t *testing.T, s store.Store) {
 	l.Load(1, Ev("survey sent", "g1", at(8), map[string]any{"$survey_id": "6"}))
 	l.Load(2, Ev("survey sent", "g1", at(8), map[string]any{"$survey_id": "5"}))
 
-	sv := &voc.Survey{Questions: []voc.Question{{ID: "nps", Type: voc.QuestionRating, Scale: 10}}}
-	o := voc.ResultsOptions{From: Day0, To: Day0.AddDate(0, 0, 1), Breakdown: voc.BreakdownChannel}
-	rows, err := s.SurveyResponses(ctx, 1, sv.Query(5, o))
+	// The store's part: each response's person, its first-touch channel
+	// as the segment and the answer's JSON; voc's tests turn these into
+	// NPS (this package cannot import voc: voc's tests import it).
+	q := &store.SurveyQuery{SurveyID: "5", From: Day0, To: Day0.AddDate(0, 0, 1), Keys: []string{"$survey_response_nps"},
+		Breakdown: "$initial_utm_source", Fallback: []string{"$initial_referring_domain"}, Limit: 100}
+	rows, err := s.SurveyResponses(ctx, 1, q)
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := sv.Summarise(5, rows, o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	scores := func(res *voc.Results) map[string]voc.NPS {
-		out := map[string]voc.NPS{}
-		for _, seg := range res.Segments {
-			out[seg.Segment] = *seg.Questions[0].NPS
+	bySegment := map[string][]string{}
+	person := map[string]int64{} // answer → person, each answer is unique below
+	for _, r := range rows {
+		if len(r.Values) != 1 || r.Values[0] == nil {
+			t.Fatalf("row %+v: want one answer", r)
 		}
-		return out
+		bySegment[r.Segment] = append(bySegment[r.Segment], string(r.Values[0]))
+		person[string(r.Values[0])+"@"+r.Timestamp.Format(time.RFC3339)] = r.PersonID
 	}
-	// google: 10, 3, 9 → 2 promoters, 1 detractor: 66.67 − 33.33 = 33.33;
-	// HN: 10 → 100; direct: 0, 8 → −50; x1 has no channel: 6 → −100.
-	want := map[string]voc.NPS{
-		"google":               {Promoters: 2, Detractors: 1, Score: 33.33},
-		"news.ycombinator.com": {Promoters: 1, Score: 100},
-		"$direct":              {Passives: 1, Detractors: 1, Score: -50},
-		"$none":                {Detractors: 1, Score: -100},
+	for k := range bySegment {
+		sort.Strings(bySegment[k])
 	}
-	if got := scores(res); !reflect.DeepEqual(got, want) {
-		t.Fatalf("NPS by channel = %+v, want %+v", got, want)
+	want := map[string][]string{
+		"google":               {"10", "3", "9"},
+		"news.ycombinator.com": {"10"},
+		"$direct":              {"0", "8"},
+		"$none":                {"6"},
+	}
+	if !reflect.DeepEqual(bySegment, want) {
+		t.Fatalf("answers by channel = %v, want %v", bySegment, want)
 	}
 
-	// Cohorts: {g1, g2, d1} and {g1, r1}; g1 counts in both, the rest in none.
+	// Cohorts of distinct ids: CohortPersons gives the responses' persons.
+	idOf := func(score, h int) int64 {
+		return person[fmt.Sprint(score)+"@"+at(h).UTC().Format(time.RFC3339)]
+	}
 	members := func(ids ...string) map[int64]bool {
-		m, err := voc.CohortMembers(ctx, s, 1, &insight.CohortDef{DistinctIDs: ids}, Day0.AddDate(0, 0, 1))
-		if err != nil {
-			t.Fatal(err)
+		out := map[int64]bool{}
+		var after int64
+		for {
+			page, err := s.CohortPersons(ctx, 1, &insight.CohortDef{DistinctIDs: ids}, Day0.AddDate(0, 0, 1), after, store.MaxCohortPage)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, p := range page {
+				out[p.ID] = true
+			}
+			if len(page) < store.MaxCohortPage {
+				return out
+			}
+			after = page[len(page)-1].ID
 		}
-		return m
 	}
-	o.Breakdown = voc.BreakdownCohort
-	o.Cohorts = []voc.CohortSegment{{ID: 1, Name: "pro", Members: members("g1", "g2", "d1")}, {ID: 2, Name: "beta", Members: members("g1", "r1")}}
-	if rows, err = s.SurveyResponses(ctx, 1, sv.Query(5, o)); err != nil {
-		t.Fatal(err)
+	if got, want := members("g1", "g2", "d1"), map[int64]bool{idOf(10, 1): true, idOf(3, 2): true, idOf(0, 5): true}; !reflect.DeepEqual(got, want) || len(got) != 3 {
+		t.Fatalf("cohort pro = %v, want %v", got, want)
 	}
-	if res, err = sv.Summarise(5, rows, o); err != nil {
-		t.Fatal(err)
-	}
-	// pro: 10, 3, 0 → 1 promoter, 2 detractors: −33.33; beta: 10, 10 →
-	// 100; none: g3 9, d2 8, x1 6 → 0. Overall stays 7 persons.
-	want = map[string]voc.NPS{
-		"pro":   {Promoters: 1, Detractors: 2, Score: -33.33},
-		"beta":  {Promoters: 2, Score: 100},
-		"$none": {Promoters: 1, Passives: 1, Detractors: 1, Score: 0},
-	}
-	if got := scores(res); !reflect.DeepEqual(got, want) || res.Respondents != 7 {
-		t.Fatalf("NPS by cohort = %+v (%d respondents), want %+v", got, res.Respondents, want)
+	if got, want := members("g1", "r1"), map[int64]bool{idOf(10, 1): true, idOf(10, 4): true}; !reflect.DeepEqual(got, want) || len(got) != 2 {
+		t.Fatalf("cohort beta = %v, want %v", got, want)
 	}
 
 	counts, err := s.SurveyResponseCounts(ctx, 1, []string{"5", "6", "9"})
