@@ -53,6 +53,7 @@ func cmdBench(args []string) error {
 	f.duration(&o.Soak, "soak", "soak phase length, e.g. 30m (0: none): batches at --soak-rate, RSS and p99 per minute", time.ParseDuration)
 	f.float(&o.SoakRate, "soak-rate", 0, "soak events per second (0: half the throughput phase's)")
 	f.integer(&o.SoakBatch, "soak-batch", 100, "events per soak request (1: single-event requests, more: gzip batches)")
+	f.integer(&o.SoakIDs, "soak-ids", 0, "distinct ids the soak's events cycle through (0: 50000; -1: a new one per event)")
 	f.duration(&o.SoakSample, "soak-sample", "RSS sampling interval of the soak (default 5s)", time.ParseDuration)
 	f.str(&o.ProfileDir, "profile-dir", "", "write the server's CPU and allocation profiles of the first latency run here")
 	f.str(&o.ServerBinary, "server-binary", "", "journey binary to start as the server (default: this one), e.g. an earlier build to compare")

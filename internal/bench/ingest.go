@@ -176,7 +176,11 @@ func RSSMB(pid int) float64 {
 }
 
 // EventBatch builds a posthog-node style batch of n events with fresh uuids.
-func EventBatch(token string, n int, seq int) []byte {
+func EventBatch(token string, n int, seq int) []byte { return eventBatchIDs(token, n, seq, 50000) }
+
+// eventBatchIDs is EventBatch with distinct ids drawn from a set of ids
+// (ids <= 0: every event a new distinct id, so the person index grows).
+func eventBatchIDs(token string, n, seq, ids int) []byte {
 	type ev struct {
 		Event      string         `json:"event"`
 		DistinctID string         `json:"distinct_id"`
@@ -192,13 +196,21 @@ func EventBatch(token string, n int, seq int) []byte {
 	}{APIKey: token, SentAt: now.Format(time.RFC3339Nano)}
 	for i := 0; i < n; i++ {
 		b.Batch = append(b.Batch, ev{
-			Event: []string{"$pageview", "product_viewed", "added_to_cart"}[i%3], DistinctID: fmt.Sprintf("user-%d", (seq*n+i)%50000),
+			Event: []string{"$pageview", "product_viewed", "added_to_cart"}[i%3], DistinctID: distinctID("user-", seq*n+i, ids),
 			UUID: uuid.NewString(), Timestamp: now.Format(time.RFC3339Nano),
 			Properties: map[string]any{"$current_url": "https://shop.example/p/" + strconv.Itoa(i), "$browser": "Chrome", "price": 19.99, "utm_source": "newsletter"},
 		})
 	}
 	body, _ := json.Marshal(b)
 	return body
+}
+
+// distinctID is prefix + k modulo ids (ids <= 0: k itself).
+func distinctID(prefix string, k, ids int) string {
+	if ids > 0 {
+		k %= ids
+	}
+	return prefix + strconv.Itoa(k)
 }
 
 // Gzip compresses b.

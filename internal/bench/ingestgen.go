@@ -49,6 +49,10 @@ type GenSpec struct {
 	// Prebuilt bodies at most; a longer run builds them while it sends.
 	Prebuild int `json:"prebuild"`
 	Seed     int `json:"seed"`
+	// DistinctIDs is the set of distinct ids the events cycle through (0:
+	// 50 000 for batches, 5 000 for single events; -1: a new id for every
+	// event, so the server's person index grows with the run).
+	DistinctIDs int `json:"distinct_ids"`
 }
 
 // GenResult is what the generator measured over its sending window.
@@ -401,16 +405,24 @@ func (b *bodySource) next() []byte {
 	return <-b.live
 }
 
+// ids is the spec's distinct id set size, def when unset.
+func (b *bodySource) ids(def int) int {
+	if b.spec.DistinctIDs == 0 {
+		return def
+	}
+	return b.spec.DistinctIDs
+}
+
 func (b *bodySource) build() []byte {
 	seq := int(b.seq.Add(1) - 1)
 	if b.spec.Batch <= 1 {
 		now := time.Now().UTC().Format(time.RFC3339Nano)
-		return []byte(`{"api_key":"` + b.spec.Token + `","event":"$pageview","distinct_id":"lat-` + strconv.Itoa(seq%5000) +
+		return []byte(`{"api_key":"` + b.spec.Token + `","event":"$pageview","distinct_id":"` + distinctID("lat-", seq, b.ids(5000)) +
 			`","uuid":"` + uuid.NewString() + `","timestamp":"` + now + `","properties":{"$current_url":"https://shop.example/"}}`)
 	}
 	var buf bytes.Buffer
 	zw, _ := gzip.NewWriterLevel(&buf, gzip.BestSpeed)
-	zw.Write(EventBatch(b.spec.Token, b.spec.Batch, seq))
+	zw.Write(eventBatchIDs(b.spec.Token, b.spec.Batch, seq, b.ids(50000)))
 	zw.Close()
 	return buf.Bytes()
 }

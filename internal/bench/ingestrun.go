@@ -43,6 +43,9 @@ type IngestOptions struct {
 	SoakRate   float64
 	SoakBatch  int
 	SoakSample time.Duration
+	// SoakIDs is the soak's set of distinct ids (0: 50 000; -1: a new id
+	// for every event, to tell the person index's growth from a leak).
+	SoakIDs int
 	// ProfileDir, when set, receives the server's CPU and allocation
 	// profiles of the (first) latency run: cpu.pprof, allocs.pprof.
 	ProfileDir string
@@ -79,11 +82,16 @@ type SoakResult struct {
 	Batch      int     `json:"batch"`
 	Seconds    float64 `json:"seconds"`
 	// RSSSlopeMBPerMin is the least-squares slope of the samples.
-	RSSSlopeMBPerMin float64     `json:"rss_slope_mb_per_min"`
-	RSSFirstMB       float64     `json:"rss_first_mb"`
-	RSSLastMB        float64     `json:"rss_last_mb"`
-	RSSMaxMB         float64     `json:"rss_max_mb"`
-	Samples          []RSSSample `json:"samples"`
+	RSSSlopeMBPerMin float64 `json:"rss_slope_mb_per_min"`
+	RSSFirstMB       float64 `json:"rss_first_mb"`
+	RSSLastMB        float64 `json:"rss_last_mb"`
+	RSSMaxMB         float64 `json:"rss_max_mb"`
+	// Slopes of the parts of RSS (MemSample): Go's heap, cgo (DuckDB),
+	// mapped files; the one that grows is where to look.
+	GoHeapSlopeMBPerMin float64     `json:"go_heap_slope_mb_per_min"`
+	NonGoSlopeMBPerMin  float64     `json:"non_go_slope_mb_per_min"`
+	FileSlopeMBPerMin   float64     `json:"file_slope_mb_per_min"`
+	Samples             []RSSSample `json:"samples"`
 	// MaxLagBytes is the largest loader lag sampled.
 	MaxLagBytes float64   `json:"max_loader_lag_bytes"`
 	Load        GenResult `json:"load"`
@@ -91,9 +99,8 @@ type SoakResult struct {
 
 // RSSSample is one sample of the soak.
 type RSSSample struct {
-	Seconds  float64 `json:"s"`
-	RSSMB    float64 `json:"rss_mb"`
-	LagBytes float64 `json:"loader_lag_bytes"`
+	Seconds float64 `json:"s"`
+	MemSample
 }
 
 // SplitCPUs is the automatic placement: with 4 CPUs or more the server
@@ -289,8 +296,10 @@ func soakRun(ctx context.Context, o IngestOptions, srv *Server, maxEventsPerS fl
 		t := time.NewTicker(every)
 		defer t.Stop()
 		for {
-			s := RSSSample{Seconds: time.Since(start).Seconds(), RSSMB: RSSNowMB(srv.Pid()), LagBytes: srv.loaderLag()}
+			s := RSSSample{Seconds: time.Since(start).Seconds(), MemSample: srv.memSample()}
 			sr.Samples = append(sr.Samples, s)
+			logf("soak %4.0f s: RSS %.0f MB = anon %.0f (Go %.0f, heap in use %.0f; other %.0f) + file %.0f; %0.f goroutines; loader lag %.0f bytes",
+				s.Seconds, s.RSSMB, s.AnonMB, s.GoMB, s.GoHeapMB, s.NonGoMB, s.FileMB, s.Goroutine, s.LagBytes)
 			select {
 			case <-stop:
 				return
@@ -298,26 +307,32 @@ func soakRun(ctx context.Context, o IngestOptions, srv *Server, maxEventsPerS fl
 			}
 		}
 	}()
-	load, err := run(GenSpec{Rate: rate / float64(batch), Duration: o.Soak, Batch: batch, Workers: 512, Prebuild: 20000})
+	load, err := run(GenSpec{Rate: rate / float64(batch), Duration: o.Soak, Batch: batch, Workers: 512, Prebuild: 20000, DistinctIDs: o.SoakIDs})
 	close(stop)
 	sampling.Wait()
 	if err != nil {
 		return nil, err
 	}
 	sr.Load, sr.Seconds = load, time.Since(start).Seconds()
-	xs, ys := make([]float64, len(sr.Samples)), make([]float64, len(sr.Samples))
+	n := len(sr.Samples)
+	xs, ys := make([]float64, n), make([]float64, n)
+	heap, nonGo, file := make([]float64, n), make([]float64, n), make([]float64, n)
 	for i, s := range sr.Samples {
 		xs[i], ys[i] = s.Seconds/60, s.RSSMB
+		heap[i], nonGo[i], file[i] = s.GoHeapMB, s.NonGoMB, s.FileMB
 		sr.RSSMaxMB = max(sr.RSSMaxMB, s.RSSMB)
 		sr.MaxLagBytes = max(sr.MaxLagBytes, s.LagBytes)
 	}
 	sr.RSSSlopeMBPerMin = slope(xs, ys)
+	sr.GoHeapSlopeMBPerMin, sr.NonGoSlopeMBPerMin, sr.FileSlopeMBPerMin = slope(xs, heap), slope(xs, nonGo), slope(xs, file)
 	if n := len(ys); n > 0 {
 		sr.RSSFirstMB, sr.RSSLastMB = ys[0], ys[n-1]
 	}
 	for _, m := range load.Minutes {
 		logf("soak minute %d: %d requests, %d errors, p50 %.2f ms, p99 %.2f ms", m.Minute, m.Requests, m.Errors, m.P50MS, m.P99MS)
 	}
+	logf("soak: RSS slope by part: Go heap %.2f, other (cgo: DuckDB) %.2f, mapped files %.2f MB/min",
+		sr.GoHeapSlopeMBPerMin, sr.NonGoSlopeMBPerMin, sr.FileSlopeMBPerMin)
 	logf("soak: RSS %.0f → %.0f MB (max %.0f), slope %.2f MB/min over %d samples; max loader lag %.0f bytes; p99 %.2f ms overall; server %.2f cores, generator %.2f cores; load %s → %s",
 		sr.RSSFirstMB, sr.RSSLastMB, sr.RSSMaxMB, sr.RSSSlopeMBPerMin, len(sr.Samples), sr.MaxLagBytes, load.P99MS, load.ServerCPUShare, load.GenCPUShare, load.LoadStart, load.LoadEnd)
 	return sr, nil
@@ -375,25 +390,6 @@ func runGenerator(ctx context.Context, binary string, cpus []int, s GenSpec) (Ge
 		return GenResult{}, fmt.Errorf("cannot decode the load generator's result %q: %w", out.String(), err)
 	}
 	return r, nil
-}
-
-// loaderLag reads journey_loader_lag_bytes from /metrics (-1 if unread).
-func (s *Server) loaderLag() float64 {
-	resp, err := http.Get(s.URL + "/metrics")
-	if err != nil {
-		return -1
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
-	for _, line := range strings.Split(string(body), "\n") {
-		if v, ok := strings.CutPrefix(line, "journey_loader_lag_bytes "); ok {
-			f, err := strconv.ParseFloat(v, 64)
-			if err == nil {
-				return f
-			}
-		}
-	}
-	return -1
 }
 
 func freeAddr() (string, error) {
