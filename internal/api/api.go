@@ -97,6 +97,7 @@ func (s *Server) Register(httpMux *http.ServeMux) {
 	s.registerPersonalKeys(mux)
 	// definitions.go: event and property definitions kept at ingest
 	s.registerDefinitions(mux)
+	s.registerGroups(mux)  // groups.go
 	s.registerTwins(mux)   // twins.go: the /api/v1 twins of UI routes
 	s.registerOpenAPI(mux) // openapi_route.go: GET /api/v1/openapi.json
 	s.registerUI(mux)

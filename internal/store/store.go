@@ -156,7 +156,8 @@ type Store interface {
 	SQL(ctx context.Context, projectID int64, q *insight.SQL) (*insight.SQLResult, error)
 	Explorer
 	SurveyReader
-	VoC // voc.go: the voice-of-customer ranking's reads
+	VoC         // voc.go: the voice-of-customer ranking's reads
+	GroupLister // groups.go: the public API's groups
 	// CountEvents counts a project's stored events (all projects when 0).
 	CountEvents(ctx context.Context, projectID int64) (int64, error)
 	Close() error

@@ -88,6 +88,7 @@ func Run(t *testing.T, open Open) {
 		"IdentifiedMerges":   identifiedMerges, // opennotes.go
 		"DedupAnyTime":       dedupAnyTime,     // opennotes.go
 		"NullAndNested":      nullAndNested,    // opennotes.go
+		"ListGroups":         listGroups,       // groups.go
 	}
 	names := make([]string, 0, len(cases))
 	for n := range cases {
