@@ -277,7 +277,7 @@ async function main() {
       check(await page.locator(tid('survey-nps-score')).innerText() === '33', `NPS shown ${await page.locator(tid('survey-nps-score')).innerText()}`);
       await page.locator(`${tid('survey-nps-chart')} canvas`).waitFor();
       check((await page.locator('.open-answers').innerText()).includes('Invoice export keeps failing'), 'open answers missing');
-      await page.selectOption(tid('survey-breakdown'), 'utm_source');
+      await page.selectOption(tid('survey-breakdown'), '$channel');
       await page.locator(tid('survey-segments')).waitFor();
       await shot(page, 'voc-survey');
     });
