@@ -499,6 +499,10 @@ func TestJourneyIndexKill9(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "events.duckdb")
 	stages := []string{"written", "merge-manifest", "", "written", "merge-manifest", "flush-manifest", ""}
 	replayed := journeyIndexReplayedEvents.Get()
+	// Kills at "written" wait for batches past the manifest, but a flush
+	// may still cover them all just before the kill (seen in about one
+	// round 0 of four): at least one of those rounds must add batches back.
+	writtenBack := 0
 	for round, stage := range stages {
 		after := 1 + rand.IntN(3)
 		cmd := exec.Command(os.Args[0], "-test.run=^TestJourneyIndexKill9$")
@@ -549,12 +553,15 @@ func TestJourneyIndexKill9(t *testing.T) {
 		journeyIndexSameAnswers(t, s, fmt.Sprintf("round %d (killed at %q)", round, stage))
 		back := journeyIndexReplayedEvents.Get() - replayedBefore
 		t.Logf("round %d: killed at %q; %d events stored, %d added back from journey_index_tail", round, stage, n, back)
-		if stage == "written" && back == 0 {
-			t.Fatalf("round %d: killed with batches past the manifest, but none were added back", round)
+		if stage == "written" && back > 0 {
+			writtenBack++
 		}
 		if err := s.Close(); err != nil {
 			t.Fatal(err)
 		}
+	}
+	if writtenBack == 0 {
+		t.Fatal("no kill at \"written\" left batches past the manifest to add back")
 	}
 	if journeyIndexReplayedEvents.Get() == replayed {
 		t.Fatal("no reopen added events back from journey_index_tail: the test tests little")
@@ -579,10 +586,13 @@ func journeyIndexKill9Child(t *testing.T, path string) {
 					// Outside the index's lock: batches go on to its tail
 					// meanwhile; die with some there, which the reopen
 					// must add back.
-					for deadline := time.Now().Add(5 * time.Second); s.jidx.ix.Checkpoint() <= s.jidx.ix.Durable() && time.Now().Before(deadline); {
-						time.Sleep(time.Millisecond)
-					}
+					// The random wait comes first: a flush during it may make
+					// its manifest cover every batch, so the kill follows
+					// the check at once.
 					time.Sleep(time.Duration(rand.IntN(20)) * time.Millisecond)
+					for deadline := time.Now().Add(5 * time.Second); s.jidx.ix.Checkpoint() <= s.jidx.ix.Durable() && time.Now().Before(deadline); {
+						time.Sleep(100 * time.Microsecond)
+					}
 				}
 				syscall.Kill(os.Getpid(), syscall.SIGKILL)
 				select {} // the signal is on its way
