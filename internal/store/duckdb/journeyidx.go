@@ -705,6 +705,22 @@ type journeyActors struct {
 	override map[int64]int64
 }
 
+// journeyRead is what an indexed plan reads: the project's snapshot (the
+// caller closes it) and its actors; ok is false when the index cannot
+// answer (not ready or not consistent), and the SQL plans do.
+func (s *Store) journeyRead(ctx context.Context, projectID int64) (*journeyidx.Snapshot, *journeyActors, bool, error) {
+	snap := s.journeySnapshot(ctx, projectID)
+	if snap == nil {
+		return nil, nil, false, nil
+	}
+	actors, err := s.journeyActors(ctx, projectID, snap)
+	if err != nil {
+		snap.Close()
+		return nil, nil, true, err
+	}
+	return snap, actors, true, nil
+}
+
 func (s *Store) journeyActors(ctx context.Context, projectID int64, snap *journeyidx.Snapshot) (*journeyActors, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT old_person_id, person_id FROM person_overrides WHERE project_id = ?`, projectID)
 	if err != nil {
@@ -778,15 +794,11 @@ func (s *Store) indexFunnel(ctx context.Context, projectID int64, tz *time.Locat
 	if !indexableFunnel(q) {
 		return nil, false, nil
 	}
-	snap := s.journeySnapshot(ctx, projectID)
-	if snap == nil {
-		return nil, false, nil
+	snap, actors, ok, err := s.journeyRead(ctx, projectID)
+	if !ok || err != nil {
+		return nil, ok, err
 	}
 	defer snap.Close()
-	actors, err := s.journeyActors(ctx, projectID, snap)
-	if err != nil {
-		return nil, true, err
-	}
 	p := funnelwalk.NewPlan(q)
 	masks := make([]uint32, len(snap.Names))
 	keep := make([]bool, len(snap.Names))

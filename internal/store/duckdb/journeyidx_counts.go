@@ -68,15 +68,11 @@ func (s *Store) indexStickinessCounts(ctx context.Context, projectID int64, q *i
 			return nil, false, nil
 		}
 	}
-	snap := s.journeySnapshot(ctx, projectID)
-	if snap == nil {
-		return nil, false, nil
+	snap, actors, ok, err := s.journeyRead(ctx, projectID)
+	if !ok || err != nil {
+		return nil, ok, err
 	}
 	defer snap.Close()
-	actors, err := s.journeyActors(ctx, projectID, snap)
-	if err != nil {
-		return nil, true, err
-	}
 	// mask[code]: the series the event counts for.
 	mask := make([]uint32, len(snap.Names))
 	found := false
@@ -172,15 +168,11 @@ func (s *Store) indexLifecycleCounts(ctx context.Context, projectID int64, q *in
 	if !ok {
 		return nil, false, nil
 	}
-	snap := s.journeySnapshot(ctx, projectID)
-	if snap == nil {
-		return nil, false, nil
+	snap, actors, ok, err := s.journeyRead(ctx, projectID)
+	if !ok || err != nil {
+		return nil, ok, err
 	}
 	defer snap.Close()
-	actors, err := s.journeyActors(ctx, projectID, snap)
-	if err != nil {
-		return nil, true, err
-	}
 	mask := make([]uint32, len(snap.Names))
 	if !markCodes(snap, mask, 1, names) {
 		return nil, true, nil

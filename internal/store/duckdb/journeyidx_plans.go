@@ -84,15 +84,11 @@ func (s *Store) indexRetention(ctx context.Context, projectID int64, q *insight.
 	if !ok1 || !ok2 {
 		return false, nil
 	}
-	snap := s.journeySnapshot(ctx, projectID)
-	if snap == nil {
-		return false, nil
+	snap, actors, ok, err := s.journeyRead(ctx, projectID)
+	if !ok || err != nil {
+		return ok, err
 	}
 	defer snap.Close()
-	actors, err := s.journeyActors(ctx, projectID, snap)
-	if err != nil {
-		return true, err
-	}
 	// mask[code]: 1 a start event, 2 a return event.
 	mask := make([]uint32, len(snap.Names))
 	markCodes(snap, mask, 1, startNames)
@@ -230,15 +226,11 @@ func (s *Store) indexTrendCounts(ctx context.Context, projectID int64, r insight
 	case !windows && r.From.Before(p.Starts[0]): // rows before the first period: the SQL's period -1
 		return nil, false, nil
 	}
-	snap := s.journeySnapshot(ctx, projectID)
-	if snap == nil {
-		return nil, false, nil
+	snap, actors, ok, err := s.journeyRead(ctx, projectID)
+	if !ok || err != nil {
+		return nil, ok, err
 	}
 	defer snap.Close()
-	actors, err := s.journeyActors(ctx, projectID, snap)
-	if err != nil {
-		return nil, true, err
-	}
 	mask := make([]uint32, len(snap.Names))
 	if !markCodes(snap, mask, 1, names) {
 		return nil, true, nil // the project never had the event
