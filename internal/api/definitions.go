@@ -13,10 +13,16 @@ import (
 // loader keeps at ingest (issue 17 item 6), PostHog's shapes: /api/v1 and
 // its UI twin, viewers and any key alike.
 func (s *Server) registerDefinitions(mux *routeMux) {
-	for path, h := range map[string]uiHandler{
+	s.handleReadRoutes(mux, map[string]uiHandler{
 		"/event_definitions":    s.eventDefinitions,
 		"/property_definitions": s.propertyDefinitions,
-	} {
+	})
+}
+
+// handleReadRoutes mounts read-only project routes under the UI prefix
+// (viewers) and /api/v1 (any key that reads).
+func (s *Server) handleReadRoutes(mux *routeMux, routes map[string]uiHandler) {
+	for path, h := range routes {
 		mux.HandleFunc("GET "+uiBase+path, s.withUIProject(meta.RoleViewer, h))
 		mux.HandleFunc("GET "+apiBase+path, s.withProject(func(w http.ResponseWriter, r *http.Request, p meta.Project) {
 			h(w, r, keyUser(r), p)

@@ -23,16 +23,11 @@ const maxGroupSearchBytes = 1000
 // use (PUT /api/v1/flags/group_types); groups themselves are what
 // $groupidentify calls stored.
 func (s *Server) registerGroups(mux *routeMux) {
-	for path, h := range map[string]uiHandler{
+	s.handleReadRoutes(mux, map[string]uiHandler{
 		"/groups":                    s.listGroups,
 		"/groups/types":              s.groupTypes,
 		"/groups/{type_index}/{key}": s.group,
-	} {
-		mux.HandleFunc("GET "+uiBase+path, s.withUIProject(meta.RoleViewer, h))
-		mux.HandleFunc("GET "+apiBase+path, s.withProject(func(w http.ResponseWriter, r *http.Request, p meta.Project) {
-			h(w, r, keyUser(r), p)
-		}))
-	}
+	})
 }
 
 type groupOut struct {
