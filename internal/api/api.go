@@ -30,11 +30,12 @@ type Ready func() (bool, string)
 
 // Server holds what the API handlers need.
 type Server struct {
-	ranks    rankings // rankshare.go: feedback impact rankings in flight
-	Meta     meta.Store
-	Events   store.Store
-	AdminKey string
-	Ready    Ready
+	ranks        rankings         // rankshare.go: feedback impact rankings in flight
+	publicCounts surveyCountCache // surveycounts.go: the public survey list's response counts
+	Meta         meta.Store
+	Events       store.Store
+	AdminKey     string
+	Ready        Ready
 	// LoaderLag, when set, is the loader's lag that /readyz shows.
 	LoaderLag func() any
 	// MetricsToken, when set, is the bearer token /metrics asks for

@@ -540,7 +540,7 @@ func (s *Server) publicSurveys(w http.ResponseWriter, r *http.Request) {
 	// A survey that has reached its responses_limit is not served; when
 	// the counts cannot be read, limited surveys are held back rather than
 	// over-served.
-	counts, countErr := s.surveyCounts(r.Context(), p.ID, views)
+	counts, countErr := s.publicSurveyCounts(r.Context(), p.ID, views)
 	if countErr != nil {
 		slog.Warn("cannot count survey responses", "project", p.ID, "err", countErr)
 	}

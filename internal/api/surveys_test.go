@@ -271,13 +271,23 @@ func TestSurveyResponsesLimit(t *testing.T) {
 	l.Load(p.ID, storetest.Ev("survey sent", "u1", d0, map[string]any{"$survey_id": itoa(limited.ID), "$survey_response_nps": 9}),
 		storetest.Ev("survey sent", "u2", d0, map[string]any{"$survey_id": itoa(open.ID), "$survey_response_nps": 9}),
 		storetest.Ev("survey shown", "u3", d0, map[string]any{"$survey_id": itoa(limited.ID)}))
+	s.publicCounts.ttl = 300 * time.Millisecond
 	if got := served(); !got[itoa(limited.ID)] || !got[itoa(open.ID)] {
 		t.Fatalf("one response of 2: served %v", got)
+	}
+	// The public list is asked on every page load: within the TTL its
+	// counts are read from the store once, however many requests come.
+	for range 20 {
+		served()
+	}
+	if s.publicCounts.fills != 1 {
+		t.Fatalf("21 public requests counted the store %d times, want 1", s.publicCounts.fills)
 	}
 	if v := decodeAs[counted](t, a.do("GET", "/api/v1/surveys/"+itoa(limited.ID), nil, 200)); v.Status != "running" || v.ResponsesCount == nil || *v.ResponsesCount != 1 {
 		t.Fatalf("after one response: %+v", v)
 	}
 	l.Load(p.ID, storetest.Ev("survey sent", "u3", d0.Add(time.Minute), map[string]any{"$survey_id": itoa(limited.ID), "$survey_response_nps": 3}))
+	time.Sleep(s.publicCounts.ttl) // the public list's counts are reused this long
 	if got := served(); got[itoa(limited.ID)] || !got[itoa(open.ID)] {
 		t.Fatalf("limit reached: served %v", got)
 	}
