@@ -393,20 +393,37 @@ func TestJourneyIndexTimeout(t *testing.T) {
 	if err := s.RebuildJourneyIndex(ctx); err != nil {
 		t.Fatal(err)
 	}
-	start := time.Now()
-	got, err := s.Funnel(ctx, 1, time.UTC, q)
-	took := time.Since(start)
-	if err != nil || journeyIndexQueries.Get() != n+1 {
-		t.Fatalf("funnel after the rebuild: %v, index used %v", err, journeyIndexQueries.Get() == n+1)
+	// The fastest of three warm runs sets the deadline: the first run after
+	// a rebuild is slower (pages faulted in), and a deadline cut from it can
+	// outlast a warm run.
+	var took time.Duration
+	for i := 0; i < 3; i++ {
+		start := time.Now()
+		got, err := s.Funnel(ctx, 1, time.UTC, q)
+		if d := time.Since(start); i == 0 || d < took {
+			took = d
+		}
+		if err != nil || journeyIndexQueries.Get() != n+uint64(i)+1 {
+			t.Fatalf("funnel after the rebuild: %v, index used %v", err, journeyIndexQueries.Get() == n+uint64(i)+1)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("index %+v, sql %+v", got.Steps, want.Steps)
+		}
 	}
-	if !reflect.DeepEqual(got, want) {
-		t.Fatalf("index %+v, sql %+v", got.Steps, want.Steps)
+	// A quarter of the fastest run: a funnel that ignored its context would
+	// finish every try; noise can let one finish, not all three.
+	var errs []error
+	for i := 0; i < 3; i++ {
+		c, cancel := context.WithTimeout(ctx, took/4)
+		_, err = s.Funnel(c, 1, time.UTC, q)
+		cancel()
+		errs = append(errs, err)
+		if errors.Is(err, context.DeadlineExceeded) {
+			break
+		}
 	}
-	c, cancel := context.WithTimeout(ctx, took/4)
-	_, err = s.Funnel(c, 1, time.UTC, q)
-	cancel()
-	if !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("err %v, want the deadline (the funnel took %v)", err, took)
+	if !errors.Is(errs[len(errs)-1], context.DeadlineExceeded) {
+		t.Fatalf("errors %v, want the deadline (the fastest funnel took %v)", errs, took)
 	}
 	time.Sleep(100 * time.Millisecond)
 	before := cpuTime(t)
