@@ -501,14 +501,29 @@ func (s *Server) sendOfToken(w http.ResponseWriter, r *http.Request) (*meta.Send
 	return &sd, &pl
 }
 
-// unsubscribePage answers the link of an email's unsubscribe URL with a
-// button (a GET never unsubscribes: mail scanners follow links).
+// unsubscribeFrom is what a send's unsubscribe link stops: an email's
+// recipient address, or, for a webhook message relayed to its person
+// (the VoC's), the send's distinct id on the webhook channel; what names
+// it on the pages. ok is false for a send that offers no unsubscribe.
+func unsubscribeFrom(sd meta.Send, pl campaign.Payload) (channel, address, what string, ok bool) {
+	switch {
+	case pl.To != "":
+		return campaign.ChannelEmail, strings.ToLower(pl.To), "emails to " + pl.To, true
+	case sd.Channel == campaign.ChannelWebhook && pl.Unsubscribe != "" && sd.DistinctID != "":
+		return campaign.ChannelWebhook, sd.DistinctID, "these messages", true
+	}
+	return "", "", "", false
+}
+
+// unsubscribePage answers the link of an unsubscribe URL with a button
+// (a GET never unsubscribes: mail scanners follow links).
 func (s *Server) unsubscribePage(w http.ResponseWriter, r *http.Request) {
 	sd, pl := s.sendOfToken(w, r)
 	if sd == nil {
 		return
 	}
-	if pl.To == "" {
+	_, _, what, ok := unsubscribeFrom(*sd, *pl)
+	if !ok {
 		writeError(w, http.StatusNotFound, "no such link")
 		return
 	}
@@ -516,23 +531,25 @@ func (s *Server) unsubscribePage(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("Referrer-Policy", "no-referrer")
 	fmt.Fprintf(w, `<!DOCTYPE html><html><head><meta charset="utf-8"><title>Unsubscribe</title></head><body>
-<form method="post"><p>Stop emails to %s?</p><button type="submit">Unsubscribe</button></form></body></html>
-`, html.EscapeString(pl.To))
+<form method="post"><p>Stop %s?</p><button type="submit">Unsubscribe</button></form></body></html>
+`, html.EscapeString(what))
 }
 
 // unsubscribe is the one-click unsubscribe (RFC 8058: a POST of
 // "List-Unsubscribe=One-Click", or the page's button): the address gets
-// no more email from any campaign of the project.
+// no more email from any campaign of the project; a webhook recipient no
+// more webhook messages that carry an unsubscribe link.
 func (s *Server) unsubscribe(w http.ResponseWriter, r *http.Request) {
 	sd, pl := s.sendOfToken(w, r)
 	if sd == nil {
 		return
 	}
-	if pl.To == "" {
+	ch, address, what, ok := unsubscribeFrom(*sd, *pl)
+	if !ok {
 		writeError(w, http.StatusNotFound, "no such link")
 		return
 	}
-	if err := s.Meta.Unsubscribe(r.Context(), sd.ProjectID, campaign.ChannelEmail, strings.ToLower(pl.To)); err != nil {
+	if err := s.Meta.Unsubscribe(r.Context(), sd.ProjectID, ch, address); err != nil {
 		metaError(w, "unsubscribe", err)
 		return
 	}
@@ -544,8 +561,8 @@ func (s *Server) unsubscribe(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
-	fmt.Fprintf(w, "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>Unsubscribed</title></head><body><p>%s will get no more emails.</p></body></html>\n",
-		html.EscapeString(pl.To))
+	fmt.Fprintf(w, "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>Unsubscribed</title></head><body><p>Unsubscribed: no more %s.</p></body></html>\n",
+		html.EscapeString(what))
 }
 
 // vapidPublicKey answers the key browsers subscribe to Web Push with

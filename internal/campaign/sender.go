@@ -545,6 +545,20 @@ func (s *Sender) handle(ctx context.Context, r *round, sd meta.Send) error {
 		if unsub {
 			return cancelSend("the push subscription is gone")
 		}
+	case ChannelWebhook:
+		// A webhook that relays a message to its person carries their
+		// unsubscribe link (the VoC's replies and close-the-loop notices);
+		// one without a link (a team's alert, an integration) is not the
+		// person's to stop.
+		if p.Unsubscribe != "" {
+			unsub, err := webhookUnsubscribed(bk, m, sd, ids)
+			if err != nil {
+				return err
+			}
+			if unsub {
+				return cancelSend("unsubscribed")
+			}
+		}
 	}
 	// The send rate: a slot soon is waited for (a round's sends are
 	// decided within milliseconds, so deferring all but the first of a
@@ -610,6 +624,28 @@ func (s *Sender) handle(ctx context.Context, r *round, sd meta.Send) error {
 		}
 		return s.fail(r, sd, p, at, o.String(), after)
 	}
+}
+
+// maxUnsubscribeIDs bounds the distinct ids of a person checked for a
+// webhook unsubscribe (a person with more is checked on the first ones).
+const maxUnsubscribeIDs = 16
+
+// webhookUnsubscribed reports whether the send's person unsubscribed from
+// the project's webhook messages: the unsubscribe of a webhook message is
+// recorded for its distinct id (/u), and the person may since have been
+// merged with another one, so each of their distinct ids is checked.
+func webhookUnsubscribed(ctx context.Context, m meta.Store, sd meta.Send, ids []string) (bool, error) {
+	check := append([]string{sd.DistinctID}, ids[:min(len(ids), maxUnsubscribeIDs)]...)
+	for i, id := range check {
+		if id == "" || (i > 0 && id == sd.DistinctID) {
+			continue
+		}
+		unsub, err := m.IsUnsubscribed(ctx, sd.ProjectID, ChannelWebhook, id)
+		if err != nil || unsub {
+			return unsub, err
+		}
+	}
+	return false, nil
 }
 
 // disable stops sending where a receiver said the destination is gone:

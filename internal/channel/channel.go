@@ -39,9 +39,11 @@ type Message struct {
 	HTML string
 	URL  string // the click URL (the tracking redirect /c/{token}); http or https
 
-	To          string            // email: the recipient's address
-	Push        *PushSubscription // Web Push: the browser's subscription
-	Unsubscribe string            // email: the one-click unsubscribe URL (https for RFC 8058)
+	To   string            // email: the recipient's address
+	Push *PushSubscription // Web Push: the browser's subscription
+	// Unsubscribe is the one-click unsubscribe URL: an email's
+	// List-Unsubscribe (https for RFC 8058), a webhook's "unsubscribe".
+	Unsubscribe string
 }
 
 // Outcome is what one attempt did. Exactly one of Delivered, Retry and

@@ -127,6 +127,10 @@ type WebhookPayload struct {
 	Subject     string `json:"subject"`
 	Body        string `json:"body"`
 	URL         string `json:"url"`
+	// Unsubscribe is the recipient's unsubscribe URL (/u/{token}) when
+	// the message offers one (a message to a customer that the receiver
+	// relays); absent otherwise.
+	Unsubscribe string `json:"unsubscribe,omitempty"`
 }
 
 // MaxWebhookBody bounds the webhook body (Standard Webhooks recommends
@@ -135,9 +139,15 @@ const MaxWebhookBody = 64 << 10
 
 // WebhookBody is the JSON body sent for m.
 func WebhookBody(m Message) ([]byte, error) {
+	if m.Unsubscribe != "" {
+		if u, err := url.Parse(m.Unsubscribe); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			return nil, fmt.Errorf("%w: unsubscribe URL %q", ErrBadMessage, m.Unsubscribe)
+		}
+	}
 	b, err := json.Marshal(WebhookPayload{
 		Type: "message", CampaignID: m.CampaignID, PersonID: m.PersonID, DistinctID: m.DistinctID,
 		Variant: m.Variant, TriggerUUID: m.TriggerUUID, Subject: m.Subject, Body: m.Body, URL: m.URL,
+		Unsubscribe: m.Unsubscribe,
 	})
 	if err != nil {
 		return nil, err

@@ -178,6 +178,7 @@ func (rc *receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				}
 				delete(fields, k)
 			}
+			delete(fields, "unsubscribe") // optional: only a message that offers one
 			if len(fields) > 0 && problem == "" {
 				problem = "payload has extra fields"
 			}
@@ -257,6 +258,39 @@ func TestWebhookDelivered(t *testing.T) {
 		TriggerUUID: m.TriggerUUID, Subject: m.Subject, Body: m.Body, URL: m.URL}
 	if rc.payloads[0] != want {
 		t.Fatalf("payload %+v, want %+v", rc.payloads[0], want)
+	}
+}
+
+// TestWebhookUnsubscribe: a message that offers an unsubscribe URL
+// carries it in the payload's "unsubscribe" (absent otherwise, see
+// TestWebhookDelivered); one that is not an http(s) URL fails for good,
+// unsent.
+func TestWebhookUnsubscribe(t *testing.T) {
+	secret := NewSecret()
+	rc := newReceiver(t, secret)
+	srv := httptest.NewServer(rc)
+	defer srv.Close()
+	wh, err := NewWebhook(srv.URL+"/hook", secret, loopbackClient())
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := testMessage()
+	m.Unsubscribe = "https://journey.example/u/tok456"
+	if o := wh.Send(context.Background(), m); !o.Delivered {
+		t.Fatalf("outcome %v", o)
+	}
+	rc.check()
+	if len(rc.payloads) != 1 || rc.payloads[0].Unsubscribe != m.Unsubscribe {
+		t.Fatalf("payloads %+v, want unsubscribe %q", rc.payloads, m.Unsubscribe)
+	}
+	for _, bad := range []string{"javascript:alert(1)", "/u/relative", "http://"} {
+		m.Unsubscribe = bad
+		if o := wh.Send(context.Background(), m); !o.Permanent || !errors.Is(o.Err, ErrBadMessage) {
+			t.Errorf("unsubscribe %q: outcome %v, want a permanent ErrBadMessage", bad, o)
+		}
+	}
+	if len(rc.payloads) != 1 {
+		t.Fatalf("%d deliveries, want the bad URLs unsent", len(rc.payloads))
 	}
 }
 

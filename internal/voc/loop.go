@@ -155,7 +155,7 @@ func (m *Messenger) Reply(ctx context.Context, item meta.FeedbackItem, c meta.Fe
 	}
 	sd, err := l.send(item.ProjectID, m.PublicURL, message{key: ReplyKey(item.ProjectID, c.ID), variant: VariantReply,
 		trigger: triggerUUID("reply", item.ProjectID, c.ID), triggerEvent: TriggerReply, distinctID: item.DistinctID, personID: to.id,
-		to: to.email, subject: "Re: " + clipName(item.Text), body: c.Text, at: c.CreatedAt})
+		to: to.email, subject: "Re: " + clipName(item.Text), body: c.Text, at: c.CreatedAt, customer: true})
 	if err != nil {
 		return false, err
 	}
@@ -250,7 +250,7 @@ func (m *Messenger) CloseLoop(ctx context.Context, th meta.Theme) (int, error) {
 	for _, p := range persons {
 		sd, err := l.send(th.ProjectID, m.PublicURL, message{key: LoopKey(th.ProjectID, th.ID, personKey(p.id, p.distinctID)), variant: VariantLoop,
 			trigger: triggerUUID("loop", th.ProjectID, th.ID), triggerEvent: TriggerLoop, distinctID: p.distinctID, personID: p.id,
-			to: p.email, subject: copyOf(s.Loop.Subject), body: copyOf(s.Loop.Body), at: now})
+			to: p.email, subject: copyOf(s.Loop.Subject), body: copyOf(s.Loop.Body), at: now, customer: true})
 		if err != nil {
 			return 0, err
 		}

@@ -368,20 +368,27 @@ type message struct {
 	distinctID                          string
 	personID                            int64
 	to                                  string // email: the recipient
-	subject, body                       string
-	at                                  time.Time
+	// customer: the message goes to the person of distinctID (a reply,
+	// a close-the-loop notice), so a webhook carries their unsubscribe
+	// link too; an alert goes to the team and carries none.
+	customer      bool
+	subject, body string
+	at            time.Time
 }
 
 // send renders a message for the campaign's channel: a webhook carries
-// subject and body; an email goes to `to` with an unsubscribe link.
+// subject and body, and for a customer the unsubscribe link the receiver
+// relays to them (the sender then honours the distinct id's unsubscribe);
+// an email goes to `to` with an unsubscribe link.
 func (l live) send(projectID int64, publicURL string, msg message) (meta.Send, error) {
 	p := campaign.Payload{Subject: msg.subject, Body: msg.body, TriggerEvent: msg.triggerEvent, TriggerAt: msg.at}
-	if l.def.Channel.Type == campaign.ChannelEmail {
+	email := l.def.Channel.Type == campaign.ChannelEmail
+	if email {
 		p.To = msg.to
-		if base := strings.TrimRight(publicURL, "/"); base != "" {
-			p.Click = nonce()
-			p.Unsubscribe = base + "/u/" + campaign.ClickToken(projectID, msg.key, p.Click)
-		}
+	}
+	if base := strings.TrimRight(publicURL, "/"); base != "" && (email || msg.customer && l.def.Channel.Type == campaign.ChannelWebhook) {
+		p.Click = nonce()
+		p.Unsubscribe = base + "/u/" + campaign.ClickToken(projectID, msg.key, p.Click)
 	}
 	raw, err := json.Marshal(p)
 	if err != nil {
