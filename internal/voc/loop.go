@@ -38,8 +38,10 @@ type Messenger struct {
 	// Now is the clock (time.Now when nil).
 	Now func() time.Time
 
-	mu      sync.Mutex
-	alerted map[string]bool // alert keys scheduled by this process
+	mu        sync.Mutex
+	alerted   map[string]bool // alert keys scheduled by this process
+	replied   map[int64]bool  // replies found scheduled by this process
+	repliesAt map[int64]time.Time
 }
 
 func (m *Messenger) now() time.Time {
@@ -161,6 +163,113 @@ func (m *Messenger) Reply(ctx context.Context, item meta.FeedbackItem, c meta.Fe
 	}
 	_, err = m.schedule(ctx, []meta.Send{sd})
 	return err == nil, err
+}
+
+// MaxReplySweepItems bounds the items (newest first) whose replies a
+// sweep checks for a schedule entry, and ReplySweepEvery how often a
+// project's are checked (each item with a reply costs a read of its
+// comments).
+const (
+	MaxReplySweepItems = 1000
+	ReplySweepEvery    = time.Minute
+)
+
+// Replies schedules the replies that have no send: the reply is stored
+// before it is scheduled, so a store error (or a crash) between the two
+// leaves it unsent; this finds them among the newest MaxReplySweepItems
+// items that have a reply and schedules them under their key (a reply
+// being scheduled meanwhile is inserted once). It returns how many were
+// scheduled.
+func (m *Messenger) Replies(ctx context.Context, p meta.Project) (int, error) {
+	s, ok, err := LoadNotify(ctx, m.Meta, p.ID)
+	if err != nil || !ok {
+		return 0, err
+	}
+	l, ok, err := systemCampaign(ctx, m.Meta, p.ID, s.CustomersCampaign)
+	if err != nil || !ok {
+		return 0, err
+	}
+	items, err := SLAItems(ctx, m.Meta, p.ID, MaxReplySweepItems)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, f := range items {
+		if f.FirstResponseAt.IsZero() || f.DistinctID == "" {
+			continue // no reply yet, or nobody to send one to
+		}
+		k, err := m.unscheduledReplies(ctx, f, l.c.CreatedAt)
+		n += k
+		if err != nil {
+			return n, err
+		}
+	}
+	if n > 0 {
+		slog.Info("voc: replies that had no send scheduled", "project", p.ID, "replies", n)
+	}
+	return n, nil
+}
+
+// unscheduledReplies schedules the item's replies since the channel
+// existed that have no send.
+func (m *Messenger) unscheduledReplies(ctx context.Context, f meta.FeedbackItem, since time.Time) (int, error) {
+	comments, err := m.Meta.FeedbackComments(ctx, f.ProjectID, f.ID)
+	if err != nil {
+		return 0, fmt.Errorf("cannot read the replies of feedback %d: %w", f.ID, err)
+	}
+	n := 0
+	for _, c := range comments {
+		if c.Kind != meta.CommentReply || c.CreatedAt.Before(since) || m.wasReplied(c.ID) {
+			continue
+		}
+		switch _, err := m.Meta.SendByKey(ctx, f.ProjectID, ReplyKey(f.ProjectID, c.ID)); {
+		case err == nil:
+			m.markReplied(c.ID)
+			continue
+		case !errors.Is(err, meta.ErrNotFound):
+			return n, fmt.Errorf("cannot read the send of reply %d: %w", c.ID, err)
+		}
+		scheduled, err := m.Reply(ctx, f, c)
+		if err != nil {
+			return n, err
+		}
+		if scheduled {
+			n++
+			m.markReplied(c.ID)
+		}
+	}
+	return n, nil
+}
+
+func (m *Messenger) wasReplied(id int64) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.replied[id]
+}
+
+func (m *Messenger) markReplied(id int64) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.replied == nil || len(m.replied) > 100_000 {
+		m.replied = map[int64]bool{}
+	}
+	m.replied[id] = true
+}
+
+// repliesDue says whether the project's replies are due a check, and
+// if so records the check as done now.
+func (m *Messenger) repliesDue(projectID int64) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	now := m.now()
+	if last, ok := m.repliesAt[projectID]; ok && now.Sub(last) < ReplySweepEvery {
+		return false
+	}
+	if m.repliesAt == nil {
+		m.repliesAt = map[int64]time.Time{}
+	}
+	m.repliesAt[projectID] = now
+	return true
 }
 
 // loopMark is the project setting that records a theme's notices as
@@ -385,8 +494,8 @@ func (m *Messenger) markAlerted(key string) {
 }
 
 // Sweep does a project's periodic work: the notices of done themes not
-// yet marked (a crash between marking the theme done and scheduling), and
-// the SLA alerts.
+// yet marked (a crash between marking the theme done and scheduling), the
+// SLA alerts, and every ReplySweepEvery the replies left unscheduled.
 func (m *Messenger) Sweep(ctx context.Context, p meta.Project) error {
 	if _, ok, err := LoadNotify(ctx, m.Meta, p.ID); err != nil || !ok {
 		return err
@@ -405,6 +514,11 @@ func (m *Messenger) Sweep(ctx context.Context, p meta.Project) error {
 	}
 	if _, err := m.Alerts(ctx, p); err != nil {
 		errs = append(errs, err)
+	}
+	if m.repliesDue(p.ID) {
+		if _, err := m.Replies(ctx, p); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	return errors.Join(errs...)
 }
