@@ -26,6 +26,7 @@ func benchVoC(args []string) error {
 	f.integer(&o.Seed, "seed", 1, "generator seed")
 	f.str(&o.Dir, "dir", "", "directory for the benchmark's stores (default: a temporary one)")
 	f.integer(&o.Threads, "threads", 0, "DuckDB threads (0 = all cores)")
+	f.str(&o.CPUProfile, "cpuprofile", "", "write a Go CPU profile of the measured rankings to this file")
 	if err := f.parse(args); err != nil {
 		return err
 	}

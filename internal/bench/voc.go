@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"sort"
 	"time"
 
@@ -24,6 +25,10 @@ type VoCOptions struct {
 	Seed     int
 	Dir      string // where the stores go; "" = a temporary directory
 	Threads  int    // DuckDB threads; 0 = all cores
+	// CPUProfile, when set, is a file for a Go CPU profile of the
+	// measured rankings only (not the warm-up run, not the data's
+	// generation).
+	CPUProfile string
 }
 
 // VoCResult is the output of `journey bench voc --json`.
@@ -111,7 +116,16 @@ func VoC(ctx context.Context, o VoCOptions, logf func(string, ...any)) (VoCResul
 	logf("stored %d feedback items in %d themes in %s", o.Items, o.Themes, time.Since(start).Round(time.Millisecond))
 
 	var ranks, reads []float64
+	stopProfile := func() {}
+	defer func() { stopProfile() }()
 	for run := 0; run <= o.Runs; run++ { // run 0 warms the caches
+		if run == 1 && o.CPUProfile != "" {
+			stop, err := startCPUProfile(o.CPUProfile)
+			if err != nil {
+				return res, err
+			}
+			stopProfile = stop
+		}
 		t0 := time.Now()
 		items, err := m.FeedbackImpact(ctx, project.ID, voc.MaxRankItems)
 		if err != nil {
@@ -191,6 +205,27 @@ func generateFeedback(ctx context.Context, m meta.Store, projectID int64, o VoCO
 		}
 	}
 	return nil
+}
+
+// startCPUProfile starts a Go CPU profile into path; the function it
+// returns stops it (once).
+func startCPUProfile(path string) (func(), error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("cannot create the CPU profile %q: %w", path, err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("cannot start the CPU profile %q: %w", path, err)
+	}
+	done := false
+	return func() {
+		if !done {
+			done = true
+			pprof.StopCPUProfile()
+			f.Close()
+		}
+	}, nil
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
