@@ -405,9 +405,9 @@ func (o *outline) field(key string) string {
 	return ""
 }
 
-func (o *outline) setField(key string, raw []byte) {
+func (o *outline) setField(key, raw []byte) {
 	for i, k := range outlineKeys {
-		if k == key {
+		if string(key) == k {
 			s, _ := unquote(raw) // "" for a value that is not a string
 			o.fields[i] = s
 		}
@@ -454,7 +454,7 @@ func (o *outline) members(data []byte) (int, bool) {
 		if !ok {
 			return kend, false
 		}
-		key, ok := unquote(data[i:kend])
+		key, ok := outlineKey(data[i:kend])
 		if i = skipSpace(data, kend); !ok || i >= len(data) || data[i] != ':' {
 			return i, false
 		}
@@ -478,8 +478,8 @@ func (o *outline) members(data []byte) (int, bool) {
 }
 
 // member outlines the value of top-level field key at data[i].
-func (o *outline) member(data []byte, i int, key string) (int, bool) {
-	if key == "batch" {
+func (o *outline) member(data []byte, i int, key []byte) (int, bool) {
+	if string(key) == "batch" {
 		o.hasBatch = true
 		if i < len(data) && data[i] == '[' {
 			n, end, ok := o.array(data, i)
@@ -592,6 +592,17 @@ func skipSpace(data []byte, i int) int {
 		i++
 	}
 	return i
+}
+
+// outlineKey is the text of a member's key: the bytes between the quotes
+// when it has no escapes (no copy: members are only compared), else
+// unquoted.
+func outlineKey(raw []byte) ([]byte, bool) {
+	if len(raw) >= 2 && raw[0] == '"' && bytes.IndexByte(raw, '\\') < 0 {
+		return raw[1 : len(raw)-1], true
+	}
+	s, ok := unquote(raw)
+	return []byte(s), ok
 }
 
 // unquote reads a JSON string; ok is false for anything else.

@@ -64,8 +64,13 @@ func splitObject(top map[string]any) (envelope, *Error) {
 
 var errTrailingData = errors.New("unexpected data after the JSON value")
 
-// decodeJSON decodes exactly one JSON value with numbers as json.Number.
+// decodeJSON decodes exactly one JSON value with numbers as json.Number:
+// fastDecode for the text SDKs send, encoding/json for the rest and for
+// naming what is wrong.
 func decodeJSON(data []byte) (any, error) {
+	if v, ok := fastDecode(data); ok {
+		return v, nil
+	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber()
 	var v any

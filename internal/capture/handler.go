@@ -315,7 +315,11 @@ func SetCORS(h http.Header, r *http.Request) {
 	} else {
 		h["Access-Control-Allow-Origin"] = corsAnyOrigin
 	}
-	h.Add("Vary", "Origin")
+	if vary := h["Vary"]; len(vary) == 0 {
+		h["Vary"] = corsVary
+	} else {
+		h["Vary"] = append(vary[:len(vary):len(vary)], "Origin") // a copy: vary may be shared
+	}
 	h["Access-Control-Allow-Credentials"] = corsTrue
 	h["Access-Control-Allow-Methods"] = corsMethods
 	if allowHeaders := r.Header.Get("Access-Control-Request-Headers"); allowHeaders != "" {
@@ -333,6 +337,7 @@ func SetCORS(h http.Header, r *http.Request) {
 // each has no spare capacity).
 var (
 	corsAnyOrigin = []string{"*"}
+	corsVary      = []string{"Origin"}
 	corsTrue      = []string{"true"}
 	corsMethods   = []string{"GET, POST, OPTIONS"}
 	corsHeaders   = []string{"Content-Type, Content-Encoding, Authorization, X-Requested-With"}

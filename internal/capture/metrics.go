@@ -5,7 +5,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
@@ -19,29 +19,56 @@ import (
 // included). Routes are the capture paths of Routes (trailing slash
 // trimmed, Segment's settings under settingsPrefix) or "other", so the
 // series stay few whatever paths clients make up.
-var (
-	captureSeconds = obs.NewFamily("journey_capture_request_duration_seconds", obs.LatencyBuckets)
-	captureSeries  sync.Map // routeStatus → *routeCounters
-)
+var captureSeconds = obs.NewFamily("journey_capture_request_duration_seconds", obs.LatencyBuckets)
 
-type routeStatus struct {
-	route  string
-	status int
+// routeSeries are one route's series, looked up once per request without
+// building label strings: the latency histogram, and the request and byte
+// counters of each status, made when the status is first answered.
+type routeSeries struct {
+	seconds  *obs.Histogram
+	statuses [600]atomic.Pointer[routeCounters] // by status
 }
 
 type routeCounters struct{ requests, bytes *metrics.Counter }
 
-func countersOf(route string, status int) *routeCounters {
-	k := routeStatus{route, status}
-	if c, ok := captureSeries.Load(k); ok {
-		return c.(*routeCounters)
+// captureRoutes has every route label; it is only read after init.
+var captureRoutes = func() map[string]*routeSeries {
+	m := map[string]*routeSeries{}
+	for _, r := range append(append([]string(nil), Routes...), "other") {
+		m[r] = &routeSeries{seconds: captureSeconds.With(obs.Label("route", r))}
 	}
+	return m
+}()
+
+func seriesOf(route string) *routeSeries {
+	if rs, ok := captureRoutes[route]; ok {
+		return rs
+	}
+	return captureRoutes["other"]
+}
+
+func (rs *routeSeries) counters(route string, status int) *routeCounters {
+	if status < 0 || status >= len(rs.statuses) {
+		return newCounters(route, status) // not an HTTP status net/http sends
+	}
+	slot := &rs.statuses[status]
+	if c := slot.Load(); c != nil {
+		return c
+	}
+	slot.CompareAndSwap(nil, newCounters(route, status))
+	return slot.Load() // either way the same counters: GetOrCreateCounter
+}
+
+func newCounters(route string, status int) *routeCounters {
 	labels := obs.Label("route", route) + "," + obs.Label("status", strconv.Itoa(status))
-	c, _ := captureSeries.LoadOrStore(k, &routeCounters{
+	return &routeCounters{
 		requests: metrics.GetOrCreateCounter("journey_capture_requests_total{" + labels + "}"),
 		bytes:    metrics.GetOrCreateCounter("journey_capture_request_bytes_total{" + labels + "}"),
-	})
-	return c.(*routeCounters)
+	}
+}
+
+func countersOf(route string, status int) *routeCounters {
+	return seriesOf(route).counters(route, status)
 }
 
 // routeLabel is the route label of a request path.
@@ -68,8 +95,9 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	h.serve(m, r)
 	route := routeLabel(r.URL.Path)
-	captureSeconds.With(obs.Label("route", route)).Since(start)
-	c := countersOf(route, m.status)
+	rs := seriesOf(route)
+	rs.seconds.Since(start)
+	c := rs.counters(route, m.status)
 	c.requests.Inc()
 	c.bytes.Add(int(m.body.n))
 }
