@@ -22,8 +22,8 @@ import (
 // so ranking by revenue and by persons tell different stories; an NPS
 // survey with `survey sent` responses (whose detractors' open answers the
 // server turns into feedback items); and SLA history: items of every
-// priority over the last weeks, some answered and resolved, some waiting
-// past their targets.
+// priority over the last weeks, answered and resolved within their
+// targets or past them, and some waiting past their targets.
 
 // VoCEnv is what the VoC story needs of the server: stores, the event
 // log's Append and the loader's Sync, the SaaS project (its events
@@ -47,8 +47,12 @@ type VoCStory struct {
 	Passives   int
 	Detractors int // with an open answer each
 	NPS        float64
-	Replied    int
+	Replied    int // items with a first response
 	Resolved   int
+	// AnsweredLate and ResolvedLate are the items of Replied and
+	// Resolved that missed their targets (the others met them).
+	AnsweredLate int
+	ResolvedLate int
 }
 
 // Summary lines for `journey demo`.
@@ -56,7 +60,8 @@ func (s VoCStory) Summary() []string {
 	return []string{
 		fmt.Sprintf("top theme by revenue: %q (enterprise and growth accounts); by persons: %q (free accounts)", s.TopTheme.Name, s.Crowded.Name),
 		fmt.Sprintf("NPS survey %q: %d promoters, %d passives, %d detractors: NPS %.0f", s.Survey.Name, s.Promoters, s.Passives, s.Detractors, s.NPS),
-		fmt.Sprintf("SLA history: %d items answered, %d resolved, the others waiting (see /feedback/sla)", s.Replied, s.Resolved),
+		fmt.Sprintf("SLA history: %d items answered (%d late), %d resolved (%d late), the others waiting (see /feedback/sla)",
+			s.Replied, s.AnsweredLate, s.Resolved, s.ResolvedLate),
 	}
 }
 
@@ -93,6 +98,11 @@ var (
 	ssoTexts  = []string{"SSO login loops back to the login page", "Okta SSO redirects forever", "SSO 로그인이 반복돼요"}
 )
 
+// feedbackDays is how far back the planted feedback goes: long enough
+// for late resolutions of low-priority items (past 10 business days) to
+// be history.
+const feedbackDays = 35
+
 // VoC plants the story in the SaaS project, whose events are loaded.
 func VoC(ctx context.Context, env VoCEnv) (VoCStory, error) {
 	var st VoCStory
@@ -120,7 +130,7 @@ func VoC(ctx context.Context, env VoCEnv) (VoCStory, error) {
 	add := func(company string, th meta.Theme, texts []string, priority string) {
 		items = append(items, meta.FeedbackItem{ProjectID: pid, Text: pick(r, texts), Source: pick(r, sources), DistinctID: company + "-u1",
 			Accounts: []string{company}, Priority: priority, ThemeID: th.ID, Tags: []string{"demo"},
-			CreatedAt: env.End.Add(-time.Duration(1+r.IntN(20*24)) * time.Hour)})
+			CreatedAt: env.End.Add(-time.Duration(1+r.IntN(feedbackDays*24)) * time.Hour)})
 	}
 	for _, c := range first(accounts["enterprise"], 12) {
 		add(c, st.TopTheme, invoiceTexts, meta.PriorityUrgent)
@@ -139,31 +149,17 @@ func VoC(ctx context.Context, env VoCEnv) (VoCStory, error) {
 		add(c, sso, ssoTexts, meta.PriorityNormal)
 		items[len(items)-1].CreatedAt = env.End.Add(-time.Duration(5+r.IntN(30)) * time.Minute)
 	}
+	sla, err := voc.LoadSLA(ctx, m, env.Project)
+	if err != nil {
+		return st, err
+	}
 	for i := range items {
+		answer(r, sla, &items[i], i, st.TopTheme.ID, env.End, &st)
 		f, err := m.CreateFeedback(ctx, items[i])
 		if err != nil {
 			return st, fmt.Errorf("cannot store demo feedback: %w", err)
 		}
 		items[i] = f
-	}
-	// The history of the answers: about half answered, a quarter
-	// resolved; the rest wait (open breaches of their targets).
-	for i, f := range items {
-		if i%2 == 1 {
-			continue
-		}
-		if _, err := m.AddFeedbackComment(ctx, meta.FeedbackComment{ProjectID: pid, ItemID: f.ID, Kind: meta.CommentReply,
-			Text: "Thanks for telling us — we are on it."}); err != nil {
-			return st, err
-		}
-		st.Replied++
-		if i%4 == 0 && f.ThemeID != st.TopTheme.ID {
-			f.Status = meta.FeedbackDone
-			if _, err := m.UpdateFeedback(ctx, f); err != nil {
-				return st, err
-			}
-			st.Resolved++
-		}
 	}
 	if err := npsSurvey(ctx, env, r, accounts, &st); err != nil {
 		return st, err
@@ -172,6 +168,59 @@ func VoC(ctx context.Context, env VoCEnv) (VoCStory, error) {
 }
 
 func first(xs []string, n int) []string { return xs[:min(n, len(xs))] }
+
+// answer gives item i its SLA history, as the help desk it came from
+// recorded it (the store keeps an item's given first response and
+// resolution times): in turn answered within its first-response target
+// and resolved within its resolution target; answered late and resolved
+// late; answered in time and still open; not answered (waiting, past its
+// target when it is old enough). The top theme's items stay open (in
+// progress). A time that would fall after end is not given (the clock
+// is still running).
+func answer(r *rand.Rand, sla *voc.SLA, f *meta.FeedbackItem, i int, top int64, end time.Time, st *VoCStory) {
+	target, ok := sla.Targets[f.Priority]
+	if !ok || target.FirstResponse <= 0 {
+		return
+	}
+	late := i%4 == 1
+	share := func() float64 {
+		if late {
+			return 1.2 + 0.8*r.Float64() // past the target
+		}
+		return 0.2 + 0.6*r.Float64() // within it
+	}
+	if i%4 == 3 || end.Sub(f.CreatedAt) < time.Hour {
+		return
+	}
+	at := sla.Hours.Deadline(f.CreatedAt, time.Duration(share()*float64(target.FirstResponse)))
+	if at.After(end) {
+		return
+	}
+	f.FirstResponseAt = at
+	st.Replied++
+	if late {
+		st.AnsweredLate++
+	}
+	if i%4 == 2 || f.ThemeID == top || target.Resolve <= 0 {
+		return
+	}
+	solved := sla.Hours.Deadline(f.CreatedAt, time.Duration(share()*float64(target.Resolve)))
+	if solved.After(end) {
+		return
+	}
+	f.Status, f.ResolvedAt = meta.FeedbackDone, maxTime(solved, at)
+	st.Resolved++
+	if late {
+		st.ResolvedLate++
+	}
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
 
 const demoNPSSurvey = `{"name":"How likely are you to recommend us?","type":"popover","questions":[
  {"id":"nps","type":"rating","scale":10,"display":"number","question":"How likely are you to recommend us to a friend or colleague?","lowerBoundLabel":"Unlikely","upperBoundLabel":"Very likely"},

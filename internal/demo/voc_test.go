@@ -21,7 +21,8 @@ import (
 // revenue is the planted one and touches the enterprise accounts, the
 // crowded one tops the persons, the survey's NPS is the hand-computed
 // value, detractors' answers became feedback items, and the SLA view
-// shows answered items and open breaches.
+// shows history (first responses and resolutions, each within and past
+// its target) and open breaches.
 func TestDemoVoC(t *testing.T) {
 	ctx := context.Background()
 	a, err := app.Open(app.Config{DataDir: t.TempDir(), AdminKey: "demo-voc-admin-key-0123456789", NoSync: true, Campaigns: true})
@@ -127,13 +128,25 @@ func TestDemoVoC(t *testing.T) {
 		Priorities []struct {
 			Priority      string         `json:"priority"`
 			FirstResponse voc.ClockStats `json:"first_response"`
+			Resolve       voc.ClockStats `json:"resolve"`
 		} `json:"priorities"`
 		Breaches []voc.Breach `json:"breaches"`
 	}
 	get("/api/v1/feedback/sla", &sla)
-	measured := 0
+	measured, late, resolved, resolvedLate := 0, 0, 0, 0
 	for _, pr := range sla.Priorities {
 		measured += pr.FirstResponse.Measured
+		late += pr.FirstResponse.Breached
+		resolved += pr.Resolve.Measured
+		resolvedLate += pr.Resolve.Breached
+	}
+	// History: first responses and resolutions over the past weeks, some
+	// within their targets and some past them, as the story planted.
+	if measured != story.Replied || late != story.AnsweredLate || resolved != story.Resolved || resolvedLate != story.ResolvedLate {
+		t.Fatalf("SLA: first responses %d (%d late), resolutions %d (%d late); story %+v", measured, late, resolved, resolvedLate, story)
+	}
+	if late == 0 || measured-late == 0 || resolvedLate == 0 || resolved-resolvedLate == 0 {
+		t.Fatalf("SLA history: first responses %d (%d late), resolutions %d (%d late): want some met and some breached of each", measured, late, resolved, resolvedLate)
 	}
 	urgent := 0
 	for _, b := range sla.Breaches {

@@ -152,7 +152,10 @@ type FeedbackStore interface {
 	// CreateFeedback stores a new item: empty Status is new, Priority
 	// normal, Votes 1; its text is indexed for search. An ExternalID
 	// already stored for the project and source returns the stored item
-	// and ErrExists (a help desk's retry).
+	// and ErrExists (a help desk's retry). An item brought with its
+	// history (an import) keeps a given FirstResponseAt, and ResolvedAt
+	// when it is done or declined (else its CreatedAt then), neither
+	// before its CreatedAt.
 	CreateFeedback(ctx context.Context, f FeedbackItem) (FeedbackItem, error)
 	// ImportFeedback stores up to MaxFeedbackBatch items (of one project)
 	// in one transaction, as CreateFeedback, and returns them in order;

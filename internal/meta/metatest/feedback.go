@@ -100,6 +100,26 @@ func testFeedbackItems(t *testing.T, s meta.Store) {
 	if len(batch) != 2 || batch[1].ID != first.ID || batch[0].ResolvedAt.IsZero() || time.Since(batch[0].CreatedAt) < 47*time.Hour {
 		t.Fatalf("ImportFeedback = %+v", batch)
 	}
+	// An import with its history keeps its first response and resolution
+	// (never before its creation).
+	made := time.Now().Add(-72 * time.Hour).Truncate(time.Millisecond)
+	hist := try(s.CreateFeedback(ctx, meta.FeedbackItem{ProjectID: a.ID, Text: "old ticket", Source: meta.SourceCSV, DistinctID: "u4",
+		Status: meta.FeedbackDone, CreatedAt: made, FirstResponseAt: made.Add(2 * time.Hour), ResolvedAt: made.Add(26 * time.Hour)})).must(t)
+	early := try(s.CreateFeedback(ctx, meta.FeedbackItem{ProjectID: a.ID, Text: "odd ticket", Source: meta.SourceCSV, DistinctID: "u4",
+		CreatedAt: made, FirstResponseAt: made.Add(-time.Hour), ResolvedAt: made.Add(time.Hour)})).must(t)
+	for _, got := range []meta.FeedbackItem{hist, try(s.Feedback(ctx, a.ID, hist.ID)).must(t)} {
+		if !got.FirstResponseAt.Equal(made.Add(2*time.Hour)) || !got.ResolvedAt.Equal(made.Add(26*time.Hour)) {
+			t.Fatalf("item with history: first response %v, resolved %v", got.FirstResponseAt, got.ResolvedAt)
+		}
+	}
+	if got := try(s.Feedback(ctx, a.ID, early.ID)).must(t); !got.FirstResponseAt.Equal(made) || !got.ResolvedAt.IsZero() {
+		t.Fatalf("open item with an early first response: first response %v, resolved %v", got.FirstResponseAt, got.ResolvedAt)
+	}
+	for _, id := range []int64{hist.ID, early.ID} {
+		if err := s.DeleteFeedback(ctx, a.ID, id); err != nil {
+			t.Fatal(err)
+		}
+	}
 	if _, err := s.ImportFeedback(ctx, make([]meta.FeedbackItem, meta.MaxFeedbackBatch+1)); !errors.Is(err, meta.ErrInvalid) {
 		t.Fatalf("a batch past the bound: %v", err)
 	}

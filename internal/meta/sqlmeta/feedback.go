@@ -177,18 +177,22 @@ func (t *Tables) insertItem(ctx context.Context, q queryer, f *meta.FeedbackItem
 	}
 	f.CreatedAt, f.UpdatedAt = fromMS(ms(f.CreatedAt)), now
 	f.Tags, f.Accounts, f.Attachments = nonNil(f.Tags), nonNil(f.Accounts), nonNil(f.Attachments)
+	firstArg, resolved := historyArg(f.FirstResponseAt, f.CreatedAt), resolvedArg(f.Status, f.ResolvedAt, f.CreatedAt)
 	var err error
 	f.ID, err = t.insertOn(ctx, q, `INSERT INTO feedback_items (project_id, text, source, distinct_id, person_id, accounts, status, priority, tags,
 		assignee_id, attachments, votes, theme_id, merged_into, external_id, created_ms, updated_ms, first_response_ms, resolved_ms)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, NULL, ?)`,
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?)`,
 		f.ProjectID, f.Text, f.Source, f.DistinctID, f.PersonID, listText(f.Accounts), f.Status, f.Priority, listText(f.Tags),
-		f.AssigneeID, listText(f.Attachments), f.Votes, f.ThemeID, f.ExternalID, ms(f.CreatedAt), ms(now), resolvedArg(f.Status, now, f.CreatedAt))
+		f.AssigneeID, listText(f.Attachments), f.Votes, f.ThemeID, f.ExternalID, ms(f.CreatedAt), ms(now), firstArg, resolved)
 	if err != nil {
 		return err
 	}
-	f.FirstResponseAt, f.MergedInto = time.Time{}, 0
-	if r := resolvedArg(f.Status, now, f.CreatedAt); r != nil {
-		f.ResolvedAt = fromMS(r.(int64))
+	f.FirstResponseAt, f.ResolvedAt, f.MergedInto = time.Time{}, time.Time{}, 0
+	if firstArg != nil {
+		f.FirstResponseAt = fromMS(firstArg.(int64))
+	}
+	if resolved != nil {
+		f.ResolvedAt = fromMS(resolved.(int64))
 	}
 	if err := t.writeTags(ctx, q, f.ProjectID, f.ID, f.Tags); err != nil {
 		return err
@@ -203,13 +207,29 @@ func nonNil(l []string) []string {
 	return l
 }
 
-// resolvedArg is resolved_ms of an item created in status: its creation
-// time when it is created done or declined (an import of old feedback).
-func resolvedArg(status string, now, created time.Time) any {
-	if status == meta.FeedbackDone || status == meta.FeedbackDeclined {
-		return ms(created)
+// resolvedArg is resolved_ms of an item created in status: when it is
+// created done or declined (an import of old feedback), the given
+// resolved time, else its creation time.
+func resolvedArg(status string, resolved, created time.Time) any {
+	if status != meta.FeedbackDone && status != meta.FeedbackDeclined {
+		return nil
 	}
-	return nil
+	if r := historyArg(resolved, created); r != nil {
+		return r
+	}
+	return ms(created)
+}
+
+// historyArg is the ms of a time an imported item brings (its first
+// response), never before its creation; nil when none.
+func historyArg(at, created time.Time) any {
+	if at.IsZero() {
+		return nil
+	}
+	if at.Before(created) {
+		at = created
+	}
+	return ms(at)
 }
 
 // writeTags replaces an item's tag rows.
