@@ -198,6 +198,9 @@ async function main() {
       check(it.status === 'planned' && it.priority === 'high' && it.tags.join() === 'billing,export' && it.notes.length === 1 && it.replies.length === 1 && it.first_response_at,
         `stored item ${JSON.stringify(it)}`);
       check((await page.locator('.fb-facts').innerText()).includes('after'), 'the first response time is not shown');
+      // No customer channel is set up: the reply's delivery says it was not sent.
+      const dl = page.locator(tid('fb-delivery'));
+      check(await dl.getAttribute('data-state') === 'none' && (await dl.innerText()).includes('Not sent'), `the reply's delivery: ${await dl.innerText()}`);
       await page.goto(`${BASE}/#/p/${pid}/feedback?status=planned`);
       await until('the planned filter', async () => (await rowIds()).join() === String(items.ko));
     });

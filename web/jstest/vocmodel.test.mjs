@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import {
   inboxFilters, inboxQuery, hasFilters, parseTags, itemPatch, commentError, timeBetween, themeSort, formulaTerms, scoreShare,
   fmtMoney, mergeTargets, newSurvey, newQuestion, surveyBody, surveyPatch, draftFromSurvey, kindOf, surveySummary,
-  projectNPSSurvey, scoreSeries, segmentRows, trendText, themesByStage, statusText,
+  projectNPSSurvey, scoreSeries, segmentRows, trendText, themesByStage, statusText, deliveryView,
 } from '../static/js/vocmodel.js';
 
 test('the inbox keeps only filters the API takes, and writes them back as a query', () => {
@@ -241,4 +241,24 @@ test('the home page puts each theme beside its stage; the rest apart', () => {
   assert.deepEqual(by.map((l) => l.map((t) => t.id)), [[2], [], [1, 4], [], []]);
   assert.deepEqual(rest.map((t) => t.id), [3, 5]);
   assert.deepEqual(themesByStage(0, themes).rest.length, 5);
+});
+
+test("a reply's delivery reads as its send stands: queued, retrying with the last error, delivered, failed, not sent", () => {
+  assert.deepEqual(deliveryView(undefined).label, 'Not sent');
+  assert.equal(deliveryView(null).at, '');
+  assert.deepEqual(deliveryView({ state: 'pending', attempts: 0, next_attempt_at: '2026-12-02T10:00:00Z' }),
+    { label: 'Queued', cls: 'paused', detail: 'due', at: '2026-12-02T10:00:00Z' });
+  assert.deepEqual(deliveryView({ state: 'pending', attempts: 1, last_error: 'status 503', next_attempt_at: '2026-12-02T10:00:05Z' }),
+    { label: 'Retrying', cls: 'paused', detail: '1 attempt failed: status 503; next attempt', at: '2026-12-02T10:00:05Z' });
+  assert.deepEqual(deliveryView({ state: 'sent', attempts: 2, sent_at: '2026-12-02T10:00:06Z' }),
+    { label: 'Delivered', cls: 'running', detail: 'after 2 attempts', at: '2026-12-02T10:00:06Z' });
+  assert.equal(deliveryView({ state: 'sent', attempts: 1 }).detail, 'after 1 attempt');
+  const failed = deliveryView({ state: 'failed', attempts: 10, last_error: 'gave up after 10 attempts: ' + 'x'.repeat(300) });
+  assert.equal(failed.label, 'Failed');
+  assert.equal(failed.cls, 'bad');
+  assert.equal(failed.detail.length, 200);
+  assert.ok(failed.detail.startsWith('gave up after 10 attempts: ') && failed.detail.endsWith('…'));
+  assert.deepEqual(deliveryView({ state: 'cancelled', attempts: 0, last_error: 'unsubscribed' }), { label: 'Not sent', cls: 'stopped', detail: 'unsubscribed', at: '' });
+  assert.equal(deliveryView({ state: 'sending', attempts: 1 }).detail, 'attempt 2');
+  assert.equal(deliveryView({ state: 'something_new' }).label, 'something_new');
 });

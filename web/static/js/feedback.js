@@ -9,7 +9,7 @@ import { h, clear, field, select, errorBox, setError, loading, fmtTime, isAbort,
 import { get, post, api, del, P } from './api.js';
 import {
   STATUSES, PRIORITIES, statusText, priorityText, sourceText, inboxFilters, inboxQuery, hasFilters, parseTags, itemPatch,
-  commentError, timeBetween,
+  commentError, timeBetween, deliveryView,
 } from './vocmodel.js';
 
 const patch = (path, body, opts) => api('PATCH', path, body, opts);
@@ -228,15 +228,27 @@ export async function itemPage(ctx) {
           const c = await post(P(pid, `/feedback/${it.id}/${kind}`), { text: ta.value.trim() }, { signal: scope.signal });
           const next = { ...it, [kind]: [...list, c] };
           if (reply && !next.first_response_at) next.first_response_at = c.created_at;
-          render(next);
+          // A reply's delivery is the server's (its send, scheduled now):
+          // read the item again to show it.
+          const fresh = reply ? await get(P(pid, `/feedback/${it.id}`), { signal: scope.signal }).catch(() => null) : null;
+          render(fresh || next);
         } catch (x) { if (!isAbort(x)) setError(err, x); }
       });
     }
     return h('section', { class: 'card', 'aria-labelledby': `fb-${kind}-h`, 'data-testid': `fb-${kind}` },
       h('h2', { id: `fb-${kind}-h` }, reply ? `Replies (${list.length})` : `Internal notes (${list.length})`),
       list.length ? h('ol', { class: 'fb-comments' }, list.map((c) => h('li', { 'data-testid': `fb-${kind}-item` },
-        h('div', { class: 'muted small' }, fmtTime(c.created_at)), h('p', null, c.text)))) : h('p', { class: 'muted' }, reply ? 'No reply yet.' : 'No notes.'),
+        h('div', { class: 'muted small' }, fmtTime(c.created_at)), h('p', null, c.text), reply ? delivery(c.delivery) : null)))
+        : h('p', { class: 'muted' }, reply ? 'No reply yet.' : 'No notes.'),
       form);
+  }
+
+  // delivery: how a reply's message to the customer stands (state,
+  // attempts, last error), as the send schedule has it.
+  function delivery(d) {
+    const v = deliveryView(d);
+    return h('div', { class: 'small', 'data-testid': 'fb-delivery', 'data-state': (d && d.state) || 'none' },
+      h('span', { class: `badge ${v.cls}` }, v.label), ' ', h('span', { class: 'muted' }, [v.detail, v.at ? fmtTime(v.at) : ''].filter(Boolean).join(' ')));
   }
 
   // mergeBox: find the item this one duplicates (search) and merge into it.

@@ -93,6 +93,37 @@ export function timeBetween(from, to) {
   return `${(s / 86400).toFixed(1)} days`;
 }
 
+// deliveryView says how a reply's delivery to the customer stands, from
+// GET /feedback/{id}'s replies[].delivery (the state of its send in the
+// durable schedule; absent when it has none): a short label, the badge's
+// class, a detail (attempts, the last error, clipped) and the time to
+// show beside it (sent at, or the next attempt of a retry; '' for none).
+export function deliveryView(d) {
+  if (!d || !d.state) {
+    return { label: 'Not sent', cls: 'stopped', detail: 'No customer channel was set up (PUT /api/v1/feedback/notify), or it is still being scheduled.', at: '' };
+  }
+  const n = Number(d.attempts) || 0;
+  const tries = `${n} attempt${n === 1 ? '' : 's'}`;
+  const why = clipText(d.last_error || '', 200);
+  switch (d.state) {
+    case 'sent': return { label: 'Delivered', cls: 'running', detail: `after ${tries}`, at: d.sent_at || '' };
+    case 'pending':
+      return n
+        ? { label: 'Retrying', cls: 'paused', detail: `${tries} failed${why ? `: ${why}` : ''}; next attempt`, at: d.next_attempt_at || '' }
+        : { label: 'Queued', cls: 'paused', detail: 'due', at: d.next_attempt_at || '' };
+    case 'sending': return { label: 'Sending', cls: 'paused', detail: n ? `attempt ${n + 1}` : '', at: '' };
+    case 'failed': return { label: 'Failed', cls: 'bad', detail: why || `after ${tries}`, at: '' };
+    case 'cancelled': return { label: 'Not sent', cls: 'stopped', detail: why || 'cancelled', at: '' };
+    case 'held_out': return { label: 'Held out', cls: 'stopped', detail: 'in a control group: not sent', at: '' };
+    default: return { label: d.state, cls: '', detail: why, at: '' };
+  }
+}
+
+function clipText(s, n) {
+  const t = String(s);
+  return t.length > n ? `${t.slice(0, n - 1)}…` : t;
+}
+
 // ---------------------------------------------------------------- themes
 
 // The ranking's sorts (the API's), what each column means, and its label.
