@@ -3,9 +3,7 @@ package voc
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"math"
-	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -114,176 +112,89 @@ type Ranking struct {
 	Moved []meta.FeedbackPerson `json:"-"`
 }
 
-// agg collects one theme's or item's touches.
-type agg struct {
-	persons  []int64
-	accounts []string
-	votes    int
-	items    int
-	last     time.Time
-	recent   int
-	previous int
-}
-
 // Rank ranks themes and items of one project: items are FeedbackImpact
 // rows, themes the project's (merged ones are left out).
 func Rank(ctx context.Context, events store.VoC, projectID int64, items []meta.FeedbackImpact, themes []meta.Theme, o RankOptions) (*Ranking, error) {
 	o.defaults()
 	r := &Ranking{Themes: []Impact{}, Items: []Impact{}, Formula: Formula, GroupType: o.GroupType,
 		From: o.Now.AddDate(0, 0, -o.Days).UTC(), To: o.Now.Add(time.Minute).UTC()}
-	persons, err := readPersons(ctx, events, projectID, items, r, o)
+	rk, err := resolve(ctx, events, projectID, items, r, o)
 	if err != nil {
 		return nil, err
 	}
-	// Persons of unknown distinct ids get ids of their own below zero.
-	unknown := map[string]int64{}
-	personOf := func(f *meta.FeedbackImpact) (int64, []string, bool) {
-		if p, ok := persons[f.DistinctID]; ok && p.Person != 0 {
-			return p.Person, p.Accounts, p.Bad
-		}
-		id, ok := unknown[f.DistinctID]
-		if !ok {
-			id = -int64(len(unknown) + 1)
-			unknown[f.DistinctID] = id
-		}
-		return id, nil, false
+	live, themeOf := liveThemes(themes, items)
+	props := map[string]bool{o.RevenueProperty: true}
+	for _, th := range live {
+		props[th.RevenueProperty] = true
 	}
-	bad := map[int64]bool{}
-	live := map[int64]meta.Theme{}
-	for _, th := range themes {
-		if th.MergedInto == 0 {
-			live[th.ID] = th
-		}
+	revenue, err := rk.revenues(ctx, events, projectID, o.GroupType, props)
+	if err != nil {
+		return nil, err
 	}
-	byTheme, byItem := map[int64]*agg{}, map[int64]*agg{}
 	recentFrom, previousFrom := o.Now.AddDate(0, 0, -halfLife), o.Now.AddDate(0, 0, -2*halfLife)
-	add := func(m map[int64]*agg, key int64, f *meta.FeedbackImpact, pid int64, accounts []string) {
-		a := m[key]
-		if a == nil {
-			a = &agg{}
-			m[key] = a
-		}
-		a.persons = append(a.persons, pid)
-		a.accounts = append(append(a.accounts, f.Accounts...), accounts...)
-		a.votes += f.Votes
-		if f.MergedInto == 0 {
-			a.items++
-		}
-		if f.CreatedAt.After(a.last) {
-			a.last = f.CreatedAt
-		}
-		switch {
-		case !f.CreatedAt.Before(recentFrom):
-			a.recent++
-		case !f.CreatedAt.Before(previousFrom):
-			a.previous++
+	for g, t := range rk.tallyBy(len(live), themeOf, recentFrom, previousFrom) {
+		if th := live[g]; t.members > 0 {
+			r.Themes = append(r.Themes, t.impact(th.ID, th.Name, th.Status, th.RevenueProperty, revenue[th.RevenueProperty], o.Now))
 		}
 	}
-	for i := range items {
-		f := &items[i]
-		pid, accounts, isBad := personOf(f)
-		if isBad {
-			bad[pid] = true
+	for g, t := range rk.tallyBy(len(items), rootsOf(items), recentFrom, previousFrom) {
+		if t.members > 0 {
+			r.Items = append(r.Items, t.impact(items[g].ID, "", items[g].Status, o.RevenueProperty, revenue[o.RevenueProperty], o.Now))
 		}
-		if _, ok := live[f.ThemeID]; ok {
-			add(byTheme, f.ThemeID, f, pid, accounts)
-		}
-		root := f.ID
-		if f.MergedInto != 0 {
-			root = f.MergedInto
-		}
-		add(byItem, root, f, pid, accounts)
-	}
-	revenue, err := readRevenue(ctx, events, projectID, o, live, byTheme, byItem)
-	if err != nil {
-		return nil, err
-	}
-	for id, a := range byTheme {
-		th := live[id]
-		r.Themes = append(r.Themes, a.impact(id, th.Name, th.Status, th.RevenueProperty, bad, revenue, o.Now))
-	}
-	status := map[int64]string{}
-	for i := range items {
-		status[items[i].ID] = items[i].Status
-	}
-	for id, a := range byItem {
-		if _, ok := status[id]; !ok {
-			continue // merged into an item older than the ones read
-		}
-		r.Items = append(r.Items, a.impact(id, "", status[id], o.RevenueProperty, bad, revenue, o.Now))
 	}
 	score(r.Themes)
 	score(r.Items)
 	return r, nil
 }
 
-// readPersons asks the event store about the items' authors, and notes
-// the distinct ids whose person moved.
-func readPersons(ctx context.Context, events store.VoC, projectID int64, items []meta.FeedbackImpact, r *Ranking, o RankOptions) (map[string]store.FeedbackPerson, error) {
-	stored := make(map[string]int64, len(items))
+// liveThemes numbers the themes not merged away and says which of them
+// each item is in (-1: none of them).
+func liveThemes(themes []meta.Theme, items []meta.FeedbackImpact) ([]meta.Theme, []int32) {
+	var live []meta.Theme
+	slot := map[int64]int32{}
+	for _, th := range themes {
+		if th.MergedInto != 0 {
+			continue
+		}
+		if g, ok := slot[th.ID]; ok {
+			live[g] = th
+			continue
+		}
+		slot[th.ID] = int32(len(live))
+		live = append(live, th)
+	}
+	of := make([]int32, len(items))
 	for i := range items {
-		if items[i].DistinctID != "" {
-			stored[items[i].DistinctID] = items[i].PersonID
+		g, ok := slot[items[i].ThemeID]
+		if !ok {
+			g = -1
 		}
+		of[i] = g
 	}
-	ids := make([]string, 0, len(stored))
-	for id := range stored {
-		ids = append(ids, id)
-	}
-	rows, err := events.FeedbackPersons(ctx, projectID, &store.FeedbackPersonsQuery{DistinctIDs: ids, GroupType: o.GroupType, Bad: o.Bad, From: r.From, To: r.To})
-	if err != nil {
-		return nil, fmt.Errorf("cannot read the persons of feedback: %w", err)
-	}
-	out := make(map[string]store.FeedbackPerson, len(rows))
-	for _, p := range rows {
-		out[p.DistinctID] = p
-		if p.Person != 0 && stored[p.DistinctID] != p.Person {
-			r.Moved = append(r.Moved, meta.FeedbackPerson{DistinctID: p.DistinctID, PersonID: p.Person})
-		}
-	}
-	return out, nil
+	return live, of
 }
 
-// revenueTable is each account's value of each revenue property asked.
-type revenueTable map[string]map[string]float64
-
-// readRevenue reads the revenue property values of every account touched.
-func readRevenue(ctx context.Context, events store.VoC, projectID int64, o RankOptions, live map[int64]meta.Theme, aggs ...map[int64]*agg) (revenueTable, error) {
-	seen := map[string]bool{}
-	var keys []string
-	for _, m := range aggs {
-		for _, a := range m {
-			if len(a.accounts) > 1 { // most items name one account or none
-				slices.Sort(a.accounts)
-				a.accounts = slices.Compact(a.accounts)
-			}
-			for _, k := range a.accounts {
-				if !seen[k] {
-					seen[k] = true
-					keys = append(keys, k)
-				}
-			}
+// rootsOf says which item each item counts for: itself, or the item it
+// was merged into (by index in items; -1 when that one is older than the
+// items read).
+func rootsOf(items []meta.FeedbackImpact) []int32 {
+	slot := make(map[int64]int32, len(items))
+	for i := range items {
+		slot[items[i].ID] = int32(i)
+	}
+	of := make([]int32, len(items))
+	for i := range items {
+		root := items[i].ID
+		if items[i].MergedInto != 0 {
+			root = items[i].MergedInto
 		}
-	}
-	props, err := events.GroupProperties(ctx, projectID, o.GroupType, keys)
-	if err != nil {
-		return nil, fmt.Errorf("cannot read the accounts of feedback: %w", err)
-	}
-	wanted := map[string]bool{o.RevenueProperty: true}
-	for _, th := range live {
-		wanted[th.RevenueProperty] = true
-	}
-	out := revenueTable{}
-	for prop := range wanted {
-		vals := map[string]float64{}
-		for key, p := range props {
-			if v, ok := number(p[prop]); ok {
-				vals[key] = v
-			}
+		g, ok := slot[root]
+		if !ok {
+			g = -1
 		}
-		out[prop] = vals
+		of[i] = g
 	}
-	return out, nil
+	return of
 }
 
 // number reads a property as a number: a JSON number or a numeric string.
@@ -299,34 +210,6 @@ func number(v any) (float64, bool) {
 		return f, err == nil && !math.IsInf(f, 0) && !math.IsNaN(f)
 	}
 	return 0, false
-}
-
-func (a *agg) impact(id int64, name, status, prop string, bad map[int64]bool, revenue revenueTable, now time.Time) Impact {
-	persons := a.persons
-	if len(persons) > 1 {
-		slices.Sort(persons)
-		persons = slices.Compact(persons)
-	}
-	im := Impact{ID: id, Name: name, Status: status, RevenueProperty: prop, Items: a.items, Persons: len(persons),
-		Accounts: len(a.accounts), Votes: a.votes, LastAt: a.last.UTC(), RecentItems: a.recent, PreviousItems: a.previous}
-	for _, p := range persons {
-		if bad[p] {
-			im.BadDayPersons++
-		}
-	}
-	if im.Persons > 0 {
-		im.BadDayShare = float64(im.BadDayPersons) / float64(im.Persons)
-	}
-	vals := revenue[prop]
-	for _, k := range a.accounts {
-		im.Revenue += vals[k]
-	}
-	im.Recency = math.Pow(0.5, math.Max(0, now.Sub(a.last).Hours()/24)/halfLife)
-	im.Trend = 0.5
-	if a.recent+a.previous > 0 {
-		im.Trend = float64(a.recent) / float64(a.recent+a.previous)
-	}
-	return im
 }
 
 // score computes Formula over a list and orders it by score, then id.
