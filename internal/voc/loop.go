@@ -189,7 +189,7 @@ func (m *Messenger) Replies(ctx context.Context, p meta.Project) (int, error) {
 	if err != nil || !ok {
 		return 0, err
 	}
-	items, err := SLAItems(ctx, m.Meta, p.ID, MaxReplySweepItems)
+	items, err := recentItems(ctx, m.Meta, p.ID, MaxReplySweepItems)
 	if err != nil {
 		return 0, err
 	}
@@ -208,6 +208,24 @@ func (m *Messenger) Replies(ctx context.Context, p meta.Project) (int, error) {
 		slog.Info("voc: replies that had no send scheduled", "project", p.ID, "replies", n)
 	}
 	return n, nil
+}
+
+// recentItems reads up to limit of the project's newest items, merged
+// duplicates included (a reply to one goes to its author too).
+func recentItems(ctx context.Context, m meta.Store, projectID int64, limit int) ([]meta.FeedbackItem, error) {
+	var out []meta.FeedbackItem
+	for before := int64(0); len(out) < limit; {
+		page, err := m.ListFeedback(ctx, projectID, meta.FeedbackFilter{IncludeMerged: true, BeforeID: before, Limit: meta.MaxFeedbackList})
+		if err != nil {
+			return nil, fmt.Errorf("cannot list the feedback of project %d: %w", projectID, err)
+		}
+		out = append(out, page[:min(len(page), limit-len(out))]...)
+		if len(page) < meta.MaxFeedbackList {
+			break
+		}
+		before = page[len(page)-1].ID
+	}
+	return out, nil
 }
 
 // unscheduledReplies schedules the item's replies since the channel

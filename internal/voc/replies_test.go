@@ -30,7 +30,8 @@ func (f *failingSchedule) ScheduleSends(ctx context.Context, sends []meta.Send) 
 }
 
 // TestRepliesSweep: a reply whose scheduling failed (the reply stored,
-// its send not) is scheduled by the sweep, once, under its key; a note,
+// its send not) is scheduled by the sweep, once, under its key — a
+// second reply to an item and one to a merged duplicate too; a note,
 // and a reply already scheduled, are left alone; the sweep's throttle
 // checks a project's replies once per ReplySweepEvery.
 func TestRepliesSweep(t *testing.T) {
@@ -79,7 +80,11 @@ func TestRepliesSweep(t *testing.T) {
 		return err == nil
 	}
 
-	ana, bob := newItem("ana"), newItem("bob")
+	ana, bob, cid := newItem("ana"), newItem("bob"), newItem("cid")
+	cid, err = db.MergeFeedback(ctx, p.ID, cid.ID, ana.ID) // a duplicate: its author is still told
+	if err != nil {
+		t.Fatal(err)
+	}
 	add(ana, meta.CommentNote, "internal")
 	ok := add(ana, meta.CommentReply, "Fixed.")
 	if sent, err := m.Reply(ctx, ana, ok); err != nil || !sent {
@@ -88,13 +93,14 @@ func TestRepliesSweep(t *testing.T) {
 	store.fail.Store(true)
 	lost := add(bob, meta.CommentReply, "Looking into it.")
 	later := add(ana, meta.CommentReply, "And the CSV too.") // a second reply: no first-response change
-	for _, c := range []meta.FeedbackComment{lost, later} {
-		f := map[int64]meta.FeedbackItem{ana.ID: ana, bob.ID: bob}[c.ItemID]
+	dup := add(cid, meta.CommentReply, "Same fix as #1.")
+	for _, c := range []meta.FeedbackComment{lost, later, dup} {
+		f := map[int64]meta.FeedbackItem{ana.ID: ana, bob.ID: bob, cid.ID: cid}[c.ItemID]
 		if sent, err := m.Reply(ctx, f, c); !errors.Is(err, errScheduleDown) || sent {
 			t.Fatalf("reply %d with the schedule down: %v, %v", c.ID, sent, err)
 		}
 	}
-	if hasSend(lost) || hasSend(later) {
+	if hasSend(lost) || hasSend(later) || hasSend(dup) {
 		t.Fatal("a reply whose scheduling failed has a send")
 	}
 	if _, err := m.Replies(ctx, p); !errors.Is(err, errScheduleDown) {
@@ -102,10 +108,10 @@ func TestRepliesSweep(t *testing.T) {
 	}
 	store.fail.Store(false)
 
-	if n, err := m.Replies(ctx, p); err != nil || n != 2 {
-		t.Fatalf("sweep: %d scheduled, %v; want bob's and ana's second reply", n, err)
+	if n, err := m.Replies(ctx, p); err != nil || n != 3 {
+		t.Fatalf("sweep: %d scheduled, %v; want bob's, ana's second and the duplicate's", n, err)
 	}
-	if !hasSend(lost) || !hasSend(later) || !hasSend(ok) {
+	if !hasSend(lost) || !hasSend(later) || !hasSend(ok) || !hasSend(dup) {
 		t.Fatal("replies without a send after the sweep")
 	}
 	sd, err := db.SendByKey(ctx, p.ID, voc.ReplyKey(p.ID, lost.ID))
