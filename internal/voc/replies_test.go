@@ -81,9 +81,11 @@ func TestRepliesSweep(t *testing.T) {
 	}
 
 	ana, bob, cid := newItem("ana"), newItem("bob"), newItem("cid")
-	cid, err = db.MergeFeedback(ctx, p.ID, cid.ID, ana.ID) // a duplicate: its author is still told
-	if err != nil {
+	if _, err := db.MergeFeedback(ctx, p.ID, cid.ID, ana.ID); err != nil { // a duplicate: its author is still told
 		t.Fatal(err)
+	}
+	if cid, err = db.Feedback(ctx, p.ID, cid.ID); err != nil || cid.MergedInto != ana.ID {
+		t.Fatalf("the duplicate %+v, %v", cid, err)
 	}
 	add(ana, meta.CommentNote, "internal")
 	ok := add(ana, meta.CommentReply, "Fixed.")
