@@ -39,8 +39,12 @@ func feedbackPersons(t *testing.T, s store.Store) {
 	l.Load(1, Ev(event.Identify, "u3", h(5), map[string]any{event.PropAnonID: "a1"}), Ev("$exception", "u3", h(6), nil))
 	l.Load(2, Ev("$pageview", "u5", h(1), groups("acme")), groupSet("admin", "acme", h(0), map[string]any{"mrr": 999}))
 	l.Load(1, groupSet("admin", "globex", h(7), map[string]any{"mrr": 300}))
+	// The range's edges: its first instant is in it, its end is not.
+	pro := Ev("$pageview", "u4", Day0, groups("edge"))
+	pro.Set = map[string]any{"plan": "pro"}
+	l.Load(1, pro, Ev("$exception", "u6", h(24), nil), Ev("$pageview", "u6", h(24), groups("late")))
 
-	q := &store.FeedbackPersonsQuery{DistinctIDs: []string{"u1", "u2", "u3", "a1", "u4", "u5", "u6", "nobody", "u1"}, GroupType: "company",
+	q := &store.FeedbackPersonsQuery{DistinctIDs: []string{"u1", "u2", "u3", "a1", "u4", "u5", "u6", "nobody", "u1", "\xff"}, GroupType: "company",
 		Bad: []insight.EventMatch{{Event: "$exception"}}, From: Day0, To: Day0.AddDate(0, 0, 1)}
 	got, err := s.FeedbackPersons(ctx, 1, q)
 	if err != nil {
@@ -60,11 +64,26 @@ func feedbackPersons(t *testing.T, s store.Store) {
 		{DistinctID: "u1", Person: pid("u1"), Accounts: []string{"acme"}, Bad: true},
 		{DistinctID: "u2", Person: pid("u2"), Accounts: []string{"acme", "globex"}},
 		{DistinctID: "u3", Person: u3, Accounts: []string{"initech"}, Bad: true},
-		{DistinctID: "u4", Person: pid("u4"), Accounts: []string{}},
+		{DistinctID: "u4", Person: pid("u4"), Accounts: []string{"edge"}},
 		{DistinctID: "u6", Person: pid("u6"), Accounts: []string{}},
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("FeedbackPersons =\n%+v\nwant\n%+v", got, want)
+	}
+	// Bad days of pro persons only (a person filter): u4 is pro, and its
+	// exception is before the range; u1's is not a pro's.
+	q.Bad = []insight.EventMatch{{Event: "$exception"}, {Event: "$pageview", Filters: []insight.Filter{{Type: "person", Property: "plan", Op: "eq", Value: "pro"}}}}
+	q.DistinctIDs = []string{"u1", "u4"}
+	got, err = s.FeedbackPersons(ctx, 1, q)
+	sort.Slice(got, func(i, j int) bool { return got[i].DistinctID < got[j].DistinctID })
+	if err != nil || len(got) != 2 || !got[0].Bad || !got[1].Bad || !reflect.DeepEqual(got[1].Accounts, []string{"edge"}) {
+		t.Fatalf("FeedbackPersons with a person filter = %+v, %v; want u1 and u4 bad, u4 of account edge", got, err)
+	}
+	q.Bad = q.Bad[1:]
+	got, err = s.FeedbackPersons(ctx, 1, q)
+	sort.Slice(got, func(i, j int) bool { return got[i].DistinctID < got[j].DistinctID })
+	if err != nil || len(got) != 2 || got[0].Bad || !got[1].Bad {
+		t.Fatalf("FeedbackPersons, pro pageviews bad = %+v, %v; want u4 bad only", got, err)
 	}
 	// Without a group type or bad events: persons only.
 	got, err = s.FeedbackPersons(ctx, 1, &store.FeedbackPersonsQuery{DistinctIDs: []string{"u1"}, From: Day0, To: Day0.AddDate(0, 0, 1)})
