@@ -136,6 +136,10 @@ func TestFeedbackLoopUnsubscribeWebhook(t *testing.T) {
 	if len(view.Replies) != 1 || view.Replies[0].Delivery == nil || view.Replies[0].Delivery.State != meta.SendCancelled {
 		t.Fatalf("the reply's delivery %+v: want cancelled", view.Replies)
 	}
+	x.syncLoader()
+	if ev := x.eventCounts(n.CustomersCampaign); ev["$message_unsubscribed"] != 2 || ev["$message_delivered"] != 4 {
+		t.Fatalf("message events %v: want 2 unsubscribes (bob's twice is one), 4 delivered", ev)
+	}
 	if _, _, bad := rc.counts(); bad != 0 {
 		t.Fatalf("%d deliveries failed the signature check", bad)
 	}
