@@ -231,7 +231,9 @@ type appendReq struct {
 	data []byte // the record: header, then payload; owned by the writer until errc answers
 	errc chan error
 
-	buf bytes.Buffer
+	rec []byte       // the record, written by be
+	be  batchEncoder // encode.go
+	buf bytes.Buffer // the record, written by enc, for what be leaves to it
 	enc *json.Encoder
 }
 
@@ -241,18 +243,31 @@ var appendReqs = sync.Pool{New: func() any {
 	return r
 }}
 
+// zeroHeader is where a record's header goes before it is filled in.
+var zeroHeader [headerSize]byte
+
 // Records above this stay out of the pool, which would keep them alive.
 const maxPooledRecord = 64 << 10
 
 // encode makes r.data the record of b.
 func (r *appendReq) encode(b event.Batch) error {
+	rec, ok := r.be.append(append(r.rec[:0], zeroHeader[:]...), b)
+	r.rec = rec[:0]
+	if ok {
+		return r.seal(rec)
+	}
 	r.buf.Reset()
 	r.buf.Write(make([]byte, headerSize)) // the header, filled in below
 	if err := r.enc.Encode(b); err != nil {
 		return fmt.Errorf("cannot encode batch: %w", err)
 	}
-	rec := r.buf.Bytes()
-	rec = rec[:len(rec)-1] // Encode ends with a newline; Marshal did not
+	rec = r.buf.Bytes()
+	return r.seal(rec[:len(rec)-1]) // Encode ends with a newline; Marshal did not
+}
+
+// seal fills in the header of rec, a record with its payload, and makes
+// it r.data.
+func (r *appendReq) seal(rec []byte) error {
 	payload := rec[headerSize:]
 	if len(payload) > maxRecord-headerSize {
 		return fmt.Errorf("cannot append batch of %d bytes: over the %d byte limit", len(payload), maxRecord)
@@ -265,7 +280,7 @@ func (r *appendReq) encode(b event.Batch) error {
 
 func (r *appendReq) release() {
 	r.data = nil
-	if r.buf.Cap() <= maxPooledRecord {
+	if r.buf.Cap() <= maxPooledRecord && cap(r.rec) <= maxPooledRecord {
 		appendReqs.Put(r)
 	}
 }
