@@ -93,13 +93,14 @@ func benchFunnel(b *testing.B, s *Snapshot, workers int) []int64 {
 	for i := range walks {
 		walks[i] = funnelwalk.NewActorWalk(p, time.UTC)
 	}
-	from := p.FromUs
-	err := s.Scan(context.Background(), workers, from, q.To.UnixMicro(), keep, func(w int, d uint32, ts []int64, codes []uint32) {
-		aw := walks[w]
-		for i, t := range ts {
-			aw.Event(t-from, masks[codes[i]])
+	runs := make([][]funnelwalk.MaskRun, workers)
+	err := s.ScanRuns(context.Background(), workers, p.FromUs, q.To.UnixMicro(), keep, func(w int, d uint32, rs []Run) {
+		mr := runs[w][:0]
+		for _, r := range rs {
+			mr = append(mr, funnelwalk.MaskRun{Times: r.Times, M: masks[r.Code]})
 		}
-		aw.Actor(s.Persons[d])
+		runs[w] = mr
+		walks[w].ActorRuns(s.Persons[d], mr)
 	})
 	if err != nil {
 		b.Fatal(err)

@@ -303,3 +303,146 @@ func (pl *periodLookup) at(t int64) uint {
 	}
 	return k
 }
+
+// Run is one run that ScanRuns hands over: the times (µs), ascending, of
+// one person's events of one name in one of the snapshot's sorted runs,
+// within the scan's range.
+type Run struct {
+	Code  uint32
+	Times []int64
+}
+
+// RunsFunc receives one person's runs from ScanRuns, none empty, in no
+// particular order; a code may come once per segment holding it. The
+// slices are reused after it returns.
+type RunsFunc func(worker int, dense uint32, runs []Run)
+
+// ScanRuns is Scan for callers that merge a person's events themselves
+// (the funnel walk, which puts each person's events in its own order and
+// answers many persons from their runs alone): fn gets every person with
+// events in [from, to) whose code keep marks, as their runs, which are
+// decoded but neither copied into one list nor sorted.
+func (s *Snapshot) ScanRuns(ctx context.Context, workers int, from, to int64, keep []bool, fn RunsFunc) error {
+	n := len(s.Persons)
+	if n == 0 || len(s.runs) == 0 || from >= to {
+		return nil
+	}
+	codes := len(keep)
+	for _, f := range s.runs {
+		codes = max(codes, int(f.seg.foot.maxCode))
+	}
+	keep8 := make([]uint8, codes)
+	for i, k := range keep {
+		if k {
+			keep8[i] = 1
+		}
+	}
+	return parallelParts(ctx, workers, n, func(w int) func(lo, hi uint32) error {
+		rs := runScanner{scanner: scanner{s: s, from: from, to: to, keep: keep8, worker: w}, fn: fn}
+		rs.curs = make([]cursor, len(s.runs))
+		return rs.scan
+	})
+}
+
+// runScanner is one ScanRuns worker's state.
+type runScanner struct {
+	scanner
+	fn   RunsFunc
+	runs []Run
+	ends []int // the runs' ends in ts, while a person's runs are decoded
+}
+
+// scan runs fn over the persons in [lo, hi), merging the runs' cursors
+// by person as scanner.scan does.
+func (rs *runScanner) scan(lo, hi uint32) error {
+	sc := &rs.scanner
+	for i, f := range sc.s.runs {
+		c := &sc.curs[i]
+		c.seg, c.valid, c.loaded = f.seg, false, false
+		refs := f.seg.refs
+		c.bi = sort.Search(len(refs), func(k int) bool { return refs[k].last >= lo })
+		if err := c.load(sc, lo, hi); err != nil {
+			return err
+		}
+	}
+	for {
+		d, any := uint32(0), false
+		for i := range sc.curs {
+			if c := &sc.curs[i]; c.valid && (!any || c.b.persons[c.pi] < d) {
+				d, any = c.b.persons[c.pi], true
+			}
+		}
+		if !any {
+			return nil
+		}
+		sc.ts, sc.codes, rs.ends = sc.ts[:0], sc.codes[:0], rs.ends[:0]
+		for i := range sc.curs {
+			c := &sc.curs[i]
+			if !c.valid || c.b.persons[c.pi] != d {
+				continue
+			}
+			b := &c.b
+			r0 := 0
+			if c.pi > 0 {
+				r0 = b.runEnds[c.pi-1]
+			}
+			for r := r0; r < b.runEnds[c.pi]; r++ {
+				if sc.keep[b.runCodes[r]] == 0 {
+					continue
+				}
+				before := len(sc.ts)
+				var err error
+				if sc.ts, err = b.runTimes(r, sc.from, sc.to, sc.ts); err != nil {
+					return err
+				}
+				if len(sc.ts) > before {
+					sc.codes = append(sc.codes, b.runCodes[r])
+					rs.ends = append(rs.ends, len(sc.ts))
+				}
+			}
+			c.pi++
+			if err := c.load(sc, lo, hi); err != nil {
+				return err
+			}
+		}
+		if len(rs.ends) == 0 {
+			continue
+		}
+		// The runs' slices are cut once every run is decoded: appending
+		// may have moved ts.
+		rs.runs = rs.runs[:0]
+		start := 0
+		for k, end := range rs.ends {
+			rs.runs = append(rs.runs, Run{Code: sc.codes[k], Times: sc.ts[start:end:end]})
+			start = end
+		}
+		rs.fn(sc.worker, d, rs.runs)
+	}
+}
+
+// runTimes appends run r's times in [from, to) to ts, as run does
+// without the codes.
+func (b *block) runTimes(r int, from, to int64, ts []int64) ([]int64, error) {
+	start := 0
+	if r > 0 {
+		start = b.ends[r-1]
+	}
+	end := b.ends[r]
+	n := len(ts)
+	ts = slices.Grow(ts, end-start)[:n+end-start]
+	tw := uint64(b.tbits)
+	pos := uint64(start) * tw
+	off := uint64(0)
+	for k := start; k < end; k++ {
+		x := getBits(b.times, pos, b.tbits)
+		pos += tw
+		if x > b.span-off {
+			return ts[:n], corrupt("block %d events", b.idx)
+		}
+		off += x
+		t := b.base + int64(off)
+		ts[n] = t
+		n += int(isIn(t, from, to))
+	}
+	return ts[:n], nil
+}

@@ -823,7 +823,15 @@ func (s *Store) indexFunnel(ctx context.Context, projectID int64, tz *time.Locat
 		walks[i] = funnelwalk.NewActorWalk(p, tz)
 	}
 	from := p.FromUs
-	err = scanActors(ctx, snap, actors, workers, from, q.To.UnixMicro(), keep, func(w int, actor int64, ts []int64, codes []uint32) {
+	runs := make([][]funnelwalk.MaskRun, workers)
+	err = scanActorRuns(ctx, snap, actors, workers, from, q.To.UnixMicro(), keep, func(w int, actor int64, rs []journeyidx.Run) {
+		mr := runs[w][:0]
+		for _, r := range rs {
+			mr = append(mr, funnelwalk.MaskRun{Times: r.Times, M: masks[r.Code]})
+		}
+		runs[w] = mr
+		walks[w].ActorRuns(actor, mr)
+	}, func(w int, actor int64, ts []int64, codes []uint32) {
 		aw := walks[w]
 		for i, t := range ts {
 			aw.Event(t-from, masks[codes[i]])
@@ -865,6 +873,38 @@ func scanActors(ctx context.Context, snap *journeyidx.Snapshot, actors *journeyA
 	if err != nil {
 		return err
 	}
+	walkMerged(merged, fn)
+	return nil
+}
+
+// scanActorRuns is scanActors for callers that take a person's runs
+// (journeyidx.ScanRuns): fn gets every actor no override touches, as its
+// runs; the persons an override touches are gathered and handed over
+// afterwards, combined by actor, as events to merged on worker 0.
+func scanActorRuns(ctx context.Context, snap *journeyidx.Snapshot, actors *journeyActors, workers int, from, to int64, keep []bool, fn func(w int, actor int64, runs []journeyidx.Run), merged func(w int, actor int64, ts []int64, codes []uint32)) error {
+	special := make([][]mergedRow, workers)
+	err := snap.ScanRuns(ctx, workers, from, to, keep, func(w int, d uint32, runs []journeyidx.Run) {
+		if actors.isSpecial(d) {
+			a := actors.actor(snap.Persons[d])
+			for _, r := range runs {
+				for _, t := range r.Times {
+					special[w] = append(special[w], mergedRow{actor: a, t: t, code: r.Code})
+				}
+			}
+			return
+		}
+		fn(w, snap.Persons[d], runs)
+	})
+	if err != nil {
+		return err
+	}
+	walkMerged(special, merged)
+	return nil
+}
+
+// walkMerged hands the gathered rows of persons an override touches to
+// fn on worker 0, by actor, each actor's in (time, code) order.
+func walkMerged(merged [][]mergedRow, fn func(w int, actor int64, ts []int64, codes []uint32)) {
 	var rows []mergedRow
 	for _, m := range merged {
 		rows = append(rows, m...)
@@ -889,7 +929,6 @@ func scanActors(ctx context.Context, snap *journeyidx.Snapshot, actors *journeyA
 		fn(0, rows[i].actor, ts, codes)
 		i = j
 	}
-	return nil
 }
 
 // mergedRow is an event of a person an override touches.

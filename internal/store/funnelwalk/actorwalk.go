@@ -1,6 +1,7 @@
 package funnelwalk
 
 import (
+	"math"
 	"slices"
 	"time"
 
@@ -99,4 +100,48 @@ func ActorResult(p *Plan, walks []*ActorWalk) *insight.FunnelResult {
 		}
 	}
 	return agg.result(c)
+}
+
+// MaskRun is one of an actor's runs of rows of one mask: times in µs since
+// the epoch (not the plan's from), ascending.
+type MaskRun struct {
+	Times []int64
+	M     uint32
+}
+
+// ActorRuns walks an actor handed over as runs (a store that keeps each
+// person's events by name, as the journey index does), none empty, as
+// Actor walks the same rows: an actor that cannot pass step 1 is answered
+// from the runs' masks and first times, without rows; the others' runs
+// are merged into walk order (no sort).
+func (a *ActorWalk) ActorRuns(actor int64, runs []MaskRun) {
+	w := &a.w
+	p := w.p
+	var or uint64
+	first := int64(math.MaxInt64)
+	for _, r := range runs {
+		a.n += int64(len(r.Times))
+		or |= uint64(r.M)
+		if uint64(r.M)&p.StartMask != 0 {
+			first = min(first, r.Times[0])
+		}
+	}
+	level := 0
+	if w.cannotPassStep1(or) {
+		if or&p.StartMask == 0 {
+			return
+		}
+		level, w.best[0] = 1, first-p.FromUs
+	} else if l, ok := w.walkStepRuns(runs); ok {
+		if level = l; level == 0 {
+			return
+		}
+	} else {
+		w.evs = w.mergeRuns(runs)
+		level = w.walk()
+		if level == 0 || w.excluded(level) {
+			return
+		}
+	}
+	a.agg.add(actor, level, w.best[:level], "")
 }

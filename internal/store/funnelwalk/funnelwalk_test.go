@@ -411,3 +411,101 @@ func TestQuickLevel(t *testing.T) {
 		t.Fatal("a funnel with exclusions took the shortcut")
 	}
 }
+
+// TestActorRunsMatchActor: actors handed to ActorRuns as runs by event
+// name (some names split over up to three runs, as over index segments)
+// answer exactly as the same events handed to Actor in (time, name)
+// order, for every order mode, with and without exclusions, for a step
+// name used twice, times that tie, and persons lists.
+func TestActorRunsMatchActor(t *testing.T) {
+	rng := rand.New(rand.NewPCG(21, 22))
+	for _, distinct := range []bool{false, true} {
+		for _, order := range []string{"ordered", "strict", "unordered"} {
+			for _, excl := range []bool{false, true} {
+				steps := []string{"a", "b", "a", "c"}
+				if distinct {
+					steps = []string{"a", "b", "d", "c"}
+				}
+				q := funnel(t, order, steps...)
+				q.Persons = "converted:2"
+				if excl {
+					q.Exclusions = []insight.FunnelExclusion{{Event: "x", FromStep: 1, ToStep: 2}}
+					if order == "unordered" {
+						q.Exclusions[0].ToStep = 4
+					}
+				}
+				if err := q.Validate(); err != nil {
+					t.Fatal(err)
+				}
+				p := NewPlan(q)
+				// Codes 0 a, 1 b, 2 c, 3 x, 4 d (a step when distinct).
+				masks := []uint32{1 | 4, 2, 8, 0, 0}
+				if distinct {
+					masks = []uint32{1, 2, 8, 0, 4}
+				}
+				if p.Strict {
+					for c := range 5 {
+						if masks[c] != 0 {
+							masks[c] |= uint32(p.StrictBit)
+						}
+					}
+				}
+				if excl {
+					masks[3] = 1 << p.ExclShift
+				}
+				byEvents, byRuns := NewActorWalk(p, time.UTC), NewActorWalk(p, time.UTC)
+				type ev struct {
+					t    int64
+					code int
+				}
+				for actor := range int64(3000) {
+					var evs []ev
+					for range 1 + rng.IntN(12) {
+						evs = append(evs, ev{int64(rng.IntN(150)) * minute, rng.IntN(5)})
+					}
+					slices.SortFunc(evs, func(a, b ev) int { return cmp.Or(cmp.Compare(a.t, b.t), cmp.Compare(a.code, b.code)) })
+					for _, e := range evs {
+						byEvents.Event(e.t, masks[e.code])
+					}
+					var runs []MaskRun
+					for code, m := range masks {
+						if m == 0 {
+							continue
+						}
+						var ts [3][]int64 // three runs, each in time order
+						for _, e := range evs {
+							if e.code == code {
+								k := rng.IntN(3)
+								ts[k] = append(ts[k], p.FromUs+e.t)
+							}
+						}
+						for _, r := range ts {
+							if len(r) > 0 {
+								runs = append(runs, MaskRun{Times: r, M: m})
+							}
+						}
+					}
+					rng.Shuffle(len(runs), func(i, j int) { runs[i], runs[j] = runs[j], runs[i] })
+					byEvents.Actor(actor)
+					if len(runs) > 0 {
+						byRuns.ActorRuns(actor, runs)
+						// It must apply to every actor of a funnel of distinct steps
+					// (ordered, no exclusions), and to no actor of other funnels.
+					applies := order == "ordered" && !excl
+					if _, ok := byRuns.w.walkStepRuns(runs); ok && !applies || !ok && applies && distinct {
+							t.Fatalf("%s, exclusions %v, distinct steps %v: the step-by-step walk applies: %v", order, excl, distinct, ok)
+						}
+					}
+				}
+				want := ActorResult(p, []*ActorWalk{byEvents})
+				got := ActorResult(p, []*ActorWalk{byRuns})
+				if !reflect.DeepEqual(got, want) {
+					t.Fatalf("%s, exclusions %v, distinct steps %v: runs answer %+v, events %+v", order, excl, distinct, got, want)
+				}
+				if want.Steps[3].Count == 0 || want.Persons.Total == 0 || byRuns.Rows() != byEvents.Rows() {
+					t.Fatalf("%s, exclusions %v: a degenerate case: %+v (%d rows, %d)", order, excl, want, byRuns.Rows(), byEvents.Rows())
+				}
+			}
+		}
+	}
+}

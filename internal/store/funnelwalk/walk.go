@@ -24,6 +24,9 @@ type walker struct {
 	// best: the step times of the earliest chain to reach the final level.
 	best [insight.MaxFunnelSteps]int64
 	cnt  [insight.MaxFunnelSteps]int
+	// walkStepRuns: each step's chains, and its times merged from several runs.
+	chains [insight.MaxFunnelSteps][]chain
+	merged [insight.MaxFunnelSteps][2][]int64
 }
 
 func (w *walker) init(p *Plan) {
@@ -216,8 +219,7 @@ func (w *walker) quickLevel(rows []row) (level int, ok bool) {
 			first = min(first, r.t)
 		}
 	}
-	steps := or & p.StepMask
-	if p.Unordered && bits.OnesCount64(steps) > 1 || !p.Unordered && steps&2 != 0 {
+	if !w.cannotPassStep1(or) {
 		return 0, false
 	}
 	if or&p.StartMask == 0 {
@@ -225,6 +227,150 @@ func (w *walker) quickLevel(rows []row) (level int, ok bool) {
 	}
 	w.best[0] = first
 	return 1, true
+}
+
+// cannotPassStep1 says whether an actor whose rows' masks OR to or
+// cannot get past step 1 and has no exclusion to check: no step-2 row
+// (ordered and strict funnels) or rows of one step only (unordered).
+func (w *walker) cannotPassStep1(or uint64) bool {
+	p := w.p
+	if len(p.Q.Exclusions) > 0 {
+		return false
+	}
+	steps := or & p.StepMask
+	return !(p.Unordered && bits.OnesCount64(steps) > 1 || !p.Unordered && steps&2 != 0)
+}
+
+// mergeRuns returns the rows of runs (see MaskRun) in walk order, times
+// made relative to the plan's from: each run is in time order, so
+// merging them two at a time is a pass over the rows per run instead
+// of a sort. Rows that tie in walk order are equal, so the order of
+// runs does not matter.
+func (w *walker) mergeRuns(runs []MaskRun) []row {
+	from := w.p.FromUs
+	out := w.buf[:0]
+	for _, t := range runs[0].Times {
+		out = append(out, row{t: t - from, m: runs[0].M})
+	}
+	for _, r := range runs[1:] {
+		in := out
+		out = w.tmp[:0]
+		ts, m := r.Times, r.M
+		i, j := 0, 0
+		for i < len(in) && j < len(ts) {
+			y := row{t: ts[j] - from, m: m}
+			if x := in[i]; x.t < y.t || x.t == y.t && w.order(x, y) <= 0 {
+				out = append(out, x)
+				i++
+			} else {
+				out = append(out, y)
+				j++
+			}
+		}
+		out = append(out, in[i:]...)
+		for ; j < len(ts); j++ {
+			out = append(out, row{t: ts[j] - from, m: m})
+		}
+		w.buf, w.tmp = out, in // the next merge writes over in
+	}
+	w.buf = out
+	return out
+}
+
+// chain is a chain that reached a step in walkStepRuns: the times of its
+// last step's event and of its first step's, and its chain at the step
+// before (an index into the previous step's chains).
+type chain struct {
+	t, start int64
+	parent   int
+}
+
+// walkStepRuns is walkOrdered for ordered funnels without exclusions
+// whose runs each hold the events of one step (every step a name of its
+// own), computed step by step instead of event by event; ok is false for
+// the other funnels and runs, which take the walk.
+//
+// walkOrdered keeps, for each step j, the latest chain that reached it:
+// an event of step j+1 at t extends the latest chain of step j at or
+// before t (events of a lower step go first at equal times) when t is
+// within the window of that chain's first event, and the answer is the
+// first chain to reach the highest step. Step j's events change no
+// chain of another step, so step j+1's chains follow from step j's
+// chains and step j+1's times alone: one pass of two pointers per step,
+// which stops at the first step no chain reaches (in most funnels most
+// persons stop at step 2, and nothing of the later steps is read).
+func (w *walker) walkStepRuns(runs []MaskRun) (level int, ok bool) {
+	p := w.p
+	if p.Strict || p.Unordered || len(p.Q.Exclusions) > 0 {
+		return 0, false
+	}
+	var steps [insight.MaxFunnelSteps][]int64
+	for _, r := range runs {
+		m := uint64(r.M)
+		if m == 0 || m&(m-1) != 0 || m&^p.StepMask != 0 {
+			return 0, false
+		}
+		j := bits.TrailingZeros64(m)
+		if steps[j] == nil {
+			steps[j] = r.Times
+			continue
+		}
+		// One step's events in several runs (segments): merged, into the
+		// buffer that steps[j] is not.
+		k := 0
+		if len(w.merged[j][0]) > 0 && &steps[j][0] == &w.merged[j][0][0] {
+			k = 1
+		}
+		w.merged[j][k] = mergeTimes(w.merged[j][k][:0], steps[j], r.Times)
+		steps[j] = w.merged[j][k]
+	}
+	if len(steps[0]) == 0 {
+		return 0, true
+	}
+	prev := w.chains[0][:0]
+	for _, t := range steps[0] {
+		prev = append(prev, chain{t: t, start: t, parent: -1})
+	}
+	w.chains[0] = prev
+	level = 1
+	for j := 1; j < p.Steps && len(steps[j]) > 0; j++ {
+		cur := w.chains[j][:0]
+		i := -1 // the latest chain of step j at or before t
+		for _, t := range steps[j] {
+			for i+1 < len(prev) && prev[i+1].t <= t {
+				i++
+			}
+			if i >= 0 && t <= prev[i].start+p.WindowUs {
+				cur = append(cur, chain{t: t, start: prev[i].start, parent: i})
+			}
+		}
+		w.chains[j] = cur
+		if len(cur) == 0 {
+			break
+		}
+		level, prev = j+1, cur
+	}
+	for j, k := level-1, 0; j >= 0; j-- {
+		c := w.chains[j][k]
+		w.best[j], k = c.t-p.FromUs, c.parent
+	}
+	return level, true
+}
+
+// mergeTimes appends the merge of two ascending lists to out.
+func mergeTimes(out, a, b []int64) []int64 {
+	i, j := 0, 0
+	for i < len(a) && j < len(b) {
+		if a[i] <= b[j] {
+			out = append(out, a[i])
+			i++
+		} else {
+			out = append(out, b[j])
+			j++
+		}
+	}
+	out = append(out, a[i:]...)
+	return append(out, b[j:]...)
 }
 
 // walk returns the actor's level and leaves the best chain in w.best.
