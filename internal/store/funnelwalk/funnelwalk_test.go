@@ -490,9 +490,9 @@ func TestActorRunsMatchActor(t *testing.T) {
 					if len(runs) > 0 {
 						byRuns.ActorRuns(actor, runs)
 						// It must apply to every actor of a funnel of distinct steps
-					// (ordered, no exclusions), and to no actor of other funnels.
-					applies := order == "ordered" && !excl
-					if _, ok := byRuns.w.walkStepRuns(runs); ok && !applies || !ok && applies && distinct {
+						// (ordered, no exclusions), and to no actor of other funnels.
+						applies := order == "ordered" && !excl
+						if _, ok := byRuns.w.walkStepRuns(runs); ok && !applies || !ok && applies && distinct {
 							t.Fatalf("%s, exclusions %v, distinct steps %v: the step-by-step walk applies: %v", order, excl, distinct, ok)
 						}
 					}
