@@ -149,6 +149,10 @@ func (s *Store) eraseLocked(ctx context.Context, sub *store.Subject) (eventsGone
 		return false, fmt.Errorf("cannot delete person %d: %w", sub.PersonID, err)
 	}
 	defer tx.Rollback()
+	refresh, err := eraseFlagExposures(ctx, tx, sub)
+	if err != nil {
+		return false, err
+	}
 	for i, r := range subjectRows {
 		res, err := tx.ExecContext(ctx, `DELETE FROM `+r.table+` WHERE `+r.where, subjectParams(i, sub)...)
 		if err != nil {
@@ -170,6 +174,9 @@ func (s *Store) eraseLocked(ctx context.Context, sub *store.Subject) (eventsGone
 		if _, err := tx.ExecContext(ctx, `DELETE FROM journey_index_tail WHERE project_id = ? AND person_id IN `+idsIn, sub.ProjectID, ids); err != nil {
 			return false, fmt.Errorf("cannot delete journey index tail of person %d: %w", sub.PersonID, err)
 		}
+	}
+	if err := refresh(); err != nil {
+		return false, err
 	}
 	ids, _ := subjectArgs(sub)
 	if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO erased_persons SELECT ?, id FROM `+idsIn+` AS t(id) WHERE id > 0`, sub.ProjectID, ids); err != nil {
@@ -250,7 +257,7 @@ func (s *Store) SubjectEvents(ctx context.Context, sub *store.Subject, after sto
 // the write lock.
 func (s *Store) DeleteEventsBefore(ctx context.Context, projectID int64, cutoff time.Time) (int64, error) {
 	s.mu.Lock()
-	res, err := s.write.ExecContext(ctx, `DELETE FROM events WHERE project_id = ? AND ts < ?`, projectID, cutoff.UTC())
+	res, err := s.deleteEventsBefore(ctx, projectID, cutoff) // and the flag exposures it changes
 	var n int64
 	if err == nil {
 		n, err = res.RowsAffected()

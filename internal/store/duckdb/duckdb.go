@@ -71,6 +71,10 @@ type Plan struct {
 	// NoFeedInPlace makes the feeds read DuckDB's vectors through
 	// duckdb-go's boxed values instead of in place (package vecfeed).
 	NoFeedInPlace bool
+	// NoFlagExposures makes experiments find exposures by parsing every
+	// exposure event instead of reading flag_exposures (which is kept
+	// either way: flagexposures.go).
+	NoFlagExposures bool
 	// NoJourneyIndex turns the journey index off: it is neither kept nor
 	// read (journeyidx.go); a later open with it on rebuilds it.
 	NoJourneyIndex bool
@@ -89,11 +93,12 @@ var planSwitches = []struct {
 	{"no-event-codes", func(p *Plan) { p.NoEventCodes = true }, func(p Plan) bool { return p.NoEventCodes }},
 	{"no-feed-in-place", func(p *Plan) { p.NoFeedInPlace = true }, func(p Plan) bool { return p.NoFeedInPlace }},
 	{"no-journey-index", func(p *Plan) { p.NoJourneyIndex = true }, func(p Plan) bool { return p.NoJourneyIndex }},
+	{"no-flag-exposures", func(p *Plan) { p.NoFlagExposures = true }, func(p Plan) bool { return p.NoFlagExposures }},
 }
 
 // ParsePlan reads a comma-separated list of the fast paths to turn off
 // (--query-plan): no-masks (MaskPeriods < 0), no-dense, no-event-codes,
-// no-feed-in-place, no-journey-index; "" turns none off.
+// no-feed-in-place, no-journey-index, no-flag-exposures; "" turns none off.
 func ParsePlan(list string) (Plan, error) {
 	var p Plan
 	for _, name := range strings.Split(list, ",") {
@@ -207,6 +212,9 @@ func (s *Store) init(opts Options) error {
 	if _, err := s.db.ExecContext(ctx, schemaSQL); err != nil {
 		return fmt.Errorf("cannot create event store schema: %w", err)
 	}
+	if err := s.initFlagExposures(ctx); err != nil {
+		return err
+	}
 	// Nothing in Journey reads files through SQL; turning it off closes
 	// that door for the SQL insight too (defence in depth behind its checks).
 	if !opts.AllowExternalAccess {
@@ -271,6 +279,9 @@ func (s *Store) Apply(ctx context.Context, w *store.Write) error {
 		lo, hi := time.Time{}, time.Time{}.Add(time.Nanosecond)
 		if inserted, err = s.insertEvents(ctx, tx, w.Events, dropped, lo, hi, w.Checkpoint); err != nil {
 			return fmt.Errorf("cannot insert events: %w", err)
+		}
+		if err := s.addFlagExposures(ctx, tx, w.Events); err != nil {
+			return fmt.Errorf("cannot record flag exposures: %w", err)
 		}
 	}
 	if _, err := tx.ExecContext(ctx, applySQL); err != nil {

@@ -44,12 +44,23 @@ func (s *Store) Experiment(ctx context.Context, projectID int64, tz *time.Locati
 // their JSON text; null as NULL).
 const experimentFlagType = `'{"$feature_flag":"VARCHAR","$feature_flag_response":"VARCHAR"}'`
 
-// experimentExposed is CTE exposed: per actor with an exposure event
+// experimentExposed adds CTE exposed: per actor with an exposure event
 // (ExposureEvent in [from, to) passing the query's filters, whose
 // $feature_flag is the flag and $feature_flag_response one of the
 // variants: the plan's ExposureFilters), t0 the first exposure's µs and
-// mask the variants seen (bit i: Variants[i]).
-func experimentExposed(projectID int64, p *insight.ExperimentPlan) frag {
+// mask the variants seen (bit i: Variants[i]). Without filters it reads
+// flag_exposures (experimentExposedSide), with them the events.
+func (s *Store) experimentExposed(projectID int64, p *insight.ExperimentPlan, c *ctes) {
+	if s.plan.NoFlagExposures || len(p.Q.Range.Filters) > 0 || p.Q.Range.GroupType() != "" {
+		c.materialized("exposed", experimentExposedEvents(projectID, p, ""))
+		return
+	}
+	experimentExposedSide(projectID, p, c)
+}
+
+// experimentExposedEvents is exposed from the exposure events, of the
+// actors that CTE only names when it is set.
+func experimentExposedEvents(projectID int64, p *insight.ExperimentPlan, only string) frag {
 	q := p.Q
 	src := newSource(projectID, &q.Range, insight.ExposureEvent)
 	// v is one list_position, not CASE ff[…] WHEN …, which DuckDB turns
@@ -63,13 +74,76 @@ func experimentExposed(projectID int64, p *insight.ExperimentPlan) frag {
 		append(variants, q.FlagKey)...)
 	f.Add("    FROM (SELECT actor, ts, json_transform(properties, " + experimentFlagType + ") AS ff FROM (")
 	f.AddFrag(src.frag())
-	f.Add(")")
+	f.Add(") WHERE true")
+	if only != "" {
+		// The filter is below the projection that parses: other actors'
+		// rows are not parsed.
+		f.Add(" AND actor IN (SELECT actor FROM " + only + ")")
+	}
 	if flagPrefilter(q.FlagKey) {
 		// Rows that cannot be the flag's are not parsed.
-		f.Add(" WHERE contains(properties, ?) OR contains(properties, ?)", q.FlagKey, `\`)
+		f.Add(" AND (contains(properties, ?) OR contains(properties, ?))", q.FlagKey, `\`)
 	}
 	f.Add("))\n  WHERE v IS NOT NULL GROUP BY actor")
 	return f
+}
+
+// experimentExposedSide adds exposed from flag_exposures' rows of the
+// flag that overlap [from, to), each of one stored person, resolved to
+// its actor through person_overrides as the events are. A row is inside
+// when one variant was seen and all in [from, to): its first_ts is then
+// the first exposure in range and its variant the only one. The actors:
+//   - of one inside row and no merge (neither merged away nor merged
+//     into): t0 and mask are the row's, read without a GROUP BY (the
+//     common case, and the one that makes this fast);
+//   - merged ones whose rows are all inside: the least first_ts of the
+//     rows of asked variants, and their variants (fx_other);
+//   - any other (a row cut by the range, two variants): from the events,
+//     as without the table, reading those actors' events only.
+func experimentExposedSide(projectID int64, p *insight.ExperimentPlan, c *ctes) {
+	q := p.Q
+	// The bounds are TIMESTAMP constants: a time.Time parameter is a
+	// TIMESTAMPTZ, which casts every row's TIMESTAMP through the zone.
+	from, to := sqlf("make_timestamp(?::BIGINT)", p.FromUs), sqlf("make_timestamp(?::BIGINT)", p.ToUs)
+	variants := make([]any, len(q.Variants))
+	for i, v := range q.Variants {
+		variants[i] = v
+	}
+	pos := func() frag {
+		return sqlf("list_position(["+placeholders(len(variants))+"], f.variant)", variants...)
+	}
+	inside := func() frag {
+		f := sqlf("(NOT f.multi AND f.first_ts >= ")
+		f.AddFrag(from)
+		f.Add(" AND f.last_ts < ")
+		f.AddFrag(to)
+		f.Add(")")
+		return f
+	}
+	c.add("fx_merged", sqlf("SELECT old_person_id AS id FROM person_overrides WHERE project_id = ? UNION ALL SELECT person_id FROM person_overrides WHERE project_id = ?", projectID, projectID))
+	other := sqlf("SELECT coalesce(o.person_id, f.person_id) AS actor, ")
+	other.AddFrag(inside())
+	other.Add(" AS inside, epoch_us(f.first_ts) AS us, ")
+	other.AddFrag(pos())
+	other.Add(" - 1 AS v FROM flag_exposures f LEFT JOIN person_overrides o ON o.old_person_id = f.person_id"+
+		" WHERE f.project_id = ? AND f.flag_key = ? AND f.last_ts >= ", projectID, q.FlagKey)
+	other.AddFrag(from)
+	other.Add(" AND f.first_ts < ")
+	other.AddFrag(to)
+	other.Add(" AND (NOT ")
+	other.AddFrag(inside())
+	other.Add(" OR f.person_id IN (SELECT id FROM fx_merged))")
+	c.materialized("fx_other", other)
+	body := sqlf("SELECT f.person_id AS actor, epoch_us(f.first_ts) AS t0, 1::UBIGINT << (")
+	body.AddFrag(pos())
+	body.Add(" - 1)::UBIGINT AS mask FROM flag_exposures f ANTI JOIN fx_merged m ON m.id = f.person_id WHERE f.project_id = ? AND f.flag_key = ? AND ", projectID, q.FlagKey)
+	body.AddFrag(inside())
+	body.Add(" AND ")
+	body.AddFrag(pos())
+	body.Add(" IS NOT NULL\nUNION ALL\nSELECT actor, min(us) FILTER (WHERE v IS NOT NULL), bit_or(1::UBIGINT << v::UBIGINT) AS mask FROM fx_other GROUP BY actor HAVING bool_and(inside) AND mask IS NOT NULL\nUNION ALL\n")
+	c.add("fx_events", sqlf("SELECT actor FROM fx_other WHERE NOT inside"))
+	body.AddFrag(experimentExposedEvents(projectID, p, "fx_events"))
+	c.materialized("exposed", body)
 }
 
 // flagPrefilter says whether rows whose properties contain neither the
@@ -101,7 +175,7 @@ var experimentSums = []string{"x", "x*x", "y", "y*y", "x*y", "p", "p*p", "q", "q
 // and every metric.
 func (s *Store) experimentRows(ctx context.Context, projectID int64, p *insight.ExperimentPlan) (*insight.ExperimentRows, error) {
 	var c ctes
-	c.materialized("exposed", experimentExposed(projectID, p)) // read by the exposures and every metric
+	s.experimentExposed(projectID, p, &c) // exposed: read by the exposures and every metric
 	c.add("single", sqlf("SELECT actor, t0, mask FROM exposed WHERE mask & (mask - 1) = 0"))
 	zeros := strings.Repeat(", 0::DOUBLE", len(experimentSums)+2)
 	branches := []frag{sqlf("SELECT -1 AS metric, mask, day, count(*) AS persons" + zeros +

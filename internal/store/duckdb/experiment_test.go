@@ -133,6 +133,18 @@ func TestExperimentExposureText(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// Written around Apply: flag_exposures is recomputed from the events,
+	// and both plans (it, and the events alone) must read the text alike.
+	if err := s.RebuildFlagExposures(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	for _, noSide := range []bool{false, true} {
+		s.plan.NoFlagExposures = noSide
+		exposureTextCases(t, s)
+	}
+}
+
+func exposureTextCases(t *testing.T, s *Store) {
 	for _, c := range []struct {
 		flag    string
 		exposed [2]int64 // control, test
@@ -156,7 +168,7 @@ func TestExperimentExposureText(t *testing.T) {
 			t.Fatal(err)
 		}
 		if got := [2]int64{res.Variants[0].Exposed, res.Variants[1].Exposed}; got != c.exposed {
-			t.Errorf("flag %q: exposed %v, want %v", c.flag, got, c.exposed)
+			t.Errorf("flag %q (NoFlagExposures %v): exposed %v, want %v", c.flag, s.plan.NoFlagExposures, got, c.exposed)
 		}
 	}
 }
