@@ -4,7 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"math"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -132,6 +132,7 @@ func Rank(ctx context.Context, events store.VoC, projectID int64, items []meta.F
 		return nil, err
 	}
 	recentFrom, previousFrom := o.Now.AddDate(0, 0, -halfLife), o.Now.AddDate(0, 0, -2*halfLife)
+	r.Themes, r.Items = make([]Impact, 0, len(live)), make([]Impact, 0, len(items))
 	for g, t := range rk.tallyBy(len(live), themeOf, recentFrom, previousFrom) {
 		if th := live[g]; t.members > 0 {
 			r.Themes = append(r.Themes, t.impact(th.ID, th.Name, th.Status, th.RevenueProperty, revenue[th.RevenueProperty], o.Now))
@@ -236,35 +237,65 @@ func score(list []Impact) {
 }
 
 // Sort orders a ranked list by one of Sorts (highest first; ties by
-// score, then by id); an unknown sort is impact.
+// score, then by id); an unknown sort is impact. The keys are read once
+// and a permutation is sorted: an Impact is large to swap, and a ranking
+// sorts 100 000 items.
 func Sort(list []Impact, by string) {
-	key := func(im *Impact) float64 {
-		switch by {
-		case "persons":
-			return float64(im.Persons)
-		case "accounts":
-			return float64(im.Accounts)
-		case "revenue":
-			return im.Revenue
-		case "bad_days":
-			return float64(im.BadDayPersons)
-		case "votes":
-			return float64(im.Votes)
-		case "recent":
-			return float64(im.LastAt.UnixMilli())
-		case "trend":
-			return im.Trend
-		}
-		return im.Score
+	key := sortKey(by)
+	type entry struct {
+		key, score float64
+		id         int64
+		at         int32
 	}
-	sort.Slice(list, func(i, j int) bool {
-		a, b := &list[i], &list[j]
-		if ka, kb := key(a), key(b); ka != kb {
-			return ka > kb
+	order := make([]entry, len(list))
+	for i := range list {
+		order[i] = entry{key(&list[i]), list[i].Score, list[i].ID, int32(i)}
+	}
+	slices.SortFunc(order, func(a, b entry) int {
+		switch {
+		case a.key != b.key:
+			return cmpDesc(a.key, b.key)
+		case a.score != b.score:
+			return cmpDesc(a.score, b.score)
+		case a.id < b.id:
+			return -1
+		case a.id > b.id:
+			return 1
 		}
-		if a.Score != b.Score {
-			return a.Score > b.Score
-		}
-		return a.ID < b.ID
+		return 0
 	})
+	sorted := make([]Impact, len(list))
+	for i, e := range order {
+		sorted[i] = list[e.at]
+	}
+	copy(list, sorted)
+}
+
+// cmpDesc orders a before b when a is higher (a != b).
+func cmpDesc(a, b float64) int {
+	if a > b {
+		return -1
+	}
+	return 1
+}
+
+// sortKey is the figure a sort orders by.
+func sortKey(by string) func(im *Impact) float64 {
+	switch by {
+	case "persons":
+		return func(im *Impact) float64 { return float64(im.Persons) }
+	case "accounts":
+		return func(im *Impact) float64 { return float64(im.Accounts) }
+	case "revenue":
+		return func(im *Impact) float64 { return im.Revenue }
+	case "bad_days":
+		return func(im *Impact) float64 { return float64(im.BadDayPersons) }
+	case "votes":
+		return func(im *Impact) float64 { return float64(im.Votes) }
+	case "recent":
+		return func(im *Impact) float64 { return float64(im.LastAt.UnixMilli()) }
+	case "trend":
+		return func(im *Impact) float64 { return im.Trend }
+	}
+	return func(im *Impact) float64 { return im.Score }
 }

@@ -87,6 +87,17 @@ func TestRankMatchesReference(t *testing.T) {
 					}
 				}
 			}
+			for _, by := range append(slices.Clone(Sorts), "unknown") {
+				for _, list := range [][]Impact{want.Themes, want.Items} {
+					g, w := slices.Clone(list), slices.Clone(list)
+					rng.Shuffle(len(g), func(i, j int) { g[i], g[j] = g[j], g[i] })
+					Sort(g, by)
+					refSort(w, by)
+					if !reflect.DeepEqual(g, w) {
+						t.Fatalf("Sort by %s differs from the reference's", by)
+					}
+				}
+			}
 			byID := func(a, b meta.FeedbackPerson) int { return strings.Compare(a.DistinctID, b.DistinctID) }
 			gm, wm := slices.SortedFunc(slices.Values(got.Moved), byID), slices.SortedFunc(slices.Values(want.Moved), byID)
 			if !slices.Equal(gm, wm) || len(wm) == 0 {

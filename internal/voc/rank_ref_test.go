@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -118,8 +119,8 @@ func refRank(ctx context.Context, events store.VoC, projectID int64, items []met
 		}
 		r.Items = append(r.Items, a.refImpact(id, "", status[id], o.RevenueProperty, bad, revenue, o.Now))
 	}
-	score(r.Themes)
-	score(r.Items)
+	refScore(r.Themes)
+	refScore(r.Items)
 	return r, nil
 }
 
@@ -233,4 +234,61 @@ func (a *refAgg) refImpact(id int64, name, status, prop string, bad map[int64]bo
 		im.Trend = float64(a.recent) / float64(a.recent+a.previous)
 	}
 	return im
+}
+
+// refScore computes Formula over a list and orders it by score, then id.
+func refScore(list []Impact) {
+	var mp, ma, mv float64
+	var mr float64
+	for _, im := range list {
+		mp, ma, mv, mr = max(mp, float64(im.Persons)), max(ma, float64(im.Accounts)), max(mv, float64(im.Votes)), max(mr, im.Revenue)
+	}
+	part := func(v, m float64) float64 {
+		if m <= 0 {
+			return 0
+		}
+		return v / m
+	}
+	for i := range list {
+		im := &list[i]
+		s := wPersons*part(float64(im.Persons), mp) + wAccounts*part(float64(im.Accounts), ma) + wRevenue*part(im.Revenue, mr) +
+			wBad*im.BadDayShare + wVotes*part(float64(im.Votes), mv) + wRecency*im.Recency + wTrend*im.Trend
+		im.Score = math.Round(s*100*100) / 100
+		im.Recency, im.Trend, im.BadDayShare = round3(im.Recency), round3(im.Trend), round3(im.BadDayShare)
+	}
+	refSort(list, "impact")
+}
+
+// refSort orders a ranked list by one of Sorts (highest first; ties by
+// score, then by id); an unknown sort is impact.
+func refSort(list []Impact, by string) {
+	key := func(im *Impact) float64 {
+		switch by {
+		case "persons":
+			return float64(im.Persons)
+		case "accounts":
+			return float64(im.Accounts)
+		case "revenue":
+			return im.Revenue
+		case "bad_days":
+			return float64(im.BadDayPersons)
+		case "votes":
+			return float64(im.Votes)
+		case "recent":
+			return float64(im.LastAt.UnixMilli())
+		case "trend":
+			return im.Trend
+		}
+		return im.Score
+	}
+	sort.Slice(list, func(i, j int) bool {
+		a, b := &list[i], &list[j]
+		if ka, kb := key(a), key(b); ka != kb {
+			return ka > kb
+		}
+		if a.Score != b.Score {
+			return a.Score > b.Score
+		}
+		return a.ID < b.ID
+	})
 }

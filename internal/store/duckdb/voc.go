@@ -25,7 +25,8 @@ import (
 // a bound time.Time is a TIMESTAMPTZ, which makes DuckDB cast every
 // event's ts (another third). The distinct ids travel as one JSON array
 // parameter, as binding a list costs a cgo call per element (100 000 of
-// them at issue 16's scale, about 70 ms).
+// them at issue 16's scale, about 70 ms), and come back as their
+// subscripts in it, so no id is read back as a string and looked up.
 func (s *Store) FeedbackPersons(ctx context.Context, projectID int64, q *store.FeedbackPersonsQuery) ([]store.FeedbackPerson, error) {
 	out := []store.FeedbackPerson{}
 	if len(q.DistinctIDs) == 0 {
@@ -44,12 +45,13 @@ func (s *Store) FeedbackPersons(ctx context.Context, projectID int64, q *store.F
 	} else {
 		cols.Add("false")
 	}
-	ids, err := idsJSON(q.DistinctIDs)
+	ids, pos, err := idsJSON(q.DistinctIDs)
 	if err != nil {
 		return nil, err
 	}
-	query := sqlf(`WITH d AS (SELECT DISTINCT unnest(from_json(?, '["VARCHAR"]')) AS distinct_id),
-		dp AS MATERIALIZED (SELECT m.distinct_id, coalesce(o.person_id, m.person_id) AS pid
+	query := sqlf(`WITH l AS (SELECT from_json(?, '["VARCHAR"]') AS l),
+		d AS (SELECT distinct_id, min(i) AS i FROM (SELECT unnest(l) AS distinct_id, generate_subscripts(l, 1) AS i FROM l) GROUP BY distinct_id),
+		dp AS MATERIALIZED (SELECT d.i, coalesce(o.person_id, m.person_id) AS pid
 			FROM person_distinct_ids m JOIN d ON d.distinct_id = m.distinct_id
 			LEFT JOIN person_overrides o ON o.old_person_id = m.person_id WHERE m.project_id = ?),
 		rawp AS MATERIALIZED (SELECT DISTINCT pid AS raw FROM dp
@@ -65,26 +67,30 @@ func (s *Store) FeedbackPersons(ctx context.Context, projectID int64, q *store.F
 	}
 	query.Add(`
 		) s WHERE is_bad OR grp IS NOT NULL GROUP BY actor, grp)
-		SELECT dp.distinct_id, dp.pid, f.grp, coalesce(f.bad, false) FROM dp LEFT JOIN f ON f.actor = dp.pid`)
+		SELECT dp.i, dp.pid, f.grp, coalesce(f.bad, false) FROM dp LEFT JOIN f ON f.actor = dp.pid`)
 	rows, err := s.db.QueryContext(ctx, query.Text, query.Args...)
 	if err != nil {
 		return nil, fmt.Errorf("cannot read feedback persons: %w", store.AsMemoryError(ctx, err))
 	}
 	defer rows.Close()
-	byID := map[string]int{}
+	at := make([]int32, len(q.DistinctIDs)) // an id's row in out, plus one
 	for rows.Next() {
-		var id string
+		var n int
 		var pid int64
 		var key sql.NullString
 		var isBad bool
-		if err := rows.Scan(&id, &pid, &key, &isBad); err != nil {
+		if err := rows.Scan(&n, &pid, &key, &isBad); err != nil {
 			return nil, fmt.Errorf("cannot read feedback persons: %w", err)
 		}
-		i, ok := byID[id]
-		if !ok {
+		id := n - 1 // the list's subscripts start at 1
+		if pos != nil {
+			id = pos[id]
+		}
+		i := int(at[id]) - 1
+		if i < 0 {
 			i = len(out)
-			byID[id] = i
-			out = append(out, store.FeedbackPerson{DistinctID: id, Person: pid, Accounts: []string{}})
+			at[id] = int32(i + 1)
+			out = append(out, store.FeedbackPerson{DistinctID: q.DistinctIDs[id], Person: pid, Accounts: []string{}})
 		}
 		if key.Valid {
 			out[i].Accounts = append(out[i].Accounts, key.String)
@@ -102,17 +108,24 @@ func (s *Store) FeedbackPersons(ctx context.Context, projectID int64, q *store.F
 
 // idsJSON writes distinct ids as a JSON array for from_json. An id that
 // is not UTF-8 is left out: DuckDB stores none (VARCHAR is UTF-8), and
-// JSON would turn it into another, storable, id.
-func idsJSON(ids []string) (string, error) {
+// JSON would turn it into another, storable, id; then pos is each written
+// id's index in ids (nil: all are written).
+func idsJSON(ids []string) (string, []int, error) {
 	valid := ids
+	var pos []int
 	if slices.ContainsFunc(ids, notUTF8) {
-		valid = slices.DeleteFunc(slices.Clone(ids), notUTF8)
+		valid = nil
+		for i, id := range ids {
+			if !notUTF8(id) {
+				valid, pos = append(valid, id), append(pos, i)
+			}
+		}
 	}
 	b, err := json.Marshal(valid)
 	if err != nil {
-		return "", fmt.Errorf("cannot write %d distinct ids as JSON: %w", len(valid), err)
+		return "", nil, fmt.Errorf("cannot write %d distinct ids as JSON: %w", len(valid), err)
 	}
-	return string(b), nil
+	return string(b), pos, nil
 }
 
 func notUTF8(s string) bool { return !utf8.ValidString(s) }
