@@ -2,6 +2,7 @@ package duckdb
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"math"
@@ -50,12 +51,17 @@ const experimentFlagType = `'{"$feature_flag":"VARCHAR","$feature_flag_response"
 // variants: the plan's ExposureFilters), t0 the first exposure's µs and
 // mask the variants seen (bit i: Variants[i]). Without filters it reads
 // flag_exposures (experimentExposedSide), with them the events.
-func (s *Store) experimentExposed(projectID int64, p *insight.ExperimentPlan, c *ctes) {
+func (s *Store) experimentExposed(ctx context.Context, tx *sql.Tx, projectID int64, p *insight.ExperimentPlan, c *ctes) error {
 	if s.plan.NoFlagExposures || len(p.Q.Range.Filters) > 0 || p.Q.Range.GroupType() != "" {
 		c.materialized("exposed", experimentExposedEvents(projectID, p, ""))
-		return
+		return nil
 	}
-	experimentExposedSide(projectID, p, c)
+	cut, err := experimentCutRows(ctx, tx, projectID, p)
+	if err != nil {
+		return err
+	}
+	experimentExposedSide(projectID, p, c, cut)
+	return nil
 }
 
 // experimentExposedEvents is exposed from the exposure events, of the
@@ -89,61 +95,89 @@ func experimentExposedEvents(projectID int64, p *insight.ExperimentPlan, only st
 }
 
 // experimentExposedSide adds exposed from flag_exposures' rows of the
-// flag that overlap [from, to), each of one stored person, resolved to
-// its actor through person_overrides as the events are. A row is inside
-// when one variant was seen and all in [from, to): its first_ts is then
-// the first exposure in range and its variant the only one. The actors:
-//   - of one inside row and no merge (neither merged away nor merged
-//     into): t0 and mask are the row's, read without a GROUP BY (the
-//     common case, and the one that makes this fast);
-//   - merged ones whose rows are all inside: the least first_ts of the
-//     rows of asked variants, and their variants (fx_other);
-//   - any other (a row cut by the range, two variants): from the events,
-//     as without the table, reading those actors' events only.
-func experimentExposedSide(projectID int64, p *insight.ExperimentPlan, c *ctes) {
+// flag that overlap [from, to), each of one stored person and variant,
+// resolved to its actor through person_overrides as the events are. A
+// row is inside when all its exposures are in [from, to): its first_ts
+// is then its variant's first exposure in range. The actors:
+//   - of one row (not multi), inside, and no merge (neither merged away
+//     nor merged into): t0 and mask are the row's, read without a GROUP
+//     BY (the common case, and the one that makes this fast);
+//   - the others whose rows of asked variants are all inside (two
+//     variants, merges): the least first_ts and the variants of those
+//     rows (fx_other);
+//   - any other, with a row cut by the range: from the events, as without
+//     the table, reading those actors' events only (fx_events). Without
+//     such rows (withEvents false: experimentCutRows) the branch is left
+//     out, and the events are not read at all.
+func experimentExposedSide(projectID int64, p *insight.ExperimentPlan, c *ctes, withEvents bool) {
 	q := p.Q
-	// The bounds are TIMESTAMP constants: a time.Time parameter is a
-	// TIMESTAMPTZ, which casts every row's TIMESTAMP through the zone.
-	from, to := sqlf("make_timestamp(?::BIGINT)", p.FromUs), sqlf("make_timestamp(?::BIGINT)", p.ToUs)
-	variants := make([]any, len(q.Variants))
-	for i, v := range q.Variants {
-		variants[i] = v
-	}
-	pos := func() frag {
-		return sqlf("list_position(["+placeholders(len(variants))+"], f.variant)", variants...)
-	}
-	inside := func() frag {
-		f := sqlf("(NOT f.multi AND f.first_ts >= ")
-		f.AddFrag(from)
-		f.Add(" AND f.last_ts < ")
-		f.AddFrag(to)
-		f.Add(")")
-		return f
-	}
+	pos := func() frag { return experimentVariantPos(q) }
 	c.add("fx_merged", sqlf("SELECT old_person_id AS id FROM person_overrides WHERE project_id = ? UNION ALL SELECT person_id FROM person_overrides WHERE project_id = ?", projectID, projectID))
-	other := sqlf("SELECT coalesce(o.person_id, f.person_id) AS actor, ")
-	other.AddFrag(inside())
-	other.Add(" AS inside, epoch_us(f.first_ts) AS us, ")
+	other := sqlf("SELECT coalesce(o.person_id, f.person_id) AS actor, (v IS NULL OR ")
+	other.AddFrag(experimentRowInside(p))
+	other.Add(") AS inside, epoch_us(f.first_ts) AS us, v FROM (SELECT *, ")
 	other.AddFrag(pos())
-	other.Add(" - 1 AS v FROM flag_exposures f LEFT JOIN person_overrides o ON o.old_person_id = f.person_id"+
-		" WHERE f.project_id = ? AND f.flag_key = ? AND f.last_ts >= ", projectID, q.FlagKey)
-	other.AddFrag(from)
-	other.Add(" AND f.first_ts < ")
-	other.AddFrag(to)
-	other.Add(" AND (NOT ")
-	other.AddFrag(inside())
+	other.Add(" - 1 AS v FROM flag_exposures f) f LEFT JOIN person_overrides o ON o.old_person_id = f.person_id WHERE ")
+	other.AddFrag(experimentRowsOverlap(projectID, p))
+	other.Add(" AND (f.multi OR NOT ")
+	other.AddFrag(experimentRowInside(p))
 	other.Add(" OR f.person_id IN (SELECT id FROM fx_merged))")
 	c.materialized("fx_other", other)
 	body := sqlf("SELECT f.person_id AS actor, epoch_us(f.first_ts) AS t0, 1::UBIGINT << (")
 	body.AddFrag(pos())
-	body.Add(" - 1)::UBIGINT AS mask FROM flag_exposures f ANTI JOIN fx_merged m ON m.id = f.person_id WHERE f.project_id = ? AND f.flag_key = ? AND ", projectID, q.FlagKey)
-	body.AddFrag(inside())
+	body.Add(" - 1)::UBIGINT AS mask FROM flag_exposures f ANTI JOIN fx_merged m ON m.id = f.person_id WHERE f.project_id = ? AND f.flag_key = ? AND NOT f.multi AND ", projectID, q.FlagKey)
+	body.AddFrag(experimentRowInside(p))
 	body.Add(" AND ")
 	body.AddFrag(pos())
-	body.Add(" IS NOT NULL\nUNION ALL\nSELECT actor, min(us) FILTER (WHERE v IS NOT NULL), bit_or(1::UBIGINT << v::UBIGINT) AS mask FROM fx_other GROUP BY actor HAVING bool_and(inside) AND mask IS NOT NULL\nUNION ALL\n")
-	c.add("fx_events", sqlf("SELECT actor FROM fx_other WHERE NOT inside"))
-	body.AddFrag(experimentExposedEvents(projectID, p, "fx_events"))
+	body.Add(" IS NOT NULL\nUNION ALL\nSELECT actor, min(us) FILTER (WHERE v IS NOT NULL), bit_or(1::UBIGINT << v::UBIGINT) AS mask FROM fx_other GROUP BY actor HAVING bool_and(inside) AND mask IS NOT NULL")
+	if withEvents {
+		c.add("fx_events", sqlf("SELECT actor FROM fx_other WHERE NOT inside"))
+		body.Add("\nUNION ALL\n")
+		body.AddFrag(experimentExposedEvents(projectID, p, "fx_events"))
+	}
 	c.materialized("exposed", body)
+}
+
+// experimentVariantPos is the 1-based position of row f's variant among
+// the query's, NULL when it is none of them.
+func experimentVariantPos(q *insight.Experiment) frag {
+	variants := make([]any, len(q.Variants))
+	for i, v := range q.Variants {
+		variants[i] = v
+	}
+	return sqlf("list_position(["+placeholders(len(variants))+"], f.variant)", variants...)
+}
+
+// experimentRowInside says that row f's exposures are all in [from,
+// to). The bounds are TIMESTAMP constants: a time.Time parameter is a
+// TIMESTAMPTZ, which would cast every row's TIMESTAMP through the zone.
+func experimentRowInside(p *insight.ExperimentPlan) frag {
+	return sqlf("(f.first_ts >= make_timestamp(?::BIGINT) AND f.last_ts < make_timestamp(?::BIGINT))", p.FromUs, p.ToUs)
+}
+
+// experimentRowsOverlap selects the rows f of the flag with exposures in
+// [from, to).
+func experimentRowsOverlap(projectID int64, p *insight.ExperimentPlan) frag {
+	return sqlf("f.project_id = ? AND f.flag_key = ? AND f.last_ts >= make_timestamp(?::BIGINT) AND f.first_ts < make_timestamp(?::BIGINT)",
+		projectID, p.Q.FlagKey, p.FromUs, p.ToUs)
+}
+
+// experimentCutRows says whether any row of an asked variant overlaps
+// [from, to) without being inside it: only then does exposed read
+// events.
+func experimentCutRows(ctx context.Context, tx *sql.Tx, projectID int64, p *insight.ExperimentPlan) (bool, error) {
+	f := sqlf("SELECT EXISTS (SELECT 1 FROM flag_exposures f WHERE ")
+	f.AddFrag(experimentRowsOverlap(projectID, p))
+	f.Add(" AND NOT ")
+	f.AddFrag(experimentRowInside(p))
+	f.Add(" AND ")
+	f.AddFrag(experimentVariantPos(p.Q))
+	f.Add(" IS NOT NULL)")
+	var cut bool
+	if err := tx.QueryRowContext(ctx, f.Text, f.Args...).Scan(&cut); err != nil {
+		return false, fmt.Errorf("cannot read flag exposures: %w", err)
+	}
+	return cut, nil
 }
 
 // flagPrefilter says whether rows whose properties contain neither the
@@ -174,8 +208,17 @@ var experimentSums = []string{"x", "x*x", "y", "y*y", "x*y", "p", "p*p", "q", "q
 // experimentRows is the ExperimentRead: one statement for the exposures
 // and every metric.
 func (s *Store) experimentRows(ctx context.Context, projectID int64, p *insight.ExperimentPlan) (*insight.ExperimentRows, error) {
+	// One transaction: the check of flag_exposures that shapes the
+	// statement and the statement see the same rows.
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, fmt.Errorf("cannot run experiment: %w", err)
+	}
+	defer tx.Rollback()
 	var c ctes
-	s.experimentExposed(projectID, p, &c) // exposed: read by the exposures and every metric
+	if err := s.experimentExposed(ctx, tx, projectID, p, &c); err != nil { // exposed: read by the exposures and every metric
+		return nil, err
+	}
 	c.add("single", sqlf("SELECT actor, t0, mask FROM exposed WHERE mask & (mask - 1) = 0"))
 	zeros := strings.Repeat(", 0::DOUBLE", len(experimentSums)+2)
 	branches := []frag{sqlf("SELECT -1 AS metric, mask, day, count(*) AS persons" + zeros +
@@ -188,7 +231,7 @@ func (s *Store) experimentRows(ctx context.Context, projectID int64, p *insight.
 	query.AddFrag(joinFrags(",\n", c.list))
 	query.Add("\n")
 	query.AddFrag(joinFrags("\nUNION ALL\n", branches))
-	rows, err := s.db.QueryContext(ctx, query.Text, query.Args...)
+	rows, err := tx.QueryContext(ctx, query.Text, query.Args...)
 	if err != nil {
 		return nil, fmt.Errorf("cannot run experiment: %w", err)
 	}

@@ -11,13 +11,13 @@ import (
 )
 
 // flag_exposures summarises the exposure events ($feature_flag_called)
-// per project, flag and stored person (before merges): the first and last
-// exposure, the variant ($feature_flag_response) and whether more than
-// one was seen. An experiment reads it instead of parsing the JSON of
+// per project, flag, stored person (before merges) and variant
+// ($feature_flag_response): the first and last exposure, and multi when
+// the person has rows of other variants of the flag (so the common row,
+// a person's only one, is read without a GROUP BY). An experiment reads it instead of parsing the JSON of
 // every exposure event (experiment.go, experimentExposedSide); the events
-// stay the truth, and the rows it cannot answer from (a range that cuts
-// through a person's exposures, two variants, merged persons whose rows
-// disagree) are read from them as before.
+// stay the truth, and the persons it cannot answer for (a range that
+// cuts through their exposures) are read from them as before.
 //
 // It is kept in the transaction that writes the events (Apply), and
 // recomputed from the events for the persons whose events a deletion
@@ -31,9 +31,9 @@ const flagExposuresTableSQL = `CREATE TABLE flag_exposures (
     person_id  BIGINT    NOT NULL, -- as stored on the events, before merges
     first_ts   TIMESTAMP NOT NULL,
     last_ts    TIMESTAMP NOT NULL,
-    variant    VARCHAR   NOT NULL, -- the least one seen; the only one unless multi
-    multi      BOOLEAN   NOT NULL, -- more than one variant seen
-    PRIMARY KEY (project_id, flag_key, person_id)
+    variant    VARCHAR   NOT NULL,
+    multi      BOOLEAN   NOT NULL, -- the person has rows of other variants
+    PRIMARY KEY (project_id, flag_key, person_id, variant)
 )`
 
 // flagExposureRows aggregates the exposure events of table (alias x) that
@@ -44,22 +44,29 @@ func flagExposureRows(table, cond string) string {
 	if cond != "" {
 		cond = " AND " + cond
 	}
-	return `SELECT project_id, flag_key, person_id, min(ts), max(ts), min(variant), count(DISTINCT variant) > 1
+	return `SELECT project_id, flag_key, person_id, min(ts), max(ts), variant, count(*) OVER (PARTITION BY project_id, flag_key, person_id) > 1
 FROM (SELECT project_id, person_id, ts, ff['$feature_flag'] AS flag_key, ff['$feature_flag_response'] AS variant
     FROM (SELECT x.project_id, x.person_id, x.ts, json_transform(x.properties, ` + experimentFlagType + `) AS ff
         FROM ` + table + ` x WHERE x.event = '` + insight.ExposureEvent + `'` + cond + `))
 WHERE flag_key IS NOT NULL AND variant IS NOT NULL
-GROUP BY project_id, flag_key, person_id`
+GROUP BY project_id, flag_key, person_id, variant`
 }
 
 // upsertFlagExposuresSQL adds a batch's staged events (all of them new:
-// see Apply) to flag_exposures.
-var upsertFlagExposuresSQL = `INSERT INTO flag_exposures ` + flagExposureRows("stage_events", "") + `
-ON CONFLICT (project_id, flag_key, person_id) DO UPDATE SET
+// see Apply) to flag_exposures: the batch's rows, merged into the stored
+// ones, then multi set on every row of a (flag, person) with more than
+// one (the scan of the table's keys is joined to the batch's only).
+var upsertFlagExposuresSQL = `CREATE OR REPLACE TEMP TABLE flag_exposures_batch AS ` + flagExposureRows("stage_events", "") + `;
+INSERT INTO flag_exposures SELECT * FROM flag_exposures_batch
+ON CONFLICT (project_id, flag_key, person_id, variant) DO UPDATE SET
     first_ts = least(first_ts, excluded.first_ts),
     last_ts = greatest(last_ts, excluded.last_ts),
-    variant = least(variant, excluded.variant),
-    multi = multi OR excluded.multi OR variant <> excluded.variant`
+    multi = multi OR excluded.multi;
+UPDATE flag_exposures f SET multi = true FROM (
+    SELECT x.project_id, x.flag_key, x.person_id FROM flag_exposures x
+    WHERE EXISTS (SELECT 1 FROM flag_exposures_batch b WHERE b.project_id = x.project_id AND b.flag_key = x.flag_key AND b.person_id = x.person_id)
+    GROUP BY ALL HAVING count(*) > 1) k
+WHERE f.project_id = k.project_id AND f.flag_key = k.flag_key AND f.person_id = k.person_id AND NOT f.multi`
 
 // flagExposuresRefreshSQL makes the write connection's table of the
 // (project, stored person) pairs whose rows are recomputed.
