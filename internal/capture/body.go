@@ -176,9 +176,15 @@ func isForm(h http.Header, raw []byte) bool {
 	if bytes.HasPrefix(raw, []byte("data=")) || bytes.Contains(raw, []byte("&data=")) {
 		return !looksLikeJSON(raw)
 	}
-	mt, _, err := mime.ParseMediaType(h.Get("Content-Type"))
-	return err == nil && mt == "application/x-www-form-urlencoded"
+	ct := h.Get("Content-Type")
+	if len(ct) < len(formType) {
+		return false // a media type is never longer than its header; skips ParseMediaType's allocation
+	}
+	mt, _, err := mime.ParseMediaType(ct)
+	return err == nil && mt == formType
 }
+
+const formType = "application/x-www-form-urlencoded"
 
 func looksLikeJSON(b []byte) bool {
 	b = bytes.TrimLeft(b, " \t\r\n")

@@ -7,6 +7,7 @@ import (
 	"math"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -89,7 +90,10 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request) {
 	if !methodAllowed(w, r.Method, rt) {
 		return
 	}
-	query := r.URL.Query()
+	var query url.Values // nil reads as empty: most requests have no query to parse
+	if r.URL.RawQuery != "" {
+		query = r.URL.Query()
+	}
 	if e := h.checkOutsideTokens(r.Context(), rt, query, r.Header); e != nil {
 		abandonBody(w, r)
 		writeError(w, e)
