@@ -13,7 +13,7 @@ func TestVoCSmall(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Items != 2000 || res.Events < 5000 || len(res.RunsMS) != 2 || res.RankMS <= 0 || res.ReadMS <= 0 ||
+	if res.Items != 2000 || res.Events < 5000 || len(res.RunsMS) != 2 || res.RankMS <= 0 || res.ReadMS <= 0 || res.RankCPUMS <= 0 ||
 		res.TopTheme != "Theme 1" || res.RankedPersons < 100 || res.TopScore <= 0 {
 		t.Fatalf("VoC = %+v", res)
 	}
