@@ -264,11 +264,25 @@ func Sort(list []Impact, by string) {
 		}
 		return 0
 	})
-	sorted := make([]Impact, len(list))
-	for i, e := range order {
-		sorted[i] = list[e.at]
+	// Apply the permutation in place, a cycle at a time: place i takes
+	// the Impact at order[i].at.
+	for i := range order {
+		if order[i].at < 0 {
+			continue
+		}
+		held := list[i]
+		j := i
+		for {
+			from := int(order[j].at)
+			order[j].at = -1
+			if from == i {
+				list[j] = held
+				break
+			}
+			list[j] = list[from]
+			j = from
+		}
 	}
-	copy(list, sorted)
 }
 
 // cmpDesc orders a before b when a is higher (a != b).
