@@ -170,7 +170,7 @@ func appFlags(f *flags, c *app.Config) {
 	f.str(&c.Addr, "addr", "127.0.0.1:8000", "HTTP listen address")
 	f.str(&c.AdminKey, "admin-key", "", "admin key for /api/v1/projects (at least 16 characters)")
 	f.boolean(&c.NoSync, "no-sync", false, "skip fdatasync of the event log: survives kill -9, not a power cut")
-	f.size(&c.MemoryLimit, "memory-limit", "DuckDB memory limit for all queries together, e.g. 1GB (default a quarter of the machine's memory)", app.ParseMemoryLimit)
+	f.size(&c.MemoryLimit, "memory-limit", "DuckDB memory limit for all queries together and its cache, e.g. 2GB (default a quarter of the machine's or cgroup's memory, at least 256MiB, at most 1GiB)", app.ParseMemoryLimit)
 	f.duration(&c.QueryTimeout, "query-timeout", "time one query may take, e.g. 2m (default 60s)", app.ParseTimeout)
 	f.size(&c.QueryMemory, "query-memory", "memory one query may take outside the database engine (a funnel's rows), e.g. 4GiB (default 2GiB); when set, also ClickHouse's max_memory_usage", app.ParseQueryMemory)
 	typed(f, &c.QueryPlan, "query-plan", "fast query plans of the embedded DuckDB store to turn off, comma-separated: no-masks, no-dense, no-event-codes, no-feed-in-place, no-journey-index (each answers the same, slower: a kill switch after an engine upgrade; no-journey-index also stops keeping the index, which a later start rebuilds)", duckdb.ParsePlan, duckdb.Plan.String)

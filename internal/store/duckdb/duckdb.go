@@ -187,6 +187,7 @@ func Open(path string, opts Options) (*Store, error) {
 		s.Close()
 		return nil, err
 	}
+	memoryStore.Store(s) // memory.go: journey_duckdb_memory_bytes
 	return s, nil
 }
 
@@ -240,6 +241,7 @@ func (s *Store) init(opts Options) error {
 
 // Close closes the store.
 func (s *Store) Close() error {
+	memoryStore.CompareAndSwap(s, nil)
 	ierr := s.closeJourneyIndex()
 	s.mu.Lock()
 	defer s.mu.Unlock()

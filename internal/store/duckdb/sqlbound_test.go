@@ -129,7 +129,8 @@ func TestSQLTimeoutStopsWork(t *testing.T) {
 }
 
 // TestDefaultMemoryLimit: with no --memory-limit DuckDB gets a quarter of
-// the machine's memory, not its own default of 80 %.
+// the machine's memory (at most DefaultMemoryCap), not its own default of
+// 80 %.
 func TestDefaultMemoryLimit(t *testing.T) {
 	total := memTotal()
 	if total == 0 {
@@ -141,7 +142,7 @@ func TestDefaultMemoryLimit(t *testing.T) {
 		t.Fatalf("cannot read memory_limit: %v", err)
 	}
 	limit := parseSize(text)
-	if want := max(total/4, 256<<20); limit <= 0 || uint64(limit) > want+want/20 || uint64(limit) < want-want/20 {
+	if want := min(max(total/4, 256<<20), DefaultMemoryCap); limit <= 0 || uint64(limit) > want+want/20 || uint64(limit) < want-want/20 {
 		t.Fatalf("memory_limit = %d, want about %d (a quarter of %d)", limit, want, total)
 	}
 }
