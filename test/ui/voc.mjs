@@ -201,6 +201,11 @@ async function main() {
       // No customer channel is set up: the reply's delivery says it was not sent.
       const dl = page.locator(tid('fb-delivery'));
       check(await dl.getAttribute('data-state') === 'none' && (await dl.innerText()).includes('Not sent'), `the reply's delivery: ${await dl.innerText()}`);
+      // The inbox's SLA history counts the answer: high priority, answered at once.
+      await page.goto(`${BASE}/#/p/${pid}/feedback`);
+      const high = page.locator(`${tid('fb-sla-row')}[data-priority="high"] ${tid('fb-sla-first')}`);
+      await high.waitFor();
+      check((await high.innerText()).startsWith('1 of 1 within target'), `the SLA history's high row: ${await high.innerText()}`);
       await page.goto(`${BASE}/#/p/${pid}/feedback?status=planned`);
       await until('the planned filter', async () => (await rowIds()).join() === String(items.ko));
     });

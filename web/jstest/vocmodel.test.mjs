@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import {
   inboxFilters, inboxQuery, hasFilters, parseTags, itemPatch, commentError, timeBetween, themeSort, formulaTerms, scoreShare,
   fmtMoney, mergeTargets, newSurvey, newQuestion, surveyBody, surveyPatch, draftFromSurvey, kindOf, surveySummary,
-  projectNPSSurvey, scoreSeries, segmentRows, trendText, themesByStage, statusText, deliveryView,
+  projectNPSSurvey, scoreSeries, segmentRows, trendText, themesByStage, statusText, deliveryView, slaRows, businessTime,
 } from '../static/js/vocmodel.js';
 
 test('the inbox keeps only filters the API takes, and writes them back as a query', () => {
@@ -261,4 +261,24 @@ test("a reply's delivery reads as its send stands: queued, retrying with the las
   assert.deepEqual(deliveryView({ state: 'cancelled', attempts: 0, last_error: 'unsubscribed' }), { label: 'Not sent', cls: 'stopped', detail: 'unsubscribed', at: '' });
   assert.equal(deliveryView({ state: 'sending', attempts: 1 }).detail, 'attempt 2');
   assert.equal(deliveryView({ state: 'something_new' }).label, 'something_new');
+});
+
+test('the SLA history reads per priority: within target of measured, the median, the open breaches', () => {
+  const sla = { priorities: [
+    { priority: 'urgent', items: 12, first_response: { measured: 9, breached: 3, median_s: 2520, open_breached: 3 }, resolve: { measured: 0, breached: 0, open_breached: 12 } },
+    { priority: 'high', items: 0, first_response: {}, resolve: {} },
+    { priority: 'low', items: 40, first_response: { measured: 27, breached: 8, median_s: 39600, open_breached: 11 }, resolve: { measured: 6, breached: 1, median_s: null, open_breached: 14 } },
+  ] };
+  const rows = slaRows(sla);
+  assert.deepEqual(rows.map((r) => [r.label, r.items, r.open]), [['Urgent', 12, 15], ['Low', 40, 25]]);
+  assert.equal(rows[0].first.text, '6 of 9 within target (67 %) · median 42 min');
+  assert.deepEqual([rows[0].first.met, rows[0].first.breached], [6, 3]);
+  assert.equal(rows[0].resolve.text, 'none yet');
+  assert.equal(rows[1].first.text, '19 of 27 within target (70 %) · median 11 h');
+  assert.equal(rows[1].resolve.text, '5 of 6 within target (83 %)');
+  assert.deepEqual(slaRows(null), []);
+  assert.deepEqual(slaRows({}), []);
+  assert.equal(businessTime(5400), '1.5 h');
+  assert.equal(businessTime(-1), '–');
+  assert.equal(businessTime(null), '–');
 });

@@ -9,7 +9,7 @@ import { h, clear, field, select, errorBox, setError, loading, fmtTime, isAbort,
 import { get, post, api, del, P } from './api.js';
 import {
   STATUSES, PRIORITIES, statusText, priorityText, sourceText, inboxFilters, inboxQuery, hasFilters, parseTags, itemPatch,
-  commentError, timeBetween, deliveryView,
+  commentError, timeBetween, deliveryView, slaRows,
 } from './vocmodel.js';
 
 const patch = (path, body, opts) => api('PATCH', path, body, opts);
@@ -56,6 +56,11 @@ export default async function inboxPage(ctx) {
     form, listHost);
 
   const themesP = get(P(pid, '/themes?sort=recent'), { signal: scope.signal }).catch(() => ({ themes: [] }));
+  const slaHost = h('div');
+  if (!hasFilters(f)) {
+    listHost.before(slaHost);
+    get(P(pid, '/feedback/sla'), { signal: scope.signal }).then((sla) => slaCard(slaHost, sla)).catch(() => {});
+  }
   let items;
   try {
     items = (await get(P(pid, `/feedback${inboxQuery(f, { limit: 200 })}`), { signal: scope.signal })).items || [];
@@ -92,6 +97,24 @@ export default async function inboxPage(ctx) {
       h('td', { 'data-testid': 'fb-theme' }, it.theme_id ? h('a', { href: `#/p/${pid}/feedback${inboxQuery({ theme: String(it.theme_id) })}` }, themeName.get(it.theme_id) || `#${it.theme_id}`) : h('span', { class: 'muted' }, '–')),
       h('td', { class: 'num' }, String(it.votes)),
       h('td', null, fmtTime(it.created_at))))))));
+}
+
+// slaCard: the SLA history of the inbox's items (GET /feedback/sla): per
+// priority, first responses and resolutions within their targets, and
+// the open breaches; nothing when no item has a clock yet.
+function slaCard(host, sla) {
+  const rows = slaRows(sla);
+  if (!rows.length) return;
+  const bh = sla.business_hours || {};
+  clear(host, h('section', { class: 'card', 'aria-labelledby': 'fb-sla-h', 'data-testid': 'fb-sla-history' },
+    h('h2', { id: 'fb-sla-h' }, 'Response times'),
+    h('p', { class: 'muted small' }, `Items of the last ${sla.days || 90} days, in business time (${(bh.days || []).join(', ')} ${bh.start || ''}–${bh.end || ''}, ${sla.time_zone || 'UTC'}).`),
+    h('div', { class: 'table-wrap' }, h('table', { class: 'data' },
+      h('thead', null, h('tr', null, ['Priority', 'Items', 'First response', 'Resolution', 'Open breaches'].map((t, i) => h('th', { scope: 'col', class: i === 1 || i === 4 ? 'num' : null }, t)))),
+      h('tbody', null, rows.map((r) => h('tr', { 'data-testid': 'fb-sla-row', 'data-priority': r.priority },
+        h('th', { scope: 'row' }, r.label), h('td', { class: 'num' }, String(r.items)),
+        h('td', { 'data-testid': 'fb-sla-first' }, r.first.text), h('td', { 'data-testid': 'fb-sla-resolve' }, r.resolve.text),
+        h('td', { class: 'num' }, r.open ? h('span', { class: 'badge bad' }, String(r.open)) : '0'))))))));
 }
 
 function clip(s, n) {

@@ -124,6 +124,33 @@ function clipText(s, n) {
   return t.length > n ? `${t.slice(0, n - 1)}…` : t;
 }
 
+// slaRows are the SLA history of GET /feedback/sla as the inbox shows it:
+// per priority with items, each clock's measured items within target
+// (of all measured, with their share and the median business time) and
+// the open breaches of both clocks.
+export function slaRows(sla) {
+  return ((sla && sla.priorities) || []).filter((p) => p.items > 0).map((p) => ({
+    priority: p.priority, label: priorityText(p.priority), items: p.items,
+    first: clockText(p.first_response), resolve: clockText(p.resolve),
+    open: ((p.first_response && p.first_response.open_breached) || 0) + ((p.resolve && p.resolve.open_breached) || 0),
+  }));
+}
+
+function clockText(c) {
+  if (!c || !c.measured) return { text: 'none yet', met: 0, breached: 0 };
+  const met = c.measured - (c.breached || 0);
+  const median = c.median_s == null ? '' : ` · median ${businessTime(c.median_s)}`;
+  return { text: `${met} of ${c.measured} within target (${Math.round((100 * met) / c.measured)} %)${median}`, met, breached: c.breached || 0 };
+}
+
+// businessTime writes seconds of business time: minutes under an hour,
+// else hours with one decimal.
+export function businessTime(s) {
+  if (s == null || !Number.isFinite(s) || s < 0) return '–';
+  if (s < 3600) return `${Math.round(s / 60)} min`;
+  return `${Math.round(s / 360) / 10} h`;
+}
+
 // ---------------------------------------------------------------- themes
 
 // The ranking's sorts (the API's), what each column means, and its label.
