@@ -1,8 +1,8 @@
 // Unit tests of the VoC pages' pure helpers (vocmodel.js; node --test
 // web/jstest/): the inbox's filters, the item editor's PATCH, the
 // ranking's formula, the survey editor's PostHog body and its round trip,
-// the results' NPS/CSAT series and segments, and the home page's themes
-// by stage.
+// the results' NPS/CSAT series and segments, the home page's themes by
+// stage, a reply's delivery and the inbox's SLA history.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
