@@ -209,7 +209,7 @@ func (it *segIter) next() bool {
 			if it.bi >= len(it.s.refs) {
 				return false
 			}
-			if it.err = it.s.decode(it.bi, &it.b); it.err != nil {
+			if it.err = it.s.decode(it.bi, &it.b, nil); it.err != nil {
 				return false
 			}
 			it.p = 0
@@ -419,7 +419,8 @@ type block struct {
 	persons  []uint32 // dense ids, ascending
 	runEnds  []int    // persons[i]'s runs are [runEnds[i-1], runEnds[i])
 	runCodes []uint32
-	ends     []int // run r's events are [ends[r-1], ends[r])
+	starts   []int // run r's events are [starts[r], ends[r])
+	ends     []int
 	times    []byte
 	tbits    int
 	base     int64
@@ -430,7 +431,12 @@ type block struct {
 // decode reads block i's header, persons and runs into b, checking them
 // against the block's reference: no input, however damaged, makes it or
 // events panic or return entries outside the block's bounds.
-func (s *segment) decode(i int, b *block) error {
+//
+// With keep (by code, at least maxCode long), b holds only the runs of
+// codes it marks, and only the persons with one: a scan then visits
+// neither the runs nor the persons it would skip (a funnel reads 3 names
+// of a project's dozens). nil keeps everything (merges).
+func (s *segment) decode(i int, b *block, keep []uint8) error {
 	r := s.refs[i]
 	data := s.data[r.off : r.off+uint64(r.length)]
 	d := decoder{buf: data}
@@ -444,10 +450,11 @@ func (s *segment) decode(i int, b *block) error {
 	if tbits > 64 {
 		return corrupt("block %d widths", i)
 	}
-	b.persons, b.runEnds = resize(b.persons, int(np)), resize(b.runEnds, int(np))
-	b.runCodes, b.ends = b.runCodes[:0], b.ends[:0]
+	b.persons, b.runEnds = b.persons[:0], b.runEnds[:0]
+	b.runCodes, b.starts, b.ends = b.runCodes[:0], b.starts[:0], b.ends[:0]
+	maxCode := uint64(s.foot.maxCode)
 	dense, end := uint64(0), uint64(0)
-	for p := range b.persons {
+	for p := uint64(0); p < np; p++ {
 		// A block header is mostly pairs of one-byte varints (~7 a
 		// person), read here without a call: calls were a third of
 		// decoding.
@@ -461,6 +468,8 @@ func (s *segment) decode(i int, b *block) error {
 		if d.err != nil || runs == 0 || runs > ne || dense > uint64(r.last) || p == 0 && dense != uint64(r.first) || p > 0 && delta == 0 {
 			return corrupt("block %d persons", i)
 		}
+		kept := len(b.ends)
+		last := uint64(0)
 		for k := uint64(0); k < runs; k++ {
 			var code, n uint64
 			if h := d.buf; len(h) >= 2 && h[0]|h[1] < 0x80 {
@@ -468,17 +477,24 @@ func (s *segment) decode(i int, b *block) error {
 			} else {
 				code, n = d.uvarint(), d.uvarint()
 			}
+			start := end
 			end += n
-			if d.err != nil || n == 0 || end > ne || code >= uint64(s.foot.maxCode) ||
-				k > 0 && code <= uint64(b.runCodes[len(b.runCodes)-1]) {
+			if d.err != nil || n == 0 || end > ne || code >= maxCode || k > 0 && code <= last {
 				return corrupt("block %d runs", i)
 			}
-			b.runCodes = append(b.runCodes, uint32(code))
-			b.ends = append(b.ends, int(end))
+			last = code
+			if keep == nil || keep[code] != 0 {
+				b.runCodes = append(b.runCodes, uint32(code))
+				b.starts = append(b.starts, int(start))
+				b.ends = append(b.ends, int(end))
+			}
 		}
-		b.persons[p], b.runEnds[p] = uint32(dense), len(b.ends)
+		if keep == nil || len(b.ends) > kept {
+			b.persons = append(b.persons, uint32(dense))
+			b.runEnds = append(b.runEnds, len(b.ends))
+		}
 	}
-	if end != ne || uint64(b.persons[np-1]) != uint64(r.last) {
+	if end != ne || dense != uint64(r.last) {
 		return corrupt("block %d persons", i)
 	}
 	if uint64(len(d.buf)) != packedLen(ne, tbits) {
@@ -493,11 +509,7 @@ func (s *segment) decode(i int, b *block) error {
 // times to codes: one pass over the packed times, without a branch on
 // what is kept (the length moves by the time test).
 func (b *block) run(r int, from, to int64, ts []int64, codes []uint32) ([]int64, []uint32, error) {
-	start := 0
-	if r > 0 {
-		start = b.ends[r-1]
-	}
-	end := b.ends[r]
+	start, end := b.starts[r], b.ends[r]
 	n := len(ts)
 	ts, codes = slices.Grow(ts, end-start)[:n+end-start], slices.Grow(codes, end-start)[:n+end-start]
 	tw := uint64(b.tbits)

@@ -208,11 +208,7 @@ func (ms *maskScanner) scan(lo, hi uint32) error {
 // their own, and the branch on "same period as the last one" missed
 // about half the time.
 func (b *block) runMask(r int, from, to int64, pl *periodLookup) (mask uint64, before bool, _ error) {
-	start := 0
-	if r > 0 {
-		start = b.ends[r-1]
-	}
-	end := b.ends[r]
+	start, end := b.starts[r], b.ends[r]
 	tw := uint64(b.tbits)
 	pos := uint64(start) * tw
 	off := uint64(0)
@@ -423,11 +419,7 @@ func (rs *runScanner) scan(lo, hi uint32) error {
 // runTimes appends run r's times in [from, to) to ts, as run does
 // without the codes.
 func (b *block) runTimes(r int, from, to int64, ts []int64) ([]int64, error) {
-	start := 0
-	if r > 0 {
-		start = b.ends[r-1]
-	}
-	end := b.ends[r]
+	start, end := b.starts[r], b.ends[r]
 	n := len(ts)
 	ts = slices.Grow(ts, end-start)[:n+end-start]
 	tw := uint64(b.tbits)

@@ -274,7 +274,7 @@ func (c *cursor) load(sc *scanner, lo, hi uint32) error {
 		if c.bi >= len(refs) || refs[c.bi].first >= hi {
 			return nil
 		}
-		if err := c.seg.decode(c.bi, &c.b); err != nil {
+		if err := c.seg.decode(c.bi, &c.b, sc.keep); err != nil {
 			return err
 		}
 		c.loaded, c.pi = true, 0

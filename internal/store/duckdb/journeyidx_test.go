@@ -441,6 +441,10 @@ func BenchmarkJourneyIndex(b *testing.B) {
 	if v := os.Getenv("JOURNEY_BENCH_EVENTS"); v != "" {
 		fmt.Sscan(v, &n)
 	}
+	if path := os.Getenv("JOURNEY_BENCH_DB"); path != "" {
+		benchJourneyIndexFile(b, path)
+		return
+	}
 	s, err := Open("", Options{})
 	if err != nil {
 		b.Fatal(err)
@@ -495,6 +499,61 @@ func BenchmarkJourneyIndex(b *testing.B) {
 			}
 			b.ReportMetric(float64(benchCPU(b)-cpu)/float64(b.N)/1e6, "cpu-ms/op")
 		})
+	}
+}
+
+// benchJourneyIndexFile times the query bench's insights (journey
+// bench query --dir leaves its store, q1.duckdb, and its index) on that
+// store, 2 threads, so that a profile of 20 M events holds the queries
+// alone, not minutes of generating them.
+func benchJourneyIndexFile(b *testing.B, path string) {
+	s, err := Open(path, Options{Threads: 2})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	if err := s.WaitJourneyIndex(ctx); err != nil {
+		b.Fatal(err)
+	}
+	end := time.Date(2026, 3, 2, 0, 0, 0, 0, time.UTC)
+	rng := insight.Range{From: end.AddDate(0, 0, -56), To: end}
+	fq := &insight.Funnel{Steps: []insight.FunnelStep{{Event: "product_viewed"}, {Event: "added_to_cart"}, {Event: "order_completed"}}, Window: "24h", Order: "ordered", Range: rng}
+	rq := &insight.Retention{Start: insight.EventMatch{Event: "signed_up"}, Return: insight.EventMatch{Event: "product_viewed"}, Period: "week", Periods: 8, Mode: "first_time", Range: rng}
+	tq := &insight.Trend{Series: []insight.Series{{Event: "$pageview", Math: "dau"}}, Interval: "day", Range: rng}
+	for _, v := range []interface{ Validate() error }{fq, rq, tq} {
+		if err := v.Validate(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	plans := []string{"index", "sql"}
+	if os.Getenv("JOURNEY_BENCH_INDEX_ONLY") != "" {
+		plans = plans[:1]
+	}
+	for _, plan := range plans {
+		s.UseJourneyIndex(plan == "index")
+		for _, c := range []struct {
+			name string
+			run  func() error
+		}{
+			{"funnel", func() error { _, err := s.Funnel(ctx, 1, time.UTC, fq); return err }},
+			{"retention", func() error { _, err := s.Retention(ctx, 1, time.UTC, rq); return err }},
+			{"dau", func() error { _, err := s.Trend(ctx, 1, time.UTC, tq); return err }},
+		} {
+			b.Run(c.name+"-"+plan, func(b *testing.B) {
+				before := journeyIndexQueries.Get()
+				cpu := benchCPU(b)
+				for b.Loop() {
+					if err := c.run(); err != nil {
+						b.Fatal(err)
+					}
+				}
+				b.ReportMetric(float64(benchCPU(b)-cpu)/float64(b.N)/1e6, "cpu-ms/op")
+				if used := journeyIndexQueries.Get() > before; used != (plan == "index") {
+					b.Fatalf("the %s plan used the index: %v", plan, used)
+				}
+			})
+		}
 	}
 }
 

@@ -327,21 +327,31 @@ func (w *walker) walkStepRuns(runs []MaskRun) (level int, ok bool) {
 	if len(steps[0]) == 0 {
 		return 0, true
 	}
-	prev := w.chains[0][:0]
-	for _, t := range steps[0] {
-		prev = append(prev, chain{t: t, start: t, parent: -1})
-	}
-	w.chains[0] = prev
+	// Step 1's chains are its events, each its own start (chains[0]
+	// stays empty: step 1's times stand for it).
+	s1 := steps[0]
 	level = 1
+	var prev []chain
 	for j := 1; j < p.Steps && len(steps[j]) > 0; j++ {
 		cur := w.chains[j][:0]
 		i := -1 // the latest chain of step j at or before t
-		for _, t := range steps[j] {
-			for i+1 < len(prev) && prev[i+1].t <= t {
-				i++
+		if j == 1 {
+			for _, t := range steps[j] {
+				for i+1 < len(s1) && s1[i+1] <= t {
+					i++
+				}
+				if i >= 0 && t <= s1[i]+p.WindowUs {
+					cur = append(cur, chain{t: t, start: s1[i], parent: i})
+				}
 			}
-			if i >= 0 && t <= prev[i].start+p.WindowUs {
-				cur = append(cur, chain{t: t, start: prev[i].start, parent: i})
+		} else {
+			for _, t := range steps[j] {
+				for i+1 < len(prev) && prev[i+1].t <= t {
+					i++
+				}
+				if i >= 0 && t <= prev[i].start+p.WindowUs {
+					cur = append(cur, chain{t: t, start: prev[i].start, parent: i})
+				}
 			}
 		}
 		w.chains[j] = cur
@@ -350,10 +360,12 @@ func (w *walker) walkStepRuns(runs []MaskRun) (level int, ok bool) {
 		}
 		level, prev = j+1, cur
 	}
-	for j, k := level-1, 0; j >= 0; j-- {
+	k := 0
+	for j := level - 1; j >= 1; j-- {
 		c := w.chains[j][k]
 		w.best[j], k = c.t-p.FromUs, c.parent
 	}
+	w.best[0] = s1[k] - p.FromUs
 	return level, true
 }
 
