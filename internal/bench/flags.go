@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -78,6 +79,23 @@ type LoadFigures struct {
 	GCMaxPauseMS float64 `json:"gc_max_pause_ms"`
 	// HeapAllocs is the objects the process allocated over the phase.
 	HeapAllocs uint64 `json:"heap_allocs"`
+	// P99BySecondMS is the p99 of the requests due in each second of the
+	// measured phase, and WarmupP99BySecondMS the same for the warm-up
+	// before it: a tail in the first seconds (a collection of a build's
+	// garbage, caches filling) shows against the steady seconds of the
+	// same run, whatever the machine's load.
+	P99BySecondMS       []float64 `json:"p99_by_second_ms"`
+	WarmupP99BySecondMS []float64 `json:"warmup_p99_by_second_ms,omitempty"`
+}
+
+// p99BySecond is the p99 latency of each second's requests, by when they
+// were due (lat in due order, rps a second).
+func p99BySecond(lat []float64, rps int) []float64 {
+	var out []float64
+	for i := 0; i < len(lat); i += rps {
+		out = append(out, math.Round(quantile(lat[i:min(i+rps, len(lat))], 0.99)*100)/100)
+	}
+	return out
 }
 
 // gcSnap is the collector's counters at one time.
@@ -611,9 +629,11 @@ func openLoop(c *http.Client, url string, bodies [][]byte, warm int, o FlagsOpti
 		return lat, errs.Load(), computing.Load(), unsent, time.Duration(last.Load()), cpuTime() - cpu0
 	}
 	if warm > 0 {
-		run(bodies[:warm])
+		wlat, _, _, _, _, _ := run(bodies[:warm])
+		f.WarmupP99BySecondMS = p99BySecond(wlat, o.RPS)
 	}
 	lat, errs, computing, unsent, elapsed, cpu := run(bodies[warm:])
+	f.P99BySecondMS = p99BySecond(lat, o.RPS)
 	f.Requests, f.Unsent = int64(len(lat)), unsent
 	if elapsed > 0 {
 		f.AchievedRPS = float64(int64(len(lat))-unsent) / elapsed.Seconds()
@@ -629,5 +649,6 @@ func openLoop(c *http.Client, url string, bodies [][]byte, warm int, o FlagsOpti
 	logf("%-12s %d requests at %.0f/s: p50 %.2f ms, p95 %.2f ms, p99 %.2f ms, max %.1f ms; %d errors (%d unsent); CPU %.0f ms; GC %d cycles, %.0f ms CPU (%.1f %%), pauses %.2f ms (max %.2f)",
 		name, f.Requests, f.AchievedRPS, f.P50MS, f.P95MS, f.P99MS, f.MaxMS, f.Errors, f.Unsent, f.CPUMS,
 		f.GCCycles, f.GCCPUMS, 100*f.GCCPUShare, f.GCPauseMS, f.GCMaxPauseMS)
+	logf("%-12s p99 by second: warm-up %v ms, measured %v ms", name, f.WarmupP99BySecondMS, f.P99BySecondMS)
 	return f, computing, nil
 }

@@ -25,6 +25,10 @@ func TestFlagsSmall(t *testing.T) {
 			t.Errorf("%s: %+v: want 200 requests answered without error and every figure filled", name, f)
 		}
 	}
+	// 1 s measured at 200/s, 0.2 s of warm-up: one second each.
+	if f := res.LoadFigures; len(f.P99BySecondMS) != 1 || f.P99BySecondMS[0] <= 0 || f.P99BySecondMS[0] > f.MaxMS+0.01 || len(f.WarmupP99BySecondMS) != 1 {
+		t.Errorf("p99 by second: measured %v (max %v ms), warm-up %v", f.P99BySecondMS, f.MaxMS, f.WarmupP99BySecondMS)
+	}
 	if res.ErrorsWhileComputing != 0 {
 		t.Errorf("%d answers said errorsWhileComputingFlags", res.ErrorsWhileComputing)
 	}
@@ -38,5 +42,25 @@ func TestFlagsSmall(t *testing.T) {
 	}
 	if res.LoadGeneratorCPUShare <= 0 || res.LoadGeneratorCPUShare > 1.5 {
 		t.Errorf("load generator CPU share %v", res.LoadGeneratorCPUShare)
+	}
+}
+
+// TestP99BySecond: each second's requests, by when they were due, give
+// their own p99; a slow first second stands out of a steady run.
+func TestP99BySecond(t *testing.T) {
+	lat := make([]float64, 0, 250)
+	for i := range 250 {
+		switch {
+		case i < 100 && i%50 == 7:
+			lat = append(lat, 40) // two slow requests in the first second
+		case i < 100:
+			lat = append(lat, 2)
+		default:
+			lat = append(lat, 1+float64(i%10)/10)
+		}
+	}
+	got := p99BySecond(lat, 100)
+	if len(got) != 3 || got[0] < 39 || got[1] > 2 || got[2] > 2 {
+		t.Fatalf("p99 by second = %v, want [~40, <2, <2]", got)
 	}
 }
