@@ -46,4 +46,9 @@ type VoC interface {
 	// GroupProperties returns the current properties of the groups of
 	// groupType named by keys (absent keys are left out).
 	GroupProperties(ctx context.Context, projectID int64, groupType string, keys []string) (map[string]map[string]any, error)
+	// GroupPropertyValues is GroupProperties cut to the properties named
+	// by props (groups with none of them are left out), read without
+	// decoding whole property blobs: a ranking reads one property, such
+	// as mrr, of thousands of accounts.
+	GroupPropertyValues(ctx context.Context, projectID int64, groupType string, keys, props []string) (map[string]map[string]any, error)
 }

@@ -45,6 +45,22 @@ func (m *memVoC) GroupProperties(_ context.Context, _ int64, _ string, keys []st
 	return out, nil
 }
 
+func (m *memVoC) GroupPropertyValues(ctx context.Context, projectID int64, groupType string, keys, props []string) (map[string]map[string]any, error) {
+	all, _ := m.GroupProperties(ctx, projectID, groupType, keys)
+	out := map[string]map[string]any{}
+	for key, p := range all {
+		for _, prop := range props {
+			if v, ok := p[prop]; ok {
+				if out[key] == nil {
+					out[key] = map[string]any{}
+				}
+				out[key][prop] = v
+			}
+		}
+	}
+	return out, nil
+}
+
 // TestRankMatchesReference: the ranking gives the reference ranking's
 // answer (rank_ref_test.go, the first, map-based implementation) field
 // for field, on random projects with what the hand-computed test has

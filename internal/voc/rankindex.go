@@ -271,7 +271,11 @@ func (t *touches) impact(id int64, name, status, prop string, revenue []float64,
 // revenues reads, for each property asked, its value on every account
 // (0 where unset or not a number), indexed by account number.
 func (rk *ranker) revenues(ctx context.Context, events store.VoC, projectID int64, groupType string, props map[string]bool) (map[string][]float64, error) {
-	stored, err := events.GroupProperties(ctx, projectID, groupType, rk.keys)
+	names := make([]string, 0, len(props))
+	for prop := range props {
+		names = append(names, prop)
+	}
+	stored, err := events.GroupPropertyValues(ctx, projectID, groupType, rk.keys, names)
 	if err != nil {
 		return nil, fmt.Errorf("cannot read the accounts of feedback: %w", err)
 	}

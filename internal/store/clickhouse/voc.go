@@ -158,3 +158,26 @@ func (s *Store) GroupProperties(ctx context.Context, projectID int64, groupType 
 	}
 	return out, nil
 }
+
+// GroupPropertyValues is GroupProperties cut to props in Go: ClickHouse
+// 18's visitParam functions take constant names only, and find a name in
+// nested objects too (see nested.go), so they cannot pick the properties
+// in the query as DuckDB's JSON pointers do.
+func (s *Store) GroupPropertyValues(ctx context.Context, projectID int64, groupType string, keys, props []string) (map[string]map[string]any, error) {
+	all, err := s.GroupProperties(ctx, projectID, groupType, keys)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]map[string]any{}
+	for key, p := range all {
+		for _, prop := range props {
+			if v, ok := p[prop]; ok {
+				if out[key] == nil {
+					out[key] = map[string]any{}
+				}
+				out[key][prop] = v
+			}
+		}
+	}
+	return out, nil
+}

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strings"
 	"unicode/utf8"
 
 	"github.com/journey-dev/journey/internal/insight"
@@ -158,4 +159,60 @@ func (s *Store) GroupProperties(ctx context.Context, projectID int64, groupType 
 		out[key] = m
 	}
 	return out, rows.Err()
+}
+
+// GroupPropertyValues reads props of some groups of a type: DuckDB
+// extracts each property's JSON, and only that is decoded. The keys
+// travel as one JSON array (see FeedbackPersons).
+func (s *Store) GroupPropertyValues(ctx context.Context, projectID int64, groupType string, keys, props []string) (map[string]map[string]any, error) {
+	out := map[string]map[string]any{}
+	if len(keys) == 0 || len(props) == 0 {
+		return out, nil
+	}
+	if len(keys) > store.MaxGroupKeys {
+		return nil, fmt.Errorf("cannot read %d groups: at most %d at once", len(keys), store.MaxGroupKeys)
+	}
+	list, _, err := idsJSON(keys)
+	if err != nil {
+		return nil, err
+	}
+	values := make([]string, len(props))
+	args := []any{}
+	for i, prop := range props {
+		values[i] = "(?::INTEGER, ?)"
+		args = append(args, i, propPath(prop))
+	}
+	args = append(args, projectID, groupType, list)
+	rows, err := s.db.QueryContext(ctx, `SELECT g.group_key, p.i, json_extract(g.properties, p.path)::VARCHAR AS v
+		FROM groups g, (VALUES `+strings.Join(values, ", ")+`) p(i, path)
+		WHERE g.project_id = ? AND g.group_type = ? AND g.group_key IN (SELECT unnest(from_json(?, '["VARCHAR"]')))
+		AND v IS NOT NULL`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("cannot read groups of type %q: %w", groupType, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var key, raw string
+		var i int
+		if err := rows.Scan(&key, &i, &raw); err != nil {
+			return nil, fmt.Errorf("cannot read groups of type %q: %w", groupType, err)
+		}
+		addGroupValue(out, key, props[i], raw)
+	}
+	return out, rows.Err()
+}
+
+// addGroupValue decodes one property's JSON into out[key] (a value that
+// does not decode is left out, as a whole blob's decoding leaves it).
+func addGroupValue(out map[string]map[string]any, key, prop, raw string) {
+	var v any
+	if json.Unmarshal([]byte(raw), &v) != nil {
+		return
+	}
+	m := out[key]
+	if m == nil {
+		m = map[string]any{}
+		out[key] = m
+	}
+	m[prop] = v
 }

@@ -29,7 +29,7 @@ func feedbackPersons(t *testing.T, s store.Store) {
 	l.Load(1,
 		groupSet("admin", "acme", h(0), map[string]any{"mrr": 100, "plan": "pro"}),
 		groupSet("admin", "globex", h(0), map[string]any{"mrr": "250"}),
-		groupSet("admin", "initech", h(0), map[string]any{"plan": "free"}),
+		groupSet("admin", "initech", h(0), map[string]any{"plan": "free", "a/b~c": 7, "none": nil}),
 		Ev("$pageview", "u1", h(1), groups("acme")), Ev("$exception", "u1", h(2), nil),
 		Ev("$pageview", "u2", h(1), groups("globex")), Ev("$pageview", "u2", h(3), groups("acme")),
 		Ev("$pageview", "a1", h(1), groups("initech")),
@@ -101,10 +101,27 @@ func feedbackPersons(t *testing.T, s store.Store) {
 	wantProps := map[string]map[string]any{
 		"acme":    {"mrr": float64(100), "plan": "pro"},
 		"globex":  {"mrr": float64(300)},
-		"initech": {"plan": "free"},
+		"initech": {"plan": "free", "a/b~c": float64(7), "none": nil},
 	}
 	if !reflect.DeepEqual(props, wantProps) {
 		t.Fatalf("GroupProperties = %v, want %v", props, wantProps)
+	}
+	// The same cut to some properties: groups with none of them left out.
+	vals, err := s.GroupPropertyValues(ctx, 1, "company", []string{"acme", "globex", "initech", "missing"}, []string{"mrr", "a/b~c", "none", "absent"})
+	wantVals := map[string]map[string]any{
+		"acme":    {"mrr": float64(100)},
+		"globex":  {"mrr": float64(300)},
+		"initech": {"a/b~c": float64(7), "none": nil},
+	}
+	if err != nil || !reflect.DeepEqual(vals, wantVals) {
+		t.Fatalf("GroupPropertyValues = %v, %v; want %v", vals, err, wantVals)
+	}
+	vals, err = s.GroupPropertyValues(ctx, 1, "company", []string{"acme", "globex", "initech"}, []string{"plan"})
+	if want := map[string]map[string]any{"acme": {"plan": "pro"}, "initech": {"plan": "free"}}; err != nil || !reflect.DeepEqual(vals, want) {
+		t.Fatalf("GroupPropertyValues of plan = %v, %v; want %v", vals, err, want)
+	}
+	if vals, err := s.GroupPropertyValues(ctx, 1, "company", []string{"acme"}, nil); err != nil || len(vals) != 0 {
+		t.Fatalf("no properties = %v, %v", vals, err)
 	}
 	if props, err := s.GroupProperties(ctx, 1, "team", []string{"acme"}); err != nil || len(props) != 0 {
 		t.Fatalf("another group type = %v, %v", props, err)
