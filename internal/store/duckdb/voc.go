@@ -74,6 +74,7 @@ func (s *Store) FeedbackPersons(ctx context.Context, projectID int64, q *store.F
 		return nil, fmt.Errorf("cannot read feedback persons: %w", store.AsMemoryError(ctx, err))
 	}
 	defer rows.Close()
+	out = make([]store.FeedbackPerson, 0, len(q.DistinctIDs))
 	at := make([]int32, len(q.DistinctIDs)) // an id's row in out, plus one
 	for rows.Next() {
 		var n int
@@ -122,11 +123,36 @@ func idsJSON(ids []string) (string, []int, error) {
 			}
 		}
 	}
-	b, err := json.Marshal(valid)
-	if err != nil {
-		return "", nil, fmt.Errorf("cannot write %d distinct ids as JSON: %w", len(valid), err)
+	b := make([]byte, 0, 16*len(valid)+2)
+	b = append(b, '[')
+	for i, id := range valid {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		if plainJSON(id) {
+			b = append(append(append(b, '"'), id...), '"')
+			continue
+		}
+		q, err := json.Marshal(id)
+		if err != nil {
+			return "", nil, fmt.Errorf("cannot write the distinct id %q as JSON: %w", id, err)
+		}
+		b = append(b, q...)
 	}
-	return string(b), pos, nil
+	return string(append(b, ']')), pos, nil
+}
+
+// plainJSON says whether s is written in JSON as it is, between quotes:
+// printable ASCII other than the quote and the backslash. Most ids are;
+// encoding/json writes the others (it took about 30 ms to write all of a
+// ranking's 100 000).
+func plainJSON(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' {
+			return false
+		}
+	}
+	return true
 }
 
 func notUTF8(s string) bool { return !utf8.ValidString(s) }

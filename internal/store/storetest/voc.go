@@ -43,8 +43,10 @@ func feedbackPersons(t *testing.T, s store.Store) {
 	pro := Ev("$pageview", "u4", Day0, groups("edge"))
 	pro.Set = map[string]any{"plan": "pro"}
 	l.Load(1, pro, Ev("$exception", "u6", h(24), nil), Ev("$pageview", "u6", h(24), groups("late")))
+	odd := "ü \"q\"\\\t<&>" // an id JSON must escape
+	l.Load(1, Ev("$pageview", odd, h(2), groups("globex")))
 
-	q := &store.FeedbackPersonsQuery{DistinctIDs: []string{"u1", "u2", "u3", "a1", "u4", "u5", "u6", "nobody", "u1", "\xff"}, GroupType: "company",
+	q := &store.FeedbackPersonsQuery{DistinctIDs: []string{"u1", "u2", "u3", "a1", "u4", "u5", "u6", "nobody", "u1", "\xff", odd}, GroupType: "company",
 		Bad: []insight.EventMatch{{Event: "$exception"}}, From: Day0, To: Day0.AddDate(0, 0, 1)}
 	got, err := s.FeedbackPersons(ctx, 1, q)
 	if err != nil {
@@ -66,6 +68,7 @@ func feedbackPersons(t *testing.T, s store.Store) {
 		{DistinctID: "u3", Person: u3, Accounts: []string{"initech"}, Bad: true},
 		{DistinctID: "u4", Person: pid("u4"), Accounts: []string{"edge"}},
 		{DistinctID: "u6", Person: pid("u6"), Accounts: []string{}},
+		{DistinctID: odd, Person: pid(odd), Accounts: []string{"globex"}},
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("FeedbackPersons =\n%+v\nwant\n%+v", got, want)
