@@ -2,7 +2,9 @@ package duckdb
 
 import (
 	"context"
+	"math/rand/v2"
 	"reflect"
+	"slices"
 	"testing"
 	"time"
 
@@ -294,5 +296,29 @@ func TestJourneyIndexRetentionTrendsMasks(t *testing.T) {
 				t.Fatalf("dau %s %s without masks:\n index %+v\n   sql %+v", interval, tz, got, want)
 			}
 		}
+	}
+}
+
+// TestBitCounts: the vertical counter counts each bit as countBits does,
+// over masks from empty to full and a count past a carry of many planes.
+func TestBitCounts(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	var c bitCounts
+	want := make([]int64, 64)
+	for i := range 300_000 {
+		m := rng.Uint64() & rng.Uint64()
+		switch i % 1000 {
+		case 0:
+			m = 0
+		case 1:
+			m = ^uint64(0)
+		}
+		c.add(m)
+		countBits(want, m)
+	}
+	got := make([]int64, 64)
+	c.addTo(got)
+	if !slices.Equal(got, want) {
+		t.Fatalf("counts %v, want %v", got, want)
 	}
 }

@@ -252,11 +252,18 @@ func (s *Store) indexTrendCounts(ctx context.Context, projectID int64, r insight
 	}
 	dau := series.Math == "dau"
 	if dau && s.usesMasks(nP) {
+		counts := make([]*bitCounts, workers)
+		for i := range counts {
+			counts[i] = new(bitCounts)
+		}
 		err = scanActorMasks(ctx, snap, actors, workers, r.From.UnixMicro(), r.To.UnixMicro(), mask, 1, b, func(w int, m []uint64, _ uint32) {
-			countBits(per[w], m[0])
+			counts[w].add(m[0])
 		})
 		if err != nil {
 			return nil, true, fmt.Errorf("cannot run trend for %q: %w", series.Label, err)
+		}
+		for i, c := range counts {
+			c.addTo(per[i])
 		}
 		return periodRows(nil, insight.CountRow{}, sumCounts(per, nP)), true, nil
 	}
