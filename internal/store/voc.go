@@ -32,9 +32,12 @@ type FeedbackPersonsQuery struct {
 // Accounts is empty and Bad false. Accounts are sorted.
 type FeedbackPerson struct {
 	DistinctID string
-	Person     int64
-	Accounts   []string
-	Bad        bool
+	// Asked is DistinctID's index in the query's DistinctIDs (the first
+	// of repeats), so that a caller finds its own entry without a lookup.
+	Asked    int
+	Person   int64
+	Accounts []string
+	Bad      bool
 }
 
 // VoC is what the voice-of-customer ranking reads of the event store.

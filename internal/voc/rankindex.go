@@ -56,9 +56,10 @@ func resolve(ctx context.Context, events store.VoC, projectID int64, items []met
 		idOf[i], stored[d] = d, items[i].PersonID
 	}
 	ask := make([]string, 0, len(names))
-	for _, id := range names {
+	askedAs := make([]int32, 0, len(names)) // an asked id's number
+	for d, id := range names {
 		if id != "" {
-			ask = append(ask, id)
+			ask, askedAs = append(ask, id), append(askedAs, int32(d))
 		}
 	}
 	rows, err := events.FeedbackPersons(ctx, projectID, &store.FeedbackPersonsQuery{DistinctIDs: ask, GroupType: o.GroupType, Bad: o.Bad, From: r.From, To: r.To})
@@ -70,7 +71,13 @@ func resolve(ctx context.Context, events store.VoC, projectID int64, items []met
 	isBad := make([]bool, len(names))
 	idAcc := make([]span, len(names))
 	for _, p := range rows {
-		d, ok := ids[p.DistinctID]
+		var d int32
+		ok := p.Asked >= 0 && p.Asked < len(ask) && ask[p.Asked] == p.DistinctID
+		if ok {
+			d = askedAs[p.Asked] // the store says where it is: no lookup
+		} else {
+			d, ok = ids[p.DistinctID]
+		}
 		var was int64
 		if ok {
 			was = stored[d]

@@ -23,6 +23,10 @@ func (s *Store) FeedbackPersons(ctx context.Context, projectID int64, q *store.F
 		return nil, fmt.Errorf("cannot read %d feedback persons: at most %d at once", len(q.DistinctIDs), store.MaxFeedbackPersons)
 	}
 	ids := slices.Compact(slices.Sorted(slices.Values(q.DistinctIDs)))
+	asked := make(map[string]int, len(ids))
+	for i := len(q.DistinctIDs) - 1; i >= 0; i-- {
+		asked[q.DistinctIDs[i]] = i // the first of repeats
+	}
 	for len(ids) > 0 {
 		n := min(vocChunk, len(ids))
 		part, err := s.feedbackPersons(ctx, projectID, q, ids[:n])
@@ -31,6 +35,9 @@ func (s *Store) FeedbackPersons(ctx context.Context, projectID int64, q *store.F
 		}
 		out = append(out, part...)
 		ids = ids[n:]
+	}
+	for i := range out {
+		out[i].Asked = asked[out[i].DistinctID]
 	}
 	return out, nil
 }

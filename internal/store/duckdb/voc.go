@@ -27,7 +27,8 @@ import (
 // event's ts (another third). The distinct ids travel as one JSON array
 // parameter, as binding a list costs a cgo call per element (100 000 of
 // them at issue 16's scale, about 70 ms), and come back as their
-// subscripts in it, so no id is read back as a string and looked up.
+// subscripts in it, in its order, so no id is read back as a string and
+// looked up, and a caller walks its own list in order (Asked).
 func (s *Store) FeedbackPersons(ctx context.Context, projectID int64, q *store.FeedbackPersonsQuery) ([]store.FeedbackPerson, error) {
 	out := []store.FeedbackPerson{}
 	if len(q.DistinctIDs) == 0 {
@@ -68,7 +69,7 @@ func (s *Store) FeedbackPersons(ctx context.Context, projectID int64, q *store.F
 	}
 	query.Add(`
 		) s WHERE is_bad OR grp IS NOT NULL GROUP BY actor, grp)
-		SELECT dp.i, dp.pid, f.grp, coalesce(f.bad, false) FROM dp LEFT JOIN f ON f.actor = dp.pid`)
+		SELECT dp.i, dp.pid, f.grp, coalesce(f.bad, false) FROM dp LEFT JOIN f ON f.actor = dp.pid ORDER BY dp.i`)
 	rows, err := s.db.QueryContext(ctx, query.Text, query.Args...)
 	if err != nil {
 		return nil, fmt.Errorf("cannot read feedback persons: %w", store.AsMemoryError(ctx, err))
@@ -92,7 +93,7 @@ func (s *Store) FeedbackPersons(ctx context.Context, projectID int64, q *store.F
 		if i < 0 {
 			i = len(out)
 			at[id] = int32(i + 1)
-			out = append(out, store.FeedbackPerson{DistinctID: q.DistinctIDs[id], Person: pid, Accounts: []string{}})
+			out = append(out, store.FeedbackPerson{DistinctID: q.DistinctIDs[id], Asked: id, Person: pid, Accounts: []string{}})
 		}
 		if key.Valid {
 			out[i].Accounts = append(out[i].Accounts, key.String)

@@ -3,6 +3,7 @@ package storetest
 import (
 	"context"
 	"reflect"
+	"slices"
 	"sort"
 	"testing"
 	"time"
@@ -53,6 +54,11 @@ func feedbackPersons(t *testing.T, s store.Store) {
 		t.Fatal(err)
 	}
 	sort.Slice(got, func(i, j int) bool { return got[i].DistinctID < got[j].DistinctID })
+	for _, p := range got {
+		if i := slices.Index(q.DistinctIDs, p.DistinctID); p.Asked != i {
+			t.Errorf("%q: asked %d, want %d (its first index)", p.DistinctID, p.Asked, i)
+		}
+	}
 	pid := func(d string) int64 {
 		p, _, err := s.PersonByDistinctID(ctx, 1, d)
 		if err != nil {
@@ -69,6 +75,9 @@ func feedbackPersons(t *testing.T, s store.Store) {
 		{DistinctID: "u4", Person: pid("u4"), Accounts: []string{"edge"}},
 		{DistinctID: "u6", Person: pid("u6"), Accounts: []string{}},
 		{DistinctID: odd, Person: pid(odd), Accounts: []string{"globex"}},
+	}
+	for i := range got {
+		got[i].Asked = 0 // checked above
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("FeedbackPersons =\n%+v\nwant\n%+v", got, want)
