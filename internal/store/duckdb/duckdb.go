@@ -160,6 +160,7 @@ type Store struct {
 	mu    sync.Mutex // serialises Apply on the write connection
 	write *sql.Conn
 	seen  *seenFilter // stored (project, uuid) pairs; guarded by mu
+	ws    writeState  // write's prepared statements (applystmts.go); guarded by mu
 
 	jidx *jindex // the journey index; nil when off (journeyidx.go)
 }
@@ -246,6 +247,7 @@ func (s *Store) Close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.write != nil {
+		s.closeWriteStmts()
 		s.write.Close()
 	}
 	return errors.Join(s.db.Close(), ierr)
@@ -255,9 +257,10 @@ func (s *Store) Close() error {
 func (s *Store) Apply(ctx context.Context, w *store.Write) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if _, err := s.write.ExecContext(ctx, `DELETE FROM stage_events; DELETE FROM stage_distinct_ids; DELETE FROM stage_persons; DELETE FROM stage_overrides; DELETE FROM stage_groups;`); err != nil {
-		return fmt.Errorf("cannot clear staging tables: %w", err)
+	if err := s.clearStage(ctx); err != nil {
+		return err
 	}
+	s.markStaged(w)
 	if err := s.stage(w); err != nil {
 		return err
 	}
@@ -286,10 +289,10 @@ func (s *Store) Apply(ctx context.Context, w *store.Write) error {
 			return fmt.Errorf("cannot record flag exposures: %w", err)
 		}
 	}
-	if _, err := tx.ExecContext(ctx, applySQL); err != nil {
+	if err := s.applyStaged(ctx); err != nil {
 		return fmt.Errorf("cannot apply batch: %w", err)
 	}
-	if _, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO loader_checkpoint VALUES (1, ?)`, w.Checkpoint); err != nil {
+	if err := s.storeCheckpoint(ctx, w.Checkpoint); err != nil {
 		return fmt.Errorf("cannot store checkpoint: %w", err)
 	}
 	if err := tx.Commit(); err != nil {

@@ -214,7 +214,7 @@ func (s *Store) keepJourneyTail(ctx context.Context, tx *sql.Tx, position uint64
 		// says: harmless.
 		j.pruned = d
 	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO journey_index_tail SELECT ?, project_id, person_id, epoch_us(ts), event FROM `+inserted, position); err != nil {
+	if _, err := s.execWrite(ctx, `INSERT INTO journey_index_tail SELECT ?, project_id, person_id, epoch_us(ts), event FROM `+inserted, position); err != nil {
 		return fmt.Errorf("cannot keep the journey index tail: %w", err)
 	}
 	return nil
@@ -568,11 +568,11 @@ var insertViaStaging = strings.Replace(insertEventsSQL, "INSERT INTO events", "I
 // them in journey_index_tail too.
 func (s *Store) insertEvents(ctx context.Context, tx *sql.Tx, events []store.Row, stored bool, lo, hi time.Time, position uint64) ([]journeyidx.Event, error) {
 	if s.jidx == nil {
-		_, err := tx.ExecContext(ctx, insertEventsSQL, lo, hi)
+		_, err := s.execWrite(ctx, insertEventsSQL, lo, hi)
 		return nil, err
 	}
 	if !stored && !repeatsUUID(events) {
-		if _, err := tx.ExecContext(ctx, insertEventsSQL, lo, hi); err != nil {
+		if _, err := s.execWrite(ctx, insertEventsSQL, lo, hi); err != nil {
 			return nil, err
 		}
 		if s.jidx.keepTail {
