@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/journey-dev/journey/internal/store"
 )
@@ -77,6 +78,24 @@ func (s *Store) applyStaged(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// insertStagedSQL inserts every staged event: what insert_events.sql
+// does when no uuid repeats in the batch (its window keeps every row) and
+// stored ones left the stage (its NOT EXISTS has an empty range), without
+// the window's sort and the anti-join.
+const insertStagedSQL = `INSERT INTO events SELECT * FROM stage_events`
+
+// insertStaged inserts the staged events (lo, hi: insert_events.sql's
+// dedup bounds), with insertStagedSQL when no uuid repeats in events.
+func (s *Store) insertStaged(ctx context.Context, events []store.Row, lo, hi time.Time) error {
+	var err error
+	if repeatsUUID(events) {
+		_, err = s.execWrite(ctx, insertEventsSQL, lo, hi)
+	} else {
+		_, err = s.execWrite(ctx, insertStagedSQL)
+	}
+	return err
 }
 
 // isUpsert says whether q is an INSERT OR REPLACE or ON CONFLICT: one

@@ -568,11 +568,10 @@ var insertViaStaging = strings.Replace(insertEventsSQL, "INSERT INTO events", "I
 // them in journey_index_tail too.
 func (s *Store) insertEvents(ctx context.Context, tx *sql.Tx, events []store.Row, stored bool, lo, hi time.Time, position uint64) ([]journeyidx.Event, error) {
 	if s.jidx == nil {
-		_, err := s.execWrite(ctx, insertEventsSQL, lo, hi)
-		return nil, err
+		return nil, s.insertStaged(ctx, events, lo, hi)
 	}
 	if !stored && !repeatsUUID(events) {
-		if _, err := s.execWrite(ctx, insertEventsSQL, lo, hi); err != nil {
+		if err := s.insertStaged(ctx, events, lo, hi); err != nil {
 			return nil, err
 		}
 		if s.jidx.keepTail {
