@@ -295,15 +295,20 @@ func (s *Store) insertIdentity(ctx context.Context, conn driver.Conn, w *store.W
 		}
 		return nil
 	}
-	if err := send("person_distinct_ids", "project_id, distinct_id, person_id, version", len(w.DistinctIDs), func(i int) []any {
-		d := w.DistinctIDs[i]
-		return []any{uint64(d.ProjectID), d.DistinctID, d.PersonID, v}
-	}); err != nil {
-		return err
-	}
+	// Persons before their distinct ids: ClickHouse has no transaction, and
+	// a loader killed between the two inserts must not leave ids naming a
+	// person without a row (the next loader takes the ids as known and never
+	// writes the row; lookups then read the person as deleted and campaign
+	// triggers for it were dropped). A person row without ids is invisible.
 	if err := send("persons", "project_id, id, created_at, properties, is_deleted, version", len(w.Persons), func(i int) []any {
 		p := w.Persons[i]
 		return []any{uint64(p.ProjectID), p.ID, p.CreatedAt.UTC(), hideNestedKeys(store.PropertiesJSON(p.Properties)), uint8(0), v}
+	}); err != nil {
+		return err
+	}
+	if err := send("person_distinct_ids", "project_id, distinct_id, person_id, version", len(w.DistinctIDs), func(i int) []any {
+		d := w.DistinctIDs[i]
+		return []any{uint64(d.ProjectID), d.DistinctID, d.PersonID, v}
 	}); err != nil {
 		return err
 	}
