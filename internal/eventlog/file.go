@@ -438,6 +438,14 @@ func (l *File) wrote(group []*appendReq, n int) {
 	l.smu.Lock()
 	defer l.smu.Unlock()
 	l.pos += uint64(n) // under smu: startSync reads it on the syncs' goroutines
+	if l.failed != nil {
+		// A sync failed while the group was written (write checked
+		// before): no sync will run to answer it.
+		for _, r := range group {
+			r.errc <- l.failed
+		}
+		return
+	}
 	if l.opts.NoSync {
 		l.advance(l.pos) // first: an answered append is readable
 		for _, r := range group {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -118,5 +119,55 @@ func TestFileSyncFails(t *testing.T) {
 	}
 	if l.End() != end {
 		t.Errorf("End moved from %d to %d past a failed sync", end, l.End())
+	}
+}
+
+// TestFileSyncFailsDuringWrite: an append whose write was under way when
+// a sync failed gets the sync's error instead of waiting for ever (the
+// writer checked the log was sound before writing, then handed the group
+// to syncs that the failure had stopped). The failing sync waits until
+// the file grows, so it fails while the writer writes a large record.
+func TestFileSyncFailsDuringWrite(t *testing.T) {
+	broken := errors.New("disk gone")
+	var first atomic.Bool
+	watchSyncs(t, func(f *os.File, real func(*os.File) error) error {
+		if first.Swap(true) {
+			return broken
+		}
+		st, err := f.Stat()
+		if err != nil {
+			return err
+		}
+		for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); {
+			if now, err := f.Stat(); err == nil && now.Size() > st.Size() {
+				break // the large record is being written
+			}
+			time.Sleep(10 * time.Microsecond)
+		}
+		return broken
+	})
+	l, err := OpenFile(t.TempDir(), FileOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	small := make(chan error, 1)
+	go func() { small <- l.Append(context.Background(), batch(1, "small")) }()
+	for first.Load() == false {
+		time.Sleep(10 * time.Microsecond) // the small append's sync has begun
+	}
+	large := batch(1, "large")
+	large.Events[0].Properties = map[string]any{"blob": strings.Repeat("x", 48<<20)}
+	done := make(chan error, 1)
+	go func() { done <- l.Append(context.Background(), large) }()
+	for name, c := range map[string]chan error{"small": small, "large": done} {
+		select {
+		case err := <-c:
+			if !errors.Is(err, broken) {
+				t.Errorf("%s append: %v, want %v", name, err, broken)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%s append not answered 10 s after its sync failed", name)
+		}
 	}
 }
