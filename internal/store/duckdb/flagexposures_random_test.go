@@ -36,7 +36,9 @@ func flagExposuresRandom(t *testing.T, seed uint64) {
 	}
 	defer s.Close()
 	l := storetest.NewLoader(t, s)
-	at := func(h int) time.Time { return day0.Add(time.Duration(h)*time.Hour + time.Duration(rng.IntN(60))*time.Minute) }
+	at := func(h int) time.Time {
+		return day0.Add(time.Duration(h)*time.Hour + time.Duration(rng.IntN(60))*time.Minute)
+	}
 	distinct := func() string { return fmt.Sprintf("d%d", rng.IntN(12)) }
 	flags := []string{"checkout", "Checkout"}
 	responses := []any{"control", "test", "false", true, nil}
