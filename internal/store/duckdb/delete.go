@@ -144,7 +144,7 @@ func (s *Store) ErasePerson(ctx context.Context, sub *store.Subject) error {
 // eraseLocked deletes the subject's rows and reports whether any of its
 // events were among them.
 func (s *Store) eraseLocked(ctx context.Context, sub *store.Subject) (eventsGone bool, err error) {
-	tx, err := s.write.BeginTx(ctx, nil)
+	tx, err := s.beginWrite(ctx)
 	if err != nil {
 		return false, fmt.Errorf("cannot delete person %d: %w", sub.PersonID, err)
 	}

@@ -274,7 +274,7 @@ func (s *Store) Apply(ctx context.Context, w *store.Write) error {
 	if err != nil {
 		return err
 	}
-	tx, err := s.write.BeginTx(ctx, nil)
+	tx, err := s.beginWrite(ctx)
 	if err != nil {
 		return err
 	}
@@ -301,6 +301,16 @@ func (s *Store) Apply(ctx context.Context, w *store.Write) error {
 	s.markStored(w.Events)
 	s.addToJourneyIndex(inserted, w.Checkpoint)
 	return nil
+}
+
+// beginWrite begins a transaction on the write connection. Its statements
+// take ctx (an ended one interrupts them and the caller rolls back), the
+// transaction itself does not: database/sql rolls back a transaction
+// whose context ends and then closes its connection (duckdb-go cannot
+// reset a session), which would leave the store without its write
+// connection, its staging tables and prepared statements for good.
+func (s *Store) beginWrite(ctx context.Context) (*sql.Tx, error) {
+	return s.write.BeginTx(context.WithoutCancel(ctx), nil)
 }
 
 func (s *Store) stage(w *store.Write) error {

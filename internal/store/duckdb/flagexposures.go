@@ -108,7 +108,7 @@ func (s *Store) initFlagExposures(ctx context.Context) error {
 func (s *Store) RebuildFlagExposures(ctx context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	tx, err := s.write.BeginTx(ctx, nil)
+	tx, err := s.beginWrite(ctx)
 	if err != nil {
 		return err
 	}
@@ -178,7 +178,7 @@ func eraseFlagExposures(ctx context.Context, tx *sql.Tx, sub *store.Subject) (af
 // deleteEventsBefore deletes the project's events before cutoff and
 // recomputes the flag exposures that began before it, in one transaction.
 func (s *Store) deleteEventsBefore(ctx context.Context, projectID int64, cutoff time.Time) (sql.Result, error) {
-	tx, err := s.write.BeginTx(ctx, nil)
+	tx, err := s.beginWrite(ctx)
 	if err != nil {
 		return nil, err
 	}
