@@ -168,7 +168,9 @@ func (s *Store) Apply(ctx context.Context, w *store.Write) error {
 		}
 	}
 	for _, conn := range s.shards[:1] {
-		b, err := conn.PrepareBatch(ctx, "INSERT INTO "+s.db+".loader_checkpoint (id, position, version)")
+		bctx, sent := batchContext(ctx)
+		defer sent()
+		b, err := conn.PrepareBatch(bctx, "INSERT INTO "+s.db+".loader_checkpoint (id, position, version)")
 		if err != nil {
 			return fmt.Errorf("cannot store checkpoint: %w", err)
 		}
@@ -256,7 +258,9 @@ func (s *Store) insertEvents(ctx context.Context, rows []store.Row) error {
 	if s.cluster != "" {
 		ctx = ch.Context(ctx, ch.WithSettings(ch.Settings{"insert_distributed_sync": 1}))
 	}
-	b, err := s.q().PrepareBatch(ctx, "INSERT INTO "+s.events+" (project_id, uuid, event, distinct_id, person_id, ts, ts_us, properties, received_at)")
+	bctx, sent := batchContext(ctx)
+	defer sent()
+	b, err := s.q().PrepareBatch(bctx, "INSERT INTO "+s.events+" (project_id, uuid, event, distinct_id, person_id, ts, ts_us, properties, received_at)")
 	if err != nil {
 		return fmt.Errorf("cannot insert events: %w", err)
 	}
@@ -281,7 +285,9 @@ func (s *Store) insertIdentity(ctx context.Context, conn driver.Conn, w *store.W
 		if n == 0 {
 			return nil
 		}
-		b, err := conn.PrepareBatch(ctx, "INSERT INTO "+s.db+"."+table+" ("+cols+")")
+		bctx, sent := batchContext(ctx)
+		defer sent()
+		b, err := conn.PrepareBatch(bctx, "INSERT INTO "+s.db+"."+table+" ("+cols+")")
 		if err != nil {
 			return fmt.Errorf("cannot write %s: %w", table, err)
 		}

@@ -63,7 +63,9 @@ func (s *Store) insertUUIDs(ctx context.Context, rows []store.Row) error {
 	if len(rows) == 0 {
 		return nil
 	}
-	b, err := s.q().PrepareBatch(ctx, "INSERT INTO "+s.db+".event_uuids (project_id, uuid)")
+	bctx, sent := batchContext(ctx)
+	defer sent()
+	b, err := s.q().PrepareBatch(bctx, "INSERT INTO "+s.db+".event_uuids (project_id, uuid)")
 	if err != nil {
 		return fmt.Errorf("cannot record event uuids: %w", err)
 	}
@@ -94,7 +96,9 @@ func (s *Store) backfillUUIDs(ctx context.Context) error {
 	if err := s.q().Exec(ctx, "INSERT INTO "+s.db+".event_uuids (project_id, uuid) SELECT project_id, uuid FROM "+s.events); err != nil {
 		return fmt.Errorf("cannot backfill event uuids: %w", err)
 	}
-	b, err := s.q().PrepareBatch(ctx, "INSERT INTO "+s.db+".event_uuids_backfill (done)")
+	bctx, sent := batchContext(ctx)
+	defer sent()
+	b, err := s.q().PrepareBatch(bctx, "INSERT INTO "+s.db+".event_uuids_backfill (done)")
 	if err == nil {
 		if err = b.Append(uint8(1)); err == nil {
 			err = b.Send()
@@ -104,4 +108,18 @@ func (s *Store) backfillUUIDs(ctx context.Context) error {
 		return fmt.Errorf("cannot mark the event uuid backfill done: %w", err)
 	}
 	return nil
+}
+
+// batchContext is the context a batch is sent under: it ends with ctx
+// only until done is called. clickhouse-go's batch.Send watches its
+// context in a goroutine that, when the context ends just as Send
+// returns (a caller's deferred cancel), can still run after the
+// connection went back to the pool and close it there; the next query on
+// it fails with "use of closed network connection" (seen in CI right
+// after Open, whose last step sends a batch). Call done once Send has
+// returned.
+func batchContext(ctx context.Context) (bctx context.Context, done func()) {
+	bctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	stop := context.AfterFunc(ctx, cancel)
+	return bctx, func() { stop() }
 }

@@ -153,7 +153,9 @@ func (s *Store) ErasePerson(ctx context.Context, sub *store.Subject) error {
 	}
 	v := s.nextVersion()
 	for _, conn := range s.shards {
-		b, err := conn.PrepareBatch(ctx, "INSERT INTO "+s.db+".erased_persons (project_id, person_id, version)")
+		bctx, sent := batchContext(ctx)
+		defer sent()
+		b, err := conn.PrepareBatch(bctx, "INSERT INTO "+s.db+".erased_persons (project_id, person_id, version)")
 		if err != nil {
 			return fmt.Errorf("cannot keep tombstone of person %d: %w", sub.PersonID, err)
 		}
