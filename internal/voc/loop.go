@@ -38,10 +38,34 @@ type Messenger struct {
 	// Now is the clock (time.Now when nil).
 	Now func() time.Time
 
+	alerted memo[string] // alert keys scheduled by this process
+	replied memo[int64]  // replies found scheduled by this process
+
 	mu        sync.Mutex
-	alerted   map[string]bool // alert keys scheduled by this process
-	replied   map[int64]bool  // replies found scheduled by this process
 	repliesAt map[int64]time.Time
+}
+
+// memo remembers what this process already scheduled so sweeps skip it.
+// It forgets everything past 100 000 keys: the schedule's keys keep each
+// send once, so forgetting costs only a re-check.
+type memo[K comparable] struct {
+	mu   sync.Mutex
+	keys map[K]bool
+}
+
+func (m *memo[K]) has(k K) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.keys[k]
+}
+
+func (m *memo[K]) add(k K) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.keys == nil || len(m.keys) > 100_000 {
+		m.keys = map[K]bool{}
+	}
+	m.keys[k] = true
 }
 
 func (m *Messenger) now() time.Time {
@@ -237,12 +261,12 @@ func (m *Messenger) unscheduledReplies(ctx context.Context, f meta.FeedbackItem,
 	}
 	n := 0
 	for _, c := range comments {
-		if c.Kind != meta.CommentReply || c.CreatedAt.Before(since) || m.wasReplied(c.ID) {
+		if c.Kind != meta.CommentReply || c.CreatedAt.Before(since) || m.replied.has(c.ID) {
 			continue
 		}
 		switch _, err := m.Meta.SendByKey(ctx, f.ProjectID, ReplyKey(f.ProjectID, c.ID)); {
 		case err == nil:
-			m.markReplied(c.ID)
+			m.replied.add(c.ID)
 			continue
 		case !errors.Is(err, meta.ErrNotFound):
 			return n, fmt.Errorf("cannot read the send of reply %d: %w", c.ID, err)
@@ -253,25 +277,10 @@ func (m *Messenger) unscheduledReplies(ctx context.Context, f meta.FeedbackItem,
 		}
 		if scheduled {
 			n++
-			m.markReplied(c.ID)
+			m.replied.add(c.ID)
 		}
 	}
 	return n, nil
-}
-
-func (m *Messenger) wasReplied(id int64) bool {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.replied[id]
-}
-
-func (m *Messenger) markReplied(id int64) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.replied == nil || len(m.replied) > 100_000 {
-		m.replied = map[int64]bool{}
-	}
-	m.replied[id] = true
 }
 
 // repliesDue says whether the project's replies are due a check, and
@@ -468,7 +477,7 @@ func (m *Messenger) Alerts(ctx context.Context, p meta.Project) (int, error) {
 				continue
 			}
 			key := AlertKey(p.ID, f.ID, c.Kind)
-			if m.wasAlerted(key) {
+			if m.alerted.has(key) {
 				continue
 			}
 			variant, what := VariantFirst, "first response"
@@ -490,25 +499,10 @@ func (m *Messenger) Alerts(ctx context.Context, p meta.Project) (int, error) {
 	n, err := m.schedule(ctx, sends)
 	if err == nil {
 		for _, sd := range sends {
-			m.markAlerted(sd.Key)
+			m.alerted.add(sd.Key)
 		}
 	}
 	return n, err
-}
-
-func (m *Messenger) wasAlerted(key string) bool {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.alerted[key]
-}
-
-func (m *Messenger) markAlerted(key string) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.alerted == nil || len(m.alerted) > 100_000 {
-		m.alerted = map[string]bool{}
-	}
-	m.alerted[key] = true
 }
 
 // Sweep does a project's periodic work: the notices of done themes not
