@@ -173,7 +173,7 @@ func appFlags(f *flags, c *app.Config) {
 	f.size(&c.MemoryLimit, "memory-limit", "DuckDB memory limit for all queries together and its cache, e.g. 2GB (default a quarter of the machine's or cgroup's memory, at least 256MiB, at most 1GiB)", app.ParseMemoryLimit)
 	f.duration(&c.QueryTimeout, "query-timeout", "time one query may take, e.g. 2m (default 60s)", app.ParseTimeout)
 	f.size(&c.QueryMemory, "query-memory", "memory one query may take outside the database engine (a funnel's rows), e.g. 4GiB (default 2GiB); when set, also ClickHouse's max_memory_usage", app.ParseQueryMemory)
-	typed(f, &c.QueryPlan, "query-plan", "fast query plans of the embedded DuckDB store to turn off, comma-separated: no-masks, no-dense, no-event-codes, no-feed-in-place, no-journey-index (each answers the same, slower: a kill switch after an engine upgrade; no-journey-index also stops keeping the index, which a later start rebuilds)", duckdb.ParsePlan, duckdb.Plan.String)
+	typed(f, &c.QueryPlan, "query-plan", "fast query plans of the embedded DuckDB store to turn off, comma-separated: no-masks, no-dense, no-event-codes, no-feed-in-place, no-journey-index, no-flag-exposures, no-experiment-index (each answers the same, slower: a kill switch after an engine upgrade; no-journey-index also stops keeping the index, which a later start rebuilds)", duckdb.ParsePlan, duckdb.Plan.String)
 	f.integer(&c.Threads, "threads", 0, "DuckDB threads; 0 = one per core")
 	f.integer(&c.LoaderNice, "loader-nice", 10, "how much nicer (lower OS priority) than the server the loader's thread runs, so capture's acknowledgements come before storing (Linux; 0 = the same priority)")
 	f.float(&c.RateLimit, "rate-limit", 0, "capture events per second per project token; 0 = unlimited")

@@ -6,6 +6,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"reflect"
 	"time"
 
 	"github.com/journey-dev/journey/internal/insight"
@@ -35,6 +36,10 @@ type ExperimentResult struct {
 	ExperimentMS float64 `json:"experiment_ms"`
 	FloorMS      float64 `json:"floor_ms"`
 	Ratio        float64 `json:"ratio"` // experiment_ms / floor_ms; goal ≤ 1.5
+	// SQLPlanMS is the same experiment on the SQL plan (the journey
+	// index's experiment plan off: --query-plan no-experiment-index),
+	// its runs alternating with the others; it must answer the same.
+	SQLPlanMS float64 `json:"sql_plan_ms"`
 	// What the query found, so a run can be checked: the persons per
 	// variant (control, test), those excluded for seeing both, and
 	// stats.Compare's absolute effect of test over control on the
@@ -202,23 +207,38 @@ func Experiment(ctx context.Context, o ExperimentOptions, logf func(string, ...a
 		var n int64
 		return st.sql.QueryRowContext(ctx, fmt.Sprintf(floorSQL, "'$feature_flag_called', '"+experimentEvent+"'"), experimentStart, experimentRange.To).Scan(&n)
 	}
-	// Warm runs: one of each first, unrecorded (after the generator's
-	// checkpoint the first reads of the file cost several times more).
-	var counts *insight.ExperimentCounts
-	if counts, err = st.Experiment(ctx, 1, time.UTC, q); err != nil {
-		return res, fmt.Errorf("cannot run experiment: %w", err)
+	// Each round runs the experiment on the index plan, on the SQL plan
+	// and the floor, alternating, so that a change of the machine's load
+	// does not decide the comparison; timeBestOf's warm runs of each come
+	// first, unrecorded (after the generator's checkpoint the first reads
+	// of the file cost several times more).
+	var counts, sqlCounts *insight.ExperimentCounts
+	var cur int
+	setups := []func(){
+		func() { cur = 0; st.UseExperimentIndex(true) },
+		func() { cur = 1; st.UseExperimentIndex(false) },
+		func() { cur = 2 },
 	}
-	if err := floor(); err != nil {
-		return res, fmt.Errorf("cannot run floor: %w", err)
-	}
-	if res.ExperimentMS, err = timeBest(o.Repeat, "experiment", logf, func() error {
-		counts, err = st.Experiment(ctx, 1, time.UTC, q)
+	logf("(experiment on the journey index, on the SQL plan, floor)")
+	best, err := timeBestOf(o.Repeat, "experiment", logf, setups, func() error {
+		var err error
+		switch cur {
+		case 0:
+			counts, err = st.Experiment(ctx, 1, time.UTC, q)
+		case 1:
+			sqlCounts, err = st.Experiment(ctx, 1, time.UTC, q)
+		default:
+			err = floor()
+		}
 		return err
-	}); err != nil {
+	})
+	st.UseExperimentIndex(true)
+	if err != nil {
 		return res, err
 	}
-	if res.FloorMS, err = timeBest(o.Repeat, "floor", logf, floor); err != nil {
-		return res, err
+	res.ExperimentMS, res.SQLPlanMS, res.FloorMS = best[0], best[1], best[2]
+	if !reflect.DeepEqual(counts, sqlCounts) {
+		return res, fmt.Errorf("the experiment on the journey index answered %+v, on the SQL plan %+v", counts, sqlCounts)
 	}
 	if res.FloorMS > 0 {
 		res.Ratio = math.Round(res.ExperimentMS/res.FloorMS*1000) / 1000
@@ -316,6 +336,11 @@ func generateExperiment(ctx context.Context, path string, o ExperimentOptions, l
 		return fail(err)
 	}
 	logf("flag exposures built in %s", time.Since(sideStart).Round(time.Millisecond))
+	indexStart := time.Now()
+	if err := st.RebuildJourneyIndex(ctx); err != nil {
+		return fail(err)
+	}
+	logf("journey index built in %s", time.Since(indexStart).Round(time.Millisecond))
 	if _, err := db.ExecContext(ctx, `DROP TABLE bench_experiment_persons; CHECKPOINT`); err != nil {
 		return fail(err)
 	}

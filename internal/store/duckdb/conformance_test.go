@@ -15,7 +15,7 @@ func TestConformance(t *testing.T) {
 // plain plans must give the same answers (they are what an operator falls
 // back to with --query-plan).
 func TestConformanceSlowPlans(t *testing.T) {
-	slow := Plan{MaskPeriods: -1, NoDenseRetention: true, NoEventCodes: true, NoFeedInPlace: true, NoJourneyIndex: true, NoFlagExposures: true}
+	slow := Plan{MaskPeriods: -1, NoDenseRetention: true, NoEventCodes: true, NoFeedInPlace: true, NoJourneyIndex: true, NoFlagExposures: true, NoExperimentIndex: true}
 	storetest.Run(t, func(t *testing.T) store.Store {
 		t.Helper()
 		s, err := Open("", Options{Plan: slow})

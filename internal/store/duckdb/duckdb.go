@@ -75,6 +75,9 @@ type Plan struct {
 	// exposure event instead of reading flag_exposures (which is kept
 	// either way: flagexposures.go).
 	NoFlagExposures bool
+	// NoExperimentIndex makes experiments count their metrics with SQL
+	// instead of walking the journey index's events (experimentidx.go).
+	NoExperimentIndex bool
 	// NoJourneyIndex turns the journey index off: it is neither kept nor
 	// read (journeyidx.go); a later open with it on rebuilds it.
 	NoJourneyIndex bool
@@ -94,11 +97,13 @@ var planSwitches = []struct {
 	{"no-feed-in-place", func(p *Plan) { p.NoFeedInPlace = true }, func(p Plan) bool { return p.NoFeedInPlace }},
 	{"no-journey-index", func(p *Plan) { p.NoJourneyIndex = true }, func(p Plan) bool { return p.NoJourneyIndex }},
 	{"no-flag-exposures", func(p *Plan) { p.NoFlagExposures = true }, func(p Plan) bool { return p.NoFlagExposures }},
+	{"no-experiment-index", func(p *Plan) { p.NoExperimentIndex = true }, func(p Plan) bool { return p.NoExperimentIndex }},
 }
 
 // ParsePlan reads a comma-separated list of the fast paths to turn off
 // (--query-plan): no-masks (MaskPeriods < 0), no-dense, no-event-codes,
-// no-feed-in-place, no-journey-index, no-flag-exposures; "" turns none off.
+// no-feed-in-place, no-journey-index, no-flag-exposures,
+// no-experiment-index; "" turns none off.
 func ParsePlan(list string) (Plan, error) {
 	var p Plan
 	for _, name := range strings.Split(list, ",") {

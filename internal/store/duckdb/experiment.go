@@ -34,6 +34,9 @@ import (
 // bit).
 func (s *Store) Experiment(ctx context.Context, projectID int64, tz *time.Location, q *insight.Experiment) (*insight.ExperimentCounts, error) {
 	return insight.RunExperiment(q, tz, func(p *insight.ExperimentPlan) (*insight.ExperimentRows, error) {
+		if rows, ok, err := s.indexExperiment(ctx, projectID, p); ok { // experimentidx.go
+			return rows, err
+		}
 		return s.experimentRows(ctx, projectID, p)
 	})
 }
@@ -236,13 +239,8 @@ func (s *Store) experimentRows(ctx context.Context, projectID int64, p *insight.
 		return nil, fmt.Errorf("cannot run experiment: %w", err)
 	}
 	defer rows.Close()
-	out := &insight.ExperimentRows{}
-	type key struct {
-		metric int
-		mask   uint64
-	}
-	sums := map[key]insight.ExperimentMetricRow{}
-	persons := map[uint64]int64{} // per single mask
+	var exposures []insight.ExperimentExposureRow
+	sums := map[experimentSumKey]insight.ExperimentMetricRow{}
 	for rows.Next() {
 		var k, day, n int64
 		var mask uint64
@@ -253,28 +251,43 @@ func (s *Store) experimentRows(ctx context.Context, projectID int64, p *insight.
 			return nil, err
 		}
 		if k < 0 {
-			out.Exposures = append(out.Exposures, insight.ExperimentExposureRow{Mask: mask, Day: int(day), Persons: n})
-			if bits.OnesCount64(mask) == 1 {
-				persons[mask] += n
-			}
+			exposures = append(exposures, insight.ExperimentExposureRow{Mask: mask, Day: int(day), Persons: n})
 			continue
 		}
 		if bits.OnesCount64(mask) != 1 || k >= int64(len(p.Metrics)) {
 			return nil, fmt.Errorf("experiment: metric %d's row for mask %#x", k, mask)
 		}
-		sums[key{int(k), mask}] = r
+		sums[experimentSumKey{int(k), mask}] = r
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("cannot run experiment: %w", err)
 	}
-	// Every variant with persons gets a row, zero where none of its
-	// persons had the metric's events (their values are all 0). The caps
-	// are the same on every row of a metric.
+	return experimentAssemble(p, exposures, sums), nil
+}
+
+// experimentSumKey is a metric's row: its index and a variant's mask.
+type experimentSumKey struct {
+	metric int
+	mask   uint64
+}
+
+// experimentAssemble makes the rows of both plans: every variant with
+// persons gets a row, zero where none of its persons had the metric's
+// events (their values are all 0). The caps are the same on every row of
+// a metric.
+func experimentAssemble(p *insight.ExperimentPlan, exposures []insight.ExperimentExposureRow, sums map[experimentSumKey]insight.ExperimentMetricRow) *insight.ExperimentRows {
+	out := &insight.ExperimentRows{Exposures: exposures}
+	persons := map[uint64]int64{} // per single mask
+	for _, e := range exposures {
+		if bits.OnesCount64(e.Mask) == 1 {
+			persons[e.Mask] += e.Persons
+		}
+	}
 	out.Metrics = make([][]insight.ExperimentMetricRow, len(p.Metrics))
 	for k, pm := range p.Metrics {
 		xcap, ycap := experimentCapValue(pm.X), experimentCapValue(pm.Y)
 		for v := range p.Q.Variants {
-			if r, ok := sums[key{k, 1 << v}]; ok {
+			if r, ok := sums[experimentSumKey{k, 1 << v}]; ok {
 				xcap, ycap = r.XCap, r.YCap
 				break
 			}
@@ -284,12 +297,12 @@ func (s *Store) experimentRows(ctx context.Context, projectID int64, p *insight.
 			if persons[mask] == 0 {
 				continue
 			}
-			r := sums[key{k, mask}]
+			r := sums[experimentSumKey{k, mask}]
 			r.Variant, r.N, r.XCap, r.YCap = v, persons[mask], xcap, ycap
 			out.Metrics[k] = append(out.Metrics[k], r)
 		}
 	}
-	return out, nil
+	return out
 }
 
 // ctes are a statement's common table expressions, in order.

@@ -22,6 +22,9 @@ func registerFeeds(conn *sql.Conn) error {
 	if err := duckdb.RegisterScalarUDF(conn, actorPeriodsName, actorPeriodsFeed{}); err != nil {
 		return fmt.Errorf("cannot register %s: %w", actorPeriodsName, err)
 	}
+	if err := registerExperimentFeed(conn); err != nil { // experimentidx.go
+		return err
+	}
 	return registerJourneyIndexFeed(conn) // journeyidx.go
 }
 

@@ -10,6 +10,7 @@ import (
 
 	"github.com/journey-dev/journey/internal/event"
 	"github.com/journey-dev/journey/internal/insight"
+	"github.com/journey-dev/journey/internal/stats"
 	"github.com/journey-dev/journey/internal/store/storetest"
 )
 
@@ -20,7 +21,9 @@ import (
 // flag in two projects, retried events (a uuid sent again batches
 // later), merges after exposure of persons both exposed, deletions and
 // retention. After each step it compares flag_exposures with its
-// recomputation and every experiment with the events-only plan.
+// recomputation and every experiment (random metrics, windows, caps,
+// CUPED on and off) on the journey index's plan and on the SQL plan,
+// each from flag_exposures and from the events alone.
 func TestFlagExposuresRandom(t *testing.T) {
 	for seed := uint64(1); seed <= 3; seed++ {
 		t.Run(fmt.Sprint(seed), func(t *testing.T) { flagExposuresRandom(t, seed) })
@@ -54,6 +57,10 @@ func flagExposuresRandom(t *testing.T, seed uint64) {
 					props["$feature_flag_response"] = r
 				}
 				batch = append(batch, storetest.Ev("$feature_flag_called", distinct(), at(rng.IntN(72)), props))
+			}
+			for range rng.IntN(4) {
+				// Purchases around the exposures, before them too (CUPED).
+				batch = append(batch, storetest.Ev("purchase", distinct(), at(rng.IntN(72)), nil))
 			}
 			batch = append(batch, storetest.Ev("purchase", distinct(), at(rng.IntN(72)), nil))
 		case k < 8:
@@ -95,36 +102,115 @@ func compareFlagExposures(t *testing.T, s *Store, rng *rand.Rand, step string) {
 		flag := []string{"checkout", "Checkout"}[rng.IntN(2)]
 		variants := [][]string{{"control", "test"}, {"test", "true", "false"}}[rng.IntN(2)]
 		for _, project := range []int64{1, 2} {
-			q := &insight.Experiment{FlagKey: flag, Variants: variants,
-				Metrics: []insight.ExperimentMetric{{Kind: insight.MetricConversion, Event: "purchase"}},
-				Range:   insight.Range{From: day0.Add(time.Duration(from) * time.Hour), To: day0.Add(time.Duration(to) * time.Hour)}}
+			q := &insight.Experiment{FlagKey: flag, Variants: variants, Metrics: randomExperimentMetrics(rng),
+				Range: insight.Range{From: day0.Add(time.Duration(from) * time.Hour), To: day0.Add(time.Duration(to) * time.Hour)}}
+			if rng.IntN(3) == 0 {
+				q.CUPED = new(bool)
+			} else if rng.IntN(2) == 0 {
+				q.PreDays = 1 + rng.IntN(2)
+			}
 			if err := q.Validate(); err != nil {
 				t.Fatal(err)
 			}
-			side, events := experimentBothIn(t, s, project, q)
-			if !reflect.DeepEqual(side, events) {
-				t.Fatalf("%s: project %d flag %s %v hours [%d, %d): from flag_exposures\n%+v\nfrom the events\n%+v", step, project, flag, variants, from, to, side, events)
+			answers := experimentPlansIn(t, s, project, q)
+			for i, a := range answers[1:] {
+				if !reflect.DeepEqual(a, answers[0]) {
+					t.Fatalf("%s: project %d flag %s %v hours [%d, %d) %+v: on %s\n%+v\non %s\n%+v", step, project, flag, variants, from, to, q.Metrics,
+						experimentPlans[i+1].name, a, experimentPlans[0].name, answers[0])
+				}
 			}
 		}
 	}
 }
 
-// experimentBothIn runs q in project from flag_exposures and from the
-// events alone.
-func experimentBothIn(t *testing.T, s *Store, project int64, q *insight.Experiment) (side, events *insight.ExperimentCounts) {
+// randomExperimentMetrics are one to three metrics the journey index's
+// plan answers (conversions and counts of plain events, windows, absolute
+// caps, ratios, an event no one did) or does not (a percentile cap, a
+// funnel, a sum), so that both plans run.
+func randomExperimentMetrics(rng *rand.Rand) []insight.ExperimentMetric {
+	windows := []string{"", "6h", "30h"}
+	events := []string{"purchase", "purchase", insight.ExposureEvent, "$pageview"}
+	simple := func() insight.ExperimentMetric {
+		m := insight.ExperimentMetric{Kind: []string{insight.MetricConversion, insight.MetricCount}[rng.IntN(2)],
+			Event: events[rng.IntN(len(events))], Window: windows[rng.IntN(len(windows))]}
+		if m.Kind == insight.MetricCount && rng.IntN(3) == 0 {
+			m.Cap = &stats.Capping{Type: stats.CapAbsolute, Value: []float64{0, 1, 1.5}[rng.IntN(3)]}
+		}
+		return m
+	}
+	var ms []insight.ExperimentMetric
+	for range 1 + rng.IntN(3) {
+		switch k := rng.IntN(10); {
+		case k < 6:
+			ms = append(ms, simple())
+		case k < 8:
+			num, den := simple(), simple()
+			ms = append(ms, insight.ExperimentMetric{Kind: insight.MetricRatio, Numerator: &num, Denominator: &den})
+		case k < 9:
+			m := simple()
+			m.Kind, m.Cap = insight.MetricCount, &stats.Capping{Type: stats.CapPercentile, Value: 0.9}
+			ms = append(ms, m)
+		default:
+			ms = append(ms, insight.ExperimentMetric{Kind: insight.MetricConversion,
+				Steps: []insight.FunnelStep{{Event: insight.ExposureEvent}, {Event: "purchase"}}})
+		}
+	}
+	return ms
+}
+
+// experimentPlans are the plans an experiment is compared on: the
+// journey index's and the SQL plan, each from flag_exposures and from
+// the events alone.
+var experimentPlans = []struct {
+	name string
+	plan func(*Plan)
+}{
+	{"the journey index and flag_exposures", func(*Plan) {}},
+	{"the journey index and the events", func(p *Plan) { p.NoFlagExposures = true }},
+	{"the journey index, boxed feeds", func(p *Plan) { p.NoFeedInPlace = true }},
+	{"SQL and flag_exposures", func(p *Plan) { p.NoExperimentIndex = true }},
+	{"SQL and the events", func(p *Plan) { p.NoExperimentIndex, p.NoFlagExposures = true, true }},
+}
+
+// experimentPlansIn runs q in project on each of experimentPlans; when
+// every metric is one the index answers, the index's plans must have
+// answered (not fallen back to SQL).
+func experimentPlansIn(t *testing.T, s *Store, project int64, q *insight.Experiment) []*insight.ExperimentCounts {
 	t.Helper()
-	defer func() { s.plan.NoFlagExposures = false }()
-	for _, off := range []bool{false, true} {
-		s.plan.NoFlagExposures = off
+	saved := s.plan
+	defer func() { s.plan = saved }()
+	var out []*insight.ExperimentCounts
+	for i, pl := range experimentPlans {
+		s.plan = saved
+		pl.plan(&s.plan)
+		before := experimentIndexAnswers.Get()
 		res, err := s.Experiment(context.Background(), project, time.UTC, q)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if off {
-			events = res
-		} else {
-			side = res
+		if i < 3 && indexableMetrics(q) && experimentIndexAnswers.Get() == before {
+			t.Fatalf("%s: the journey index did not answer %+v", pl.name, q.Metrics)
+		}
+		out = append(out, res)
+	}
+	return out
+}
+
+// indexableMetrics says whether the journey index's plan answers q's
+// metrics (what indexableValue says, from the query's side).
+func indexableMetrics(q *insight.Experiment) bool {
+	ok := func(m *insight.ExperimentMetric) bool {
+		return len(m.Steps) == 0 && (m.Cap == nil || m.Cap.Type == stats.CapAbsolute)
+	}
+	for i := range q.Metrics {
+		m := &q.Metrics[i]
+		if m.Kind == insight.MetricRatio {
+			if !ok(m.Numerator) || !ok(m.Denominator) {
+				return false
+			}
+		} else if !ok(m) {
+			return false
 		}
 	}
-	return side, events
+	return true
 }
