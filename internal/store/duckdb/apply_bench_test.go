@@ -16,18 +16,21 @@ import (
 // linger) of 5 000 known persons, with three properties each, plus a few
 // new persons and distinct ids per write. It reports the process's CPU per
 // event, DuckDB's threads included, which the machine's other load
-// changes less than wall time.
+// changes less than wall time; index=false is the same without the
+// journey index (--query-plan no-journey-index), for its cost.
 func BenchmarkApply(b *testing.B) {
 	for _, perWrite := range []int{500, 2500} {
-		b.Run(fmt.Sprintf("write=%d", perWrite), func(b *testing.B) {
-			benchApplyWrites(b, perWrite)
-		})
+		for _, index := range []bool{true, false} {
+			b.Run(fmt.Sprintf("write=%d/index=%v", perWrite, index), func(b *testing.B) {
+				benchApplyWrites(b, perWrite, Plan{NoJourneyIndex: !index})
+			})
+		}
 	}
 }
 
-func benchApplyWrites(b *testing.B, perWrite int) {
+func benchApplyWrites(b *testing.B, perWrite int, plan Plan) {
 	ctx := context.Background()
-	s, err := Open(filepath.Join(b.TempDir(), "events.duckdb"), Options{})
+	s, err := Open(filepath.Join(b.TempDir(), "events.duckdb"), Options{Plan: plan})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -165,13 +165,11 @@ func (s *Store) eraseLocked(ctx context.Context, sub *store.Subject) (eventsGone
 	}
 	if eventsGone && s.jidx != nil && s.jidx.keepTail {
 		// The tail keeps indexed rows (person, time, event) until a manifest
-		// covers them: the person's go with the person's events. Only the
-		// person's, so that a crash before the index is reset still leaves
-		// the index with more events than the store (the deleted ones in
-		// its segments), which the count check at open rebuilds; personless
-		// rows of the subject's distinct ids stay until the rebuild prunes.
-		ids, _ := subjectArgs(sub)
-		if _, err := tx.ExecContext(ctx, `DELETE FROM journey_index_tail WHERE project_id = ? AND person_id IN `+idsIn, sub.ProjectID, ids); err != nil {
+		// covers them: the person's go with the person's events. The whole
+		// tail goes (a batch's events are one row), marked as a gap: the
+		// index is rebuilt from the store right after, and an open after a
+		// crash before that rebuilds too.
+		if err := s.dropJourneyTail(ctx, tx); err != nil {
 			return false, fmt.Errorf("cannot delete journey index tail of person %d: %w", sub.PersonID, err)
 		}
 	}

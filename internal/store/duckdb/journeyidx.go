@@ -41,7 +41,8 @@ import (
 // (all of them when the checkpoints differ) from the event store.
 //
 // Crashes: a file store also keeps each batch's indexed events in
-// journey_index_tail, in the batch's own transaction, until a manifest of
+// journey_index_batches (journeyidx_tail.go: one row a batch), in the
+// batch's own transaction, until a manifest of
 // the index covers the batch (journey_index_state.pruned: the batches up
 // to it were removed, every later one is there). A crash loses at most the
 // index's tail and merges in progress (the manifest decides which files
@@ -80,6 +81,7 @@ var (
 // journeyTailSQL makes the tables of the index's durable tail.
 const journeyTailSQL = `CREATE TABLE IF NOT EXISTS journey_index_tail (
 	position UBIGINT NOT NULL, project_id BIGINT NOT NULL, person_id BIGINT NOT NULL, t BIGINT NOT NULL, event VARCHAR NOT NULL);
+CREATE TABLE IF NOT EXISTS journey_index_batches (position UBIGINT NOT NULL, events BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS journey_index_state (id INTEGER PRIMARY KEY, pruned UBIGINT NOT NULL);`
 
 // journeyIndexFlushEvents is the index's tail size (0: its default);
@@ -98,7 +100,7 @@ func (s *Store) openJourneyIndex(path string, opts Options) error {
 		}
 		// The batches applied now are not kept for an index: one opened
 		// later must not add from the tail table, which has a gap.
-		if _, err := s.db.ExecContext(ctx, journeyTailSQL+`DELETE FROM journey_index_state; DELETE FROM journey_index_tail;`); err != nil {
+		if _, err := s.db.ExecContext(ctx, journeyTailSQL+`DELETE FROM journey_index_state; DELETE FROM journey_index_tail; DELETE FROM journey_index_batches;`); err != nil {
 			return fmt.Errorf("cannot clear the journey index tail: %w", err)
 		}
 		return nil
@@ -152,9 +154,6 @@ func (s *Store) replayJourneyTail(ctx context.Context) error {
 	if _, err := s.db.ExecContext(ctx, journeyTailSQL); err != nil {
 		return fmt.Errorf("cannot create the journey index tail: %w", err)
 	}
-	if _, err := s.write.ExecContext(ctx, `CREATE TEMP TABLE IF NOT EXISTS journey_inserted AS SELECT * FROM events LIMIT 0`); err != nil {
-		return fmt.Errorf("cannot create the journey index staging table: %w", err)
-	}
 	var ckpt uint64
 	if err := s.db.QueryRowContext(ctx, `SELECT coalesce(max(position), 0) FROM loader_checkpoint WHERE id = 1`).Scan(&ckpt); err != nil {
 		return fmt.Errorf("cannot read checkpoint: %w", err)
@@ -164,7 +163,7 @@ func (s *Store) replayJourneyTail(ctx context.Context) error {
 		// Batches were applied without keeping them (the index off, an
 		// older Journey): the table is complete from now on.
 		j.pruned = ckpt
-		if _, err := s.db.ExecContext(ctx, `DELETE FROM journey_index_tail; INSERT OR REPLACE INTO journey_index_state VALUES (1, `+strconv.FormatUint(ckpt, 10)+`)`); err != nil {
+		if _, err := s.db.ExecContext(ctx, `DELETE FROM journey_index_tail; DELETE FROM journey_index_batches; INSERT OR REPLACE INTO journey_index_state VALUES (1, `+strconv.FormatUint(ckpt, 10)+`)`); err != nil {
 			return fmt.Errorf("cannot start the journey index tail: %w", err)
 		}
 		return nil
@@ -192,20 +191,25 @@ func (s *Store) replayJourneyTail(ctx context.Context) error {
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("cannot read the journey index tail: %w", err)
 	}
+	if evs, err = readTailBatches(ctx, s.db, have, ckpt, evs); err != nil {
+		return err
+	}
 	j.ix.Add(evs, ckpt)
 	journeyIndexReplayedEvents.Add(len(evs))
 	slog.Info("journey index: added the batches past its manifest from the store", "from", have, "to", ckpt, "events", len(evs))
 	return nil
 }
 
-// keepJourneyTail keeps the batch's indexed events (inserted: the rows
-// of the stage, or of journey_inserted) in journey_index_tail, in the
-// batch's transaction, and removes the batches a manifest now covers.
-func (s *Store) keepJourneyTail(ctx context.Context, tx *sql.Tx, position uint64, inserted string) error {
+// keepJourneyTail keeps the batch's indexed events in
+// journey_index_batches, in the batch's transaction, and removes the
+// batches a manifest now covers.
+func (s *Store) keepJourneyTail(ctx context.Context, tx *sql.Tx, position uint64, events []journeyidx.Event) error {
 	j := s.jidx
 	if d := j.ix.Durable(); d > j.pruned {
-		if _, err := tx.ExecContext(ctx, `DELETE FROM journey_index_tail WHERE position <= ?`, d); err != nil {
-			return fmt.Errorf("cannot prune the journey index tail: %w", err)
+		for _, table := range []string{"journey_index_batches", "journey_index_tail"} {
+			if _, err := tx.ExecContext(ctx, `DELETE FROM `+table+` WHERE position <= ?`, d); err != nil {
+				return fmt.Errorf("cannot prune the journey index tail: %w", err)
+			}
 		}
 		if _, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO journey_index_state VALUES (1, ?)`, d); err != nil {
 			return fmt.Errorf("cannot prune the journey index tail: %w", err)
@@ -214,7 +218,10 @@ func (s *Store) keepJourneyTail(ctx context.Context, tx *sql.Tx, position uint64
 		// says: harmless.
 		j.pruned = d
 	}
-	if _, err := s.execWrite(ctx, `INSERT INTO journey_index_tail SELECT ?, project_id, person_id, epoch_us(ts), event FROM `+inserted, position); err != nil {
+	if len(events) == 0 {
+		return nil
+	}
+	if _, err := s.execWrite(ctx, `INSERT INTO journey_index_batches VALUES (?, ?)`, position, encodeTailBatch(events)); err != nil {
 		return fmt.Errorf("cannot keep the journey index tail: %w", err)
 	}
 	return nil
@@ -554,56 +561,43 @@ func (s *Store) rebuildJourneyIndex(ctx context.Context, projects []int64) error
 var insertEventsReturning = strings.TrimRight(strings.TrimSpace(insertEventsSQL), ";") +
 	"\nRETURNING project_id, person_id, epoch_us(ts), event"
 
-// insertViaStaging inserts the staged events through journey_inserted,
-// which then holds the rows really inserted (for the index's tail table
-// and the index).
-var insertViaStaging = strings.Replace(insertEventsSQL, "INSERT INTO events", "INSERT INTO journey_inserted", 1)
-
 // insertEvents inserts the batch's events in tx (lo, hi: the dedup
 // scan's bounds; position: the batch's checkpoint) and returns what the
 // index must add: the rows really inserted. When no uuid of the batch can
 // be stored (stored false) and no uuid repeats within it, that is every
-// event; otherwise the insert says which (RETURNING, or the rows it put
-// in journey_inserted), as the dedup decided. A file store's index keeps
-// them in journey_index_tail too.
+// event; otherwise the insert says which (RETURNING), as the dedup
+// decided. A file store's index keeps them in journey_index_batches too.
 func (s *Store) insertEvents(ctx context.Context, tx *sql.Tx, events []store.Row, stored bool, lo, hi time.Time, position uint64) ([]journeyidx.Event, error) {
 	if s.jidx == nil {
 		return nil, s.insertStaged(ctx, events, lo, hi)
 	}
+	var out []journeyidx.Event
 	if !stored && !repeatsUUID(events) {
 		if err := s.insertStaged(ctx, events, lo, hi); err != nil {
 			return nil, err
 		}
-		if s.jidx.keepTail {
-			if err := s.keepJourneyTail(ctx, tx, position, "stage_events"); err != nil {
-				return nil, err
-			}
-		}
-		out := make([]journeyidx.Event, len(events))
+		out = make([]journeyidx.Event, len(events))
 		for i, e := range events {
 			out[i] = journeyidx.Event{Project: e.ProjectID, Person: e.PersonID, T: e.Timestamp.UnixMicro(), Name: e.Event}
 		}
-		return out, nil
-	}
-	query, args := insertEventsReturning, []any{lo, hi}
-	if s.jidx.keepTail {
-		// The insert's choice among repeated uuids is made once, in
-		// journey_inserted, and both tables take it from there.
-		for _, q := range []string{`DELETE FROM journey_inserted`, insertViaStaging, `INSERT INTO events SELECT * FROM journey_inserted`} {
-			args := []any{}
-			if q == insertViaStaging {
-				args = []any{lo, hi}
-			}
-			if _, err := tx.ExecContext(ctx, q, args...); err != nil {
-				return nil, err
-			}
-		}
-		if err := s.keepJourneyTail(ctx, tx, position, "journey_inserted"); err != nil {
+	} else {
+		var err error
+		if out, err = s.insertReturning(ctx, tx, lo, hi); err != nil {
 			return nil, err
 		}
-		query, args = `SELECT project_id, person_id, epoch_us(ts), event FROM journey_inserted`, nil
 	}
-	rows, err := tx.QueryContext(ctx, query, args...)
+	if s.jidx.keepTail {
+		if err := s.keepJourneyTail(ctx, tx, position, out); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// insertReturning inserts the staged events (insert_events.sql's dedup)
+// and returns the rows it inserted.
+func (s *Store) insertReturning(ctx context.Context, tx *sql.Tx, lo, hi time.Time) ([]journeyidx.Event, error) {
+	rows, err := tx.QueryContext(ctx, insertEventsReturning, lo, hi)
 	if err != nil {
 		return nil, err
 	}
