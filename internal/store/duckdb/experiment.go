@@ -305,13 +305,23 @@ func experimentAssemble(p *insight.ExperimentPlan, exposures []insight.Experimen
 	return out
 }
 
-// ctes are a statement's common table expressions, in order.
-type ctes struct{ list []frag }
+// ctes are a statement's common table expressions, in order; plain names
+// those that a statement reads once, never materialized.
+type ctes struct {
+	list  []frag
+	plain map[string]bool
+}
 
 func (c *ctes) add(name string, body frag) { c.with(name+" AS (", body) }
 
 // materialized adds a CTE computed once however often it is read.
-func (c *ctes) materialized(name string, body frag) { c.with(name+" AS MATERIALIZED (", body) }
+func (c *ctes) materialized(name string, body frag) {
+	if c.plain[name] {
+		c.add(name, body)
+		return
+	}
+	c.with(name+" AS MATERIALIZED (", body)
+}
 
 func (c *ctes) with(head string, body frag) {
 	f := sqlf(head)

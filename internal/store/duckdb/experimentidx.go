@@ -5,7 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"math"
-	"sort"
+	"math/bits"
 	"sync"
 
 	"github.com/VictoriaMetrics/metrics"
@@ -157,23 +157,24 @@ func experimentActors(ctx context.Context, tx *sql.Tx, projectID int64, snap *jo
 }
 
 // exposedTable is the exposed actors as fed from DuckDB: for those
-// exposed to one variant alone, the first exposure (µs) and variant + 1
-// by actor id (0: none) in arrays up to maxID, others in far; for all,
+// exposed to one variant alone, the first exposure (µs) and variant by
+// actor id in one array up to maxID (one cache line per lookup, packed:
+// t0<<exposedBits | variant+1, 0 when none), others in far; for all,
 // the persons per (mask, day of the first exposure).
 type exposedTable struct {
-	starts  []int64 // the days' starts, µs
-	t0      []int64
-	variant []uint8
-	inPlace bool
-	mu      sync.Mutex
-	far     map[int64]exposure // mu while feeding
-	days    map[exposureKey]int64
-	rows    int64
+	starts   []int64 // the days' starts, µs
+	variants int
+	packed   []int64
+	inPlace  bool
+	mu       sync.Mutex
+	far      map[int64]exposure // mu while feeding
+	days     map[exposureKey]int64
+	rows     int64
 }
 
 type exposure struct {
 	t0      int64
-	variant uint8
+	variant int
 }
 
 type exposureKey struct {
@@ -181,55 +182,69 @@ type exposureKey struct {
 	day  int
 }
 
-// maxExposedArray bounds the arrays' length (9 bytes an id): past it, or
+// exposedBits hold variant + 1 (at most MaxExperimentVariants) in a packed
+// entry; a t0 too large to shift goes to far.
+const (
+	exposedBits = 4
+	exposedMaxT = 1<<(62-exposedBits) - 1
+)
+
+// maxExposedArray bounds the array's length (8 bytes an id): past it, or
 // past half the query's memory cap, the SQL plan answers.
 const maxExposedArray = 1 << 26
 
 func newExposedTable(p *insight.ExperimentPlan, maxID int64) *exposedTable {
-	e := &exposedTable{t0: make([]int64, maxID+1), variant: make([]uint8, maxID+1), far: map[int64]exposure{}, days: map[exposureKey]int64{}}
+	e := &exposedTable{variants: len(p.Q.Variants), packed: make([]int64, maxID+1), far: map[int64]exposure{}, days: map[exposureKey]int64{}}
 	for _, t := range p.Days.Starts {
 		e.starts = append(e.starts, t.UnixMicro())
 	}
 	return e
 }
 
-// day is periodIndexSQL's period of t: the last start at or before it,
-// -1 before the first.
-func (e *exposedTable) day(t int64) int {
-	return sort.Search(len(e.starts), func(i int) bool { return e.starts[i] > t }) - 1
-}
-
 // get returns actor's first exposure and variant when it was exposed to
 // one variant alone.
 func (e *exposedTable) get(actor int64) (t0 int64, variant int, ok bool) {
-	if actor >= 0 && actor < int64(len(e.variant)) {
-		if v := e.variant[actor]; v != 0 {
-			return e.t0[actor], int(v) - 1, true
+	if actor >= 0 && actor < int64(len(e.packed)) {
+		if x := e.packed[actor]; x != 0 {
+			return x >> exposedBits, int(x&(1<<exposedBits-1)) - 1, true
 		}
 	}
 	if x, ok := e.far[actor]; ok {
-		return x.t0, int(x.variant) - 1, true
+		return x.t0, x.variant, true
 	}
 	return 0, 0, false
 }
 
 // feedChunk takes one chunk's rows: distinct actors (exposed is grouped
-// by actor), so the array writes of concurrent chunks never meet.
+// by actor), so the array writes of concurrent chunks never meet. The
+// persons per (variant, day) are counted in a slice, those of several
+// variants (rare) in a map.
 func (e *exposedTable) feedChunk(actors, t0s, masks []int64) {
-	days := map[exposureKey]int64{}
+	slots := len(e.starts) + 1 // slot 0: before the first day
+	counts := make([]int64, e.variants*slots)
+	var multi map[exposureKey]int64
 	var far []int64
 	for i, actor := range actors {
-		mask := uint64(masks[i])
-		days[exposureKey{mask, e.day(t0s[i])}]++
-		if mask == 0 || mask&(mask-1) != 0 {
+		mask, t0 := uint64(masks[i]), t0s[i]
+		lo, hi := 0, len(e.starts) // the slot: 1 + the last start <= t0
+		for lo < hi {
+			if m := int(uint(lo+hi) >> 1); e.starts[m] <= t0 {
+				lo = m + 1
+			} else {
+				hi = m
+			}
+		}
+		v := bits.TrailingZeros64(mask)
+		if mask&(mask-1) != 0 || v >= e.variants {
+			if multi == nil {
+				multi = map[exposureKey]int64{}
+			}
+			multi[exposureKey{mask, lo - 1}]++
 			continue
 		}
-		v := uint8(1)
-		for m := mask; m > 1; m >>= 1 {
-			v++
-		}
-		if actor >= 0 && actor < int64(len(e.variant)) {
-			e.t0[actor], e.variant[actor] = t0s[i], v
+		counts[v*slots+lo]++
+		if actor >= 0 && actor < int64(len(e.packed)) && t0 >= -exposedMaxT && t0 <= exposedMaxT {
+			e.packed[actor] = t0<<exposedBits | int64(v+1)
 			continue
 		}
 		far = append(far, int64(i))
@@ -237,16 +252,16 @@ func (e *exposedTable) feedChunk(actors, t0s, masks []int64) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.rows += int64(len(actors))
-	for k, n := range days {
+	for k, n := range counts {
+		if n > 0 {
+			e.days[exposureKey{uint64(1) << (k / slots), k%slots - 1}] += n
+		}
+	}
+	for k, n := range multi {
 		e.days[k] += n
 	}
 	for _, i := range far {
-		mask := uint64(masks[i])
-		v := uint8(1)
-		for m := mask; m > 1; m >>= 1 {
-			v++
-		}
-		e.far[actors[i]] = exposure{t0s[i], v}
+		e.far[actors[i]] = exposure{t0s[i], bits.TrailingZeros64(uint64(masks[i]))}
 	}
 }
 
@@ -351,7 +366,9 @@ func (s *Store) feedExposed(ctx context.Context, tx *sql.Tx, projectID int64, p 
 	if maxID >= maxExposedArray || (maxID+1)*9 > insight.MemoryCap(ctx)/2 {
 		return nil, false, nil
 	}
-	var c ctes
+	// exposed is read once here: not materialized, its rows stream into
+	// the feed.
+	c := ctes{plain: map[string]bool{"exposed": true}}
 	if err := s.experimentExposed(ctx, tx, projectID, p, &c); err != nil {
 		return nil, true, err
 	}

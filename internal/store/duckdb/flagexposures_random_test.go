@@ -179,6 +179,7 @@ func experimentPlansIn(t *testing.T, s *Store, project int64, q *insight.Experim
 	t.Helper()
 	saved := s.plan
 	defer func() { s.plan = saved }()
+	waitJourneyIndex(t, s, project)
 	var out []*insight.ExperimentCounts
 	for i, pl := range experimentPlans {
 		s.plan = saved
@@ -213,4 +214,18 @@ func indexableMetrics(q *insight.Experiment) bool {
 		}
 	}
 	return true
+}
+
+// waitJourneyIndex waits until the journey index answers for project: a
+// deletion has it rebuilt in the background.
+func waitJourneyIndex(t *testing.T, s *Store, project int64) {
+	t.Helper()
+	for range 2000 {
+		if snap := s.journeySnapshot(context.Background(), project); snap != nil {
+			snap.Close()
+			return
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	t.Fatalf("the journey index of project %d is not ready after 10 s", project)
 }
