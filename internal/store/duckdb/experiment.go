@@ -59,11 +59,11 @@ func (s *Store) experimentExposed(ctx context.Context, tx *sql.Tx, projectID int
 		c.materialized("exposed", experimentExposedEvents(projectID, p, ""))
 		return nil
 	}
-	cut, err := experimentCutRows(ctx, tx, projectID, p)
+	cut, merges, err := experimentCutRows(ctx, tx, projectID, p)
 	if err != nil {
 		return err
 	}
-	experimentExposedSide(projectID, p, c, cut)
+	experimentExposedSide(projectID, p, c, cut, merges)
 	return nil
 }
 
@@ -112,23 +112,31 @@ func experimentExposedEvents(projectID int64, p *insight.ExperimentPlan, only st
 //     the table, reading those actors' events only (fx_events). Without
 //     such rows (withEvents false: experimentCutRows) the branch is left
 //     out, and the events are not read at all.
-func experimentExposedSide(projectID int64, p *insight.ExperimentPlan, c *ctes, withEvents bool) {
+//
+// Without merges in the project (merges false) the overrides are not
+// joined: every row's actor is its stored person.
+func experimentExposedSide(projectID int64, p *insight.ExperimentPlan, c *ctes, withEvents, merges bool) {
 	q := p.Q
 	pos := func() frag { return experimentVariantPos(q) }
-	c.add("fx_merged", sqlf("SELECT old_person_id AS id FROM person_overrides WHERE project_id = ? UNION ALL SELECT person_id FROM person_overrides WHERE project_id = ?", projectID, projectID))
-	other := sqlf("SELECT coalesce(o.person_id, f.person_id) AS actor, (v IS NULL OR ")
+	actor, join, merged, anti := "f.person_id", "", "", ""
+	if merges {
+		c.add("fx_merged", sqlf("SELECT old_person_id AS id FROM person_overrides WHERE project_id = ? UNION ALL SELECT person_id FROM person_overrides WHERE project_id = ?", projectID, projectID))
+		actor, join = "coalesce(o.person_id, f.person_id)", " LEFT JOIN person_overrides o ON o.old_person_id = f.person_id"
+		merged, anti = " OR f.person_id IN (SELECT id FROM fx_merged)", " ANTI JOIN fx_merged m ON m.id = f.person_id"
+	}
+	other := sqlf("SELECT " + actor + " AS actor, (v IS NULL OR ")
 	other.AddFrag(experimentRowInside(p))
 	other.Add(") AS inside, epoch_us(f.first_ts) AS us, v FROM (SELECT *, ")
 	other.AddFrag(pos())
-	other.Add(" - 1 AS v FROM flag_exposures f) f LEFT JOIN person_overrides o ON o.old_person_id = f.person_id WHERE ")
+	other.Add(" - 1 AS v FROM flag_exposures f) f" + join + " WHERE ")
 	other.AddFrag(experimentRowsOverlap(projectID, p))
 	other.Add(" AND (f.multi OR NOT ")
 	other.AddFrag(experimentRowInside(p))
-	other.Add(" OR f.person_id IN (SELECT id FROM fx_merged))")
+	other.Add(merged + ")")
 	c.materialized("fx_other", other)
 	body := sqlf("SELECT f.person_id AS actor, epoch_us(f.first_ts) AS t0, 1::UBIGINT << (")
 	body.AddFrag(pos())
-	body.Add(" - 1)::UBIGINT AS mask FROM flag_exposures f ANTI JOIN fx_merged m ON m.id = f.person_id WHERE f.project_id = ? AND f.flag_key = ? AND NOT f.multi AND ", projectID, q.FlagKey)
+	body.Add(" - 1)::UBIGINT AS mask FROM flag_exposures f"+anti+" WHERE f.project_id = ? AND f.flag_key = ? AND NOT f.multi AND ", projectID, q.FlagKey)
 	body.AddFrag(experimentRowInside(p))
 	body.Add(" AND ")
 	body.AddFrag(pos())
@@ -166,21 +174,21 @@ func experimentRowsOverlap(projectID int64, p *insight.ExperimentPlan) frag {
 }
 
 // experimentCutRows says whether any row of an asked variant overlaps
-// [from, to) without being inside it: only then does exposed read
-// events.
-func experimentCutRows(ctx context.Context, tx *sql.Tx, projectID int64, p *insight.ExperimentPlan) (bool, error) {
+// [from, to) without being inside it (only then does exposed read
+// events), and whether the project has merged persons (only then does it
+// read person_overrides).
+func experimentCutRows(ctx context.Context, tx *sql.Tx, projectID int64, p *insight.ExperimentPlan) (cut, merges bool, _ error) {
 	f := sqlf("SELECT EXISTS (SELECT 1 FROM flag_exposures f WHERE ")
 	f.AddFrag(experimentRowsOverlap(projectID, p))
 	f.Add(" AND NOT ")
 	f.AddFrag(experimentRowInside(p))
 	f.Add(" AND ")
 	f.AddFrag(experimentVariantPos(p.Q))
-	f.Add(" IS NOT NULL)")
-	var cut bool
-	if err := tx.QueryRowContext(ctx, f.Text, f.Args...).Scan(&cut); err != nil {
-		return false, fmt.Errorf("cannot read flag exposures: %w", err)
+	f.Add(" IS NOT NULL), EXISTS (SELECT 1 FROM person_overrides WHERE project_id = ?)", projectID)
+	if err := tx.QueryRowContext(ctx, f.Text, f.Args...).Scan(&cut, &merges); err != nil {
+		return false, false, fmt.Errorf("cannot read flag exposures: %w", err)
 	}
-	return cut, nil
+	return cut, merges, nil
 }
 
 // flagPrefilter says whether rows whose properties contain neither the
