@@ -44,7 +44,7 @@ func (s *Store) UseExperimentIndex(on bool) { s.plan.NoExperimentIndex = !on }
 
 // indexableExperiment says whether the index plan answers p.
 func indexableExperiment(p *insight.ExperimentPlan) bool {
-	if p.Q.Range.GroupType() != "" || len(p.Q.Variants) > 64 {
+	if p.Q.Range.GroupType() != "" || len(p.Q.Variants) >= 1<<exposedBits {
 		return false
 	}
 	for _, m := range p.Metrics {
@@ -346,7 +346,7 @@ func feedExperimentChunk(ctx context.Context, st *duckdb.ChunkIteratorState) err
 }
 
 // experimentMaxActor bounds the actors with events in the snapshot: its
-// stored persons and the overrides' targets (the arrays' length; an actor
+// stored persons and the overrides' targets (the array's length; an actor
 // past it would go to exposedTable.far).
 func experimentMaxActor(snap *journeyidx.Snapshot, actors *journeyActors) int64 {
 	var m int64
@@ -360,10 +360,10 @@ func experimentMaxActor(snap *journeyidx.Snapshot, actors *journeyActors) int64 
 }
 
 // feedExposed computes the SQL plan's exposed CTE in tx and feeds its
-// rows to a new exposedTable with arrays up to maxID; ok is false when
-// they would be too large.
+// rows to a new exposedTable with its array up to maxID; ok is false when
+// it would be too large.
 func (s *Store) feedExposed(ctx context.Context, tx *sql.Tx, projectID int64, p *insight.ExperimentPlan, maxID int64) (_ *exposedTable, ok bool, _ error) {
-	if maxID >= maxExposedArray || (maxID+1)*9 > insight.MemoryCap(ctx)/2 {
+	if maxID >= maxExposedArray || (maxID+1)*8 > insight.MemoryCap(ctx)/2 {
 		return nil, false, nil
 	}
 	// exposed is read once here: not materialized, its rows stream into
