@@ -93,13 +93,17 @@ func benchFunnel(b *testing.B, s *Snapshot, workers int) []int64 {
 	for i := range walks {
 		walks[i] = funnelwalk.NewActorWalk(p, time.UTC)
 	}
-	runs := make([][]funnelwalk.MaskRun, workers)
+	type workerRuns struct {
+		runs []funnelwalk.MaskRun
+		_    [64]byte // as the store's: no false sharing between workers
+	}
+	runs := make([]workerRuns, workers)
 	err := s.ScanRuns(context.Background(), workers, p.FromUs, q.To.UnixMicro(), keep, func(w int, d uint32, rs []Run) {
-		mr := runs[w][:0]
+		mr := runs[w].runs[:0]
 		for _, r := range rs {
 			mr = append(mr, funnelwalk.MaskRun{Times: r.Times, M: masks[r.Code]})
 		}
-		runs[w] = mr
+		runs[w].runs = mr
 		walks[w].ActorRuns(s.Persons[d], mr)
 	})
 	if err != nil {

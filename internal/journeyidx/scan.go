@@ -64,8 +64,8 @@ func (s *Snapshot) ScanMasks(ctx context.Context, workers int, from, to int64, c
 	pl := newPeriodLookup(bounds)
 	return parallelParts(ctx, workers, n, func(w int) func(lo, hi uint32) error {
 		ms := maskScanner{scanner: scanner{s: s, from: from, to: to, keep: keep8, worker: w}, cls: cls, pl: pl,
-			masks: make([]uint64, nClasses), fn: fn}
-		ms.curs = make([]cursor, len(s.runs))
+			masks: make([]uint64, nClasses+16)[8 : 8+nClasses], fn: fn} // padded: see scanner
+		ms.curs = newCursors(len(s.runs))
 		return ms.scan
 	})
 }
@@ -335,7 +335,7 @@ func (s *Snapshot) ScanRuns(ctx context.Context, workers int, from, to int64, ke
 	}
 	return parallelParts(ctx, workers, n, func(w int) func(lo, hi uint32) error {
 		rs := runScanner{scanner: scanner{s: s, from: from, to: to, keep: keep8, worker: w}, fn: fn}
-		rs.curs = make([]cursor, len(s.runs))
+		rs.curs = newCursors(len(s.runs))
 		return rs.scan
 	})
 }
@@ -345,7 +345,8 @@ type runScanner struct {
 	scanner
 	fn   RunsFunc
 	runs []Run
-	ends []int // the runs' ends in ts, while a person's runs are decoded
+	ends []int    // the runs' ends in ts, while a person's runs are decoded
+	_    [64]byte // see scanner
 }
 
 // scan runs fn over the persons in [lo, hi), merging the runs' cursors

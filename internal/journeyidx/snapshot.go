@@ -148,7 +148,7 @@ func (s *Snapshot) Scan(ctx context.Context, workers int, from, to int64, keep [
 		go func() {
 			defer wg.Done()
 			sc := scanner{s: s, from: from, to: to, keep: keep8, fn: fn, worker: w}
-			sc.curs = make([]cursor, len(s.runs))
+			sc.curs = newCursors(len(s.runs))
 			for {
 				part := int(next.Add(1) - 1)
 				if part >= parts || failed.Load() {
@@ -177,8 +177,11 @@ func (s *Snapshot) Scan(ctx context.Context, workers int, from, to int64, keep [
 	return nil
 }
 
-// scanner is one worker's state.
+// scanner is one worker's state. Its slices' headers and cursors are
+// written for every person: a cache line of padding on either side keeps
+// two workers' states off one line (false sharing).
 type scanner struct {
+	_        [64]byte
 	s        *Snapshot
 	from, to int64
 	keep     []uint8 // by code, at least every run's maxCode long
@@ -187,7 +190,12 @@ type scanner struct {
 	curs     []cursor
 	ts       []int64
 	codes    []uint32
+	_        [64]byte
 }
+
+// newCursors returns n cursors with a spare one on either side (see
+// scanner: a cursor's position is written for every person).
+func newCursors(n int) []cursor { return make([]cursor, n+2)[1 : 1+n] }
 
 // cursor walks one run's persons within a range.
 type cursor struct {

@@ -816,13 +816,19 @@ func (s *Store) indexFunnel(ctx context.Context, projectID int64, tz *time.Locat
 		walks[i] = funnelwalk.NewActorWalk(p, tz)
 	}
 	from := p.FromUs
-	runs := make([][]funnelwalk.MaskRun, workers)
+	// Each worker's runs, a cache line apart: the slice is written for
+	// every person (two workers' on one line: false sharing).
+	type workerRuns struct {
+		runs []funnelwalk.MaskRun
+		_    [64]byte
+	}
+	runs := make([]workerRuns, workers)
 	err = scanActorRuns(ctx, snap, actors, workers, from, q.To.UnixMicro(), keep, func(w int, actor int64, rs []journeyidx.Run) {
-		mr := runs[w][:0]
+		mr := runs[w].runs[:0]
 		for _, r := range rs {
 			mr = append(mr, funnelwalk.MaskRun{Times: r.Times, M: masks[r.Code]})
 		}
-		runs[w] = mr
+		runs[w].runs = mr
 		walks[w].ActorRuns(actor, mr)
 	}, func(w int, actor int64, ts []int64, codes []uint32) {
 		aw := walks[w]

@@ -20,6 +20,9 @@ type ActorWalk struct {
 	agg  *agg
 	rows []row
 	n    int64 // rows walked
+	// n is written for every actor: a cache line keeps it off the next
+	// walk's (another worker's) first fields (false sharing).
+	_ [64]byte
 }
 
 // NewActorWalk returns a walk for a plan without breakdown.
