@@ -302,7 +302,7 @@ func TestFunctionsClassified(t *testing.T) {
 			t.Errorf("%q is both allowed and refused", name)
 		}
 	}
-	for _, own := range []string{"journey_funnel_feed", "journey_actor_periods"} {
+	for _, own := range []string{"journey_funnel_feed", "journey_actor_periods", "journey_index_feed", "journey_experiment_feed"} {
 		if allowedFunctions[own] || !refusedFunctions[own] {
 			t.Errorf("Journey's own %s must be refused", own)
 		}

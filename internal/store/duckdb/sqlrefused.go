@@ -11,7 +11,7 @@ import "strings"
 // input's size or is quadratic in one call; its state is not counted by
 // DuckDB's buffer manager; it dispatches to other functions by name; or
 // it is Journey's own (journey_funnel_feed, journey_actor_periods,
-// journey_index_feed).
+// journey_index_feed, journey_experiment_feed).
 var refusedFunctions = setOf(
 	"<=>", "aggregate", "alias", "apply", "approx_top_k", "arg_max_nulls_last", "arg_min_nulls_last",
 	"array_agg", "array_aggr", "array_aggregate", "array_apply", "array_cosine_distance",
@@ -30,7 +30,7 @@ var refusedFunctions = setOf(
 	"has_server_privilege", "has_table_privilege", "has_tablespace_privilege", "histogram", "histogram_exact",
 	"icu_sort_key", "in_search_path", "inet_client_addr", "inet_client_port", "inet_server_addr",
 	"inet_server_port", "is_histogram_other_bin", "jaro_similarity", "jaro_winkler_similarity",
-	"journey_actor_periods", "journey_funnel_feed", "journey_index_feed", "json_deserialize_sql", "json_group_array",
+	"journey_actor_periods", "journey_experiment_feed", "journey_funnel_feed", "journey_index_feed", "json_deserialize_sql", "json_group_array",
 	"json_group_object", "json_group_structure", "json_serialize_plan", "json_serialize_sql", "levenshtein",
 	"list", "list_aggr", "list_aggregate", "list_apply", "list_negative_dot_product",
 	"list_negative_inner_product", "list_reduce", "list_resize", "list_transform", "listagg", "lpad", "mad",
